@@ -1,0 +1,128 @@
+"""The errors vecbook raises.
+
+Every error is a :class:`VecbookError` and also the builtin a caller would
+naturally catch, so ``except KeyError`` keeps working for a missing workspace::
+
+    VecbookError (Exception)
+    ├── WorkspaceNotFoundError (KeyError)     a workspace that does not exist
+    ├── WorkspaceExistsError (ValueError)     a destination that already exists
+    ├── InvalidWorkspaceIdError (ValueError)  an id that is not a safe name
+    ├── ValidationError (ValueError)          bad nodes: ids, metadata, vectors
+    │   └── DimensionMismatchError            a vector of the wrong length
+    ├── FilterError (ValueError)              a filter that is malformed or unsupported
+    ├── DumpFormatError (ValueError)          a dump file that cannot be read (names the line)
+    ├── DumpNotFoundError (FileNotFoundError) no dump file where one was expected
+    ├── EmbeddingError (RuntimeError)         the embedding model failed
+    │   └── RetryableEmbeddingError           a failure worth retrying (429, 5xx, timeout)
+    ├── BackendUnavailableError (ConnectionError)  a server that does not answer
+    ├── MissingDependencyError (ImportError)  an optional extra is not installed
+    └── StoreCorruptedError (RuntimeError)    on-disk data that cannot be trusted
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "VecbookError",
+    "WorkspaceNotFoundError",
+    "WorkspaceExistsError",
+    "InvalidWorkspaceIdError",
+    "ValidationError",
+    "DimensionMismatchError",
+    "FilterError",
+    "DumpFormatError",
+    "DumpNotFoundError",
+    "EmbeddingError",
+    "RetryableEmbeddingError",
+    "BackendUnavailableError",
+    "MissingDependencyError",
+    "StoreCorruptedError",
+]
+
+
+class VecbookError(Exception):
+    """Base class of every error vecbook raises on purpose."""
+
+
+class WorkspaceNotFoundError(VecbookError, KeyError):
+    """The workspace does not exist (vecbook never creates one implicitly)."""
+
+    def __init__(self, workspace_id: str):
+        self.workspace_id = workspace_id
+        super().__init__(f"workspace {workspace_id!r} does not exist; create it with create_workspace()")
+
+    def __str__(self) -> str:  # KeyError would otherwise print the repr of the message
+        return str(self.args[0])
+
+
+class WorkspaceExistsError(VecbookError, ValueError):
+    """The destination workspace already exists and would be overwritten."""
+
+    def __init__(self, workspace_id: str, hint: str = ""):
+        self.workspace_id = workspace_id
+        super().__init__(f"workspace {workspace_id!r} already exists" + (f"; {hint}" if hint else ""))
+
+
+class InvalidWorkspaceIdError(VecbookError, ValueError):
+    """The workspace id is not a safe, portable name."""
+
+
+class ValidationError(VecbookError, ValueError):
+    """Nodes or arguments that cannot be stored as given. Nothing was written."""
+
+
+class DimensionMismatchError(ValidationError):
+    """A vector whose length differs from the workspace's dimension."""
+
+    def __init__(self, expected: int, got: int, where: str = ""):
+        self.expected = expected
+        self.got = got
+        at = f" ({where})" if where else ""
+        super().__init__(f"vector has {got} dimensions, the workspace expects {expected}{at}")
+
+
+class FilterError(VecbookError, ValueError):
+    """A filter that is malformed, uses an unknown operator or mismatched types."""
+
+
+class DumpFormatError(VecbookError, ValueError):
+    """A dump file that cannot be read; the message names file and line."""
+
+
+class DumpNotFoundError(VecbookError, FileNotFoundError):
+    """No dump file at the given path."""
+
+
+class EmbeddingError(VecbookError, RuntimeError):
+    """The embedding model failed; nothing that depended on it was written."""
+
+
+class RetryableEmbeddingError(EmbeddingError):
+    """A transient embedding failure (rate limit, server error, timeout, bad reply).
+
+    ``retry_after`` is the delay the server asked for, in seconds, if it said.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BackendUnavailableError(VecbookError, ConnectionError):
+    """A backend server that cannot be reached; the message names host and port."""
+
+
+class MissingDependencyError(VecbookError, ImportError):
+    """An optional extra is not installed; the message names the pip command."""
+
+    def __init__(self, package: str, extra: str, feature: str = ""):
+        what = feature or package
+        super().__init__(
+            f"{what} needs the {package!r} package, which is not installed; "
+            f"run: pip install 'vecbook[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra
+
+
+class StoreCorruptedError(VecbookError, RuntimeError):
+    """On-disk data failed its integrity check in a way that cannot be repaired safely."""

@@ -1,0 +1,140 @@
+"""VectorNode: one piece of text, its metadata and its embedding."""
+
+from __future__ import annotations
+
+import html
+import json
+import reprlib
+from typing import Any
+from uuid import uuid4
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer, field_validator
+
+__all__ = ["VectorNode"]
+
+_MISSING = object()
+_short = reprlib.Repr()
+_short.maxstring = 60
+_short.maxother = 60
+_short.maxdict = 6
+_short.maxlist = 6
+
+
+class VectorNode(BaseModel):
+    """A unit of content stored in a workspace.
+
+    ``vector`` accepts a list of floats or a numpy array and is held as a
+    1-D float32 array (the precision every backend stores); ``None`` means
+    "embed ``content`` on insert". Search results carry their similarity in
+    ``metadata["score"]`` (and in :attr:`score`).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, validate_assignment=True, extra="ignore")
+
+    unique_id: str = Field(default_factory=lambda: uuid4().hex)
+    workspace_id: str = ""
+    content: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    vector: Any = None
+
+    # Set on search results: the similarity, and the stored metadata["score"] it displaced.
+    _score: float | None = PrivateAttr(default=None)
+    _displaced_score: Any = PrivateAttr(default=_MISSING)
+
+    @field_validator("vector", mode="before")
+    @classmethod
+    def _as_float32(cls, value: Any) -> np.ndarray | None:
+        if value is None:
+            return None
+        try:
+            array = np.asarray(value, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"vector must be a sequence of numbers: {exc}") from None
+        if array.ndim != 1:
+            raise ValueError(f"vector must be 1-dimensional, got shape {array.shape}")
+        return array
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_serializer("vector")
+    def _vector_as_list(self, vector: np.ndarray | None) -> list[float] | None:
+        return None if vector is None else vector.tolist()
+
+    @property
+    def score(self) -> float | None:
+        """The similarity of a search result (``None`` for nodes not from a search)."""
+        return self._score
+
+    def with_score(self, score: float) -> VectorNode:
+        """Mark this (freshly built) node as a search result with ``score``."""
+        self._displaced_score = self.metadata.get("score", _MISSING)
+        self._score = float(score)
+        self.metadata["score"] = self._score
+        return self
+
+    def stored_metadata(self) -> dict[str, Any]:
+        """The metadata to write: a search's score never replaces the user's own ``score``."""
+        if self._score is None or self.metadata.get("score", _MISSING) != self._score:
+            return self.metadata
+        metadata = dict(self.metadata)
+        if self._displaced_score is _MISSING:
+            del metadata["score"]
+        else:
+            metadata["score"] = self._displaced_score
+        return metadata
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, VectorNode):
+            return NotImplemented
+        if (self.unique_id, self.workspace_id, self.content, self.metadata) != (
+            other.unique_id,
+            other.workspace_id,
+            other.content,
+            other.metadata,
+        ):
+            return False
+        if self.vector is None or other.vector is None:
+            return self.vector is None and other.vector is None
+        return bool(np.array_equal(self.vector, other.vector))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def _vector_summary(self) -> str:
+        if self.vector is None:
+            return "None"
+        head = ", ".join(f"{x:.4g}" for x in self.vector[:3])
+        more = ", …" if len(self.vector) > 3 else ""
+        return f"<{len(self.vector)}-d float32 [{head}{more}]>"
+
+    def __repr__(self) -> str:
+        return (
+            f"VectorNode(unique_id={self.unique_id!r}, workspace_id={self.workspace_id!r}, "
+            f"content={_short.repr(self.content)}, metadata={_short.repr(self.metadata)}, "
+            f"vector={self._vector_summary()})"
+        )
+
+    __str__ = __repr__
+
+    def __repr_args__(self):  # used by pydantic's rich/pretty printers
+        yield "unique_id", self.unique_id
+        yield "workspace_id", self.workspace_id
+        yield "content", self.content
+        yield "metadata", self.metadata
+        yield "vector", self._vector_summary()
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        metadata = esc(json.dumps(self.metadata, ensure_ascii=False, default=str, indent=1))
+        rows = [
+            ("unique_id", f"<code>{esc(self.unique_id)}</code>"),
+            ("workspace_id", f"<code>{esc(self.workspace_id)}</code>"),
+            ("content", esc(self.content[:1000] + ("…" if len(self.content) > 1000 else ""))),
+            ("metadata", f"<pre style='margin:0'>{metadata}</pre>"),
+            ("vector", esc(self._vector_summary())),
+        ]
+        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>{v}</td></tr>" for k, v in rows)
+        return f"<table class='vecbook-node'>{body}</table>"

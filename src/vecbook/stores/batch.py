@@ -1,0 +1,146 @@
+"""Checking what users hand in, and the columnar batch the backends receive."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import DimensionMismatchError, InvalidWorkspaceIdError, ValidationError
+from ..node import VectorNode
+
+__all__ = ["NodeBatch", "validate_workspace_id", "clean_metadata", "check_vector", "check_node_id", "as_node_list"]
+
+# Safe as a file name, a Chroma collection, a Qdrant collection and (mapped) an ES index.
+_WORKSPACE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+MAX_ID_BYTES = 512
+
+
+def validate_workspace_id(workspace_id: Any) -> str:
+    """Return ``workspace_id`` if it is a safe name, else raise InvalidWorkspaceIdError.
+
+    1–128 characters of ``A-Z a-z 0-9 _ . -``, not starting with ``.`` or ``-``,
+    and not a Windows device name: such an id can never name a path outside the store.
+    """
+    if not isinstance(workspace_id, str):
+        raise InvalidWorkspaceIdError(f"workspace_id must be a string, got {type(workspace_id).__name__}")
+    if not _WORKSPACE_ID.fullmatch(workspace_id):
+        shown = workspace_id if len(workspace_id) <= 60 else workspace_id[:60] + "…"
+        raise InvalidWorkspaceIdError(
+            f"invalid workspace_id {shown!r}: use 1-128 characters from A-Z a-z 0-9 _ . - "
+            "starting with a letter, digit or underscore"
+        )
+    if workspace_id.split(".")[0].lower() in _RESERVED:
+        raise InvalidWorkspaceIdError(f"invalid workspace_id {workspace_id!r}: a reserved device name on Windows")
+    return workspace_id
+
+
+def check_node_id(unique_id: Any, where: str = "") -> str:
+    if not isinstance(unique_id, str) or not unique_id:
+        raise ValidationError(f"unique_id must be a non-empty string, got {unique_id!r}{where}")
+    if "\x00" in unique_id or len(unique_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        raise ValidationError(f"unique_id must be at most {MAX_ID_BYTES} bytes with no NUL character{where}")
+    return unique_id
+
+
+def clean_metadata(value: Any, where: str = "metadata") -> Any:
+    """A deep copy of JSON-compatible metadata; anything else raises ValidationError."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(f"{where} is {value!r}; metadata numbers must be finite")
+        return value
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(f"{where} has a non-string key {key!r}; metadata keys must be strings")
+            out[key] = clean_metadata(item, f"{where}[{key!r}]")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [clean_metadata(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return clean_metadata(value.item(), where)
+    raise ValidationError(f"{where} is a {type(value).__name__}, which is not JSON-serialisable")
+
+
+def check_vector(vector: Any, dimensions: int | None, where: str = "") -> np.ndarray:
+    """A finite 1-D float32 vector of the expected length."""
+    try:
+        array = np.asarray(vector, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ValidationError(f"vector must be a sequence of numbers{where}") from None
+    if array.ndim != 1 or array.size == 0:
+        raise ValidationError(f"vector must be a non-empty 1-D sequence, got shape {array.shape}{where}")
+    if dimensions is not None and array.shape[0] != dimensions:
+        raise DimensionMismatchError(dimensions, array.shape[0], where.strip(" ()"))
+    if not np.isfinite(array).all():
+        raise ValidationError(f"vector contains NaN or infinity{where}")
+    return array
+
+
+def as_node_list(nodes: VectorNode | Iterable[VectorNode]) -> list[VectorNode]:
+    if isinstance(nodes, VectorNode):
+        return [nodes]
+    if isinstance(nodes, (str, bytes, dict)):
+        raise ValidationError(f"expected a VectorNode or a list of them, got {type(nodes).__name__}")
+    node_list = list(nodes)
+    for i, node in enumerate(node_list):
+        if not isinstance(node, VectorNode):
+            raise ValidationError(f"item #{i} is a {type(node).__name__}, not a VectorNode")
+    return node_list
+
+
+@dataclass
+class NodeBatch:
+    """Validated nodes as columns: what a backend's ``_upsert`` receives.
+
+    ``vectors`` is a C-contiguous float32 matrix, one row per id; ``metadatas``
+    are private deep copies, safe to keep.
+    """
+
+    ids: list[str]
+    contents: list[str]
+    metadatas: list[dict[str, Any]]
+    vectors: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dimensions(self) -> int | None:
+        return int(self.vectors.shape[1]) if len(self.ids) else None
+
+    def node(self, i: int, workspace_id: str) -> VectorNode:
+        return VectorNode.model_construct(
+            unique_id=self.ids[i],
+            workspace_id=workspace_id,
+            content=self.contents[i],
+            metadata=dict(self.metadatas[i]),
+            vector=self.vectors[i].copy(),
+        )
+
+    def slice(self, start: int, stop: int) -> NodeBatch:
+        return NodeBatch(self.ids[start:stop], self.contents[start:stop], self.metadatas[start:stop], self.vectors[start:stop])
+
+    @classmethod
+    def empty(cls, dimensions: int = 0) -> NodeBatch:
+        return cls([], [], [], np.zeros((0, dimensions), dtype=np.float32))
+
+    @classmethod
+    def concat(cls, batches: Sequence[NodeBatch]) -> NodeBatch:
+        batches = [b for b in batches if len(b)]
+        if not batches:
+            return cls.empty()
+        return cls(
+            [i for b in batches for i in b.ids],
+            [c for b in batches for c in b.contents],
+            [m for b in batches for m in b.metadatas],
+            np.ascontiguousarray(np.concatenate([b.vectors for b in batches])),
+        )

@@ -1,0 +1,68 @@
+"""Similarity scores: one definition for every backend (higher is better).
+
+- ``cosine``: cos(q, x) in [-1, 1]; 0 when either vector is all zeros.
+- ``dot``: q · x.
+- ``euclidean``: −‖q − x‖ (0 for an exact match, negative otherwise).
+
+Backends rank candidates however they like; the final score of every result is
+recomputed here in float64 from the stored float32 vectors, so the same data
+gives the same scores on every backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ValidationError
+
+__all__ = ["DISTANCES", "normalize_distance", "exact_scores", "fast_scores"]
+
+DISTANCES = ("cosine", "dot", "euclidean")
+_ALIASES = {"cos": "cosine", "ip": "dot", "inner_product": "dot", "dot_product": "dot", "euclid": "euclidean", "l2": "euclidean"}
+
+
+def normalize_distance(distance: Any) -> str:
+    """Accept our names, common aliases and qdrant's ``Distance`` enum members."""
+    name = getattr(distance, "value", distance)
+    if isinstance(name, str):
+        key = name.strip().lower()
+        key = _ALIASES.get(key, key)
+        if key in DISTANCES:
+            return key
+    raise ValidationError(f"unknown distance {distance!r}; choose one of {', '.join(DISTANCES)}")
+
+
+def exact_scores(query: np.ndarray, vectors: np.ndarray, distance: str) -> np.ndarray:
+    """Scores of ``vectors`` (k × d) against one ``query`` (d), in float64."""
+    q = np.asarray(query, dtype=np.float64)
+    x = np.asarray(vectors, dtype=np.float64).reshape(-1, q.shape[0])
+    if distance == "euclidean":
+        return -np.linalg.norm(x - q, axis=1)
+    dots = x @ q
+    if distance == "dot":
+        return dots
+    norms = np.linalg.norm(x, axis=1) * np.linalg.norm(q)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
+
+
+def fast_scores(queries: np.ndarray, vectors: np.ndarray, sq_norms: np.ndarray, distance: str) -> np.ndarray:
+    """Ranking scores of every row for each query (q × n, float32), monotone in the exact score.
+
+    ``sq_norms`` holds the squared norm of each row of ``vectors``.
+    """
+    dots = queries @ vectors.T
+    if distance == "dot":
+        return dots
+    q_sq = np.einsum("ij,ij->i", queries, queries)[:, None]
+    if distance == "euclidean":
+        dots *= 2.0
+        dots -= sq_norms[None, :]
+        dots -= q_sq
+        return dots  # = −‖q − x‖², same order as −‖q − x‖
+    denom = np.sqrt(sq_norms)[None, :] * np.sqrt(q_sq)
+    denom[denom == 0] = np.inf  # zero vectors score 0
+    dots /= denom
+    return dots
