@@ -176,10 +176,6 @@ class EmbeddingServer:
         """Answer one request: (status, extra headers, JSON body)."""
         if path.rstrip("/") != "/v1/embeddings":
             return _error(404, f"no route {path}")
-        if self.api_key is not None and authorization != f"Bearer {self.api_key}":
-            presented = (authorization or "").removeprefix("Bearer ")
-            # Echo the key like some real servers do, so clients must scrub it.
-            return _error(401, f"Incorrect API key provided: {presented}", code="invalid_api_key")
         try:
             request = json.loads(body)
             inputs = [request["input"]] if isinstance(request["input"], str) else list(request["input"])
@@ -195,6 +191,11 @@ class EmbeddingServer:
                     authorization=authorization,
                 )
             )
+        if self.api_key is not None and authorization != f"Bearer {self.api_key}":
+            presented = (authorization or "").removeprefix("Bearer ")
+            # Echo the key like some real servers do, so clients must scrub it.
+            return _error(401, f"Incorrect API key provided: {presented}", code="invalid_api_key")
+        with self._lock:
             fault = self._faults.popleft() if self._faults else Fault()
         time.sleep(self.latency + fault.delay)
         if fault.status != 200:

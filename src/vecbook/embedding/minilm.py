@@ -53,6 +53,7 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     """
     a = np.multiply(x, np.float32(-0.7071067811865476))  # -x/sqrt(2); sign flipped: x*Phi(x) = x*(1 - Q(x))
     s = np.abs(a)
+    np.minimum(s, np.float32(6.0), out=s)  # exp(-s*s) must not reach float32 denormals, which are ~100x slower
     t = np.multiply(s, np.float32(0.3275911))
     t += np.float32(1.0)
     np.reciprocal(t, out=t)

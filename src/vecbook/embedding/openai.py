@@ -14,6 +14,7 @@ import binascii
 import email.utils
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -199,6 +200,8 @@ class OpenAICompatibleEmbeddingModel(BaseEmbeddingModel):
         params: dict[str, Any] = {"input": texts, "model": self.model_name, "encoding_format": self.encoding_format}
         if dimensions is not None:
             params["dimensions"] = dimensions
+        if self._api_key.reveal() == "":
+            params["extra_headers"] = {"Authorization": _openai().Omit()}  # see _make_client
         return params
 
     # ---- dimensions ----------------------------------------------------------------------
@@ -326,16 +329,12 @@ class OpenAICompatibleEmbeddingModel(BaseEmbeddingModel):
                 f"{self.model_name}: no API key; pass api_key=..., or set FLOW_EMBEDDING_API_KEY "
                 "or OPENAI_API_KEY (api_key='' sends none, for servers that need none)"
             )
-        headers: dict[str, Any] = {}
-        if key == "":
-            # The client insists on a key; give it a placeholder and drop the header it makes.
-            key, headers = "unused", {"Authorization": _openai().Omit()}
         return client_class(
-            api_key=key,
+            # The client insists on a key: "" gets a placeholder whose header _params omits.
+            api_key=key or "unused",
             base_url=self.base_url,
             timeout=self.timeout,
             max_retries=0,  # one retry policy, vecbook's
-            default_headers=headers,
         )
 
     def _get_sync_client(self) -> Any:
@@ -408,9 +407,10 @@ def _retry_after(headers: Any) -> float | None:
         if value is None:
             continue
         try:
-            return max(0.0, float(value) * scale)
+            seconds = float(value) * scale
         except ValueError:
-            pass
+            continue
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     value = headers.get("retry-after")
     try:
         when = email.utils.parsedate_to_datetime(value) if value else None

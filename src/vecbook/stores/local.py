@@ -1,1 +1,334 @@
-class LocalVectorStore: pass
+"""LocalVectorStore: persistent workspaces in plain files, no server.
+
+Layout of ``{store_dir}/{workspace_id}/``::
+
+    meta.json        {"format", "id", "generation", "dimensions"}: the published state
+    snap-<g>.json    ids, contents, metadata of generation g (absent for g = 0)
+    snap-<g>.f32     their vectors, raw float32
+    log-<g>.bin      writes since that snapshot: checksummed frames (see logfile.py)
+    LOCK             flock()ed by a writer for the length of one write
+
+Once open, a workspace lives in RAM (a NodeTable) and searches never touch the
+disk beyond two ``stat`` calls that pick up other processes' writes. A write
+takes the lock, catches up with the log, appends one frame, fsyncs it and only
+then changes the table and returns: an acknowledged write survives ``kill -9``.
+When the log outgrows the snapshot, the writer publishes a new generation
+(snapshot files fsynced, then ``meta.json`` replaced atomically).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import threading
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..dumps import fsync_dir
+from ..errors import StoreCorruptedError, WorkspaceNotFoundError
+from .batch import NodeBatch, validate_workspace_id
+from .logfile import encode_delete, encode_upsert, read_snapshot, scan_frames, write_durably, write_snapshot
+from .memory import TableState, TableStore
+from .table import NodeTable
+
+try:
+    import fcntl
+except ImportError:  # Windows: writers in one process are still serialised by the thread lock
+    fcntl = None
+
+__all__ = ["LocalVectorStore"]
+
+FORMAT = 1
+MIN_COMPACT_BYTES = 8 << 20
+
+
+@dataclass
+class _LocalState(TableState):
+    incarnation: str = ""
+    generation: int = 0
+    offset: int = 0  # bytes of the log already applied
+    meta_stat: tuple = ()
+    snapshot_bytes: int = 0
+    lock_file: Any = None
+
+
+class LocalVectorStore(TableStore):
+    """Workspaces persisted under ``store_dir``: crash-safe, multi-process safe, searched in RAM."""
+
+    backend = "local"
+    _io_in_thread = True
+
+    def __init__(self, embedding_model=None, store_dir: str | os.PathLike = "./local_vector_store", batch_size: int = 1024, **kwargs: Any):
+        super().__init__(embedding_model=embedding_model, batch_size=batch_size, **kwargs)
+        self.store_dir = str(store_dir)
+        self._root = Path(store_dir).resolve()
+        self._root.mkdir(parents=True, exist_ok=True)
+        self._states: dict[str, _LocalState] = {}
+        self._states_lock = threading.RLock()  # _forget() may run while _state() holds it
+
+    def _describe(self) -> str:
+        return f"store_dir={self.store_dir!r}"
+
+    def _dir(self, ws: str) -> Path:
+        path = self._root / validate_workspace_id(ws)
+        if path.parent != self._root:  # validate_workspace_id already rules this out
+            raise StoreCorruptedError(f"workspace path {path} escapes {self._root}")
+        return path
+
+    # ---- workspaces ---------------------------------------------------------------------
+
+    async def _exists(self, ws: str) -> bool:
+        return (self._dir(ws) / "meta.json").is_file()
+
+    async def _list(self) -> list[str]:
+        def scan() -> list[str]:
+            names = []
+            for entry in os.scandir(self._root):
+                if entry.is_dir() and not entry.name.startswith(".") and os.path.isfile(os.path.join(entry.path, "meta.json")):
+                    names.append(entry.name)
+            return names
+
+        return await asyncio.to_thread(scan)
+
+    async def _create(self, ws: str, dimensions: int | None) -> None:
+        await asyncio.to_thread(self._create_files, ws, dimensions)
+
+    def _create_files(self, ws: str, dimensions: int | None) -> None:
+        target = self._dir(ws)
+        tmp = self._root / f".tmp-{ws}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            (tmp / "LOCK").touch()
+            write_durably(tmp / _log_name(0), b"")
+            _write_meta(tmp, {"format": FORMAT, "id": uuid.uuid4().hex, "generation": 0, "dimensions": dimensions})
+            fsync_dir(tmp)
+            try:
+                os.rename(tmp, target)  # atomic; fails if another process created it first
+            except OSError:
+                if not (target / "meta.json").is_file():
+                    raise StoreCorruptedError(f"{target} exists but is not a vecbook workspace") from None
+                return
+            fsync_dir(self._root)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    async def _drop(self, ws: str) -> None:
+        await asyncio.to_thread(self._drop_files, ws)
+
+    def _drop_files(self, ws: str) -> None:
+        target = self._dir(ws)
+        trash = self._root / f".trash-{ws}-{uuid.uuid4().hex[:8]}"
+        with self._states_lock:
+            state = self._states.pop(ws, None)
+        try:
+            os.rename(target, trash)
+        except FileNotFoundError:
+            return
+        fsync_dir(self._root)
+        shutil.rmtree(trash, ignore_errors=True)
+        if state is not None and state.lock_file is not None:
+            state.lock_file.close()
+
+    # ---- opening and catching up ---------------------------------------------------------
+
+    def _state(self, ws: str) -> _LocalState:
+        with self._states_lock:
+            state = self._states.get(ws)
+            if state is None:
+                state = _LocalState(NodeTable())
+                with state.lock:
+                    self._load(ws, state)
+                self._states[ws] = state
+            return state
+
+    def _forget(self, ws: str) -> WorkspaceNotFoundError:
+        with self._states_lock:
+            state = self._states.pop(ws, None)
+        if state is not None and state.lock_file is not None:
+            state.lock_file.close()
+        return WorkspaceNotFoundError(ws)
+
+    def _read_meta(self, ws: str) -> tuple[dict, tuple]:
+        path = self._dir(ws) / "meta.json"
+        try:
+            st = os.stat(path)
+            meta = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            raise self._forget(ws) from None
+        except ValueError as exc:
+            raise StoreCorruptedError(f"{path} is not valid JSON: {exc}") from exc
+        if meta.get("format") != FORMAT:
+            raise StoreCorruptedError(f"{path}: unsupported format {meta.get('format')!r}")
+        return meta, (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _load(self, ws: str, state: _LocalState) -> None:
+        """(Re)build the state from the published generation and its log."""
+        for _ in range(5):  # a concurrent compaction may delete files under us: start again
+            meta, meta_stat = self._read_meta(ws)
+            folder = self._dir(ws)
+            generation = meta["generation"]
+            try:
+                table = NodeTable(meta.get("dimensions"))
+                snapshot_bytes = 0
+                if generation > 0:
+                    batch = read_snapshot(folder / _snap_name(generation))
+                    table.upsert(batch)
+                    snapshot_bytes = batch.vectors.nbytes
+                log = (folder / _log_name(generation)).read_bytes()
+            except FileNotFoundError:
+                continue
+            if state.lock_file is not None and state.incarnation != meta["id"]:
+                state.lock_file.close()
+                state.lock_file = None
+            state.table, state.incarnation, state.generation = table, meta["id"], generation
+            state.meta_stat, state.snapshot_bytes, state.offset = meta_stat, snapshot_bytes, 0
+            self._apply_log(state, log, 0)
+            return
+        raise StoreCorruptedError(f"workspace {ws!r} kept changing while it was being opened")
+
+    @staticmethod
+    def _apply_log(state: _LocalState, data: bytes, base: int) -> None:
+        """Apply the intact frames of ``data``, which starts at log offset ``base``."""
+        for frame in scan_frames(data):
+            if frame.batch is not None:
+                state.table.upsert(frame.batch)
+            else:
+                state.table.delete(frame.deleted)
+            state.offset = base + frame.end
+
+    def _refresh(self, ws: str, state: TableState) -> None:
+        """Apply what other processes wrote since we last looked (called under state.lock)."""
+        assert isinstance(state, _LocalState)
+        folder = self._dir(ws)
+        try:
+            meta_stat = os.stat(folder / "meta.json")
+        except FileNotFoundError:
+            raise self._forget(ws) from None
+        if (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size) != state.meta_stat:
+            self._load(ws, state)
+            return
+        log_path = folder / _log_name(state.generation)
+        try:
+            size = os.stat(log_path).st_size
+            if size > state.offset:
+                with open(log_path, "rb") as f:
+                    f.seek(state.offset)
+                    tail = f.read(size - state.offset)
+                self._apply_log(state, tail, state.offset)
+        except FileNotFoundError:  # compacted meanwhile
+            self._load(ws, state)
+
+    # ---- writes --------------------------------------------------------------------------
+
+    async def _upsert(self, ws: str, batch: NodeBatch) -> None:
+        frame = await asyncio.to_thread(encode_upsert, batch)
+
+        def write(table: NodeTable) -> bytes:
+            table.check(batch)
+            return frame
+
+        await asyncio.to_thread(self._write, ws, write, lambda t: t.upsert(batch))
+
+    async def _delete(self, ws: str, ids: list[str]) -> None:
+        def write(table: NodeTable) -> bytes | None:
+            present = [i for i in ids if i in table.row_of]
+            return encode_delete(present) if present else None
+
+        await asyncio.to_thread(self._write, ws, write, lambda t: t.delete(ids))
+
+    def _write(self, ws: str, make_frame, apply) -> None:
+        """Under both locks and caught up: ``make_frame(table)`` → append + fsync → ``apply(table)``."""
+        state = self._state(ws)
+        with state.lock, self._file_lock(ws, state):
+            frame = make_frame(state.table)
+            if frame is None:
+                return
+            log_path = self._dir(ws) / _log_name(state.generation)
+            with open(log_path, "r+b") as log:
+                log.truncate(state.offset)  # drop a torn tail left by a crashed writer
+                log.seek(state.offset)
+                log.write(frame)
+                log.flush()
+                os.fsync(log.fileno())
+            apply(state.table)
+            state.offset += len(frame)
+            if state.offset > max(MIN_COMPACT_BYTES, state.snapshot_bytes):
+                self._compact(ws, state)
+
+    @contextmanager
+    def _file_lock(self, ws: str, state: _LocalState):
+        """Hold the workspace's LOCK, caught up with every write published before we got it."""
+        while True:
+            if state.lock_file is None:
+                try:
+                    state.lock_file = open(self._dir(ws) / "LOCK", "a+b")
+                except FileNotFoundError:
+                    raise self._forget(ws) from None
+            if fcntl is not None:
+                fcntl.flock(state.lock_file.fileno(), fcntl.LOCK_EX)
+            incarnation = state.incarnation
+            try:
+                self._refresh(ws, state)
+            except BaseException:
+                self._unlock(state)
+                raise
+            if state.incarnation == incarnation and state.lock_file is not None:
+                break
+            self._unlock(state)  # the workspace was deleted and re-created: lock the new one
+        try:
+            yield
+        finally:
+            self._unlock(state)
+
+    @staticmethod
+    def _unlock(state: _LocalState) -> None:
+        if fcntl is not None and state.lock_file is not None:
+            fcntl.flock(state.lock_file.fileno(), fcntl.LOCK_UN)
+
+    def _compact(self, ws: str, state: _LocalState) -> None:
+        """Publish generation g+1: a snapshot of the table and an empty log (under the lock)."""
+        folder = self._dir(ws)
+        old, new = state.generation, state.generation + 1
+        state.table.compact()
+        batch = state.table.batch(state.table.live_rows())
+        write_snapshot(folder / _snap_name(new), batch)
+        write_durably(folder / _log_name(new), b"")
+        fsync_dir(folder)
+        _write_meta(folder, {"format": FORMAT, "id": state.incarnation, "generation": new, "dimensions": state.table.dimensions})
+        meta_stat = os.stat(folder / "meta.json")
+        state.generation, state.offset, state.snapshot_bytes = new, 0, batch.vectors.nbytes
+        state.meta_stat = (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size)
+        for name in (_log_name(old), _snap_name(old) + ".json", _snap_name(old) + ".f32"):
+            try:
+                (folder / name).unlink()
+            except FileNotFoundError:
+                pass
+
+    async def _close(self) -> None:
+        with self._states_lock:
+            states = list(self._states.values())
+            self._states.clear()
+        for state in states:
+            if state.lock_file is not None:
+                state.lock_file.close()
+
+
+def _log_name(generation: int) -> str:
+    return f"log-{generation:06d}.bin"
+
+
+def _snap_name(generation: int) -> str:
+    return f"snap-{generation:06d}"
+
+
+def _write_meta(folder: Path, meta: dict) -> None:
+    tmp = folder / f".meta-{uuid.uuid4().hex[:8]}.tmp"
+    write_durably(tmp, json.dumps(meta).encode())
+    os.replace(tmp, folder / "meta.json")
+    fsync_dir(folder)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -16,50 +17,61 @@ from .base import BaseVectorStore
 from .batch import NodeBatch
 from .table import NodeTable
 
-__all__ = ["MemoryVectorStore", "TableStore"]
+__all__ = ["MemoryVectorStore", "TableStore", "TableState"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class TableState:
+    table: NodeTable
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
 
 class TableStore(BaseVectorStore):
-    """Hooks over one NodeTable per workspace, shared by the memory and local backends.
+    """Read hooks over one NodeTable per workspace, shared by the memory and local backends.
 
-    Heavy work (matrix products, filters) runs in a worker thread so async
-    callers never block their event loop; a lock per workspace serialises access.
+    A backend supplies ``_state(ws)`` (raising WorkspaceNotFoundError) and may
+    override ``_refresh(ws, state)``, called under the state's lock before every
+    read. Heavy work runs in a worker thread so async callers never block their loop.
     """
 
-    def _table(self, ws: str) -> tuple[NodeTable, threading.RLock]:
+    _io_in_thread: bool = False  # True where even light reads touch the disk
+
+    def _state(self, ws: str) -> TableState:
         raise NotImplementedError
 
-    async def _run(self, ws: str, fn, *args: Any, heavy: bool = False):
-        table, lock = self._table(ws)
+    def _refresh(self, ws: str, state: TableState) -> None:
+        return None
 
-        def locked():
-            with lock:
-                return fn(table, *args)
+    async def _locked(self, ws: str, fn: Callable[[NodeTable], T], heavy: bool = False) -> T:
+        def run() -> T:
+            state = self._state(ws)
+            with state.lock:
+                self._refresh(ws, state)
+                return fn(state.table)
 
-        return await asyncio.to_thread(locked) if heavy else locked()
+        return await asyncio.to_thread(run) if heavy or self._io_in_thread else run()
 
     async def _dimensions(self, ws: str) -> int | None:
-        return await self._run(ws, lambda t: t.dimensions)
+        return await self._locked(ws, lambda t: t.dimensions)
 
     async def _count(self, ws: str) -> int:
-        return await self._run(ws, len)
+        return await self._locked(ws, len)
 
     async def _get(self, ws: str, ids: list[str]) -> list[VectorNode]:
-        def get(table: NodeTable):
-            return [table.node(table.row_of[i], ws) for i in ids if i in table.row_of]
-
-        return await self._run(ws, get)
+        return await self._locked(ws, lambda t: [t.node(t.row_of[i], ws) for i in ids if i in t.row_of])
 
     async def _search(self, ws: str, queries: np.ndarray, top_k: int, filter: FilterNode | None) -> list[list[VectorNode]]:
-        def search(table: NodeTable):
+        def search(table: NodeTable) -> list[list[VectorNode]]:
             hits = table.search(queries, top_k, filter, self.distance)
             return [[table.node(r, ws) for r in rows] for rows in hits]
 
-        return await self._run(ws, search, heavy=True)
+        return await self._locked(ws, search, heavy=True)
 
     async def _pages(self, ws: str, page_size: int, filter: FilterNode | None) -> AsyncIterator[list[VectorNode]]:
         # A snapshot of the matching ids; nodes deleted meanwhile are skipped.
-        ids = await self._run(ws, lambda t: [t.ids[r] for r in t.filter_rows(filter)], heavy=filter is not None)
+        ids = await self._locked(ws, lambda t: [t.ids[r] for r in t.filter_rows(filter)], heavy=filter is not None)
         for start in range(0, len(ids), page_size):
             page = await self._get(ws, ids[start : start + page_size])
             if page:
@@ -77,12 +89,12 @@ class MemoryVectorStore(TableStore):
     def __init__(self, embedding_model=None, store_dir: str = "./memory_vector_store", batch_size: int = 1024, **kwargs: Any):
         super().__init__(embedding_model=embedding_model, batch_size=batch_size, **kwargs)
         self.store_dir = store_dir
-        self._tables: dict[str, tuple[NodeTable, threading.RLock]] = {}
+        self._tables: dict[str, TableState] = {}
 
     def _describe(self) -> str:
         return f"store_dir={self.store_dir!r}"
 
-    def _table(self, ws: str) -> tuple[NodeTable, threading.RLock]:
+    def _state(self, ws: str) -> TableState:
         try:
             return self._tables[ws]
         except KeyError:
@@ -92,7 +104,7 @@ class MemoryVectorStore(TableStore):
         return ws in self._tables
 
     async def _create(self, ws: str, dimensions: int | None) -> None:
-        self._tables.setdefault(ws, (NodeTable(dimensions), threading.RLock()))
+        self._tables.setdefault(ws, TableState(NodeTable(dimensions)))
 
     async def _drop(self, ws: str) -> None:
         self._tables.pop(ws, None)
@@ -101,7 +113,7 @@ class MemoryVectorStore(TableStore):
         return list(self._tables)
 
     async def _upsert(self, ws: str, batch: NodeBatch) -> None:
-        await self._run(ws, NodeTable.upsert, batch, heavy=len(batch) > 1000)
+        await self._locked(ws, lambda t: t.upsert(batch), heavy=len(batch) > 1000)
 
     async def _delete(self, ws: str, ids: list[str]) -> None:
-        await self._run(ws, NodeTable.delete, ids)
+        await self._locked(ws, lambda t: t.delete(ids))

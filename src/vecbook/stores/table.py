@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DimensionMismatchError
 from ..filters import Column, FilterNode, Path, evaluate
 from ..node import VectorNode
 from .batch import NodeBatch
@@ -50,9 +51,15 @@ class NodeTable:
 
     # ---- writes ----------------------------------------------------------------------
 
+    def check(self, batch: NodeBatch) -> None:
+        """Raise DimensionMismatchError if ``batch`` cannot go into this table."""
+        if len(batch) and self.dimensions is not None and batch.dimensions != self.dimensions:
+            raise DimensionMismatchError(self.dimensions, batch.dimensions or 0, f"unique_id={batch.ids[0]!r}")
+
     def upsert(self, batch: NodeBatch) -> None:
         if not len(batch):
             return
+        self.check(batch)
         if self.dimensions is None:
             self.dimensions = batch.dimensions
             self._vectors = np.zeros((0, self.dimensions), dtype=np.float32)
