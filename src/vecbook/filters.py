@@ -10,8 +10,8 @@ form                                   matches a node when
 ``{"f": {"ne": v}}``                   no value of ``f`` equals ``v`` (missing ``f`` matches)
 ``{"f": {"nin": [a, b]}}``             no value of ``f`` is one of them (missing matches)
 ``{"f": {"gte": x, "lt": y}}``         some value of ``f`` satisfies every bound given
-``{"f": {"exists": True}}``            ``f`` has at least one value
-``{"f": {"exists": False}}``           ``f`` is missing, null or an empty list
+``{"f": {"exists": True}}``            ``f`` is present: not null, not ``[]`` / ``{}`` / a list of nulls
+``{"f": {"exists": False}}``           ``f`` is missing or not present as above
 ``{"$and": [...]}``, ``{"$or": [...]}``  all / any of the sub-filters match
 ``{"$not": {...}}``                    the sub-filter does not match
 several keys in one dict               all of them match (AND)
@@ -48,6 +48,7 @@ __all__ = [
     "FilterNode",
     "parse_filter",
     "field_values",
+    "field_present",
     "Column",
     "evaluate",
     "filter_mask",
@@ -257,6 +258,20 @@ def filter_paths(node: FilterNode | None) -> set[Path]:
 _ABSENT = object()
 
 
+def field_present(metadata: Mapping[str, Any], path: Path) -> bool:
+    """Whether ``path`` holds something: not null, not an empty list or dict, not only nulls."""
+    value: Any = metadata
+    for part in path:
+        if not isinstance(value, Mapping) or part not in value:
+            return False
+        value = value[part]
+    if isinstance(value, (list, tuple)):
+        return any(v is not None for v in value)
+    if isinstance(value, Mapping):
+        return bool(value)
+    return value is not None
+
+
 def field_values(metadata: Mapping[str, Any], path: Path) -> list[Scalar]:
     """The values a filter sees for ``path`` in one node's metadata."""
     value: Any = metadata
@@ -279,7 +294,7 @@ _STR, _NUM, _BOOL = 0, 1, 2
 class Column:
     """One field's values over many rows, exploded: one entry per (row, value)."""
 
-    __slots__ = ("rows", "kind", "num", "code", "vocab", "n_rows")
+    __slots__ = ("rows", "kind", "num", "code", "vocab", "n_rows", "present")
 
     def __init__(self, metadatas: Sequence[Mapping[str, Any]], path: Path):
         rows: list[int] = []
@@ -302,6 +317,7 @@ class Column:
                     nums.append(float(value))
                     strs.append("")
         self.n_rows = len(metadatas)
+        self.present = np.fromiter((bool(m) and field_present(m, path) for m in metadatas), dtype=bool, count=len(metadatas))
         self.rows = np.asarray(rows, dtype=np.int64)
         self.kind = np.asarray(kinds, dtype=np.int8)
         self.num = np.asarray(nums, dtype=np.float64)
@@ -385,8 +401,7 @@ def evaluate(node: FilterNode, column: Callable[[Path], Column], n_rows: int) ->
         return ~evaluate(node.child, column, n_rows)
     col = column(node.path)
     if isinstance(node, Exists):
-        present = col.any_row()
-        return present if node.value else ~present
+        return col.present.copy() if node.value else ~col.present
     if isinstance(node, Range):
         return col.any_row(col.in_range(node))
     if node.op in ("eq", "ne"):

@@ -117,7 +117,9 @@ class EmbeddingServer:
     def start(self) -> EmbeddingServer:
         self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="embedding-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="embedding-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -204,7 +206,8 @@ class EmbeddingServer:
         if fault.body is not None:
             return 200, {}, fault.body
         if self.reject_dimensions and "dimensions" in request:
-            return _error(400, f"model {request.get('model')!r} does not support the dimensions parameter", param="dimensions")
+            message = f"model {request.get('model')!r} does not support the dimensions parameter"
+            return _error(400, message, param="dimensions")
         return 200, {}, self._reply(request, inputs, fault.drop_vectors)
 
     def _reply(self, request: dict, inputs: list[str], drop: int) -> bytes:
@@ -232,7 +235,8 @@ class EmbeddingServer:
 
 
 def _error(status: int, message: str, *, headers: dict | None = None, **fields) -> tuple[int, dict[str, str], bytes]:
-    body = {"error": {"message": message, "type": "invalid_request_error" if status < 500 else "server_error", **fields}}
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    body = {"error": {"message": message, "type": kind, **fields}}
     return status, headers or {}, json.dumps(body).encode()
 
 

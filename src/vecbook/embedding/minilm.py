@@ -6,10 +6,9 @@ sentence-transformers runs for this model: a 6-layer BERT, mean pooling over the
 attention mask, L2 normalisation. Vectors agree with sentence-transformers to
 within 1e-4 cosine distance.
 
-Speed comes from never computing padding in the dense layers: a batch is sorted
-by token length and its tokens are packed into one ``(tokens, 384)`` matrix, so
-every matmul sees only real tokens. Only attention, which is per sentence, works
-on padded buckets of sentences of similar length.
+Speed comes from never computing padding: a batch is sorted by token length and
+its tokens are packed into one ``(tokens, 384)`` matrix, so every dense matmul
+sees only real tokens, and attention runs on each run of equal-length sentences.
 """
 
 from __future__ import annotations
@@ -45,30 +44,38 @@ def _import(module: str):
         raise MissingDependencyError(_DEPENDENCIES[module], "local-model", feature="LocalEmbeddingModel") from exc
 
 
-def _gelu(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU, in place.
+_F = np.float32
+_ERFC_POLY = tuple(_F(c) for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592))
 
-    erf is Abramowitz & Stegun 7.1.26: max error 1.5e-7, under float32's own
-    rounding of the result; it moves the final vectors by < 1e-7 cosine.
+
+def _gelu(x: np.ndarray, rows: int = 64) -> np.ndarray:
+    """Exact (erf) GELU, in place, a cache-sized block of rows at a time.
+
+    erfc is Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7): GELU is off by
+    < 4e-7, which moves the final vectors by ~1e-12 cosine distance, the same as
+    math.erf does in float32 (measured over the reference sentences).
     """
-    a = np.multiply(x, np.float32(-0.7071067811865476))  # -x/sqrt(2); sign flipped: x*Phi(x) = x*(1 - Q(x))
-    s = np.abs(a)
-    np.minimum(s, np.float32(6.0), out=s)  # exp(-s*s) must not reach float32 denormals, which are ~100x slower
-    t = np.multiply(s, np.float32(0.3275911))
-    t += np.float32(1.0)
-    np.reciprocal(t, out=t)
-    p = np.multiply(t, np.float32(1.061405429))
-    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
-        p += np.float32(c)
-        p *= t
-    np.square(s, out=s)
-    np.negative(s, out=s)
-    np.exp(s, out=s)
-    p *= s  # p = erfc(|a|) = 1 - erf(|a|)
-    # Phi(x) = erfc(a)/2 with a = -x/sqrt2: for a >= 0 it is p/2, else 1 - p/2.
-    p *= np.float32(0.5)
-    np.subtract(np.float32(1.0), p, out=p, where=a < 0)
-    x *= p
+    a, t, p = (np.empty((min(rows, len(x)), x.shape[1]), dtype=_F) for _ in range(3))
+    for i in range(0, len(x), rows):
+        xc = x[i : i + rows]
+        ac, tc, pc = a[: len(xc)], t[: len(xc)], p[: len(xc)]
+        np.abs(xc, out=ac)
+        np.multiply(ac, _F(0.3275911 * 0.7071067811865476), out=tc)
+        tc += _F(1.0)
+        np.divide(_F(1.0), tc, out=tc)  # t = 1 / (1 + p*|x|/sqrt2)
+        np.multiply(tc, _F(1.061405429), out=pc)
+        for c in _ERFC_POLY:
+            pc += c
+            pc *= tc
+        np.multiply(ac, ac, out=tc)
+        tc *= _F(-0.5)
+        np.exp(tc, out=tc)
+        pc *= tc  # erfc(|x|/sqrt2)
+        pc *= ac
+        # GELU = (x + |x| - |x| erfc(|x|/sqrt2)) / 2; x + |x| is exact, so no cancellation for x < 0.
+        xc += ac
+        xc -= pc
+        xc *= _F(0.5)
     return x
 
 
@@ -206,11 +213,10 @@ class LocalEmbeddingModel(BaseEmbeddingModel):
         h += w["position"][positions]
         h += w["type0"]
         h = _layer_norm(h, *w["ln"], w["eps"])
-        buckets = _buckets(lengths, starts)
         for layer in w["layers"]:
             qkv = h @ layer["qkv"][0]
             qkv += layer["qkv"][1]
-            context = _attention(qkv, buckets, w["heads"])
+            context = _attention(qkv, lengths, w["heads"])
             attn = context @ layer["out"][0]
             attn += layer["out"][1]
             attn += h
@@ -226,49 +232,37 @@ class LocalEmbeddingModel(BaseEmbeddingModel):
         return pooled
 
 
-def _buckets(lengths: np.ndarray, starts: np.ndarray) -> list[tuple]:
-    """Group sorted sentences into buckets of similar length for padded attention.
+def _attention(qkv: np.ndarray, lengths: np.ndarray, heads: int) -> np.ndarray:
+    """Multi-head self-attention over packed, length-sorted (tokens, 3*hidden) Q/K/V.
 
-    Each bucket is ``(first_token, end_token, L, gather, keep, mask)``: ``gather``
-    (n, L) indexes the bucket's packed tokens (padding repeats a real token),
-    ``keep`` picks the real rows back out of the padded (n*L) rows, ``mask`` is
-    the additive attention mask, or None when every sentence has length L.
+    Sentences of equal length are adjacent, so each run of them is a plain
+    reshape: no padding, no mask.
     """
-    buckets, i, n = [], 0, len(lengths)
-    while i < n:
-        j = i + 1
-        # Grow while padding would waste under ~1/4 of the bucket's attention rows.
-        while j < n and lengths[j] * (j + 1 - i) <= 1.25 * lengths[i:j + 1].sum() + 16:
-            j += 1
-        lens, first, longest = lengths[i:j], int(starts[i]), int(lengths[j - 1])
-        end = first + int(lens.sum())
-        if lens[0] == longest:
-            buckets.append((first, end, longest, None, None, None))
-        else:
-            offsets = np.arange(longest)
-            valid = offsets[None, :] < lens[:, None]
-            gather = np.where(valid, (starts[i:j] - first)[:, None] + offsets, 0)
-            mask = np.where(valid, np.float32(0), np.float32(-1e30)).astype(np.float32)[:, None, None, :]
-            buckets.append((first, end, longest, gather, valid.ravel(), mask))
-        i = j
-    return buckets
-
-
-def _attention(qkv: np.ndarray, buckets: list[tuple], heads: int) -> np.ndarray:
-    """Multi-head self-attention per sentence over packed (tokens, 3*384) Q/K/V."""
     hidden = qkv.shape[1] // 3
     head_dim = hidden // heads
-    context = np.empty((qkv.shape[0], hidden), dtype=np.float32)
-    for first, end, longest, gather, keep, mask in buckets:
-        block = qkv[first:end] if gather is None else qkv[first:end][gather]
-        block = block.reshape(-1, longest, 3, heads, head_dim)
-        q, k, v = block.transpose(2, 0, 3, 1, 4)  # each (n, heads, L, head_dim)
-        scores = q @ k.transpose(0, 1, 3, 2)
-        if mask is not None:
-            scores += mask
-        scores -= scores.max(axis=-1, keepdims=True)
-        np.exp(scores, out=scores)
-        scores /= scores.sum(axis=-1, keepdims=True)
-        out = (scores @ v).transpose(0, 2, 1, 3).reshape(-1, hidden)
-        context[first:end] = out if keep is None else out[keep]
+    context = np.empty((len(qkv), hidden), dtype=np.float32)
+    values, counts = np.unique(lengths, return_counts=True)
+    first = 0
+    for length, count in zip(values.tolist(), counts.tolist()):
+        end = first + length * count
+        block = qkv[first:end].reshape(count, length, 3, heads, head_dim)
+        q = np.ascontiguousarray(block[:, :, 0].transpose(0, 2, 1, 3))  # (n, heads, L, head_dim)
+        kt = np.ascontiguousarray(block[:, :, 1].transpose(0, 2, 3, 1))  # (n, heads, head_dim, L)
+        v = np.ascontiguousarray(block[:, :, 2].transpose(0, 2, 1, 3))
+        context[first:end] = _softmax_times(q @ kt, v).transpose(0, 2, 1, 3).reshape(-1, hidden)
+        first = end
     return context
+
+
+def _softmax_times(scores: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """softmax(scores, axis=-1) @ v, normalising the (smaller) product instead of the scores."""
+    # Without the usual max subtraction, exp() is exact as long as no row overflows or
+    # underflows entirely, which the row sums reveal; then fall back to the safe form.
+    weights = np.exp(scores)
+    sums = weights @ np.ones(scores.shape[-1], dtype=np.float32)
+    if not (sums.min() > 1e-20 and sums.max() < 1e30):
+        weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        sums = weights @ np.ones(scores.shape[-1], dtype=np.float32)
+    out = weights @ v
+    out /= sums[..., None]
+    return out

@@ -163,36 +163,45 @@ class OpenAICompatibleEmbeddingModel(BaseEmbeddingModel):
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         """Embed one batch with the sync client (one request, two if ``dimensions`` is refused)."""
         dimensions = self._dimensions_to_send()
-        try:
-            return self._request_sync(texts, dimensions)
-        except _DimensionsRejected as exc:
-            self._stop_sending_dimensions(str(exc))
-            return self._request_sync(texts, None)
+        result = self._request_sync(texts, dimensions)
+        if isinstance(result, _DimensionsRejected):
+            self._stop_sending_dimensions(str(result))
+            result = self._request_sync(texts, None)
+        return self._unwrap(result)
 
     async def async_embed_batch(self, texts: list[str]) -> np.ndarray:
         """Embed one batch with this event loop's async client."""
         dimensions = self._dimensions_to_send()
-        try:
-            return await self._request_async(texts, dimensions)
-        except _DimensionsRejected as exc:
-            self._stop_sending_dimensions(str(exc))
-            return await self._request_async(texts, None)
+        result = await self._request_async(texts, dimensions)
+        if isinstance(result, _DimensionsRejected):
+            self._stop_sending_dimensions(str(result))
+            result = await self._request_async(texts, None)
+        return self._unwrap(result)
 
-    def _request_sync(self, texts: list[str], dimensions: int | None) -> np.ndarray:
+    # The requests return errors rather than raise them, so that the error raised later
+    # carries no implicit __context__ (the client's exception may quote the key).
+
+    def _request_sync(self, texts: list[str], dimensions: int | None) -> np.ndarray | Exception:
         client = self._get_sync_client()
         try:
             raw = client.embeddings.with_raw_response.create(**self._params(texts, dimensions))
         except _openai().OpenAIError as exc:
-            self._raise_translated(exc, dimensions)
+            return self._translate(exc, dimensions)
         return self._parse(raw.http_response.content, len(texts), dimensions)
 
-    async def _request_async(self, texts: list[str], dimensions: int | None) -> np.ndarray:
+    async def _request_async(self, texts: list[str], dimensions: int | None) -> np.ndarray | Exception:
         client = self._async_clients.get()
         try:
             raw = await client.embeddings.with_raw_response.create(**self._params(texts, dimensions))
         except _openai().OpenAIError as exc:
-            self._raise_translated(exc, dimensions)
+            return self._translate(exc, dimensions)
         return self._parse(raw.http_response.content, len(texts), dimensions)
+
+    @staticmethod
+    def _unwrap(result: np.ndarray | Exception) -> np.ndarray:
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def _params(self, texts: list[str], dimensions: int | None) -> dict[str, Any]:
         # encoding_format is always explicit: the client then leaves base64 strings alone
@@ -240,8 +249,8 @@ class OpenAICompatibleEmbeddingModel(BaseEmbeddingModel):
         rows: list[np.ndarray | None] = [None] * expected
         for item in data:
             index = item.get("index") if isinstance(item, dict) else None
-            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < expected or rows[index] is not None:
-                raise RetryableEmbeddingError(f"{self.model_name}: malformed reply: missing, duplicate or bad index {index!r}")
+            if type(index) is not int or not 0 <= index < expected or rows[index] is not None:
+                raise RetryableEmbeddingError(f"{self.model_name}: malformed reply: bad or repeated index {index!r}")
             rows[index] = self._decode(item.get("embedding"))
         if len({row.shape[0] for row in rows}) != 1:  # type: ignore[union-attr]
             raise RetryableEmbeddingError(f"{self.model_name}: malformed reply: vectors of different lengths")
@@ -281,12 +290,14 @@ class OpenAICompatibleEmbeddingModel(BaseEmbeddingModel):
 
     # ---- errors ------------------------------------------------------------------------------
 
-    def _raise_translated(self, exc: Exception, dimensions_sent: int | None) -> None:
-        error = self._translate(exc, dimensions_sent)
-        # Chain the client's error for debugging unless its text carries the key.
-        raise error from (exc if self._scrub(str(exc)) == str(exc) else None)
-
     def _translate(self, exc: Exception, dimensions_sent: int | None) -> Exception:
+        error = self._map_error(exc, dimensions_sent)
+        # Chain the client's error for debugging unless its text quotes the key.
+        error.__cause__ = exc if self._scrub(str(exc)) == str(exc) else None
+        error.__suppress_context__ = True
+        return error
+
+    def _map_error(self, exc: Exception, dimensions_sent: int | None) -> Exception:
         openai = _openai()
         name = self.model_name
         if isinstance(exc, openai.APITimeoutError):

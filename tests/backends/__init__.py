@@ -1,0 +1,35 @@
+"""One module per backend, each telling the conformance suite how to make its stores.
+
+A module here defines ``VARIANTS``: a dict from a variant name (shown in test
+ids, e.g. ``"chroma-server"``) to ``make(tmp_path, request, **kwargs) -> store``.
+It may also define pytest fixtures (e.g. a session-scoped server) and use them
+through ``request.getfixturevalue``. tests/conftest.py loads every module here
+as a pytest plugin, so each backend lives in its own file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+
+import vecbook
+
+
+def modules() -> list[str]:
+    return [f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
+
+
+def variants() -> dict:
+    found = {}
+    for name in modules():
+        found.update(getattr(importlib.import_module(name), "VARIANTS", {}))
+    return found
+
+
+def make_store(variant: str, tmp_path, request, **kwargs):
+    try:
+        return variants()[variant](tmp_path, request, **kwargs)
+    except vecbook.MissingDependencyError as exc:
+        pytest.skip(str(exc))
