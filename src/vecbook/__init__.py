@@ -14,6 +14,7 @@ from .errors import (
     FilterError,
     InvalidWorkspaceIdError,
     MissingDependencyError,
+    PartialWriteError,
     RetryableEmbeddingError,
     StoreCorruptedError,
     ValidationError,
@@ -58,6 +59,7 @@ __all__ = [
     "RetryableEmbeddingError",
     "BackendUnavailableError",
     "MissingDependencyError",
+    "PartialWriteError",
     "StoreCorruptedError",
     *_LAZY,
 ]

@@ -15,6 +15,7 @@ naturally catch, so ``except KeyError`` keeps working for a missing workspace::
     ├── EmbeddingError (RuntimeError)         the embedding model failed
     │   └── RetryableEmbeddingError           a failure worth retrying (429, 5xx, timeout)
     ├── BackendUnavailableError (ConnectionError)  a server that does not answer
+    ├── PartialWriteError (RuntimeError)      a server failed midway; lists the ids written
     ├── MissingDependencyError (ImportError)  an optional extra is not installed
     └── StoreCorruptedError (RuntimeError)    on-disk data that cannot be trusted
 """
@@ -34,6 +35,7 @@ __all__ = [
     "EmbeddingError",
     "RetryableEmbeddingError",
     "BackendUnavailableError",
+    "PartialWriteError",
     "MissingDependencyError",
     "StoreCorruptedError",
 ]
@@ -109,6 +111,17 @@ class RetryableEmbeddingError(EmbeddingError):
 
 class BackendUnavailableError(VecbookError, ConnectionError):
     """A backend server that cannot be reached; the message names host and port."""
+
+
+class PartialWriteError(VecbookError, RuntimeError):
+    """A backend that cannot write transactionally failed midway.
+
+    ``written_ids`` are the ids that were stored before the failure; the rest were not.
+    """
+
+    def __init__(self, message: str, written_ids: list[str]):
+        super().__init__(f"{message} ({len(written_ids)} node(s) were written before the failure; see .written_ids)")
+        self.written_ids = list(written_ids)
 
 
 class MissingDependencyError(VecbookError, ImportError):

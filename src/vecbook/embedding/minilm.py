@@ -150,7 +150,7 @@ class LocalEmbeddingModel(BaseEmbeddingModel):
                 raise EmbeddingError(f"{directory}: expected a 384-d BERT with GELU, got {config}")
             tokenizer = tokenizers.Tokenizer.from_file(str(directory / "tokenizer.json"))
             tokenizer.enable_truncation(max_length=self.max_seq_length)
-            tokenizer.no_padding()  # padding is done per bucket, see _encode
+            tokenizer.no_padding()  # sentences are packed, not padded: see _forward
             raw = safetensors_numpy.load_file(str(directory / "model.safetensors"))
             self._tokenizer = tokenizer
             self._weights = self._prepare(raw, config)
