@@ -1,0 +1,64 @@
+"""A child process for the local backend's crash and concurrency tests.
+
+``python -m tests.unit.local_child crash STORE SEED``: random inserts, upserts and
+deletes; prints ``BEGIN <op json>`` before each call and ``ACK`` after it returns.
+``python -m tests.unit.local_child insert STORE PREFIX COUNT``: COUNT single-node inserts.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+
+import vecbook
+from vecbook.stores import local
+
+
+def crash_ops(seed: int):
+    rng = random.Random(seed)
+    ids: list[str] = []
+    n = 0
+    while True:
+        roll = rng.random()
+        if roll < 0.5 or not ids:
+            batch = [f"s{seed}-{n + i}" for i in range(rng.randint(1, 20))]
+            n += len(batch)
+            ids.extend(batch)
+            yield {"op": "insert", "nodes": [{"id": i, "content": f"{i} v0 {rng.random()}"} for i in batch]}
+        elif roll < 0.8:
+            chosen = rng.sample(ids, min(len(ids), rng.randint(1, 5)))
+            yield {"op": "insert", "nodes": [{"id": i, "content": f"{i} v{rng.randint(1, 9)} {rng.random()}"} for i in chosen]}
+        else:
+            chosen = rng.sample(ids, min(len(ids), rng.randint(1, 5)))
+            for i in chosen:
+                ids.remove(i)
+            yield {"op": "delete", "ids": chosen + ["never-existed"]}
+
+
+def run_crash(store_dir: str, seed: int) -> None:
+    local.MIN_COMPACT_BYTES = 16 << 10  # compact often, so kills land inside compactions too
+    store = vecbook.LocalVectorStore(embedding_model=vecbook.HashEmbeddingModel(8), store_dir=store_dir)
+    store.create_workspace("ws")
+    for op in crash_ops(seed):
+        print("BEGIN " + json.dumps(op), flush=True)
+        if op["op"] == "insert":
+            store.insert([vecbook.VectorNode(unique_id=n["id"], content=n["content"], metadata={"c": n["content"]}) for n in op["nodes"]], "ws")
+        else:
+            store.delete(op["ids"], "ws")
+        print("ACK", flush=True)
+
+
+def run_insert(store_dir: str, prefix: str, count: int) -> None:
+    store = vecbook.LocalVectorStore(embedding_model=vecbook.HashEmbeddingModel(8), store_dir=store_dir)
+    store.create_workspace("ws")
+    for i in range(count):
+        store.insert(vecbook.VectorNode(unique_id=f"{prefix}-{i}", content=f"{prefix} {i}"), "ws")
+    print("DONE", flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "crash":
+        run_crash(sys.argv[2], int(sys.argv[3]))
+    else:
+        run_insert(sys.argv[2], sys.argv[3], int(sys.argv[4]))

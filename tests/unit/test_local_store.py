@@ -1,0 +1,166 @@
+"""What is specific to the local backend: files, crashes, other processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vecbook
+from vecbook import HashEmbeddingModel, LocalVectorStore, StoreCorruptedError, VectorNode
+from vecbook.stores import local
+
+ROOT = Path(__file__).resolve().parents[2]
+CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+
+
+def store(path: Path) -> LocalVectorStore:
+    return LocalVectorStore(embedding_model=HashEmbeddingModel(8), store_dir=path)
+
+
+def fill(s: LocalVectorStore, count: int, prefix: str = "n") -> None:
+    s.create_workspace("ws")
+    s.insert([VectorNode(unique_id=f"{prefix}{i}", content=f"text {i}", metadata={"i": i}) for i in range(count)], "ws")
+
+
+def state(s: LocalVectorStore) -> dict:
+    return {n.unique_id: (n.content, n.metadata) for n in s.iter_workspace_nodes("ws")}
+
+
+def test_reopen_sees_everything(tmp_path):
+    a = store(tmp_path)
+    fill(a, 100)
+    a.delete(["n3", "n4"], "ws")
+    a.insert(VectorNode(unique_id="n5", content="changed"), "ws")
+    before = state(a)
+    a.close()
+    b = store(tmp_path)
+    assert state(b) == before and len(before) == 98
+    assert b.get("n5", "ws")[0].vector.tobytes() == HashEmbeddingModel(8).get_embeddings("changed").tobytes()
+
+
+def test_second_store_sees_writes_without_reopening(tmp_path):
+    a, b = store(tmp_path), store(tmp_path)
+    fill(a, 10)
+    assert b.count("ws") == 10
+    b.insert(VectorNode(unique_id="from-b", content="b"), "ws")
+    a.delete("n0", "ws")
+    assert a.count("ws") == b.count("ws") == 10
+    assert [n.unique_id for n in a.search("b", "ws", top_k=1)] == ["from-b"]
+
+
+def test_torn_tail_is_ignored_then_truncated(tmp_path):
+    a = store(tmp_path)
+    fill(a, 20)
+    log = next((tmp_path / "ws").glob("log-*.bin"))
+    good_size = log.stat().st_size
+    with open(log, "ab") as f:
+        f.write(b"VBL1\xff\x00\x00\x00garbage-from-a-crash")
+    b = store(tmp_path)
+    assert b.count("ws") == 20
+    b.insert(VectorNode(unique_id="after", content="x"), "ws")
+    c = store(tmp_path)
+    assert c.count("ws") == 21 and c.get("after", "ws")
+    assert log.stat().st_size > good_size and b"garbage" not in log.read_bytes()
+
+
+def test_compaction_publishes_a_new_generation(tmp_path, monkeypatch):
+    monkeypatch.setattr(local, "MIN_COMPACT_BYTES", 4096)
+    a = store(tmp_path)
+    fill(a, 10)
+    for i in range(200):
+        a.insert(VectorNode(unique_id=f"x{i % 50}", content=f"round {i}"), "ws")
+    a.delete([f"x{i}" for i in range(10)], "ws")
+    meta = json.loads((tmp_path / "ws" / "meta.json").read_text())
+    assert meta["generation"] > 1
+    files = sorted(p.name for p in (tmp_path / "ws").iterdir())
+    g = f"{meta['generation']:06d}"
+    assert files == ["LOCK", f"log-{g}.bin", "meta.json", f"snap-{g}.f32", f"snap-{g}.json"]
+    expected = state(a)
+    assert len(expected) == 50 and state(store(tmp_path)) == expected
+
+
+def test_corrupt_snapshot_is_reported(tmp_path, monkeypatch):
+    monkeypatch.setattr(local, "MIN_COMPACT_BYTES", 1024)
+    a = store(tmp_path)
+    fill(a, 200)
+    fill(a, 200, prefix="m")
+    snap = next((tmp_path / "ws").glob("snap-*.f32"))
+    snap.write_bytes(snap.read_bytes()[:-10])
+    with pytest.raises(StoreCorruptedError, match="snap"):
+        store(tmp_path).count("ws")
+
+
+def test_a_directory_that_is_not_a_workspace_is_not_listed(tmp_path):
+    (tmp_path / "stray").mkdir()
+    (tmp_path / "stray" / "notes.txt").write_text("someone else's file")
+    a = store(tmp_path)
+    assert a.list_workspaces() == []
+    with pytest.raises(StoreCorruptedError):
+        a.create_workspace("stray")
+    assert (tmp_path / "stray" / "notes.txt").read_text() == "someone else's file"
+
+
+def _run_child(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tests.unit.local_child", *args], stdout=subprocess.PIPE, text=True, env=CHILD_ENV, cwd=ROOT)
+
+
+def _apply(expected: dict, op: dict) -> None:
+    if op["op"] == "insert":
+        for n in op["nodes"]:
+            expected[n["id"]] = n["content"]
+    else:
+        for i in op["ids"]:
+            expected.pop(i, None)
+
+
+def crash_trial(tmp_path: Path, seed: int) -> int:
+    """Kill a writing child at a random moment; every acknowledged write must survive, nothing half-there."""
+    folder = tmp_path / f"trial{seed}"
+    child = _run_child("crash", str(folder), str(seed))
+    time.sleep(random.Random(seed).uniform(0.4, 1.5))
+    os.kill(child.pid, signal.SIGKILL)
+    out, _ = child.communicate()
+    acked: dict = {}
+    pending = None
+    acks = 0
+    for line in out.splitlines():
+        if line.startswith("BEGIN "):
+            pending = json.loads(line[6:])
+        elif line == "ACK" and pending is not None:
+            _apply(acked, pending)
+            pending, acks = None, acks + 1
+    with_pending = dict(acked)
+    if pending is not None:
+        _apply(with_pending, pending)
+    reopened = store(folder)
+    got = {i: content for i, (content, _) in state(reopened).items()} if reopened.exist_workspace("ws") else {}
+    assert got in (acked, with_pending), f"seed {seed}: state after kill matches neither the acknowledged writes nor them plus the in-flight one"
+    for node in reopened.iter_workspace_nodes("ws") if got else ():
+        assert node.metadata == {"c": node.content}
+    reopened.insert(VectorNode(unique_id="post-crash", content="ok"), "ws") if got else None
+    return acks
+
+
+def test_kill_9_loses_no_acknowledged_write(tmp_path):
+    trials = int(os.environ.get("VECBOOK_CRASH_TRIALS", "20"))
+    acks = [crash_trial(tmp_path, seed) for seed in range(trials)]
+    assert sum(acks) > trials  # the children really were writing when killed
+
+
+def test_four_processes_lose_nothing(tmp_path):
+    per_process = int(os.environ.get("VECBOOK_CONCURRENT_INSERTS", "250"))
+    children = [_run_child("insert", str(tmp_path), f"p{k}", str(per_process)) for k in range(4)]
+    outputs = [c.communicate(timeout=300)[0] for c in children]
+    assert all(c.returncode == 0 and "DONE" in out for c, out in zip(children, outputs))
+    s = store(tmp_path)
+    assert s.count("ws") == 4 * per_process
+    assert {n.unique_id for n in s.iter_workspace_nodes("ws")} == {f"p{k}-{i}" for k in range(4) for i in range(per_process)}
