@@ -256,36 +256,44 @@ def filter_paths(node: FilterNode | None) -> set[Path]:
 # ---- values of a field -------------------------------------------------------------
 
 _ABSENT = object()
+_SCALARS = (str, int, float, bool)
+
+
+def _lookup(metadata: Any, path: Path) -> Any:
+    value = metadata
+    for part in path:
+        if type(value) is not dict:
+            if not isinstance(value, Mapping):
+                return _ABSENT
+        value = value.get(part, _ABSENT)
+        if value is _ABSENT:
+            return _ABSENT
+    return value
+
+
+def _present(value: Any) -> bool:
+    if value is None or value is _ABSENT:
+        return False
+    if isinstance(value, (list, tuple)):
+        return any(v is not None for v in value)
+    if isinstance(value, dict):
+        return bool(value)
+    return True
 
 
 def field_present(metadata: Mapping[str, Any], path: Path) -> bool:
     """Whether ``path`` holds something: not null, not an empty list or dict, not only nulls."""
-    value: Any = metadata
-    for part in path:
-        if not isinstance(value, Mapping) or part not in value:
-            return False
-        value = value[part]
-    if isinstance(value, (list, tuple)):
-        return any(v is not None for v in value)
-    if isinstance(value, Mapping):
-        return bool(value)
-    return value is not None
+    return _present(_lookup(metadata, path))
 
 
 def field_values(metadata: Mapping[str, Any], path: Path) -> list[Scalar]:
     """The values a filter sees for ``path`` in one node's metadata."""
-    value: Any = metadata
-    for part in path:
-        if not isinstance(value, Mapping):
-            return []
-        value = value.get(part, _ABSENT)
-        if value is _ABSENT:
-            return []
-    if value is None or isinstance(value, Mapping):
-        return []
+    value = _lookup(metadata, path)
+    if isinstance(value, _SCALARS):
+        return [value]
     if isinstance(value, (list, tuple)):
-        return [v for v in value if isinstance(v, (str, int, float, bool))]
-    return [value] if isinstance(value, (str, int, float, bool)) else []
+        return [v for v in value if isinstance(v, _SCALARS)]
+    return []
 
 
 _STR, _NUM, _BOOL = 0, 1, 2
@@ -301,28 +309,38 @@ class Column:
         kinds: list[int] = []
         nums: list[float] = []
         strs: list[str] = []
+        present = np.zeros(len(metadatas), dtype=bool)
         for row, metadata in enumerate(metadatas):
-            for value in field_values(metadata, path) if metadata else ():
-                rows.append(row)
-                if isinstance(value, bool):
-                    kinds.append(_BOOL)
-                    nums.append(1.0 if value else 0.0)
-                    strs.append("")
-                elif isinstance(value, str):
+            value = _lookup(metadata, path) if metadata else _ABSENT
+            if value is _ABSENT or value is None:
+                continue
+            present[row] = _present(value)
+            for v in (value,) if isinstance(value, _SCALARS) else value if isinstance(value, (list, tuple)) else ():
+                if v.__class__ is str:
+                    rows.append(row)
                     kinds.append(_STR)
                     nums.append(math.nan)
-                    strs.append(value)
-                else:
+                    strs.append(v)
+                elif v.__class__ is bool:
+                    rows.append(row)
+                    kinds.append(_BOOL)
+                    nums.append(1.0 if v else 0.0)
+                elif isinstance(v, (int, float)):
+                    rows.append(row)
                     kinds.append(_NUM)
-                    nums.append(float(value))
-                    strs.append("")
+                    nums.append(float(v))
+                elif isinstance(v, str):  # str subclasses
+                    rows.append(row)
+                    kinds.append(_STR)
+                    nums.append(math.nan)
+                    strs.append(str(v))
         self.n_rows = len(metadatas)
-        self.present = np.fromiter((bool(m) and field_present(m, path) for m in metadatas), dtype=bool, count=len(metadatas))
+        self.present = present
         self.rows = np.asarray(rows, dtype=np.int64)
         self.kind = np.asarray(kinds, dtype=np.int8)
         self.num = np.asarray(nums, dtype=np.float64)
         is_str = self.kind == _STR
-        strings = np.asarray([s for s, k in zip(strs, kinds) if k == _STR], dtype=str)
+        strings = np.asarray(strs, dtype=str)
         # Codes are ranks in the sorted vocabulary, so a string range is a code range.
         self.vocab = np.unique(strings)
         self.code = np.full(len(rows), -1, dtype=np.int64)

@@ -63,7 +63,7 @@ def _decode(payload: bytes, end: int) -> Frame:
     (rows_len,) = _U32.unpack_from(payload, 1)
     (dims,) = _U32.unpack_from(payload, 5)
     ids, contents, metadatas = json.loads(payload[9 : 9 + rows_len])
-    vectors = np.frombuffer(payload, dtype="<f4", offset=9 + rows_len).astype(np.float32)
+    vectors = np.frombuffer(payload, dtype="<f4", offset=9 + rows_len)  # read-only view; tables copy it
     return Frame(end, batch=NodeBatch(ids, contents, metadatas, vectors.reshape(len(ids), dims)))
 
 
@@ -102,14 +102,19 @@ def write_snapshot(prefix: Path, batch: NodeBatch) -> None:
     write_durably(prefix.with_suffix(".f32"), np.ascontiguousarray(batch.vectors, dtype="<f4").tobytes())
 
 
-def read_snapshot(prefix: Path) -> NodeBatch:
+def read_snapshot(prefix: Path, spare: float = 0.25) -> NodeBatch:
+    """Read a snapshot; its vectors are the first rows of a buffer with ``spare`` extra capacity."""
     try:
         columns = json.loads(prefix.with_suffix(".json").read_bytes())
-        vectors = np.fromfile(prefix.with_suffix(".f32"), dtype="<f4")
-    except (OSError, ValueError) as exc:
+        ids = columns["ids"]
+        dims = columns["dimensions"] or 0
+        n = len(ids)
+        buffer = np.empty((n + max(1024, int(n * spare)), dims), dtype="<f4")
+        with open(prefix.with_suffix(".f32"), "rb") as f:
+            got = f.readinto(memoryview(buffer[:n]).cast("B"))
+            extra = f.read(1)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise StoreCorruptedError(f"cannot read snapshot {prefix}: {exc}") from exc
-    ids = columns["ids"]
-    dims = columns["dimensions"] or 0
-    if vectors.size != len(ids) * dims:
-        raise StoreCorruptedError(f"snapshot {prefix}: {vectors.size} floats for {len(ids)} nodes of {dims} dimensions")
-    return NodeBatch(ids, columns["contents"], columns["metadatas"], vectors.astype(np.float32, copy=False).reshape(len(ids), dims))
+    if got != n * dims * 4 or extra:
+        raise StoreCorruptedError(f"snapshot {prefix}: vector file does not hold {n} vectors of {dims} dimensions")
+    return NodeBatch(ids, columns["contents"], columns["metadatas"], buffer[:n])

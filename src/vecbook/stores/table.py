@@ -60,6 +60,9 @@ class NodeTable:
         if not len(batch):
             return
         self.check(batch)
+        if not self.ids:
+            self._adopt(batch)
+            return
         if self.dimensions is None:
             self.dimensions = batch.dimensions
             self._vectors = np.zeros((0, self.dimensions), dtype=np.float32)
@@ -80,6 +83,27 @@ class NodeTable:
         self._vectors[rows] = batch.vectors
         self._sq_norms[rows] = np.einsum("ij,ij->i", batch.vectors, batch.vectors)
         self._alive[rows] = True
+        self._columns.clear()
+
+    def _adopt(self, batch: NodeBatch) -> None:
+        """Bulk load into an empty table: no per-row Python work, one copy of the vectors at most."""
+        n = len(batch)
+        self.dimensions = batch.dimensions
+        self.ids, self.contents, self.metadatas = list(batch.ids), list(batch.contents), list(batch.metadatas)
+        self.row_of = dict(zip(self.ids, range(n)))
+        vectors = batch.vectors
+        base = vectors.base if vectors.base is not None and vectors.base.ndim == 2 else None
+        if base is not None and vectors.flags.writeable and base.shape[0] > n and vectors.ctypes.data == base.ctypes.data:
+            self._vectors = base  # a buffer with spare rows, handed over by the snapshot reader
+        else:
+            self._vectors = np.empty((max(_MIN_CAPACITY, n + n // 4), self.dimensions), dtype=np.float32)
+            self._vectors[:n] = vectors
+        capacity = self._vectors.shape[0]
+        self._sq_norms = np.zeros(capacity, dtype=np.float32)
+        self._sq_norms[:n] = np.einsum("ij,ij->i", self._vectors[:n], self._vectors[:n])
+        self._alive = np.zeros(capacity, dtype=bool)
+        self._alive[:n] = True
+        self._dead = 0
         self._columns.clear()
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -120,8 +144,8 @@ class NodeTable:
         if rows <= capacity:
             return
         new_capacity = max(_MIN_CAPACITY, rows, capacity + capacity // 2)
-        vectors = np.zeros((new_capacity, self.dimensions), dtype=np.float32)
-        vectors[:capacity] = self._vectors
+        vectors = np.empty((new_capacity, self.dimensions), dtype=np.float32)
+        vectors[:capacity] = self._vectors  # rows appended since are written by the caller
         self._vectors = vectors
         self._sq_norms = np.concatenate([self._sq_norms, np.zeros(new_capacity - capacity, dtype=np.float32)])
         self._alive = np.concatenate([self._alive, np.zeros(new_capacity - capacity, dtype=bool)])

@@ -1,0 +1,17 @@
+# Sourced by the scripts: make .venv (once) and install vecbook with the given extras.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${VECBOOK_VENV:-$ROOT/.venv}"
+PY="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+fi
+install_extras() {
+  # $1: extras, e.g. "local-model" or "all,dev"
+  local stamp="$VENV/.vecbook-$1-$(cat "$ROOT/pyproject.toml" | cksum | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ]; then
+    "$VENV/bin/python" -m pip install --quiet -e "$ROOT[$1]"
+    touch "$stamp"
+  fi
+}
