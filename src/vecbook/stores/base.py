@@ -42,7 +42,7 @@ from ..errors import DimensionMismatchError, ValidationError, WorkspaceNotFoundE
 from ..filters import FilterNode, parse_filter
 from ..node import VectorNode
 from .. import dumps
-from .batch import NodeBatch, as_node_list, check_node_id, check_vector, clean_metadata, validate_workspace_id
+from .batch import NodeBatch, as_node_list, check_node_id, check_vector, validate_nodes, validate_workspace_id
 from .scoring import exact_scores, normalize_distance
 
 __all__ = ["BaseVectorStore"]
@@ -385,33 +385,20 @@ class BaseVectorStore(ABC):
         dims = dimensions
         if dims is _LOOKUP:
             dims = await self._dimensions(ws) if await self._exists(ws) else None
-        ids, contents, metadatas, vectors = [], [], [], []
-        seen: set[str] = set()
-        for i, node in enumerate(nodes):
-            where = f" (node #{i}, unique_id={node.unique_id!r})"
-            check_node_id(node.unique_id, where)
-            if node.unique_id in seen:
-                raise ValidationError(f"unique_id {node.unique_id!r} appears twice in one batch")
-            seen.add(node.unique_id)
-            if not isinstance(node.content, str):
-                raise ValidationError(f"content must be a string{where}")
-            ids.append(node.unique_id)
-            contents.append(node.content)
-            metadatas.append(clean_metadata(node.stored_metadata(), f"metadata{where}"))
-            vectors.append(None if node.vector is None else check_vector(node.vector, dims, where))
-            if dims is None and vectors[-1] is not None:
-                dims = len(vectors[-1])
-        missing = [i for i, v in enumerate(vectors) if v is None]
+        if len(nodes) > 256:  # keep the event loop responsive while checking big batches
+            checked = await asyncio.to_thread(validate_nodes, nodes, dims)
+        else:
+            checked = validate_nodes(nodes, dims)
+        missing = [i for i, v in enumerate(checked.vectors) if v is None]
         if missing:
             if not embed:
-                raise ValidationError(f"node {ids[missing[0]]!r} has no vector")
-            embedded = await self._embed([contents[i] for i in missing])
+                raise ValidationError(f"node {checked.ids[missing[0]]!r} has no vector")
+            embedded = await self._embed([checked.contents[i] for i in missing])
+            dims = checked.dimensions or dims
             for i, vector in zip(missing, embedded):
-                vectors[i] = check_vector(vector, dims, f" (embedding of node {ids[i]!r})")
-                dims = len(vectors[i])
-        if not ids:
-            return NodeBatch.empty(dims or 0)
-        return NodeBatch(ids, contents, metadatas, np.ascontiguousarray(np.stack(vectors), dtype=np.float32))
+                checked.vectors[i] = check_vector(vector, dims, f" (embedding of node {checked.ids[i]!r})")
+                dims = len(checked.vectors[i])
+        return checked.to_batch(dims)
 
     def _scored(self, query: np.ndarray, hits: list[VectorNode]) -> list[VectorNode]:
         if not hits:

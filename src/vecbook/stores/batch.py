@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import DimensionMismatchError, InvalidWorkspaceIdError, ValidationError
 from ..node import VectorNode
 
-__all__ = ["NodeBatch", "validate_workspace_id", "clean_metadata", "check_vector", "check_node_id", "as_node_list"]
+__all__ = ["NodeBatch", "CheckedNodes", "validate_nodes", "validate_workspace_id", "clean_metadata", "check_vector", "check_node_id", "as_node_list"]
 
 # Safe as a file name, a Chroma collection, a Qdrant collection and (mapped) an ES index.
 _WORKSPACE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
@@ -95,6 +95,44 @@ def as_node_list(nodes: VectorNode | Iterable[VectorNode]) -> list[VectorNode]:
         if not isinstance(node, VectorNode):
             raise ValidationError(f"item #{i} is a {type(node).__name__}, not a VectorNode")
     return node_list
+
+
+@dataclass
+class CheckedNodes:
+    """Nodes that passed validation; ``vectors[i]`` is None where node i still needs embedding."""
+
+    ids: list[str]
+    contents: list[str]
+    metadatas: list[dict[str, Any]]
+    vectors: list[np.ndarray | None]
+    dimensions: int | None
+
+    def to_batch(self, dimensions: int | None) -> NodeBatch:
+        if not self.ids:
+            return NodeBatch.empty(dimensions or 0)
+        return NodeBatch(self.ids, self.contents, self.metadatas, np.ascontiguousarray(np.stack(self.vectors), dtype=np.float32))
+
+
+def validate_nodes(nodes: Sequence[VectorNode], dimensions: int | None) -> CheckedNodes:
+    """Check ids, content, metadata and vectors of a batch (pure CPU work, safe in a thread)."""
+    checked = CheckedNodes([], [], [], [], dimensions)
+    seen: set[str] = set()
+    for i, node in enumerate(nodes):
+        where = f" (node #{i}, unique_id={node.unique_id!r})"
+        check_node_id(node.unique_id, where)
+        if node.unique_id in seen:
+            raise ValidationError(f"unique_id {node.unique_id!r} appears twice in one batch")
+        seen.add(node.unique_id)
+        if not isinstance(node.content, str):
+            raise ValidationError(f"content must be a string{where}")
+        checked.ids.append(node.unique_id)
+        checked.contents.append(node.content)
+        checked.metadatas.append(clean_metadata(node.stored_metadata(), f"metadata{where}"))
+        vector = None if node.vector is None else check_vector(node.vector, checked.dimensions, where)
+        if vector is not None and checked.dimensions is None:
+            checked.dimensions = len(vector)
+        checked.vectors.append(vector)
+    return checked
 
 
 @dataclass
