@@ -49,10 +49,21 @@ def exact_scores(query: np.ndarray, vectors: np.ndarray, distance: str) -> np.nd
 
 
 def fast_scores(queries: np.ndarray, vectors: np.ndarray, sq_norms: np.ndarray, distance: str) -> np.ndarray:
-    """Ranking scores of every row for each query (q × n, float32), monotone in the exact score.
+    """Ranking scores of every row for each query (q × n), monotone in the exact score.
 
-    ``sq_norms`` holds the squared norm of each row of ``vectors``.
+    ``sq_norms`` holds the squared norm of each row of ``vectors``. Computed in
+    float32; if huge components overflow it, the ranking is redone in float64.
     """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        scores = _fast_scores(queries, vectors, sq_norms, distance)
+    if np.isfinite(scores).all():
+        return scores
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        scores = _fast_scores(queries.astype(np.float64), vectors.astype(np.float64), sq_norms.astype(np.float64), distance)
+    return np.nan_to_num(scores, nan=-np.inf, posinf=np.finfo(np.float64).max, neginf=-np.finfo(np.float64).max)
+
+
+def _fast_scores(queries: np.ndarray, vectors: np.ndarray, sq_norms: np.ndarray, distance: str) -> np.ndarray:
     dots = queries @ vectors.T
     if distance == "dot":
         return dots

@@ -32,7 +32,7 @@ class NodeTable:
         self.metadatas: list[dict[str, Any] | None] = []
         self.row_of: dict[str, int] = {}
         self._vectors = np.zeros((0, dimensions or 0), dtype=np.float32)
-        self._sq_norms = np.zeros(0, dtype=np.float32)
+        self._sq_norms = np.zeros(0, dtype=np.float64)
         self._alive = np.zeros(0, dtype=bool)
         self._dead = 0
         self._columns: dict[Path, Column] = {}
@@ -81,7 +81,7 @@ class NodeTable:
             rows[i] = row
         self._reserve(self.n_rows)
         self._vectors[rows] = batch.vectors
-        self._sq_norms[rows] = np.einsum("ij,ij->i", batch.vectors, batch.vectors)
+        self._sq_norms[rows] = np.einsum("ij,ij->i", batch.vectors, batch.vectors, dtype=np.float64)
         self._alive[rows] = True
         self._columns.clear()
 
@@ -99,8 +99,8 @@ class NodeTable:
             self._vectors = np.empty((max(_MIN_CAPACITY, n + n // 4), self.dimensions), dtype=np.float32)
             self._vectors[:n] = vectors
         capacity = self._vectors.shape[0]
-        self._sq_norms = np.zeros(capacity, dtype=np.float32)
-        self._sq_norms[:n] = np.einsum("ij,ij->i", self._vectors[:n], self._vectors[:n])
+        self._sq_norms = np.zeros(capacity, dtype=np.float64)
+        self._sq_norms[:n] = np.einsum("ij,ij->i", self._vectors[:n], self._vectors[:n], dtype=np.float64)
         self._alive = np.zeros(capacity, dtype=bool)
         self._alive[:n] = True
         self._dead = 0
@@ -147,7 +147,7 @@ class NodeTable:
         vectors = np.empty((new_capacity, self.dimensions), dtype=np.float32)
         vectors[:capacity] = self._vectors  # rows appended since are written by the caller
         self._vectors = vectors
-        self._sq_norms = np.concatenate([self._sq_norms, np.zeros(new_capacity - capacity, dtype=np.float32)])
+        self._sq_norms = np.concatenate([self._sq_norms, np.zeros(new_capacity - capacity, dtype=np.float64)])
         self._alive = np.concatenate([self._alive, np.zeros(new_capacity - capacity, dtype=bool)])
 
     # ---- reads -----------------------------------------------------------------------
