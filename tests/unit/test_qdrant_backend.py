@@ -1,0 +1,479 @@
+"""What is specific to the qdrant backend: names, ids, server errors, filter translation, partial writes.
+
+The conformance suite covers the shared behaviour (local mode on disk and in memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+import uuid
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.oracle import matches
+from tests.unit.test_filters import filters as random_filters
+from tests.unit.test_filters import metadata as random_metadata
+from vecbook import (
+    BackendUnavailableError,
+    MissingDependencyError,
+    PartialWriteError,
+    ValidationError,
+    VectorNode,
+    WorkspaceNotFoundError,
+)
+from vecbook.filters import parse_filter
+
+qdrant_client = pytest.importorskip("qdrant_client")
+from qdrant_client import models  # noqa: E402
+
+from vecbook.stores import qdrant as backend  # noqa: E402
+from vecbook.stores.qdrant import QdrantVectorStore, collection_name, point_id, workspace_of  # noqa: E402
+from vecbook.stores.qdrant_filters import PRESENT_KEY, index_schemas, payload_key, plan_filter, present_tokens  # noqa: E402
+
+SECRET = "sk-test-SECRET-4242"
+
+
+@pytest.fixture
+def store():
+    s = QdrantVectorStore(location=":memory:")
+    yield s
+    s.close()
+
+
+def vec(i: int, dims: int = 8) -> np.ndarray:
+    return np.random.default_rng(i).standard_normal(dims).astype(np.float32)
+
+
+def nodes(count: int, dims: int = 8, metadata=lambda i: {"i": i}) -> list[VectorNode]:
+    return [VectorNode(unique_id=f"n{i}", content=f"c{i}", metadata=metadata(i), vector=vec(i, dims)) for i in range(count)]
+
+
+# ---- names and ids -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ws", ["ws", "my_ws", "a.b-c", "_x", "A1", "Notes", "notes", "X" * 128, "x" * 128, "vecbook_x", "a_B_c"])
+def test_collection_names_round_trip(ws):
+    name = collection_name(ws)
+    assert workspace_of(name) == ws
+    assert len(name) <= 255 and not any(c in name for c in '<>:"/\\|?*')
+    if ws == ws.lower():
+        assert name == f"vecbook_{ws}"  # readable where it can be
+
+
+def test_ids_differing_in_case_never_share_a_collection_even_on_case_insensitive_disks():
+    names = {collection_name(ws).lower() for ws in ["notes", "Notes", "NOTES", "nOtes"]}
+    assert len(names) == 4
+
+
+@pytest.mark.parametrize("name", ["other", "vecbook", "vecbook_", "vecbook_../x", "vecbook_A", "vecbookx_zz_a", "vecbookx_01_a", "vecbookx_0_a", "vecbookx_4_a"])
+def test_collections_vecbook_did_not_make_are_not_workspaces(name):
+    assert workspace_of(name) is None
+
+
+def test_list_ignores_foreign_collections(store):
+    store.create_workspace("Mine", dimensions=4)
+    raw = store._client.client
+    for name in ("theirs", "vecbook_Bad", "vecbookx_1_"):
+        raw.create_collection(name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
+    assert store.list_workspaces() == ["Mine"]
+
+
+def test_point_ids_are_uuid5_of_the_node_id():
+    assert point_id("doc-1") == str(uuid.uuid5(backend._ID_NAMESPACE, "doc-1"))
+    assert point_id("doc-1") != point_id("doc-2")
+    uuid.UUID(point_id("\ud800 lone surrogate"))  # any id check_node_id accepts
+
+
+def test_payload_keeps_the_original_id_and_vector(store):
+    store.create_workspace("w")
+    original = VectorNode(unique_id="a/b c", content="x", metadata={"k": [1, None]}, vector=[3.0, 4.0, 1e-8])
+    store.insert(original, "w")
+    (record,) = store._client.client.retrieve(collection_name("w"), ids=[point_id("a/b c")], with_vectors=True)
+    assert record.payload["unique_id"] == "a/b c"
+    assert not np.array_equal(record.vector, original.vector)  # Qdrant normalised it (cosine)...
+    (got,) = store.get("a/b c", "w")
+    assert got.vector.tobytes() == original.vector.tobytes()  # ...we return the original
+
+
+@pytest.mark.parametrize("distance", ["dot", "euclidean"])
+def test_other_distances_need_no_copy_of_the_vector(distance):
+    with QdrantVectorStore(location=":memory:", distance=distance) as s:
+        s.create_workspace("w")
+        s.insert(nodes(3), "w")
+        (record,) = s._client.client.retrieve(collection_name("w"), ids=[point_id("n1")], with_vectors=True)
+        assert "_vector" not in record.payload and np.asarray(record.vector, np.float32).tobytes() == vec(1).tobytes()
+        assert s.get("n1", "w")[0].vector.tobytes() == vec(1).tobytes()
+
+
+# ---- construction, server mode -------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("how", ["host", "url"])
+def test_server_down_is_reported_quickly_naming_host_and_port(mode, how):
+    port = free_port()
+    kwargs = {"host": "127.0.0.1", "port": port} if how == "host" else {"url": f"http://127.0.0.1:{port}"}
+    with QdrantVectorStore(api_key=SECRET, **kwargs) as s:
+        started = time.perf_counter()
+        with pytest.raises(BackendUnavailableError) as info:
+            if mode == "sync":
+                s.create_workspace("w")
+            else:
+                asyncio.run(s.async_list_workspaces())
+        assert time.perf_counter() - started < 3
+    message = str(info.value)
+    assert f"127.0.0.1:{port}" in message and isinstance(info.value, ConnectionError)
+    assert SECRET not in message + repr(info.value.__cause__) + repr(s)
+
+
+def test_server_that_never_answers_times_out():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)  # accepts connections (the kernel does), never answers
+    port = listener.getsockname()[1]
+    try:
+        with QdrantVectorStore(host="127.0.0.1", port=port, timeout=1) as s:
+            started = time.perf_counter()
+            with pytest.raises(BackendUnavailableError, match=f"127.0.0.1:{port}"):
+                s.exist_workspace("w")
+            assert time.perf_counter() - started < 4
+    finally:
+        listener.close()
+
+
+def test_grpc_errors_name_the_grpc_port():
+    port = free_port()
+    with QdrantVectorStore(host="127.0.0.1", grpc_port=port, prefer_grpc=True) as s:
+        with pytest.raises(BackendUnavailableError, match=f"127.0.0.1:{port}"):
+            s.list_workspaces()
+
+
+@pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")
+def test_environment_variables_as_in_the_spec(monkeypatch):
+    port = free_port()
+    monkeypatch.setenv("FLOW_QDRANT_HOST", "127.0.0.1")
+    monkeypatch.setenv("FLOW_QDRANT_PORT", str(port))
+    monkeypatch.setenv("FLOW_QDRANT_API_KEY", SECRET)
+    with QdrantVectorStore() as s:
+        assert repr(s).startswith(f"QdrantVectorStore(host='127.0.0.1', port={port}")
+        with pytest.raises(BackendUnavailableError) as info:
+            s.count("w")
+    assert SECRET not in repr(s) + str(info.value) + str(vars(s))
+
+
+def test_repr_hides_url_credentials():
+    s = QdrantVectorStore(url=f"https://user:{SECRET}@example.invalid:6333/?api-key={SECRET}")
+    assert repr(s).startswith("QdrantVectorStore(url='https://example.invalid:6333'") and SECRET not in repr(s)
+
+
+def test_constructor_checks():
+    with pytest.raises(ValidationError, match="at most one"):
+        QdrantVectorStore(location=":memory:", path="x")
+    with QdrantVectorStore(location=":memory:", distance=models.Distance.EUCLID) as s:
+        assert s.distance == "euclidean"
+    with pytest.raises(ValidationError, match="distance"):
+        QdrantVectorStore(location=":memory:", distance=models.Distance.MANHATTAN)
+
+
+def test_missing_client_library_names_the_extra(monkeypatch):
+    monkeypatch.setattr(backend, "models", None)
+    with pytest.raises(MissingDependencyError, match=r"vecbook\[qdrant\]"):
+        QdrantVectorStore(location=":memory:")
+
+
+# ---- local mode ------------------------------------------------------------------------------
+
+
+def test_reopen_on_disk_and_share_one_folder(tmp_path):
+    folder = str(tmp_path / "q")
+    first = QdrantVectorStore(path=folder)
+    first.create_workspace("w")
+    first.insert(nodes(5), "w")
+    again = QdrantVectorStore(path=folder)  # re-running a notebook cell: no "folder already accessed" error
+    assert again.count("w") == 5
+    first.close()
+    again.insert(nodes(7), "w")
+    again.close()
+    with QdrantVectorStore(path=folder) as reopened:  # the lock was released, the data kept
+        assert reopened.count("w") == 7
+        assert reopened.get("n6", "w")[0].vector.tobytes() == vec(6).tobytes()
+
+
+def test_workspace_dropped_by_another_store_on_the_same_folder(tmp_path):
+    a, b = QdrantVectorStore(path=str(tmp_path)), QdrantVectorStore(path=str(tmp_path))
+    a.create_workspace("w")
+    a.insert(nodes(2), "w")
+    b.delete_workspace("w")
+    with pytest.raises(WorkspaceNotFoundError):
+        a.count("w")
+    b.close()
+    a.close()
+
+
+def test_sync_calls_and_a_users_event_loop_share_the_data(store):
+    store.create_workspace("w")
+    store.insert(nodes(3), "w")
+
+    async def use():
+        await store.async_insert(nodes(5)[3:], "w")
+        return await store.async_count("w")
+
+    assert asyncio.run(use()) == 5
+    assert store.count("w") == 5
+    results: list[int] = []
+    thread = threading.Thread(target=lambda: results.append(asyncio.run(store.async_count("w"))))
+    thread.start()
+    thread.join()
+    assert results == [5]
+
+
+def test_distance_is_fixed_by_the_collection(tmp_path):
+    with QdrantVectorStore(path=str(tmp_path), distance="cosine") as s:
+        s.create_workspace("w")
+        s.insert(nodes(3), "w")
+    with QdrantVectorStore(path=str(tmp_path), distance="dot") as s:
+        assert s.get("n1", "w")[0].vector.tobytes() == vec(1).tobytes()
+        with pytest.raises(ValidationError, match="distance='cosine'"):
+            s.search_by_vector(vec(0), "w", top_k=2)
+
+
+# ---- filter translation ------------------------------------------------------------------------
+
+
+def native(spec):
+    plan = plan_filter(parse_filter(spec))
+    assert plan.exact and not plan.empty
+    return plan.filter
+
+
+def test_numbers_match_by_range_so_1_equals_1_0_and_bools_stay_apart():
+    (cond,) = native({"rank": 5}).must
+    assert cond == models.FieldCondition(key="metadata.rank", range=models.Range(gte=5.0, lte=5.0))
+    (cond,) = native({"flag": True}).must
+    assert cond.match == models.MatchValue(value=True)
+    (cond,) = native({"category": "AI"}).must
+    assert cond.match == models.MatchValue(value="AI")
+
+
+def test_in_splits_by_type():
+    flt = native({"tags": {"in": ["a", "b", 1, 1.0, True]}})
+    assert flt.should == [
+        models.FieldCondition(key="metadata.tags", match=models.MatchAny(any=["a", "b"])),
+        models.FieldCondition(key="metadata.tags", match=models.MatchValue(value=True)),
+        models.FieldCondition(key="metadata.tags", range=models.Range(gte=1.0, lte=1.0)),
+    ]
+
+
+def test_negations_are_must_not_of_the_positive_form():
+    assert native({"category": {"ne": "AI"}}).must_not == [models.FieldCondition(key="metadata.category", match=models.MatchValue(value="AI"))]
+    assert native({"$not": {"a": 1, "b": "x"}}).must_not[0].must[1].match == models.MatchValue(value="x")
+
+
+def test_exists_uses_the_present_list():
+    (cond,) = native({"nested.level": {"exists": True}}).must
+    assert cond == models.FieldCondition(key=PRESENT_KEY, match=models.MatchValue(value='["nested","level"]'))
+    assert native({"x": {"exists": False}}).must_not[0].key == PRESENT_KEY
+
+
+def test_present_tokens_follow_field_present():
+    md = {"a": 1, "b": None, "c": [], "d": [None], "e": [None, 0], "f": {}, "g": {"h": "", "i": {}}, "j.k": False}
+    assert present_tokens(md) == ['["a"]', '["e"]', '["g"]', '["g","h"]', '["j.k"]']
+
+
+def test_string_ranges_are_post_filtered_over_a_superset():
+    plan = plan_filter(parse_filter({"date": {"gte": "2024-03"}, "category": "AI"}))
+    assert not plan.exact
+    assert [c.key for c in plan.filter.must] == [PRESENT_KEY, "metadata.category"]
+    negated = plan_filter(parse_filter({"$not": {"date": {"gte": "2024-03"}}}))
+    assert negated.filter is None and not negated.exact and not negated.empty  # every point is a candidate
+    nothing = plan_filter(parse_filter({"a": {"in": []}}))
+    assert nothing.empty
+
+
+def test_keys_are_quoted_where_qdrant_needs_it():
+    assert payload_key(("a", "b-c_1")) == "metadata.a.b-c_1"
+    assert payload_key(("a b", "é")) == 'metadata."a b"."é"'
+    assert payload_key(('q"k',)) is None  # no way to name it: post-filtered
+
+
+def test_payload_indexes_for_server_mode():
+    tree = parse_filter({"category": {"ne": "AI"}, "rank": {"gte": 1}, "flag": True, "date": {"gte": "2024"}, "t": {"exists": True}})
+    assert index_schemas(tree) == {
+        "metadata.category": models.PayloadSchemaType.KEYWORD,
+        "metadata.rank": models.PayloadSchemaType.FLOAT,
+        "metadata.flag": models.PayloadSchemaType.BOOL,
+    }
+
+
+# ---- filters end to end --------------------------------------------------------------------------
+
+
+def test_post_filtered_search_overfetches_until_top_k_match(store):
+    store.create_workspace("w")
+    query = np.ones(8, dtype=np.float32)
+    items = nodes(300, metadata=lambda i: {"date": "2024-01-01"})
+    far = [VectorNode(unique_id=f"far{i}", content="f", metadata={"date": "2025-06-01"}, vector=-query * (i + 1)) for i in range(3)]
+    store.insert(items + far, "w")
+    hits = store.search_by_vector(query, "w", top_k=3, filter_dict={"date": {"gte": "2025"}})
+    assert sorted(h.unique_id for h in hits) == ["far0", "far1", "far2"]
+    assert [n.unique_id for n in store.iter_workspace_nodes("w", filter_dict={"date": {"gt": "2024-12"}}, page_size=2)] == sorted(
+        ["far0", "far1", "far2"], key=point_id
+    )
+
+
+def test_awkward_keys_end_to_end(store):
+    store.create_workspace("w")
+    weird = [{"a b": {"c-d": i % 3}, 'q"k': f"v{i % 2}", "é": [i, None], "a": {"b": "dotted path"}, "a.b": "literal key"} for i in range(12)]
+    store.insert([VectorNode(unique_id=f"n{i}", content="x", metadata=md, vector=vec(i)) for i, md in enumerate(weird)], "w")
+    for spec in [{"a b.c-d": 1}, {'q"k': "v1"}, {'q"k': {"ne": "v1"}}, {"é": 3}, {"é": {"exists": True}}, {"a.b": "literal key"}, {"a.b": "dotted path"}]:
+        expected = {f"n{i}" for i, md in enumerate(weird) if matches(md, spec)}
+        assert {h.unique_id for h in store.search_by_vector(vec(0), "w", top_k=20, filter_dict=spec)} == expected, spec
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(random_metadata(), min_size=1, max_size=12), random_filters)
+def test_every_filter_matches_the_oracle(store, metadatas, spec):
+    store.delete_workspace("p")
+    store.create_workspace("p", dimensions=4)
+    store.insert([VectorNode(unique_id=str(i), content="", metadata=md, vector=[1.0, i, 0.5, -1.0]) for i, md in enumerate(metadatas)], "p")
+    expected = {str(i) for i, md in enumerate(metadatas) if matches(md, spec)}
+    assert {n.unique_id for n in store.iter_workspace_nodes("p", filter_dict=spec)} == expected, spec
+    assert {n.unique_id for n in store.search_by_vector([1.0, 0, 0, 0], "p", top_k=len(metadatas), filter_dict=spec)} == expected, spec
+
+
+# ---- partial writes ------------------------------------------------------------------------------
+
+
+class FailingUpsert:
+    """Fails the ``fail_on``-th upsert (1-based) after writing its first ``land`` points."""
+
+    def __init__(self, client, fail_on: int, land: int = 0, break_reads: bool = False):
+        self.client, self.real, self.fail_on, self.land, self.calls = client, client.upsert, fail_on, land, 0
+        if break_reads:
+            client.retrieve = self.broken
+
+    def __call__(self, collection_name, points, **kwargs):
+        self.calls += 1
+        if self.calls == self.fail_on:
+            if self.land:
+                part = models.Batch.model_construct(ids=points.ids[: self.land], vectors=points.vectors[: self.land], payloads=points.payloads[: self.land])
+                self.real(collection_name=collection_name, points=part, **kwargs)
+            raise RuntimeError("disk full")
+        return self.real(collection_name=collection_name, points=points, **kwargs)
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("still down")
+
+
+def failing_store(monkeypatch, **kwargs) -> QdrantVectorStore:
+    s = QdrantVectorStore(location=":memory:", batch_size=4)
+    s.create_workspace("w")
+    client = s._client.client
+    monkeypatch.setattr(client, "upsert", FailingUpsert(client, **kwargs))
+    return s
+
+
+def test_failure_midway_names_exactly_what_was_written(monkeypatch):
+    s = failing_store(monkeypatch, fail_on=2)
+    with pytest.raises(PartialWriteError, match="disk full") as info:
+        s.insert(nodes(10), "w")
+    assert info.value.written_ids == ["n0", "n1", "n2", "n3"]
+    assert sorted(n.unique_id for n in s.iter_workspace_nodes("w")) == info.value.written_ids
+
+
+def test_points_that_landed_from_the_failed_request_are_listed(monkeypatch):
+    s = failing_store(monkeypatch, fail_on=2, land=3)
+    with pytest.raises(PartialWriteError) as info:
+        s.insert(nodes(10), "w")
+    assert info.value.written_ids == ["n0", "n1", "n2", "n3", "n4", "n5", "n6"]
+    assert s.count("w") == 7
+
+
+def test_a_first_request_that_fails_cleanly_raises_the_error_itself(monkeypatch):
+    s = failing_store(monkeypatch, fail_on=1)
+    with pytest.raises(RuntimeError, match="disk full") as info:
+        s.insert(nodes(10), "w")
+    assert not isinstance(info.value, PartialWriteError)
+    assert s.count("w") == 0
+
+
+def test_nodes_already_stored_as_asked_count_as_written(monkeypatch):
+    s = failing_store(monkeypatch, fail_on=2)
+    s.insert(nodes(2), "w")  # first upsert call
+    with pytest.raises(PartialWriteError) as info:
+        s.insert(nodes(3), "w")  # fails without writing; n0, n1 hold exactly what was asked
+    assert info.value.written_ids == ["n0", "n1"]
+    assert s.count("w") == 2
+
+
+def test_unknown_outcome_is_said(monkeypatch):
+    s = failing_store(monkeypatch, fail_on=2, break_reads=True)
+    with pytest.raises(PartialWriteError, match="unknown") as info:
+        s.insert(nodes(10), "w")
+    assert info.value.written_ids == ["n0", "n1", "n2", "n3"]
+
+
+def test_unknown_outcome_of_a_first_request_keeps_the_error(monkeypatch):
+    s = failing_store(monkeypatch, fail_on=1, break_reads=True)
+    with pytest.raises(RuntimeError, match="disk full") as info:
+        s.insert(nodes(10), "w")
+    assert not isinstance(info.value, PartialWriteError)
+    assert any("unknown" in note for note in getattr(info.value, "__notes__", ["unknown"]))
+
+
+# ---- the server code path -------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:Payload indexes have no effect")
+def test_server_code_path_through_the_async_client():
+    """No Qdrant server runs here: drive the server code path (AsyncQdrantClient per loop,
+    payload indexes) with qdrant-client's async local mode, which shares its API."""
+    store = QdrantVectorStore(host="127.0.0.1", port=free_port())
+    store._client = backend._RemoteClients(lambda: qdrant_client.AsyncQdrantClient(location=":memory:"))
+    made: list[str] = []
+
+    async def scenario():
+        client = store._client._clients.get()
+        real = client.create_payload_index
+
+        async def record(collection_name, field_name, **kwargs):
+            made.append(field_name)
+            return await real(collection_name=collection_name, field_name=field_name, **kwargs)
+
+        client.create_payload_index = record
+        await store.async_create_workspace("Srv", dimensions=8)
+        await store.async_insert(nodes(30, metadata=lambda i: {"i": i, "tag": f"t{i % 3}", "day": f"2024-01-{i + 1:02d}"}), "Srv")
+        spec = {"tag": {"ne": "t0"}, "i": {"gte": 3}, "day": {"lt": "2024-01-20"}}
+        hits = await store.async_search_by_vector(vec(0), "Srv", top_k=30, filter_dict=spec)
+        listed = [n async for n in store.async_iter_workspace_nodes("Srv", filter_dict=spec, page_size=4)]
+        await store.async_delete(["n1", "n2"], "Srv")
+        got = await store.async_get(["n3", "n1"], "Srv")
+        return hits, listed, got, await store.async_count("Srv"), await store.async_list_workspaces()
+
+    hits, listed, got, count, names = asyncio.run(scenario())
+    expected = {f"n{i}" for i in range(3, 19) if i % 3}
+    assert {h.unique_id for h in hits} == {n.unique_id for n in listed} == expected
+    assert [n.unique_id for n in got] == ["n3"] and got[0].vector.tobytes() == vec(3).tobytes()
+    assert count == 28 and names == ["Srv"]
+    assert made == [PRESENT_KEY, "metadata.tag", "metadata.i"]  # the string range has no index type
+    store.close()
+
+
+def test_a_collection_with_named_vectors_is_left_alone(store):
+    store._client.client.create_collection(collection_name("w"), vectors_config={"text": models.VectorParams(size=4, distance=models.Distance.DOT)})
+    with pytest.raises(ValidationError, match="named vectors"):
+        store.insert(VectorNode(unique_id="a", content="x", vector=np.ones(4)), "w")
+    assert store._client.client.collection_exists(collection_name("w"))
