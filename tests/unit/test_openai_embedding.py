@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.helpers.embedding_server import EmbeddingServer, Fault
+from vecbook.testing import EmbeddingServer, Fault
 from vecbook.embedding.openai import OpenAICompatibleEmbeddingModel, accepts_dimensions
 from vecbook.errors import EmbeddingError, MissingDependencyError, RetryableEmbeddingError
 

@@ -1,4 +1,4 @@
-"""A local OpenAI-style embeddings server for tests and benchmarks.
+"""A local OpenAI-style embeddings server for tests, docs and benchmarks.
 
 ``POST /v1/embeddings`` answers like OpenAI, with vectors that depend only on
 the text (:class:`~vecbook.embedding.hashing.HashEmbeddingModel`). The server
