@@ -67,19 +67,22 @@ def model() -> CountingModel:
 
 
 @pytest.fixture
-def make(backend, tmp_path, model, request):
+async def make(backend, tmp_path, model, request):
     """make(**kwargs) -> an Api over a fresh store of the backend under test."""
-    stores = []
+    apis: list[Api] = []
 
     def factory(mode: str = "sync", **kwargs: Any) -> Api:
         kwargs.setdefault("embedding_model", model)
-        store = make_store(backend, tmp_path, request, **kwargs)
-        stores.append(store)
-        return Api(store, mode)
+        api = Api(make_store(backend, tmp_path, request, **kwargs), mode)
+        apis.append(api)
+        return api
 
     yield factory
-    for store in stores:
-        store.close()
+    for api in apis:  # async clients belong to this test's loop: close them on it
+        if api.mode == "async":
+            await api.store.async_close()
+        else:
+            api.store.close()
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ Hooks raise WorkspaceNotFoundError if the workspace vanished underneath them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
@@ -245,13 +246,15 @@ class BaseVectorStore(ABC):
         tree = parse_filter(filter_dict)
         ws = await self._require(workspace_id)
         remaining = limit
-        async for page in self._pages(ws, page_size or self.batch_size, tree):
-            if remaining is not None and remaining <= 0:
-                return
-            for node in page[:remaining]:
-                yield callback_fn(node) if callback_fn else node
-            if remaining is not None:
-                remaining -= len(page)
+        # aclosing: a backend's cursor (e.g. an ES point in time) is released as soon as we stop.
+        async with contextlib.aclosing(self._pages(ws, page_size or self.batch_size, tree)) as pages:
+            async for page in pages:
+                if remaining is not None and remaining <= 0:
+                    return
+                for node in page[:remaining]:
+                    yield callback_fn(node) if callback_fn else node
+                if remaining is not None:
+                    remaining -= len(page)
 
     def iter_workspace_nodes(self, workspace_id: str, **kwargs: Any) -> Iterator[Any]:
         """Sync twin of :meth:`async_iter_workspace_nodes`."""
