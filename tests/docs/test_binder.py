@@ -19,7 +19,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(os.environ.get("VECBOOK_SKIP_BINDER") == "1", reason="VECBOOK_SKIP_BINDER=1")
+pytestmark = [
+    pytest.mark.skipif(os.environ.get("VECBOOK_SKIP_BINDER") == "1", reason="VECBOOK_SKIP_BINDER=1"),
+    pytest.mark.timeout(1200),
+]
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
