@@ -1,9 +1,10 @@
-"""Collect the MyST markdown pages of the docs as notebooks and run them with nbval.
+"""Run the docs and the demo notebooks as tests, with nbval.
 
-nbval only collects ``.ipynb`` files; this reads each ``docs/**/*.md`` that has a
-jupytext header with jupytext and hands the notebook to nbval's collector, in
-lax mode (outputs are not compared: the checks are ``assert``s in the cells).
-Cells run in a kernel of the current environment, with the page's folder as cwd.
+- ``docs/**/*.md`` with a jupytext MyST header are read with jupytext and run as notebooks;
+- ``notebooks/*.ipynb`` are run as they are.
+
+Both in lax mode: outputs are not compared, the checks are ``assert``s in the cells.
+Cells run in a kernel of the current environment, with the file's folder as cwd.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ except ImportError:  # the dev extra is not installed: docs are not collected
 
 if IPyNbFile is not None:
 
-    class MystNotebook(IPyNbFile):
-        """A MyST markdown page run as a notebook."""
+    class LaxNotebook(IPyNbFile):
+        """A notebook run cell by cell, outputs not compared."""
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.compare_outputs = False
+
+    class MystNotebook(LaxNotebook):
+        """A MyST markdown page run as a notebook."""
 
         def collect(self):
             import nbval.plugin as plugin
@@ -45,7 +49,11 @@ def _is_myst_notebook(path) -> bool:
 
 
 def pytest_collect_file(file_path, parent):
-    if IPyNbFile is None or file_path.suffix != ".md" or not _is_myst_notebook(file_path):
-        return None
+    if IPyNbFile is None or parent.config.option.nbval or parent.config.option.nbval_lax:
+        return None  # with nbval's own flags, nbval collects the .ipynb files itself
     parent.config.option.nbval_current_env = True
-    return MystNotebook.from_parent(parent, path=file_path)
+    if file_path.suffix == ".md" and _is_myst_notebook(file_path):
+        return MystNotebook.from_parent(parent, path=file_path)
+    if file_path.suffix == ".ipynb" and file_path.parent.name == "notebooks" and ".ipynb_checkpoints" not in file_path.parts:
+        return LaxNotebook.from_parent(parent, path=file_path)
+    return None
