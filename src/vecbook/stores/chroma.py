@@ -1,0 +1,485 @@
+"""ChromaVectorStore: workspaces as Chroma collections, embedded or on a Chroma server.
+
+``store_dir`` (the default) opens an embedded ``chromadb.PersistentClient``,
+called from worker threads; ``host``/``port`` talk to a ``chroma run`` server
+through ``chromadb.AsyncHttpClient``, one per event loop. vecbook always hands
+Chroma vectors, never texts, so Chroma's default embedder (which downloads a
+model) is never called.
+
+Workspace ``ws`` is the collection ``{collection_prefix}{ws}``, with ``-``
+written ``--``, ``.`` written ``-d`` and ``-e`` appended if the name would not
+end in a letter or digit: always a legal, reversible name. Node metadata is
+stored as chroma_filters describes, which is also where filters are translated.
+
+Writes go in chunks of ``batch_size`` (at most Chroma's maximum batch). Each
+chunk is one atomic Chroma call; after a failure, the ids of the failed chunk
+that are stored exactly as asked count as written with those of earlier chunks,
+and PartialWriteError names them (unless there are none: then the error itself).
+
+What Chroma 1.5.9 does that this module works around (each at its place):
+
+- cosine collections return vectors rescaled from unit length, a few ulps off:
+  an exact copy is kept in the metadata;
+- ``upsert`` merges the new metadata into the old one: stale keys are set to None;
+- ``delete_collection`` leaves list-valued metadata for the next records that
+  reuse its row ids (chroma-core/chroma#7594): records are deleted first;
+- a float operand against a stored int is truncated (``0 == 0.5``): numbers are
+  stored as floats;
+- a query may return fewer hits than asked although more match: checked;
+- ``AsyncHttpClient`` pools one httpx client per ``hash(event loop)`` with no
+  timeout: a pool left by a closed loop with the same hash is dropped, and
+  connecting is bounded by ``connect_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import weakref
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._aio import PerLoop
+from ..errors import BackendUnavailableError, InvalidWorkspaceIdError, MissingDependencyError, ValidationError, PartialWriteError
+from ..errors import WorkspaceNotFoundError
+from ..filters import FilterNode, filter_mask
+from ..node import VectorNode
+from .base import BaseVectorStore
+from .batch import NodeBatch, validate_workspace_id
+from .chroma_filters import EVERYTHING, JSON_KEY, VECTOR_KEY, decode_metadata, decode_vector, encode_metadata, to_where
+
+__all__ = ["ChromaVectorStore", "collection_name", "workspace_of"]
+
+SPACES = {"cosine": "cosine", "dot": "ip", "euclidean": "l2"}
+_INCLUDE = ["metadatas", "documents", "embeddings"]
+_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,199}")
+_UNESCAPE = {"-": "-", "d": ".", "e": ""}
+
+
+def _chromadb() -> Any:
+    try:
+        import chromadb
+    except ImportError:
+        raise MissingDependencyError("chromadb", "chroma", feature="ChromaVectorStore") from None
+    return chromadb
+
+
+def collection_name(prefix: str, workspace_id: str) -> str:
+    """The Chroma collection of a workspace (3–512 chars of ``[A-Za-z0-9._-]``, alnum at both ends)."""
+    name = prefix + workspace_id.replace("-", "--").replace(".", "-d")
+    return name if name[-1].isalnum() else name + "-e"
+
+
+def workspace_of(prefix: str, name: str) -> str | None:
+    """The workspace id a collection name stands for, or None if vecbook did not name it."""
+    if not name.startswith(prefix):
+        return None
+    ws = re.sub(r"-(.)", lambda m: _UNESCAPE.get(m.group(1), "\x00"), name[len(prefix) :])
+    try:
+        validate_workspace_id(ws)
+    except InvalidWorkspaceIdError:
+        return None
+    return ws if collection_name(prefix, ws) == name else None
+
+
+@dataclass
+class _Conn:
+    """A client and the collection handles it opened (one per event loop on a server)."""
+
+    client: Any = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    collections: dict[str, Any] = field(default_factory=dict)
+    max_batch: int | None = None
+
+
+class ChromaVectorStore(BaseVectorStore):
+    """Workspaces in Chroma: embedded under ``store_dir``, or on a server at ``host``/``port``.
+
+    Args:
+        store_dir: directory of the embedded database (and the default dump directory).
+        host, port: a Chroma server (``chroma run``); either one selects server mode.
+        collection_prefix: starts the name of every collection vecbook makes; others are ignored.
+        ssl, headers: passed to ``chromadb.AsyncHttpClient`` (e.g. an auth token header).
+        connect_timeout: seconds to wait for a server before BackendUnavailableError.
+    """
+
+    backend = "chroma"
+
+    def __init__(
+        self,
+        embedding_model=None,
+        store_dir: str = "./chroma_vector_store",
+        batch_size: int = 1024,
+        host: str | None = None,
+        port: int | None = None,
+        distance: Any = "cosine",
+        collection_prefix: str = "vecbook_",
+        ssl: bool = False,
+        headers: dict[str, str] | None = None,
+        connect_timeout: float = 5.0,
+        **kwargs: Any,
+    ):
+        super().__init__(embedding_model=embedding_model, batch_size=batch_size, distance=distance, **kwargs)
+        if not isinstance(collection_prefix, str) or not _PREFIX.fullmatch(collection_prefix):
+            raise ValidationError(
+                f"collection_prefix must be 2-200 characters of A-Z a-z 0-9 _ - starting with a letter or digit, got {collection_prefix!r}"
+            )
+        chromadb = _chromadb()
+        self._not_found = chromadb.errors.NotFoundError
+        self.store_dir = str(store_dir)
+        self.collection_prefix = collection_prefix
+        self.server = host is not None or port is not None
+        self.host = (host or "localhost") if self.server else None
+        self.port = int(port or 8000) if self.server else None
+        self._server_options = {"ssl": ssl, "headers": headers}
+        self.connect_timeout = connect_timeout
+        self._space = SPACES[self.distance]
+        # Cosine collections keep exact vectors in the metadata (%x): Chroma's own are not needed.
+        self._include = _INCLUDE[:2] if self._space == "cosine" else _INCLUDE
+        if self.server:
+            self._loops: PerLoop[_Conn] = PerLoop(_Conn)
+        else:
+            self._embedded = _Conn(client=chromadb.PersistentClient(path=self.store_dir))
+
+    def _describe(self) -> str:
+        where = f"host={self.host!r}, port={self.port}" if self.server else f"store_dir={self.store_dir!r}"
+        return f"{where}, collection_prefix={self.collection_prefix!r}"
+
+    def _name(self, ws: str) -> str:
+        return collection_name(self.collection_prefix, ws)
+
+    # ---- clients -------------------------------------------------------------------------
+
+    async def _conn(self) -> _Conn:
+        if not self.server:
+            return self._embedded
+        conn = self._loops.get()
+        if conn.client is None:
+            async with conn.lock:
+                if conn.client is None:
+                    conn.client = await self._connect()
+        return conn
+
+    async def _connect(self) -> Any:
+        import httpx
+
+        _forget_foreign_http_client()
+        opening = _chromadb().AsyncHttpClient(host=self.host, port=self.port, **self._server_options)
+        try:
+            client = await asyncio.wait_for(opening, self.connect_timeout)
+        except (asyncio.TimeoutError, OSError, httpx.TransportError) as exc:
+            raise self._unavailable(exc) from None
+        pool = _http_clients().get(hash(asyncio.get_running_loop()))
+        if pool is not None:  # Chroma sets no timeout at all: bound at least connecting, not long requests
+            pool.timeout = httpx.Timeout(None, connect=self.connect_timeout)
+        return client
+
+    def _unavailable(self, exc: BaseException) -> BackendUnavailableError:
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return BackendUnavailableError(
+            f"Chroma server at {self.host}:{self.port} is not reachable ({reason}); is `chroma run --host {self.host} --port {self.port}` running?"
+        )
+
+    async def _run(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        """Call the client: awaited on a server, in a worker thread when embedded."""
+        if not self.server:
+            return await asyncio.to_thread(fn, **kwargs)
+        import httpx
+
+        try:
+            return await fn(**kwargs)
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _collection(self, ws: str, fresh: bool = False) -> Any:
+        conn = await self._conn()
+        collection = None if fresh else conn.collections.get(ws)
+        if collection is None:
+            try:
+                collection = await self._run(conn.client.get_collection, name=self._name(ws), embedding_function=None)
+            except self._not_found:
+                conn.collections.pop(ws, None)
+                raise WorkspaceNotFoundError(ws) from None
+            conn.collections[ws] = collection
+        return collection
+
+    async def _on(self, ws: str, method: str, **kwargs: Any) -> Any:
+        """Call a collection method; a stale handle (collection re-created meanwhile) is renewed once."""
+        for fresh in (False, True):
+            collection = await self._collection(ws, fresh)
+            try:
+                return await self._run(getattr(collection, method), **kwargs)
+            except self._not_found:
+                if fresh:
+                    raise WorkspaceNotFoundError(ws) from None
+        raise AssertionError("unreachable")
+
+    async def _chunk(self) -> int:
+        """Nodes per write: ``batch_size``, or less if Chroma takes less in one call."""
+        conn = await self._conn()
+        if conn.max_batch is None:
+            conn.max_batch = int(await self._run(conn.client.get_max_batch_size))
+        return min(self.batch_size, conn.max_batch) if conn.max_batch > 0 else self.batch_size
+
+    # ---- workspaces ----------------------------------------------------------------------
+
+    async def _exists(self, ws: str) -> bool:
+        try:
+            await self._collection(ws, fresh=True)  # also renews the handle the next hooks use
+        except WorkspaceNotFoundError:
+            return False
+        return True
+
+    async def _create(self, ws: str, dimensions: int | None) -> None:
+        metadata: dict[str, Any] = {"vecbook:format": 1}
+        if dimensions is not None:
+            metadata["vecbook:dimensions"] = dimensions
+        conn = await self._conn()
+        conn.collections[ws] = await self._run(
+            conn.client.get_or_create_collection,
+            name=self._name(ws),
+            schema=self._schema(),
+            metadata=metadata,
+            embedding_function=None,
+        )
+
+    def _schema(self) -> Any:
+        """The distance, and no string index on the keys that are only read back (``%j``, ``%x``)."""
+        from chromadb.api.types import Schema, StringInvertedIndexConfig, VectorIndexConfig
+
+        schema = Schema().create_index(VectorIndexConfig(space=self._space, embedding_function=None))
+        for key in (JSON_KEY, VECTOR_KEY):
+            schema.delete_index(StringInvertedIndexConfig(), key=key)
+        return schema
+
+    async def _drop(self, ws: str) -> None:
+        conn = await self._conn()
+        try:
+            # Chroma (1.5.9) leaves a deleted collection's list-valued metadata behind, and records that later
+            # reuse its row ids inherit it (chroma-core/chroma#7594): delete the records first.
+            await self._on(ws, "delete", where=EVERYTHING)
+            await self._run(conn.client.delete_collection, name=self._name(ws))
+        except (self._not_found, WorkspaceNotFoundError):
+            pass
+        conn.collections.pop(ws, None)
+
+    async def _list(self) -> list[str]:
+        conn = await self._conn()
+        names: list[str] = []
+        page = 1000
+        while True:
+            collections = await self._run(conn.client.list_collections, limit=page, offset=len(names))
+            names.extend(c.name for c in collections)
+            if len(collections) < page:
+                break
+        found = (workspace_of(self.collection_prefix, name) for name in names)
+        return [ws for ws in found if ws is not None]
+
+    async def _dimensions(self, ws: str) -> int | None:
+        collection = await self._collection(ws)
+        dimension = collection.get_model().dimension
+        if dimension is None:
+            dimension = (collection.metadata or {}).get("vecbook:dimensions")
+        return int(dimension) if dimension is not None else None
+
+    # ---- nodes ---------------------------------------------------------------------------
+
+    async def _upsert(self, ws: str, batch: NodeBatch) -> None:
+        copies = batch.vectors if self._space == "cosine" else [None] * len(batch)
+        metadatas = [encode_metadata(m, v) for m, v in zip(batch.metadatas, copies)]  # all before any write
+        step = await self._chunk()
+        written: list[str] = []
+        for start in range(0, len(batch), step):
+            chunk, encoded = batch.slice(start, start + step), metadatas[start : start + step]
+            try:
+                await self._write(ws, chunk, encoded)
+            except Exception as exc:
+                landed = await self._landed(ws, chunk, encoded)
+                unknown = "" if landed is not None else f"; whether {chunk.ids[0]!r}.. (the failed chunk) landed is unknown"
+                written.extend(landed or [])
+                if not written:
+                    if unknown and hasattr(exc, "add_note"):
+                        exc.add_note(unknown.lstrip("; "))
+                    raise
+                raise PartialWriteError(f"writing to Chroma workspace {ws!r} failed: {exc}{unknown}", written) from exc
+            written.extend(chunk.ids)
+
+    async def _write(self, ws: str, chunk: NodeBatch, metadatas: list[dict[str, Any]]) -> None:
+        # Chroma's upsert merges the new metadata into the stored one: a key set to None is removed.
+        old = await self._on(ws, "get", ids=chunk.ids, include=["metadatas"])
+        stale = {node_id: stored.keys() for node_id, stored in zip(old["ids"], old["metadatas"] or []) if stored}
+        for node_id, metadata in zip(chunk.ids, metadatas):
+            metadata.update(dict.fromkeys(stale.get(node_id, set()) - metadata.keys()))
+        await self._on(ws, "upsert", ids=chunk.ids, embeddings=chunk.vectors, metadatas=metadatas, documents=chunk.contents)
+
+    async def _landed(self, ws: str, chunk: NodeBatch, metadatas: list[dict[str, Any]]) -> list[str] | None:
+        """The ids of a failed chunk that are stored exactly as asked (None if that cannot be read)."""
+        try:
+            found = await self._on(ws, "get", ids=chunk.ids, include=_INCLUDE)
+        except Exception:
+            return None
+        stored = {
+            node.unique_id: (node.content, (raw or {}).get(JSON_KEY), node.vector.tobytes())
+            for node, raw in zip(_nodes(ws, found), found["metadatas"])
+        }
+        return [
+            node_id
+            for node_id, content, metadata, vector in zip(chunk.ids, chunk.contents, metadatas, chunk.vectors)
+            if stored.get(node_id) == (content, metadata[JSON_KEY], vector.tobytes())
+        ]
+
+    async def _delete(self, ws: str, ids: list[str]) -> None:
+        step = await self._chunk()
+        for start in range(0, len(ids), step):
+            await self._on(ws, "delete", ids=ids[start : start + step])
+
+    async def _get(self, ws: str, ids: list[str]) -> list[VectorNode]:
+        step = await self._chunk()
+        nodes: list[VectorNode] = []
+        for start in range(0, len(ids), step):
+            found = await self._on(ws, "get", ids=list(dict.fromkeys(ids[start : start + step])), include=self._include)
+            nodes.extend(await self._with_vectors(ws, _nodes(ws, found)))
+        return nodes
+
+    async def _with_vectors(self, ws: str, nodes: list[VectorNode]) -> list[VectorNode]:
+        """Fill in vectors a cosine collection lacks a copy of (records written by other tools)."""
+        missing = [node.unique_id for node in nodes if node.vector is None]
+        if missing:
+            found = await self._on(ws, "get", ids=missing, include=["embeddings"])
+            vectors = dict(zip(found["ids"], found["embeddings"]))
+            for node in nodes:
+                if node.vector is None and node.unique_id in vectors:
+                    node.vector = np.asarray(vectors[node.unique_id], dtype=np.float32)
+        return [node for node in nodes if node.vector is not None]
+
+    async def _count(self, ws: str) -> int:
+        return int(await self._on(ws, "count"))
+
+    async def _search(self, ws: str, queries: np.ndarray, top_k: int, filter: FilterNode | None) -> list[list[VectorNode]]:
+        """Chroma's nearest neighbours. Where the ``where`` is a superset, post-filter; while a query has
+        fewer than ``top_k`` and candidates remain unseen, ask for more."""
+        await self._check_space(ws)
+        where = to_where(filter)
+        results: list[list[VectorNode]] = [[] for _ in range(len(queries))]
+        pending, n, total = list(range(len(queries))), top_k, None
+        candidates: dict[int, bool] = {}  # number of hits -> whether more candidates exist
+        while True:
+            found = await self._query(ws, queries[pending], n, where.clause)
+            short = []
+            for row, hits in zip(pending, found):
+                kept = hits if where.exact else _post_filter(filter, hits)
+                results[row] = kept[:top_k]
+                if len(kept) >= top_k:
+                    continue
+                # Chroma may return fewer than asked although more match: it drops hits deleted since
+                # its index was last flushed. So fewer hits than n ends the search only if no more match.
+                if len(hits) < n and len(hits) not in candidates:
+                    more = await self._on(ws, "get", where=where.clause, limit=len(hits) + 1, include=[])
+                    candidates[len(hits)] = len(more["ids"]) > len(hits)
+                if len(hits) == n or candidates[len(hits)]:
+                    short.append(row)
+            if not short:
+                return results
+            total = await self._count(ws) if total is None else total
+            if n >= total:
+                return results
+            pending, n, candidates = short, min(total, max(4 * n, n + 64)), {}
+
+    async def _query(self, ws: str, queries: np.ndarray, n: int, where: dict | None) -> list[list[VectorNode]]:
+        found = await self._on(ws, "query", query_embeddings=queries, n_results=n, where=where, include=self._include)
+        return [await self._with_vectors(ws, _nodes(ws, found, row)) for row in range(len(found["ids"]))]
+
+    async def _check_space(self, ws: str) -> None:
+        collection = await self._collection(ws)
+        hnsw = (collection.configuration_json or {}).get("hnsw") or {}
+        space = hnsw.get("space") or (collection.metadata or {}).get("hnsw:space") or "l2"
+        if space != self._space:
+            distance = {v: k for k, v in SPACES.items()}.get(space, space)
+            raise ValidationError(
+                f"workspace {ws!r} was created with distance {distance!r}, which cannot rank for this store's {self.distance!r}; "
+                f"open it with distance={distance!r} or copy it into a workspace of this store"
+            )
+
+    async def _pages(self, ws: str, page_size: int, filter: FilterNode | None) -> AsyncIterator[list[VectorNode]]:
+        where = to_where(filter)
+        offset = 0
+        while True:
+            found = await self._on(ws, "get", where=where.clause, limit=page_size, offset=offset, include=self._include)
+            nodes = await self._with_vectors(ws, _nodes(ws, found))
+            offset += len(found["ids"])
+            if not where.exact:
+                nodes = _post_filter(filter, nodes)
+            if nodes:
+                yield nodes
+            if len(found["ids"]) < page_size:
+                return
+
+    async def _close(self) -> None:
+        if not self.server:
+            self._embedded.collections.clear()
+            await asyncio.to_thread(self._embedded.client.close)
+            return
+        for _, conn in self._loops.pop_all():
+            conn.collections.clear()
+        await _close_http_client()
+
+
+def _nodes(ws: str, found: dict[str, Any], row: int | None = None) -> list[VectorNode]:
+    """Nodes from a get result, or from row ``row`` of a query result."""
+
+    def column(key: str) -> Any:
+        values = found.get(key)
+        return values if values is None or row is None else values[row]
+
+    ids, vectors, metadatas, documents = column("ids"), column("embeddings"), column("metadatas"), column("documents")
+    return [
+        VectorNode.model_construct(
+            unique_id=node_id,
+            workspace_id=ws,
+            content=(documents[i] if documents is not None else None) or "",
+            metadata=decode_metadata(metadatas[i] if metadatas is not None else None),
+            vector=decode_vector(metadatas[i] if metadatas is not None else None, vectors[i] if vectors is not None else None),
+        )
+        for i, node_id in enumerate(ids)
+    ]
+
+
+def _post_filter(filter: FilterNode | None, nodes: list[VectorNode]) -> list[VectorNode]:
+    mask = filter_mask(filter, [n.metadata for n in nodes])
+    return [n for n, keep in zip(nodes, mask) if keep]
+
+
+# Chroma's AsyncFastAPI keeps one httpx client per hash(event loop) in a class-level dict.
+# A new loop can get the hash (id) of a closed one and would inherit a client bound to the
+# dead loop ("Event loop is closed"), so an entry we did not see made on this loop is dropped.
+_loop_of_entry: dict[int, weakref.ref] = {}
+
+
+def _http_clients() -> dict:
+    try:
+        from chromadb.api.async_fastapi import AsyncFastAPI
+    except ImportError:
+        return {}
+    clients = getattr(AsyncFastAPI, "_clients", None)
+    return clients if isinstance(clients, dict) else {}
+
+
+def _forget_foreign_http_client() -> None:
+    loop = asyncio.get_running_loop()
+    key = hash(loop)
+    owner = _loop_of_entry.get(key)
+    if owner is None or owner() is not loop:
+        _http_clients().pop(key, None)
+        _loop_of_entry[key] = weakref.ref(loop)
+
+
+async def _close_http_client() -> None:
+    """Close this loop's pooled connections (a later request on this loop opens new ones)."""
+    key = hash(asyncio.get_running_loop())
+    _loop_of_entry.pop(key, None)
+    client = _http_clients().pop(key, None)
+    if client is not None:
+        await client.aclose()

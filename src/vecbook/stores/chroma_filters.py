@@ -1,0 +1,221 @@
+"""Chroma metadata and ``where`` clauses that give the portable filters their exact meaning.
+
+Chroma stores flat metadata (str, int, float, bool and lists of one of those),
+its ``where`` takes one operator per level, ranges on numbers only and no
+negation of a sub-clause, and ``{"f": v}`` never matches a list. So a node's
+metadata is stored as an index plus the original:
+
+=========  ======================================================================
+key        holds
+=========  ======================================================================
+``a.b``    each scalar a filter path can reach, under that path (segments with
+           ``%`` ``$`` ``#`` escaped as ``%25`` ``%24`` ``%23``, and Chroma's
+           reserved ``chroma:document`` as ``chroma%3Adocument``); numbers as
+           floats, as the filters compare them
+``%v``     list elements as tokens ``json([path, value])`` (numbers as floats)
+``%l.a.b`` True where the path holds a list: a candidate for any range on it
+``%p.a.b`` True where the path is present (``exists``)
+``%j``     the metadata as inserted, as JSON: what reads return, exactly
+``%x``     (cosine collections) the vector's float32 bytes, base64: Chroma returns
+           cosine vectors rescaled from unit length, a few ulps off
+=========  ======================================================================
+
+Reserved keys start with ``%`` and a non-hex letter, so no escaped path can
+collide with them. Keys that no filter path can reach (empty, or containing a
+dot) live in ``%j`` only. Markers are scalar keys rather than arrays: Chroma
+indexes those, and deletes them with their collection (chroma-core/chroma#7594).
+
+A parsed filter becomes a ``where`` matching exactly the same nodes or, where
+Chroma cannot say it (a range may hit list elements, string ranges, a negated
+range), a superset that the caller narrows with :func:`vecbook.filters.filter_mask`
+(``Where.exact`` is False). Negations are pushed down to the leaves and inverted:
+Chroma's ``$ne``, ``$nin`` and ``$not_contains`` match nodes without the key,
+which is exactly vecbook's meaning of ne, nin and ``exists: False``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..filters import And, Compare, Exists, FilterNode, Not, Or, Range
+
+__all__ = ["Where", "to_where", "encode_metadata", "decode_metadata", "decode_vector", "field_key", "JSON_KEY", "VECTOR_KEY", "EVERYTHING"]
+
+JSON_KEY, VALUES_KEY, VECTOR_KEY, PRESENT, LISTED = "%j", "%v", "%x", "%p.", "%l."
+_NOTHING = {VALUES_KEY: {"$contains": "%"}}  # tokens are JSON arrays, never "%"
+EVERYTHING = {VALUES_KEY: {"$not_contains": "%"}}
+_INVERSE = {"eq": "ne", "ne": "eq", "in": "nin", "nin": "in"}
+
+
+def field_key(path: tuple[str, ...]) -> str:
+    """The Chroma key of a filter path (segments never contain dots)."""
+    key = ".".join(s.replace("%", "%25").replace("$", "%24").replace("#", "%23") for s in path)
+    return "chroma%3Adocument" if key == "chroma:document" else key  # a name Chroma reserves
+
+
+# ---- metadata ------------------------------------------------------------------------
+
+
+def encode_metadata(metadata: dict[str, Any], vector: np.ndarray | None = None) -> dict[str, Any]:
+    """The Chroma metadata that stores ``metadata`` (JSON-clean) and indexes it for filters,
+    with a copy of ``vector`` if given."""
+    out: dict[str, Any] = {}
+    tokens: list[str] = []
+    _walk(metadata, (), out, tokens)
+    if tokens:
+        out[VALUES_KEY] = list(dict.fromkeys(tokens))
+    out[JSON_KEY] = json.dumps(metadata, separators=(",", ":"))
+    if vector is not None:
+        out[VECTOR_KEY] = base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+    return out
+
+
+def _walk(mapping: dict, prefix: tuple[str, ...], out: dict, tokens: list) -> None:
+    for key, value in mapping.items():
+        if not key or "." in key:
+            continue
+        path = prefix + (key,)
+        name = field_key(path)
+        if isinstance(value, dict):
+            if value:
+                out[PRESENT + name] = True
+                _walk(value, path, out, tokens)
+        elif isinstance(value, list):
+            if any(v is not None for v in value):
+                out[PRESENT + name] = True
+            scalars = [_token(name, v) for v in value if isinstance(v, (str, int, float, bool))]
+            if scalars:
+                out[LISTED + name] = True
+                tokens.extend(t for t in scalars if t is not None)
+        elif value is not None:
+            out[PRESENT + name] = True
+            native = _canonical(value)
+            if native is not None:
+                out[name] = native
+
+
+def _canonical(value: Any) -> Any:
+    # Every number as a float: Chroma compares a float operand with an int it stores by truncating
+    # the operand (an int 0 equals 0.5), and the filters compare numbers as floats anyway.
+    return value if isinstance(value, (str, bool)) else _number(value)
+
+
+def _number(value: int | float) -> float | None:
+    try:
+        return float(value) + 0.0  # + 0.0 turns -0.0 into 0.0, which compare equal
+    except OverflowError:
+        return None
+
+
+def _token(name: str, value: Any) -> str | None:
+    canonical = _canonical(value)
+    return None if canonical is None else json.dumps([name, canonical])
+
+
+def decode_metadata(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """The metadata as inserted (for records written by others: their metadata as is)."""
+    if not stored:
+        return {}
+    if JSON_KEY in stored:
+        return json.loads(stored[JSON_KEY])
+    return {k: v for k, v in stored.items() if k not in (JSON_KEY, VALUES_KEY, VECTOR_KEY) and not k.startswith((PRESENT, LISTED))}
+
+
+def decode_vector(stored: dict[str, Any] | None, vector: Any) -> np.ndarray | None:
+    """The stored copy of the vector if there is one, else Chroma's ``vector`` (None if neither)."""
+    copy = (stored or {}).get(VECTOR_KEY)
+    if isinstance(copy, str):
+        return np.frombuffer(base64.b64decode(copy), dtype="<f4").astype(np.float32)
+    return None if vector is None else np.asarray(vector, dtype=np.float32)
+
+
+# ---- where ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Where:
+    """A Chroma ``where`` (``None``: every node) and whether it matches exactly the filter."""
+
+    clause: dict[str, Any] | None
+    exact: bool
+
+
+def to_where(node: FilterNode | None) -> Where:
+    """Translate a parsed filter; when not ``exact``, ``clause`` selects a superset."""
+    return Where(None, True) if node is None else _translate(node, negate=False)
+
+
+def _translate(node: FilterNode, negate: bool) -> Where:
+    if isinstance(node, Not):
+        return _translate(node.child, not negate)
+    if isinstance(node, (And, Or)):
+        parts = [_translate(child, negate) for child in node.children]
+        return _conjunction(parts) if isinstance(node, And) != negate else _disjunction(parts)
+    if isinstance(node, Exists):
+        key = PRESENT + field_key(node.path)
+        return Where({key: True} if node.value != negate else {key: {"$ne": True}}, True)
+    if isinstance(node, Compare):
+        return _compare(node, _INVERSE[node.op] if negate else node.op)
+    if isinstance(node, Range) and not negate:
+        return _range(node)
+    return Where(None, False)  # a negated range: no native form
+
+
+def _all(clauses: list[dict]) -> dict | None:
+    return None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _any(clauses: list[dict]) -> dict:
+    return _NOTHING if not clauses else clauses[0] if len(clauses) == 1 else {"$or": clauses}
+
+
+def _conjunction(parts: list[Where]) -> Where:
+    return Where(_all([p.clause for p in parts if p.clause is not None]), all(p.exact for p in parts))
+
+
+def _disjunction(parts: list[Where]) -> Where:
+    if any(p.clause is None for p in parts):
+        return Where(None, False)
+    return Where(_any([p.clause for p in parts]), all(p.exact for p in parts))  # type: ignore[misc]
+
+
+def _compare(node: Compare, op: str) -> Where:
+    values = (node.value,) if op in ("eq", "ne") else node.value
+    canonical = [_canonical(v) for v in values]
+    if any(c is None for c in canonical):
+        return Where(None, False)  # a number beyond float range: leave it to the post-filter
+    name = field_key(node.path)
+    groups: dict[type, list] = {}
+    for value in canonical:  # grouped by type first: True == 1.0 in Python, not in the filters
+        group = groups.setdefault(type(value), [])
+        if value not in group:
+            group.append(value)
+    positive = op in ("eq", "in")
+    clauses = []
+    for group in groups.values():
+        if len(group) == 1:
+            clauses.append({name: group[0] if positive else {"$ne": group[0]}})
+        else:
+            clauses.append({name: {"$in" if positive else "$nin": group}})
+    contains = "$contains" if positive else "$not_contains"
+    for group in groups.values():
+        clauses.extend({VALUES_KEY: {contains: json.dumps([name, v])}} for v in group)
+    if positive:
+        return Where(_any(clauses), True)
+    return Where(_all(clauses), True)
+
+
+def _range(node: Range) -> Where:
+    name = field_key(node.path)
+    if not node.is_numeric:  # Chroma compares numbers only: nodes that have the field are candidates
+        return Where({PRESENT + name: True}, False)
+    bounds = {op: _number(bound) for op, bound in node.bounds().items()}
+    if any(b is None for b in bounds.values()):
+        return Where(None, False)
+    scalar = _all([{name: {f"${op}": bound}} for op, bound in bounds.items()])
+    return Where({"$or": [scalar, {LISTED + name: True}]}, False)

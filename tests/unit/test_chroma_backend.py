@@ -1,0 +1,454 @@
+"""What is specific to the chroma backend: names, the metadata index, filter translation,
+partial writes, Chroma bugs worked around, and the server client.
+
+The conformance suite covers the shared behaviour (embedded and against a real `chroma run`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import sys
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.oracle import matches
+from tests.unit.test_filters import filters as random_filters
+from tests.unit.test_filters import metadata as random_metadata
+from vecbook import BackendUnavailableError, MemoryVectorStore, MissingDependencyError, PartialWriteError, ValidationError
+from vecbook import VectorNode, WorkspaceNotFoundError
+from vecbook.filters import parse_filter
+from vecbook.stores.batch import validate_workspace_id
+
+chromadb = pytest.importorskip("chromadb")
+from chromadb.api.models.Collection import Collection  # noqa: E402
+
+from vecbook.stores.chroma import ChromaVectorStore, collection_name, workspace_of  # noqa: E402
+from vecbook.stores.chroma_filters import decode_metadata, encode_metadata, to_where  # noqa: E402
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = ChromaVectorStore(store_dir=str(tmp_path / "db"))
+    yield s
+    s.close()
+
+
+def vec(i: int, dims: int = 8) -> np.ndarray:
+    return np.random.default_rng(i).standard_normal(dims).astype(np.float32)
+
+
+def nodes(count: int, dims: int = 8, metadata=lambda i: {"i": i}) -> list[VectorNode]:
+    return [VectorNode(unique_id=f"n{i}", content=f"c{i}", metadata=metadata(i), vector=vec(i, dims)) for i in range(count)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---- collection names -----------------------------------------------------------------------
+
+LEGAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]")
+workspace_ids = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}", fullmatch=True).filter(
+    lambda ws: ws.split(".")[0].lower() not in {"con", "prn", "aux", "nul"} and not re.fullmatch(r"(com|lpt)\d", ws.split(".")[0].lower())
+)
+
+
+@settings(max_examples=300)
+@given(workspace_ids, st.sampled_from(["vecbook_", "t0123456789ab_", "x1"]))
+def test_collection_names_are_legal_and_round_trip(ws, prefix):
+    validate_workspace_id(ws)
+    name = collection_name(prefix, ws)
+    assert LEGAL.fullmatch(name) and ".." not in name and len(name) <= 512
+    assert workspace_of(prefix, name) == ws
+
+
+@pytest.mark.parametrize("name", ["other", "vecbook_", "vecbook_a-e-e", "vecbook_-dx", "vecbook_a-q", "vecbook_a-", "vecbookx", "vecbook_con"])
+def test_names_vecbook_did_not_make_are_not_workspaces(name):
+    assert workspace_of("vecbook_", name) is None
+
+
+def test_awkward_ids_are_real_collections(store):
+    ids = ["a", "a-", "a..b", "_x", "A1", "a1", "x" * 128, "a.-_", "1.2.3.4"]
+    for ws in ids:
+        store.create_workspace(ws)
+        store.insert(nodes(1), ws)
+    assert store.list_workspaces() == sorted(ids)
+    assert all(store.count(ws) == 1 for ws in ids)
+
+
+def test_list_ignores_collections_vecbook_did_not_make(store):
+    raw = chromadb.PersistentClient(path=store.store_dir)
+    raw.create_collection("other", embedding_function=None)
+    raw.create_collection("vecbook_a-q", embedding_function=None)
+    store.create_workspace("mine")
+    assert store.list_workspaces() == ["mine"]
+
+
+def test_constructor_checks(tmp_path):
+    for prefix in ["", "x", "-x", "a.b", "é"]:
+        with pytest.raises(ValidationError, match="collection_prefix"):
+            ChromaVectorStore(store_dir=str(tmp_path), collection_prefix=prefix)
+    with pytest.raises(TypeError, match="nonsense"):
+        ChromaVectorStore(store_dir=str(tmp_path), nonsense=1)
+    assert "store_dir" in repr(ChromaVectorStore(store_dir=str(tmp_path)))
+    server = ChromaVectorStore(host="example.invalid", port=1234)
+    assert "host='example.invalid', port=1234" in repr(server)
+
+
+def test_missing_client_library_names_the_extra(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "chromadb", None)
+    with pytest.raises(MissingDependencyError, match=r"vecbook\[chroma\]"):
+        ChromaVectorStore(store_dir=str(tmp_path))
+
+
+# ---- metadata index and where translation -------------------------------------------------------
+
+
+def test_index_layout():
+    md = {"a": {"b": 1, "c": None}, "t": ["x", 3, None, ["deep"]], "big": 2**60, "$k": True, "a.b": "literal", "": 0, "%j": "user"}
+    stored = encode_metadata(md)
+    assert stored["a.b"] == 1.0 and type(stored["a.b"]) is float and stored["big"] == float(2**60) and stored["%24k"] is True and stored["%25j"] == "user"
+    assert "a.c" not in stored and "" not in stored and "t" not in stored  # None, unreachable keys, lists: not scalars
+    assert [k for k in stored if k.startswith("%p.")] == ["%p.a", "%p.a.b", "%p.t", "%p.big", "%p.%24k", "%p.%25j"]
+    assert [k for k in stored if k.startswith("%l.")] == ["%l.t"] and stored["%l.t"] is True
+    assert stored["%v"] == [json.dumps(["t", "x"]), json.dumps(["t", 3.0])]
+    assert decode_metadata(stored) == md and list(decode_metadata(stored)) == list(md)
+
+
+def test_several_keys_and_a_range_become_single_operator_levels():
+    where = to_where(parse_filter({"a": 1, "b": {"gte": 2, "lt": 5}}))
+    assert where.clause == {
+        "$and": [
+            {"$or": [{"a": 1.0}, {"%v": {"$contains": '["a", 1.0]'}}]},
+            {"$or": [{"$and": [{"b": {"$gte": 2.0}}, {"b": {"$lt": 5.0}}]}, {"%l.b": True}]},
+        ]
+    }
+    assert not where.exact  # a range may hit list elements: post-filtered
+
+
+def test_negations_are_pushed_down_and_inverted():
+    where = to_where(parse_filter({"$not": {"$or": [{"a": "x"}, {"b": {"exists": True}}]}}))
+    assert where.exact
+    assert where.clause == {
+        "$and": [
+            {"$and": [{"a": {"$ne": "x"}}, {"%v": {"$not_contains": '["a", "x"]'}}]},
+            {"%p.b": {"$ne": True}},
+        ]
+    }
+    assert to_where(parse_filter({"$not": {"$not": {"a": "x"}}})) == to_where(parse_filter({"a": "x"}))
+
+
+def test_in_is_split_by_type_and_booleans_are_not_numbers():
+    where = to_where(parse_filter({"a": ["x", 1, True, 1.0, "y"]}))
+    assert where.clause["$or"][:3] == [{"a": {"$in": ["x", "y"]}}, {"a": 1.0}, {"a": True}]
+    assert {"%v": {"$contains": '["a", true]'}} in where.clause["$or"] and {"%v": {"$contains": '["a", 1.0]'}} in where.clause["$or"]
+
+
+def test_what_chroma_cannot_say_is_a_superset():
+    string_range = to_where(parse_filter({"d": {"gte": "2024-03"}}))
+    assert string_range.clause == {"%p.d": True} and not string_range.exact
+    negated_range = to_where(parse_filter({"$not": {"r": {"gt": 1}}, "c": "x"}))
+    assert negated_range.clause == {"$or": [{"c": "x"}, {"%v": {"$contains": '["c", "x"]'}}]} and not negated_range.exact
+    assert to_where(parse_filter({"$or": [{"c": "x"}, {"$not": {"r": {"gt": 1}}}]})).clause is None
+
+
+def test_empty_in_matches_nothing_and_empty_nin_everything(store):
+    store.create_workspace("w")
+    store.insert(nodes(5), "w")
+    assert store.search_by_vector(vec(0), "w", top_k=5, filter_dict={"i": []}) == []
+    assert len(store.search_by_vector(vec(0), "w", top_k=5, filter_dict={"i": {"nin": []}})) == 5
+
+
+def test_awkward_keys_and_values_end_to_end(store):
+    store.create_workspace("w")
+    weird = [
+        {"a b": {"c-d": i % 3}, "$x": i, "o": {"$x": i % 2}, "#y": "v", "%j": i, "chroma:document": "k", "é": [i, None], "a": {"b": "path"}, "a.b": "literal", "s": "\u00e9\x01"}
+        for i in range(8)
+    ]
+    store.insert([VectorNode(unique_id=f"n{i}", content="", metadata=md, vector=vec(i)) for i, md in enumerate(weird)], "w")
+    assert [n.metadata for n in store.get([f"n{i}" for i in range(8)], "w")] == weird
+    for spec in [{"a b.c-d": 1}, {"o.$x": 1}, {"#y": "v"}, {"%j": 3}, {"chroma:document": "k"}, {"é": 3}, {"a.b": "path"}, {"a.b": "literal"}]:
+        expected = {f"n{i}" for i, md in enumerate(weird) if matches(md, spec)}
+        assert {h.unique_id for h in store.search_by_vector(vec(0), "w", top_k=8, filter_dict=spec)} == expected, spec
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(random_metadata(), min_size=1, max_size=12), random_filters)
+def test_every_filter_matches_the_oracle(store, metadatas, spec):
+    store.delete_workspace("p")
+    store.create_workspace("p", dimensions=4)
+    store.insert([VectorNode(unique_id=str(i), content="", metadata=md, vector=[1.0, i, 0.5, -1.0]) for i, md in enumerate(metadatas)], "p")
+    expected = {str(i) for i, md in enumerate(metadatas) if matches(md, spec)}
+    assert {n.unique_id for n in store.iter_workspace_nodes("p", filter_dict=spec, page_size=5)} == expected, spec
+    assert {n.unique_id for n in store.search_by_vector([1.0, 0, 0, 0], "p", top_k=len(metadatas), filter_dict=spec)} == expected, spec
+
+
+def test_post_filtered_search_fetches_more_until_top_k_match(store):
+    store.create_workspace("w")
+    near = [VectorNode(unique_id=f"near{i}", content="", metadata={"date": "2024-01-01"}, vector=vec(0) + 0.01 * vec(i + 1)) for i in range(150)]
+    far = [VectorNode(unique_id=f"far{i}", content="", metadata={"date": "2025-06-01"}, vector=-vec(0) + 0.1 * vec(i + 500)) for i in range(4)]
+    store.insert(near + far, "w")
+    memory = MemoryVectorStore()
+    memory.create_workspace("w")
+    memory.insert(near + far, "w")
+    for spec in [{"date": {"gte": "2025"}}, {"$not": {"date": {"lt": "2025"}}}]:
+        got = store.search_by_vector(vec(0), "w", top_k=3, filter_dict=spec)
+        assert [n.unique_id for n in got] == [n.unique_id for n in memory.search_by_vector(vec(0), "w", top_k=3, filter_dict=spec)]
+    assert {n.unique_id for n in store.iter_workspace_nodes("w", filter_dict={"date": {"gt": "2024-12"}}, page_size=7)} == {f"far{i}" for i in range(4)}
+
+
+def test_a_short_answer_from_chroma_is_not_taken_as_the_end(store, monkeypatch):
+    # Chroma drops hits deleted since its index was flushed, so it may return fewer than asked.
+    store.create_workspace("w")
+    items = nodes(60, metadata=lambda i: {"even": i % 2 == 0})
+    store.insert(items, "w")
+    real = Collection.query
+
+    def short(self, **kwargs):
+        found = real(self, **kwargs)
+        for key in ("ids", "metadatas", "documents"):
+            found[key] = [row[:-1] for row in found[key]]
+        return found
+
+    monkeypatch.setattr(Collection, "query", short)
+    memory = MemoryVectorStore()
+    memory.create_workspace("w")
+    memory.insert(items, "w")
+    for spec in [None, {"even": True}]:
+        got = store.search_by_vector(vec(3), "w", top_k=5, filter_dict=spec)
+        assert [n.unique_id for n in got] == [n.unique_id for n in memory.search_by_vector(vec(3), "w", top_k=5, filter_dict=spec)]
+    assert len(store.search_by_vector(vec(3), "w", top_k=60)) == 59  # what Chroma gave, once all was asked for
+
+
+# ---- how Chroma stores things -----------------------------------------------------------------
+
+
+def test_upsert_replaces_metadata_and_its_index(store):
+    # Chroma's upsert merges the new metadata into the old; vecbook removes the keys the new version lacks.
+    store.create_workspace("w")
+    store.insert(VectorNode(unique_id="a", content="x", metadata={"old": 1, "tags": ["t"], "n": {"m": 1}}, vector=vec(0)), "w")
+    store.insert(VectorNode(unique_id="a", content="x", metadata={"new": 2}, vector=vec(0)), "w")
+    assert store.get("a", "w")[0].metadata == {"new": 2}
+    for spec in [{"old": 1}, {"tags": "t"}, {"n.m": 1}, {"tags": {"exists": True}}]:
+        assert store.search_by_vector(vec(0), "w", top_k=1, filter_dict=spec) == [], spec
+    assert len(store.search_by_vector(vec(0), "w", top_k=1, filter_dict={"tags": {"ne": "t"}, "old": {"exists": False}})) == 1
+
+
+def test_a_deleted_workspace_leaves_no_ghost_metadata(store):
+    # chroma-core/chroma#7594: delete_collection keeps list-valued metadata, which records reusing the row ids inherit.
+    store.create_workspace("old")
+    store.insert(nodes(10, metadata=lambda i: {"tags": ["ghost"], "i": i}), "old")
+    store.delete_workspace("old")
+    store.create_workspace("new")
+    store.insert(nodes(10, metadata=lambda i: {"i": i}), "new")
+    assert store.search_by_vector(vec(0), "new", top_k=10, filter_dict={"tags": "ghost"}) == []
+    assert len(store.search_by_vector(vec(0), "new", top_k=10, filter_dict={"tags": {"exists": False}})) == 10
+    raw = chromadb.PersistentClient(path=store.store_dir).get_collection(collection_name("vecbook_", "new"), embedding_function=None)
+    assert all(md.keys() == {"i", "%p.i", "%j", "%x"} for md in raw.get(include=["metadatas"])["metadatas"])
+
+
+@pytest.mark.parametrize("distance", ["cosine", "dot", "euclidean"])
+def test_vectors_come_back_exactly(tmp_path, distance):
+    # Chroma returns cosine vectors rescaled from unit length: vecbook keeps their bytes in %x.
+    with ChromaVectorStore(store_dir=str(tmp_path), distance=distance) as s:
+        s.create_workspace("w")
+        items = nodes(20, dims=16)
+        s.insert(items, "w")
+        got = {n.unique_id: n.vector for n in s.iter_workspace_nodes("w")}
+        assert all(got[n.unique_id].tobytes() == n.vector.tobytes() for n in items)
+        raw = chromadb.PersistentClient(path=str(tmp_path)).get_collection(collection_name("vecbook_", "w"), embedding_function=None)
+        assert ("%x" in raw.get(limit=1, include=["metadatas"])["metadatas"][0]) == (distance == "cosine")
+
+
+def test_distance_is_fixed_by_the_collection(tmp_path):
+    with ChromaVectorStore(store_dir=str(tmp_path)) as cosine:
+        cosine.create_workspace("w")
+        cosine.insert(nodes(3), "w")
+    with ChromaVectorStore(store_dir=str(tmp_path), distance="dot") as dot:
+        with pytest.raises(ValidationError, match="'cosine'"):
+            dot.search_by_vector(vec(0), "w")
+        assert dot.count("w") == 3  # everything else still works
+
+
+def test_chromas_default_embedder_is_never_called(store, monkeypatch):
+    from chromadb.utils.embedding_functions import DefaultEmbeddingFunction
+
+    def refuse(self, input):
+        raise AssertionError("Chroma's default embedding function was called")
+
+    monkeypatch.setattr(DefaultEmbeddingFunction, "__call__", refuse)
+    store.create_workspace("w")
+    store.insert(nodes(5), "w")
+    store.search_by_vector(vec(0), "w", top_k=2, filter_dict={"i": {"gte": 1}})
+    store.copy_workspace("w", "w2")
+    assert len(list(store.iter_workspace_nodes("w2"))) == 5
+
+
+def test_workspace_dropped_and_recreated_by_another_store(tmp_path):
+    with ChromaVectorStore(store_dir=str(tmp_path)) as a, ChromaVectorStore(store_dir=str(tmp_path)) as b:
+        a.create_workspace("w")
+        a.insert(nodes(3), "w")
+        b.delete_workspace("w")
+        with pytest.raises(WorkspaceNotFoundError):
+            a.count("w")
+        b.create_workspace("w")
+        b.insert(nodes(2), "w")
+        assert a.count("w") == 2 and len(a.search_by_vector(vec(0), "w", top_k=5)) == 2
+
+
+# ---- partial writes --------------------------------------------------------------------------------
+
+
+class FailingUpsert:
+    """Fails the ``fail_on``-th upsert (1-based), after writing it if ``land``; ``break_reads`` fails reads after that."""
+
+    def __init__(self, fail_on: int, land: bool = False, break_reads: bool = False):
+        self.real, self.real_get = Collection.upsert, Collection.get
+        self.fail_on, self.land, self.break_reads, self.calls, self.failed = fail_on, land, break_reads, 0, False
+
+    def upsert(self, collection, **kwargs):
+        self.calls += 1
+        if self.calls == self.fail_on:
+            self.failed = True
+            if self.land:
+                self.real(collection, **kwargs)
+            raise RuntimeError("disk full")
+        return self.real(collection, **kwargs)
+
+    def get(self, collection, **kwargs):
+        if self.failed and self.break_reads:
+            raise RuntimeError("still down")
+        return self.real_get(collection, **kwargs)
+
+
+@pytest.fixture
+def failing(monkeypatch, tmp_path):
+    def make(**kwargs) -> ChromaVectorStore:
+        fault = FailingUpsert(**kwargs)
+        monkeypatch.setattr(Collection, "upsert", lambda self, **kw: fault.upsert(self, **kw))
+        monkeypatch.setattr(Collection, "get", lambda self, **kw: fault.get(self, **kw))
+        s = ChromaVectorStore(store_dir=str(tmp_path), batch_size=4)
+        s.create_workspace("w")
+        return s
+
+    return make
+
+
+def test_failure_midway_names_exactly_what_was_written(failing):
+    s = failing(fail_on=2)
+    with pytest.raises(PartialWriteError, match="disk full") as info:
+        s.insert(nodes(10), "w")
+    assert info.value.written_ids == ["n0", "n1", "n2", "n3"]
+    assert sorted(n.unique_id for n in s.iter_workspace_nodes("w")) == info.value.written_ids
+
+
+def test_a_chunk_that_landed_before_the_error_is_listed(failing):
+    s = failing(fail_on=2, land=True)
+    with pytest.raises(PartialWriteError) as info:
+        s.insert(nodes(10), "w")
+    assert info.value.written_ids == [f"n{i}" for i in range(8)]
+    assert s.count("w") == 8
+
+
+def test_a_first_chunk_that_fails_cleanly_raises_the_error_itself(failing):
+    s = failing(fail_on=1)
+    with pytest.raises(RuntimeError, match="disk full") as info:
+        s.insert(nodes(10), "w")
+    assert not isinstance(info.value, PartialWriteError)
+    assert s.count("w") == 0
+
+
+def test_unknown_outcome_is_said(failing):
+    s = failing(fail_on=2, break_reads=True)
+    with pytest.raises(PartialWriteError, match="unknown") as info:
+        s.insert(nodes(10), "w")
+    assert info.value.written_ids == ["n0", "n1", "n2", "n3"]
+
+
+# ---- the server ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_server_down_is_reported_quickly_naming_host_and_port(mode):
+    port = free_port()
+    with ChromaVectorStore(host="127.0.0.1", port=port) as s:
+        started = time.perf_counter()
+        with pytest.raises(BackendUnavailableError) as info:
+            if mode == "sync":
+                s.create_workspace("w")
+            else:
+                asyncio.run(s.async_list_workspaces())
+        assert time.perf_counter() - started < 3
+    assert f"127.0.0.1:{port}" in str(info.value) and isinstance(info.value, ConnectionError)
+
+
+def test_server_that_never_answers_times_out():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)  # the kernel accepts connections; nobody answers
+    port = listener.getsockname()[1]
+    try:
+        with ChromaVectorStore(host="127.0.0.1", port=port, connect_timeout=1) as s:
+            started = time.perf_counter()
+            with pytest.raises(BackendUnavailableError, match=f"127.0.0.1:{port}"):
+                s.exist_workspace("w")
+            assert time.perf_counter() - started < 4
+    finally:
+        listener.close()
+
+
+def test_server_mode_from_sync_code_and_many_event_loops(chroma_server, chroma_test_prefix):
+    host, port = chroma_server
+    with ChromaVectorStore(host=host, port=port, collection_prefix=chroma_test_prefix) as s:
+        s.create_workspace("w")
+        s.insert(nodes(20, metadata=lambda i: {"tags": [f"t{i % 3}"]}), "w")
+
+        async def use(i: int) -> int:
+            hits = await s.async_search_by_vector(vec(i), "w", top_k=20, filter_dict={"tags": f"t{i % 3}"})
+            await s.async_insert(VectorNode(unique_id=f"loop{i}", content="", vector=vec(100 + i)), "w")
+            return len(hits)
+
+        # Each asyncio.run is a new event loop, and gets a client of its own.
+        assert [asyncio.run(use(i)) for i in range(12)] == [7, 7, 6] * 4
+        assert s.count("w") == 32 and len(s.search_by_vector(vec(0), "w", top_k=3)) == 3
+
+
+def test_records_written_by_other_tools_are_read(store):
+    store.create_workspace("w")
+    raw = chromadb.PersistentClient(path=store.store_dir).get_collection(collection_name("vecbook_", "w"), embedding_function=None)
+    raw.add(ids=["foreign"], embeddings=[vec(7).tolist()], metadatas=[{"kind": "raw"}], documents=["hi"])
+    store.insert(nodes(2), "w")
+    (got,) = store.get("foreign", "w")
+    assert got.content == "hi" and got.metadata == {"kind": "raw"} and np.allclose(got.vector, vec(7), atol=1e-6)
+    assert store.search_by_vector(vec(7), "w", top_k=1)[0].unique_id == "foreign"
+    assert {n.unique_id for n in store.iter_workspace_nodes("w")} == {"foreign", "n0", "n1"}
+
+
+def test_a_pooled_client_of_a_closed_loop_is_never_reused(chroma_server, chroma_test_prefix):
+    # Chroma pools one httpx client per hash(event loop); a new loop can get a closed loop's hash.
+    from chromadb.api.async_fastapi import AsyncFastAPI
+
+    host, port = chroma_server
+    with ChromaVectorStore(host=host, port=port, collection_prefix=chroma_test_prefix) as s:
+        s.create_workspace("w")
+
+        async def first() -> int:
+            await s.async_count("w")
+            return hash(asyncio.get_running_loop())
+
+        stale = AsyncFastAPI._clients[asyncio.run(first())]  # bound to a loop that is now closed
+
+        async def second() -> int:
+            AsyncFastAPI._clients[hash(asyncio.get_running_loop())] = stale  # as if this loop had that hash
+            return await s.async_count("w")
+
+        assert asyncio.run(second()) == 0
