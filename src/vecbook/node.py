@@ -13,7 +13,20 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
 
 __all__ = ["VectorNode"]
 
-_MISSING = object()
+class _Missing:
+    """A sentinel that pydantic's default-copying leaves alone (copying it per node is costly)."""
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING = _Missing()
 _short = reprlib.Repr()
 _short.maxstring = 60
 _short.maxother = 60

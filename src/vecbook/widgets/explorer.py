@@ -1,0 +1,73 @@
+"""explore(store): the browser, the search panel and the map, linked."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from . import _deps, _table
+from .browser import WorkspaceBrowser
+from .map import EmbeddingMap
+from .search import SearchPanel, _Widget
+
+__all__ = ["Explorer", "explore"]
+
+
+class Explorer(_Widget):
+    """Search panel and map side by side, the map's selection as a table, the workspace browser below.
+
+    Links: a search highlights its results on the map (the rest dimmed); a
+    box/lasso selection on the map fills the selection table; deleting or
+    copying nodes in the browser reloads the map and the filter fields.
+    """
+
+    def __init__(self, store, workspace_id: str | None = None, top_k: int = 10, **map_kwargs: Any):
+        w = _deps.widgets()
+        if workspace_id is None:
+            names = store.list_workspaces()
+            if not names:
+                raise ValueError("the store has no workspace to explore; create one and insert nodes first")
+            workspace_id = names[0]
+        self.store, self.workspace_id = store, workspace_id
+        self.search = SearchPanel(store, workspace_id, top_k=top_k)
+        self.map = EmbeddingMap(store, workspace_id, show_selection_table=False, **map_kwargs)
+        self.browser = WorkspaceBrowser(store, workspace_id)
+        self.selection_html = w.HTML()
+        self.selection_html.add_class("vecbook-explorer-selection")
+        self.search.widget.layout = w.Layout(width="46%", min_width="380px")
+        self.map.widget.layout = w.Layout(width="54%", min_width="380px")
+        browser = w.Accordion(children=[self.browser.widget], titles=("Workspace browser",))
+        self.widget = w.VBox([
+            w.HTML(f"<h3 style='margin:4px 0'>vecbook explorer · <code>{html.escape(workspace_id)}</code></h3>"),
+            w.HBox([self.search.widget, self.map.widget], layout=w.Layout(width="100%", flex_flow="row wrap")),
+            self.selection_html, browser,
+        ])
+        self.widget.add_class("vecbook-explorer")
+        self.search.state.on("results", self.map.highlight)
+        self.map.state.on("selection", self._show_selection)
+        self.browser.state.on("modified", self._workspace_modified)
+        self._show_selection()
+
+    @property
+    def selection(self):
+        """The map's selection as a DataFrame."""
+        return self.map.selection
+
+    def _show_selection(self) -> None:
+        s = self.map.state
+        if not s.selected:
+            self.selection_html.value = "<div style='color:#666;font-size:12px'>Select points on the map (box or lasso) to list them here.</div>"
+            return
+        head = f"<b>Selected on the map: {len(s.selected):,} point(s)</b> <span style='color:#666'>(<code>explorer.selection</code> as a DataFrame)</span>"
+        self.selection_html.value = head + _table.html_table(s.selection_records(limit=500), "vecbook-selection")
+
+    def _workspace_modified(self, workspace_id: str) -> None:
+        if workspace_id == self.workspace_id:
+            self.map.reload()
+            self.search.state.reload_schema()
+            self.search.filters.refresh_schema()
+
+
+def explore(store, workspace_id: str | None = None, top_k: int = 10, **map_kwargs: Any) -> Explorer:
+    """Open the linked explorer on a workspace (the first one if not given); display the result in a notebook."""
+    return Explorer(store, workspace_id, top_k=top_k, **map_kwargs)

@@ -1,0 +1,191 @@
+"""The filter builder's state: clauses over introspected fields -> a portable filter dict.
+
+Plain Python (no widgets), so tests drive it directly. The dicts it emits are
+exactly the forms of :mod:`vecbook.filters`.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import FilterError
+from ..filters import parse_filter
+from .introspect import FieldInfo
+
+__all__ = ["FilterClause", "FilterBuilder", "OPS", "ops_for", "parse_value", "parse_filter_text", "format_filter"]
+
+# op -> label; "between" is a gte/lte pair, "missing" is exists: false
+OPS: dict[str, str] = {
+    "eq": "is",
+    "ne": "is not",
+    "in": "is one of",
+    "nin": "is none of",
+    "between": "between",
+    "gte": "≥",
+    "gt": ">",
+    "lte": "≤",
+    "lt": "<",
+    "exists": "exists",
+    "missing": "is missing",
+}
+_BY_KIND = {
+    "string": ("eq", "ne", "in", "nin", "exists", "missing"),
+    "date": ("between", "gte", "lt", "eq", "in", "exists", "missing"),
+    "integer": ("between", "eq", "ne", "gte", "gt", "lte", "lt", "in", "exists", "missing"),
+    "number": ("between", "gte", "gt", "lte", "lt", "eq", "ne", "exists", "missing"),
+    "boolean": ("eq", "exists", "missing"),
+    "mixed": ("eq", "ne", "in", "nin", "exists", "missing"),
+}
+MULTI = ("in", "nin")
+NO_VALUE = ("exists", "missing")
+
+
+def ops_for(info: FieldInfo | None) -> tuple[str, ...]:
+    """The operators offered for a field, most useful first."""
+    if info is None:
+        return _BY_KIND["mixed"]
+    return _BY_KIND.get(info.kind, _BY_KIND["mixed"])
+
+
+def parse_value(text: Any, info: FieldInfo | None) -> Any:
+    """A typed value from a text box, for the field's kind; ``""`` is ``None``. Raises FilterError."""
+    if not isinstance(text, str):
+        return text
+    text = text.strip()
+    if text == "":
+        return None
+    kind = info.kind if info else "mixed"
+    if kind in ("integer", "number"):
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                raise FilterError(f"{info.name}: {text!r} is not a number") from None
+            if value != value or value in (float("inf"), float("-inf")):
+                raise FilterError(f"{info.name}: {text!r} is not a finite number")
+            return value
+    if kind == "boolean":
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise FilterError(f"{info.name}: {text!r} is not true or false")
+    return text
+
+
+@dataclass
+class FilterClause:
+    """One condition: ``field`` ``op`` ``value``.
+
+    ``value`` is a scalar (eq, ne, gte, gt, lte, lt), a list (in, nin), a
+    ``(low, high)`` pair with ``None`` for an open end (between), or unused
+    (exists, missing). An incomplete clause emits nothing.
+    """
+
+    field: str = ""
+    op: str = "eq"
+    value: Any = None
+
+    def to_dict(self) -> dict | None:
+        if not self.field:
+            return None
+        f, op, v = self.field, self.op, self.value
+        if op == "exists":
+            return {f: {"exists": True}}
+        if op == "missing":
+            return {f: {"exists": False}}
+        if op == "between":
+            lo, hi = (tuple(v) + (None, None))[:2] if isinstance(v, (list, tuple)) else (None, None)
+            bounds = {k: b for k, b in (("gte", lo), ("lte", hi)) if b is not None}
+            return {f: bounds} if bounds else None
+        if op in MULTI:
+            values = [x for x in (v or []) if x is not None]
+            if not values:
+                return None
+            return {f: values} if op == "in" else {f: {"nin": values}}
+        if v is None:
+            return None
+        if op == "eq":
+            return {f: v}
+        if op in OPS:
+            return {f: {op: v}}
+        raise FilterError(f"unknown operator {op!r}")
+
+    def describe(self) -> str:
+        label = OPS.get(self.op, self.op)
+        if self.op in NO_VALUE:
+            return f"{self.field} {label}"
+        return f"{self.field} {label} {self.value!r}"
+
+
+@dataclass
+class FilterBuilder:
+    """A list of clauses joined by ``combine`` (``"all"`` = AND, ``"any"`` = OR), over known fields."""
+
+    fields: dict[str, FieldInfo] = field(default_factory=dict)
+    clauses: list[FilterClause] = field(default_factory=list)
+    combine: str = "all"
+
+    def add(self, field_name: str = "", op: str | None = None, value: Any = None) -> FilterClause:
+        """Append a clause; ``op`` defaults to the field's first operator."""
+        if field_name and self.fields and field_name not in self.fields:
+            raise FilterError(f"unknown field {field_name!r}; known: {', '.join(self.fields)}")
+        if op is None:
+            op = ops_for(self.fields.get(field_name))[0] if field_name else "eq"
+        if op not in OPS:
+            raise FilterError(f"unknown operator {op!r}; valid: {', '.join(OPS)}")
+        clause = FilterClause(field_name, op, value)
+        self.clauses.append(clause)
+        return clause
+
+    def remove(self, index: int) -> None:
+        del self.clauses[index]
+
+    def clear(self) -> None:
+        self.clauses.clear()
+
+    def to_filter(self) -> dict | None:
+        """The portable filter dict (``None`` when no clause is complete); checked by ``parse_filter``."""
+        parts = [d for d in (c.to_dict() for c in self.clauses) if d is not None]
+        if not parts:
+            return None
+        if len(parts) == 1:
+            result = parts[0]
+        elif self.combine == "any":
+            result = {"$or": parts}
+        else:
+            keys = [next(iter(p)) for p in parts]
+            result = {k: p[k] for k, p in zip(keys, parts)} if len(set(keys)) == len(keys) else {"$and": parts}
+        parse_filter(result)  # the builder must never emit a filter the stores refuse
+        return result
+
+
+def parse_filter_text(text: str) -> dict | None:
+    """A filter typed by hand, as JSON or a Python literal; empty means none. Raises FilterError."""
+    text = (text or "").strip()
+    if text.startswith("filter_dict"):
+        text = text.split("=", 1)[1].strip() if "=" in text else ""
+    if not text or text in ("None", "null", "{}"):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError) as exc:
+            raise FilterError(f"the filter is neither JSON nor a Python dict literal: {exc}") from None
+    if not isinstance(value, dict):
+        raise FilterError(f"a filter must be a dict, got {type(value).__name__}")
+    parse_filter(value)
+    return value or None
+
+
+def format_filter(filter_dict: dict | None) -> str:
+    """The filter as a line of Python to paste into code."""
+    return f"filter_dict={filter_dict!r}"

@@ -1,0 +1,172 @@
+"""Metadata introspection: field names and types, distinct values where few, min/max.
+
+Works over ``iter_workspace_nodes`` pages, so it runs on every backend; big
+workspaces are sampled (the first ``max_nodes`` nodes) and the result says so.
+This is what populates the search panel's filter builder.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["FieldInfo", "WorkspaceSchema", "introspect_workspace", "introspect_metadata", "flatten_metadata"]
+
+# ISO 8601 dates of at least month precision: 2026-06, 2026-06-01, 2026-06-01T12:00:00Z
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?)?$")
+
+
+def flatten_metadata(metadata: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts become dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``); other values stay as they are."""
+    flat: dict[str, Any] = {}
+    for key, value in metadata.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten_metadata(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+@dataclass
+class FieldInfo:
+    """What one metadata field holds across the nodes scanned.
+
+    ``kind`` is ``"string"``, ``"date"`` (ISO strings), ``"integer"``, ``"number"``,
+    ``"boolean"`` or ``"mixed"``. ``values`` lists the distinct values (sorted) when
+    there are at most ``max_distinct`` of them, else ``None``. ``min``/``max`` are set
+    for numbers and dates. ``is_list`` means some nodes hold a list of values.
+    """
+
+    name: str
+    kind: str
+    count: int
+    values: list[Any] | None
+    min: Any = None
+    max: Any = None
+    is_list: bool = False
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.kind in ("integer", "number")
+
+    @property
+    def is_ordered(self) -> bool:
+        """Whether range filters make sense (numbers and dates)."""
+        return self.kind in ("integer", "number", "date")
+
+
+@dataclass
+class WorkspaceSchema:
+    """The fields of a workspace's metadata, from ``scanned`` of its ``total`` nodes."""
+
+    workspace_id: str
+    fields: dict[str, FieldInfo] = field(default_factory=dict)
+    scanned: int = 0
+    total: int = 0
+
+    @property
+    def sampled(self) -> bool:
+        return self.scanned < self.total
+
+    def describe(self) -> str:
+        """One line for the UI, saying whether the schema was sampled."""
+        n = len(self.fields)
+        what = f"{n} metadata field{'s' if n != 1 else ''}"
+        if self.sampled:
+            return f"{what}, from the first {self.scanned:,} of {self.total:,} nodes (sampled)"
+        return f"{what}, from all {self.total:,} nodes"
+
+
+class _Tally:
+    __slots__ = ("count", "kinds", "distinct", "overflow", "lo", "hi", "slo", "shi", "is_list", "all_dates")
+
+    def __init__(self):
+        self.count = 0
+        self.kinds: set[str] = set()
+        self.distinct: set[Any] = set()
+        self.overflow = False
+        self.lo = self.hi = None  # numbers
+        self.slo = self.shi = None  # strings
+        self.is_list = False
+        self.all_dates = True
+
+    def add(self, value: Any, max_distinct: int) -> None:
+        if isinstance(value, bool):
+            self.kinds.add("boolean")
+        elif isinstance(value, int):
+            self.kinds.add("integer")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                return
+            self.kinds.add("number")
+        elif isinstance(value, str):
+            self.kinds.add("string")
+            if self.all_dates and not _ISO_DATE.match(value):
+                self.all_dates = False
+            self.slo = value if self.slo is None or value < self.slo else self.slo
+            self.shi = value if self.shi is None or value > self.shi else self.shi
+        else:
+            self.kinds.add("other")
+            return
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            self.lo = value if self.lo is None or value < self.lo else self.lo
+            self.hi = value if self.hi is None or value > self.hi else self.hi
+        if not self.overflow:
+            # (type, value) keeps 1 and True apart: a filter never treats them as equal
+            self.distinct.add((type(value).__name__, value))
+            if len(self.distinct) > max_distinct:
+                self.overflow = True
+                self.distinct = set()
+
+    def info(self, name: str) -> FieldInfo:
+        kinds = self.kinds - {"other"} or self.kinds
+        if kinds == {"integer"}:
+            kind = "integer"
+        elif kinds <= {"integer", "number"} and kinds:
+            kind = "number"
+        elif kinds == {"string"}:
+            kind = "date" if self.all_dates else "string"
+        elif kinds == {"boolean"}:
+            kind = "boolean"
+        else:
+            kind = "mixed"
+        values = None if self.overflow else sorted((v for _, v in self.distinct), key=lambda v: (str(type(v)), v))
+        lo, hi = (self.lo, self.hi) if kind in ("integer", "number") else (self.slo, self.shi) if kind == "date" else (None, None)
+        return FieldInfo(name, kind, self.count, values, lo, hi, self.is_list)
+
+
+def introspect_metadata(metadatas: Iterable[Mapping[str, Any]], max_distinct: int = 30) -> dict[str, FieldInfo]:
+    """Field infos from metadata dicts (nested dicts as dotted names), sorted by name."""
+    tallies: dict[str, _Tally] = {}
+    for metadata in metadatas:
+        for name, value in flatten_metadata(metadata).items():
+            if value is None:
+                continue
+            tally = tallies.get(name)
+            if tally is None:
+                tally = tallies[name] = _Tally()
+            if isinstance(value, (list, tuple)):
+                tally.is_list = True
+                items = [v for v in value if v is not None]
+                if not items:
+                    continue
+                for item in items:
+                    tally.add(item, max_distinct)
+            else:
+                tally.add(value, max_distinct)
+            tally.count += 1
+    return {name: tallies[name].info(name) for name in sorted(tallies)}
+
+
+def introspect_workspace(store, workspace_id: str, max_nodes: int = 5000, max_distinct: int = 30, page_size: int = 1000) -> WorkspaceSchema:
+    """Introspect a workspace's metadata through the public store API, scanning at most ``max_nodes`` nodes."""
+    total = store.count(workspace_id)
+    from ._collect import collect
+
+    metadatas = collect(store, workspace_id, lambda node: node.metadata, limit=max(0, max_nodes), page_size=page_size)
+    fields = introspect_metadata(metadatas, max_distinct=max_distinct)
+    return WorkspaceSchema(workspace_id, fields, scanned=len(metadatas), total=max(total, len(metadatas)))

@@ -1,0 +1,339 @@
+"""Plain-Python state of the embedding map: points, projection, colours, highlight, selection, neighbours.
+
+``EmbeddingMap`` (map.py) draws this state with plotly; tests drive it
+directly. Points are read once through the public store API, sorted by id (so
+the projection cache key does not depend on a backend's iteration order), and
+sampled deterministically above ``max_points`` (``sampled`` says so).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import threading
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from ..node import VectorNode
+from . import _table
+from ._collect import collect
+from .introspect import _ISO_DATE, flatten_metadata
+from .projection import ProjectionCache, UmapJob, fingerprint, pca
+from .state import Observable, describe_error
+
+__all__ = ["MapState", "load_points", "points_in_selections", "MAX_CATEGORIES"]
+
+MAX_CATEGORIES = 12
+
+
+def _keep_fraction(node_id: str) -> float:
+    return int.from_bytes(hashlib.blake2b(node_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little") / 2.0**64
+
+
+def load_points(store, workspace_id: str, max_points: int | None = None, page_size: int = 2048):
+    """``(ids, contents, metadatas, vectors, total)`` of a workspace, sorted by id, sampled above ``max_points``.
+
+    """
+    total = store.count(workspace_id)
+    rate = 1.0 if not max_points or total <= max_points else max_points / total
+
+    def row(node):
+        if node.vector is not None and (rate >= 1.0 or _keep_fraction(node.unique_id) < rate):
+            return node.unique_id, node.content, node.metadata, node.vector
+        return None
+
+    rows = [r for r in collect(store, workspace_id, row, page_size=page_size) if r is not None]
+    rows.sort(key=lambda r: r[0])
+    if max_points and len(rows) > max_points:
+        rows = rows[:max_points]
+    ids = [r[0] for r in rows]
+    vectors = np.stack([r[3] for r in rows]).astype(np.float32, copy=False) if rows else np.zeros((0, 0), np.float32)
+    return ids, [r[1] for r in rows], [r[2] for r in rows], vectors, total
+
+
+def _path_vertices(path: str) -> np.ndarray:
+    """Vertices of an SVG path of straight segments, as plotly writes a lasso (``M x,y L x,y ... Z``)."""
+    numbers = re.findall(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", path)
+    return np.asarray(numbers, dtype=np.float64).reshape(-1, 2)
+
+
+def _in_polygon(xy: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """Even-odd ray casting, vectorised over points, one edge at a time."""
+    x, y = xy[:, 0], xy[:, 1]
+    inside = np.zeros(len(xy), dtype=bool)
+    for (x1, y1), (x2, y2) in zip(poly, np.roll(poly, -1, axis=0)):
+        crosses = (y1 > y) != (y2 > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+        inside ^= crosses & (x < at)
+    return inside
+
+
+def points_in_selections(coords: np.ndarray, selections: list[dict[str, Any]]) -> list[int]:
+    """Rows of 2-D ``coords`` inside any of plotly's ``layout.selections`` (box ``rect`` or lasso ``path``)."""
+    xy = np.asarray(coords, dtype=np.float64)[:, :2]
+    mask = np.zeros(len(xy), dtype=bool)
+    for shape in selections or []:
+        if shape.get("type") == "rect" or shape.get("path") is None:
+            x0, x1 = sorted((float(shape["x0"]), float(shape["x1"])))
+            y0, y1 = sorted((float(shape["y0"]), float(shape["y1"])))
+            mask |= (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+        else:
+            poly = _path_vertices(shape["path"])
+            if len(poly) >= 3:
+                mask |= _in_polygon(xy, poly)
+    return np.flatnonzero(mask).tolist()
+
+
+class MapState(Observable):
+    """Everything the map shows, as data.
+
+    Events: ``"coords"`` (new projection), ``"colors"``, ``"highlight"``,
+    ``"selection"``, ``"neighbours"``, ``"progress"`` (UMAP), ``"loaded"``.
+    """
+
+    def __init__(self, store, workspace_id: str, dims: int = 2, max_points: int = 200_000,
+                 cache_dir: Any = None, neighbours_k: int = 10, umap_params: dict | None = None):
+        self.store = store
+        self.workspace_id = workspace_id
+        self.dims = dims
+        self.max_points = max_points
+        self.cache = ProjectionCache(cache_dir)
+        self.neighbours_k = neighbours_k
+        self.umap_params = dict(umap_params or {})
+        self.method = "pca"
+        self.color_by: str | None = None
+        self.highlighted: dict[str, float | None] = {}
+        self.selected: list[int] = []
+        self.clicked: str | None = None
+        self.neighbours: list[VectorNode] = []
+        self.error: str | None = None
+        self.job: UmapJob | None = None
+        self.umap_message = ""
+        self._lock = threading.Lock()
+        self.load()
+
+    # ---- data ---------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """(Re)read the workspace; keeps the projection method, drops selection and highlight."""
+        self.ids, self.contents, self.metadatas, self.vectors, self.total = load_points(self.store, self.workspace_id, self.max_points)
+        self.row_of = {node_id: i for i, node_id in enumerate(self.ids)}
+        self.fingerprint = fingerprint(self.ids, self.vectors)
+        self._flat = [flatten_metadata(m) for m in self.metadatas]
+        self.fields = sorted({k for m in self._flat for k in m})
+        self.selected, self.neighbours, self.clicked = [], [], None
+        self.highlighted = {}
+        if self.color_by not in self.fields:
+            self.color_by = None
+        self._emit("loaded")
+        self.show(self.method if self.method == "pca" or self.cached("umap") else "pca")
+
+    @property
+    def n_points(self) -> int:
+        return len(self.ids)
+
+    @property
+    def sampled(self) -> bool:
+        return self.n_points < self.total
+
+    def describe(self) -> str:
+        """The line under the map: what is shown, and whether it is a sample."""
+        method = "UMAP" if self.method == "umap" else "PCA"
+        if self.sampled:
+            return f"{self.n_points:,} of {self.total:,} points (a fixed random sample), {method} {self.dims}-D"
+        return f"{self.n_points:,} points, {method} {self.dims}-D"
+
+    def flat_metadata(self) -> list[dict[str, Any]]:
+        """Each point's metadata with nested dicts as dotted keys."""
+        return self._flat
+
+    # ---- projection ---------------------------------------------------------------------
+
+    def _key(self, method: str) -> str:
+        params = self.umap_params if method == "umap" else None
+        return self.cache.key(self.fingerprint, method, self.dims, params)
+
+    def cached(self, method: str) -> bool:
+        return self.cache.get(self._key(method)) is not None
+
+    def projection(self, method: str) -> np.ndarray:
+        """Coordinates for ``method`` ("pca" computes if needed; "umap" must be cached)."""
+        coords = self.cache.get(self._key(method))
+        if coords is None and method == "pca":
+            coords = pca(self.vectors, self.dims)
+            self.cache.put(self._key("pca"), coords, persist=False)  # PCA is cheaper than a disk read
+        if coords is None:
+            raise LookupError(f"no {method} projection yet")
+        return coords
+
+    def show(self, method: str = "pca", dims: int | None = None) -> None:
+        """Show a projection; UMAP not yet computed starts in a thread and shows when done."""
+        if dims is not None and dims != self.dims:
+            self.dims = dims
+            self.selected = []
+        if method not in ("pca", "umap"):
+            raise ValueError(f"method must be 'pca' or 'umap', got {method!r}")
+        if method == "umap" and not self.cached("umap"):
+            self.start_umap()
+            return
+        self.method = method
+        self.coords = self.projection(method)
+        self._emit("coords")
+
+    def start_umap(self) -> UmapJob | None:
+        """Fit UMAP off the main thread (no-op if running); the map switches to it when done."""
+        if self.job is not None and self.job.running:
+            return self.job
+        if self.cached("umap"):
+            self.show("umap")
+            return None
+        key, dims = self._key("umap"), self.dims
+
+        def progress(fraction: float, message: str) -> None:
+            self.umap_message = message
+            self._emit("progress", fraction, message)
+
+        def done(job: UmapJob) -> None:
+            if job.error is not None:
+                self.error = f"UMAP failed: {describe_error(job.error)}"
+                self._emit("progress", job.progress, self.error)
+                return
+            self.cache.put(key, job.result)
+            if key == self._key("umap") and dims == self.dims:  # the data did not change meanwhile
+                self.method, self.coords = "umap", job.result
+                self._emit("coords")
+
+        params = {k: v for k, v in self.umap_params.items() if k in ("n_neighbors", "min_dist", "metric", "n_epochs")}
+        init = self.projection("pca")
+        try:
+            self.job = UmapJob(self.vectors, self.dims, init=init, on_progress=progress, on_done=done, **params).start()
+        except Exception as exc:
+            self.error = describe_error(exc)
+            self._emit("progress", 0.0, self.error)
+            return None
+        return self.job
+
+    def wait_for_umap(self, timeout: float | None = None) -> bool:
+        return self.job is None or self.job.wait(timeout)
+
+    # ---- colours and hover --------------------------------------------------------------
+
+    def set_color(self, field: str | None) -> None:
+        if field is not None and field not in self.fields:
+            raise KeyError(f"no metadata field {field!r}; fields: {', '.join(self.fields)}")
+        self.color_by = field
+        self._emit("colors")
+
+    def color_spec(self) -> dict[str, Any]:
+        """``{"kind": "none"}``, ``{"kind": "numeric", "values"}`` (NaN = missing), ``{"kind": "ordinal",
+        "values", "tickvals", "ticktext"}`` (many ISO dates, in time order) or ``{"kind": "category", "codes",
+        "labels"}`` (the last labels may be "other" and "(missing)")."""
+        if self.color_by is None or not self.n_points:
+            return {"kind": "none"}
+        raw = [m.get(self.color_by) for m in self.flat_metadata()]
+        raw = [v[0] if isinstance(v, (list, tuple)) and v else (None if isinstance(v, (list, tuple)) else v) for v in raw]
+        numeric = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in raw)
+        if numeric and any(v is not None for v in raw):
+            return {"kind": "numeric", "values": np.array([np.nan if v is None else v for v in raw], dtype=np.float64)}
+        counts = Counter(str(v) for v in raw if v is not None)
+        if len(counts) > MAX_CATEGORIES and all(isinstance(v, str) and _ISO_DATE.match(v) for v in raw if v is not None):
+            # Many dates: a continuous scale in time order reads better than 11 dates and "other".
+            order = sorted(counts)
+            index = {label: i for i, label in enumerate(order)}
+            ticks = [order[int(round(i))] for i in np.linspace(0, len(order) - 1, 6)]
+            return {"kind": "ordinal", "values": np.array([np.nan if v is None else index[v] for v in raw], dtype=np.float64),
+                    "tickvals": [index[t] for t in ticks], "ticktext": ticks}
+        top = [label for label, _ in counts.most_common(MAX_CATEGORIES)]
+        labels = sorted(top)
+        if len(counts) > MAX_CATEGORIES:
+            labels = sorted(top[: MAX_CATEGORIES - 1]) + ["other"]
+        index = {label: i for i, label in enumerate(labels)}
+        other = index.get("other", -1) if len(counts) > MAX_CATEGORIES else -1
+        missing = len(labels)
+        codes = np.array([missing if v is None else index.get(str(v), other) for v in raw], dtype=np.int32)
+        if (codes == missing).any():
+            labels.append("(missing)")
+        return {"kind": "category", "codes": codes, "labels": labels}
+
+    def hover_texts(self, content_chars: int = 100, max_fields: int = 4) -> list[str]:
+        """One hover label per point: id, content (cut), the first few metadata fields."""
+
+        def esc(text: str) -> str:  # plotly labels take a little HTML; most text needs no escaping
+            return html.escape(text, quote=False) if ("<" in text or ">" in text or "&" in text) else text
+
+        out = []
+        for node_id, content, meta in zip(self.ids, self.contents, self._flat):
+            if len(content) > content_chars:
+                content = content[: content_chars - 1] + "…"
+            fields = "".join(f"<br>{esc(k)}: {esc(str(v)[:40])}" for k, v in list(meta.items())[:max_fields])
+            out.append(f"<b>{esc(node_id)}</b><br>{esc(content)}{fields}")
+        return out
+
+    # ---- highlight, selection, neighbours -------------------------------------------------
+
+    def highlight(self, nodes: list[VectorNode] | list[str] | None) -> None:
+        """Mark search results (nodes with scores, or ids); the rest of the map is dimmed."""
+        self.highlighted = {}
+        for item in nodes or []:
+            if isinstance(item, VectorNode):
+                self.highlighted[item.unique_id] = item.score
+            else:
+                self.highlighted[str(item)] = None
+        self._emit("highlight")
+
+    def clear_highlight(self) -> None:
+        self.highlight(None)
+
+    @property
+    def highlight_indices(self) -> list[int]:
+        return [self.row_of[i] for i in self.highlighted if i in self.row_of]
+
+    def select_region(self, selections: list[dict[str, Any]] | None) -> None:
+        """Select the points inside plotly selection shapes (what a box or lasso drag leaves in ``layout.selections``)."""
+        self.select(points_in_selections(self.coords, selections) if selections and self.dims == 2 else [])
+
+    def select(self, ids_or_indices: list[Any] | None) -> None:
+        """Set the selection from Python: ids, or point indices (as the plot reports them)."""
+        chosen = []
+        for item in ids_or_indices or []:
+            if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+                if 0 <= item < self.n_points:
+                    chosen.append(int(item))
+            elif str(item) in self.row_of:
+                chosen.append(self.row_of[str(item)])
+        self.selected = sorted(set(chosen))
+        self._emit("selection")
+
+    @property
+    def selected_ids(self) -> list[str]:
+        return [self.ids[i] for i in self.selected]
+
+    def selection_records(self, limit: int | None = None) -> list[dict[str, Any]]:
+        rows = self.selected if limit is None else self.selected[:limit]
+        return [_table.node_record(VectorNode.model_construct(unique_id=self.ids[i], workspace_id=self.workspace_id, content=self.contents[i],
+                                                              metadata=self.metadatas[i], vector=None)) for i in rows]
+
+    @property
+    def selection(self):
+        """The selected points as a DataFrame (id, content, metadata columns)."""
+        return _table.frame(self.selection_records())
+
+    def click(self, point: int | str) -> list[VectorNode]:
+        """The nearest neighbours of a point (by index or id), with scores, the point itself left out."""
+        row = point if isinstance(point, (int, np.integer)) else self.row_of.get(str(point))
+        if row is None or not 0 <= row < self.n_points:
+            self.error = f"no point {point!r} on the map"
+            self._emit("neighbours")
+            return []
+        self.clicked, self.error = self.ids[row], None
+        try:
+            hits = self.store.search_by_vector(self.vectors[row], self.workspace_id, top_k=self.neighbours_k + 1)
+            self.neighbours = [h for h in hits if h.unique_id != self.clicked][: self.neighbours_k]
+        except Exception as exc:  # shown under the map; the map keeps working
+            self.neighbours, self.error = [], describe_error(exc)
+        self._emit("neighbours")
+        return self.neighbours

@@ -1,0 +1,255 @@
+"""2-D/3-D projections of a workspace's vectors: PCA at once, UMAP in a thread, both cached.
+
+Projections are keyed by a fingerprint of the workspace's ids and vectors, so
+reopening a map on unchanged data is instant (from memory in this process, or
+from ``cache_dir`` across processes), and any change to the data computes anew.
+UMAP's first fit in a process compiles numba code for 20-90 s, so it always
+runs in a worker thread, reporting progress through a callback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import MissingDependencyError
+from . import _deps
+
+__all__ = ["fingerprint", "pca", "ProjectionCache", "UmapJob", "default_cache_dir"]
+
+
+def fingerprint(ids: Sequence[str], vectors: np.ndarray) -> str:
+    """A digest of ids (in order) and vectors: equal data gives an equal key in every process."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{len(ids)}x{vectors.shape[1] if vectors.ndim == 2 else 0}\n".encode())
+    digest.update("\0".join(ids).encode("utf-8", "surrogatepass"))
+    digest.update(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def pca(vectors: np.ndarray, dims: int = 2, fit_rows: int = 10_000) -> np.ndarray:
+    """Project rows onto their top ``dims`` principal components (float32, deterministic signs).
+
+    Beyond ``fit_rows`` rows the components are fitted on a fixed random subset
+    (plenty for the top few directions); every row is still projected.
+    """
+    x = np.asarray(vectors, dtype=np.float32)
+    n = len(x)
+    out = np.zeros((n, dims), dtype=np.float32)
+    if n < 2 or x.ndim != 2 or x.shape[1] == 0:
+        return out
+    centred = x - x.mean(axis=0, dtype=np.float64).astype(np.float32)
+    fit = centred if n <= fit_rows else centred[np.sort(np.random.default_rng(0).choice(n, fit_rows, replace=False))]
+    cov = fit.T @ fit  # d x d: cheap for embedding sizes
+    values, vecs = np.linalg.eigh(cov.astype(np.float64))
+    top = vecs[:, ::-1][:, : min(dims, x.shape[1])]
+    top *= np.where(top[np.abs(top).argmax(axis=0), range(top.shape[1])] < 0, -1.0, 1.0)
+    out[:, : top.shape[1]] = centred @ top.astype(np.float32)
+    return out
+
+
+def default_cache_dir() -> Path:
+    """``$VECBOOK_CACHE_DIR`` or ``$XDG_CACHE_HOME/vecbook`` (``~/.cache/vecbook``), plus ``/projections``."""
+    root = os.environ.get("VECBOOK_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vecbook")
+    return Path(root) / "projections"
+
+
+class ProjectionCache:
+    """Projections by key, in memory (LRU, shared by every map in the process) and optionally on disk.
+
+    ``cache_dir=None`` uses :func:`default_cache_dir`; ``cache_dir=False`` keeps to memory.
+    """
+
+    _memory: OrderedDict[str, np.ndarray] = OrderedDict()
+    _lock = threading.Lock()
+    max_items = 32
+
+    def __init__(self, cache_dir: str | os.PathLike | bool | None = None):
+        self.cache_dir = None if cache_dir is False else Path(cache_dir) if cache_dir not in (None, True) else default_cache_dir()
+
+    @staticmethod
+    def key(data_fingerprint: str, method: str, dims: int, params: dict[str, Any] | None = None) -> str:
+        extra = ",".join(f"{k}={params[k]}" for k in sorted(params or {}))
+        return hashlib.blake2b(f"{data_fingerprint}|{method}|{dims}|{extra}".encode(), digest_size=16).hexdigest()
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            if key in self._memory:
+                self._memory.move_to_end(key)
+                return self._memory[key]
+        if self.cache_dir is not None:
+            path = self.cache_dir / f"{key}.npy"
+            try:
+                coords = np.load(path, allow_pickle=False)
+            except (OSError, ValueError):
+                return None
+            self._remember(key, coords)
+            return coords
+        return None
+
+    def put(self, key: str, coords: np.ndarray, persist: bool = True) -> None:
+        coords = np.ascontiguousarray(coords, dtype=np.float32)
+        self._remember(key, coords)
+        if persist and self.cache_dir is not None:
+            try:
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                tmp = self.cache_dir / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp.npy"
+                np.save(tmp, coords, allow_pickle=False)
+                os.replace(tmp, self.cache_dir / f"{key}.npy")
+            except OSError:
+                pass  # a read-only cache dir only costs a recomputation next time
+
+    def _remember(self, key: str, coords: np.ndarray) -> None:
+        with self._lock:
+            self._memory[key] = coords
+            self._memory.move_to_end(key)
+            while len(self._memory) > self.max_items:
+                self._memory.popitem(last=False)
+
+    @classmethod
+    def clear_memory(cls) -> None:
+        with cls._lock:
+            cls._memory.clear()
+
+
+_umap_lock = threading.Lock()  # one fit at a time: two would only share 2 cores anyway
+_umap_warm = False  # a fit finished in this process, so numba's code is compiled
+
+
+class _EpochProgress:
+    """Stands in for umap's tqdm so the epochs loop reports to a callback."""
+
+    report: Callable[[int, int], None] | None = None
+
+    def __init__(self, iterable=None, **kwargs: Any):
+        self.iterable = iterable if iterable is not None else ()
+
+    def __iter__(self):
+        items = list(self.iterable)
+        for i, item in enumerate(items):
+            if self.report is not None:
+                self.report(i, len(items))
+            yield item
+        if self.report is not None:
+            self.report(len(items), len(items))
+
+
+class UmapJob:
+    """Fit UMAP on ``vectors`` in a daemon thread.
+
+    ``on_progress(fraction, message)`` is called from the worker thread as it
+    goes; ``on_done(job)`` once it ends (``job.result`` or ``job.error`` set).
+    ``init`` (e.g. the PCA coordinates) seeds the layout, which is faster than
+    UMAP's spectral start and keeps the map's orientation.
+    """
+
+    def __init__(self, vectors: np.ndarray, dims: int = 2, init: np.ndarray | None = None,
+                 on_progress: Callable[[float, str], None] | None = None, on_done: Callable[[UmapJob], None] | None = None,
+                 n_neighbors: int = 15, min_dist: float = 0.1, metric: str = "cosine", n_epochs: int | None = None):
+        self.vectors = np.asarray(vectors, dtype=np.float32)
+        self.dims = dims
+        self.init = init
+        self.params = {"n_neighbors": n_neighbors, "min_dist": min_dist, "metric": metric, "n_epochs": n_epochs}
+        self.on_progress = on_progress
+        self.on_done = on_done
+        self.progress = 0.0
+        self.message = "queued"
+        self.result: np.ndarray | None = None
+        self.error: BaseException | None = None
+        self.elapsed: float | None = None
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and not self._done.is_set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def start(self) -> UmapJob:
+        if importlib.util.find_spec("umap") is None:  # importing umap takes seconds: only look here
+            raise MissingDependencyError("umap-learn", "notebook", feature="UMAP projections")
+        self._thread = threading.Thread(target=self._run, name="vecbook-umap", daemon=True)
+        self._thread.start()
+        return self
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    def _report(self, fraction: float, message: str) -> None:
+        self.progress, self.message = fraction, message
+        if self.on_progress is not None:
+            try:
+                self.on_progress(fraction, message)
+            except Exception:
+                pass  # a broken display must not kill the fit
+
+    def _run(self) -> None:
+        global _umap_warm
+        start = time.perf_counter()
+        try:
+            n = len(self.vectors)
+            if n <= self.dims + 1:
+                raise ValueError(f"UMAP needs more than {self.dims + 1} points, the map has {n}")
+            self._report(0.0, "waiting for another UMAP fit" if _umap_lock.locked() else "starting")
+            with _umap_lock:
+                cold = not _umap_warm
+                self._report(0.02, "importing umap and compiling numba code (first fit in this kernel: 20-90 s)" if cold else "finding nearest neighbours")
+                umap = _deps.require("umap", "UMAP projections")
+                layouts = __import__("umap.layouts", fromlist=["tqdm"])
+                params = dict(self.params)
+                params["n_neighbors"] = max(2, min(params["n_neighbors"], n - 1))
+                init = self._scaled_init() if self.init is not None and len(self.init) == n else "spectral"
+                model = umap.UMAP(n_components=self.dims, init=init, low_memory=True, verbose=False,
+                                  tqdm_kwds={"disable": False}, **{k: v for k, v in params.items() if v is not None})
+
+                def epochs(i: int, total: int) -> None:
+                    if i == 0 or i == total or i % max(1, total // 50) == 0:
+                        self._report(0.3 + 0.7 * i / max(total, 1), f"optimising the layout: epoch {i}/{total}")
+
+                original = getattr(layouts, "tqdm", None)
+                progress = type("_Progress", (_EpochProgress,), {"report": staticmethod(epochs)})
+                # umap's epoch loop has no callback; its progress bar is the only hook, so swap it for ours.
+                layouts.tqdm = progress
+                try:
+                    self._report(0.05, self.message if cold else "finding nearest neighbours")
+                    coords = model.fit_transform(self.vectors)
+                finally:
+                    if original is not None:
+                        layouts.tqdm = original
+                _umap_warm = True
+            self.result = np.asarray(coords, dtype=np.float32)
+            self.elapsed = time.perf_counter() - start
+            self._report(1.0, f"done in {self.elapsed:.1f} s")
+        except BaseException as exc:  # reported to the UI, never raised in a thread nobody joins
+            self.error = exc
+            self.elapsed = time.perf_counter() - start
+            self._report(self.progress, f"failed: {type(exc).__name__}: {exc}")
+        finally:
+            if self.on_done is not None:  # before done is set, so wait() returns with the result shown
+                try:
+                    self.on_done(self)
+                except Exception:
+                    pass
+            self._done.set()
+
+    def _scaled_init(self) -> np.ndarray:
+        init = np.asarray(self.init, dtype=np.float64)[:, : self.dims]
+        if init.shape[1] < self.dims:
+            init = np.pad(init, ((0, 0), (0, self.dims - init.shape[1])))
+        span = np.ptp(init, axis=0)
+        span[span == 0] = 1.0
+        # UMAP expects a start of about this size; ties would break its spectral fallback.
+        init = 10.0 * (init - init.min(axis=0)) / span
+        return init + np.random.default_rng(0).normal(scale=1e-4, size=init.shape)

@@ -1,0 +1,284 @@
+"""SearchPanel: query, top_k and a filter builder fed by the workspace's metadata; results with scores."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from ..errors import FilterError
+from . import _deps, _table
+from .filter_builder import MULTI, NO_VALUE, OPS, FilterClause, ops_for, parse_value
+from .introspect import FieldInfo
+from .state import SearchState
+
+__all__ = ["SearchPanel", "FilterBuilderView"]
+
+
+class _Widget:
+    """Displays as its ``widget`` (an ipywidgets box)."""
+
+    widget: Any
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def _placeholder(info: FieldInfo | None, op: str, end: str = "") -> str:
+    if info is None:
+        return "value"
+    if info.is_ordered and info.min is not None:
+        if end == "lo" or op in ("gte", "gt"):
+            return f"from {info.min}"
+        if end == "hi" or op in ("lte", "lt"):
+            return f"to {info.max}"
+        return f"{info.min} … {info.max}"
+    return {"boolean": "true / false"}.get(info.kind, "value")
+
+
+class _ClauseRow:
+    """One clause's widgets: field, operator, value editor(s), remove button."""
+
+    def __init__(self, view: FilterBuilderView, clause: FilterClause):
+        w = _deps.widgets()
+        self.view, self.clause = view, clause
+        fields = list(view.builder.fields)
+        self.field = w.Dropdown(options=[("field…", "")] + [(f, f) for f in fields], value=clause.field if clause.field in fields else "",
+                                layout=w.Layout(width="150px"))
+        self.op = w.Dropdown(layout=w.Layout(width="110px"))
+        self.value_box = w.HBox()
+        self.remove = w.Button(description="✕", tooltip="remove this condition", layout=w.Layout(width="32px"))
+        self.box = w.HBox([self.field, self.op, self.value_box, self.remove])
+        self.box.add_class("vecbook-clause")
+        self.editors: list[Any] = []
+        self._set_ops()
+        self.field.observe(self._field_changed, "value")
+        self.op.observe(self._op_changed, "value")
+        self.remove.on_click(lambda _: view.remove_row(self))
+
+    @property
+    def info(self) -> FieldInfo | None:
+        return self.view.builder.fields.get(self.field.value)
+
+    def _set_ops(self) -> None:
+        ops = ops_for(self.info)
+        op = self.clause.op if self.clause.op in ops else ops[0]
+        self.op.options = [(OPS[o], o) for o in ops]
+        self.op.value = op
+        self.clause.op = op
+        self._make_editors()
+
+    def _field_changed(self, change) -> None:
+        self.clause.field = change["new"]
+        self.clause.value = None
+        self.clause.op = ops_for(self.info)[0]  # a new field starts from its most useful operator
+        self._set_ops()
+        self.view.changed()
+
+    def _op_changed(self, change) -> None:
+        if change["new"] is None:
+            return
+        self.clause.op = change["new"]
+        self.clause.value = None
+        self._make_editors()
+        self.view.changed()
+
+    def _make_editors(self) -> None:
+        w = _deps.widgets()
+        info, op = self.info, self.op.value
+        values = info.values if info is not None else None
+        text = lambda end="": w.Text(placeholder=_placeholder(info, op, end), continuous_update=False, layout=w.Layout(width="120px"))
+        if op in NO_VALUE or not self.field.value:
+            editors = []
+        elif op == "between":
+            editors = [text("lo"), text("hi")]
+        elif op in MULTI and values:
+            editors = [w.SelectMultiple(options=[(str(v), v) for v in values], rows=min(5, len(values)), layout=w.Layout(width="180px"))]
+        elif op in MULTI:
+            editors = [w.Text(placeholder="a, b, c", continuous_update=False, layout=w.Layout(width="180px"))]
+        elif op in ("eq", "ne") and (values or (info is not None and info.kind == "boolean")):
+            choices = values if values else [True, False]
+            editors = [w.Dropdown(options=[("value…", None)] + [(str(v), v) for v in choices], layout=w.Layout(width="160px"))]
+        else:
+            editors = [text()]
+        for editor in editors:
+            editor.add_class("vecbook-filter-value")
+            editor.observe(lambda _: self.view.changed(), "value")
+        self.editors = editors
+        self.value_box.children = editors
+
+    def read(self) -> None:
+        """Editors -> clause value (typed). Raises FilterError on text that does not parse."""
+        info, op, eds = self.info, self.op.value, self.editors
+        if not eds:
+            self.clause.value = None
+        elif op == "between":
+            self.clause.value = (parse_value(eds[0].value, info), parse_value(eds[1].value, info))
+        elif op in MULTI:
+            raw = eds[0].value
+            self.clause.value = list(raw) if isinstance(raw, tuple) else [parse_value(p, info) for p in raw.split(",") if p.strip()]
+        else:
+            self.clause.value = parse_value(eds[0].value, info)
+
+    def set_value(self, value: Any) -> None:
+        """Python -> editors (for tests and for ``SearchPanel.add_condition``)."""
+        eds, op = self.editors, self.op.value
+        if op == "between":
+            lo, hi = value
+            eds[0].value, eds[1].value = ("" if lo is None else str(lo)), ("" if hi is None else str(hi))
+        elif op in MULTI:
+            eds[0].value = tuple(value) if hasattr(eds[0], "rows") else ", ".join(map(str, value))
+        elif eds:
+            eds[0].value = value if hasattr(eds[0], "options") else ("" if value is None else str(value))
+
+
+class FilterBuilderView(_Widget):
+    """The builder's widgets over ``state.builder``; shows the emitted filter as a line of Python."""
+
+    def __init__(self, state: SearchState, on_change=None):
+        w = _deps.widgets()
+        self.state, self.builder = state, state.builder
+        self.on_change = on_change
+        self.rows: list[_ClauseRow] = []
+        self.combine = w.Dropdown(options=[("match all", "all"), ("match any", "any")], value=self.builder.combine,
+                                  layout=w.Layout(width="110px"))
+        self.add_button = w.Button(description="+ condition", layout=w.Layout(width="110px"))
+        self.add_button.add_class("vecbook-add-condition")
+        self.schema_note = w.HTML()
+        self.rows_box = w.VBox()
+        self.text = w.Text(placeholder='or type a filter, e.g. {"rank": {"lte": 100}} (overrides the builder)',
+                           continuous_update=False, layout=w.Layout(width="98%"))
+        self.text.add_class("vecbook-filter-text")
+        self.code = w.HTML()
+        self.code.add_class("vecbook-filter-code")
+        self.error = ""
+        self.widget = w.VBox([w.HBox([w.HTML("<b>Filter</b>"), self.combine, self.add_button, self.schema_note]),
+                              self.rows_box, self.text, self.code])
+        self.combine.observe(lambda _: self.changed(), "value")
+        self.text.observe(lambda _: self.changed(), "value")
+        self.add_button.on_click(lambda _: self.add_row())
+        self.refresh_schema()
+
+    def refresh_schema(self) -> None:
+        self.builder = self.state.builder
+        self.schema_note.value = f"<span style='color:#666;font-size:11px'>{html.escape(self.state.schema.describe())}</span>"
+        self.rows = [r for r in self.rows if r.clause in self.builder.clauses]
+        self.rows_box.children = [r.box for r in self.rows]
+        self.changed()
+
+    def add_row(self, field: str = "", op: str | None = None, value: Any = None) -> _ClauseRow:
+        clause = self.builder.add(field, op)
+        row = _ClauseRow(self, clause)
+        self.rows.append(row)
+        self.rows_box.children = [r.box for r in self.rows]
+        if value is not None:
+            row.set_value(value)
+        self.changed()
+        return row
+
+    def remove_row(self, row: _ClauseRow) -> None:
+        i = self.rows.index(row)
+        self.rows.pop(i)
+        self.builder.remove(i)
+        self.rows_box.children = [r.box for r in self.rows]
+        self.changed()
+
+    def changed(self) -> None:
+        """Re-read every editor, update the builder and the code line."""
+        self.builder.combine = self.combine.value
+        self.state.filter_text = self.text.value
+        self.error = ""
+        for row in self.rows:
+            try:
+                row.read()
+            except FilterError as exc:
+                row.clause.value = None
+                self.error = str(exc)
+        code = self.state.filter_code
+        if self.error:
+            code = f"# invalid value: {self.error}"
+        self.code.value = f"<code style='font-size:12px;white-space:pre-wrap'>{html.escape(code)}</code>"
+        if self.on_change is not None:
+            self.on_change()
+
+
+class SearchPanel(_Widget):
+    """Search one workspace from a notebook: query text, ``top_k``, a filter builder, results with scores.
+
+    ``panel.state`` holds everything as plain data; ``panel.results`` is the last
+    results as a DataFrame; ``panel.filter_dict`` the filter the builder emits.
+    Errors (a bad filter, a backend that is down) appear in the panel.
+    """
+
+    def __init__(self, store, workspace_id: str, top_k: int = 10, max_scan: int = 5000):
+        w = _deps.widgets()
+        self.state = SearchState(store, workspace_id, top_k=top_k, max_scan=max_scan)
+        self.query_box = w.Text(placeholder="query text (empty: list nodes matching the filter)", continuous_update=False,
+                                layout=w.Layout(width="55%"))
+        self.query_box.add_class("vecbook-query")
+        self.top_k_box = w.BoundedIntText(value=top_k, min=1, max=10_000, description="top_k", layout=w.Layout(width="140px"),
+                                          style={"description_width": "40px"})
+        self.search_button = w.Button(description="Search", button_style="primary", layout=w.Layout(width="90px"))
+        self.search_button.add_class("vecbook-search-button")
+        self.filters = FilterBuilderView(self.state)
+        self.status_html = w.HTML()
+        self.status_html.add_class("vecbook-search-status")
+        self.error_html = w.HTML()
+        self.error_html.add_class("vecbook-search-error")
+        self.results_html = w.HTML(_table.html_table([], "vecbook-results", empty="No search yet."))
+        self.results_html.add_class("vecbook-results-box")
+        self.widget = w.VBox([
+            w.HTML(f"<b>Search</b> <code>{html.escape(workspace_id)}</code>"),
+            w.HBox([self.query_box, self.top_k_box, self.search_button]),
+            self.filters.widget, self.status_html, self.error_html, self.results_html,
+        ])
+        self.widget.add_class("vecbook-search-panel")
+        self.filters.on_change = self._filter_changed
+        self.search_button.on_click(lambda _: self.run())
+        self.query_box.observe(lambda _: self.run(), "value")
+        self.state.on("results", lambda _: self._render())
+        self._render()
+
+    def _filter_changed(self) -> None:
+        self.error_html.value = _table.message_html(self.filters.error, "error") if self.filters.error else ""
+
+    def add_condition(self, field: str, op: str | None = None, value: Any = None):
+        """Add a filter condition as a user would (returns its row of widgets)."""
+        return self.filters.add_row(field, op, value)
+
+    @property
+    def filter_dict(self) -> dict | None:
+        """The filter the next search uses (raises FilterError if it is malformed)."""
+        return self.state.current_filter()
+
+    def run(self) -> list:
+        """Search with what the widgets show; returns the result nodes."""
+        self.state.query = self.query_box.value
+        self.state.top_k = int(self.top_k_box.value)
+        self.filters.changed()
+        if self.filters.error:
+            self.state.results, self.state.error = [], f"FilterError: {self.filters.error}"
+            self.state._emit("results", [])
+            return []
+        return self.state.run()
+
+    def search(self, query: str = "", top_k: int | None = None) -> list:
+        """Type ``query`` (and ``top_k``) and run the search."""
+        if top_k is not None:
+            self.top_k_box.value = top_k
+        if self.query_box.value == query:
+            return self.run()
+        self.query_box.value = query  # the observer runs the search
+        return self.state.results
+
+    @property
+    def results(self):
+        """The last results as a DataFrame (``#``, id, score, content, metadata)."""
+        return self.state.results_frame()
+
+    def _render(self) -> None:
+        s = self.state
+        self.status_html.value = _table.message_html(s.status)
+        self.error_html.value = _table.message_html(s.error or "", "error")
+        self.results_html.value = _table.html_table(s.result_records(), "vecbook-results",
+                                                    empty="No search yet." if s.elapsed is None and not s.error
+                                                    else "No results (see the error above)." if s.error else "No results.")

@@ -1,0 +1,314 @@
+"""Plain-Python state of the workspace browser and the search panel.
+
+The widgets in ``browser.py`` and ``search.py`` are thin views over these
+objects: tests (and scripts) drive the state directly, without a browser or
+even ipywidgets. Every store call goes through the public store API, and every
+error a store raises is caught and kept in ``error``, so a view can show it and
+keep working.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import FilterError
+from ..node import VectorNode
+from . import _table
+from ._collect import collect
+from .filter_builder import FilterBuilder, format_filter, parse_filter_text
+from .introspect import WorkspaceSchema, introspect_workspace
+
+__all__ = ["Observable", "PendingAction", "BrowserState", "SearchState", "describe_error"]
+
+
+def describe_error(exc: BaseException) -> str:
+    """``"FilterError: ..."``: the type tells a backend outage from a bad filter."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Observable:
+    """Minimal callbacks: ``on("results", fn)``; views and links subscribe, the state emits."""
+
+    def on(self, event: str, callback: Callable[..., Any]) -> None:
+        self.__dict__.setdefault("_callbacks", {}).setdefault(event, []).append(callback)
+
+    def _emit(self, event: str, *args: Any) -> None:
+        for callback in list(self.__dict__.get("_callbacks", {}).get(event, ())):
+            callback(*args)
+
+
+@dataclass
+class PendingAction:
+    """A destructive action waiting for the user to confirm it."""
+
+    kind: str  # "delete", "copy", "dump"
+    description: str
+    run: Callable[[], str]
+
+
+class BrowserState(Observable):
+    """Workspaces with their counts, one page of a workspace's nodes, one node in full, guarded actions.
+
+    Events: ``"changed"`` after anything that changes what a view shows;
+    ``"modified"`` (workspace id) after a write to a workspace.
+    """
+
+    def __init__(self, store, workspace_id: str | None = None, page_size: int = 20):
+        self.store = store
+        self.page_size = int(page_size)
+        self.workspaces: list[tuple[str, int]] = []
+        self.workspace_id: str | None = None
+        self.page = 0
+        self.total = 0
+        self.rows: list[VectorNode] = []
+        self.selected: list[str] = []
+        self.detail: VectorNode | None = None
+        self.pending: PendingAction | None = None
+        self.error: str | None = None
+        self.message: str = ""
+        self.refresh()
+        if workspace_id is None and self.workspaces:
+            workspace_id = self.workspaces[0][0]
+        if workspace_id is not None:
+            self.open(workspace_id)
+
+    @property
+    def n_pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    def _guard(self, fn: Callable[[], Any]) -> Any:
+        self.error = None
+        try:
+            return fn()
+        except Exception as exc:  # shown in the panel; the widget keeps working
+            self.error = describe_error(exc)
+            return None
+        finally:
+            self._emit("changed")
+
+    def refresh(self) -> None:
+        """Re-read the workspace list and counts (and the current page)."""
+
+        def run():
+            names = self.store.list_workspaces()
+            self.workspaces = [(ws, self.store.count(ws)) for ws in names]
+            if self.workspace_id is not None:
+                self._load_page(self.page)
+
+        self._guard(run)
+
+    def open(self, workspace_id: str) -> None:
+        """Show the first page of a workspace."""
+        self.workspace_id = workspace_id
+        self.selected, self.detail, self.pending = [], None, None
+        self._guard(lambda: self._load_page(0))
+
+    def _load_page(self, page: int) -> None:
+        ws = self.workspace_id
+        self.total = self.store.count(ws)
+        self.page = min(max(0, int(page)), self.n_pages - 1)
+        start = self.page * self.page_size
+        # Streams only up to the end of this page: a page never loads the whole workspace.
+        nodes = collect(self.store, ws, limit=start + self.page_size)
+        self.rows = nodes[start:]
+        present = {n.unique_id for n in self.rows}
+        self.selected = [i for i in self.selected if i in present]
+
+    def goto(self, page: int) -> None:
+        self._guard(lambda: self._load_page(page))
+
+    def next_page(self) -> None:
+        self.goto(self.page + 1)
+
+    def prev_page(self) -> None:
+        self.goto(self.page - 1)
+
+    def page_records(self) -> list[dict[str, Any]]:
+        return [_table.node_record(n) for n in self.rows]
+
+    def page_frame(self):
+        """The current page as a DataFrame (id, content, flattened metadata)."""
+        return _table.frame(self.page_records())
+
+    def select(self, ids: list[str]) -> None:
+        self.selected = list(dict.fromkeys(ids))
+        self._emit("changed")
+
+    def show(self, node_id: str) -> VectorNode | None:
+        """Fetch one node in full (with its vector) into ``detail``."""
+
+        def run():
+            found = self.store.get([node_id], self.workspace_id)
+            if not found:
+                raise KeyError(f"node {node_id!r} is not in {self.workspace_id!r}")
+            self.detail = found[0]
+            return self.detail
+
+        return self._guard(run)
+
+    # ---- destructive actions: ask first, then confirm() or cancel() ------------------------
+
+    def _ask(self, action: PendingAction) -> PendingAction:
+        self.pending = action
+        self.error = None
+        self._emit("changed")
+        return action
+
+    def ask_delete(self, ids: list[str] | None = None) -> PendingAction | None:
+        ids = list(ids if ids is not None else self.selected)
+        ws = self.workspace_id
+        if not ids or ws is None:
+            self.error = "select the nodes to delete first"
+            self._emit("changed")
+            return None
+
+        def run() -> str:
+            self.store.delete(ids, ws)
+            self.selected = []
+            self.detail = None if self.detail and self.detail.unique_id in ids else self.detail
+            return f"deleted {len(ids)} node(s) from {ws!r}"
+
+        return self._ask(PendingAction("delete", f"Delete {len(ids)} node(s) from {ws!r}? This cannot be undone.", run))
+
+    def ask_copy(self, dest: str) -> PendingAction | None:
+        ws = self.workspace_id
+        dest = (dest or "").strip()
+        if not dest or ws is None:
+            self.error = "type the destination workspace first"
+            self._emit("changed")
+            return None
+        existing = dict(self.workspaces).get(dest)
+        note = f" {dest!r} exists with {existing:,} node(s); nodes with the same ids are replaced." if existing is not None else ""
+
+        def run() -> str:
+            size = self.store.copy_workspace(ws, dest)["size"]
+            return f"copied {size} node(s) from {ws!r} to {dest!r}"
+
+        return self._ask(PendingAction("copy", f"Copy {ws!r} into {dest!r}?{note}", run))
+
+    def ask_dump(self, path: str | Path = "") -> PendingAction | None:
+        ws = self.workspace_id
+        if ws is None:
+            return None
+        target = Path(path or getattr(self.store, "store_dir", None) or ".") / f"{ws}.jsonl"
+        note = " It exists and will be replaced." if target.exists() else ""
+
+        def run() -> str:
+            info = self.store.dump_workspace(ws, path=str(target.parent))
+            return f"dumped {info['size']} node(s) to {info.get('path', target)}"
+
+        return self._ask(PendingAction("dump", f"Dump {ws!r} to {target}?{note}", run))
+
+    def confirm(self) -> str | None:
+        """Run the pending action; returns its message (or None on error, see ``error``)."""
+        action, self.pending = self.pending, None
+        if action is None:
+            return None
+
+        def run():
+            self.message = action.run()
+            self.workspaces = [(w, self.store.count(w)) for w in self.store.list_workspaces()]
+            self._load_page(self.page)
+            return self.message
+
+        result = self._guard(run)
+        if action.kind in ("delete", "copy"):
+            self._emit("modified", self.workspace_id)
+        return result
+
+    def cancel(self) -> None:
+        self.pending = None
+        self._emit("changed")
+
+    def to_dataframe(self, workspace_id: str | None = None, limit: int | None = None):
+        """The whole workspace (or ``limit`` nodes) as a DataFrame, streamed page by page."""
+        ws = workspace_id or self.workspace_id
+        return _table.frame(collect(self.store, ws, _table.node_record, limit=limit))
+
+
+class SearchState(Observable):
+    """Query, ``top_k`` and filter over one workspace; results with scores; errors kept in ``error``.
+
+    The filter comes from ``filter_text`` when it is not empty (typed by hand),
+    else from ``builder``. With an empty query, ``run`` lists the first
+    ``top_k`` nodes that match the filter (no scores). Event: ``"results"``
+    (list of nodes) after every run, ``[]`` after an error.
+    """
+
+    def __init__(self, store, workspace_id: str, top_k: int = 10, schema: WorkspaceSchema | None = None, max_scan: int = 5000):
+        self.store = store
+        self.workspace_id = workspace_id
+        self.query = ""
+        self.top_k = int(top_k)
+        self.filter_text = ""
+        self.results: list[VectorNode] = []
+        self.error: str | None = None
+        self.status = ""
+        self.elapsed: float | None = None
+        self.max_scan = max_scan
+        self.schema = schema if schema is not None else WorkspaceSchema(workspace_id)
+        self.builder = FilterBuilder(self.schema.fields)
+        if schema is None:
+            self.reload_schema()
+
+    def reload_schema(self) -> None:
+        """Introspect the workspace's metadata again (sampled for big workspaces)."""
+        try:
+            self.schema = introspect_workspace(self.store, self.workspace_id, max_nodes=self.max_scan)
+            self.builder.fields = self.schema.fields
+        except Exception as exc:
+            self.error = describe_error(exc)
+
+    def current_filter(self) -> dict | None:
+        """The filter the next search uses. Raises FilterError if it is malformed."""
+        if self.filter_text.strip():
+            return parse_filter_text(self.filter_text)
+        return self.builder.to_filter()
+
+    @property
+    def filter_code(self) -> str:
+        """The current filter as Python to copy into code, or the reason it is invalid."""
+        try:
+            return format_filter(self.current_filter())
+        except FilterError as exc:
+            return f"# invalid filter: {exc}"
+
+    def run(self) -> list[VectorNode]:
+        """Search now; on any error keep the message in ``error`` and return ``[]``."""
+        self.error = None
+        start = time.perf_counter()
+        try:
+            filter_dict = self.current_filter()
+            if self.top_k < 1:
+                raise FilterError("top_k must be at least 1")
+            if self.query.strip():
+                self.results = self.store.search(self.query, self.workspace_id, top_k=self.top_k, filter_dict=filter_dict)
+                self.status = f"{len(self.results)} result(s)"
+            else:
+                self.results = collect(self.store, self.workspace_id, limit=self.top_k, filter_dict=filter_dict)
+                self.status = f"{len(self.results)} node(s) matching the filter (no query, so no scores)"
+        except Exception as exc:  # a bad filter or a backend that is down: show it, keep working
+            self.results = []
+            self.error = describe_error(exc)
+            self.status = ""
+        self.elapsed = time.perf_counter() - start
+        if not self.error:
+            self.status += f" in {self.elapsed * 1000:.0f} ms"
+        self._emit("results", self.results)
+        return self.results
+
+    def result_records(self) -> list[dict[str, Any]]:
+        rows = []
+        for rank, node in enumerate(self.results, 1):
+            row = {"#": rank}
+            row.update(_table.node_record(node))
+            rows.append(row)
+        return rows
+
+    def results_frame(self):
+        """The last results as a DataFrame: ``#`` (1 = best), id, score, content, metadata columns."""
+        return _table.frame(self.result_records(), columns=("#", "id", "score", "content"))

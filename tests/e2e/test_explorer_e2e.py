@@ -1,0 +1,240 @@
+"""The explorer in real JupyterLab, driven by Playwright with Debian's chromium.
+
+Opens notebooks/explorer_tour.ipynb (sample dataset, hashing embeddings),
+runs it, searches, filters, colours, lasso-selects and clicks a point, and
+checks what is visible against the same operations run here on a memory
+store. Screenshots go to artifacts/e2e/.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+
+import pytest
+
+from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, NOTEBOOK
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+PLOT = ".vecbook-map .js-plotly-plot"
+QUERY = "http client"
+FILTER = {"rank": {"lte": 100}}
+# Console errors that do not come from our widgets (none are expected today; add with a reason).
+BENIGN = (re.compile(r"favicon"),)
+
+
+@pytest.fixture(scope="module")
+def expected():
+    """What the notebook's store answers, computed here on a memory store with the same model and data."""
+    import vecbook
+    from vecbook.datasets import build_sample_workspace
+
+    store = vecbook.MemoryVectorStore(embedding_model=vecbook.HashEmbeddingModel(dimensions=384))
+    build_sample_workspace(store)
+    plain = store.search(QUERY, "pypi", top_k=10)
+    filtered = store.search(QUERY, "pypi", top_k=10, filter_dict=FILTER)
+    return {"plain": plain, "filtered": filtered}
+
+
+def _scores(nodes):
+    return pytest.approx(sorted(n.score for n in nodes), abs=1e-3)
+
+
+def _table_rows(page, selector):
+    return page.evaluate(
+        """(sel) => Array.from(document.querySelectorAll(sel + ' tbody tr')).map(tr => {
+               const head = Array.from(tr.closest('table').querySelectorAll('thead th')).map(th => th.textContent);
+               const cells = Array.from(tr.querySelectorAll('td')).map(td => td.textContent);
+               return Object.fromEntries(head.map((h, i) => [h, cells[i]])); })""",
+        selector,
+    )
+
+
+def _plot(page, expr):
+    return page.evaluate(f"() => {{ const g = document.querySelector('{PLOT}'); return {expr}; }}")
+
+
+def _wait_text(page, selector: str, text: str, timeout: int = 15_000) -> None:
+    """Wait until ``selector``'s text contains ``text`` (widget updates arrive as separate messages)."""
+    page.wait_for_function("([sel, text]) => { const e = document.querySelector(sel); return e !== null && e.innerText.includes(text); }",
+                           arg=[selector, text], timeout=timeout)
+
+
+def _run_all(page, timeout: float = 150.0) -> None:
+    """Run > Run All Cells until the explorer shows.
+
+    Lab sometimes swaps the kernel just after opening a notebook, dropping the
+    cells queued on the first one: when the kernel is idle with cells left
+    unrun, run them all again.
+    """
+    stalled = """() => {
+        const idle = document.querySelector(".jp-Notebook-ExecutionIndicator[data-status='idle']") !== null;
+        const prompts = Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')).map(p => p.textContent.trim());
+        return idle && prompts.some(p => p === '[ ]:' || p === '[ ]');
+    }"""
+    deadline = time.monotonic() + timeout
+    since = None
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    while time.monotonic() < deadline:
+        if page.locator(".vecbook-explorer").count():
+            return
+        if page.evaluate(stalled):
+            since = since or time.monotonic()
+            if time.monotonic() - since > 5:
+                page.keyboard.press("Escape")
+                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+                page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+                since = None
+        else:
+            since = None
+        time.sleep(0.5)
+    raise AssertionError(f"the explorer did not appear within {timeout:.0f} s of Run All Cells")
+
+
+def test_explorer_in_jupyterlab(lab, expected):
+    from playwright.sync_api import sync_playwright
+
+    # Start the kernel session before the page opens: Lab then attaches to it instead of racing to start two.
+    lab.api("POST", "/api/sessions", {"path": NOTEBOOK.name, "name": NOTEBOOK.name, "type": "notebook", "kernel": {"name": "python3"}})
+    errors: list[str] = []
+    timings: dict[str, float] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+            shot = lambda name: page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+            start = time.monotonic()
+            try:
+                _drive(lab, page, shot, expected, timings, start)
+            except BaseException:
+                shot("failure")
+                raise
+        finally:
+            browser.close()
+    ours = [e for e in errors if not any(b.search(e) for b in BENIGN)]
+    (ARTIFACTS / "console-errors.txt").write_text("\n".join(errors))
+    assert not ours, f"JavaScript errors in the page: {ours}"
+    print("e2e timings:", {k: round(v, 1) for k, v in timings.items()})
+
+
+def _drive(lab, page, shot, expected, timings, start):
+    """Open the notebook, run it and use every part of the explorer, checking what the page shows."""
+    page.goto(f"{lab.url}/lab/tree/{NOTEBOOK.name}?token={lab.token}")
+    page.wait_for_selector(".jp-Notebook", timeout=90_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+    time.sleep(2.0)  # let Lab finish restoring its layout and settle on a kernel
+    left = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
+    if left.count():
+        left.first.click()  # more room for the widgets
+    _run_all(page)
+    page.wait_for_function(f"() => {{ const g = document.querySelector('{PLOT}'); return g && g.data && g.data[0].x.length > 0; }}", timeout=60_000)
+    timings["explorer visible"] = time.monotonic() - start
+    page.locator(".vecbook-explorer").scroll_into_view_if_needed()
+    assert _plot(page, "g.data[0].x.length") == 3000
+    assert _plot(page, "g.data[0].type") == "scattergl"
+    _wait_text(page, ".vecbook-map-status", "3,000 points, PCA 2-D")
+    assert page.locator(f"{PLOT} canvas").count() > 0  # drawn with WebGL
+    shot("01-explorer")
+
+    # Type a query: results with scores, highlighted on the map, the rest dimmed.
+    page.fill(".vecbook-query input", QUERY)
+    page.press(".vecbook-query input", "Enter")
+    page.wait_for_function("document.querySelectorAll('.vecbook-results tbody tr').length === 10", timeout=30_000)
+    rows = _table_rows(page, ".vecbook-results")
+    assert sorted(float(r["score"]) for r in rows) == _scores(expected["plain"])
+    best = max(n.score for n in expected["plain"])
+    assert rows[0]["id"] in {n.unique_id for n in expected["plain"] if abs(n.score - best) < 1e-6}
+    page.wait_for_function(f"() => document.querySelector('{PLOT}').data[1].x.length === 10", timeout=30_000)
+    _wait_text(page, ".vecbook-map-status", "10 highlighted")
+    assert _plot(page, "g.data[0].marker.opacity") < 0.5  # dimmed, not hidden
+    assert _plot(page, "g.data[0].x.length") == 3000
+    shot("02-search")
+
+    # Apply a filter with the builder: rank <= 100.
+    page.click(".vecbook-add-condition")
+    page.wait_for_selector(".vecbook-clause select", timeout=10_000)
+    page.locator(".vecbook-clause select").nth(0).select_option("rank")
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.vecbook-clause select')[1].options).some(o => o.textContent === '≤')")
+    page.locator(".vecbook-clause select").nth(1).select_option(label="≤")
+    # The editors are rebuilt for the new operator: wait for the single "≤" box (not the two "between" boxes).
+    value_box = ".vecbook-clause .vecbook-filter-value input"
+    page.wait_for_function(f"() => document.querySelectorAll('{value_box}').length === 1", timeout=10_000)
+    page.fill(value_box, "100")
+    page.press(value_box, "Enter")
+    page.wait_for_function("() => document.querySelector('.vecbook-filter-code').textContent.includes(\"{'rank': {'lte': 100}}\")", timeout=10_000)
+    page.click(".vecbook-search-button")
+    n_filtered = len(expected["filtered"])
+    page.wait_for_function(  # the rows shown all have rank <= 100: the filtered results are in
+        f"""() => {{ const t = document.querySelector('.vecbook-results'); if (!t) return false;
+             const col = Array.from(t.querySelectorAll('thead th')).findIndex(th => th.textContent === 'rank');
+             const rows = Array.from(t.querySelectorAll('tbody tr'));
+             return col >= 0 && rows.length === {n_filtered} && rows.every(tr => Number(tr.children[col].textContent) <= 100); }}""",
+        timeout=30_000)
+    rows = _table_rows(page, ".vecbook-results")
+    assert all(int(r["rank"]) <= 100 for r in rows)
+    assert sorted(float(r["score"]) for r in rows) == _scores(expected["filtered"])
+    page.wait_for_function(f"() => document.querySelector('{PLOT}').data[1].x.length === {n_filtered}", timeout=30_000)
+    assert not page.inner_text(".vecbook-search-error").strip()
+    shot("03-filter")
+
+    # Click the top search result on the map: its nearest neighbours are listed with scores.
+    pos = page.evaluate(
+        f"""() => {{ const g = document.querySelector('{PLOT}'), fl = g._fullLayout, r = g.querySelector('.nsewdrag').getBoundingClientRect();
+             return {{x: r.left + fl.xaxis.l2p(g.data[1].x[0]), y: r.top + fl.yaxis.l2p(g.data[1].y[0])}}; }}""")
+    page.mouse.move(pos["x"] - 6, pos["y"] - 6)
+    page.mouse.move(pos["x"], pos["y"], steps=4)
+    # plotly throttles hover, and a click reports the last hovered point: wait until that is the target.
+    hovered = f"""() => {{ const h = document.querySelector('{PLOT}')._hoverdata || [];
+                  const p = h.find(q => Math.abs(q.x - {{x}}) < 1e-6 && Math.abs(q.y - {{y}}) < 1e-6);
+                  return p ? p.hovertext : null; }}"""
+    target = _plot(page, "[g.data[1].x[0], g.data[1].y[0]]")
+    text = page.wait_for_function(hovered.replace("{x}", repr(target[0])).replace("{y}", repr(target[1])), timeout=10_000).json_value()
+    clicked_id = re.search(r"<b>(.*?)</b>", text).group(1)
+    page.mouse.click(pos["x"], pos["y"])
+    page.wait_for_function("document.querySelectorAll('.vecbook-neighbours tbody tr').length === 10", timeout=30_000)
+    _wait_text(page, ".vecbook-neighbours-box", f"Nearest neighbours of {clicked_id}")
+    neighbours = _table_rows(page, ".vecbook-neighbours")
+    scores = [float(n["score"]) for n in neighbours]
+    assert scores == sorted(scores, reverse=True)
+    assert clicked_id not in {n["id"] for n in neighbours}
+    assert _plot(page, "g.data[2].x.length") == 11  # the point and its neighbours ringed on the map
+    shot("04-neighbours")
+
+    # Lasso-select points: the selection appears in the table below the map.
+    box = page.locator(f"{PLOT} .nsewdrag").first.bounding_box()
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, min(box["width"], box["height"]) / 3
+    page.mouse.move(cx + r, cy)
+    page.mouse.down()
+    for i in range(1, 41):
+        a = 2 * math.pi * i / 40
+        page.mouse.move(cx + r * math.cos(a), cy + r * math.sin(a), steps=2)
+    page.mouse.up()
+    page.wait_for_function("document.querySelectorAll('.vecbook-explorer-selection tbody tr').length > 0", timeout=30_000)
+    text = page.inner_text(".vecbook-explorer-selection")
+    n_selected = int(re.search(r"Selected on the map: ([\d,]+) point", text).group(1).replace(",", ""))
+    assert n_selected == _plot(page, "g.data[0].selectedpoints.length") > 0
+    assert page.locator(".vecbook-explorer-selection tbody tr").count() == min(n_selected, 500)
+    _wait_text(page, ".vecbook-map-status", f"{n_selected:,} selected")
+    shot("05-selection")
+    page.locator(".vecbook-explorer-selection").scroll_into_view_if_needed()
+    shot("05-selection-table")
+
+    # Colour by a metadata field.
+    page.locator(".vecbook-explorer").scroll_into_view_if_needed()
+    page.evaluate("() => document.querySelector('.vecbook-explorer').scrollIntoView()")
+    page.locator(".vecbook-color-by select").select_option("month")
+    page.wait_for_function(f"() => {{ const m = document.querySelector('{PLOT}').data[0].marker; return m.color && m.color.length === 3000 && m.showscale === true; }}", timeout=30_000)
+    shot("06-colour")
+
+    # The workspace browser, below: the first page of the workspace as a table.
+    page.locator(".vecbook-explorer").get_by_text("Workspace browser", exact=True).click()
+    page.wait_for_function("document.querySelectorAll('.vecbook-page tbody tr').length === 20", timeout=30_000)
+    page.locator(".vecbook-browser").scroll_into_view_if_needed()
+    _wait_text(page, ".vecbook-browser", "page 1 of 150")
+    shot("07-browser")
+    timings["whole run"] = time.monotonic() - start

@@ -1,0 +1,105 @@
+"""Fixtures of the widget state tests: small workspaces on the memory and local backends.
+
+No browser and no frontend: ipywidgets objects work without one, so tests set
+widget values and press buttons as a user would and check the state and HTML.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import vecbook
+from vecbook import BackendUnavailableError, HashEmbeddingModel, VectorNode
+from vecbook.datasets import build_sample_workspace
+
+pytest.importorskip("ipywidgets", reason="the widget tests need the notebook extra")
+pytest.importorskip("plotly", reason="the widget tests need the notebook extra")
+pytest.importorskip("pandas", reason="the widget tests need the notebook extra")
+
+DIMS = 32
+
+
+def mixed_nodes() -> list[VectorNode]:
+    """20 nodes with every kind of metadata the filter builder handles."""
+    topics = ["ai", "food", "travel", "music"]
+    nodes = []
+    for i in range(20):
+        metadata = {
+            "topic": topics[i % 4],
+            "year": 2000 + i,
+            "score_f": round(0.05 * i, 2),
+            "published": f"2026-{(i % 12) + 1:02d}-{(i % 28) + 1:02d}",
+            "draft": i % 3 == 0,
+            "tags": ["x", "y"] if i % 2 else ["z"],
+            "author": {"name": f"author{i % 5}", "age": 30 + i},
+        }
+        if i % 7 == 0:
+            del metadata["published"]
+        nodes.append(VectorNode(unique_id=f"n{i:02d}", content=f"note {i} about {topics[i % 4]} things", metadata=metadata))
+    return nodes
+
+
+class FlakyStore(vecbook.MemoryVectorStore):
+    """A memory store whose searches fail while ``down`` is set (a backend outage)."""
+
+    down = False
+
+    async def async_batch_search(self, *args, **kwargs):
+        if self.down:
+            raise BackendUnavailableError("search server at 127.0.0.1:1 does not answer")
+        return await super().async_batch_search(*args, **kwargs)
+
+
+class CountingStore(vecbook.MemoryVectorStore):
+    """A memory store that counts the nodes its iterator hands out."""
+
+    yielded = 0
+
+    async def async_iter_workspace_nodes(self, *args, **kwargs):
+        async for node in super().async_iter_workspace_nodes(*args, **kwargs):
+            type(self).yielded += 1
+            yield node
+
+
+def _fill(store) -> None:
+    store.create_workspace("notes")
+    store.insert(mixed_nodes(), "notes")
+    build_sample_workspace(store, "pypi", limit=300)
+
+
+@pytest.fixture(params=["memory", "local"])
+def store(request, tmp_path):
+    """A store with workspaces "notes" (20 mixed nodes) and "pypi" (300 sample nodes)."""
+    model = HashEmbeddingModel(dimensions=DIMS)
+    if request.param == "memory":
+        s = vecbook.MemoryVectorStore(embedding_model=model)
+    else:
+        s = vecbook.LocalVectorStore(embedding_model=model, store_dir=str(tmp_path / "local"))
+    _fill(s)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def memory_store():
+    s = vecbook.MemoryVectorStore(embedding_model=HashEmbeddingModel(dimensions=DIMS))
+    _fill(s)
+    return s
+
+
+@pytest.fixture
+def flaky_store():
+    s = FlakyStore(embedding_model=HashEmbeddingModel(dimensions=DIMS))
+    _fill(s)
+    return s
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Projections cache under tmp_path, and an empty in-memory cache per test."""
+    from vecbook.widgets.projection import ProjectionCache
+
+    monkeypatch.setenv("VECBOOK_CACHE_DIR", str(tmp_path / "cache"))
+    ProjectionCache.clear_memory()
+    yield
+    ProjectionCache.clear_memory()

@@ -1,0 +1,130 @@
+"""BrowserState and WorkspaceBrowser: workspaces, paging, one node in full, guarded actions."""
+
+from __future__ import annotations
+
+import vecbook
+from vecbook import HashEmbeddingModel
+from vecbook.widgets import BrowserState, WorkspaceBrowser
+
+from .conftest import DIMS, CountingStore, mixed_nodes
+
+
+def test_workspaces_with_counts_and_pages(store):
+    state = BrowserState(store, "notes", page_size=7)
+    assert state.workspaces == [("notes", 20), ("pypi", 300)]
+    assert (state.page, state.n_pages, [n.unique_id for n in state.rows]) == (0, 3, [f"n{i:02d}" for i in range(7)])
+    state.next_page()
+    state.next_page()
+    assert state.page == 2 and [n.unique_id for n in state.rows] == [f"n{i:02d}" for i in range(14, 20)]
+    state.next_page()  # past the end: stays on the last page
+    assert state.page == 2
+    state.goto(-5)
+    assert state.page == 0
+    df = state.page_frame()
+    assert list(df.columns[:2]) == ["id", "content"]
+    assert {"topic", "year", "author.name", "author.age", "tags"} <= set(df.columns)  # nested metadata flattened
+    assert df.loc[0, "author.name"] == "author0" and df.loc[1, "tags"] == ["x", "y"]
+
+
+def test_a_page_reads_only_up_to_its_end():
+    store = CountingStore(embedding_model=HashEmbeddingModel(dimensions=DIMS))
+    store.create_workspace("big")
+    store.insert([vecbook.VectorNode(unique_id=f"id{i:04d}", content=f"text {i}") for i in range(2000)], "big")
+    CountingStore.yielded = 0
+    state = BrowserState(store, "big", page_size=10)
+    assert len(state.rows) == 10 and CountingStore.yielded == 10
+    state.goto(3)
+    assert [n.unique_id for n in state.rows][0] == "id0030" and CountingStore.yielded == 10 + 40
+
+
+def test_show_one_node_in_full(store):
+    state = BrowserState(store, "notes")
+    node = state.show("n03")
+    assert node.unique_id == "n03" and node.vector is not None and len(node.vector) == DIMS
+    assert state.show("missing") is None and "not in 'notes'" in state.error
+
+
+def test_delete_asks_first(store):
+    state = BrowserState(store, "notes", page_size=5)
+    modified = []
+    state.on("modified", modified.append)
+    state.select(["n01", "n02"])
+    action = state.ask_delete()
+    assert action.kind == "delete" and "Delete 2 node(s) from 'notes'" in action.description
+    assert store.count("notes") == 20  # nothing happens before confirm
+    state.cancel()
+    assert state.pending is None and store.count("notes") == 20
+    state.ask_delete()
+    assert state.confirm() == "deleted 2 node(s) from 'notes'"
+    assert store.count("notes") == 18 and ("notes", 18) in state.workspaces and modified == ["notes"]
+    assert [n.unique_id for n in state.rows] == ["n00", "n03", "n04", "n05", "n06"] and state.selected == []
+    assert state.ask_delete() is None and "select the nodes" in state.error
+
+
+def test_copy_and_dump_ask_first(store, tmp_path):
+    state = BrowserState(store, "notes")
+    action = state.ask_copy("notes_copy")
+    assert "Copy 'notes' into 'notes_copy'?" in action.description and not store.exist_workspace("notes_copy")
+    assert state.confirm() == "copied 20 node(s) from 'notes' to 'notes_copy'"
+    assert ("notes_copy", 20) in state.workspaces
+    assert "exists with 20 node(s)" in state.ask_copy("notes_copy").description
+    state.cancel()
+    action = state.ask_dump(tmp_path / "dumps")
+    assert action.kind == "dump" and not (tmp_path / "dumps" / "notes.jsonl").exists()
+    assert "dumped 20 node(s)" in state.confirm()
+    other = vecbook.MemoryVectorStore()
+    other.load_workspace("notes", path=str(tmp_path / "dumps"))
+    assert other.count("notes") == 20
+    assert "exists and will be replaced" in state.ask_dump(tmp_path / "dumps").description
+
+
+def test_errors_are_kept_and_shown(store):
+    state = BrowserState(store, "notes")
+    store.delete_workspace("notes")  # removed underneath the browser
+    state.next_page()
+    assert state.error.startswith("WorkspaceNotFoundError")
+    state.open("pypi")
+    assert state.error is None and state.total == 300
+
+
+def test_to_dataframe_streams_the_whole_workspace(store):
+    df = WorkspaceBrowser(store, "pypi").to_dataframe()
+    assert len(df) == 300 and {"id", "content", "name", "version", "rank"} <= set(df.columns)
+    assert len(WorkspaceBrowser(store).to_dataframe("notes", limit=5)) == 5
+
+
+def test_widget_buttons_drive_the_state(store):
+    b = WorkspaceBrowser(store, "notes", page_size=5)
+    assert b.workspace_box.options == (("notes (20)", "notes"), ("pypi (300)", "pypi"))
+    assert b.prev_button.disabled and "page 1 of 4" in b.page_label.value
+    assert b.table_html.value.count("<tr data-id=") == 5
+    b.next_button.click()
+    assert "page 2 of 4" in b.page_label.value and "data-id='n05'" in b.table_html.value
+    b.select_box.value = ("n06",)
+    b.show_button.click()
+    assert "vecbook-node-detail" in b.detail_html.value and "note 6 about travel things" in b.detail_html.value
+    assert "vecbook-selected" in b.table_html.value
+    b.delete_button.click()
+    assert b.confirm_box.layout.display == "flex" and "Delete 1 node(s)" in b.confirm_html.value
+    b.cancel_button.click()
+    assert b.confirm_box.layout.display == "none" and store.count("notes") == 20
+    b.delete_button.click()
+    b.confirm_button.click()
+    assert store.count("notes") == 19 and "deleted 1 node(s)" in b.message_html.value
+    assert b.workspace_box.options[0] == ("notes (19)", "notes")
+    b.workspace_box.value = "pypi"
+    assert b.state.workspace_id == "pypi" and "of 300" in b.page_label.value
+    b.copy_to.value = "pypi2"
+    b.copy_button.click()
+    b.confirm_button.click()
+    assert store.count("pypi2") == 300
+
+
+def test_empty_store():
+    b = WorkspaceBrowser(vecbook.MemoryVectorStore())
+    assert b.state.workspace_id is None and "No workspace." in b.table_html.value
+
+
+def test_mixed_nodes_round_trip_through_the_table(memory_store):
+    records = BrowserState(memory_store, "notes", page_size=20).page_records()
+    assert [r["id"] for r in records] == [n.unique_id for n in mixed_nodes()]

@@ -1,0 +1,58 @@
+"""explore(store): the three widgets linked."""
+
+from __future__ import annotations
+
+import pytest
+
+import vecbook
+from vecbook.widgets import Explorer, explore
+
+
+def test_search_highlights_on_the_map_and_selection_fills_the_table(store):
+    ex = explore(store, "pypi", top_k=8)
+    assert isinstance(ex, Explorer) and ex.workspace_id == "pypi"
+    assert "Select points on the map" in ex.selection_html.value
+    ex.search.query_box.value = "testing framework"
+    hits = ex.search.state.results
+    assert len(hits) == 8
+    assert [ex.map.state.ids[i] for i in ex.map.state.highlight_indices] == [h.unique_id for h in hits]
+    assert len(ex.map.fig.data[1].x) == 8 and "8 highlighted" in ex.map.status_html.value
+
+    ex.search.add_condition("rank", "lte", 20)
+    ex.search.search_button.click()
+    assert all(h.metadata["rank"] <= 20 for h in ex.search.state.results)
+    assert len(ex.map.state.highlight_indices) == len(ex.search.state.results)
+
+    ex.search.filters.text.value = "{oops"
+    ex.search.search_button.click()  # an error clears the highlight, the map stays
+    assert ex.map.state.highlighted == {} and "FilterError" in ex.search.error_html.value
+
+    ex.map.select(["boto3", "requests", "numpy"])
+    assert "Selected on the map: 3 point(s)" in ex.selection_html.value
+    assert ex.selection_html.value.count("<tr data-id=") == 3
+    assert sorted(ex.selection["id"]) == ["boto3", "numpy", "requests"]
+    ex.map.select([])
+    assert "Select points on the map" in ex.selection_html.value
+
+
+def test_browser_writes_reload_the_map_and_fields(memory_store):
+    ex = explore(memory_store, "notes")
+    assert ex.map.state.n_points == 20
+    ex.browser.state.select(["n00", "n01", "n02"])
+    ex.browser.delete_button.click()
+    ex.browser.confirm_button.click()
+    assert ex.map.state.n_points == 17 and len(ex.map.fig.data[0].x) == 17
+    assert ex.search.state.schema.total == 17
+
+
+def test_defaults_to_the_first_workspace_and_refuses_an_empty_store(memory_store):
+    assert explore(memory_store).workspace_id == "notes"
+    with pytest.raises(ValueError, match="no workspace"):
+        explore(vecbook.MemoryVectorStore())
+
+
+def test_displays_as_one_widget(memory_store):
+    ex = explore(memory_store, "notes")
+    bundle = ex._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.widget.model_id

@@ -1,0 +1,165 @@
+"""SearchState and SearchPanel: queries, top_k, the filter builder's widgets, results, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from vecbook import MissingDependencyError
+from vecbook.widgets import SearchPanel, SearchState
+
+
+def test_state_search_with_scores_and_filter(store):
+    state = SearchState(store, "pypi", top_k=5)
+    state.query = "http client library"
+    hits = state.run()
+    assert len(hits) == 5 and state.error is None
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert [h.unique_id for h in hits] == [h.unique_id for h in store.search("http client library", "pypi", top_k=5)]
+    df = state.results_frame()
+    assert list(df.columns[:4]) == ["#", "id", "score", "content"] and {"name", "rank", "version"} <= set(df.columns)
+    assert df["#"].tolist() == [1, 2, 3, 4, 5]
+    assert state.status.startswith("5 result(s) in ")
+
+    state.builder.add("rank", "lte", 50)
+    state.top_k = 100
+    hits = state.run()
+    assert hits and all(h.metadata["rank"] <= 50 for h in hits)
+    assert state.filter_code == "filter_dict={'rank': {'lte': 50}}"
+
+
+def test_state_without_query_lists_matching_nodes(store):
+    state = SearchState(store, "notes", top_k=3)
+    state.builder.add("topic", "eq", "food")
+    hits = state.run()
+    assert [h.unique_id for h in hits] == ["n01", "n05", "n09"] and all(h.score is None for h in hits)
+    assert "no query, so no scores" in state.status
+    assert "score" not in state.results_frame().columns
+
+
+def test_bad_filter_is_shown_and_the_state_keeps_working(store):
+    state = SearchState(store, "pypi", top_k=3)
+    state.query = "web framework"
+    state.filter_text = '{"rank": {"lessthan": 5}}'
+    assert state.run() == [] and state.error.startswith("FilterError: ") and "lessthan" in state.error
+    assert state.filter_code.startswith("# invalid filter:")
+    state.filter_text = '{"rank": {"gte": 1, "lt": "z"}}'  # a range mixing numbers and strings
+    assert state.run() == [] and "mixes string and number" in state.error
+    state.filter_text = ""
+    assert len(state.run()) == 3 and state.error is None
+
+
+def test_backend_outage_is_shown_and_recovers(flaky_store):
+    state = SearchState(flaky_store, "pypi", top_k=3)
+    emitted = []
+    state.on("results", emitted.append)
+    state.query = "testing"
+    flaky_store.down = True
+    assert state.run() == []
+    assert state.error.startswith("BackendUnavailableError: ") and "does not answer" in state.error
+    flaky_store.down = False
+    assert len(state.run()) == 3 and state.error is None
+    assert [len(e) for e in emitted] == [0, 3]
+
+
+def test_missing_workspace_is_an_error_not_a_crash(store):
+    state = SearchState(store, "nope")
+    assert state.error.startswith("WorkspaceNotFoundError")
+    state.query = "x"
+    assert state.run() == [] and "WorkspaceNotFoundError" in state.error
+
+
+# ---- the panel, driven through its widgets ------------------------------------------------
+
+
+def test_panel_query_topk_and_search_button(store):
+    panel = SearchPanel(store, "pypi", top_k=4)
+    assert "No search yet." in panel.results_html.value
+    panel.query_box.value = "command line interface"  # Enter in the box runs the search
+    assert len(panel.state.results) == 4
+    assert panel.results_html.value.count("<tr data-id=") == 4
+    panel.top_k_box.value = 7
+    panel.search_button.click()
+    assert len(panel.results) == 7
+    first = panel.state.results[0]
+    assert f"data-id='{first.unique_id}'" in panel.results_html.value
+    assert "7 result(s)" in panel.status_html.value and panel.error_html.value == ""
+
+
+def test_panel_filter_builder_widgets_emit_the_filter(store):
+    panel = SearchPanel(store, "notes", top_k=20)
+    assert "8 metadata fields, from all 20 nodes" in panel.filters.schema_note.value
+    panel.filters.add_button.click()
+    row = panel.filters.rows[0]
+    assert [v for _, v in row.field.options][1:] == sorted(panel.state.schema.fields)
+    row.field.value = "year"
+    assert row.op.value == "between" and len(row.editors) == 2
+    assert row.editors[0].placeholder == "from 2000" and row.editors[1].placeholder == "to 2019"
+    row.editors[0].value, row.editors[1].value = "2010", "2012"
+    assert "filter_dict={&#x27;year&#x27;: {&#x27;gte&#x27;: 2010, &#x27;lte&#x27;: 2012}}" in panel.filters.code.value
+    panel.filters.add_button.click()
+    topic = panel.filters.rows[1]
+    topic.field.value = "topic"
+    topic.op.value = "in"
+    assert topic.editors[0].options == (("ai", "ai"), ("food", "food"), ("music", "music"), ("travel", "travel"))
+    topic.editors[0].value = ("ai", "music")
+    assert panel.filter_dict == {"year": {"gte": 2010, "lte": 2012}, "topic": ["ai", "music"]}
+    panel.search_button.click()
+    assert sorted(panel.results["id"]) == ["n11", "n12"]
+    panel.filters.combine.value = "any"
+    assert list(panel.filter_dict) == ["$or"]
+    topic.remove.click()
+    assert panel.filter_dict == {"year": {"gte": 2010, "lte": 2012}} and len(panel.filters.rows) == 1
+
+
+def test_panel_shows_value_errors_and_keeps_working(store):
+    panel = SearchPanel(store, "notes", top_k=5)
+    row = panel.add_condition("year", "gte")
+    row.editors[0].value = "twenty"
+    assert "&#x27;twenty&#x27; is not a number" in panel.error_html.value
+    assert "# invalid value" in panel.filters.code.value
+    panel.search_button.click()
+    assert panel.state.results == [] and "FilterError" in panel.error_html.value
+    row.editors[0].value = "2015"
+    panel.search_button.click()
+    assert sorted(panel.results["id"]) == ["n15", "n16", "n17", "n18", "n19"]
+    assert panel.error_html.value == ""
+
+
+def test_panel_hand_typed_filter_overrides_the_builder(store):
+    panel = SearchPanel(store, "notes", top_k=20)
+    panel.add_condition("topic", "eq", "ai")
+    panel.filters.text.value = '{"draft": true, "tags": "z"}'
+    assert panel.filter_dict == {"draft": True, "tags": "z"}
+    panel.search_button.click()
+    assert sorted(panel.results["id"]) == ["n00", "n06", "n12", "n18"]
+    panel.filters.text.value = "{broken"
+    panel.search_button.click()
+    assert "FilterError" in panel.error_html.value and panel.state.results == []
+
+
+def test_panel_shows_a_backend_outage(flaky_store):
+    panel = SearchPanel(flaky_store, "pypi", top_k=3)
+    flaky_store.down = True
+    panel.search("database driver")
+    assert "BackendUnavailableError" in panel.error_html.value and "No results (see the error above)." in panel.results_html.value
+    flaky_store.down = False
+    panel.search_button.click()
+    assert panel.error_html.value == "" and len(panel.results) == 3
+
+
+def test_missing_extra_raises_missing_dependency(memory_store, monkeypatch):
+    import importlib
+
+    from vecbook.widgets import _deps
+
+    real = importlib.import_module
+
+    def fake(name, *args):
+        if name == "ipywidgets":
+            raise ModuleNotFoundError("No module named 'ipywidgets'", name="ipywidgets")
+        return real(name, *args)
+
+    monkeypatch.setattr(_deps.importlib, "import_module", fake)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'vecbook\[notebook\]'"):
+        SearchPanel(memory_store, "notes")
