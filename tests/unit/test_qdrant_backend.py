@@ -17,8 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.oracle import matches
-from tests.unit.test_filters import filters as random_filters
-from tests.unit.test_filters import metadata as random_metadata
 from vecbook import (
     BackendUnavailableError,
     MissingDependencyError,
@@ -341,20 +339,6 @@ def test_awkward_keys_end_to_end(store):
     for spec in [{"a b.c-d": 1}, {'q"k': "v1"}, {'q"k': {"ne": "v1"}}, {"é": 3}, {"é": {"exists": True}}, {"a.b": "literal key"}, {"a.b": "dotted path"}]:
         expected = {f"n{i}" for i, md in enumerate(weird) if matches(md, spec)}
         assert {h.unique_id for h in store.search_by_vector(vec(0), "w", top_k=20, filter_dict=spec)} == expected, spec
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(st.lists(random_metadata(), min_size=1, max_size=12), random_filters)
-def test_every_filter_matches_the_oracle(store, metadatas, spec):
-    store.delete_workspace("p")
-    store.create_workspace("p", dimensions=4)
-    store.insert([VectorNode(unique_id=str(i), content="", metadata=md, vector=[1.0, i, 0.5, -1.0]) for i, md in enumerate(metadatas)], "p")
-    expected = {str(i) for i, md in enumerate(metadatas) if matches(md, spec)}
-    assert {n.unique_id for n in store.iter_workspace_nodes("p", filter_dict=spec)} == expected, spec
-    assert {n.unique_id for n in store.search_by_vector([1.0, 0, 0, 0], "p", top_k=len(metadatas), filter_dict=spec)} == expected, spec
-
-
-# ---- partial writes ------------------------------------------------------------------------------
 
 
 class FailingUpsert:
