@@ -75,6 +75,7 @@ BAD_BATCHES = {
     "nan in metadata": lambda: [node(1), node(2, metadata={"x": math.nan})],
     "int key in metadata": lambda: [node(1), node(2, metadata={"d": {1: "a"}})],
     "not a node": lambda: [node(1), {"unique_id": "x"}],
+    "metadata not a dict": lambda: [node(1), VectorNode.model_construct(unique_id="n2", workspace_id="", content="x", metadata=["a"], vector=np.ones(16, dtype=np.float32))],
 }
 
 

@@ -127,7 +127,12 @@ def validate_nodes(nodes: Sequence[VectorNode], dimensions: int | None) -> Check
             raise ValidationError(f"content must be a string{where}")
         checked.ids.append(node.unique_id)
         checked.contents.append(node.content)
-        checked.metadatas.append(clean_metadata(node.stored_metadata(), f"metadata{where}"))
+        metadata = node.stored_metadata()
+        if metadata is None:
+            metadata = {}
+        elif not isinstance(metadata, dict):
+            raise ValidationError(f"metadata must be a dict (a JSON object), got {type(metadata).__name__}{where}")
+        checked.metadatas.append(clean_metadata(metadata, f"metadata{where}"))
         vector = None if node.vector is None else check_vector(node.vector, checked.dimensions, where)
         if vector is not None and checked.dimensions is None:
             checked.dimensions = len(vector)
