@@ -302,9 +302,10 @@ _STR, _NUM, _BOOL = 0, 1, 2
 class Column:
     """One field's values over many rows, exploded: one entry per (row, value)."""
 
-    __slots__ = ("rows", "kind", "num", "code", "vocab", "n_rows", "present")
+    __slots__ = ("rows", "kind", "num", "code", "vocab", "n_rows", "present", "path")
 
     def __init__(self, metadatas: Sequence[Mapping[str, Any]], path: Path):
+        self.path = path
         rows: list[int] = []
         kinds: list[int] = []
         nums: list[float] = []
@@ -345,6 +346,35 @@ class Column:
         self.vocab = np.unique(strings)
         self.code = np.full(len(rows), -1, dtype=np.int64)
         self.code[is_str] = np.searchsorted(self.vocab, strings)
+
+    def with_rows(self, metadatas: Sequence[Mapping[str, Any]], rows: np.ndarray) -> Column:
+        """This column after ``rows`` of ``metadatas`` changed (rewritten or appended): a new Column.
+
+        Costs numpy work over the elements, not a Python pass over every row:
+        the old elements of those rows are dropped and theirs re-read.
+        """
+        part = Column([metadatas[r] for r in rows], self.path)
+        rows = np.asarray(rows, dtype=np.int64)
+        keep = ~np.isin(self.rows, rows) if len(rows) and len(self.rows) else np.ones(len(self.rows), dtype=bool)
+        out = object.__new__(Column)
+        out.path = self.path
+        out.n_rows = len(metadatas)
+        out.present = np.zeros(out.n_rows, dtype=bool)
+        out.present[: self.n_rows] = self.present
+        out.present[rows] = part.present
+        out.rows = np.concatenate([self.rows[keep], rows[part.rows]])
+        out.kind = np.concatenate([self.kind[keep], part.kind])
+        out.num = np.concatenate([self.num[keep], part.num])
+        out.vocab = np.union1d(self.vocab, part.vocab) if len(part.vocab) else self.vocab
+        codes = []
+        for column, mask in ((self, keep), (part, None)):
+            code = column.code if mask is None else column.code[mask]
+            if len(column.vocab) and out.vocab is not column.vocab:
+                remap = np.searchsorted(out.vocab, column.vocab)
+                code = np.where(code >= 0, remap[np.maximum(code, 0)], -1)
+            codes.append(code)
+        out.code = np.concatenate(codes).astype(np.int64, copy=False)
+        return out
 
     def _code_of(self, value: str) -> int:
         i = int(np.searchsorted(self.vocab, value))

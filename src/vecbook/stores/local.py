@@ -14,6 +14,14 @@ takes the lock, catches up with the log, appends one frame, fsyncs it and only
 then changes the table and returns: an acknowledged write survives ``kill -9``.
 When the log outgrows the snapshot, the writer publishes a new generation
 (snapshot files fsynced, then ``meta.json`` replaced atomically).
+
+With ``index="hnsw"`` each process keeps an approximate index in RAM, updated on
+every write and log replay. The index is saved beside the snapshot
+(``snap-<g>.hnsw`` etc., see ``ann.py``) with the log offset it reflects: by the
+writer that publishes a snapshot, and on close by a store whose index ran ahead
+of the saved one. It is a cache: on open it is used only if it matches
+(generation, offset, rows, checksums), the log after that offset is replayed
+into it, and otherwise it is rebuilt from the vectors.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from typing import Any
 from ..dumps import fsync_dir
 from ..errors import StoreCorruptedError, WorkspaceNotFoundError
 from .batch import NodeBatch, validate_workspace_id
+from .ann import index_files, load_index, make_spec, read_checkpoint, save_index
 from .logfile import encode_delete, encode_upsert, read_snapshot, scan_frames, write_durably, write_snapshot
 from .memory import TableState, TableStore
 from .table import NodeTable
@@ -45,6 +54,8 @@ __all__ = ["LocalVectorStore"]
 
 FORMAT = 1
 MIN_COMPACT_BYTES = 8 << 20
+CHEAP_TAIL_BYTES = 1 << 20  # a log tail another process wrote that a light read may apply on the event loop
+CHECKPOINT_BYTES = 1 << 20  # on close, save the ANN index if the log ran this far past the saved one
 
 
 @dataclass
@@ -55,24 +66,40 @@ class _LocalState(TableState):
     meta_stat: tuple = ()
     snapshot_bytes: int = 0
     lock_file: Any = None
+    index_offset: int | None = None  # log offset of the saved index of this generation, if any
 
 
 class LocalVectorStore(TableStore):
-    """Workspaces persisted under ``store_dir``: crash-safe, multi-process safe, searched in RAM."""
+    """Workspaces persisted under ``store_dir``: crash-safe, multi-process safe, searched in RAM.
+
+    ``index="hnsw"`` / ``index_params``: an approximate index for unfiltered
+    searches, as for :class:`MemoryVectorStore`, persisted beside the snapshots.
+    """
 
     backend = "local"
     _io_in_thread = True
 
-    def __init__(self, embedding_model=None, store_dir: str | os.PathLike = "./local_vector_store", batch_size: int = 1024, **kwargs: Any):
+    def __init__(
+        self,
+        embedding_model=None,
+        store_dir: str | os.PathLike = "./local_vector_store",
+        batch_size: int = 1024,
+        index: str | None = None,
+        index_params: dict | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(embedding_model=embedding_model, batch_size=batch_size, **kwargs)
+        self._index_spec = make_spec(index, index_params)
         self.store_dir = str(store_dir)
         self._root = Path(store_dir).resolve()
+        self._root_str = str(self._root)
         self._root.mkdir(parents=True, exist_ok=True)
         self._states: dict[str, _LocalState] = {}
         self._states_lock = threading.RLock()  # _forget() may run while _state() holds it
 
     def _describe(self) -> str:
-        return f"store_dir={self.store_dir!r}"
+        index = f", index={self._index_spec.kind!r}" if self._index_spec else ""
+        return f"store_dir={self.store_dir!r}{index}"
 
     def _dir(self, ws: str) -> Path:
         path = self._root / validate_workspace_id(ws)
@@ -83,7 +110,7 @@ class LocalVectorStore(TableStore):
     # ---- workspaces ---------------------------------------------------------------------
 
     async def _exists(self, ws: str) -> bool:
-        return (self._dir(ws) / "meta.json").is_file()
+        return os.path.isfile(os.path.join(self._root_str, validate_workspace_id(ws), "meta.json"))
 
     async def _list(self) -> list[str]:
         def scan() -> list[str]:
@@ -141,11 +168,15 @@ class LocalVectorStore(TableStore):
         with self._states_lock:
             state = self._states.get(ws)
             if state is None:
-                state = _LocalState(NodeTable())
+                state = _LocalState(self._new_table())
                 with state.lock:
                     self._load(ws, state)
                 self._states[ws] = state
             return state
+
+    def _loaded_state(self, ws: str) -> _LocalState | None:
+        with self._states_lock:
+            return self._states.get(ws)
 
     def _forget(self, ws: str) -> WorkspaceNotFoundError:
         with self._states_lock:
@@ -174,7 +205,7 @@ class LocalVectorStore(TableStore):
             folder = self._dir(ws)
             generation = meta["generation"]
             try:
-                table = NodeTable(meta.get("dimensions"))
+                table = NodeTable(meta.get("dimensions"), distance=self.distance)  # indexed once filled, below
                 snapshot_bytes = 0
                 if generation > 0:
                     batch = read_snapshot(folder / _snap_name(generation))
@@ -188,12 +219,34 @@ class LocalVectorStore(TableStore):
                 state.lock_file = None
             state.table, state.incarnation, state.generation = table, meta["id"], generation
             state.meta_stat, state.snapshot_bytes, state.offset = meta_stat, snapshot_bytes, 0
-            self._apply_log(state, log, 0)
+            if self._index_spec is None:
+                self._apply_log(state, log, 0)
+            else:
+                self._load_indexed(folder, state, memoryview(log))
             return
         raise StoreCorruptedError(f"workspace {ws!r} kept changing while it was being opened")
 
+    def _load_indexed(self, folder: Path, state: _LocalState, log: memoryview) -> None:
+        """Replay the log into a table that has the snapshot, attaching the saved index where it fits.
+
+        The log up to the saved index's offset is applied to the table alone; the
+        index is then attached (or built from the table) and the rest of the log
+        goes into both.
+        """
+        prefix = folder / _snap_name(state.generation)
+        table = state.table
+        checkpoint = read_checkpoint(prefix, state.generation, self.distance, self._index_spec)
+        stop = checkpoint["log_offset"] if checkpoint and checkpoint["log_offset"] <= len(log) else len(log)
+        self._apply_log(state, log[:stop], 0)
+        saved = None
+        if checkpoint is not None and state.offset == checkpoint["log_offset"]:
+            saved = load_index(prefix, checkpoint, table.n_rows, table.dimensions, self._index_spec)
+        table.attach_index(self._index_spec, saved)
+        state.index_offset = state.offset if saved is not None else None
+        self._apply_log(state, log[state.offset :], state.offset)
+
     @staticmethod
-    def _apply_log(state: _LocalState, data: bytes, base: int) -> None:
+    def _apply_log(state: _LocalState, data: bytes | memoryview, base: int) -> None:
         """Apply the intact frames of ``data``, which starts at log offset ``base``."""
         for frame in scan_frames(data):
             if frame.batch is not None:
@@ -201,6 +254,23 @@ class LocalVectorStore(TableStore):
             else:
                 state.table.delete(frame.deleted)
             state.offset = base + frame.end
+
+    def _quick_refresh(self, ws: str, state: TableState) -> bool:
+        """Catch up here if that is cheap (nothing new, or a small log tail); False: leave it to a thread."""
+        assert isinstance(state, _LocalState)
+        folder = os.path.join(self._root_str, ws)  # ws is validated; str paths: this runs on every search
+        try:
+            meta_stat = os.stat(os.path.join(folder, "meta.json"))
+            if (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size) != state.meta_stat:
+                return False
+            behind = os.stat(os.path.join(folder, _log_name(state.generation))).st_size - state.offset
+        except FileNotFoundError:
+            return False
+        if behind > CHEAP_TAIL_BYTES:
+            return False
+        if behind > 0:
+            self._refresh(ws, state)
+        return True
 
     def _refresh(self, ws: str, state: TableState) -> None:
         """Apply what other processes wrote since we last looked (called under state.lock)."""
@@ -298,25 +368,46 @@ class LocalVectorStore(TableStore):
         state.table.compact()
         batch = state.table.batch(state.table.live_rows())
         write_snapshot(folder / _snap_name(new), batch)
+        index_state = state.table.index_state()
+        saved = index_state is not None and save_index(folder / _snap_name(new), *index_state, generation=new, log_offset=0)
         write_durably(folder / _log_name(new), b"")
         fsync_dir(folder)
         _write_meta(folder, {"format": FORMAT, "id": state.incarnation, "generation": new, "dimensions": state.table.dimensions})
         meta_stat = os.stat(folder / "meta.json")
         state.generation, state.offset, state.snapshot_bytes = new, 0, batch.vectors.nbytes
+        state.index_offset = 0 if saved else None
         state.meta_stat = (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size)
-        for name in (_log_name(old), _snap_name(old) + ".json", _snap_name(old) + ".f32"):
+        stale = [folder / name for name in (_log_name(old), _snap_name(old) + ".json", _snap_name(old) + ".f32")]
+        for path in stale + index_files(folder / _snap_name(old)):
             try:
-                (folder / name).unlink()
+                path.unlink()
             except FileNotFoundError:
                 pass
 
     async def _close(self) -> None:
         with self._states_lock:
-            states = list(self._states.values())
+            states = list(self._states.items())
             self._states.clear()
-        for state in states:
+        for ws, state in states:
+            if state.table.index is not None:
+                await asyncio.to_thread(self._checkpoint_index, ws, state)
             if state.lock_file is not None:
                 state.lock_file.close()
+
+    def _checkpoint_index(self, ws: str, state: _LocalState) -> None:
+        """Save the index if it ran well ahead of the saved one, so the next open need not rebuild."""
+        behind = state.offset - state.index_offset if state.index_offset is not None else state.offset + state.snapshot_bytes
+        if behind < CHECKPOINT_BYTES:
+            return
+        try:
+            with state.lock, self._file_lock(ws, state):
+                index_state = state.table.index_state()
+                if index_state is not None and self._dir(ws).is_dir():
+                    prefix = self._dir(ws) / _snap_name(state.generation)
+                    if save_index(prefix, *index_state, generation=state.generation, log_offset=state.offset):
+                        state.index_offset = state.offset
+        except (OSError, WorkspaceNotFoundError, StoreCorruptedError):
+            pass  # a cache: the next open rebuilds it
 
 
 def _log_name(generation: int) -> str:

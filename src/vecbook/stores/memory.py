@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import WorkspaceNotFoundError
 from ..filters import FilterNode
 from ..node import VectorNode
+from .ann import make_spec
 from .base import BaseVectorStore
 from .batch import NodeBatch
 from .table import NodeTable
@@ -20,6 +21,7 @@ from .table import NodeTable
 __all__ = ["MemoryVectorStore", "TableStore", "TableState"]
 
 T = TypeVar("T")
+INLINE_ROWS = 65_536  # rows x queries of an unfiltered search run without a worker thread
 
 
 @dataclass
@@ -37,12 +39,25 @@ class TableStore(BaseVectorStore):
     """
 
     _io_in_thread: bool = False  # True where even light reads touch the disk
+    _index_spec = None  # an ann.IndexSpec when the store was made with index="hnsw"
+
+    def _new_table(self, dimensions: int | None = None) -> NodeTable:
+        return NodeTable(dimensions, index=self._index_spec, distance=self.distance)
 
     def _state(self, ws: str) -> TableState:
         raise NotImplementedError
 
     def _refresh(self, ws: str, state: TableState) -> None:
         return None
+
+    def _loaded_state(self, ws: str) -> TableState | None:
+        """The workspace's state if it is already in RAM (never loads it)."""
+        return None
+
+    def _quick_refresh(self, ws: str, state: TableState) -> bool:
+        """``_refresh`` if it is cheap now, returning True; False leaves it to a worker thread (under the lock)."""
+        self._refresh(ws, state)
+        return True
 
     async def _locked(self, ws: str, fn: Callable[[NodeTable], T], heavy: bool = False) -> T:
         def run() -> T:
@@ -51,7 +66,26 @@ class TableStore(BaseVectorStore):
                 self._refresh(ws, state)
                 return fn(state.table)
 
-        return await asyncio.to_thread(run) if heavy or self._io_in_thread else run()
+        if heavy:
+            return await asyncio.to_thread(run)
+        if not self._io_in_thread:
+            return run()
+        # A light read of a workspace already in RAM needs only two stats to catch up: cheaper
+        # here than the two thread switches of a worker, unless a writer holds the table.
+        done, value = self._try_here(ws, fn)
+        return value if done else await asyncio.to_thread(run)
+
+    def _try_here(self, ws: str, fn: Callable[[NodeTable], T]) -> tuple[bool, T | None]:
+        """Run ``fn`` on this thread if the workspace is in RAM, its lock is free and catching up is cheap."""
+        state = self._loaded_state(ws)
+        if state is None or not state.lock.acquire(blocking=False):
+            return False, None
+        try:
+            if self._quick_refresh(ws, state):
+                return True, fn(state.table)
+            return False, None
+        finally:
+            state.lock.release()
 
     async def _dimensions(self, ws: str) -> int | None:
         return await self._locked(ws, lambda t: t.dimensions)
@@ -67,6 +101,17 @@ class TableStore(BaseVectorStore):
             hits = table.search(queries, top_k, filter, self.distance)
             return [[table.node(r, ws) for r in rows] for rows in hits]
 
+        # A small unfiltered search (well under a millisecond) is cheaper than the two thread
+        # switches of a worker thread, which cost milliseconds on a busy machine: run it here,
+        # unless a writer holds the table (then never block the loop waiting for it).
+        state = self._loaded_state(ws)
+        small = state is not None and filter is None and (
+            state.table.n_rows * len(queries) <= INLINE_ROWS or (len(queries) <= 4 and state.table.uses_index(top_k))
+        )
+        if small:
+            done, hits = self._try_here(ws, search)
+            if done:
+                return hits
         return await self._locked(ws, search, heavy=True)
 
     async def _pages(self, ws: str, page_size: int, filter: FilterNode | None) -> AsyncIterator[list[VectorNode]]:
@@ -81,18 +126,31 @@ class TableStore(BaseVectorStore):
 class MemoryVectorStore(TableStore):
     """Workspaces held in RAM; persist them with dump_workspace/load_workspace.
 
-    ``store_dir`` is the default directory for dumps and loads.
+    ``store_dir`` is the default directory for dumps and loads. ``index="hnsw"``
+    (``pip install 'vecbook[ann]'``) keeps an approximate HNSW index per workspace
+    for unfiltered searches; ``index_params`` tunes it (``M``, ``ef_construction``,
+    ``ef_search``, ``threads``). Filtered searches stay exact.
     """
 
     backend = "memory"
 
-    def __init__(self, embedding_model=None, store_dir: str = "./memory_vector_store", batch_size: int = 1024, **kwargs: Any):
+    def __init__(
+        self,
+        embedding_model=None,
+        store_dir: str = "./memory_vector_store",
+        batch_size: int = 1024,
+        index: str | None = None,
+        index_params: dict | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(embedding_model=embedding_model, batch_size=batch_size, **kwargs)
+        self._index_spec = make_spec(index, index_params)
         self.store_dir = store_dir
         self._tables: dict[str, TableState] = {}
 
     def _describe(self) -> str:
-        return f"store_dir={self.store_dir!r}"
+        index = f", index={self._index_spec.kind!r}" if self._index_spec else ""
+        return f"store_dir={self.store_dir!r}{index}"
 
     def _state(self, ws: str) -> TableState:
         try:
@@ -100,11 +158,14 @@ class MemoryVectorStore(TableStore):
         except KeyError:
             raise WorkspaceNotFoundError(ws) from None
 
+    def _loaded_state(self, ws: str) -> TableState | None:
+        return self._tables.get(ws)
+
     async def _exists(self, ws: str) -> bool:
         return ws in self._tables
 
     async def _create(self, ws: str, dimensions: int | None) -> None:
-        self._tables.setdefault(ws, TableState(NodeTable(dimensions)))
+        self._tables.setdefault(ws, TableState(self._new_table(dimensions)))
 
     async def _drop(self, ws: str) -> None:
         self._tables.pop(ws, None)

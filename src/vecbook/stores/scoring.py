@@ -48,14 +48,22 @@ def exact_scores(query: np.ndarray, vectors: np.ndarray, distance: str) -> np.nd
         return np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
 
 
-def fast_scores(queries: np.ndarray, vectors: np.ndarray, sq_norms: np.ndarray, distance: str) -> np.ndarray:
-    """Ranking scores of every row for each query (q × n), monotone in the exact score.
+def fast_scores(
+    queries: np.ndarray, vectors: np.ndarray, sq_norms: np.ndarray, distance: str, inv_norms: np.ndarray | None = None
+) -> np.ndarray:
+    """Ranking scores of every row for each query (q × n), monotone in the exact score per query.
 
-    ``sq_norms`` holds the squared norm of each row of ``vectors``. Computed in
-    float32; if huge components overflow it, the ranking is redone in float64.
+    ``sq_norms`` holds the squared norm of each row of ``vectors``; for cosine,
+    ``inv_norms`` (float32 1/‖row‖, 0 for zero rows) may be given, and then the
+    score is q·x/‖x‖: the query's own norm does not change its ranking. Computed
+    in float32; if huge components overflow it, the ranking is redone in float64.
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        scores = _fast_scores(queries, vectors, sq_norms, distance)
+        if distance == "cosine" and inv_norms is not None:
+            scores = queries @ vectors.T
+            scores *= inv_norms[None, :]
+        else:
+            scores = _fast_scores(queries, vectors, sq_norms, distance)
     if np.isfinite(scores).all():
         return scores
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):

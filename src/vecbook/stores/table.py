@@ -2,14 +2,21 @@
 
 Shared by the ``memory`` and ``local`` backends. Rows keep insertion order;
 an upsert of a known id rewrites its row in place; a delete leaves a dead row
-that later compaction removes. Filter columns are built lazily per field and
-dropped when the table changes. Not thread-safe: callers hold a lock.
+that later compaction removes. Filter columns are built lazily per field; a
+write records the rows it changed and the columns catch up with just those rows
+when next used (a delete needs nothing: dead rows are masked out). Not
+thread-safe: callers hold a lock.
+
+With an ``index`` spec (see ``ann.py``) the table also keeps an approximate
+index, updated on every write, that answers unfiltered searches. Index labels
+are never reused and survive compaction (``_labels`` maps rows to labels,
+``_row_of_label`` back), so compaction never touches the index.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,14 +26,22 @@ from ..node import VectorNode
 from .batch import NodeBatch
 from .scoring import fast_scores
 
+if TYPE_CHECKING:
+    from .ann import HnswIndex, IndexSpec
+
 __all__ = ["NodeTable"]
 
 _MIN_CAPACITY = 1024
 
 
 class NodeTable:
-    def __init__(self, dimensions: int | None = None):
+    def __init__(self, dimensions: int | None = None, index: IndexSpec | None = None, distance: str = "cosine"):
         self.dimensions = dimensions
+        self.index_spec, self.distance = index, distance
+        self.index: HnswIndex | None = None
+        self._labels = np.zeros(0, dtype=np.int64)  # row -> index label
+        self._row_of_label = np.zeros(0, dtype=np.int64)  # label -> row (-1: gone)
+        self._next_label = 0
         self.ids: list[str | None] = []
         self.contents: list[str | None] = []
         self.metadatas: list[dict[str, Any] | None] = []
@@ -36,6 +51,8 @@ class NodeTable:
         self._alive = np.zeros(0, dtype=bool)
         self._dead = 0
         self._columns: dict[Path, Column] = {}
+        self._stale_rows: list[np.ndarray] = []  # rows written since the columns were built
+        self._inv_norms: np.ndarray | None = None  # 1/‖row‖ in float32 (0 for zero rows), built on demand
 
     def __len__(self) -> int:
         return len(self.row_of)
@@ -67,6 +84,7 @@ class NodeTable:
             self.dimensions = batch.dimensions
             self._vectors = np.zeros((0, self.dimensions), dtype=np.float32)
         rows = np.empty(len(batch), dtype=np.int64)
+        first_new_row = self.n_rows
         for i, node_id in enumerate(batch.ids):
             row = self.row_of.get(node_id)
             if row is None:
@@ -83,7 +101,12 @@ class NodeTable:
         self._vectors[rows] = batch.vectors
         self._sq_norms[rows] = np.einsum("ij,ij->i", batch.vectors, batch.vectors, dtype=np.float64)
         self._alive[rows] = True
-        self._columns.clear()
+        self._columns_changed(rows)
+        if self._inv_norms is not None:
+            inside = rows[rows < len(self._inv_norms)]
+            self._inv_norms[inside] = _inverse_norms(self._sq_norms[inside])
+        if self.index_spec is not None:
+            self._index_add(rows, first_new_row)
 
     def _adopt(self, batch: NodeBatch) -> None:
         """Bulk load into an empty table: no per-row Python work, one copy of the vectors at most."""
@@ -105,6 +128,12 @@ class NodeTable:
         self._alive[:n] = True
         self._dead = 0
         self._columns.clear()
+        self._stale_rows.clear()
+        self._inv_norms = None
+        if self.index_spec is not None:
+            self.index, self._next_label, self._row_of_label = None, 0, np.zeros(0, dtype=np.int64)
+            self._labels = np.zeros(capacity, dtype=np.int64)
+            self._index_add(np.arange(n), 0)
 
     def delete(self, ids: Sequence[str]) -> int:
         removed = 0
@@ -115,16 +144,18 @@ class NodeTable:
             self.ids[row] = self.contents[row] = self.metadatas[row] = None
             self._alive[row] = False
             self._vectors[row] = 0
+            if self.index is not None:
+                self.index.remove(self._labels[row : row + 1])
+                self._row_of_label[self._labels[row]] = -1
             removed += 1
         if removed:
-            self._dead += removed
-            self._columns.clear()
+            self._dead += removed  # columns and norms stay valid: dead rows are masked out
             if self._dead > max(_MIN_CAPACITY, self.n_rows // 4):
                 self.compact()
         return removed
 
     def clear(self) -> None:
-        self.__init__(self.dimensions)
+        self.__init__(self.dimensions, self.index_spec, self.distance)
 
     def compact(self) -> None:
         """Drop dead rows, keeping the order of the live ones."""
@@ -138,6 +169,12 @@ class NodeTable:
         self.row_of = {node_id: row for row, node_id in enumerate(self.ids)}
         self._dead = 0
         self._columns.clear()
+        self._stale_rows.clear()
+        self._inv_norms = None
+        if self.index_spec is not None:
+            self._labels = self._labels[keep]
+            self._row_of_label[:] = -1
+            self._row_of_label[self._labels] = np.arange(len(keep))
 
     def _reserve(self, rows: int) -> None:
         capacity = self._vectors.shape[0]
@@ -149,6 +186,76 @@ class NodeTable:
         self._vectors = vectors
         self._sq_norms = np.concatenate([self._sq_norms, np.zeros(new_capacity - capacity, dtype=np.float64)])
         self._alive = np.concatenate([self._alive, np.zeros(new_capacity - capacity, dtype=bool)])
+        if self.index_spec is not None:
+            self._labels = np.concatenate([self._labels, np.zeros(new_capacity - len(self._labels), dtype=np.int64)])
+
+    # ---- the approximate index -------------------------------------------------------
+
+    def _index_add(self, rows: np.ndarray, first_new_row: int) -> None:
+        """Put ``rows`` (just written) into the index: rows from ``first_new_row`` on get new labels."""
+        if self.index is None:
+            from .ann import HnswIndex  # the optional dependency, only when an index is asked for
+
+            self.index = HnswIndex(self.dimensions, self.distance, self.index_spec, capacity=max(1024, len(rows)))
+        new_rows = rows[rows >= first_new_row]
+        if len(new_rows):
+            if len(self._labels) < self._vectors.shape[0]:
+                self._labels = np.concatenate([self._labels, np.zeros(self._vectors.shape[0] - len(self._labels), dtype=np.int64)])
+            labels = np.arange(self._next_label, self._next_label + len(new_rows), dtype=np.int64)
+            self._next_label += len(new_rows)
+            self._labels[new_rows] = labels
+            if len(self._row_of_label) < self._next_label:
+                grown = np.full(max(self._next_label, 2 * len(self._row_of_label)), -1, dtype=np.int64)
+                grown[: len(self._row_of_label)] = self._row_of_label
+                self._row_of_label = grown
+            self._row_of_label[labels] = new_rows
+        if len(rows) > 1024 and rows[-1] - rows[0] + 1 == len(rows) and (np.diff(rows) == 1).all():
+            span = slice(int(rows[0]), int(rows[-1]) + 1)  # a run of rows: no copy of the vectors
+            self.index.add(self._labels[span], self._vectors[span])
+        else:
+            self.index.add(self._labels[rows], self._vectors[rows])
+
+    def attach_index(self, spec: IndexSpec, saved: tuple[HnswIndex, np.ndarray, int] | None = None) -> None:
+        """Start indexing a filled table: adopt ``saved`` = (index, label of each row, next label)
+        if it describes exactly these rows, else build the index from the live rows."""
+        self.index_spec = spec
+        n = self.n_rows
+        self._labels = np.zeros(self._vectors.shape[0], dtype=np.int64)
+        if saved is not None and len(saved[1]) == n:
+            self.index, labels, self._next_label = saved
+            self._labels[:n] = labels
+            self._row_of_label = np.full(max(self._next_label, 1), -1, dtype=np.int64)
+            live = self.live_rows()
+            self._row_of_label[labels[live]] = live
+            return
+        self.index, self._next_label, self._row_of_label = None, 0, np.zeros(0, dtype=np.int64)
+        if self.dimensions is not None:
+            self._labels[:n] = np.arange(n)
+            self._next_label = n
+            self._row_of_label = np.full(max(n, 1), -1, dtype=np.int64)
+            live = self.live_rows()
+            self._row_of_label[live] = live
+            self._index_add(live, n)  # every label is already assigned: nothing counts as new
+
+    def index_state(self) -> tuple[HnswIndex, np.ndarray, int] | None:
+        """(index, label of each row, next label): what :meth:`attach_index` takes back."""
+        if self.index is None:
+            return None
+        return self.index, self._labels[: self.n_rows].copy(), self._next_label
+
+    def uses_index(self, top_k: int) -> bool:
+        """Whether an unfiltered search for ``top_k`` goes to the approximate index."""
+        return self.index is not None and top_k < len(self) and len(self) >= self.index_spec.exact_below
+
+    def _index_search(self, queries: np.ndarray, top_k: int) -> list[np.ndarray] | None:
+        k = min(top_k, len(self))
+        labels = self.index.search(queries, k)
+        if labels is None:
+            return None
+        rows = self._row_of_label[labels]
+        if (rows < 0).any():  # cannot happen while index and table agree; stay exact if they do not
+            return None
+        return list(rows)
 
     # ---- reads -----------------------------------------------------------------------
 
@@ -163,7 +270,20 @@ class NodeTable:
         mask &= self._alive[: self.n_rows]
         return np.flatnonzero(mask)
 
+    def _columns_changed(self, rows: np.ndarray) -> None:
+        if not self._columns:
+            return
+        self._stale_rows.append(rows.copy())
+        if sum(len(r) for r in self._stale_rows) > max(_MIN_CAPACITY, self.n_rows // 8):
+            self._columns.clear()  # so much changed that rebuilding is cheaper
+            self._stale_rows.clear()
+
     def _column(self, path: Path) -> Column:
+        if self._stale_rows:
+            rows = np.unique(np.concatenate(self._stale_rows))
+            self._stale_rows.clear()
+            for key, column in list(self._columns.items()):
+                self._columns[key] = column.with_rows(self.metadatas, rows)
         column = self._columns.get(path)
         if column is None:
             column = self._columns[path] = Column(self.metadatas, path)
@@ -174,12 +294,20 @@ class NodeTable:
         n = self.n_rows
         if n == 0 or top_k <= 0:
             return [np.zeros(0, dtype=np.int64) for _ in range(len(queries))]
+        if node is None and self.uses_index(top_k):
+            hits = self._index_search(queries, top_k)
+            if hits is not None:
+                return hits
         candidates = None if node is None else self.filter_rows(node)
         if candidates is not None and len(candidates) < n // 2:
             vectors, sq_norms, row_map = self._vectors[candidates], self._sq_norms[candidates], candidates
         else:
             vectors, sq_norms, row_map = self._vectors[:n], self._sq_norms[:n], None
-        scores = fast_scores(queries, vectors, sq_norms, distance)
+        inv_norms = None
+        if distance == "cosine":
+            inv_norms = self._cosine_weights()
+            inv_norms = inv_norms[:n] if row_map is None else inv_norms[row_map]
+        scores = fast_scores(queries, vectors, sq_norms, distance, inv_norms)
         if row_map is None:
             excluded = ~self._alive[:n] if candidates is None else np.ones(n, dtype=bool)
             if candidates is not None:
@@ -198,8 +326,16 @@ class NodeTable:
             out.append(top if row_map is None else row_map[top])
         return out
 
+    def _cosine_weights(self) -> np.ndarray:
+        """1/‖row‖ per row in float32 (0 for zero rows); kept up to date by writes, extended here."""
+        have = 0 if self._inv_norms is None else len(self._inv_norms)
+        if have < self.n_rows:
+            tail = _inverse_norms(self._sq_norms[have : self.n_rows])
+            self._inv_norms = tail if self._inv_norms is None else np.concatenate([self._inv_norms, tail])
+        return self._inv_norms
+
     def node(self, row: int, workspace_id: str, with_vector: bool = True) -> VectorNode:
-        return VectorNode.model_construct(
+        return _make_node(
             unique_id=self.ids[row],
             workspace_id=workspace_id,
             content=self.contents[row],
@@ -215,6 +351,46 @@ class NodeTable:
             [self.metadatas[r] for r in rows],
             np.ascontiguousarray(self._vectors[rows]),
         )
+
+
+def _inverse_norms(sq_norms: np.ndarray) -> np.ndarray:
+    norms = np.sqrt(sq_norms)
+    with np.errstate(divide="ignore", over="ignore"):
+        return np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)
+
+
+def _fast_node_factory():
+    """A VectorNode constructor for trusted values, ~5x cheaper than ``model_construct``.
+
+    ``model_construct`` spends most of a search result's cost deep-copying the
+    private defaults; this builds the same object from a template's. It is
+    checked against ``model_construct`` once, and not used if they differ.
+    """
+    fields = {"unique_id": "a", "workspace_id": "w", "content": "c", "metadata": {"k": 1}, "vector": None}
+    template = VectorNode.model_construct(**fields)
+    private = template.__pydantic_private__
+    setattr_ = object.__setattr__
+
+    def make(**values: Any) -> VectorNode:
+        node = VectorNode.__new__(VectorNode)
+        setattr_(node, "__dict__", values)
+        setattr_(node, "__pydantic_fields_set__", set(values))
+        setattr_(node, "__pydantic_extra__", None)
+        setattr_(node, "__pydantic_private__", None if private is None else dict(private))
+        return node
+
+    try:
+        probe = make(**dict(fields, metadata={"k": 1}))
+        same = probe == template and probe.model_fields_set == template.model_fields_set and repr(probe) == repr(template)
+        probe.with_score(0.5)
+        if same and probe.metadata["score"] == 0.5 and template.metadata == {"k": 1}:
+            return make
+    except Exception:  # another pydantic: fall back to the public constructor
+        pass
+    return VectorNode.model_construct
+
+
+_make_node = _fast_node_factory()
 
 
 def _copy_json(value: Any) -> Any:

@@ -1,0 +1,229 @@
+"""Shared pieces of the benchmark suite: timing, records, tables, machine facts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+K = 10
+
+
+@dataclass
+class Record:
+    """One measured figure. ``ratio`` is against ``baseline`` (if any); ``spread`` is (low, high)."""
+
+    section: str
+    system: str
+    measure: str
+    n: int
+    value: float
+    unit: str
+    ratio: float | None = None
+    baseline: str | None = None
+    target: str | None = None
+    ok: bool | None = None
+    spread: tuple[float, float] | None = None
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Results:
+    """Collects records and prints each as it comes, so a long run shows progress."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    def add(self, record: Record) -> Record:
+        self.records.append(record)
+        print("  " + format_row(record), flush=True)
+        return record
+
+
+def format_value(value: float) -> str:
+    if value == 0 or abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def format_row(r: Record) -> str:
+    ratio = f"{r.ratio:.2f}x {r.baseline}" if r.ratio is not None else ""
+    spread = f"[{format_value(r.spread[0])}–{format_value(r.spread[1])}]" if r.spread else ""
+    verdict = "" if r.ok is None else ("ok" if r.ok else "MISS")
+    target = f"target {r.target} {verdict}" if r.target else ""
+    return f"{r.system:<22} {r.measure:<34} {size(r.n):>5} {format_value(r.value):>10} {r.unit:<9} {spread:<22} {ratio:<22} {target} {r.note}".rstrip()
+
+
+def size(n: int) -> str:
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1000 and n % 1000 == 0:
+        return f"{n // 1000}k"
+    return str(n)
+
+
+# ---- timing ----------------------------------------------------------------------------
+
+
+def median_time(fn: Callable[[], object], repeat: int, warmup: int = 1) -> tuple[float, list[float]]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples), samples
+
+
+def interleaved(systems: dict[str, Callable[[int], object]], count: int, rounds: int = 3) -> dict[str, dict]:
+    """Time ``systems[name](i)`` for query i = 0..count-1, the systems taking turns per query.
+
+    Taking turns means a burst of load from other processes hits every system
+    alike, so per-query ratios stay meaningful on a busy machine. Returns per
+    system: the median seconds per call over all rounds, the round medians, and
+    every sample (for ratios against another system, query by query).
+    """
+    names = list(systems)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    round_medians: dict[str, list[float]] = {name: [] for name in names}
+    for name in names:
+        systems[name](0)  # warm-up
+    for r in range(rounds):
+        this_round: dict[str, list[float]] = {name: [] for name in names}
+        for i in range(count):
+            order = names[i % len(names) :] + names[: i % len(names)]
+            for name in order:
+                t = time.perf_counter()
+                systems[name](i)
+                this_round[name].append(time.perf_counter() - t)
+        for name in names:
+            samples[name].extend(this_round[name])
+            round_medians[name].append(statistics.median(this_round[name]))
+    return {name: {"median": statistics.median(samples[name]), "rounds": round_medians[name], "samples": samples[name]} for name in names}
+
+
+def paired_ratio(timings: dict[str, dict], name: str, baseline: str) -> tuple[float, tuple[float, float]]:
+    """Median of the per-query ratios name/baseline, and the range of the per-round medians."""
+    a, b = np.asarray(timings[name]["samples"]), np.asarray(timings[baseline]["samples"])
+    ratios = a / b
+    rounds = len(timings[name]["rounds"])
+    per_round = [float(np.median(part)) for part in np.array_split(ratios, rounds)]
+    return float(np.median(ratios)), (min(per_round), max(per_round))
+
+
+def spread_ms(timing: dict) -> tuple[float, float]:
+    return min(timing["rounds"]) * 1e3, max(timing["rounds"]) * 1e3
+
+
+def recall_at_k(found: Sequence[Sequence], truth: np.ndarray) -> float:
+    return float(np.mean([len(set(map(int, f)) & set(map(int, t))) / len(t) for f, t in zip(found, truth)]))
+
+
+def exact_truth(matrix: np.ndarray, queries: np.ndarray, k: int = K) -> np.ndarray:
+    """Row numbers of the exact top k by cosine (the data are unit vectors), in chunks of queries."""
+    out = []
+    for start in range(0, len(queries), 64):
+        scores = queries[start : start + 64] @ matrix.T
+        out.append(np.argpartition(-scores, k, axis=1)[:, :k])
+    return np.vstack(out)
+
+
+# ---- machine and process facts -----------------------------------------------------------
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def dir_bytes(path: str | Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:
+                pass
+    return total
+
+
+def load_average() -> float:
+    return os.getloadavg()[0]
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import vecbook
+
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem / 2**30, 1),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "vecbook": vecbook.__version__,
+        "platform": platform.platform(),
+        "load_at_start": load_average(),
+    }
+    try:
+        import hnswlib  # noqa: F401
+        from importlib.metadata import version
+
+        info["hnswlib"] = version("hnswlib")
+    except ImportError:
+        pass
+    return info
+
+
+def run_json(argv: list[str], timeout: float, env: dict | None = None) -> dict:
+    """Run a helper process that prints one JSON object on its last line of stdout."""
+    import json
+
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, argv[:3]))} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def child_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT), str(BENCH_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
+
+
+def rmtree(path: str | Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+PYTHON = sys.executable

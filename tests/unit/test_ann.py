@@ -1,0 +1,300 @@
+"""The optional approximate index (index="hnsw") of the memory and local backends."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import numpy as np
+import pytest
+
+import vecbook
+from vecbook import LocalVectorStore, MemoryVectorStore, VectorNode
+from vecbook.errors import MissingDependencyError, ValidationError
+from vecbook.stores import ann, local as local_module
+
+DIMS = 32
+WIDE = {"ef_search": 200, "exact_below": 0}  # use the index even on these small sets, wide enough to be sure of recall
+
+
+def unit_vectors(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((20, DIMS)).astype(np.float32)
+    v = centers[rng.integers(0, 20, n)] + 0.5 * rng.standard_normal((n, DIMS)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def nodes(vectors: np.ndarray, start: int = 0) -> list[VectorNode]:
+    return [
+        VectorNode(unique_id=f"n{start + i}", content=f"text {start + i}", metadata={"group": (start + i) % 10}, vector=v)
+        for i, v in enumerate(vectors)
+    ]
+
+
+def ids(hits) -> list[str]:
+    return [h.unique_id for h in hits]
+
+
+def test_missing_library_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "hnswlib", None)
+    with pytest.raises(MissingDependencyError, match=r"vecbook\[ann\]"):
+        MemoryVectorStore(index="hnsw", index_params=WIDE)
+
+
+def test_bad_index_arguments_are_refused():
+    with pytest.raises(ValidationError):
+        MemoryVectorStore(index="ivf")
+    with pytest.raises(ValidationError):
+        MemoryVectorStore(index_params={"M": 8})
+    pytest.importorskip("hnswlib")
+    with pytest.raises(ValidationError):
+        MemoryVectorStore(index="hnsw", index_params={"M": 0})
+    with pytest.raises(ValidationError):
+        MemoryVectorStore(index="hnsw", index_params={"efSearch": 10})
+
+
+requires_hnswlib = pytest.mark.skipif(importlib.util.find_spec("hnswlib") is None, reason="needs the ann extra (hnswlib)")
+
+
+@pytest.fixture(params=["memory", "local"])
+def pair(request, tmp_path):
+    """(store with an index, the same store without one), both holding the same 3,000 nodes."""
+    if request.param == "memory":
+        indexed, exact = MemoryVectorStore(index="hnsw", index_params=WIDE), MemoryVectorStore()
+    else:
+        indexed = LocalVectorStore(store_dir=tmp_path / "a", index="hnsw", index_params=WIDE)
+        exact = LocalVectorStore(store_dir=tmp_path / "b")
+    data = nodes(unit_vectors(3000))
+    for store in (indexed, exact):
+        store.create_workspace("w")
+        store.insert(data, "w")
+    yield indexed, exact
+    indexed.close()
+    exact.close()
+
+
+def recall(indexed, exact, queries: np.ndarray, k: int = 10) -> float:
+    got = indexed.batch_search(queries, "w", top_k=k)
+    want = exact.batch_search(queries, "w", top_k=k)
+    return float(np.mean([len(set(ids(a)) & set(ids(b))) / k for a, b in zip(got, want)]))
+
+
+@requires_hnswlib
+def test_unfiltered_search_uses_the_index_and_agrees_with_exact(pair):
+    indexed, exact = pair
+    assert recall(indexed, exact, unit_vectors(50, seed=1)) >= 0.95
+    hits = indexed.search_by_vector(unit_vectors(1, seed=2)[0], "w", top_k=5)
+    scores = [h.metadata["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True)  # exact scores, recomputed and ordered
+
+
+@requires_hnswlib
+def test_filtered_search_stays_exact(pair):
+    indexed, exact = pair
+    for q in unit_vectors(10, seed=3):
+        for flt in ({"group": 3}, {"group": {"gte": 1}}):
+            assert ids(indexed.search_by_vector(q, "w", top_k=7, filter_dict=flt)) == ids(exact.search_by_vector(q, "w", top_k=7, filter_dict=flt))
+
+
+@requires_hnswlib
+def test_upsert_and_delete_update_the_index(pair):
+    indexed, exact = pair
+    target = unit_vectors(1, seed=4)[0]
+    for store in pair:
+        store.insert(VectorNode(unique_id="n5", content="moved", vector=target), "w")  # replace a vector
+        store.insert(nodes(unit_vectors(200, seed=5), start=10_000), "w")  # new nodes
+    assert ids(indexed.search_by_vector(target, "w", top_k=1)) == ["n5"]
+    assert ids(indexed.search_by_vector(unit_vectors(200, seed=5)[17], "w", top_k=1)) == ["n10017"]
+    gone = [f"n{i}" for i in range(0, 3000, 2)] + ["n5"]  # enough dead rows to force compaction
+    for store in pair:
+        store.delete(gone, "w")
+    assert indexed.count("w") == exact.count("w") == 1699
+    for hits in indexed.batch_search(unit_vectors(30, seed=6), "w", top_k=10):
+        assert not set(ids(hits)) & set(gone) and len(hits) == 10
+    assert recall(indexed, exact, unit_vectors(50, seed=7)) >= 0.95
+    assert ids(indexed.search_by_vector(unit_vectors(200, seed=5)[17], "w", top_k=1)) == ["n10017"]
+
+
+@requires_hnswlib
+def test_top_k_beyond_the_count_returns_everything(pair):
+    indexed, _ = pair
+    indexed.create_workspace("tiny")
+    indexed.insert(nodes(unit_vectors(5)), "tiny")
+    indexed.delete(["n0"], "tiny")
+    assert sorted(ids(indexed.search_by_vector(unit_vectors(1)[0], "tiny", top_k=50))) == ["n1", "n2", "n3", "n4"]
+
+
+@requires_hnswlib
+def test_euclidean_and_dot_indexes(tmp_path):
+    for distance in ("euclidean", "dot"):
+        indexed, exact = MemoryVectorStore(index="hnsw", index_params=WIDE, distance=distance), MemoryVectorStore(distance=distance)
+        for store in (indexed, exact):
+            store.create_workspace("w")
+            store.insert(nodes(unit_vectors(1500) * 3), "w")
+        assert recall(indexed, exact, unit_vectors(30, seed=8) * 2) >= 0.95
+
+
+# ---- persistence of the local backend ---------------------------------------------------
+
+
+@pytest.fixture
+def small_compactions(monkeypatch):
+    monkeypatch.setattr(local_module, "MIN_COMPACT_BYTES", 64 << 10)
+
+
+def snapshot_files(folder, suffix: str) -> list:
+    return sorted(p.name for p in folder.glob(f"snap-*{suffix}"))
+
+
+@requires_hnswlib
+def test_local_saves_the_index_beside_each_snapshot_and_loads_it(tmp_path, small_compactions, monkeypatch):
+    store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    store.create_workspace("w")
+    store.insert(nodes(unit_vectors(2000)), "w")  # one frame past the threshold: a snapshot
+    store.insert(nodes(unit_vectors(10, seed=9), start=5000), "w")  # stays in the log
+    folder = tmp_path / "w"
+    assert snapshot_files(folder, ".hnsw") == ["snap-000001.hnsw"]
+    assert snapshot_files(folder, ".ann.json") == ["snap-000001.ann.json"]
+    expected = [ids(h) for h in store.batch_search(unit_vectors(20, seed=10), "w", top_k=5)]
+    store.close()
+
+    built = []
+    real_add = ann.HnswIndex.add
+    monkeypatch.setattr(ann.HnswIndex, "add", lambda self, labels, vectors: (built.append(len(labels)), real_add(self, labels, vectors)))
+    reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    assert [ids(h) for h in reopened.batch_search(unit_vectors(20, seed=10), "w", top_k=5)] == expected
+    assert built == [10]  # the saved graph was loaded; only the log's frame was replayed into it
+    assert ids(reopened.search_by_vector(unit_vectors(10, seed=9)[3], "w", top_k=1)) == ["n5003"]
+    reopened.close()
+
+
+@requires_hnswlib
+@pytest.mark.parametrize("damage", ["corrupt", "truncate", "delete", "stale"])
+def test_a_damaged_or_stale_index_is_rebuilt(tmp_path, small_compactions, damage):
+    store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    store.create_workspace("w")
+    store.insert(nodes(unit_vectors(2000)), "w")
+    expected = ids(store.search_by_vector(unit_vectors(1, seed=11)[0], "w", top_k=10))
+    store.close()
+    graph = tmp_path / "w" / "snap-000001.hnsw"
+    if damage == "corrupt":
+        raw = bytearray(graph.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        graph.write_bytes(bytes(raw))
+    elif damage == "truncate":
+        graph.write_bytes(graph.read_bytes()[:1000])
+    elif damage == "delete":
+        graph.unlink()
+    else:
+        sidecar = tmp_path / "w" / "snap-000001.ann.json"
+        sidecar.write_text(sidecar.read_text().replace('"generation": 1', '"generation": 7'))
+    reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    assert ids(reopened.search_by_vector(unit_vectors(1, seed=11)[0], "w", top_k=10)) == expected
+    assert reopened._state("w").table.index is not None
+    reopened.close()
+
+
+@requires_hnswlib
+def test_old_generations_index_files_are_removed(tmp_path, small_compactions):
+    store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    store.create_workspace("w")
+    for part in range(3):
+        store.insert(nodes(unit_vectors(2000, seed=part), start=part * 2000), "w")
+    folder = tmp_path / "w"
+    assert len(snapshot_files(folder, ".hnsw")) == 1
+    assert len(snapshot_files(folder, ".labels.npy")) == 1
+    store.close()
+
+
+@requires_hnswlib
+def test_another_process_writes_reach_the_index(tmp_path):
+    writer = LocalVectorStore(store_dir=tmp_path)  # no index: the file format is the same
+    reader = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    writer.create_workspace("w")
+    writer.insert(nodes(unit_vectors(500)), "w")
+    assert reader.count("w") == 500
+    writer.insert(nodes(unit_vectors(5, seed=12), start=900), "w")
+    writer.delete(["n901"], "w")
+    assert ids(reader.search_by_vector(unit_vectors(5, seed=12)[2], "w", top_k=1)) == ["n902"]
+    assert "n901" not in ids(reader.search_by_vector(unit_vectors(5, seed=12)[1], "w", top_k=20))
+    writer.close()
+    reader.close()
+
+
+@requires_hnswlib
+def test_repr_names_the_index(tmp_path):
+    assert "index='hnsw'" in repr(MemoryVectorStore(index="hnsw"))
+    assert "index=" not in repr(LocalVectorStore(store_dir=tmp_path))
+    assert isinstance(vecbook.create_vector_store("memory", index="hnsw"), MemoryVectorStore)
+
+
+@requires_hnswlib
+def test_close_saves_an_index_that_ran_ahead_of_the_snapshot(tmp_path, monkeypatch):
+    monkeypatch.setattr(local_module, "CHECKPOINT_BYTES", 64 << 10)
+    store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    store.create_workspace("w")
+    store.insert(nodes(unit_vectors(3000)), "w")  # < 8 MB: no snapshot, all in the log
+    assert not list((tmp_path / "w").glob("*.hnsw"))
+    store.close()
+    assert snapshot_files(tmp_path / "w", ".hnsw") == ["snap-000000.hnsw"]
+
+    built = []
+    real_add = ann.HnswIndex.add
+    monkeypatch.setattr(ann.HnswIndex, "add", lambda self, labels, vectors: (built.append(len(labels)), real_add(self, labels, vectors)))
+    reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    reopened.insert(nodes(unit_vectors(3, seed=13), start=7000), "w")
+    assert built == [3]  # the graph came from disk; only the new write went into it
+    assert ids(reopened.search_by_vector(unit_vectors(3, seed=13)[1], "w", top_k=1)) == ["n7001"]
+    reopened.close()  # only 3 nodes past the saved index: not worth saving again
+    meta = (tmp_path / "w" / "snap-000000.ann.json").read_text()
+    assert '"log_offset"' in meta
+
+
+@requires_hnswlib
+def test_small_workspaces_are_searched_exactly(monkeypatch):
+    store = MemoryVectorStore(index="hnsw", index_params={"exact_below": 5000})
+    store.create_workspace("w")
+    store.insert(nodes(unit_vectors(1000)), "w")
+    monkeypatch.setattr(ann.HnswIndex, "search", lambda *a: pytest.fail("the index was used"))
+    exact = MemoryVectorStore()
+    exact.create_workspace("w")
+    exact.insert(nodes(unit_vectors(1000)), "w")
+    q = unit_vectors(1, seed=14)[0]
+    assert ids(store.search_by_vector(q, "w", top_k=10)) == ids(exact.search_by_vector(q, "w", top_k=10))
+
+
+# ---- filter columns updated in place by writes (a speed fix that shares the table code) ------
+
+
+def test_filter_columns_follow_writes_incrementally():
+    """Filters after upserts, in-place updates and deletes agree with a table rebuilt from scratch."""
+    from vecbook.filters import parse_filter
+    from vecbook.stores.batch import NodeBatch
+    from vecbook.stores.table import NodeTable
+
+    rng = np.random.default_rng(5)
+    table = NodeTable()
+    filters = [
+        {"tag": "a"}, {"tag": {"ne": "b"}}, {"n": {"gte": 3}}, {"tag": {"gte": "b"}}, {"tags": ["x", "z"]},
+        {"flag": True}, {"tag": {"exists": False}}, {"$or": [{"n": {"lt": 2}}, {"tags": "y"}]},
+    ]
+
+    def meta(i):
+        choice = rng.integers(0, 6)
+        return [{"tag": str(rng.choice(list("abcd"))), "n": int(rng.integers(0, 6))}, {"tags": list(rng.choice(list("xyz"), 2))},
+                {"flag": bool(rng.integers(0, 2)), "n": float(rng.integers(0, 6))}, {}, {"tag": None}, {"tag": "zz", "tags": []}][choice]
+
+    for step in range(40):
+        ids = [f"n{j}" for j in rng.integers(0, 300, int(rng.integers(1, 40)))]
+        ids = list(dict.fromkeys(ids))
+        if step % 3 == 2:
+            table.delete(ids[:10])
+        else:
+            table.upsert(NodeBatch(ids, [""] * len(ids), [meta(j) for j in range(len(ids))], rng.standard_normal((len(ids), 4)).astype(np.float32)))
+        fresh = NodeTable()
+        live = table.live_rows()
+        fresh.upsert(table.batch(live))
+        for spec in filters:
+            node = parse_filter(spec)
+            got = sorted(table.ids[r] for r in table.filter_rows(node))
+            assert got == sorted(fresh.ids[r] for r in fresh.filter_rows(node)), (step, spec)
