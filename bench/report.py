@@ -40,7 +40,7 @@ class Table:
         r = self.get(section, system, measure, n)
         if r is None or r["value"] != r["value"]:  # missing or NaN
             return "–"
-        text = format_value(r["value"])
+        text = f"{r['value']:.4f}" if measure == "recall" else format_value(r["value"])
         if spread and r.get("spread"):
             text += f" ({format_value(r['spread'][0])}–{format_value(r['spread'][1])})"
         if ratio and r.get("ratio") is not None:

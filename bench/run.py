@@ -17,10 +17,11 @@ with ``PYTHONPATH=src:.``). Sections:
   in a venv of its own made on first use (see sec_peers.py); sizes capped per peer
   (flowllm at 10k, the others at 100k; ``--quick``: all at 10k).
 
-``--quick`` takes a few minutes (10k and 100k); the full run adds 1M and takes
-30-50 minutes on 2 cores. Timings are medians of queries interleaved across the
-systems compared (so load from other processes hits them alike) over 3 rounds;
-brackets show the range of the round medians.
+``--quick`` takes ~3 minutes (10k and 100k; the first run also installs the
+peers' venvs); the full run adds 1M and takes ~26 minutes on 2 cores. Timings
+are medians of queries interleaved across the systems compared (so load from
+other processes hits them alike) over 3 rounds; brackets show the range of the
+round medians.
 """
 
 from __future__ import annotations

@@ -250,6 +250,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # else every small reply waits ~40 ms for a delayed ACK
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
     server: _HTTPServer
 
