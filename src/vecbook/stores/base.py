@@ -7,7 +7,10 @@ the workspace rules; a backend implements the hooks below.
 
 Hook contract (all coroutines unless noted; ``ws`` is an already validated id):
 
-``_exists(ws) -> bool``
+``_exists(ws) -> bool``              asked fresh (``exist_workspace``, creating, deleting)
+``_known(ws) -> bool``               (optional) the check before an operation on ``ws``; may answer
+                                    from a cache if the other hooks raise WorkspaceNotFoundError
+                                    when ``ws`` vanished meanwhile. Defaults to ``_exists``.
 ``_create(ws, dimensions)``         make an empty workspace (only called when it does not exist);
                                     ``dimensions`` may be ``None`` (learned from the first insert)
 ``_drop(ws)``                       remove the workspace and all its nodes (it exists)
@@ -28,7 +31,6 @@ Hooks raise WorkspaceNotFoundError if the workspace vanished underneath them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -37,7 +39,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._aio import iter_sync, run_sync, sync_twin
+from .._aio import iter_sync, require_loop, run_sync, sync_twin, to_thread
 from ..embedding.base import BaseEmbeddingModel
 from ..errors import DimensionMismatchError, ValidationError, WorkspaceNotFoundError
 from ..filters import FilterNode, parse_filter
@@ -62,6 +64,8 @@ class BaseVectorStore(ABC):
     """
 
     backend: ClassVar[str] = ""
+    # True where no hook waits on a socket, so sync calls can skip the loop hop (see vecbook._aio).
+    _runs_eagerly: bool = False
 
     def __init__(
         self,
@@ -122,11 +126,14 @@ class BaseVectorStore(ABC):
     async def _close(self) -> None:
         return None
 
+    async def _known(self, ws: str) -> bool:
+        return await self._exists(ws)
+
     # ---- workspaces ----------------------------------------------------------------------
 
     async def _require(self, workspace_id: str) -> str:
         ws = validate_workspace_id(workspace_id)
-        if not await self._exists(ws):
+        if not await self._known(ws):
             raise WorkspaceNotFoundError(ws)
         return ws
 
@@ -269,7 +276,7 @@ class BaseVectorStore(ABC):
         target = dumps.dump_path(self._default_dump_dir(path), ws)
         with dumps.AtomicJsonlWriter(target) as writer:
             async for page in self._pages(ws, self.batch_size, None):
-                await asyncio.to_thread(writer.write_nodes, page, callback_fn)
+                await to_thread(writer.write_nodes, page, callback_fn)
         return {"size": writer.count, "path": str(target)}
 
     async def async_load_workspace(
@@ -296,7 +303,7 @@ class BaseVectorStore(ABC):
         loaded = list(as_node_list(nodes)) if nodes is not None else []
         if path:
             source = dumps.dump_path(Path(path), ws)
-            loaded.extend(await asyncio.to_thread(dumps.read_nodes, source, callback_fn))
+            loaded.extend(await to_thread(dumps.read_nodes, source, callback_fn))
         loaded = list({node.unique_id: node for node in loaded}.values())  # last one wins, as in an upsert
         dims = await self._dimensions(ws) if await self._exists(ws) else None
         batch = await self._prepare(ws, loaded, dimensions=dims if mode == "merge" else None)
@@ -324,18 +331,19 @@ class BaseVectorStore(ABC):
 
     # ---- sync twins ------------------------------------------------------------------------
 
-    exist_workspace = sync_twin(async_exist_workspace)
-    create_workspace = sync_twin(async_create_workspace)
-    delete_workspace = sync_twin(async_delete_workspace)
-    list_workspaces = sync_twin(async_list_workspaces)
+    # eager=True: methods with at most one write, made after anything that may need the loop.
+    exist_workspace = sync_twin(async_exist_workspace, eager=True)
+    create_workspace = sync_twin(async_create_workspace, eager=True)
+    delete_workspace = sync_twin(async_delete_workspace, eager=True)
+    list_workspaces = sync_twin(async_list_workspaces, eager=True)
     copy_workspace = sync_twin(async_copy_workspace)
-    insert = sync_twin(async_insert)
-    delete = sync_twin(async_delete)
-    get = sync_twin(async_get)
-    count = sync_twin(async_count)
-    search = sync_twin(async_search)
-    search_by_vector = sync_twin(async_search_by_vector)
-    batch_search = sync_twin(async_batch_search)
+    insert = sync_twin(async_insert, eager=True)
+    delete = sync_twin(async_delete, eager=True)
+    get = sync_twin(async_get, eager=True)
+    count = sync_twin(async_count, eager=True)
+    search = sync_twin(async_search, eager=True)
+    search_by_vector = sync_twin(async_search_by_vector, eager=True)
+    batch_search = sync_twin(async_batch_search, eager=True)
     dump_workspace = sync_twin(async_dump_workspace)
     load_workspace = sync_twin(async_load_workspace)
 
@@ -360,6 +368,7 @@ class BaseVectorStore(ABC):
         return Path(path) if path else Path(getattr(self, "store_dir", None) or ".")
 
     async def _embed(self, texts: list[str]) -> np.ndarray:
+        require_loop()  # embedding models batch, retry and wait: they need the loop
         if self.embedding_model is None:
             raise ValidationError(
                 f"{len(texts)} node(s)/queries need embedding but the store has no embedding_model; "
@@ -387,9 +396,9 @@ class BaseVectorStore(ABC):
         """
         dims = dimensions
         if dims is _LOOKUP:
-            dims = await self._dimensions(ws) if await self._exists(ws) else None
+            dims = await self._dimensions(ws) if await self._known(ws) else None
         if len(nodes) > 256:  # keep the event loop responsive while checking big batches
-            checked = await asyncio.to_thread(validate_nodes, nodes, dims)
+            checked = await to_thread(validate_nodes, nodes, dims)
         else:
             checked = validate_nodes(nodes, dims)
         missing = [i for i, v in enumerate(checked.vectors) if v is None]

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from .._aio import PerLoop
+from .._aio import PerLoop, to_thread
 from ..errors import BackendUnavailableError, InvalidWorkspaceIdError, MissingDependencyError, ValidationError, PartialWriteError
 from ..errors import WorkspaceNotFoundError
 from ..filters import FilterNode, filter_mask
@@ -186,7 +186,7 @@ class ChromaVectorStore(BaseVectorStore):
     async def _run(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
         """Call the client: awaited on a server, in a worker thread when embedded."""
         if not self.server:
-            return await asyncio.to_thread(fn, **kwargs)
+            return await to_thread(fn, **kwargs)
         import httpx
 
         try:
@@ -420,7 +420,7 @@ class ChromaVectorStore(BaseVectorStore):
     async def _close(self) -> None:
         if not self.server:
             self._embedded.collections.clear()
-            await asyncio.to_thread(self._embedded.client.close)
+            await to_thread(self._embedded.client.close)
             return
         for _, conn in self._loops.pop_all():
             conn.collections.clear()

@@ -26,18 +26,18 @@ into it, and otherwise it is rebuilt from the vectors.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
 import threading
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..dumps import fsync_dir
+from .._aio import to_thread
 from ..errors import StoreCorruptedError, WorkspaceNotFoundError
 from .batch import NodeBatch, validate_workspace_id
 from .ann import index_files, load_index, make_spec, read_checkpoint, save_index
@@ -120,10 +120,10 @@ class LocalVectorStore(TableStore):
                     names.append(entry.name)
             return names
 
-        return await asyncio.to_thread(scan)
+        return await to_thread(scan)
 
     async def _create(self, ws: str, dimensions: int | None) -> None:
-        await asyncio.to_thread(self._create_files, ws, dimensions)
+        await to_thread(self._create_files, ws, dimensions)
 
     def _create_files(self, ws: str, dimensions: int | None) -> None:
         target = self._dir(ws)
@@ -146,7 +146,7 @@ class LocalVectorStore(TableStore):
                 shutil.rmtree(tmp, ignore_errors=True)
 
     async def _drop(self, ws: str) -> None:
-        await asyncio.to_thread(self._drop_files, ws)
+        await to_thread(self._drop_files, ws)
 
     def _drop_files(self, ws: str) -> None:
         target = self._dir(ws)
@@ -297,20 +297,20 @@ class LocalVectorStore(TableStore):
     # ---- writes --------------------------------------------------------------------------
 
     async def _upsert(self, ws: str, batch: NodeBatch) -> None:
-        frame = await asyncio.to_thread(encode_upsert, batch)
+        frame = await to_thread(encode_upsert, batch)
 
         def write(table: NodeTable) -> bytes:
             table.check(batch)
             return frame
 
-        await asyncio.to_thread(self._write, ws, write, lambda t: t.upsert(batch))
+        await to_thread(self._write, ws, write, lambda t: t.upsert(batch))
 
     async def _delete(self, ws: str, ids: list[str]) -> None:
         def write(table: NodeTable) -> bytes | None:
             present = [i for i in ids if i in table.row_of]
             return encode_delete(present) if present else None
 
-        await asyncio.to_thread(self._write, ws, write, lambda t: t.delete(ids))
+        await to_thread(self._write, ws, write, lambda t: t.delete(ids))
 
     def _write(self, ws: str, make_frame, apply) -> None:
         """Under both locks and caught up: ``make_frame(table)`` → append + fsync → ``apply(table)``."""
@@ -390,7 +390,7 @@ class LocalVectorStore(TableStore):
             self._states.clear()
         for ws, state in states:
             if state.table.index is not None:
-                await asyncio.to_thread(self._checkpoint_index, ws, state)
+                await to_thread(self._checkpoint_index, ws, state)
             if state.lock_file is not None:
                 state.lock_file.close()
 

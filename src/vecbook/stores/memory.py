@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from .._aio import to_thread
 from ..errors import WorkspaceNotFoundError
 from ..filters import FilterNode
 from ..node import VectorNode
@@ -38,6 +38,7 @@ class TableStore(BaseVectorStore):
     read. Heavy work runs in a worker thread so async callers never block their loop.
     """
 
+    _runs_eagerly = True  # every hook is plain Python or to_thread: sync calls need no loop hop
     _io_in_thread: bool = False  # True where even light reads touch the disk
     _index_spec = None  # an ann.IndexSpec when the store was made with index="hnsw"
 
@@ -67,13 +68,13 @@ class TableStore(BaseVectorStore):
                 return fn(state.table)
 
         if heavy:
-            return await asyncio.to_thread(run)
+            return await to_thread(run)
         if not self._io_in_thread:
             return run()
         # A light read of a workspace already in RAM needs only two stats to catch up: cheaper
         # here than the two thread switches of a worker, unless a writer holds the table.
         done, value = self._try_here(ws, fn)
-        return value if done else await asyncio.to_thread(run)
+        return value if done else await to_thread(run)
 
     def _try_here(self, ws: str, fn: Callable[[NodeTable], T]) -> tuple[bool, T | None]:
         """Run ``fn`` on this thread if the workspace is in RAM, its lock is free and catching up is cheap."""

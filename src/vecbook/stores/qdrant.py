@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from .._aio import PerLoop
+from .._aio import PerLoop, to_thread
 from ..errors import BackendUnavailableError, MissingDependencyError, PartialWriteError, ValidationError, WorkspaceNotFoundError
 from ..filters import FilterNode, filter_mask
 from ..node import VectorNode
@@ -221,7 +221,7 @@ class QdrantVectorStore(BaseVectorStore):
         written: list[str] = []
         for start in range(0, len(batch), self.batch_size):
             chunk = batch.slice(start, start + self.batch_size)
-            points = await asyncio.to_thread(_points, chunk, distance) if len(chunk) > 256 else _points(chunk, distance)
+            points = await to_thread(_points, chunk, distance) if len(chunk) > 256 else _points(chunk, distance)
             try:
                 await self._call("upsert", ws, collection_name=name, points=points, wait=True)
             except Exception as exc:
@@ -496,7 +496,7 @@ class _LocalClient:
             with self.lock:
                 return getattr(self.client, method)(**kwargs)
 
-        return await asyncio.to_thread(run)
+        return await to_thread(run)
 
     async def close(self) -> None:
         with self._guard:
@@ -505,7 +505,7 @@ class _LocalClient:
                 return
             if self.path is not None:
                 self._open.pop(self.path, None)
-        await asyncio.to_thread(self.client.close)
+        await to_thread(self.client.close)
 
 
 class _ClosedClient:

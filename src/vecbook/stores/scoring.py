@@ -39,11 +39,13 @@ def exact_scores(query: np.ndarray, vectors: np.ndarray, distance: str) -> np.nd
     q = np.asarray(query, dtype=np.float64)
     x = np.asarray(vectors, dtype=np.float64).reshape(-1, q.shape[0])
     if distance == "euclidean":
-        return -np.linalg.norm(x - q, axis=1)
+        diff = x - q
+        return -np.sqrt(np.einsum("ij,ij->i", diff, diff))
     dots = x @ q
     if distance == "dot":
         return dots
-    norms = np.linalg.norm(x, axis=1) * np.linalg.norm(q)
+    # float32 inputs cannot overflow these float64 products (|x|² ≤ 384 · 3.4e38²)
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x) * float(q @ q))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
 
