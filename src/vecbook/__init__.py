@@ -22,6 +22,7 @@ from .errors import (
     WorkspaceExistsError,
     WorkspaceNotFoundError,
 )
+from .columns import NodeColumns
 from .node import VectorNode
 from .registry import create_vector_store
 from .stores.base import BaseVectorStore
@@ -40,6 +41,7 @@ _LAZY = {
 
 __all__ = [
     "VectorNode",
+    "NodeColumns",
     "BaseVectorStore",
     "MemoryVectorStore",
     "LocalVectorStore",

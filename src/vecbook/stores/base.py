@@ -24,6 +24,7 @@ Hook contract (all coroutines unless noted; ``ws`` is an already validated id):
                                     the best ``top_k`` nodes per query row (with vectors),
                                     best first; ``filter`` is a parsed FilterNode or None
 ``_pages(ws, page_size, filter)``   async iterator of lists of nodes, every node exactly once
+``_columns(ws, filter, limit)``     (optional) matching nodes as NodeColumns; the default reads ``_pages``
 ``_close()``                        release clients
 
 Hooks raise WorkspaceNotFoundError if the workspace vanished underneath them.
@@ -43,6 +44,7 @@ from .._aio import iter_sync, require_loop, run_sync, sync_twin, to_thread
 from ..embedding.base import BaseEmbeddingModel
 from ..errors import DimensionMismatchError, ValidationError, WorkspaceNotFoundError
 from ..filters import FilterNode, parse_filter
+from ..columns import NodeColumns
 from ..node import VectorNode
 from .. import dumps
 from .batch import NodeBatch, as_node_list, check_node_id, check_vector, validate_nodes, validate_workspace_id
@@ -128,6 +130,15 @@ class BaseVectorStore(ABC):
 
     async def _known(self, ws: str) -> bool:
         return await self._exists(ws)
+
+    async def _columns(self, ws: str, filter: FilterNode | None, limit: int | None) -> NodeColumns:
+        nodes: list[VectorNode] = []
+        async with contextlib.aclosing(self._pages(ws, self.batch_size, filter)) as pages:
+            async for page in pages:
+                nodes.extend(page if limit is None else page[: limit - len(nodes)])
+                if limit is not None and len(nodes) >= limit:
+                    break
+        return NodeColumns.from_nodes(ws, nodes, await self._dimensions(ws))
 
     # ---- workspaces ----------------------------------------------------------------------
 
@@ -268,6 +279,20 @@ class BaseVectorStore(ABC):
         run_sync(self._require(workspace_id))  # raise now, not at the first next()
         return iter_sync(self.async_iter_workspace_nodes(workspace_id, **kwargs))
 
+    async def async_read_columns(
+        self, workspace_id: str, filter_dict: dict | None = None, limit: int | None = None, **kwargs: Any
+    ) -> NodeColumns:
+        """Every (matching) node at once, as columns: ids, contents, metadatas and an (n, d) vector matrix.
+
+        The fast way to feed a map, a table or a DataFrame (``.to_dataframe()``);
+        memory and local hand over their arrays without building a node per row.
+        """
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise ValidationError(f"limit must be a non-negative integer or None, got {limit!r}")
+        tree = parse_filter(filter_dict)
+        ws = await self._require(workspace_id)
+        return await self._columns(ws, tree, limit)
+
     async def async_dump_workspace(
         self, workspace_id: str, path: str | Path = "", callback_fn: Callable | None = None, **kwargs: Any
     ) -> dict:
@@ -344,6 +369,7 @@ class BaseVectorStore(ABC):
     search = sync_twin(async_search, eager=True)
     search_by_vector = sync_twin(async_search_by_vector, eager=True)
     batch_search = sync_twin(async_batch_search, eager=True)
+    read_columns = sync_twin(async_read_columns, eager=True)
     dump_workspace = sync_twin(async_dump_workspace)
     load_workspace = sync_twin(async_load_workspace)
 

@@ -12,6 +12,7 @@ import numpy as np
 from .._aio import to_thread
 from ..errors import WorkspaceNotFoundError
 from ..filters import FilterNode
+from ..columns import NodeColumns
 from ..node import VectorNode
 from .ann import make_spec
 from .base import BaseVectorStore
@@ -114,6 +115,13 @@ class TableStore(BaseVectorStore):
             if done:
                 return hits
         return await self._locked(ws, search, heavy=True)
+
+    async def _columns(self, ws: str, filter: FilterNode | None, limit: int | None) -> NodeColumns:
+        def read(table: NodeTable) -> NodeColumns:
+            rows = table.filter_rows(filter)[:limit]
+            return table.columns(rows, ws)
+
+        return await self._locked(ws, read, heavy=True)
 
     async def _pages(self, ws: str, page_size: int, filter: FilterNode | None) -> AsyncIterator[list[VectorNode]]:
         # A snapshot of the matching ids; nodes deleted meanwhile are skipped.

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import DimensionMismatchError
 from ..filters import Column, FilterNode, Path, evaluate
+from ..columns import NodeColumns
 from ..node import VectorNode, trusted_node
 from .batch import NodeBatch
 from .scoring import fast_scores
@@ -343,6 +344,17 @@ class NodeTable:
             vector=self._vectors[row].copy() if with_vector else None,
         )
 
+    def columns(self, rows: np.ndarray, workspace_id: str) -> NodeColumns:
+        """Rows as NodeColumns (copies: the caller may change them)."""
+        ids, contents, metadatas = self.ids, self.contents, self.metadatas
+        return NodeColumns(
+            workspace_id,
+            [ids[r] for r in rows.tolist()],
+            [contents[r] for r in rows.tolist()],
+            [_copy_json(metadatas[r]) for r in rows.tolist()],
+            self._vectors[rows] if self.dimensions else np.zeros((len(rows), 0), dtype=np.float32),
+        )
+
     def batch(self, rows: np.ndarray) -> NodeBatch:
         """Rows as a NodeBatch (metadata shared, not copied: treat as read-only)."""
         return NodeBatch(
@@ -360,8 +372,12 @@ def _inverse_norms(sq_norms: np.ndarray) -> np.ndarray:
 
 
 def _copy_json(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy_json(v) for v in value]
+    """A deep copy of JSON-like data (dicts, lists, scalars); scalars are shared, not copied."""
+    if type(value) is dict:
+        return {k: v if type(v) not in _CONTAINERS else _copy_json(v) for k, v in value.items()}
+    if type(value) is list:
+        return [v if type(v) not in _CONTAINERS else _copy_json(v) for v in value]
     return value
+
+
+_CONTAINERS = (dict, list)

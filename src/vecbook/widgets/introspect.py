@@ -21,6 +21,8 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|
 
 def flatten_metadata(metadata: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested dicts become dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``); other values stay as they are."""
+    if not prefix and type(metadata) is dict and not any(type(v) is dict for v in metadata.values()):
+        return dict(metadata)  # already flat: the common case, and a map reads tens of thousands
     flat: dict[str, Any] = {}
     for key, value in metadata.items():
         name = f"{prefix}{key}"

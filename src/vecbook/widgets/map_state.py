@@ -13,13 +13,13 @@ import html
 import re
 import threading
 from collections import Counter
+from itertools import islice
 from typing import Any
 
 import numpy as np
 
 from ..node import VectorNode
 from . import _table
-from ._collect import collect
 from .introspect import _ISO_DATE, flatten_metadata
 from .projection import ProjectionCache, UmapJob, fingerprint, pca
 from .state import Observable, describe_error
@@ -33,25 +33,21 @@ def _keep_fraction(node_id: str) -> float:
     return int.from_bytes(hashlib.blake2b(node_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little") / 2.0**64
 
 
-def load_points(store, workspace_id: str, max_points: int | None = None, page_size: int = 2048):
-    """``(ids, contents, metadatas, vectors, total)`` of a workspace, sorted by id, sampled above ``max_points``.
-
-    """
-    total = store.count(workspace_id)
-    rate = 1.0 if not max_points or total <= max_points else max_points / total
-
-    def row(node):
-        if node.vector is not None and (rate >= 1.0 or _keep_fraction(node.unique_id) < rate):
-            return node.unique_id, node.content, node.metadata, node.vector
-        return None
-
-    rows = [r for r in collect(store, workspace_id, row, page_size=page_size) if r is not None]
-    rows.sort(key=lambda r: r[0])
-    if max_points and len(rows) > max_points:
-        rows = rows[:max_points]
-    ids = [r[0] for r in rows]
-    vectors = np.stack([r[3] for r in rows]).astype(np.float32, copy=False) if rows else np.zeros((0, 0), np.float32)
-    return ids, [r[1] for r in rows], [r[2] for r in rows], vectors, total
+def load_points(store, workspace_id: str, max_points: int | None = None):
+    """``(ids, contents, metadatas, vectors, total)`` of a workspace, sorted by id, sampled above ``max_points``."""
+    columns = store.read_columns(workspace_id)
+    total = len(columns)
+    rows = np.arange(total)
+    if max_points and total > max_points:
+        keep = np.fromiter((_keep_fraction(i) for i in columns.ids), dtype=np.float64, count=total)
+        rows = np.flatnonzero(keep < max_points / total)
+    ids = columns.ids
+    rows = np.asarray(sorted(rows.tolist(), key=ids.__getitem__), dtype=np.int64)[:max_points or None]
+    if len(rows) and (rows[1:] > rows[:-1]).all() and len(rows) == total:
+        return ids, columns.contents, columns.metadatas, columns.vectors, total  # already in order: no copies
+    order = rows.tolist()
+    vectors = columns.vectors[rows] if len(rows) else np.zeros((0, columns.vectors.shape[1]), np.float32)
+    return [ids[r] for r in order], [columns.contents[r] for r in order], [columns.metadatas[r] for r in order], vectors, total
 
 
 def _path_vertices(path: str) -> np.ndarray:
@@ -265,12 +261,19 @@ class MapState(Observable):
         def esc(text: str) -> str:  # plotly labels take a little HTML; most text needs no escaping
             return html.escape(text, quote=False) if ("<" in text or ">" in text or "&" in text) else text
 
+        labels: dict[str, str] = {}  # "<br>key: " per field name, made once
         out = []
         for node_id, content, meta in zip(self.ids, self.contents, self._flat):
             if len(content) > content_chars:
                 content = content[: content_chars - 1] + "…"
-            fields = "".join(f"<br>{esc(k)}: {esc(str(v)[:40])}" for k, v in list(meta.items())[:max_fields])
-            out.append(f"<b>{esc(node_id)}</b><br>{esc(content)}{fields}")
+            parts = ["<b>", esc(node_id), "</b><br>", esc(content)]
+            for key, value in islice(meta.items(), max_fields):
+                label = labels.get(key)
+                if label is None:
+                    label = labels[key] = f"<br>{esc(key)}: "
+                parts.append(label)
+                parts.append(esc(value[:40] if type(value) is str else str(value)[:40]))
+            out.append("".join(parts))
         return out
 
     # ---- highlight, selection, neighbours -------------------------------------------------

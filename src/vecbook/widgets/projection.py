@@ -32,7 +32,7 @@ def fingerprint(ids: Sequence[str], vectors: np.ndarray) -> str:
     digest = hashlib.blake2b(digest_size=16)
     digest.update(f"{len(ids)}x{vectors.shape[1] if vectors.ndim == 2 else 0}\n".encode())
     digest.update("\0".join(ids).encode("utf-8", "surrogatepass"))
-    digest.update(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+    digest.update(memoryview(np.ascontiguousarray(vectors, dtype=np.float32)).cast("B"))
     return digest.hexdigest()
 
 
@@ -47,14 +47,20 @@ def pca(vectors: np.ndarray, dims: int = 2, fit_rows: int = 10_000) -> np.ndarra
     out = np.zeros((n, dims), dtype=np.float32)
     if n < 2 or x.ndim != 2 or x.shape[1] == 0:
         return out
-    centred = x - x.mean(axis=0, dtype=np.float64).astype(np.float32)
-    fit = centred if n <= fit_rows else centred[np.sort(np.random.default_rng(0).choice(n, fit_rows, replace=False))]
-    cov = fit.T @ fit  # d x d: cheap for embedding sizes
-    values, vecs = np.linalg.eigh(cov.astype(np.float64))
-    top = vecs[:, ::-1][:, : min(dims, x.shape[1])]
+    mean = x.mean(axis=0, dtype=np.float64).astype(np.float32)
+    fit = x if n <= fit_rows else x[np.sort(np.random.default_rng(0).choice(n, fit_rows, replace=False))]
+    fit = fit - mean
+    top = _top_eigenvectors(fit.T @ fit, min(dims, x.shape[1]))  # d x d: cheap for embedding sizes
     top *= np.where(top[np.abs(top).argmax(axis=0), range(top.shape[1])] < 0, -1.0, 1.0)
-    out[:, : top.shape[1]] = centred @ top.astype(np.float32)
+    top = top.astype(np.float32)
+    out[:, : top.shape[1]] = x @ top - mean @ top  # = (x - mean) @ top, without a centred copy of x
     return out
+
+
+def _top_eigenvectors(cov: np.ndarray, k: int) -> np.ndarray:
+    """The eigenvectors of the ``k`` largest eigenvalues of a symmetric matrix, largest first."""
+    _, vecs = np.linalg.eigh(cov.astype(np.float64))  # ~20 ms at d = 384 (scipy's subset eigh costs its import)
+    return np.ascontiguousarray(vecs[:, ::-1][:, :k])
 
 
 def default_cache_dir() -> Path:
