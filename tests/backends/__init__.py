@@ -16,6 +16,11 @@ import pytest
 
 import vecbook
 
+# The "-hnsw" variants of memory and local search through their HNSW index from the first
+# node (exact_below=0) with a search breadth far above the suite's workspace sizes, so their
+# answers must equal the exact ones.
+HNSW = {"index": "hnsw", "index_params": {"exact_below": 0, "ef_search": 4000}}
+
 
 def modules() -> list[str]:
     return [f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
