@@ -441,9 +441,11 @@ class BaseVectorStore(ABC):
     def _scored(self, query: np.ndarray, hits: list[VectorNode]) -> list[VectorNode]:
         if not hits:
             return []
-        scores = exact_scores(query, np.stack([h.vector for h in hits]), self.distance)
-        order = np.argsort(-scores, kind="stable")
-        return [hits[i].with_score(float(scores[i])) for i in order]
+        scores = exact_scores(query, np.array([h.vector for h in hits], dtype=np.float64), self.distance)
+        if len(hits) > 1 and not (scores[:-1] >= scores[1:]).all():  # backends usually rank them already
+            order = np.argsort(-scores, kind="stable")
+            hits, scores = [hits[i] for i in order], scores[order]
+        return [hit.with_score(score) for hit, score in zip(hits, scores.tolist())]
 
 
 def _id_list(node_ids: str | Sequence[str]) -> list[str]:

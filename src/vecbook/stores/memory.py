@@ -101,7 +101,7 @@ class TableStore(BaseVectorStore):
     async def _search(self, ws: str, queries: np.ndarray, top_k: int, filter: FilterNode | None) -> list[list[VectorNode]]:
         def search(table: NodeTable) -> list[list[VectorNode]]:
             hits = table.search(queries, top_k, filter, self.distance)
-            return [[table.node(r, ws) for r in rows] for rows in hits]
+            return [table.nodes(rows, ws) for rows in hits]
 
         # A small unfiltered search (well under a millisecond) is cheaper than the two thread
         # switches of a worker thread, which cost milliseconds on a busy machine: run it here,

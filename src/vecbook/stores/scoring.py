@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import ValidationError
 
-__all__ = ["DISTANCES", "normalize_distance", "exact_scores", "fast_scores"]
+__all__ = ["DISTANCES", "SAFE_SQ_NORM", "normalize_distance", "exact_scores", "fast_scores"]
 
 DISTANCES = ("cosine", "dot", "euclidean")
 _ALIASES = {"cos": "cosine", "ip": "dot", "inner_product": "dot", "dot_product": "dot", "euclid": "euclidean", "l2": "euclidean"}
@@ -46,12 +46,21 @@ def exact_scores(query: np.ndarray, vectors: np.ndarray, distance: str) -> np.nd
         return dots
     # float32 inputs cannot overflow these float64 products (|x|² ≤ 384 · 3.4e38²)
     norms = np.sqrt(np.einsum("ij,ij->i", x, x) * float(q @ q))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
+    return np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
+
+
+# Rows and queries whose squared norms stay below this cannot overflow float32 scores:
+# |q·x| <= |q||x| < 1e36, far below float32's 3.4e38.
+SAFE_SQ_NORM = 1e36
 
 
 def fast_scores(
-    queries: np.ndarray, vectors: np.ndarray, sq_norms: np.ndarray, distance: str, inv_norms: np.ndarray | None = None
+    queries: np.ndarray,
+    vectors: np.ndarray,
+    sq_norms: np.ndarray,
+    distance: str,
+    inv_norms: np.ndarray | None = None,
+    safe: bool = False,
 ) -> np.ndarray:
     """Ranking scores of every row for each query (q × n), monotone in the exact score per query.
 
@@ -59,7 +68,12 @@ def fast_scores(
     ``inv_norms`` (float32 1/‖row‖, 0 for zero rows) may be given, and then the
     score is q·x/‖x‖: the query's own norm does not change its ranking. Computed
     in float32; if huge components overflow it, the ranking is redone in float64.
+    ``safe=True`` says every squared norm is below ``SAFE_SQ_NORM`` (no overflow: no check).
     """
+    if safe and distance == "cosine" and inv_norms is not None:
+        scores = queries @ vectors.T
+        scores *= inv_norms[None, :]
+        return scores
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         if distance == "cosine" and inv_norms is not None:
             scores = queries @ vectors.T

@@ -25,7 +25,7 @@ from ..filters import Column, FilterNode, Path, evaluate
 from ..columns import NodeColumns
 from ..node import VectorNode, trusted_node
 from .batch import NodeBatch
-from .scoring import fast_scores
+from .scoring import SAFE_SQ_NORM, fast_scores
 
 if TYPE_CHECKING:
     from .ann import HnswIndex, IndexSpec
@@ -54,6 +54,7 @@ class NodeTable:
         self._columns: dict[Path, Column] = {}
         self._stale_rows: list[np.ndarray] = []  # rows written since the columns were built
         self._inv_norms: np.ndarray | None = None  # 1/‖row‖ in float32 (0 for zero rows), built on demand
+        self._max_sq = 0.0  # the largest squared norm ever stored (never lowered): rules out float32 overflow
 
     def __len__(self) -> int:
         return len(self.row_of)
@@ -100,7 +101,9 @@ class NodeTable:
             rows[i] = row
         self._reserve(self.n_rows)
         self._vectors[rows] = batch.vectors
-        self._sq_norms[rows] = np.einsum("ij,ij->i", batch.vectors, batch.vectors, dtype=np.float64)
+        sq_norms = np.einsum("ij,ij->i", batch.vectors, batch.vectors, dtype=np.float64)
+        self._sq_norms[rows] = sq_norms
+        self._max_sq = max(self._max_sq, float(sq_norms.max()))
         self._alive[rows] = True
         self._columns_changed(rows)
         if self._inv_norms is not None:
@@ -125,6 +128,7 @@ class NodeTable:
         capacity = self._vectors.shape[0]
         self._sq_norms = np.zeros(capacity, dtype=np.float64)
         self._sq_norms[:n] = np.einsum("ij,ij->i", self._vectors[:n], self._vectors[:n], dtype=np.float64)
+        self._max_sq = float(self._sq_norms[:n].max()) if n else 0.0
         self._alive = np.zeros(capacity, dtype=bool)
         self._alive[:n] = True
         self._dead = 0
@@ -308,13 +312,14 @@ class NodeTable:
         if distance == "cosine":
             inv_norms = self._cosine_weights()
             inv_norms = inv_norms[:n] if row_map is None else inv_norms[row_map]
-        scores = fast_scores(queries, vectors, sq_norms, distance, inv_norms)
-        if row_map is None:
+        q_sq = float(np.einsum("ij,ij->i", queries, queries).max()) if len(queries) else 0.0
+        safe = self._max_sq < SAFE_SQ_NORM and q_sq < SAFE_SQ_NORM
+        scores = fast_scores(queries, vectors, sq_norms, distance, inv_norms, safe=safe)
+        if row_map is None and (self._dead or candidates is not None):
             excluded = ~self._alive[:n] if candidates is None else np.ones(n, dtype=bool)
             if candidates is not None:
                 excluded[candidates] = False
-            if self._dead or candidates is not None:
-                scores[:, excluded] = -np.inf
+            scores[:, excluded] = -np.inf
         k_valid = len(candidates) if candidates is not None else len(self)
         k = min(top_k, k_valid)
         out = []
@@ -322,7 +327,8 @@ class NodeTable:
             if k == 0:
                 out.append(np.zeros(0, dtype=np.int64))
                 continue
-            top = np.argpartition(-row_scores, k - 1)[:k] if k < len(row_scores) else np.arange(len(row_scores))
+            m = len(row_scores)
+            top = np.argpartition(row_scores, m - k)[m - k :] if k < m else np.arange(m)
             top = top[np.argsort(-row_scores[top], kind="stable")][:k]
             out.append(top if row_map is None else row_map[top])
         return out
@@ -343,6 +349,15 @@ class NodeTable:
             metadata=_copy_json(self.metadatas[row]),
             vector=self._vectors[row].copy() if with_vector else None,
         )
+
+    def nodes(self, rows: np.ndarray, workspace_id: str) -> list[VectorNode]:
+        """Nodes of many rows: their vectors are rows of one fresh copy."""
+        vectors = self._vectors[rows]
+        ids, contents, metadatas = self.ids, self.contents, self.metadatas
+        return [
+            trusted_node(ids[r], workspace_id, contents[r], _copy_json(metadatas[r]), vector)
+            for r, vector in zip(rows.tolist(), vectors)
+        ]
 
     def columns(self, rows: np.ndarray, workspace_id: str) -> NodeColumns:
         """Rows as NodeColumns (copies: the caller may change them)."""
