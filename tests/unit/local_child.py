@@ -50,10 +50,12 @@ def run_crash(store_dir: str, seed: int) -> None:
 
 
 def run_insert(store_dir: str, prefix: str, count: int) -> None:
+    local.MIN_COMPACT_BYTES = 16 << 10  # compactions race with the other writers
     store = vecbook.LocalVectorStore(embedding_model=vecbook.HashEmbeddingModel(8), store_dir=store_dir)
     store.create_workspace("ws")
     for i in range(count):
         store.insert(vecbook.VectorNode(unique_id=f"{prefix}-{i}", content=f"{prefix} {i}"), "ws")
+    store.close()  # waits for a compaction in flight
     print("DONE", flush=True)
 
 

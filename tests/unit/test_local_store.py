@@ -11,10 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-import vecbook
 from vecbook import HashEmbeddingModel, LocalVectorStore, StoreCorruptedError, VectorNode
 from vecbook.stores import local
 
@@ -79,6 +77,7 @@ def test_compaction_publishes_a_new_generation(tmp_path, monkeypatch):
     for i in range(200):
         a.insert(VectorNode(unique_id=f"x{i % 50}", content=f"round {i}"), "ws")
     a.delete([f"x{i}" for i in range(10)], "ws")
+    a.wait_for_compaction()
     meta = json.loads((tmp_path / "ws" / "meta.json").read_text())
     assert meta["generation"] > 1
     files = sorted(p.name for p in (tmp_path / "ws").iterdir())
@@ -88,11 +87,28 @@ def test_compaction_publishes_a_new_generation(tmp_path, monkeypatch):
     assert len(expected) == 50 and state(store(tmp_path)) == expected
 
 
+def test_a_workspace_emptied_by_deletes_survives_compaction(tmp_path, monkeypatch):
+    monkeypatch.setattr(local, "MIN_COMPACT_BYTES", 0)
+    a = LocalVectorStore(store_dir=tmp_path)
+    a.create_workspace("ws")
+    ids = [f"a-rather-long-node-id-{i}" for i in range(50)]
+    a.insert([VectorNode(unique_id=i, vector=[1.0]) for i in ids], "ws")
+    a.wait_for_compaction()
+    a.delete(ids, "ws")  # a log frame bigger than the 1-d snapshot: compacts to an empty snapshot
+    a.close()
+    assert json.loads((tmp_path / "ws" / "meta.json").read_text())["generation"] == 2
+    b = LocalVectorStore(store_dir=tmp_path)
+    assert b.count("ws") == 0 and b.read_columns("ws").vectors.shape == (0, 1)
+    b.insert(VectorNode(unique_id="again", vector=[2.0]), "ws")
+    assert [n.unique_id for n in b.search_by_vector([1.0], "ws", top_k=5)] == ["again"]
+
+
 def test_corrupt_snapshot_is_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(local, "MIN_COMPACT_BYTES", 1024)
     a = store(tmp_path)
     fill(a, 200)
     fill(a, 200, prefix="m")
+    a.wait_for_compaction()
     snap = next((tmp_path / "ws").glob("snap-*.f32"))
     snap.write_bytes(snap.read_bytes()[:-10])
     with pytest.raises(StoreCorruptedError, match="snap"):
@@ -164,3 +180,5 @@ def test_four_processes_lose_nothing(tmp_path):
     s = store(tmp_path)
     assert s.count("ws") == 4 * per_process
     assert {n.unique_id for n in s.iter_workspace_nodes("ws")} == {f"p{k}-{i}" for k in range(4) for i in range(per_process)}
+    assert json.loads((tmp_path / "ws" / "meta.json").read_text())["generation"] > 1  # compactions ran meanwhile
+    assert not list((tmp_path / "ws").glob(".snap-*"))  # and left nothing behind

@@ -12,8 +12,16 @@ Once open, a workspace lives in RAM (a NodeTable) and searches never touch the
 disk beyond two ``stat`` calls that pick up other processes' writes. A write
 takes the lock, catches up with the log, appends one frame, fsyncs it and only
 then changes the table and returns: an acknowledged write survives ``kill -9``.
-When the log outgrows the snapshot, the writer publishes a new generation
-(snapshot files fsynced, then ``meta.json`` replaced atomically).
+When the log outgrows the snapshot, a background thread of the writer's process
+publishes a new generation without holding up writes: it copies the table (a
+chunk per hold of the lock; see ``_fuzzy_copy``) from log offset ``o`` on and
+writes that snapshot to temporary files with no lock held; then,
+under the lock, it renames them into place, starts log ``g+1`` with the frames
+written after ``o`` (by any process), fsyncs, and replaces ``meta.json``
+atomically. Until that replace, generation ``g`` is complete on disk; after it,
+``g+1`` is. A compaction that finds another process published first discards its files.
+With an index, compaction stays in the writing call (the saved index must match
+the snapshot's rows exactly).
 
 With ``index="hnsw"`` each process keeps an approximate index in RAM, updated on
 every write and log replay. The index is saved beside the snapshot
@@ -30,6 +38,7 @@ import json
 import os
 import shutil
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,7 +64,8 @@ __all__ = ["LocalVectorStore"]
 FORMAT = 1
 MIN_COMPACT_BYTES = 8 << 20
 CHEAP_TAIL_BYTES = 1 << 20  # a log tail another process wrote that a light read may apply on the event loop
-CHECKPOINT_BYTES = 1 << 20  # on close, save the ANN index if the log ran this far past the saved one
+CHECKPOINT_BYTES = 1 << 20
+SNAPSHOT_CHUNK_ROWS = 8192  # rows copied per hold of the lock by a background compaction  # on close, save the ANN index if the log ran this far past the saved one
 
 
 @dataclass
@@ -67,6 +77,7 @@ class _LocalState(TableState):
     snapshot_bytes: int = 0
     lock_file: Any = None
     index_offset: int | None = None  # log offset of the saved index of this generation, if any
+    compactor: threading.Thread | None = None  # a background compaction of this workspace, while it runs
 
 
 class LocalVectorStore(TableStore):
@@ -328,8 +339,12 @@ class LocalVectorStore(TableStore):
                 os.fsync(log.fileno())
             apply(state.table)
             state.offset += len(frame)
-            if state.offset > max(MIN_COMPACT_BYTES, state.snapshot_bytes):
-                self._compact(ws, state)
+            if state.offset > max(MIN_COMPACT_BYTES, state.snapshot_bytes) and state.compactor is None:
+                if state.table.index is not None:
+                    self._compact_now(ws, state)  # the saved index must match the snapshot's rows exactly
+                else:
+                    state.compactor = threading.Thread(target=self._compact, args=(ws, state), name=f"vecbook-compact-{ws}")
+                    state.compactor.start()  # not a daemon: an exiting interpreter lets it finish
 
     @contextmanager
     def _file_lock(self, ws: str, state: _LocalState):
@@ -362,29 +377,91 @@ class LocalVectorStore(TableStore):
             fcntl.flock(state.lock_file.fileno(), fcntl.LOCK_UN)
 
     def _compact(self, ws: str, state: _LocalState) -> None:
-        """Publish generation g+1: a snapshot of the table and an empty log (under the lock)."""
+        """Publish generation g+1 from a background thread (see the module docstring)."""
         folder = self._dir(ws)
-        old, new = state.generation, state.generation + 1
+        temp = _temp_prefix(folder)
+        try:
+            copied = self._fuzzy_copy(ws, state)
+            if copied is None:
+                return  # rows renumbered or reloaded meanwhile: a later write tries again
+            generation, incarnation, start, batch = copied
+            write_snapshot(temp, batch)
+            with state.lock, self._file_lock(ws, state):
+                if (state.generation, state.incarnation) != (generation, incarnation):
+                    return  # another process published meanwhile, or the workspace was re-created
+                self._publish(ws, state, temp, start, batch)
+        except (OSError, WorkspaceNotFoundError, StoreCorruptedError):
+            pass  # generation g is intact: a later write tries again
+        finally:
+            _remove_temp(temp)
+            state.compactor = None
+
+    def _fuzzy_copy(self, ws: str, state: _LocalState) -> tuple[int, str, int, NodeBatch] | None:
+        """Copy the table in chunks, taking the lock per chunk only, plus the log offset to replay from.
+
+        Every row not written after that offset stays as it was during the copy;
+        a row written after it may be copied in any state, since replaying the log
+        from the offset (upserts and deletes are idempotent) overwrites it. Rows are
+        only ever appended, so a chunk's row numbers stay valid unless the table is
+        renumbered (``layout``) or reloaded: then give up.
+        """
+        with state.lock:
+            self._refresh(ws, state)
+            table, generation, incarnation, start = state.table, state.generation, state.incarnation, state.offset
+            layout, n = table.layout, table.n_rows
+        parts = []
+        for lo in range(0, max(n, 1), SNAPSHOT_CHUNK_ROWS):
+            with state.lock:
+                if state.table is not table or table.layout != layout:
+                    return None
+                parts.append(table.batch(table.live_rows(lo, min(n, lo + SNAPSHOT_CHUNK_ROWS))))
+        return generation, incarnation, start, NodeBatch.concat(parts)
+
+    def _compact_now(self, ws: str, state: _LocalState) -> None:
+        """Publish generation g+1 right here, under both locks: rows of RAM and snapshot stay the same."""
         state.table.compact()
         batch = state.table.batch(state.table.live_rows())
-        write_snapshot(folder / _snap_name(new), batch)
+        temp = _temp_prefix(self._dir(ws))
+        try:
+            write_snapshot(temp, batch)
+            self._publish(ws, state, temp, state.offset, batch)
+        finally:
+            _remove_temp(temp)
+
+    def _publish(self, ws: str, state: _LocalState, temp: Path, start: int, batch: NodeBatch) -> None:
+        """Under both locks: snapshot files into place, the log since ``start`` as log g+1, then meta.json."""
+        folder = self._dir(ws)
+        old, new = state.generation, state.generation + 1
+        with open(folder / _log_name(old), "rb") as log:
+            log.seek(start)
+            tail = log.read(state.offset - start)
+        os.replace(temp.with_suffix(".json"), folder / (_snap_name(new) + ".json"))
+        os.replace(temp.with_suffix(".f32"), folder / (_snap_name(new) + ".f32"))
+        write_durably(folder / _log_name(new), tail)
         index_state = state.table.index_state()
-        saved = index_state is not None and save_index(folder / _snap_name(new), *index_state, generation=new, log_offset=0)
-        write_durably(folder / _log_name(new), b"")
+        saved = index_state is not None and save_index(folder / _snap_name(new), *index_state, generation=new, log_offset=len(tail))
         fsync_dir(folder)
         _write_meta(folder, {"format": FORMAT, "id": state.incarnation, "generation": new, "dimensions": state.table.dimensions})
         meta_stat = os.stat(folder / "meta.json")
-        state.generation, state.offset, state.snapshot_bytes = new, 0, batch.vectors.nbytes
-        state.index_offset = 0 if saved else None
+        state.generation, state.offset, state.snapshot_bytes = new, len(tail), batch.vectors.nbytes
+        state.index_offset = len(tail) if saved else None
         state.meta_stat = (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size)
         stale = [folder / name for name in (_log_name(old), _snap_name(old) + ".json", _snap_name(old) + ".f32")]
         for path in stale + index_files(folder / _snap_name(old)):
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
+            path.unlink(missing_ok=True)
+        for leftover in folder.glob(".snap-*"):  # from compactions killed midway (ours is renamed by now)
+            if _abandoned(leftover):
+                leftover.unlink(missing_ok=True)
+
+    def wait_for_compaction(self) -> None:
+        """Block until background compactions started by this store have finished (tests, benchmarks, exit)."""
+        with self._states_lock:
+            threads = [s.compactor for s in self._states.values() if s.compactor is not None]
+        for thread in threads:
+            thread.join()
 
     async def _close(self) -> None:
+        await to_thread(self.wait_for_compaction)
         with self._states_lock:
             states = list(self._states.items())
             self._states.clear()
@@ -408,6 +485,28 @@ class LocalVectorStore(TableStore):
                         state.index_offset = state.offset
         except (OSError, WorkspaceNotFoundError, StoreCorruptedError):
             pass  # a cache: the next open rebuilds it
+
+
+def _temp_prefix(folder: Path) -> Path:
+    return folder / f".snap-{os.getpid()}-{uuid.uuid4().hex}"  # no dot after the first: suffixes stay ours
+
+
+def _remove_temp(temp: Path) -> None:
+    for path in (temp.with_suffix(".json"), temp.with_suffix(".f32")):
+        path.unlink(missing_ok=True)
+
+
+def _abandoned(temp: Path) -> bool:
+    """Whether a compaction's temporary file was left by a process that no longer runs (or is old)."""
+    try:
+        pid = int(temp.name.split("-")[1])
+        if pid != os.getpid():
+            os.kill(pid, 0)
+        return temp.stat().st_mtime < time.time() - 3600  # alive (or a reused pid): only if long forgotten
+    except (ValueError, IndexError, ProcessLookupError):
+        return True
+    except (PermissionError, FileNotFoundError):
+        return False
 
 
 def _log_name(generation: int) -> str:

@@ -95,11 +95,33 @@ def write_durably(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def write_snapshot(prefix: Path, batch: NodeBatch) -> None:
-    """Write ``prefix.json`` and ``prefix.f32``, both fsynced."""
-    columns = {"ids": batch.ids, "contents": batch.contents, "metadatas": batch.metadatas, "dimensions": batch.dimensions}
-    write_durably(prefix.with_suffix(".json"), json.dumps(columns, ensure_ascii=False, separators=(",", ":")).encode())
-    write_durably(prefix.with_suffix(".f32"), np.ascontiguousarray(batch.vectors, dtype="<f4").tobytes())
+def write_snapshot(prefix: Path, batch: NodeBatch, chunk: int = 2048) -> None:
+    """Write ``prefix.json`` and ``prefix.f32``, both fsynced.
+
+    The JSON is encoded ``chunk`` rows at a time and the vectors are written from
+    the array itself: no single call holds the GIL for long, so a compaction in a
+    background thread does not stall the threads that keep reading and writing.
+    """
+    with open(prefix.with_suffix(".json"), "wb") as f:
+        f.write(b'{"dimensions":' + json.dumps(batch.dimensions).encode())
+        for key in ("ids", "contents", "metadatas"):
+            column = getattr(batch, key)
+            f.write(b',"' + key.encode() + b'":[')
+            for start in range(0, len(column), chunk):
+                if start:
+                    f.write(b",")
+                f.write(json.dumps(column[start : start + chunk], ensure_ascii=False, separators=(",", ":")).encode()[1:-1])
+            f.write(b"]")
+        f.write(b"}")
+        f.flush()
+        os.fsync(f.fileno())
+    vectors = np.ascontiguousarray(batch.vectors, dtype="<f4")
+    with open(prefix.with_suffix(".f32"), "wb") as f:
+        step = max(1, (8 << 20) // max(1, vectors.itemsize * (vectors.shape[1] if vectors.ndim == 2 else 1)))
+        for start in range(0, len(vectors), step):
+            f.write(memoryview(vectors[start : start + step]).cast("B"))
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def read_snapshot(prefix: Path, spare: float = 0.25) -> NodeBatch:
@@ -111,7 +133,7 @@ def read_snapshot(prefix: Path, spare: float = 0.25) -> NodeBatch:
         n = len(ids)
         buffer = np.empty((n + max(1024, int(n * spare)), dims), dtype="<f4")
         with open(prefix.with_suffix(".f32"), "rb") as f:
-            got = f.readinto(memoryview(buffer[:n]).cast("B"))
+            got = f.readinto(memoryview(buffer[:n]).cast("B")) if n * dims else 0
             extra = f.read(1)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise StoreCorruptedError(f"cannot read snapshot {prefix}: {exc}") from exc

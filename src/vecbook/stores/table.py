@@ -55,6 +55,7 @@ class NodeTable:
         self._stale_rows: list[np.ndarray] = []  # rows written since the columns were built
         self._inv_norms: np.ndarray | None = None  # 1/‖row‖ in float32 (0 for zero rows), built on demand
         self._max_sq = 0.0  # the largest squared norm ever stored (never lowered): rules out float32 overflow
+        self.layout = getattr(self, "layout", -1) + 1  # changes whenever rows are renumbered
 
     def __len__(self) -> int:
         return len(self.row_of)
@@ -116,6 +117,7 @@ class NodeTable:
         """Bulk load into an empty table: no per-row Python work, one copy of the vectors at most."""
         n = len(batch)
         self.dimensions = batch.dimensions
+        self.layout += 1
         self.ids, self.contents, self.metadatas = list(batch.ids), list(batch.contents), list(batch.metadatas)
         self.row_of = dict(zip(self.ids, range(n)))
         vectors = batch.vectors
@@ -164,6 +166,7 @@ class NodeTable:
 
     def compact(self) -> None:
         """Drop dead rows, keeping the order of the live ones."""
+        self.layout += 1
         keep = np.flatnonzero(self._alive[: self.n_rows])
         self._vectors = np.ascontiguousarray(self._vectors[keep])
         self._sq_norms = self._sq_norms[keep]
@@ -264,8 +267,10 @@ class NodeTable:
 
     # ---- reads -----------------------------------------------------------------------
 
-    def live_rows(self) -> np.ndarray:
-        return np.flatnonzero(self._alive[: self.n_rows])
+    def live_rows(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Live row numbers (in ``[start, stop)``, by default all)."""
+        stop = self.n_rows if stop is None else min(stop, self.n_rows)
+        return start + np.flatnonzero(self._alive[start:stop])
 
     def filter_rows(self, node: FilterNode | None) -> np.ndarray:
         """Live rows matching a filter, in insertion order."""
@@ -372,10 +377,15 @@ class NodeTable:
 
     def batch(self, rows: np.ndarray) -> NodeBatch:
         """Rows as a NodeBatch (metadata shared, not copied: treat as read-only)."""
+        n = len(rows)
+        if n == self.n_rows and (n == 0 or (rows[0] == 0 and rows[-1] == n - 1)):  # every row, in order: slices
+            return NodeBatch(self.ids[:n], self.contents[:n], self.metadatas[:n], self._vectors[:n].copy())
+        picked = rows.tolist()
+        ids, contents, metadatas = self.ids, self.contents, self.metadatas
         return NodeBatch(
-            [self.ids[r] for r in rows],
-            [self.contents[r] for r in rows],
-            [self.metadatas[r] for r in rows],
+            [ids[r] for r in picked],
+            [contents[r] for r in picked],
+            [metadatas[r] for r in picked],
             np.ascontiguousarray(self._vectors[rows]),
         )
 

@@ -32,7 +32,8 @@ def fingerprint(ids: Sequence[str], vectors: np.ndarray) -> str:
     digest = hashlib.blake2b(digest_size=16)
     digest.update(f"{len(ids)}x{vectors.shape[1] if vectors.ndim == 2 else 0}\n".encode())
     digest.update("\0".join(ids).encode("utf-8", "surrogatepass"))
-    digest.update(memoryview(np.ascontiguousarray(vectors, dtype=np.float32)).cast("B"))
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    digest.update(memoryview(vectors).cast("B") if vectors.size else b"")
     return digest.hexdigest()
 
 
