@@ -386,10 +386,14 @@ class LocalVectorStore(TableStore):
                 return  # rows renumbered or reloaded meanwhile: a later write tries again
             generation, incarnation, start, batch = copied
             write_snapshot(temp, batch)
+            with state.lock:
+                copied_to = state.offset if state.generation == generation else start
+            # Frames before copied_to are final (logs are only appended to): copy them unlocked.
+            _copy_log(folder / _log_name(generation), start, copied_to, temp.with_suffix(".log"))
             with state.lock, self._file_lock(ws, state):
                 if (state.generation, state.incarnation) != (generation, incarnation):
                     return  # another process published meanwhile, or the workspace was re-created
-                self._publish(ws, state, temp, start, batch)
+                self._publish(ws, state, temp, copied_to, batch)
         except (OSError, WorkspaceNotFoundError, StoreCorruptedError):
             pass  # generation g is intact: a later write tries again
         finally:
@@ -424,27 +428,26 @@ class LocalVectorStore(TableStore):
         temp = _temp_prefix(self._dir(ws))
         try:
             write_snapshot(temp, batch)
-            self._publish(ws, state, temp, state.offset, batch)
+            self._publish(ws, state, temp, state.offset, batch)  # an empty log g+1
         finally:
             _remove_temp(temp)
 
-    def _publish(self, ws: str, state: _LocalState, temp: Path, start: int, batch: NodeBatch) -> None:
-        """Under both locks: snapshot files into place, the log since ``start`` as log g+1, then meta.json."""
+    def _publish(self, ws: str, state: _LocalState, temp: Path, copied_to: int, batch: NodeBatch) -> None:
+        """Under both locks: snapshot files into place, log g+1 = ``temp.log`` + the frames since
+        ``copied_to``, then meta.json."""
         folder = self._dir(ws)
         old, new = state.generation, state.generation + 1
-        with open(folder / _log_name(old), "rb") as log:
-            log.seek(start)
-            tail = log.read(state.offset - start)
+        tail = _copy_log(folder / _log_name(old), copied_to, state.offset, temp.with_suffix(".log"), durable=True)
         os.replace(temp.with_suffix(".json"), folder / (_snap_name(new) + ".json"))
         os.replace(temp.with_suffix(".f32"), folder / (_snap_name(new) + ".f32"))
-        write_durably(folder / _log_name(new), tail)
+        os.replace(temp.with_suffix(".log"), folder / _log_name(new))
         index_state = state.table.index_state()
-        saved = index_state is not None and save_index(folder / _snap_name(new), *index_state, generation=new, log_offset=len(tail))
+        saved = index_state is not None and save_index(folder / _snap_name(new), *index_state, generation=new, log_offset=tail)
         fsync_dir(folder)
         _write_meta(folder, {"format": FORMAT, "id": state.incarnation, "generation": new, "dimensions": state.table.dimensions})
         meta_stat = os.stat(folder / "meta.json")
-        state.generation, state.offset, state.snapshot_bytes = new, len(tail), batch.vectors.nbytes
-        state.index_offset = len(tail) if saved else None
+        state.generation, state.offset, state.snapshot_bytes = new, tail, batch.vectors.nbytes
+        state.index_offset = tail if saved else None
         state.meta_stat = (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size)
         stale = [folder / name for name in (_log_name(old), _snap_name(old) + ".json", _snap_name(old) + ".f32")]
         for path in stale + index_files(folder / _snap_name(old)):
@@ -492,8 +495,25 @@ def _temp_prefix(folder: Path) -> Path:
 
 
 def _remove_temp(temp: Path) -> None:
-    for path in (temp.with_suffix(".json"), temp.with_suffix(".f32")):
-        path.unlink(missing_ok=True)
+    for suffix in (".json", ".f32", ".log"):
+        temp.with_suffix(suffix).unlink(missing_ok=True)
+
+
+def _copy_log(source: Path, start: int, stop: int, target: Path, durable: bool = False) -> int:
+    """Append bytes ``[start, stop)`` of ``source`` to ``target``; fsync if ``durable``. Returns target's size."""
+    with open(source, "rb") as src, open(target, "ab") as dst:
+        src.seek(start)
+        remaining = stop - start
+        while remaining > 0:
+            chunk = src.read(min(remaining, 8 << 20))
+            if not chunk:
+                raise StoreCorruptedError(f"{source} ended before offset {stop}")
+            dst.write(chunk)
+            remaining -= len(chunk)
+        dst.flush()
+        if durable:
+            os.fsync(dst.fileno())
+        return dst.tell()
 
 
 def _abandoned(temp: Path) -> bool:
