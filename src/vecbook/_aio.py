@@ -134,11 +134,14 @@ def sync_twin(async_method: Callable[..., Awaitable[T]], eager: bool = False) ->
     objects whose ``_runs_eagerly`` is true.
     """
 
+    name = async_method.__name__
+
     @functools.wraps(async_method)
     def method(self: Any, *args: Any, **kwargs: Any) -> T:
+        bound = getattr(self, name)  # looked up per call: a subclass's override of the async_ method counts
         if eager and self._runs_eagerly:
-            return run_eager(lambda: async_method(self, *args, **kwargs))
-        return run_sync(async_method(self, *args, **kwargs))
+            return run_eager(lambda: bound(*args, **kwargs))
+        return run_sync(bound(*args, **kwargs))
 
     method.__name__ = async_method.__name__.removeprefix("async_")
     method.__qualname__ = method.__qualname__.replace(async_method.__name__, method.__name__)

@@ -112,3 +112,14 @@ def test_errors_are_raised_from_the_eager_run(store):
     with pytest.raises(WorkspaceNotFoundError):
         store.search_by_vector(np.ones(16), "missing", top_k=1)
     assert counts()[1] == before[1]
+
+
+def test_a_subclass_override_of_an_async_method_also_changes_its_sync_twin():
+    class Doubling(MemoryVectorStore):
+        async def async_count(self, workspace_id, **kwargs):
+            return 2 * await super().async_count(workspace_id, **kwargs)
+
+    s = Doubling()
+    s.create_workspace("ws")
+    s.insert(nodes(3), "ws")
+    assert s.count("ws") == 6

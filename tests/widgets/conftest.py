@@ -51,7 +51,7 @@ class FlakyStore(vecbook.MemoryVectorStore):
 
 
 class CountingStore(vecbook.MemoryVectorStore):
-    """A memory store that counts the nodes its iterator hands out."""
+    """A memory store that counts the nodes it hands out (iterated or read as columns)."""
 
     yielded = 0
 
@@ -59,6 +59,11 @@ class CountingStore(vecbook.MemoryVectorStore):
         async for node in super().async_iter_workspace_nodes(*args, **kwargs):
             type(self).yielded += 1
             yield node
+
+    async def async_read_columns(self, *args, **kwargs):
+        columns = await super().async_read_columns(*args, **kwargs)
+        type(self).yielded += len(columns)
+        return columns
 
 
 def _fill(store) -> None:

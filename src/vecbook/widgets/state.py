@@ -112,9 +112,8 @@ class BrowserState(Observable):
         self.total = self.store.count(ws)
         self.page = min(max(0, int(page)), self.n_pages - 1)
         start = self.page * self.page_size
-        # Streams only up to the end of this page: a page never loads the whole workspace.
-        nodes = collect(self.store, ws, limit=start + self.page_size)
-        self.rows = nodes[start:]
+        # Reads only up to the end of this page: a page never loads the whole workspace.
+        self.rows = self.store.read_columns(ws, limit=start + self.page_size).nodes()[start:]
         present = {n.unique_id for n in self.rows}
         self.selected = [i for i in self.selected if i in present]
 
@@ -225,9 +224,9 @@ class BrowserState(Observable):
         self._emit("changed")
 
     def to_dataframe(self, workspace_id: str | None = None, limit: int | None = None):
-        """The whole workspace (or ``limit`` nodes) as a DataFrame, streamed page by page."""
+        """The whole workspace (or ``limit`` nodes) as a DataFrame."""
         ws = workspace_id or self.workspace_id
-        return _table.frame(collect(self.store, ws, _table.node_record, limit=limit))
+        return _table.frame([_table.node_record(node) for node in self.store.read_columns(ws, limit=limit).nodes()])
 
 
 class SearchState(Observable):
