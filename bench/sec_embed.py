@@ -3,7 +3,9 @@
 The ideal for ``t`` texts at batch size ``b`` and concurrency ``c`` is
 ``ceil(ceil(t / b) / c)`` rounds of the latency: the target is within 1.5× of it.
 The server (``vecbook.testing.EmbeddingServer``) runs in a process of its own,
-as a real one would, so its CPU time is not charged to the client.
+as a real one would, so its CPU time is not charged to the client, and it answers
+each request 50 ms after it arrived, its own compute included (as a real server's
+response time includes its compute; before 2026-11-24 it added the latency on top).
 """
 
 from __future__ import annotations

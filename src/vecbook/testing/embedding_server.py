@@ -175,7 +175,13 @@ class EmbeddingServer:
             self._in_flight -= 1
 
     def handle(self, path: str, authorization: str | None, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        """Answer one request: (status, extra headers, JSON body)."""
+        """Answer one request: (status, extra headers, JSON body).
+
+        A request that gets as far as the latency takes ``latency`` (plus a slow
+        fault's delay) in all: the time spent making the answer is part of it, as
+        a real server's response time includes its compute.
+        """
+        started = time.perf_counter()
         if path.rstrip("/") != "/v1/embeddings":
             return _error(404, f"no route {path}")
         try:
@@ -199,7 +205,11 @@ class EmbeddingServer:
             return _error(401, f"Incorrect API key provided: {presented}", code="invalid_api_key")
         with self._lock:
             fault = self._faults.popleft() if self._faults else Fault()
-        time.sleep(self.latency + fault.delay)
+        answer = self._answer(request, inputs, fault)
+        time.sleep(max(0.0, started + self.latency + fault.delay - time.perf_counter()))
+        return answer
+
+    def _answer(self, request: dict, inputs: list[str], fault: Fault) -> tuple[int, dict[str, str], bytes]:
         if fault.status != 200:
             headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
             return _error(fault.status, fault.message, headers=headers)
