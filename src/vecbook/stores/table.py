@@ -372,22 +372,26 @@ class NodeTable:
             [ids[r] for r in rows.tolist()],
             [contents[r] for r in rows.tolist()],
             [_copy_json(metadatas[r]) for r in rows.tolist()],
-            self._vectors[rows] if self.dimensions else np.zeros((len(rows), 0), dtype=np.float32),
+            self._row_copy(rows) if self.dimensions else np.zeros((len(rows), 0), dtype=np.float32),
         )
 
     def batch(self, rows: np.ndarray) -> NodeBatch:
         """Rows as a NodeBatch (metadata shared, not copied: treat as read-only)."""
         n = len(rows)
-        if n == self.n_rows and (n == 0 or (rows[0] == 0 and rows[-1] == n - 1)):  # every row, in order: slices
+        if self._is_prefix(rows):  # every row from the first, in order: slices
             return NodeBatch(self.ids[:n], self.contents[:n], self.metadatas[:n], self._vectors[:n].copy())
         picked = rows.tolist()
         ids, contents, metadatas = self.ids, self.contents, self.metadatas
-        return NodeBatch(
-            [ids[r] for r in picked],
-            [contents[r] for r in picked],
-            [metadatas[r] for r in picked],
-            np.ascontiguousarray(self._vectors[rows]),
-        )
+        return NodeBatch([ids[r] for r in picked], [contents[r] for r in picked], [metadatas[r] for r in picked], self._row_copy(rows))
+
+    @staticmethod
+    def _is_prefix(rows: np.ndarray) -> bool:
+        """Whether ``rows`` is 0, 1, ..., len-1 (sorted and unique, as row lists here are)."""
+        return len(rows) == 0 or (rows[0] == 0 and rows[-1] == len(rows) - 1)
+
+    def _row_copy(self, rows: np.ndarray) -> np.ndarray:
+        """A C-contiguous copy of these rows of the matrix (a plain slice copy when that is what they are)."""
+        return self._vectors[: len(rows)].copy() if self._is_prefix(rows) else self._vectors[rows]
 
 
 def _inverse_norms(sq_norms: np.ndarray) -> np.ndarray:
