@@ -182,3 +182,25 @@ def test_four_processes_lose_nothing(tmp_path):
     assert {n.unique_id for n in s.iter_workspace_nodes("ws")} == {f"p{k}-{i}" for k in range(4) for i in range(per_process)}
     assert json.loads((tmp_path / "ws" / "meta.json").read_text())["generation"] > 1  # compactions ran meanwhile
     assert not list((tmp_path / "ws").glob(".snap-*"))  # and left nothing behind
+
+
+def test_a_workspace_dropped_or_recreated_by_another_store_is_noticed(tmp_path):
+    from vecbook import DimensionMismatchError, WorkspaceNotFoundError
+
+    a, b = LocalVectorStore(store_dir=tmp_path), LocalVectorStore(store_dir=tmp_path)
+    a.create_workspace("ws")
+    a.insert(VectorNode(unique_id="x", vector=[1.0, 0.0]), "ws")
+    assert a.search_by_vector([1.0, 0.0], "ws")[0].unique_id == "x"  # open in a's RAM
+    b.delete_workspace("ws")
+    with pytest.raises(WorkspaceNotFoundError):
+        a.search_by_vector([1.0, 0.0], "ws")
+    # a forgot it; a re-creates it, then b replaces it with one of other dimensions
+    a.create_workspace("ws")
+    a.insert(VectorNode(unique_id="y", vector=[0.0, 1.0]), "ws")
+    assert a.count("ws") == 1
+    b.delete_workspace("ws")
+    b.create_workspace("ws")
+    b.insert(VectorNode(unique_id="z", vector=[1.0, 2.0, 3.0]), "ws")
+    with pytest.raises(DimensionMismatchError):
+        a.search_by_vector([0.0, 1.0], "ws")
+    assert [n.unique_id for n in a.search_by_vector([1.0, 2.0, 3.0], "ws")] == ["z"]

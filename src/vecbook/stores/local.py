@@ -123,6 +123,17 @@ class LocalVectorStore(TableStore):
     async def _exists(self, ws: str) -> bool:
         return os.path.isfile(os.path.join(self._root_str, validate_workspace_id(ws), "meta.json"))
 
+    async def _known(self, ws: str) -> bool:
+        # A workspace open in RAM needs no stat here: the hooks that follow stat meta.json
+        # anyway and raise WorkspaceNotFoundError if another process deleted it.
+        return self._loaded_state(ws) is not None or await self._exists(ws)
+
+    async def _dimensions(self, ws: str) -> int | None:
+        state = self._loaded_state(ws)
+        if state is not None and state.table.dimensions is not None:
+            return state.table.dimensions  # fixed once known (a re-created workspace fails the search's check)
+        return await super()._dimensions(ws)
+
     async def _list(self) -> list[str]:
         def scan() -> list[str]:
             names = []
