@@ -1,18 +1,23 @@
 """ChromaVectorStore vs the raw chromadb client, same data and operations.
 
-    PYTHONPATH=src python bench/bench_chroma.py [--n 10000] [--dims 384] [--queries 100] [--no-server]
+    PYTHONPATH=src python bench/bench_chroma.py [--n 10000] [--dims 384] [--queries 100] [--rounds 3] [--no-server]
 
 Prints throughput for insert, search one query at a time (unfiltered, term filter,
 numeric range) and 100 queries in one batched call, for the embedded client
 (PersistentClient) and for a `chroma run` server started on a free loopback port,
-with the ratio of vecbook's time to the raw client's (target <= 1.2x). Each
-operation runs ``--rounds`` times on each side, alternating; the best time counts.
+with the ratio of vecbook's time to the raw client's (target <= 1.2x). Inserts
+alternate sides round by round; queries alternate query by query (bench/common.py);
+ratios are medians of paired ratios, with the range of the per-round medians.
 
-Both sides upsert ids, vectors, documents and metadata in batches of 1024 into a
-cosine collection and ask for the top 10. The raw side gets metadata, documents and
-distances (Chroma's default); vecbook also gets vectors (its scores are recomputed
-from them), stores the index and copies that make filters and reads exact (see
-vecbook/stores/chroma_filters.py) and reads old metadata before each upsert.
+Both sides upsert ids, vectors, documents and metadata (bench/data.py) in batches of
+1024 into an empty cosine collection (made untimed: vecbook's delete_workspace also
+deletes the records first, see chroma.py) and ask for the top 10. The raw side gets
+metadata, documents and distances (Chroma's default); vecbook also gets its exact
+vectors (its scores are recomputed from them), and stores the index and copies that
+make filters and reads exact (see vecbook/stores/chroma_filters.py). Before each
+upsert vecbook reads the ids' old metadata: Chroma's upsert merges metadata, so the
+keys an old version had and the new one lacks must be set to None explicitly (for
+new ids that read finds nothing and costs ~2 ms per 1024).
 """
 
 from __future__ import annotations
@@ -28,95 +33,74 @@ import sys
 import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
-import chromadb
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vecbook import ChromaVectorStore, VectorNode
+import chromadb  # noqa: E402
+import numpy as np  # noqa: E402
 
-FILTERS = {None: (None, None), "term": ({"category": "c3"}, {"category": "c3"})}
-FILTERS["range"] = ({"rank": {"gte": 1000, "lt": 6000}}, {"$and": [{"rank": {"$gte": 1000}}, {"rank": {"$lt": 6000}}]})
+import common  # noqa: E402
+import data  # noqa: E402
+from vecbook import ChromaVectorStore, VectorNode  # noqa: E402
 
-
-def dataset(n: int, dims: int):
-    rng = np.random.default_rng(0)
-    vectors = rng.standard_normal((n, dims)).astype(np.float32)
-    metadatas = [{"category": f"c{i % 10}", "rank": int(rng.integers(0, 10_000))} for i in range(n)]
-    ids = [f"doc-{i}" for i in range(n)]
-    queries = rng.standard_normal((200, dims)).astype(np.float32)
-    return ids, vectors, metadatas, queries
+BATCH = 1024
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def raw_where(spec: dict | None) -> dict | None:
+    """The portable filters of this benchmark in Chroma's own syntax."""
+    if spec is None:
+        return None
+    ((key, cond),) = spec.items()
+    if not isinstance(cond, dict):
+        return {key: cond}
+    return {"$and": [{key: {f"${op}": bound}} for op, bound in cond.items()]}
 
 
 class Raw:
     """The same operations through chromadb alone."""
 
-    def __init__(self, client, ids, vectors, metadatas, batch: int = 1024):
-        self.client, self.ids, self.vectors, self.metadatas, self.batch = client, ids, vectors, metadatas, batch
+    def __init__(self, client, vectors: np.ndarray, metadatas: list[dict], filters: dict):
+        self.client, self.vectors, self.metadatas = client, vectors, metadatas
+        self.ids, self.contents = data.ids(len(vectors)), data.contents(len(vectors))
+        self.where = {name: raw_where(spec) for name, spec in filters.items()}
         self.collection = None
 
-    def insert(self) -> None:
+    def reset(self) -> None:
         with contextlib.suppress(Exception):
             self.client.delete_collection("raw")
         self.collection = self.client.create_collection("raw", metadata={"hnsw:space": "cosine"}, embedding_function=None)
-        for s in range(0, len(self.ids), self.batch):
-            stop = min(s + self.batch, len(self.ids))
-            self.collection.upsert(
-                ids=self.ids[s:stop],
-                embeddings=self.vectors[s:stop],
-                metadatas=self.metadatas[s:stop],
-                documents=[f"text {i}" for i in range(s, stop)],
-            )
 
-    def search(self, queries, flt, batched: bool = False) -> None:
-        where = FILTERS[flt][1]
-        for chunk in [queries] if batched else [q[None, :] for q in queries]:
-            self.collection.query(query_embeddings=chunk, n_results=10, where=where, include=["metadatas", "documents", "distances"])
+    def insert(self) -> None:
+        for s in range(0, len(self.ids), BATCH):
+            e = min(s + BATCH, len(self.ids))
+            self.collection.upsert(ids=self.ids[s:e], embeddings=self.vectors[s:e], metadatas=self.metadatas[s:e], documents=self.contents[s:e])
+
+    def search(self, query: np.ndarray, name: str) -> None:
+        self.batch(query[None, :], name)
+
+    def batch(self, queries: np.ndarray, name: str) -> None:
+        self.collection.query(query_embeddings=queries, n_results=common.K, where=self.where[name], include=["metadatas", "documents", "distances"])
 
 
 class Ours:
-    def __init__(self, store: ChromaVectorStore, ids, vectors, metadatas):
-        self.store, self.dims = store, vectors.shape[1]
-        self.nodes = [VectorNode(unique_id=ids[i], content=f"text {i}", metadata=metadatas[i], vector=vectors[i]) for i in range(len(ids))]
+    def __init__(self, store: ChromaVectorStore, vectors: np.ndarray, metadatas: list[dict], filters: dict):
+        self.store, self.dims, self.filters = store, vectors.shape[1], filters
+        ids, contents = data.ids(len(vectors)), data.contents(len(vectors))
+        self.nodes = [VectorNode(unique_id=ids[i], content=contents[i], metadata=metadatas[i], vector=vectors[i]) for i in range(len(ids))]
 
-    def insert(self) -> None:
+    def reset(self) -> None:
         self.store.delete_workspace("bench")
         self.store.create_workspace("bench", dimensions=self.dims)
+
+    def insert(self) -> None:
         self.store.insert(self.nodes, "bench")
 
-    def search(self, queries, flt, batched: bool = False) -> None:
-        filter_dict = FILTERS[flt][0]
-        if batched:
-            self.store.batch_search(queries, "bench", top_k=10, filter_dict=filter_dict)
-            return
-        for q in queries:
-            self.store.search_by_vector(q, "bench", top_k=10, filter_dict=filter_dict)
+    def search(self, query: np.ndarray, name: str) -> None:
+        self.store.search_by_vector(query, "bench", top_k=common.K, filter_dict=self.filters[name])
 
-
-def compare(title: str, raw: Raw, ours: Ours, queries, n_search: int, rounds: int) -> None:
-    ops = {
-        "insert": (len(ours.nodes), lambda side: side.insert()),
-        "search": (n_search, lambda side: side.search(queries[:n_search], None)),
-        "filtered (term)": (n_search, lambda side: side.search(queries[:n_search], "term")),
-        "filtered (range)": (n_search, lambda side: side.search(queries[:n_search], "range")),
-        "batch of 100": (100, lambda side: side.search(queries[:100], None, batched=True)),
-        "batch of 100, term": (100, lambda side: side.search(queries[:100], "term", batched=True)),
-    }
-    best = {op: [float("inf"), float("inf")] for op in ops}
-    for _ in range(rounds):
-        for op, (_, run) in ops.items():
-            best[op][0] = min(best[op][0], timed(lambda: run(raw)))
-            best[op][1] = min(best[op][1], timed(lambda: run(ours)))
-    print(f"\n{title} (best of {rounds}; per second: nodes inserted, queries answered)")
-    print(f"{'operation':<20}{'raw /s':>12}{'vecbook /s':>12}{'vecbook/raw':>13}")
-    for op, (count, _) in ops.items():
-        t_raw, t_ours = best[op]
-        print(f"{op:<20}{count / t_raw:>12.1f}{count / t_ours:>12.1f}{t_ours / t_raw:>12.2f}x")
+    def batch(self, queries: np.ndarray, name: str) -> None:
+        self.store.batch_search(queries, "bench", top_k=common.K, filter_dict=self.filters[name])
 
 
 @contextlib.contextmanager
@@ -148,24 +132,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--dims", type=int, default=384)
-    parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--queries", type=int, default=100, help="single queries per round")
+    parser.add_argument("--batch", type=int, default=100, help="queries in the batched call")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-server", action="store_true", help="embedded mode only")
+    parser.add_argument("--no-embedded", action="store_true", help="server mode only")
     args = parser.parse_args()
 
-    ids, vectors, metadatas, queries = dataset(args.n, args.dims)
-    queries = np.resize(queries, (max(args.queries, 100), args.dims))
-    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-        raw = Raw(chromadb.PersistentClient(path=a), ids, vectors, metadatas)
-        with ChromaVectorStore(store_dir=b) as store:
-            compare(f"embedded (PersistentClient), {args.n} x {args.dims}, top 10", raw, Ours(store, ids, vectors, metadatas), queries, args.queries, args.rounds)
-        raw.client.close()
+    vectors, metadatas = data.vectors(args.n, args.dims), data.metadata(args.n)
+    queries = data.queries(max(args.queries, args.batch), args.dims)
+    filters = {"none": None, "term": data.TERM, "range": data.band(args.n)}
+    results = common.Results()
+    if not args.no_embedded:
+        print(f"\n== embedded (PersistentClient), {args.n} x {args.dims}, top {common.K}, load {common.load_average():.1f}")
+        with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+            raw = Raw(chromadb.PersistentClient(path=a), vectors, metadatas, filters)
+            with ChromaVectorStore(store_dir=b) as store:
+                rows = common.overhead_table(results, "chroma", args.n, raw, Ours(store, vectors, metadatas, filters), queries, args.queries, args.rounds, filters, args.batch)
+            raw.client.close()
+        common.overhead_summary(rows)
     if args.no_server:
         return
-    with tempfile.TemporaryDirectory() as data, chroma_server(data) as (host, port):
-        raw = Raw(chromadb.HttpClient(host=host, port=port), ids, vectors, metadatas)
+    print(f"\n== server (chroma run; raw HttpClient, vecbook AsyncHttpClient), {args.n} x {args.dims}, top {common.K}, load {common.load_average():.1f}")
+    with tempfile.TemporaryDirectory() as folder, chroma_server(folder) as (host, port):
+        raw = Raw(chromadb.HttpClient(host=host, port=port), vectors, metadatas, filters)
         with ChromaVectorStore(host=host, port=port) as store:
-            compare(f"server (chroma run; raw HttpClient, vecbook AsyncHttpClient), {args.n} x {args.dims}, top 10", raw, Ours(store, ids, vectors, metadatas), queries, args.queries, args.rounds)
+            rows = common.overhead_table(results, "chroma-server", args.n, raw, Ours(store, vectors, metadatas, filters), queries, args.queries, args.rounds, filters, args.batch)
+    common.overhead_summary(rows)
 
 
 if __name__ == "__main__":

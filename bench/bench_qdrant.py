@@ -1,130 +1,132 @@
 """QdrantVectorStore vs the raw qdrant-client, local mode, same data and operations.
 
-    PYTHONPATH=src python bench/bench_qdrant.py [--n 10000] [--dims 384] [--queries 200]
+    PYTHONPATH=src python bench/bench_qdrant.py [--n 10000] [--dims 384] [--queries 100] [--rounds 3] [--disk-n 10000]
 
-Prints throughput for insert, unfiltered search and filtered search (top 10, with
-payloads), and the ratio of vecbook's time to the raw client's (target <= 1.2x).
-The raw side stores ``{"unique_id", "content", "metadata"}`` and asks for payloads
-only; vecbook also stores what makes it exact (the original vector under cosine,
-the ``_present`` list) and returns vectors with recomputed float64 scores.
-Local mode on disk commits one sqlite transaction per point (fsync-bound for both
-sides), so ``path=`` is measured on a smaller set.
+Prints throughput for insert (into an empty collection, made untimed), search one
+query at a time (unfiltered, term filter, numeric range) and a batch of queries in
+one call (top 10, with payloads), and the ratio of vecbook's time to the raw client's
+(target <= 1.2x); inserts alternate sides round by round, queries query by query
+(bench/common.py), for ``location=":memory:"`` and for ``path=``. The raw side stores
+``{"unique_id", "content", "metadata"}`` and asks for payloads only; vecbook also
+stores what makes it exact (the original vector under cosine, the ``_present`` list)
+and returns vectors with recomputed float64 scores. Local mode on disk commits one
+sqlite transaction per point (fsync-bound for both sides), so ``path=`` goes to
+/dev/shm where there is one (``--real-disk`` for the disk, with a smaller ``--disk-n``).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
-import time
+from pathlib import Path
 
-import numpy as np
-from qdrant_client import QdrantClient, models
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vecbook import QdrantVectorStore, VectorNode
-from vecbook.stores.qdrant import point_id
+import numpy as np  # noqa: E402
+from qdrant_client import QdrantClient, models  # noqa: E402
 
-FILTER = {"category": "c3"}
-RAW_FILTER = models.Filter(must=[models.FieldCondition(key="metadata.category", match=models.MatchValue(value="c3"))])
-RANGE = {"rank": {"gte": 1000, "lt": 6000}}
-RAW_RANGE = models.Filter(must=[models.FieldCondition(key="metadata.rank", range=models.Range(gte=1000, lt=6000))])
+import common  # noqa: E402
+import data  # noqa: E402
+from vecbook import QdrantVectorStore, VectorNode  # noqa: E402
+from vecbook.stores.qdrant import point_id  # noqa: E402
 
-
-def dataset(n: int, dims: int):
-    rng = np.random.default_rng(0)
-    vectors = rng.standard_normal((n, dims)).astype(np.float32)
-    metadatas = [{"category": f"c{i % 10}", "rank": int(rng.integers(0, 10_000))} for i in range(n)]
-    ids = [f"doc-{i}" for i in range(n)]
-    queries = rng.standard_normal((200, dims)).astype(np.float32)
-    return ids, vectors, metadatas, queries
+BATCH = 1024
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def raw_filter(spec: dict | None) -> models.Filter | None:
+    """The portable filters of this benchmark in qdrant-client's own terms."""
+    if spec is None:
+        return None
+    ((key, cond),) = spec.items()
+    if isinstance(cond, dict):
+        return models.Filter(must=[models.FieldCondition(key=f"metadata.{key}", range=models.Range(**cond))])
+    return models.Filter(must=[models.FieldCondition(key=f"metadata.{key}", match=models.MatchValue(value=cond))])
 
 
 class Raw:
     """The same operations through qdrant-client alone."""
 
-    def __init__(self, client: QdrantClient, ids, vectors, metadatas, batch: int = 1024):
-        self.client, self.ids, self.vectors, self.metadatas, self.batch = client, ids, vectors, metadatas, batch
+    def __init__(self, client: QdrantClient, vectors: np.ndarray, metadatas: list[dict], filters: dict):
+        self.client, self.vectors, self.metadatas = client, vectors, metadatas
+        self.ids, self.contents = data.ids(len(vectors)), data.contents(len(vectors))
+        self.filters = {name: raw_filter(spec) for name, spec in filters.items()}
 
-    def insert(self) -> None:
+    def reset(self) -> None:
         if self.client.collection_exists("raw"):
             self.client.delete_collection("raw")
         self.client.create_collection("raw", vectors_config=models.VectorParams(size=self.vectors.shape[1], distance=models.Distance.COSINE))
-        for s in range(0, len(self.ids), self.batch):
-            stop = min(s + self.batch, len(self.ids))
-            payloads = [{"unique_id": self.ids[i], "content": f"text {i}", "metadata": self.metadatas[i]} for i in range(s, stop)]
-            points = models.Batch(ids=[point_id(i) for i in self.ids[s:stop]], vectors=self.vectors[s:stop], payloads=payloads)
+
+    def insert(self) -> None:
+        for s in range(0, len(self.ids), BATCH):
+            e = min(s + BATCH, len(self.ids))
+            payloads = [{"unique_id": self.ids[i], "content": self.contents[i], "metadata": self.metadatas[i]} for i in range(s, e)]
+            points = models.Batch(ids=[point_id(i) for i in self.ids[s:e]], vectors=self.vectors[s:e], payloads=payloads)
             self.client.upsert("raw", points=points, wait=True)
 
-    def search(self, queries, flt) -> None:
-        raw_filter = {None: None, "term": RAW_FILTER, "range": RAW_RANGE}[flt]
-        for q in queries:
-            self.client.query_points("raw", query=q, query_filter=raw_filter, limit=10, with_payload=True)
+    def search(self, query: np.ndarray, name: str) -> None:
+        self.client.query_points("raw", query=query, query_filter=self.filters[name], limit=common.K, with_payload=True)
+
+    def batch(self, queries: np.ndarray, name: str) -> None:
+        requests = [models.QueryRequest(query=q, filter=self.filters[name], limit=common.K, with_payload=True) for q in queries]
+        self.client.query_batch_points("raw", requests=requests)
 
 
 class Ours:
-    def __init__(self, store: QdrantVectorStore, ids, vectors, metadatas):
-        self.store, self.dims = store, vectors.shape[1]
-        self.nodes = [VectorNode(unique_id=ids[i], content=f"text {i}", metadata=metadatas[i], vector=vectors[i]) for i in range(len(ids))]
+    def __init__(self, store: QdrantVectorStore, vectors: np.ndarray, metadatas: list[dict], filters: dict):
+        self.store, self.dims, self.filters = store, vectors.shape[1], filters
+        ids, contents = data.ids(len(vectors)), data.contents(len(vectors))
+        self.nodes = [VectorNode(unique_id=ids[i], content=contents[i], metadata=metadatas[i], vector=vectors[i]) for i in range(len(ids))]
 
-    def insert(self) -> None:
+    def reset(self) -> None:
         self.store.delete_workspace("bench")
         self.store.create_workspace("bench", dimensions=self.dims)
+
+    def insert(self) -> None:
         self.store.insert(self.nodes, "bench")
 
-    def search(self, queries, flt) -> None:
-        filter_dict = {None: None, "term": FILTER, "range": RANGE}[flt]
-        for q in queries:
-            self.store.search_by_vector(q, "bench", top_k=10, filter_dict=filter_dict)
+    def search(self, query: np.ndarray, name: str) -> None:
+        self.store.search_by_vector(query, "bench", top_k=common.K, filter_dict=self.filters[name])
 
-
-def compare(title: str, raw: Raw, ours: Ours, queries, n_search: int, n_filtered: int, rounds: int) -> None:
-    """Run each operation ``rounds`` times on each side, alternating, and keep the best time."""
-    ops = {
-        "insert": (len(ours.nodes), lambda side: side.insert()),
-        "search": (n_search, lambda side: side.search(queries[:n_search], None)),
-        "filtered (term)": (n_filtered, lambda side: side.search(queries[:n_filtered], "term")),
-        "filtered (range)": (n_filtered, lambda side: side.search(queries[:n_filtered], "range")),
-    }
-    best = {op: [float("inf"), float("inf")] for op in ops}
-    for _ in range(rounds):
-        for op, (_, run) in ops.items():
-            best[op][0] = min(best[op][0], timed(lambda: run(raw)))
-            best[op][1] = min(best[op][1], timed(lambda: run(ours)))
-    print(f"\n{title} (best of {rounds}; per second: points inserted, queries answered)")
-    print(f"{'operation':<18}{'raw /s':>12}{'vecbook /s':>12}{'vecbook/raw':>13}")
-    for op, (count, _) in ops.items():
-        t_raw, t_ours = best[op]
-        print(f"{op:<18}{count / t_raw:>12.1f}{count / t_ours:>12.1f}{t_ours / t_raw:>12.2f}x")
+    def batch(self, queries: np.ndarray, name: str) -> None:
+        self.store.batch_search(queries, "bench", top_k=common.K, filter_dict=self.filters[name])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--dims", type=int, default=384)
-    parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--filtered", type=int, default=10)
+    parser.add_argument("--queries", type=int, default=100, help="single queries per round")
+    parser.add_argument("--batch", type=int, default=20, help="queries in the batched call")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--disk-n", type=int, default=300, help="points for the path= (on disk) runs")
+    parser.add_argument("--disk-n", type=int, default=10_000, help="points for the path= runs (fewer with --real-disk); 0 to skip")
+    parser.add_argument("--real-disk", action="store_true", help="put path= on the real disk, not /dev/shm")
+    parser.add_argument("--no-memory", action="store_true", help="skip the :memory: runs")
     args = parser.parse_args()
 
-    ids, vectors, metadatas, queries = dataset(args.n, args.dims)
-    queries = np.resize(queries, (max(args.queries, args.filtered), args.dims))
-    raw = Raw(QdrantClient(location=":memory:"), ids, vectors, metadatas)
-    ours = Ours(QdrantVectorStore(location=":memory:"), ids, vectors, metadatas)
-    compare(f"local mode, :memory:, {args.n} x {args.dims}, top 10", raw, ours, queries, args.queries, args.filtered, args.rounds)
+    results = common.Results()
+    queries = data.queries(max(args.queries, args.batch), args.dims)
+    if not args.no_memory:
+        vectors, metadatas = data.vectors(args.n, args.dims), data.metadata(args.n)
+        filters = {"none": None, "term": data.TERM, "range": data.band(args.n)}
+        print(f"\n== local mode, :memory:, {args.n} x {args.dims}, top {common.K}, load {common.load_average():.1f}")
+        raw = Raw(QdrantClient(location=":memory:"), vectors, metadatas, filters)
+        with QdrantVectorStore(location=":memory:") as store:
+            rows = common.overhead_table(results, "qdrant-memory", args.n, raw, Ours(store, vectors, metadatas, filters), queries, args.queries, args.rounds, filters, args.batch)
+        common.overhead_summary(rows)
 
     m = args.disk_n
-    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-        raw = Raw(QdrantClient(path=a), ids[:m], vectors[:m], metadatas[:m])
-        ours = Ours(QdrantVectorStore(path=b), ids[:m], vectors[:m], metadatas[:m])
-        compare(f"local mode, path= on disk, {m} x {args.dims}, top 10", raw, ours, queries, 50, 10, args.rounds)
-        raw.client.close()
-        ours.store.close()
+    if m:
+        vectors, metadatas = data.vectors(m, args.dims), data.metadata(m)
+        filters = {"none": None, "term": data.TERM, "range": data.band(m)}
+        shm = None if args.real_disk or not Path("/dev/shm").is_dir() else "/dev/shm"
+        print(f"\n== local mode, path= ({'on disk' if shm is None else '/dev/shm'}), {m} x {args.dims}, top {common.K}, load {common.load_average():.1f}")
+        with tempfile.TemporaryDirectory(dir=shm) as a, tempfile.TemporaryDirectory(dir=shm) as b:
+            raw = Raw(QdrantClient(path=a), vectors, metadatas, filters)
+            with QdrantVectorStore(path=b) as store:
+                rows = common.overhead_table(results, "qdrant-path", m, raw, Ours(store, vectors, metadatas, filters), queries, args.queries, args.rounds, filters, args.batch)
+            raw.client.close()
+        common.overhead_summary(rows)
 
 
 if __name__ == "__main__":

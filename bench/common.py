@@ -227,3 +227,88 @@ def rmtree(path: str | Path) -> None:
 
 
 PYTHON = sys.executable
+
+
+# ---- vecbook against a backend's raw client (bench_chroma/qdrant/es.py) ----------------------
+
+
+def alternating(
+    systems: dict[str, Callable[[], object]], rounds: int, warmup: int = 0, setup: dict[str, Callable[[], object]] | None = None
+) -> dict[str, list[float]]:
+    """Seconds per call of each ``systems[name]()``, ``rounds`` times, the systems taking turns
+    (the first to go changes every round), so load from other processes hits them alike.
+    ``setup[name]()``, if given, runs untimed before each call."""
+    names = list(systems)
+    for _ in range(warmup):
+        for name in names:
+            systems[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            if setup:
+                setup[name]()
+            t = time.perf_counter()
+            systems[name]()
+            samples[name].append(time.perf_counter() - t)
+    return samples
+
+
+def overhead_table(
+    results: Results,
+    section: str,
+    n: int,
+    raw: object,
+    ours: object,
+    queries: np.ndarray,
+    count: int,
+    rounds: int,
+    filters: dict[str, dict | None],
+    batch: int = 0,
+    target: float = 1.2,
+) -> list[Record]:
+    """vecbook's time over the raw client's for the same operations, as records.
+
+    ``raw`` and ``ours`` offer ``reset()`` (an empty collection, untimed), ``insert()``
+    (the whole data set into it), ``search(vector, name)`` (one query, top 10, filter
+    ``filters[name]``) and ``batch(matrix, name)``. Inserts alternate sides over
+    ``rounds``; single queries alternate per query (:func:`interleaved`); the
+    ratio is the median of paired ratios, its bracket the range of per-round medians.
+    """
+    out: list[Record] = []
+    load = load_average()
+
+    def record(measure: str, per: int, t_raw: list[float], t_ours: list[float], ratios: np.ndarray, spread: tuple[float, float], unit: str) -> None:
+        ratio = float(np.median(ratios))
+        lo, hi = spread
+        note = f"raw {per / statistics.median(t_raw):,.0f} {unit}; vecbook/raw per round {lo:.2f}-{hi:.2f}; load {load:.1f}"
+        out.append(results.add(Record(section, "vecbook", measure, n, per / statistics.median(t_ours), unit, ratio, "raw", f"<= {target}x", ratio <= target, note=note)))
+
+    samples = alternating({"raw": raw.insert, "vecbook": ours.insert}, rounds, setup={"raw": raw.reset, "vecbook": ours.reset})  # type: ignore[attr-defined]
+    ratios = np.asarray(samples["vecbook"]) / np.asarray(samples["raw"])
+    record("insert", n, samples["raw"], samples["vecbook"], ratios, (float(ratios.min()), float(ratios.max())), "nodes/s")
+    for name in filters:
+        label = "search" if filters[name] is None else f"search, {name} filter"
+        load = load_average()
+        timings = interleaved(
+            {"raw": lambda i: raw.search(queries[i % len(queries)], name), "vecbook": lambda i: ours.search(queries[i % len(queries)], name)},  # type: ignore[attr-defined]
+            count,
+            rounds,
+        )
+        ratio, spread = paired_ratio(timings, "vecbook", "raw")
+        record(label, 1, timings["raw"]["samples"], timings["vecbook"]["samples"], np.asarray([ratio]), spread, "q/s")
+    if batch:
+        for name in filters:
+            load = load_average()
+            matrix = queries[:batch]
+            samples = alternating({"raw": lambda: raw.batch(matrix, name), "vecbook": lambda: ours.batch(matrix, name)}, rounds, warmup=1)  # type: ignore[attr-defined]
+            ratios = np.asarray(samples["vecbook"]) / np.asarray(samples["raw"])
+            label = f"batch of {batch}" + ("" if filters[name] is None else f", {name} filter")
+            record(label, batch, samples["raw"], samples["vecbook"], ratios, (float(ratios.min()), float(ratios.max())), "q/s")
+    return out
+
+
+def overhead_summary(records: Sequence[Record]) -> None:
+    """The records of :func:`overhead_table` as one table."""
+    print(f"  {'operation':<28}{'vecbook':>14}{'vecbook/raw':>13}  per round, load")
+    for r in records:
+        print(f"  {r.measure:<28}{format_value(r.value):>10} {r.unit:<6}{r.ratio:>8.2f}x {'' if r.ok else 'MISS'}  {r.note.split('; ', 1)[1]}")

@@ -82,3 +82,13 @@ def parse_size(text: str) -> int:
 def broad(n: int) -> dict:
     """A range filter that keeps 90 % of ``n`` nodes (every peer can express a range)."""
     return {"rank": {"gte": n // 10}}
+
+
+# ---- the backend-overhead benchmarks (bench_chroma/qdrant/es.py) ----------------------------
+
+TERM = {"category": "c3"}  # 10 % of nodes
+
+
+def band(n: int) -> dict:
+    """A numeric range that keeps 50 % of ``n`` nodes (``rank`` in [n/10, 6n/10))."""
+    return {"rank": {"gte": n // 10, "lt": 6 * n // 10}}

@@ -38,3 +38,11 @@ def make_store(variant: str, tmp_path, request, **kwargs):
         return variants()[variant](tmp_path, request, **kwargs)
     except vecbook.MissingDependencyError as exc:
         pytest.skip(str(exc))
+
+
+def closing_store(make, tmp_path, request, module: str):
+    """Body of a fixture: a store from ``make`` (skipped without ``module``), closed afterwards."""
+    pytest.importorskip(module)
+    store = make(tmp_path, request)
+    yield store
+    store.close()

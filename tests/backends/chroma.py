@@ -22,6 +22,8 @@ import pytest
 
 import vecbook
 
+from tests.backends import closing_store
+
 
 def _make(tmp_path, request, **kwargs):
     return vecbook.ChromaVectorStore(store_dir=str(tmp_path / "chroma"), **kwargs)
@@ -34,6 +36,12 @@ def _make_server(tmp_path, request, **kwargs):
 
 
 VARIANTS = {"chroma": _make, "chroma-server": _make_server}
+
+
+@pytest.fixture
+def chroma_store(tmp_path, request):
+    """A store of the embedded variant, as the conformance suite makes it; closed afterwards."""
+    yield from closing_store(_make, tmp_path, request, "chromadb")
 
 
 def free_port() -> int:

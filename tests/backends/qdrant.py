@@ -9,7 +9,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
+
 import vecbook
+
+from tests.backends import closing_store
 
 
 def _on_disk(tmp_path, request, **kwargs):
@@ -27,3 +31,9 @@ def _in_memory(tmp_path, request, **kwargs):
 
 
 VARIANTS = {"qdrant": _on_disk, "qdrant-memory": _in_memory}
+
+
+@pytest.fixture
+def qdrant_store(tmp_path, request):
+    """A store of the in-memory variant, as the conformance suite makes it; closed afterwards."""
+    yield from closing_store(_in_memory, tmp_path, request, "qdrant_client")

@@ -15,11 +15,12 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.backends.chroma import free_port
 from tests.oracle import matches
-from vecbook import BackendUnavailableError, MemoryVectorStore, MissingDependencyError, PartialWriteError, ValidationError
+from vecbook import BackendUnavailableError, DimensionMismatchError, MemoryVectorStore, MissingDependencyError, PartialWriteError, ValidationError
 from vecbook import VectorNode, WorkspaceNotFoundError
 from vecbook.filters import parse_filter
 from vecbook.stores.batch import validate_workspace_id
@@ -27,15 +28,13 @@ from vecbook.stores.batch import validate_workspace_id
 chromadb = pytest.importorskip("chromadb")
 from chromadb.api.models.Collection import Collection  # noqa: E402
 
-from vecbook.stores.chroma import ChromaVectorStore, collection_name, workspace_of  # noqa: E402
+from vecbook.stores.chroma import NO_LISTS, ChromaVectorStore, collection_name, workspace_of  # noqa: E402
 from vecbook.stores.chroma_filters import decode_metadata, encode_metadata, to_where  # noqa: E402
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = ChromaVectorStore(store_dir=str(tmp_path / "db"))
-    yield s
-    s.close()
+def store(chroma_store):  # the conformance suite's embedded variant (tests/backends/chroma.py)
+    return chroma_store
 
 
 def vec(i: int, dims: int = 8) -> np.ndarray:
@@ -46,10 +45,6 @@ def nodes(count: int, dims: int = 8, metadata=lambda i: {"i": i}) -> list[Vector
     return [VectorNode(unique_id=f"n{i}", content=f"c{i}", metadata=metadata(i), vector=vec(i, dims)) for i in range(count)]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- collection names -----------------------------------------------------------------------
@@ -290,6 +285,56 @@ def test_workspace_dropped_and_recreated_by_another_store(tmp_path):
         b.create_workspace("w")
         b.insert(nodes(2), "w")
         assert a.count("w") == 2 and len(a.search_by_vector(vec(0), "w", top_k=5)) == 2
+
+
+def test_ranges_are_exact_while_no_list_is_stored_and_lists_count_once_written(tmp_path):
+    # A new collection carries vecbook:no_lists: ranges then need no clause for list elements.
+    with ChromaVectorStore(store_dir=str(tmp_path)) as a, ChromaVectorStore(store_dir=str(tmp_path)) as b:
+        a.create_workspace("w")
+        a.insert(nodes(6, metadata=lambda i: {"r": i, "tag": f"t{i % 2}"}), "w")
+        raw = chromadb.PersistentClient(path=str(tmp_path)).get_collection(collection_name("vecbook_", "w"), embedding_function=None)
+        assert raw.metadata.get(NO_LISTS) is True
+        spec = {"r": {"gte": 4}}
+        assert {n.unique_id for n in a.search_by_vector(vec(0), "w", top_k=10, filter_dict=spec)} == {"n4", "n5"}
+        # Another store writes a list: the flag goes, and the first store's ranges see list elements.
+        b.insert(VectorNode(unique_id="l", content="", metadata={"r": [1, 9], "tag": ["t0", "x"]}, vector=vec(9)), "w")
+        assert NO_LISTS not in chromadb.PersistentClient(path=str(tmp_path)).get_collection(collection_name("vecbook_", "w"), embedding_function=None).metadata
+        for spec, expected in [({"r": {"gte": 4}}, {"n4", "n5", "l"}), ({"tag": "x"}, {"l"}), ({"tag": {"ne": "x"}}, {f"n{i}" for i in range(6)})]:
+            assert {n.unique_id for n in a.search_by_vector(vec(0), "w", top_k=10, filter_dict=spec)} == expected, spec
+            assert {n.unique_id for n in a.iter_workspace_nodes("w", filter_dict=spec)} == expected, spec
+
+
+def test_a_workspace_made_before_the_flag_keeps_list_clauses(tmp_path):
+    with ChromaVectorStore(store_dir=str(tmp_path)) as s:
+        s.create_workspace("w")
+        raw = chromadb.PersistentClient(path=str(tmp_path)).get_collection(collection_name("vecbook_", "w"), embedding_function=None)
+        raw.modify(metadata={"vecbook:format": 1})  # as vecbook wrote it before the flag existed
+        raw.add(ids=["l"], embeddings=[vec(1).tolist()], metadatas=[encode_metadata({"r": [1, 9]}, vec(1))], documents=[""])
+        assert [n.unique_id for n in s.search_by_vector(vec(0), "w", top_k=5, filter_dict={"r": {"gte": 5}})] == ["l"]
+
+
+def test_operations_reuse_the_collection_handle(store, monkeypatch):
+    # The check before each operation answers from the handle; a fresh look-up only where it matters.
+    store.create_workspace("w", dimensions=8)
+    store.insert(nodes(5), "w")
+    calls = []
+    real = store._embedded.client.get_collection
+    monkeypatch.setattr(store._embedded.client, "get_collection", lambda **kw: calls.append(kw) or real(**kw))
+    store.search_by_vector(vec(0), "w", top_k=2)
+    store.get("n1", "w")
+    store.count("w")
+    assert calls == []
+    store.exist_workspace("w")
+    assert len(calls) == 1
+
+
+def test_a_workspace_created_without_dimensions_learns_them(store):
+    store.create_workspace("w")
+    assert store.search_by_vector(vec(0), "w") == []
+    store.insert(nodes(3), "w")
+    assert [n.unique_id for n in store.search_by_vector(vec(0), "w", top_k=1)] == ["n0"]
+    with pytest.raises(DimensionMismatchError):
+        store.search_by_vector(vec(0, dims=4), "w")
 
 
 # ---- partial writes --------------------------------------------------------------------------------

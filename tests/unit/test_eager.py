@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 
+from tests.backends import make_store, variants
 from vecbook import HashEmbeddingModel, LocalVectorStore, MemoryVectorStore, VectorNode, _aio
 
 
@@ -123,3 +124,34 @@ def test_a_subclass_override_of_an_async_method_also_changes_its_sync_twin():
     s.create_workspace("ws")
     s.insert(nodes(3), "ws")
     assert s.count("ws") == 6
+
+
+@pytest.mark.parametrize("variant", [v for v in variants() if "server" not in v and "elasticsearch" not in v])
+def test_every_embedded_backend_runs_sync_calls_without_the_loop(variant, tmp_path, request):
+    """memory, local, embedded Chroma and Qdrant local mode: 11 sync calls, none through the loop."""
+    s = make_store(variant, tmp_path, request)
+    assert s._runs_eagerly
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((30, 16)).astype(np.float32)
+    before = counts()
+    s.create_workspace("w")
+    s.insert([VectorNode(unique_id=f"n{i}", metadata={"i": i, "tags": [f"t{i % 3}"]}, vector=vectors[i]) for i in range(30)], "w")
+    assert s.search_by_vector(vectors[1], "w", top_k=3)[0].unique_id == "n1"
+    s.search_by_vector(vectors[1], "w", top_k=3, filter_dict={"i": {"gte": 10}, "tags": "t1"})
+    s.batch_search(vectors[:2], "w", top_k=3)
+    assert [n.vector.tobytes() for n in s.get(["n1", "n2"], "w")] == [vectors[1].tobytes(), vectors[2].tobytes()]
+    s.delete("n1", "w")
+    assert s.count("w") == 29 and s.exist_workspace("w") and s.list_workspaces() == ["w"]
+    s.delete_workspace("w")
+    eager, fallback = counts()
+    assert (eager - before[0], fallback - before[1]) == (11, 0)
+    s.close()
+
+
+def test_server_clients_keep_the_loop():
+    pytest.importorskip("chromadb")
+    pytest.importorskip("qdrant_client")
+    from vecbook import ChromaVectorStore, QdrantVectorStore
+
+    assert ChromaVectorStore(host="127.0.0.1", port=9)._runs_eagerly is False  # awaited on the loop
+    assert QdrantVectorStore(host="127.0.0.1", port=9)._runs_eagerly is False

@@ -13,9 +13,8 @@ import uuid
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
+from tests.backends.chroma import free_port
 from tests.oracle import matches
 from vecbook import (
     BackendUnavailableError,
@@ -30,7 +29,8 @@ from vecbook.filters import parse_filter
 qdrant_client = pytest.importorskip("qdrant_client")
 from qdrant_client import models  # noqa: E402
 
-from vecbook.stores import qdrant as backend  # noqa: E402
+from vecbook.stores import qdrant as backend, qdrant_points  # noqa: E402
+from vecbook.stores.qdrant_clients import RemoteClients  # noqa: E402
 from vecbook.stores.qdrant import QdrantVectorStore, collection_name, point_id, workspace_of  # noqa: E402
 from vecbook.stores.qdrant_filters import PRESENT_KEY, index_schemas, payload_key, plan_filter, present_tokens  # noqa: E402
 
@@ -38,10 +38,8 @@ SECRET = "sk-test-SECRET-4242"
 
 
 @pytest.fixture
-def store():
-    s = QdrantVectorStore(location=":memory:")
-    yield s
-    s.close()
+def store(qdrant_store):  # the conformance suite's in-memory variant (tests/backends/qdrant.py)
+    return qdrant_store
 
 
 def vec(i: int, dims: int = 8) -> np.ndarray:
@@ -83,7 +81,7 @@ def test_list_ignores_foreign_collections(store):
 
 
 def test_point_ids_are_uuid5_of_the_node_id():
-    assert point_id("doc-1") == str(uuid.uuid5(backend._ID_NAMESPACE, "doc-1"))
+    assert point_id("doc-1") == str(uuid.uuid5(qdrant_points._ID_NAMESPACE, "doc-1"))
     assert point_id("doc-1") != point_id("doc-2")
     uuid.UUID(point_id("\ud800 lone surrogate"))  # any id check_node_id accepts
 
@@ -110,12 +108,6 @@ def test_other_distances_need_no_copy_of_the_vector(distance):
 
 
 # ---- construction, server mode -------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")
@@ -426,7 +418,7 @@ def test_server_code_path_through_the_async_client():
     """No Qdrant server runs here: drive the server code path (AsyncQdrantClient per loop,
     payload indexes) with qdrant-client's async local mode, which shares its API."""
     store = QdrantVectorStore(host="127.0.0.1", port=free_port())
-    store._client = backend._RemoteClients(lambda: qdrant_client.AsyncQdrantClient(location=":memory:"))
+    store._client = RemoteClients(lambda: qdrant_client.AsyncQdrantClient(location=":memory:"))
     made: list[str] = []
 
     async def scenario():

@@ -1,10 +1,12 @@
 """ChromaVectorStore: workspaces as Chroma collections, embedded or on a Chroma server.
 
 ``store_dir`` (the default) opens an embedded ``chromadb.PersistentClient``,
-called from worker threads; ``host``/``port`` talk to a ``chroma run`` server
-through ``chromadb.AsyncHttpClient``, one per event loop. vecbook always hands
-Chroma vectors, never texts, so Chroma's default embedder (which downloads a
-model) is never called.
+called through ``vecbook._aio.to_thread`` (a worker thread, or the caller's own
+thread in a sync call: embedded stores run eagerly); ``host``/``port`` talk to a
+``chroma run`` server through ``chromadb.AsyncHttpClient``, one per event loop.
+vecbook always hands Chroma vectors, never texts, so Chroma's default embedder
+(which downloads a model) is never called. Collection handles are kept: an
+operation needs no look-up first, and a handle gone stale is renewed once (``_on``).
 
 Workspace ``ws`` is the collection ``{collection_prefix}{ws}``, with ``-``
 written ``--``, ``.`` written ``-d`` and ``-e`` appended if the name would not
@@ -26,6 +28,10 @@ What Chroma 1.5.9 does that this module works around (each at its place):
 - a float operand against a stored int is truncated (``0 == 0.5``): numbers are
   stored as floats;
 - a query may return fewer hits than asked although more match: checked;
+- a filter on scalar metadata slows down with everything stored beside it, list
+  clauses (``$or`` with ``$contains``) most: the exact copies are lists, which Chroma
+  keeps apart, and while a collection holds no list of the user's (``vecbook:no_lists``
+  in its metadata) filters leave the list clauses out;
 - ``AsyncHttpClient`` pools one httpx client per ``hash(event loop)`` with no
   timeout: a pool left by a closed loop with the same hash is dropped, and
   connecting is bounded by ``connect_timeout``.
@@ -35,9 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import weakref
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,10 +50,11 @@ from .._aio import PerLoop, to_thread
 from ..errors import BackendUnavailableError, InvalidWorkspaceIdError, MissingDependencyError, ValidationError, PartialWriteError
 from ..errors import WorkspaceNotFoundError
 from ..filters import FilterNode, filter_mask
-from ..node import VectorNode
+from ..node import VectorNode, trusted_node
 from .base import BaseVectorStore
 from .batch import NodeBatch, validate_workspace_id
-from .chroma_filters import EVERYTHING, JSON_KEY, VECTOR_KEY, decode_metadata, decode_vector, encode_metadata, to_where
+from .chroma_client import Conn, close_http_client, forget_foreign_http_client, http_clients
+from .chroma_filters import EVERYTHING, JSON_KEY, VECTOR_KEY, decode_metadata, decode_vectors, encode_metadata, has_lists, needs_list_check, to_where
 
 __all__ = ["ChromaVectorStore", "collection_name", "workspace_of"]
 
@@ -57,6 +62,7 @@ SPACES = {"cosine": "cosine", "dot": "ip", "euclidean": "l2"}
 _INCLUDE = ["metadatas", "documents", "embeddings"]
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,199}")
 _UNESCAPE = {"-": "-", "d": ".", "e": ""}
+NO_LISTS = "vecbook:no_lists"  # in a collection's metadata from its creation until a list is written
 
 
 def _chromadb() -> Any:
@@ -83,16 +89,6 @@ def workspace_of(prefix: str, name: str) -> str | None:
     except InvalidWorkspaceIdError:
         return None
     return ws if collection_name(prefix, ws) == name else None
-
-
-@dataclass
-class _Conn:
-    """A client and the collection handles it opened (one per event loop on a server)."""
-
-    client: Any = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    collections: dict[str, Any] = field(default_factory=dict)
-    max_batch: int | None = None
 
 
 class ChromaVectorStore(BaseVectorStore):
@@ -140,9 +136,11 @@ class ChromaVectorStore(BaseVectorStore):
         # Cosine collections keep exact vectors in the metadata (%x): Chroma's own are not needed.
         self._include = _INCLUDE[:2] if self._space == "cosine" else _INCLUDE
         if self.server:
-            self._loops: PerLoop[_Conn] = PerLoop(_Conn)
+            self._loops: PerLoop[Conn] = PerLoop(Conn)
         else:
-            self._embedded = _Conn(client=chromadb.PersistentClient(path=self.store_dir))
+            self._embedded = Conn(client=chromadb.PersistentClient(path=self.store_dir))
+            # Embedded, every hook's wait is a to_thread call: sync methods run on the caller's thread.
+            self._runs_eagerly = True
 
     def _describe(self) -> str:
         where = f"host={self.host!r}, port={self.port}" if self.server else f"store_dir={self.store_dir!r}"
@@ -153,7 +151,7 @@ class ChromaVectorStore(BaseVectorStore):
 
     # ---- clients -------------------------------------------------------------------------
 
-    async def _conn(self) -> _Conn:
+    async def _conn(self) -> Conn:
         if not self.server:
             return self._embedded
         conn = self._loops.get()
@@ -166,13 +164,13 @@ class ChromaVectorStore(BaseVectorStore):
     async def _connect(self) -> Any:
         import httpx
 
-        _forget_foreign_http_client()
+        forget_foreign_http_client()
         opening = _chromadb().AsyncHttpClient(host=self.host, port=self.port, **self._server_options)
         try:
             client = await asyncio.wait_for(opening, self.connect_timeout)
         except (asyncio.TimeoutError, OSError, httpx.TransportError) as exc:
             raise self._unavailable(exc) from None
-        pool = _http_clients().get(hash(asyncio.get_running_loop()))
+        pool = http_clients().get(hash(asyncio.get_running_loop()))
         if pool is not None:  # Chroma sets no timeout at all: bound at least connecting, not long requests
             pool.timeout = httpx.Timeout(None, connect=self.connect_timeout)
         return client
@@ -233,11 +231,19 @@ class ChromaVectorStore(BaseVectorStore):
             return False
         return True
 
+    async def _known(self, ws: str) -> bool:
+        # A collection we hold a handle of needs no fresh look-up before each operation: if it was
+        # deleted meanwhile, the operation fails and _on renews the handle or raises WorkspaceNotFoundError.
+        if ws in (await self._conn()).collections:
+            return True
+        return await self._exists(ws)
+
     async def _create(self, ws: str, dimensions: int | None) -> None:
-        metadata: dict[str, Any] = {"vecbook:format": 1}
+        metadata: dict[str, Any] = {"vecbook:format": 1, NO_LISTS: True}
         if dimensions is not None:
             metadata["vecbook:dimensions"] = dimensions
         conn = await self._conn()
+        conn.lists_seen.discard(ws)
         conn.collections[ws] = await self._run(
             conn.client.get_or_create_collection,
             name=self._name(ws),
@@ -265,6 +271,7 @@ class ChromaVectorStore(BaseVectorStore):
         except (self._not_found, WorkspaceNotFoundError):
             pass
         conn.collections.pop(ws, None)
+        conn.lists_seen.discard(ws)
 
     async def _list(self) -> list[str]:
         conn = await self._conn()
@@ -279,17 +286,18 @@ class ChromaVectorStore(BaseVectorStore):
         return [ws for ws in found if ws is not None]
 
     async def _dimensions(self, ws: str) -> int | None:
-        collection = await self._collection(ws)
-        dimension = collection.get_model().dimension
-        if dimension is None:
-            dimension = (collection.metadata or {}).get("vecbook:dimensions")
-        return int(dimension) if dimension is not None else None
+        dimension = _dimension_of(await self._collection(ws))
+        if dimension is None:  # a handle from before the first insert does not learn it: look again
+            dimension = _dimension_of(await self._collection(ws, fresh=True))
+        return dimension
 
     # ---- nodes ---------------------------------------------------------------------------
 
     async def _upsert(self, ws: str, batch: NodeBatch) -> None:
         copies = batch.vectors if self._space == "cosine" else [None] * len(batch)
         metadatas = [encode_metadata(m, v) for m, v in zip(batch.metadatas, copies)]  # all before any write
+        if any(has_lists(m) for m in metadatas):
+            await self._allow_lists(ws)
         step = await self._chunk()
         written: list[str] = []
         for start in range(0, len(batch), step):
@@ -314,6 +322,30 @@ class ChromaVectorStore(BaseVectorStore):
         for node_id, metadata in zip(chunk.ids, metadatas):
             metadata.update(dict.fromkeys(stale.get(node_id, set()) - metadata.keys()))
         await self._on(ws, "upsert", ids=chunk.ids, embeddings=chunk.vectors, metadatas=metadatas, documents=chunk.contents)
+
+    async def _allow_lists(self, ws: str) -> None:
+        """Take NO_LISTS out of the collection's metadata before the first list is written.
+
+        The flag only ever goes away, and Chroma's ``modify`` replaces the whole metadata,
+        so writers racing to remove it cannot bring it back.
+        """
+        collection = await self._collection(ws, fresh=True)
+        metadata = dict(collection.metadata or {})
+        if metadata.pop(NO_LISTS, None) is not None:
+            await self._run(collection.modify, metadata=metadata)
+
+    async def _where(self, ws: str, filter: FilterNode | None) -> Any:
+        """The ``where`` of a filter; with numeric ranges, simpler and exact while the collection holds no list."""
+        if not needs_list_check(filter):
+            return to_where(filter)
+        conn = await self._conn()
+        if ws in conn.lists_seen:  # the flag never comes back: no need to look again
+            return to_where(filter)
+        collection = await self._collection(ws, fresh=True)  # fresh: another store may have written lists
+        if (collection.metadata or {}).get(NO_LISTS):
+            return to_where(filter, lists=False)
+        conn.lists_seen.add(ws)
+        return to_where(filter)
 
     async def _landed(self, ws: str, chunk: NodeBatch, metadatas: list[dict[str, Any]]) -> list[str] | None:
         """The ids of a failed chunk that are stored exactly as asked (None if that cannot be read)."""
@@ -362,7 +394,7 @@ class ChromaVectorStore(BaseVectorStore):
         """Chroma's nearest neighbours. Where the ``where`` is a superset, post-filter; while a query has
         fewer than ``top_k`` and candidates remain unseen, ask for more."""
         await self._check_space(ws)
-        where = to_where(filter)
+        where = await self._where(ws, filter)
         results: list[list[VectorNode]] = [[] for _ in range(len(queries))]
         pending, n, total = list(range(len(queries))), top_k, None
         candidates: dict[int, bool] = {}  # number of hits -> whether more candidates exist
@@ -404,7 +436,7 @@ class ChromaVectorStore(BaseVectorStore):
             )
 
     async def _pages(self, ws: str, page_size: int, filter: FilterNode | None) -> AsyncIterator[list[VectorNode]]:
-        where = to_where(filter)
+        where = await self._where(ws, filter)
         offset = 0
         while True:
             found = await self._on(ws, "get", where=where.clause, limit=page_size, offset=offset, include=self._include)
@@ -424,7 +456,14 @@ class ChromaVectorStore(BaseVectorStore):
             return
         for _, conn in self._loops.pop_all():
             conn.collections.clear()
-        await _close_http_client()
+        await close_http_client()
+
+
+def _dimension_of(collection: Any) -> int | None:
+    dimension = collection.get_model().dimension
+    if dimension is None:
+        dimension = (collection.metadata or {}).get("vecbook:dimensions")
+    return int(dimension) if dimension is not None else None
 
 
 def _nodes(ws: str, found: dict[str, Any], row: int | None = None) -> list[VectorNode]:
@@ -435,51 +474,17 @@ def _nodes(ws: str, found: dict[str, Any], row: int | None = None) -> list[Vecto
         return values if values is None or row is None else values[row]
 
     ids, vectors, metadatas, documents = column("ids"), column("embeddings"), column("metadatas"), column("documents")
+    if not ids:
+        return []
+    metadatas = metadatas if metadatas is not None else [None] * len(ids)
+    documents = documents if documents is not None else [None] * len(ids)
+    decoded = decode_vectors(metadatas, vectors)
     return [
-        VectorNode.model_construct(
-            unique_id=node_id,
-            workspace_id=ws,
-            content=(documents[i] if documents is not None else None) or "",
-            metadata=decode_metadata(metadatas[i] if metadatas is not None else None),
-            vector=decode_vector(metadatas[i] if metadatas is not None else None, vectors[i] if vectors is not None else None),
-        )
-        for i, node_id in enumerate(ids)
+        trusted_node(node_id, ws, document or "", decode_metadata(stored), vector)
+        for node_id, document, stored, vector in zip(ids, documents, metadatas, decoded)
     ]
 
 
 def _post_filter(filter: FilterNode | None, nodes: list[VectorNode]) -> list[VectorNode]:
     mask = filter_mask(filter, [n.metadata for n in nodes])
     return [n for n, keep in zip(nodes, mask) if keep]
-
-
-# Chroma's AsyncFastAPI keeps one httpx client per hash(event loop) in a class-level dict.
-# A new loop can get the hash (id) of a closed one and would inherit a client bound to the
-# dead loop ("Event loop is closed"), so an entry we did not see made on this loop is dropped.
-_loop_of_entry: dict[int, weakref.ref] = {}
-
-
-def _http_clients() -> dict:
-    try:
-        from chromadb.api.async_fastapi import AsyncFastAPI
-    except ImportError:
-        return {}
-    clients = getattr(AsyncFastAPI, "_clients", None)
-    return clients if isinstance(clients, dict) else {}
-
-
-def _forget_foreign_http_client() -> None:
-    loop = asyncio.get_running_loop()
-    key = hash(loop)
-    owner = _loop_of_entry.get(key)
-    if owner is None or owner() is not loop:
-        _http_clients().pop(key, None)
-        _loop_of_entry[key] = weakref.ref(loop)
-
-
-async def _close_http_client() -> None:
-    """Close this loop's pooled connections (a later request on this loop opens new ones)."""
-    key = hash(asyncio.get_running_loop())
-    _loop_of_entry.pop(key, None)
-    client = _http_clients().pop(key, None)
-    if client is not None:
-        await client.aclose()

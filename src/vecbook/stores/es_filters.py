@@ -62,8 +62,19 @@ def _number_key(value: int | float) -> str:
     return f"{bits:016x}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _present_term(path: Path) -> str:
+    """The ``p`` term of a path (checked once per path: metadata keys repeat from node to node)."""
+    term = _prefix("p", path)
+    if len(term.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise ValidationError(f"metadata key path {'.'.join(path)[:80]!r}… is too long for Elasticsearch")
+    return term
+
+
 def _string_term(prefix: str, value: str) -> str:
     term = prefix + value
+    if len(term) * 4 <= MAX_TERM_BYTES:  # at most 4 UTF-8 bytes a character: short enough
+        return term
     encoded = term.encode("utf-8", "surrogatepass")
     if len(encoded) <= MAX_TERM_BYTES:
         return term
@@ -88,18 +99,17 @@ def filter_terms(metadata: dict[str, Any]) -> list[str]:
     def walk(obj: dict[str, Any], path: Path) -> None:
         for key, value in obj.items():
             here = (*path, key)
-            if len(_prefix("p", here).encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
-                raise ValidationError(f"metadata key path {'.'.join(here)[:80]!r}… is too long for Elasticsearch")
+            present = _present_term(here)
             if isinstance(value, dict):
                 if value:
-                    terms.append(_prefix("p", here))
+                    terms.append(present)
                     walk(value, here)
             elif isinstance(value, list):
                 if any(v is not None for v in value):
-                    terms.append(_prefix("p", here))
+                    terms.append(present)
                 terms.extend(_value_term(here, v) for v in value if isinstance(v, (str, int, float)))
             elif value is not None:
-                terms.append(_prefix("p", here))
+                terms.append(present)
                 terms.append(_value_term(here, value))
 
     walk(metadata, ())

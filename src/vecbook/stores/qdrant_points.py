@@ -1,0 +1,129 @@
+"""Qdrant layout: collection names, point ids, the points vecbook writes and the nodes it reads back.
+
+A workspace is the collection ``vecbook_<id>`` (``vecbookx_<hex>_<id in lower case>``
+when the id has capitals, so ids differing only in case never share a directory on a
+case-insensitive disk). A node is a point whose id is a UUID5 of its ``unique_id``,
+with the payload ``{"unique_id", "content", "metadata", "_present"}`` (``_present``
+serves ``exists`` filters, see ``qdrant_filters``). Qdrant normalises vectors of cosine
+collections, so there the original float32 vector is also kept, base64, in ``_vector``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..filters import FilterNode, filter_mask
+from ..node import VectorNode, trusted_node
+from .batch import NodeBatch, validate_workspace_id
+from .vector_copies import decode_copies, encode_copy
+
+__all__ = ["collection_name", "workspace_of", "point_id", "points", "nodes", "same", "Search", "matching", "VECTOR_KEY"]
+
+_PREFIX, _CASED_PREFIX = "vecbook_", "vecbookx_"
+_ID_NAMESPACE = uuid.UUID("5b0c1f5e-0f4e-5c3a-9d1e-7a1c6b2e4f10")
+VECTOR_KEY = "_vector"
+
+
+def collection_name(ws: str) -> str:
+    """The collection that holds workspace ``ws`` (reversible, see :func:`workspace_of`)."""
+    if ws == ws.lower():
+        return _PREFIX + ws
+    mask = sum(1 << i for i, c in enumerate(ws) if c.isupper())
+    return f"{_CASED_PREFIX}{mask:x}_{ws.lower()}"
+
+
+def workspace_of(name: str) -> str | None:
+    """The workspace id a collection name encodes, or ``None`` if vecbook did not make it."""
+    if name.startswith(_CASED_PREFIX):
+        mask_hex, _, lower = name[len(_CASED_PREFIX) :].partition("_")
+        try:
+            mask = int(mask_hex, 16)
+        except ValueError:
+            return None
+        ws = "".join(c.upper() if mask >> i & 1 else c for i, c in enumerate(lower))
+    elif name.startswith(_PREFIX):
+        ws = name[len(_PREFIX) :]
+    else:
+        return None
+    try:
+        validate_workspace_id(ws)
+    except ValueError:
+        return None
+    return ws if collection_name(ws) == name else None
+
+
+def point_id(unique_id: str) -> str:
+    """The UUID5 point id of a node id (any string, even one with lone surrogates)."""
+    digest = hashlib.sha1(_ID_NAMESPACE.bytes + unique_id.encode("utf-8", "surrogatepass")).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=5))
+
+
+def points(chunk: NodeBatch, distance: str | None) -> Any:
+    """A ``Batch`` of points; built without pydantic's per-float checks (the batch is validated)."""
+    from qdrant_client import models
+
+    from .qdrant_filters import PRESENT_KEY, present_tokens
+
+    ids, contents, vectors = chunk.ids, chunk.contents, chunk.vectors
+    payloads = [
+        {"unique_id": ids[i], "content": contents[i], "metadata": metadata, PRESENT_KEY: present_tokens(metadata)}
+        for i, metadata in enumerate(chunk.metadatas)
+    ]
+    if distance == "cosine":
+        for payload, vector in zip(payloads, vectors):
+            payload[VECTOR_KEY] = encode_copy(vector)
+    return models.Batch.model_construct(ids=[point_id(i) for i in ids], vectors=vectors.tolist(), payloads=payloads)
+
+
+def nodes(records: list[Any], ws: str) -> list[VectorNode]:
+    """Nodes from Qdrant records or scored points (their vectors decoded in one go)."""
+    payloads = [r.payload or {} for r in records]
+    vectors = decode_copies([p.get(VECTOR_KEY) for p in payloads])
+    return [
+        trusted_node(
+            payload.get("unique_id", str(record.id)),
+            ws,
+            payload.get("content", ""),
+            payload.get("metadata") or {},
+            vector if vector is not None else None if record.vector is None else np.asarray(record.vector, dtype=np.float32),
+        )
+        for record, payload, vector in zip(records, payloads, vectors)
+    ]
+
+
+def same(stored: VectorNode | None, chunk: NodeBatch, k: int) -> bool:
+    """Whether node ``k`` of ``chunk`` is stored exactly as asked."""
+    return (
+        stored is not None
+        and stored.content == chunk.contents[k]
+        and stored.metadata == chunk.metadatas[k]
+        and stored.vector is not None
+        and stored.vector.tobytes() == chunk.vectors[k].tobytes()
+    )
+
+
+@dataclass
+class Search:
+    """One query's hits so far, and how far down Qdrant's ranking it has read."""
+
+    query: np.ndarray
+    offset: int = 0
+    hits: list[VectorNode] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)  # an ANN index may repeat a hit across pages
+
+    def take(self, scored: list[Any], ws: str, post_filter: FilterNode | None, top_k: int) -> None:
+        self.offset += len(scored)
+        found = [n for n in nodes(scored, ws) if n.unique_id not in self.seen]
+        self.seen.update(n.unique_id for n in found)
+        if post_filter is not None:
+            found = matching(found, post_filter)
+        self.hits += found[: top_k - len(self.hits)]
+
+
+def matching(found: list[VectorNode], tree: FilterNode) -> list[VectorNode]:
+    return [n for n, ok in zip(found, filter_mask(tree, [n.metadata for n in found])) if ok]
