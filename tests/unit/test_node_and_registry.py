@@ -58,3 +58,26 @@ def test_missing_extra_names_the_pip_command(monkeypatch, backend, module, extra
 def test_unknown_constructor_argument_is_an_error():
     with pytest.raises(TypeError, match="storedir"):
         vecbook.MemoryVectorStore(storedir="x")
+
+
+@pytest.mark.parametrize(
+    "metadata, vector, message",
+    [
+        ({"a": {"b": [1, float("nan")]}}, [1.0, 2.0], "metadata (node #1, unique_id='bad')['a']['b'][1] is nan"),
+        ({"a": {1: "x"}}, [1.0, 2.0], "metadata (node #1, unique_id='bad')['a'] has a non-string key 1"),
+        ({"when": object()}, [1.0, 2.0], "metadata (node #1, unique_id='bad')['when'] is a object"),
+        ({}, np.array([1.0, np.inf], dtype=np.float32), "vector contains NaN or infinity (node #1, unique_id='bad')"),
+        ({}, [1.0, 2.0, 3.0], "unique_id='bad'"),
+    ],
+)
+def test_validation_errors_name_the_node_and_the_place(metadata, vector, message):
+    from vecbook import MemoryVectorStore, ValidationError
+
+    store = MemoryVectorStore()
+    store.create_workspace("w")
+    good = VectorNode(unique_id="good", vector=[0.0, 1.0])
+    bad = VectorNode.model_construct(unique_id="bad", workspace_id="", content="", metadata=metadata, vector=np.asarray(vector, dtype=np.float32))
+    with pytest.raises(ValidationError) as caught:
+        store.insert([good, bad], "w")
+    assert message in str(caught.value)
+    assert store.count("w") == 0

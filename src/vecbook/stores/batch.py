@@ -48,26 +48,45 @@ def check_node_id(unique_id: Any, where: str = "") -> str:
     return unique_id
 
 
-def clean_metadata(value: Any, where: str = "metadata") -> Any:
-    """A deep copy of JSON-compatible metadata; anything else raises ValidationError."""
+def clean_metadata(value: Any, where: Any = "metadata") -> Any:
+    """A deep copy of JSON-compatible metadata; anything else raises ValidationError.
+
+    ``where`` (formatted only if there is an error) names the metadata in the message.
+    """
+    return _clean(value, where, ())
+
+
+_SCALARS = (str, bool, int, type(None))
+
+
+def _at(where: Any, path: tuple) -> str:
+    return f"{where}" + "".join(f"[{key!r}]" for key in path)
+
+
+def _clean(value: Any, where: Any, path: tuple) -> Any:
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise ValidationError(f"{_at(where, path)} has a non-string key {key!r}; metadata keys must be strings")
+            out[key] = item if type(item) in _SCALARS else _clean(item, where, (*path, key))
+        return out
     if value is None or isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValidationError(f"{where} is {value!r}; metadata numbers must be finite")
+            raise ValidationError(f"{_at(where, path)} is {value!r}; metadata numbers must be finite")
         return value
     if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ValidationError(f"{where} has a non-string key {key!r}; metadata keys must be strings")
-            out[key] = clean_metadata(item, f"{where}[{key!r}]")
-        return out
+        return _clean(dict(value), where, path)
     if isinstance(value, (list, tuple)):
-        return [clean_metadata(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [_clean(item, where, (*path, i)) for i, item in enumerate(value)]
     if isinstance(value, (np.integer, np.floating, np.bool_)):
-        return clean_metadata(value.item(), where)
-    raise ValidationError(f"{where} is a {type(value).__name__}, which is not JSON-serialisable")
+        return _clean(value.item(), where, path)
+    raise ValidationError(f"{_at(where, path)} is a {type(value).__name__}, which is not JSON-serialisable")
 
 
 def check_vector(vector: Any, dimensions: int | None, where: str = "") -> np.ndarray:
@@ -113,30 +132,62 @@ class CheckedNodes:
         return NodeBatch(self.ids, self.contents, self.metadatas, np.ascontiguousarray(np.stack(self.vectors), dtype=np.float32))
 
 
+class _Where:
+    """" (node #i, unique_id=...)", formatted only when an error message needs it."""
+
+    __slots__ = ("index", "node_id", "prefix")
+
+    def __init__(self, index: int, node_id: Any, prefix: str = ""):
+        self.index, self.node_id, self.prefix = index, node_id, prefix
+
+    def __str__(self) -> str:
+        return f"{self.prefix} (node #{self.index}, unique_id={self.node_id!r})"
+
+    __format__ = lambda self, spec: format(str(self), spec)  # noqa: E731
+
+    def strip(self, chars: str | None = None) -> str:
+        return str(self).strip(chars)
+
+
 def validate_nodes(nodes: Sequence[VectorNode], dimensions: int | None) -> CheckedNodes:
     """Check ids, content, metadata and vectors of a batch (pure CPU work, safe in a thread)."""
     checked = CheckedNodes([], [], [], [], dimensions)
     seen: set[str] = set()
+    unchecked: list[int] = []  # float32 arrays whose finiteness is checked at the end, all at once
     for i, node in enumerate(nodes):
-        where = f" (node #{i}, unique_id={node.unique_id!r})"
-        check_node_id(node.unique_id, where)
-        if node.unique_id in seen:
-            raise ValidationError(f"unique_id {node.unique_id!r} appears twice in one batch")
-        seen.add(node.unique_id)
+        node_id = node.unique_id
+        if type(node_id) is not str or not node_id or "\x00" in node_id or len(node_id) * 4 > MAX_ID_BYTES:
+            check_node_id(node_id, _Where(i, node_id))
+        if node_id in seen:
+            raise ValidationError(f"unique_id {node_id!r} appears twice in one batch")
+        seen.add(node_id)
         if not isinstance(node.content, str):
-            raise ValidationError(f"content must be a string{where}")
-        checked.ids.append(node.unique_id)
+            raise ValidationError(f"content must be a string{_Where(i, node_id)}")
+        checked.ids.append(node_id)
         checked.contents.append(node.content)
         metadata = node.stored_metadata()
         if metadata is None:
             metadata = {}
         elif not isinstance(metadata, dict):
-            raise ValidationError(f"metadata must be a dict (a JSON object), got {type(metadata).__name__}{where}")
-        checked.metadatas.append(clean_metadata(metadata, f"metadata{where}"))
-        vector = None if node.vector is None else check_vector(node.vector, checked.dimensions, where)
+            raise ValidationError(f"metadata must be a dict (a JSON object), got {type(metadata).__name__}{_Where(i, node_id)}")
+        checked.metadatas.append(clean_metadata(metadata, _Where(i, node_id, "metadata")))
+        vector = node.vector
+        if vector is None:
+            pass
+        elif type(vector) is np.ndarray and vector.dtype == np.float32 and vector.ndim == 1 and vector.size:
+            if checked.dimensions is not None and vector.shape[0] != checked.dimensions:
+                raise DimensionMismatchError(checked.dimensions, vector.shape[0], _Where(i, node_id).strip(" ()"))
+            unchecked.append(i)
+        else:
+            vector = check_vector(vector, checked.dimensions, _Where(i, node_id))
         if vector is not None and checked.dimensions is None:
             checked.dimensions = len(vector)
         checked.vectors.append(vector)
+    if unchecked:
+        finite = np.isfinite(np.stack([checked.vectors[i] for i in unchecked])).all(axis=1)
+        if not finite.all():
+            first = unchecked[int(np.argmin(finite))]
+            raise ValidationError(f"vector contains NaN or infinity{_Where(first, checked.ids[first])}")
     return checked
 
 
