@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 
 import common  # noqa: E402
 import data  # noqa: E402
-from vecbook import ChromaVectorStore, VectorNode  # noqa: E402
+from vecbook import ChromaVectorStore  # noqa: E402
 
 BATCH = 1024
 
@@ -81,26 +81,6 @@ class Raw:
 
     def batch(self, queries: np.ndarray, name: str) -> None:
         self.collection.query(query_embeddings=queries, n_results=common.K, where=self.where[name], include=["metadatas", "documents", "distances"])
-
-
-class Ours:
-    def __init__(self, store: ChromaVectorStore, vectors: np.ndarray, metadatas: list[dict], filters: dict):
-        self.store, self.dims, self.filters = store, vectors.shape[1], filters
-        ids, contents = data.ids(len(vectors)), data.contents(len(vectors))
-        self.nodes = [VectorNode(unique_id=ids[i], content=contents[i], metadata=metadatas[i], vector=vectors[i]) for i in range(len(ids))]
-
-    def reset(self) -> None:
-        self.store.delete_workspace("bench")
-        self.store.create_workspace("bench", dimensions=self.dims)
-
-    def insert(self) -> None:
-        self.store.insert(self.nodes, "bench")
-
-    def search(self, query: np.ndarray, name: str) -> None:
-        self.store.search_by_vector(query, "bench", top_k=common.K, filter_dict=self.filters[name])
-
-    def batch(self, queries: np.ndarray, name: str) -> None:
-        self.store.batch_search(queries, "bench", top_k=common.K, filter_dict=self.filters[name])
 
 
 @contextlib.contextmanager
@@ -148,7 +128,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
             raw = Raw(chromadb.PersistentClient(path=a), vectors, metadatas, filters)
             with ChromaVectorStore(store_dir=b) as store:
-                rows = common.overhead_table(results, "chroma", args.n, raw, Ours(store, vectors, metadatas, filters), queries, args.queries, args.rounds, filters, args.batch)
+                rows = common.overhead_table(results, "chroma", args.n, raw, common.VecbookSide(store, vectors, metadatas, filters), queries, args.queries, args.rounds, filters, args.batch)
             raw.client.close()
         common.overhead_summary(rows)
     if args.no_server:
@@ -157,7 +137,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, chroma_server(folder) as (host, port):
         raw = Raw(chromadb.HttpClient(host=host, port=port), vectors, metadatas, filters)
         with ChromaVectorStore(host=host, port=port) as store:
-            rows = common.overhead_table(results, "chroma-server", args.n, raw, Ours(store, vectors, metadatas, filters), queries, args.queries, args.rounds, filters, args.batch)
+            rows = common.overhead_table(results, "chroma-server", args.n, raw, common.VecbookSide(store, vectors, metadatas, filters), queries, args.queries, args.rounds, filters, args.batch)
     common.overhead_summary(rows)
 
 

@@ -28,7 +28,7 @@ from qdrant_client import QdrantClient, models  # noqa: E402
 
 import common  # noqa: E402
 import data  # noqa: E402
-from vecbook import QdrantVectorStore, VectorNode  # noqa: E402
+from vecbook import QdrantVectorStore  # noqa: E402
 from vecbook.stores.qdrant import point_id  # noqa: E402
 
 BATCH = 1024
@@ -72,26 +72,6 @@ class Raw:
         self.client.query_batch_points("raw", requests=requests)
 
 
-class Ours:
-    def __init__(self, store: QdrantVectorStore, vectors: np.ndarray, metadatas: list[dict], filters: dict):
-        self.store, self.dims, self.filters = store, vectors.shape[1], filters
-        ids, contents = data.ids(len(vectors)), data.contents(len(vectors))
-        self.nodes = [VectorNode(unique_id=ids[i], content=contents[i], metadata=metadatas[i], vector=vectors[i]) for i in range(len(ids))]
-
-    def reset(self) -> None:
-        self.store.delete_workspace("bench")
-        self.store.create_workspace("bench", dimensions=self.dims)
-
-    def insert(self) -> None:
-        self.store.insert(self.nodes, "bench")
-
-    def search(self, query: np.ndarray, name: str) -> None:
-        self.store.search_by_vector(query, "bench", top_k=common.K, filter_dict=self.filters[name])
-
-    def batch(self, queries: np.ndarray, name: str) -> None:
-        self.store.batch_search(queries, "bench", top_k=common.K, filter_dict=self.filters[name])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
@@ -112,7 +92,7 @@ def main() -> None:
         print(f"\n== local mode, :memory:, {args.n} x {args.dims}, top {common.K}, load {common.load_average():.1f}")
         raw = Raw(QdrantClient(location=":memory:"), vectors, metadatas, filters)
         with QdrantVectorStore(location=":memory:") as store:
-            rows = common.overhead_table(results, "qdrant-memory", args.n, raw, Ours(store, vectors, metadatas, filters), queries, args.queries, args.rounds, filters, args.batch)
+            rows = common.overhead_table(results, "qdrant-memory", args.n, raw, common.VecbookSide(store, vectors, metadatas, filters), queries, args.queries, args.rounds, filters, args.batch)
         common.overhead_summary(rows)
 
     m = args.disk_n
@@ -124,7 +104,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(dir=shm) as a, tempfile.TemporaryDirectory(dir=shm) as b:
             raw = Raw(QdrantClient(path=a), vectors, metadatas, filters)
             with QdrantVectorStore(path=b) as store:
-                rows = common.overhead_table(results, "qdrant-path", m, raw, Ours(store, vectors, metadatas, filters), queries, args.queries, args.rounds, filters, args.batch)
+                rows = common.overhead_table(results, "qdrant-path", m, raw, common.VecbookSide(store, vectors, metadatas, filters), queries, args.queries, args.rounds, filters, args.batch)
             raw.client.close()
         common.overhead_summary(rows)
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+import data
+
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 K = 10
@@ -312,3 +314,27 @@ def overhead_summary(records: Sequence[Record]) -> None:
     print(f"  {'operation':<28}{'vecbook':>14}{'vecbook/raw':>13}  per round, load")
     for r in records:
         print(f"  {r.measure:<28}{format_value(r.value):>10} {r.unit:<6}{r.ratio:>8.2f}x {'' if r.ok else 'MISS'}  {r.note.split('; ', 1)[1]}")
+
+
+class VecbookSide:
+    """The vecbook side of an overhead table: a store's public API, workspace "bench"."""
+
+    def __init__(self, store, vectors: np.ndarray, metadatas: list[dict], filters: dict):
+        from vecbook import VectorNode  # the bench's callers put vecbook on the path first
+
+        self.store, self.dims, self.filters = store, vectors.shape[1], filters
+        ids, contents = data.ids(len(vectors)), data.contents(len(vectors))
+        self.nodes = [VectorNode(unique_id=ids[i], content=contents[i], metadata=metadatas[i], vector=vectors[i]) for i in range(len(ids))]
+
+    def reset(self) -> None:
+        self.store.delete_workspace("bench")
+        self.store.create_workspace("bench", dimensions=self.dims)
+
+    def insert(self) -> None:
+        self.store.insert(self.nodes, "bench")
+
+    def search(self, query: np.ndarray, name: str) -> None:
+        self.store.search_by_vector(query, "bench", top_k=K, filter_dict=self.filters[name])
+
+    def batch(self, queries: np.ndarray, name: str) -> None:
+        self.store.batch_search(queries, "bench", top_k=K, filter_dict=self.filters[name])

@@ -9,8 +9,10 @@ as a pytest plugin, so each backend lives in its own file.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
+import socket
 
 import pytest
 
@@ -46,3 +48,15 @@ def closing_store(make, tmp_path, request, module: str):
     store = make(tmp_path, request)
     yield store
     store.close()
+
+
+@contextlib.contextmanager
+def silent_port():
+    """A loopback port whose connections the kernel accepts and nobody ever answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import sys
 import time
 
@@ -18,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.backends import silent_port
 from tests.backends.chroma import free_port
 from tests.oracle import matches
 from vecbook import BackendUnavailableError, DimensionMismatchError, MemoryVectorStore, MissingDependencyError, PartialWriteError, ValidationError
@@ -424,18 +424,11 @@ def test_server_down_is_reported_quickly_naming_host_and_port(mode):
 
 
 def test_server_that_never_answers_times_out():
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)  # the kernel accepts connections; nobody answers
-    port = listener.getsockname()[1]
-    try:
-        with ChromaVectorStore(host="127.0.0.1", port=port, connect_timeout=1) as s:
-            started = time.perf_counter()
-            with pytest.raises(BackendUnavailableError, match=f"127.0.0.1:{port}"):
-                s.exist_workspace("w")
-            assert time.perf_counter() - started < 4
-    finally:
-        listener.close()
+    with silent_port() as port, ChromaVectorStore(host="127.0.0.1", port=port, connect_timeout=1) as s:
+        started = time.perf_counter()
+        with pytest.raises(BackendUnavailableError, match=f"127.0.0.1:{port}"):
+            s.exist_workspace("w")
+        assert time.perf_counter() - started < 4
 
 
 def test_server_mode_from_sync_code_and_many_event_loops(chroma_server, chroma_test_prefix):

@@ -6,7 +6,6 @@ The conformance suite covers the shared behaviour (local mode on disk and in mem
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 import uuid
@@ -14,6 +13,7 @@ import uuid
 import numpy as np
 import pytest
 
+from tests.backends import silent_port
 from tests.backends.chroma import free_port
 from tests.oracle import matches
 from vecbook import (
@@ -130,18 +130,11 @@ def test_server_down_is_reported_quickly_naming_host_and_port(mode, how):
 
 
 def test_server_that_never_answers_times_out():
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)  # accepts connections (the kernel does), never answers
-    port = listener.getsockname()[1]
-    try:
-        with QdrantVectorStore(host="127.0.0.1", port=port, timeout=1) as s:
-            started = time.perf_counter()
-            with pytest.raises(BackendUnavailableError, match=f"127.0.0.1:{port}"):
-                s.exist_workspace("w")
-            assert time.perf_counter() - started < 4
-    finally:
-        listener.close()
+    with silent_port() as port, QdrantVectorStore(host="127.0.0.1", port=port, timeout=1) as s:
+        started = time.perf_counter()
+        with pytest.raises(BackendUnavailableError, match=f"127.0.0.1:{port}"):
+            s.exist_workspace("w")
+        assert time.perf_counter() - started < 4
 
 
 def test_grpc_errors_name_the_grpc_port():

@@ -211,15 +211,6 @@ class NodeBatch:
     def dimensions(self) -> int | None:
         return int(self.vectors.shape[1]) if len(self.ids) else None
 
-    def node(self, i: int, workspace_id: str) -> VectorNode:
-        return VectorNode.model_construct(
-            unique_id=self.ids[i],
-            workspace_id=workspace_id,
-            content=self.contents[i],
-            metadata=dict(self.metadatas[i]),
-            vector=self.vectors[i].copy(),
-        )
-
     def slice(self, start: int, stop: int) -> NodeBatch:
         return NodeBatch(self.ids[start:stop], self.contents[start:stop], self.metadatas[start:stop], self.vectors[start:stop])
 

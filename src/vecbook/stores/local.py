@@ -38,7 +38,6 @@ import json
 import os
 import shutil
 import threading
-import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ from .._aio import to_thread
 from ..errors import StoreCorruptedError, WorkspaceNotFoundError
 from .batch import NodeBatch, validate_workspace_id
 from .ann import index_files, load_index, make_spec, read_checkpoint, save_index
+from .local_files import abandoned, copy_log, log_name, remove_temp, snap_name, temp_prefix, write_meta
 from .logfile import encode_delete, encode_upsert, read_snapshot, scan_frames, write_durably, write_snapshot
 from .memory import TableState, TableStore
 from .table import NodeTable
@@ -64,8 +64,8 @@ __all__ = ["LocalVectorStore"]
 FORMAT = 1
 MIN_COMPACT_BYTES = 8 << 20
 CHEAP_TAIL_BYTES = 1 << 20  # a log tail another process wrote that a light read may apply on the event loop
-CHECKPOINT_BYTES = 1 << 20
-SNAPSHOT_CHUNK_ROWS = 8192  # rows copied per hold of the lock by a background compaction  # on close, save the ANN index if the log ran this far past the saved one
+CHECKPOINT_BYTES = 1 << 20  # on close, save the ANN index if the log ran this far past the saved one
+SNAPSHOT_CHUNK_ROWS = 8192  # rows copied per hold of the lock by a background compaction
 
 
 @dataclass
@@ -153,8 +153,8 @@ class LocalVectorStore(TableStore):
         tmp.mkdir()
         try:
             (tmp / "LOCK").touch()
-            write_durably(tmp / _log_name(0), b"")
-            _write_meta(tmp, {"format": FORMAT, "id": uuid.uuid4().hex, "generation": 0, "dimensions": dimensions})
+            write_durably(tmp / log_name(0), b"")
+            write_meta(tmp, {"format": FORMAT, "id": uuid.uuid4().hex, "generation": 0, "dimensions": dimensions})
             fsync_dir(tmp)
             try:
                 os.rename(tmp, target)  # atomic; fails if another process created it first
@@ -230,10 +230,10 @@ class LocalVectorStore(TableStore):
                 table = NodeTable(meta.get("dimensions"), distance=self.distance)  # indexed once filled, below
                 snapshot_bytes = 0
                 if generation > 0:
-                    batch = read_snapshot(folder / _snap_name(generation))
+                    batch = read_snapshot(folder / snap_name(generation))
                     table.upsert(batch)
                     snapshot_bytes = batch.vectors.nbytes
-                log = (folder / _log_name(generation)).read_bytes()
+                log = (folder / log_name(generation)).read_bytes()
             except FileNotFoundError:
                 continue
             if state.lock_file is not None and state.incarnation != meta["id"]:
@@ -255,7 +255,7 @@ class LocalVectorStore(TableStore):
         index is then attached (or built from the table) and the rest of the log
         goes into both.
         """
-        prefix = folder / _snap_name(state.generation)
+        prefix = folder / snap_name(state.generation)
         table = state.table
         checkpoint = read_checkpoint(prefix, state.generation, self.distance, self._index_spec)
         stop = checkpoint["log_offset"] if checkpoint and checkpoint["log_offset"] <= len(log) else len(log)
@@ -285,7 +285,7 @@ class LocalVectorStore(TableStore):
             meta_stat = os.stat(os.path.join(folder, "meta.json"))
             if (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size) != state.meta_stat:
                 return False
-            behind = os.stat(os.path.join(folder, _log_name(state.generation))).st_size - state.offset
+            behind = os.stat(os.path.join(folder, log_name(state.generation))).st_size - state.offset
         except FileNotFoundError:
             return False
         if behind > CHEAP_TAIL_BYTES:
@@ -305,7 +305,7 @@ class LocalVectorStore(TableStore):
         if (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size) != state.meta_stat:
             self._load(ws, state)
             return
-        log_path = folder / _log_name(state.generation)
+        log_path = folder / log_name(state.generation)
         try:
             size = os.stat(log_path).st_size
             if size > state.offset:
@@ -341,7 +341,7 @@ class LocalVectorStore(TableStore):
             frame = make_frame(state.table)
             if frame is None:
                 return
-            log_path = self._dir(ws) / _log_name(state.generation)
+            log_path = self._dir(ws) / log_name(state.generation)
             with open(log_path, "r+b") as log:
                 log.truncate(state.offset)  # drop a torn tail left by a crashed writer
                 log.seek(state.offset)
@@ -390,7 +390,7 @@ class LocalVectorStore(TableStore):
     def _compact(self, ws: str, state: _LocalState) -> None:
         """Publish generation g+1 from a background thread (see the module docstring)."""
         folder = self._dir(ws)
-        temp = _temp_prefix(folder)
+        temp = temp_prefix(folder)
         try:
             copied = self._fuzzy_copy(ws, state)
             if copied is None:
@@ -400,7 +400,7 @@ class LocalVectorStore(TableStore):
             with state.lock:
                 copied_to = state.offset if state.generation == generation else start
             # Frames before copied_to are final (logs are only appended to): copy them unlocked.
-            _copy_log(folder / _log_name(generation), start, copied_to, temp.with_suffix(".log"))
+            copy_log(folder / log_name(generation), start, copied_to, temp.with_suffix(".log"))
             with state.lock, self._file_lock(ws, state):
                 if (state.generation, state.incarnation) != (generation, incarnation):
                     return  # another process published meanwhile, or the workspace was re-created
@@ -408,7 +408,7 @@ class LocalVectorStore(TableStore):
         except (OSError, WorkspaceNotFoundError, StoreCorruptedError):
             pass  # generation g is intact: a later write tries again
         finally:
-            _remove_temp(temp)
+            remove_temp(temp)
             state.compactor = None
 
     def _fuzzy_copy(self, ws: str, state: _LocalState) -> tuple[int, str, int, NodeBatch] | None:
@@ -436,35 +436,35 @@ class LocalVectorStore(TableStore):
         """Publish generation g+1 right here, under both locks: rows of RAM and snapshot stay the same."""
         state.table.compact()
         batch = state.table.batch(state.table.live_rows())
-        temp = _temp_prefix(self._dir(ws))
+        temp = temp_prefix(self._dir(ws))
         try:
             write_snapshot(temp, batch)
             self._publish(ws, state, temp, state.offset, batch)  # an empty log g+1
         finally:
-            _remove_temp(temp)
+            remove_temp(temp)
 
     def _publish(self, ws: str, state: _LocalState, temp: Path, copied_to: int, batch: NodeBatch) -> None:
         """Under both locks: snapshot files into place, log g+1 = ``temp.log`` + the frames since
         ``copied_to``, then meta.json."""
         folder = self._dir(ws)
         old, new = state.generation, state.generation + 1
-        tail = _copy_log(folder / _log_name(old), copied_to, state.offset, temp.with_suffix(".log"), durable=True)
-        os.replace(temp.with_suffix(".json"), folder / (_snap_name(new) + ".json"))
-        os.replace(temp.with_suffix(".f32"), folder / (_snap_name(new) + ".f32"))
-        os.replace(temp.with_suffix(".log"), folder / _log_name(new))
+        tail = copy_log(folder / log_name(old), copied_to, state.offset, temp.with_suffix(".log"), durable=True)
+        os.replace(temp.with_suffix(".json"), folder / (snap_name(new) + ".json"))
+        os.replace(temp.with_suffix(".f32"), folder / (snap_name(new) + ".f32"))
+        os.replace(temp.with_suffix(".log"), folder / log_name(new))
         index_state = state.table.index_state()
-        saved = index_state is not None and save_index(folder / _snap_name(new), *index_state, generation=new, log_offset=tail)
+        saved = index_state is not None and save_index(folder / snap_name(new), *index_state, generation=new, log_offset=tail)
         fsync_dir(folder)
-        _write_meta(folder, {"format": FORMAT, "id": state.incarnation, "generation": new, "dimensions": state.table.dimensions})
+        write_meta(folder, {"format": FORMAT, "id": state.incarnation, "generation": new, "dimensions": state.table.dimensions})
         meta_stat = os.stat(folder / "meta.json")
         state.generation, state.offset, state.snapshot_bytes = new, tail, batch.vectors.nbytes
         state.index_offset = tail if saved else None
         state.meta_stat = (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size)
-        stale = [folder / name for name in (_log_name(old), _snap_name(old) + ".json", _snap_name(old) + ".f32")]
-        for path in stale + index_files(folder / _snap_name(old)):
+        stale = [folder / name for name in (log_name(old), snap_name(old) + ".json", snap_name(old) + ".f32")]
+        for path in stale + index_files(folder / snap_name(old)):
             path.unlink(missing_ok=True)
         for leftover in folder.glob(".snap-*"):  # from compactions killed midway (ours is renamed by now)
-            if _abandoned(leftover):
+            if abandoned(leftover):
                 leftover.unlink(missing_ok=True)
 
     def wait_for_compaction(self) -> None:
@@ -494,62 +494,8 @@ class LocalVectorStore(TableStore):
             with state.lock, self._file_lock(ws, state):
                 index_state = state.table.index_state()
                 if index_state is not None and self._dir(ws).is_dir():
-                    prefix = self._dir(ws) / _snap_name(state.generation)
+                    prefix = self._dir(ws) / snap_name(state.generation)
                     if save_index(prefix, *index_state, generation=state.generation, log_offset=state.offset):
                         state.index_offset = state.offset
         except (OSError, WorkspaceNotFoundError, StoreCorruptedError):
             pass  # a cache: the next open rebuilds it
-
-
-def _temp_prefix(folder: Path) -> Path:
-    return folder / f".snap-{os.getpid()}-{uuid.uuid4().hex}"  # no dot after the first: suffixes stay ours
-
-
-def _remove_temp(temp: Path) -> None:
-    for suffix in (".json", ".f32", ".log"):
-        temp.with_suffix(suffix).unlink(missing_ok=True)
-
-
-def _copy_log(source: Path, start: int, stop: int, target: Path, durable: bool = False) -> int:
-    """Append bytes ``[start, stop)`` of ``source`` to ``target``; fsync if ``durable``. Returns target's size."""
-    with open(source, "rb") as src, open(target, "ab") as dst:
-        src.seek(start)
-        remaining = stop - start
-        while remaining > 0:
-            chunk = src.read(min(remaining, 8 << 20))
-            if not chunk:
-                raise StoreCorruptedError(f"{source} ended before offset {stop}")
-            dst.write(chunk)
-            remaining -= len(chunk)
-        dst.flush()
-        if durable:
-            os.fsync(dst.fileno())
-        return dst.tell()
-
-
-def _abandoned(temp: Path) -> bool:
-    """Whether a compaction's temporary file was left by a process that no longer runs (or is old)."""
-    try:
-        pid = int(temp.name.split("-")[1])
-        if pid != os.getpid():
-            os.kill(pid, 0)
-        return temp.stat().st_mtime < time.time() - 3600  # alive (or a reused pid): only if long forgotten
-    except (ValueError, IndexError, ProcessLookupError):
-        return True
-    except (PermissionError, FileNotFoundError):
-        return False
-
-
-def _log_name(generation: int) -> str:
-    return f"log-{generation:06d}.bin"
-
-
-def _snap_name(generation: int) -> str:
-    return f"snap-{generation:06d}"
-
-
-def _write_meta(folder: Path, meta: dict) -> None:
-    tmp = folder / f".meta-{uuid.uuid4().hex[:8]}.tmp"
-    write_durably(tmp, json.dumps(meta).encode())
-    os.replace(tmp, folder / "meta.json")
-    fsync_dir(folder)

@@ -96,7 +96,7 @@ class TableStore(BaseVectorStore):
         return await self._locked(ws, len)
 
     async def _get(self, ws: str, ids: list[str]) -> list[VectorNode]:
-        return await self._locked(ws, lambda t: [t.node(t.row_of[i], ws) for i in ids if i in t.row_of])
+        return await self._locked(ws, lambda t: t.nodes(np.array([t.row_of[i] for i in ids if i in t.row_of], dtype=np.int64), ws))
 
     async def _search(self, ws: str, queries: np.ndarray, top_k: int, filter: FilterNode | None) -> list[list[VectorNode]]:
         def search(table: NodeTable) -> list[list[VectorNode]]:

@@ -348,15 +348,6 @@ class NodeTable:
             self._inv_norms = tail if self._inv_norms is None else np.concatenate([self._inv_norms, tail])
         return self._inv_norms
 
-    def node(self, row: int, workspace_id: str, with_vector: bool = True) -> VectorNode:
-        return trusted_node(
-            unique_id=self.ids[row],
-            workspace_id=workspace_id,
-            content=self.contents[row],
-            metadata=_copy_json(self.metadatas[row]),
-            vector=self._vectors[row].copy() if with_vector else None,
-        )
-
     def nodes(self, rows: np.ndarray, workspace_id: str) -> list[VectorNode]:
         """Nodes of many rows: their vectors are rows of one fresh copy."""
         vectors = self._vectors[rows]

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..node import VectorNode
+from ..node import VectorNode, trusted_node
 from . import _table
 from .introspect import _ISO_DATE, flatten_metadata
 from .projection import ProjectionCache, UmapJob, fingerprint, pca
@@ -317,8 +317,7 @@ class MapState(Observable):
 
     def selection_records(self, limit: int | None = None) -> list[dict[str, Any]]:
         rows = self.selected if limit is None else self.selected[:limit]
-        return [_table.node_record(VectorNode.model_construct(unique_id=self.ids[i], workspace_id=self.workspace_id, content=self.contents[i],
-                                                              metadata=self.metadatas[i], vector=None)) for i in rows]
+        return [_table.node_record(trusted_node(self.ids[i], self.workspace_id, self.contents[i], self.metadatas[i], None)) for i in rows]
 
     @property
     def selection(self):
