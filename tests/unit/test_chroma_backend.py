@@ -304,13 +304,66 @@ def test_ranges_are_exact_while_no_list_is_stored_and_lists_count_once_written(t
             assert {n.unique_id for n in a.iter_workspace_nodes("w", filter_dict=spec)} == expected, spec
 
 
+def format_1_workspace(path, ws: str, items: list[VectorNode], no_lists: bool = False):
+    """A workspace as vecbook wrote it before format 2: a cosine collection, an exact copy of
+    every vector, ``%j`` and ``%x`` as one-element lists (and the no-lists flag only if asked)."""
+    metadata = {"hnsw:space": "cosine", "vecbook:format": 1, **({NO_LISTS: True} if no_lists else {})}
+    raw = chromadb.PersistentClient(path=str(path)).create_collection(collection_name("vecbook_", ws), metadata=metadata, embedding_function=None)
+    stored = [encode_metadata(n.metadata, n.vector) for n in items]
+    for md in stored:
+        md["%j"] = [md["%j"]]
+    raw.add(ids=[n.unique_id for n in items], embeddings=[n.vector for n in items], metadatas=stored, documents=[n.content for n in items])
+    return raw
+
+
 def test_a_workspace_made_before_the_flag_keeps_list_clauses(tmp_path):
+    format_1_workspace(tmp_path, "w", [VectorNode(unique_id="l", content="", metadata={"r": [1, 9]}, vector=vec(1))])
+    with ChromaVectorStore(store_dir=str(tmp_path)) as s:
+        assert [n.unique_id for n in s.search_by_vector(vec(0), "w", top_k=5, filter_dict={"r": {"gte": 5}})] == ["l"]
+
+
+def test_a_format_1_workspace_is_read_written_and_copied_into_format_2(tmp_path):
+    old = nodes(6, metadata=lambda i: {"i": i, "tags": ["a", f"t{i}"]})
+    format_1_workspace(tmp_path, "w", old)
+    memory = MemoryVectorStore()
+    memory.create_workspace("w")
+    memory.insert(old, "w")
+    with ChromaVectorStore(store_dir=str(tmp_path)) as s:
+        new = VectorNode(unique_id="new", content="n", metadata={"i": 9}, vector=vec(9) * 3)
+        s.insert(new, "w")
+        memory.insert(new, "w")
+        for n in old + [new]:
+            (got,) = s.get(n.unique_id, "w")
+            assert got.vector.tobytes() == n.vector.tobytes() and got.metadata == n.metadata
+        for q in range(3):
+            ours = s.search_by_vector(vec(q + 20), "w", top_k=4, filter_dict={"tags": "a"})
+            theirs = memory.search_by_vector(vec(q + 20), "w", top_k=4, filter_dict={"tags": "a"})
+            assert [n.unique_id for n in ours] == [n.unique_id for n in theirs]
+            assert np.allclose([n.score for n in ours], [n.score for n in theirs], atol=1e-5)
+        raw = chromadb.PersistentClient(path=str(tmp_path))
+        assert "%x" in raw.get_collection(collection_name("vecbook_", "w")).get(ids=["new"], include=["metadatas"])["metadatas"][0]  # Chroma normalises it
+        s.copy_workspace("w", "w2")
+        copied = raw.get_collection(collection_name("vecbook_", "w2"))
+        assert copied.configuration_json["hnsw"]["space"] == "ip" and copied.metadata["vecbook:distance"] == "cosine"
+        assert {n.unique_id: n.vector.tobytes() for n in s.iter_workspace_nodes("w2")} == {n.unique_id: n.vector.tobytes() for n in old + [new]}
+
+
+def test_unit_vectors_are_stored_as_given_and_others_normalised_with_a_copy(tmp_path):
+    unit = [VectorNode(unique_id=f"u{i}", content="", vector=vec(i, 384) / np.linalg.norm(vec(i, 384))) for i in range(20)]
+    other = [VectorNode(unique_id="big", content="", vector=vec(30, 384) * 5), VectorNode(unique_id="zero", content="", vector=np.zeros(384, np.float32))]
     with ChromaVectorStore(store_dir=str(tmp_path)) as s:
         s.create_workspace("w")
-        raw = chromadb.PersistentClient(path=str(tmp_path)).get_collection(collection_name("vecbook_", "w"), embedding_function=None)
-        raw.modify(metadata={"vecbook:format": 1})  # as vecbook wrote it before the flag existed
-        raw.add(ids=["l"], embeddings=[vec(1).tolist()], metadatas=[encode_metadata({"r": [1, 9]}, vec(1))], documents=[""])
-        assert [n.unique_id for n in s.search_by_vector(vec(0), "w", top_k=5, filter_dict={"r": {"gte": 5}})] == ["l"]
+        s.insert(unit + other, "w")
+        raw = chromadb.PersistentClient(path=str(tmp_path)).get_collection(collection_name("vecbook_", "w"))
+        found = raw.get(include=["metadatas", "embeddings"])
+        stored = dict(zip(found["ids"], np.asarray(found["embeddings"], dtype=np.float32)))
+        copied = {i for i, md in zip(found["ids"], found["metadatas"]) if "%x" in md}
+        assert copied == {"big"}  # float32-normalised vectors need no copy, nor does the zero vector
+        assert all(stored[n.unique_id].tobytes() == n.vector.tobytes() for n in unit + other[1:])
+        assert abs(np.linalg.norm(stored["big"].astype(np.float64)) - 1) < 1e-6
+        assert {n.unique_id: n.vector.tobytes() for n in s.iter_workspace_nodes("w")} == {n.unique_id: n.vector.tobytes() for n in unit + other}
+        hits = s.search_by_vector(other[0].vector, "w", top_k=3)
+        assert hits[0].unique_id == "big" and abs(hits[0].score - 1) < 1e-6
 
 
 def test_operations_reuse_the_collection_handle(store, monkeypatch):

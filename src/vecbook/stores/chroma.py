@@ -8,10 +8,9 @@ vecbook always hands Chroma vectors, never texts, so Chroma's default embedder
 (which downloads a model) is never called. Collection handles are kept: an
 operation needs no look-up first, and a handle gone stale is renewed once (``_on``).
 
-Workspace ``ws`` is the collection ``{collection_prefix}{ws}``, with ``-``
-written ``--``, ``.`` written ``-d`` and ``-e`` appended if the name would not
-end in a letter or digit: always a legal, reversible name. Node metadata is
-stored as chroma_filters describes, which is also where filters are translated.
+Workspace ``ws`` is the collection ``{collection_prefix}{ws}`` (chroma_layout: names,
+and how vectors are stored); node metadata is stored as chroma_filters describes, which
+is also where filters are translated.
 
 Writes go in chunks of ``batch_size`` (at most Chroma's maximum batch). Each
 chunk is one atomic Chroma call; after a failure, the ids of the failed chunk
@@ -21,7 +20,7 @@ and PartialWriteError names them (unless there are none: then the error itself).
 What Chroma 1.5.9 does that this module works around (each at its place):
 
 - cosine collections return vectors rescaled from unit length, a few ulps off:
-  an exact copy is kept in the metadata;
+  cosine workspaces are ``ip`` collections of vectors vecbook normalises (chroma_layout);
 - ``upsert`` merges the new metadata into the old one: stale keys are set to None;
 - ``delete_collection`` leaves list-valued metadata for the next records that
   reuse its row ids (chroma-core/chroma#7594): records are deleted first;
@@ -47,21 +46,19 @@ from typing import Any
 import numpy as np
 
 from .._aio import PerLoop, to_thread
-from ..errors import BackendUnavailableError, InvalidWorkspaceIdError, MissingDependencyError, ValidationError, PartialWriteError
+from ..errors import BackendUnavailableError, MissingDependencyError, ValidationError, PartialWriteError
 from ..errors import WorkspaceNotFoundError
 from ..filters import FilterNode, filter_mask
 from ..node import VectorNode, trusted_node
 from .base import BaseVectorStore
-from .batch import NodeBatch, validate_workspace_id
+from .batch import NodeBatch
 from .chroma_client import Conn, close_http_client, forget_foreign_http_client, http_clients
 from .chroma_filters import EVERYTHING, JSON_KEY, VECTOR_KEY, decode_metadata, decode_vectors, encode_metadata, has_lists, needs_list_check, to_where
+from .chroma_layout import INCLUDE, SPACES, Layout, collection_name, layout_of, workspace_of
 
 __all__ = ["ChromaVectorStore", "collection_name", "workspace_of"]
 
-SPACES = {"cosine": "cosine", "dot": "ip", "euclidean": "l2"}
-_INCLUDE = ["metadatas", "documents", "embeddings"]
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,199}")
-_UNESCAPE = {"-": "-", "d": ".", "e": ""}
 NO_LISTS = "vecbook:no_lists"  # in a collection's metadata from its creation until a list is written
 
 
@@ -71,24 +68,6 @@ def _chromadb() -> Any:
     except ImportError:
         raise MissingDependencyError("chromadb", "chroma", feature="ChromaVectorStore") from None
     return chromadb
-
-
-def collection_name(prefix: str, workspace_id: str) -> str:
-    """The Chroma collection of a workspace (3–512 chars of ``[A-Za-z0-9._-]``, alnum at both ends)."""
-    name = prefix + workspace_id.replace("-", "--").replace(".", "-d")
-    return name if name[-1].isalnum() else name + "-e"
-
-
-def workspace_of(prefix: str, name: str) -> str | None:
-    """The workspace id a collection name stands for, or None if vecbook did not name it."""
-    if not name.startswith(prefix):
-        return None
-    ws = re.sub(r"-(.)", lambda m: _UNESCAPE.get(m.group(1), "\x00"), name[len(prefix) :])
-    try:
-        validate_workspace_id(ws)
-    except InvalidWorkspaceIdError:
-        return None
-    return ws if collection_name(prefix, ws) == name else None
 
 
 class ChromaVectorStore(BaseVectorStore):
@@ -133,8 +112,6 @@ class ChromaVectorStore(BaseVectorStore):
         self._server_options = {"ssl": ssl, "headers": headers}
         self.connect_timeout = connect_timeout
         self._space = SPACES[self.distance]
-        # Cosine collections keep exact vectors in the metadata (%x): Chroma's own are not needed.
-        self._include = _INCLUDE[:2] if self._space == "cosine" else _INCLUDE
         if self.server:
             self._loops: PerLoop[Conn] = PerLoop(Conn)
         else:
@@ -238,8 +215,11 @@ class ChromaVectorStore(BaseVectorStore):
             return True
         return await self._exists(ws)
 
+    async def _layout(self, ws: str) -> Layout:
+        return layout_of(await self._collection(ws))
+
     async def _create(self, ws: str, dimensions: int | None) -> None:
-        metadata: dict[str, Any] = {"vecbook:format": 1, NO_LISTS: True}
+        metadata: dict[str, Any] = {"vecbook:format": 2, "vecbook:distance": self.distance, NO_LISTS: True}
         if dimensions is not None:
             metadata["vecbook:dimensions"] = dimensions
         conn = await self._conn()
@@ -294,7 +274,7 @@ class ChromaVectorStore(BaseVectorStore):
     # ---- nodes ---------------------------------------------------------------------------
 
     async def _upsert(self, ws: str, batch: NodeBatch) -> None:
-        copies = batch.vectors if self._space == "cosine" else [None] * len(batch)
+        embeddings, copies = (await self._layout(ws)).stored(batch.vectors)
         metadatas = [encode_metadata(m, v) for m, v in zip(batch.metadatas, copies)]  # all before any write
         if any(has_lists(m) for m in metadatas):
             await self._allow_lists(ws)
@@ -303,7 +283,7 @@ class ChromaVectorStore(BaseVectorStore):
         for start in range(0, len(batch), step):
             chunk, encoded = batch.slice(start, start + step), metadatas[start : start + step]
             try:
-                await self._write(ws, chunk, encoded)
+                await self._write(ws, chunk, encoded, embeddings[start : start + step])
             except Exception as exc:
                 landed = await self._landed(ws, chunk, encoded)
                 unknown = "" if landed is not None else f"; whether {chunk.ids[0]!r}.. (the failed chunk) landed is unknown"
@@ -315,13 +295,13 @@ class ChromaVectorStore(BaseVectorStore):
                 raise PartialWriteError(f"writing to Chroma workspace {ws!r} failed: {exc}{unknown}", written) from exc
             written.extend(chunk.ids)
 
-    async def _write(self, ws: str, chunk: NodeBatch, metadatas: list[dict[str, Any]]) -> None:
+    async def _write(self, ws: str, chunk: NodeBatch, metadatas: list[dict[str, Any]], embeddings: np.ndarray) -> None:
         # Chroma's upsert merges the new metadata into the stored one: a key set to None is removed.
         old = await self._on(ws, "get", ids=chunk.ids, include=["metadatas"])
         stale = {node_id: stored.keys() for node_id, stored in zip(old["ids"], old["metadatas"] or []) if stored}
         for node_id, metadata in zip(chunk.ids, metadatas):
             metadata.update(dict.fromkeys(stale.get(node_id, set()) - metadata.keys()))
-        await self._on(ws, "upsert", ids=chunk.ids, embeddings=chunk.vectors, metadatas=metadatas, documents=chunk.contents)
+        await self._on(ws, "upsert", ids=chunk.ids, embeddings=embeddings, metadatas=metadatas, documents=chunk.contents)
 
     async def _allow_lists(self, ws: str) -> None:
         """Take NO_LISTS out of the collection's metadata before the first list is written.
@@ -350,7 +330,7 @@ class ChromaVectorStore(BaseVectorStore):
     async def _landed(self, ws: str, chunk: NodeBatch, metadatas: list[dict[str, Any]]) -> list[str] | None:
         """The ids of a failed chunk that are stored exactly as asked (None if that cannot be read)."""
         try:
-            found = await self._on(ws, "get", ids=chunk.ids, include=_INCLUDE)
+            found = await self._on(ws, "get", ids=chunk.ids, include=INCLUDE)
         except Exception:
             return None
         stored = {
@@ -372,7 +352,7 @@ class ChromaVectorStore(BaseVectorStore):
         step = await self._chunk()
         nodes: list[VectorNode] = []
         for start in range(0, len(ids), step):
-            found = await self._on(ws, "get", ids=list(dict.fromkeys(ids[start : start + step])), include=self._include)
+            found = await self._on(ws, "get", ids=list(dict.fromkeys(ids[start : start + step])), include=(await self._layout(ws)).include)
             nodes.extend(await self._with_vectors(ws, _nodes(ws, found)))
         return nodes
 
@@ -421,15 +401,12 @@ class ChromaVectorStore(BaseVectorStore):
             pending, n, candidates = short, min(total, max(4 * n, n + 64)), {}
 
     async def _query(self, ws: str, queries: np.ndarray, n: int, where: dict | None) -> list[list[VectorNode]]:
-        found = await self._on(ws, "query", query_embeddings=queries, n_results=n, where=where, include=self._include)
+        found = await self._on(ws, "query", query_embeddings=queries, n_results=n, where=where, include=(await self._layout(ws)).include)
         return [await self._with_vectors(ws, _nodes(ws, found, row)) for row in range(len(found["ids"]))]
 
     async def _check_space(self, ws: str) -> None:
-        collection = await self._collection(ws)
-        hnsw = (collection.configuration_json or {}).get("hnsw") or {}
-        space = hnsw.get("space") or (collection.metadata or {}).get("hnsw:space") or "l2"
-        if space != self._space:
-            distance = {v: k for k, v in SPACES.items()}.get(space, space)
+        distance = (await self._layout(ws)).distance
+        if distance != self.distance:
             raise ValidationError(
                 f"workspace {ws!r} was created with distance {distance!r}, which cannot rank for this store's {self.distance!r}; "
                 f"open it with distance={distance!r} or copy it into a workspace of this store"
@@ -437,9 +414,10 @@ class ChromaVectorStore(BaseVectorStore):
 
     async def _pages(self, ws: str, page_size: int, filter: FilterNode | None) -> AsyncIterator[list[VectorNode]]:
         where = await self._where(ws, filter)
+        include = (await self._layout(ws)).include
         offset = 0
         while True:
-            found = await self._on(ws, "get", where=where.clause, limit=page_size, offset=offset, include=self._include)
+            found = await self._on(ws, "get", where=where.clause, limit=page_size, offset=offset, include=include)
             nodes = await self._with_vectors(ws, _nodes(ws, found))
             offset += len(found["ids"])
             if not where.exact:

@@ -16,14 +16,16 @@ key        holds
 ``%l.a.b`` True where the path holds a list: a candidate for any range on it
 ``%p.a.b`` True where the path is present (``exists``)
 ``%j``     the metadata as inserted, as JSON: what reads return, exactly
-``%x``     (cosine collections) the vector's float32 bytes, base64: Chroma returns
-           cosine vectors rescaled from unit length, a few ulps off
+``%x``     (cosine collections, vectors not stored as given) the vector's float32
+           bytes, base64: see the layouts in ``chroma.py``
 =========  ======================================================================
 
-``%j`` and ``%x`` are one-element lists: Chroma keeps list values in a table of their
-own, and a filter on scalars then does not wade through kilobytes of base64 per node
-(with them among the scalars, a range filter on 10k nodes took twice as long).
-Plain strings, as vecbook wrote them before, are read as well.
+``%j`` is a string, which the collection's schema leaves unindexed. ``%x`` is a
+one-element list: Chroma keeps list values in a table of their own, and a filter on
+scalars then does not wade through kilobytes of base64 per node (with them among the
+scalars, a range filter on 10k nodes took twice as long). Lists cost writes, though
+(~0.2 ms a node for a one-element list at 10k nodes), so small ``%j`` is a scalar;
+``%j`` as a one-element list and ``%x`` as a string (as vecbook wrote them before) are read as well.
 
 Reserved keys start with ``%`` and a non-hex letter, so no escaped path can
 collide with them. While a collection holds no list (its metadata still has
@@ -90,7 +92,7 @@ def encode_metadata(metadata: dict[str, Any], vector: np.ndarray | None = None) 
     _walk(metadata, (), out, tokens)
     if tokens:
         out[VALUES_KEY] = list(dict.fromkeys(tokens))
-    out[JSON_KEY] = [json.dumps(metadata, separators=(",", ":"))]
+    out[JSON_KEY] = json.dumps(metadata, separators=(",", ":"))
     if vector is not None:
         out[VECTOR_KEY] = [encode_copy(vector)]
     return out

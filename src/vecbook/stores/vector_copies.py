@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["encode_copy", "decode_copy", "decode_copies"]
+__all__ = ["decode_copies", "decode_copy", "encode_copy", "unit_rows"]
 
 
 def encode_copy(vector: np.ndarray) -> str:
@@ -46,3 +46,16 @@ def decode_copies(texts: Sequence[str | None]) -> list[np.ndarray | None]:
     for i, row in zip(present, rows):
         out[i] = row
     return out
+
+
+def unit_rows(vectors: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each row scaled to unit length unless its squared norm is within ``tolerance`` of 1
+    (or 0), and the mask of rows that were changed. Norms are computed in float64."""
+    wide = vectors.astype(np.float64)
+    sq_norms = np.einsum("ij,ij->i", wide, wide)
+    changed = (np.abs(sq_norms - 1.0) > tolerance) & (sq_norms > 0)
+    if not changed.any():
+        return vectors, changed
+    out = vectors.copy()
+    out[changed] = (wide[changed] / np.sqrt(sq_norms[changed])[:, None]).astype(np.float32)
+    return out, changed
