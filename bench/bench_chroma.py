@@ -12,9 +12,10 @@ ratios are medians of paired ratios, with the range of the per-round medians.
 Both sides upsert ids, vectors, documents and metadata (bench/data.py) in batches of
 1024 into an empty cosine collection (made untimed: vecbook's delete_workspace also
 deletes the records first, see chroma.py) and ask for the top 10. The raw side gets
-metadata, documents and distances (Chroma's default); vecbook also gets its exact
-vectors (its scores are recomputed from them), and stores the index and copies that
-make filters and reads exact (see vecbook/stores/chroma_filters.py). Before each
+metadata, documents and distances (Chroma's default); vecbook also gets the exact
+vectors its hits carry (its scores are recomputed from them), and stores the index that
+makes filters and reads exact (see vecbook/stores/chroma_filters.py). The unfiltered
+searches are then timed again with the raw side asking for the vectors too. Before each
 upsert vecbook reads the ids' old metadata: Chroma's upsert merges metadata, so the
 keys an old version had and the new one lacks must be set to None explicitly (for
 new ids that read finds nothing and costs ~2 ms per 1024).
@@ -62,6 +63,7 @@ class Raw:
 
     def __init__(self, client, vectors: np.ndarray, metadatas: list[dict], filters: dict):
         self.client, self.vectors, self.metadatas = client, vectors, metadatas
+        self.include = ["metadatas", "documents", "distances"]  # Chroma's default
         self.ids, self.contents = data.ids(len(vectors)), data.contents(len(vectors))
         self.where = {name: raw_where(spec) for name, spec in filters.items()}
         self.collection = None
@@ -80,7 +82,7 @@ class Raw:
         self.batch(query[None, :], name)
 
     def batch(self, queries: np.ndarray, name: str) -> None:
-        self.collection.query(query_embeddings=queries, n_results=common.K, where=self.where[name], include=["metadatas", "documents", "distances"])
+        self.collection.query(query_embeddings=queries, n_results=common.K, where=self.where[name], include=self.include)
 
 
 @contextlib.contextmanager
@@ -108,6 +110,19 @@ def chroma_server(data_dir: str):
             proc.kill()
 
 
+def overheads(results: common.Results, section: str, args, raw: Raw, store: ChromaVectorStore, data_: tuple) -> list:
+    """The overhead table, then unfiltered searches again with the raw side asking for the
+    vectors too (what vecbook's hits carry): how much of the ratio is fetching them."""
+    vectors, metadatas, queries, filters = data_
+    ours = common.VecbookSide(store, vectors, metadatas, filters)
+    rows = common.overhead_table(results, section, args.n, raw, ours, queries, args.queries, args.rounds, filters, args.batch)
+    raw.include = [*raw.include, "embeddings"]
+    rows += common.overhead_table(results, f"{section}, raw with vectors", args.n, raw, ours, queries, args.queries, args.rounds, {"none": None}, args.batch, insert=False)
+    for row in rows[-2:]:
+        row.measure += " (raw with vectors)"
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
@@ -128,7 +143,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
             raw = Raw(chromadb.PersistentClient(path=a), vectors, metadatas, filters)
             with ChromaVectorStore(store_dir=b) as store:
-                rows = common.overhead_table(results, "chroma", args.n, raw, common.VecbookSide(store, vectors, metadatas, filters), queries, args.queries, args.rounds, filters, args.batch)
+                rows = overheads(results, "chroma", args, raw, store, (vectors, metadatas, queries, filters))
             raw.client.close()
         common.overhead_summary(rows)
     if args.no_server:
@@ -137,7 +152,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, chroma_server(folder) as (host, port):
         raw = Raw(chromadb.HttpClient(host=host, port=port), vectors, metadatas, filters)
         with ChromaVectorStore(host=host, port=port) as store:
-            rows = common.overhead_table(results, "chroma-server", args.n, raw, common.VecbookSide(store, vectors, metadatas, filters), queries, args.queries, args.rounds, filters, args.batch)
+            rows = overheads(results, "chroma-server", args, raw, store, (vectors, metadatas, queries, filters))
     common.overhead_summary(rows)
 
 

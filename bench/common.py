@@ -267,6 +267,7 @@ def overhead_table(
     filters: dict[str, dict | None],
     batch: int = 0,
     target: float = 1.2,
+    insert: bool = True,
 ) -> list[Record]:
     """vecbook's time over the raw client's for the same operations, as records.
 
@@ -275,6 +276,7 @@ def overhead_table(
     ``filters[name]``) and ``batch(matrix, name)``. Inserts alternate sides over
     ``rounds``; single queries alternate per query (:func:`interleaved`); the
     ratio is the median of paired ratios, its bracket the range of per-round medians.
+    ``insert=False`` skips the insert (both sides must hold the data already).
     """
     out: list[Record] = []
     load = load_average()
@@ -285,9 +287,10 @@ def overhead_table(
         note = f"raw {per / statistics.median(t_raw):,.0f} {unit}; vecbook/raw per round {lo:.2f}-{hi:.2f}; load {load:.1f}"
         out.append(results.add(Record(section, "vecbook", measure, n, per / statistics.median(t_ours), unit, ratio, "raw", f"<= {target}x", ratio <= target, note=note)))
 
-    samples = alternating({"raw": raw.insert, "vecbook": ours.insert}, rounds, setup={"raw": raw.reset, "vecbook": ours.reset})  # type: ignore[attr-defined]
-    ratios = np.asarray(samples["vecbook"]) / np.asarray(samples["raw"])
-    record("insert", n, samples["raw"], samples["vecbook"], ratios, (float(ratios.min()), float(ratios.max())), "nodes/s")
+    if insert:
+        samples = alternating({"raw": raw.insert, "vecbook": ours.insert}, rounds, setup={"raw": raw.reset, "vecbook": ours.reset})  # type: ignore[attr-defined]
+        ratios = np.asarray(samples["vecbook"]) / np.asarray(samples["raw"])
+        record("insert", n, samples["raw"], samples["vecbook"], ratios, (float(ratios.min()), float(ratios.max())), "nodes/s")
     for name in filters:
         label = "search" if filters[name] is None else f"search, {name} filter"
         load = load_average()

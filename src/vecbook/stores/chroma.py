@@ -53,7 +53,7 @@ from ..node import VectorNode, trusted_node
 from .base import BaseVectorStore
 from .batch import NodeBatch
 from .chroma_client import Conn, close_http_client, forget_foreign_http_client, http_clients
-from .chroma_filters import EVERYTHING, JSON_KEY, VECTOR_KEY, decode_metadata, decode_vectors, encode_metadata, has_lists, needs_list_check, to_where
+from .chroma_filters import EVERYTHING, JSON_KEY, VECTOR_KEY, decode_metadatas, decode_vectors, encode_metadata, has_lists, needs_list_check, to_where
 from .chroma_layout import INCLUDE, SPACES, Layout, collection_name, layout_of, workspace_of
 
 __all__ = ["ChromaVectorStore", "collection_name", "workspace_of"]
@@ -458,8 +458,8 @@ def _nodes(ws: str, found: dict[str, Any], row: int | None = None) -> list[Vecto
     documents = documents if documents is not None else [None] * len(ids)
     decoded = decode_vectors(metadatas, vectors)
     return [
-        trusted_node(node_id, ws, document or "", decode_metadata(stored), vector)
-        for node_id, document, stored, vector in zip(ids, documents, metadatas, decoded)
+        trusted_node(node_id, ws, document or "", metadata, vector)
+        for node_id, document, metadata, vector in zip(ids, documents, decode_metadatas(metadatas), decoded)
     ]
 
 

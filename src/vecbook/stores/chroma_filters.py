@@ -61,6 +61,7 @@ __all__ = [
     "encode_metadata",
     "has_lists",
     "decode_metadata",
+    "decode_metadatas",
     "decode_vector",
     "decode_vectors",
     "field_key",
@@ -155,6 +156,14 @@ def decode_metadata(stored: dict[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in stored.items() if k not in (JSON_KEY, VALUES_KEY, VECTOR_KEY) and not k.startswith((PRESENT, LISTED))}
 
 
+def decode_metadatas(stored: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
+    """:func:`decode_metadata` for many records (their ``%j`` texts parsed in one go)."""
+    texts = [m.get(JSON_KEY) if m else None for m in stored]
+    if texts and all(isinstance(t, str) for t in texts):
+        return json.loads("[" + ",".join(texts) + "]")  # type: ignore[arg-type]
+    return [decode_metadata(m) for m in stored]
+
+
 def decode_vector(stored: dict[str, Any] | None, vector: Any) -> np.ndarray | None:
     """The stored copy of the vector if there is one, else Chroma's ``vector`` (None if neither)."""
     copy = _single((stored or {}).get(VECTOR_KEY))
@@ -168,8 +177,8 @@ def decode_vectors(stored: list[dict[str, Any] | None], vectors: Any) -> list[np
     out = decode_copies([_single(m.get(VECTOR_KEY)) if m else None for m in stored])
     if vectors is None or all(v is not None for v in out):
         return out
-    if isinstance(vectors, np.ndarray) and vectors.ndim == 2 and all(v is None for v in out):
-        return list(vectors.astype(np.float32))
+    if all(v is None for v in out) and all(v is not None for v in vectors) and len({len(v) for v in vectors}) == 1:  # one conversion
+        return list(np.asarray(vectors, dtype=np.float32))
     return [v if v is not None or vectors[i] is None else np.asarray(vectors[i], dtype=np.float32) for i, v in enumerate(out)]
 
 
