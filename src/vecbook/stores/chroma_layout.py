@@ -11,7 +11,8 @@ give them) is stored as is and comes back exactly; any other is stored normalise
 exact copy in its metadata (``%x``). Ranking by ``q·v`` then differs from cosine by at
 most 5e-7 of a score, and scores are recomputed from the exact vectors. Collections of
 format 1 (cosine space, a copy of every vector) are still read and written as they are;
-``copy_workspace`` moves one to format 2.
+``copy_workspace`` moves one to format 2. Records that other tools write into a format-2
+collection are ranked by ``q·v`` too: their vectors should be of unit length.
 """
 
 from __future__ import annotations
