@@ -17,7 +17,7 @@ key        holds
 ``%p.a.b`` True where the path is present (``exists``)
 ``%j``     the metadata as inserted, as JSON: what reads return, exactly
 ``%x``     (cosine collections, vectors not stored as given) the vector's float32
-           bytes, base64: see the layouts in ``chroma.py``
+           bytes, base64: see ``chroma_layout.py``
 =========  ======================================================================
 
 ``%j`` is a string, which the collection's schema leaves unindexed. ``%x`` is a
