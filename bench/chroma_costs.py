@@ -1,0 +1,84 @@
+"""Where an unfiltered ChromaVectorStore query spends its time, against the raw chromadb client.
+
+    PYTHONPATH=src python bench/chroma_costs.py [--n 10000] [--dims 384] [--queries 300] [--batch 100]
+
+Four ways to get the top 10 of the same queries, timed call by call in turn (medians):
+
+1. the raw client on a plain collection, Chroma's default fields (metadata, documents, distances);
+2. the same, asking for the vectors too (what vecbook's hits carry);
+3. the raw ``query`` on vecbook's collection, with the fields vecbook asks for: the
+   difference to 2 is what the stored filter index (presence markers, metadata JSON) costs;
+4. vecbook's ``search_by_vector`` / ``batch_search``: the difference to 3 is vecbook's
+   own decoding and rescoring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import chromadb  # noqa: E402
+
+import data  # noqa: E402
+from vecbook import ChromaVectorStore, VectorNode  # noqa: E402
+from vecbook.stores.chroma_layout import layout_of  # noqa: E402
+
+DEFAULT = ["metadatas", "documents", "distances"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--dims", type=int, default=384)
+    parser.add_argument("--queries", type=int, default=300, help="single queries per round (3 rounds)")
+    parser.add_argument("--batch", type=int, default=100, help="queries in one batched call (10 rounds)")
+    args = parser.parse_args()
+
+    vectors, metadatas = data.vectors(args.n, args.dims), data.metadata(args.n)
+    ids, contents, queries = data.ids(args.n), data.contents(args.n), data.queries(max(args.queries, args.batch), args.dims)
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b, ChromaVectorStore(store_dir=b) as store:
+        raw = chromadb.PersistentClient(path=a).create_collection("raw", metadata={"hnsw:space": "cosine"}, embedding_function=None)
+        for s in range(0, args.n, 1024):
+            raw.upsert(ids=ids[s : s + 1024], embeddings=vectors[s : s + 1024], metadatas=metadatas[s : s + 1024], documents=contents[s : s + 1024])
+        store.create_workspace("costs")
+        store.insert([VectorNode(unique_id=i, content=c, metadata=m, vector=v) for i, c, m, v in zip(ids, contents, metadatas, vectors)], "costs")
+        ours = store._embedded.collections["costs"]  # the collection behind the workspace
+        include = layout_of(ours).include  # the fields vecbook asks Chroma for
+
+        def ways(matrix):
+            return {
+                "1 raw, Chroma's default fields": lambda: raw.query(query_embeddings=matrix, n_results=10, include=DEFAULT),
+                "2 raw, with vectors": lambda: raw.query(query_embeddings=matrix, n_results=10, include=[*DEFAULT, "embeddings"]),
+                "3 raw query on vecbook's collection": lambda: ours.query(query_embeddings=matrix, n_results=10, include=include),
+                "4 vecbook": lambda: store.batch_search(matrix, "costs", top_k=10),
+            }
+
+        single: dict[str, list[float]] = {}
+        for _ in range(3):
+            for q in queries[: args.queries]:
+                for name, call in ways(q[None, :]).items():
+                    t = time.perf_counter()
+                    call()
+                    single.setdefault(name, []).append(time.perf_counter() - t)
+        batch: dict[str, list[float]] = {}
+        for _ in range(10):
+            for name, call in ways(queries[: args.batch]).items():
+                t = time.perf_counter()
+                call()
+                batch.setdefault(name, []).append(time.perf_counter() - t)
+    base_single, base_batch = statistics.median(single[next(iter(single))]), statistics.median(batch[next(iter(batch))])
+    print(f"{args.n} x {args.dims}, top 10; medians, and the ratio to way 1")
+    print(f"  {'':40}{'one query':>18}{f'batch of {args.batch}':>20}")
+    for name in single:
+        s, b = statistics.median(single[name]), statistics.median(batch[name])
+        print(f"  {name:40}{s * 1e3:>10.3f} ms {s / base_single:>5.2f}x{b * 1e3:>12.1f} ms {b / base_batch:>5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
