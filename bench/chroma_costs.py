@@ -29,8 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import chromadb  # noqa: E402
 
+import bench_chroma  # noqa: E402
+import common  # noqa: E402
 import data  # noqa: E402
-from vecbook import ChromaVectorStore, VectorNode  # noqa: E402
+from vecbook import ChromaVectorStore  # noqa: E402
 from vecbook.stores.chroma_layout import layout_of  # noqa: E402
 
 DEFAULT = ["metadatas", "documents", "distances"]
@@ -50,14 +52,16 @@ def main() -> None:
     args = parser.parse_args()
 
     vectors, metadatas = data.vectors(args.n, args.dims), data.metadata(args.n)
-    ids, contents, queries = data.ids(args.n), data.contents(args.n), data.queries(max(args.queries, args.batch), args.dims)
+    queries = data.queries(max(args.queries, args.batch), args.dims)
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b, ChromaVectorStore(store_dir=b) as store:
-        raw = chromadb.PersistentClient(path=a).create_collection("raw", metadata={"hnsw:space": "cosine"}, embedding_function=None)
-        for s in range(0, args.n, 1024):
-            raw.upsert(ids=ids[s : s + 1024], embeddings=vectors[s : s + 1024], metadatas=metadatas[s : s + 1024], documents=contents[s : s + 1024])
-        store.create_workspace("costs")
-        store.insert([VectorNode(unique_id=i, content=c, metadata=m, vector=v) for i, c, m, v in zip(ids, contents, metadatas, vectors)], "costs")
-        ours = store._embedded.collections["costs"]  # the collection behind the workspace
+        side = bench_chroma.Raw(chromadb.PersistentClient(path=a), vectors, metadatas, {"none": None})
+        side.reset()
+        side.insert()
+        raw = side.collection
+        vecbook = common.VecbookSide(store, vectors, metadatas, {"none": None})
+        vecbook.reset()
+        vecbook.insert()
+        ours = store._embedded.collections["bench"]  # the collection behind the workspace
         include = layout_of(ours).include  # the fields vecbook asks Chroma for
 
         def ways(matrix):
@@ -65,7 +69,7 @@ def main() -> None:
                 "1 raw, Chroma's default fields": lambda: raw.query(query_embeddings=matrix, n_results=10, include=DEFAULT),
                 "2 raw, with vectors": lambda: raw.query(query_embeddings=matrix, n_results=10, include=[*DEFAULT, "embeddings"]),
                 "3 raw query on vecbook's collection": lambda: ours.query(query_embeddings=matrix, n_results=10, include=include),
-                "4 vecbook": lambda: store.batch_search(matrix, "costs", top_k=10),
+                "4 vecbook": lambda: store.batch_search(matrix, "bench", top_k=10),
             }
 
         single: dict[str, list[float]] = {}
