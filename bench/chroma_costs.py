@@ -61,7 +61,7 @@ def main() -> None:
         vecbook = common.VecbookSide(store, vectors, metadatas, {"none": None})
         vecbook.reset()
         vecbook.insert()
-        ours = store._embedded.collections["bench"]  # the collection behind the workspace
+        ours = store._clients.embedded.collections["bench"]  # the collection behind the workspace
         include = layout_of(ours).include  # the fields vecbook asks Chroma for
 
         def ways(matrix):

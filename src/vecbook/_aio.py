@@ -6,7 +6,8 @@ thread and waits for the result. That works where ``asyncio.run`` cannot,
 such as inside Jupyter, whose kernel already runs a loop on the main thread.
 
 Eager runs: for a store whose hooks never wait on a socket (memory, local,
-embedded engines driven through :func:`to_thread`), a sync twin first drives
+embedded engines driven through :func:`to_thread`) or that has a blocking client
+to use instead (see :func:`in_eager_run`), a sync twin first drives
 the coroutine on the caller's own thread, with no loop at all: :func:`to_thread`
 then just calls its function, since the caller blocks anyway. Code that really
 needs a loop (an HTTP call, an embedding with retries) calls :func:`require_loop`
@@ -59,6 +60,11 @@ eager_counts = {"eager": 0, "fallback": 0}  # how sync calls ran (read by tests 
 
 class NeedsLoop(Exception):
     """Raised inside an eager run by code that must wait on the event loop."""
+
+
+def in_eager_run() -> bool:
+    """Whether the caller runs eagerly (its own thread, no loop): blocking calls are fine there."""
+    return _eager.get()
 
 
 def require_loop() -> None:
@@ -169,6 +175,10 @@ class PerLoop(Generic[T]):
         loop = asyncio.get_running_loop()
         with self._lock:
             return self._items.pop(loop, None)
+
+    def values(self) -> list[T]:
+        with self._lock:
+            return list(self._items.values())
 
     def pop_all(self) -> list[tuple[asyncio.AbstractEventLoop, T]]:
         with self._lock:

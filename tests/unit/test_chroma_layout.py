@@ -15,6 +15,7 @@ from vecbook.stores.batch import validate_workspace_id
 chromadb = pytest.importorskip("chromadb")
 
 from vecbook.stores.chroma import ChromaVectorStore, collection_name, workspace_of  # noqa: E402
+from vecbook.stores.chroma_shapes import side_name  # noqa: E402
 
 from tests.unit.chroma_helpers import format_1_workspace, nodes, vec  # noqa: E402
 
@@ -39,6 +40,7 @@ def test_collection_names_are_legal_and_round_trip(ws, prefix):
     name = collection_name(prefix, ws)
     assert LEGAL.fullmatch(name) and ".." not in name and len(name) <= 512
     assert workspace_of(prefix, name) == ws
+    assert LEGAL.fullmatch(side_name(name)) and workspace_of(prefix, side_name(name)) is None  # its shape registry
 
 
 @pytest.mark.parametrize("name", ["other", "vecbook_", "vecbook_a-e-e", "vecbook_-dx", "vecbook_a-q", "vecbook_a-", "vecbookx", "vecbook_con"])

@@ -126,9 +126,10 @@ def test_a_subclass_override_of_an_async_method_also_changes_its_sync_twin():
     assert s.count("ws") == 6
 
 
-@pytest.mark.parametrize("variant", [v for v in variants() if "server" not in v and "elasticsearch" not in v])
-def test_every_embedded_backend_runs_sync_calls_without_the_loop(variant, tmp_path, request):
-    """memory, local, embedded Chroma and Qdrant local mode: 11 sync calls, none through the loop."""
+@pytest.mark.parametrize("variant", [v for v in variants() if "elasticsearch" not in v])
+def test_sync_calls_run_without_the_loop(variant, tmp_path, request):
+    """memory, local, Chroma (embedded, and on a server with its blocking client) and Qdrant
+    local mode: 11 sync calls, none through the loop."""
     s = make_store(variant, tmp_path, request)
     assert s._runs_eagerly
     rng = np.random.default_rng(1)
@@ -153,5 +154,5 @@ def test_server_clients_keep_the_loop():
     pytest.importorskip("qdrant_client")
     from vecbook import ChromaVectorStore, QdrantVectorStore
 
-    assert ChromaVectorStore(host="127.0.0.1", port=9)._runs_eagerly is False  # awaited on the loop
-    assert QdrantVectorStore(host="127.0.0.1", port=9)._runs_eagerly is False
+    assert QdrantVectorStore(host="127.0.0.1", port=9)._runs_eagerly is False  # awaited on the loop
+    assert ChromaVectorStore(host="127.0.0.1", port=9)._runs_eagerly is True  # a blocking HttpClient serves sync calls

@@ -1,16 +1,14 @@
 """ChromaVectorStore: workspaces as Chroma collections, embedded or on a Chroma server.
 
-``store_dir`` (the default) opens an embedded ``chromadb.PersistentClient``,
-called through ``vecbook._aio.to_thread`` (a worker thread, or the caller's own
-thread in a sync call: embedded stores run eagerly); ``host``/``port`` talk to a
-``chroma run`` server through ``chromadb.AsyncHttpClient``, one per event loop.
-vecbook always hands Chroma vectors, never texts, so Chroma's default embedder
-(which downloads a model) is never called. Collection handles are kept: an
-operation needs no look-up first, and a handle gone stale is renewed once (``_on``).
+``store_dir`` (the default) opens an embedded ``chromadb.PersistentClient``;
+``host``/``port`` talk to a ``chroma run`` server (chroma_client.py: which client
+serves which call, kept collection handles, errors). vecbook always hands Chroma
+vectors, never texts, so Chroma's default embedder (which downloads a model) is
+never called.
 
 Workspace ``ws`` is the collection ``{collection_prefix}{ws}`` (chroma_layout: names,
 and how vectors are stored); node metadata is stored as chroma_filters describes, which
-is also where filters are translated.
+is also where filters are translated, and which paths each node has as chroma_shapes does.
 
 Writes go in chunks of ``batch_size`` (at most Chroma's maximum batch). Each
 chunk is one atomic Chroma call; after a failure, the ids of the failed chunk
@@ -31,30 +29,32 @@ What Chroma 1.5.9 does that this module works around (each at its place):
   clauses (``$or`` with ``$contains``) most: the exact copies are lists, which Chroma
   keeps apart, and while a collection holds no list of the user's (``vecbook:no_lists``
   in its metadata) filters leave the list clauses out;
-- ``AsyncHttpClient`` pools one httpx client per ``hash(event loop)`` with no
-  timeout: a pool left by a closed loop with the same hash is dropped, and
-  connecting is bounded by ``connect_timeout``.
+- ``where`` cannot test whether a key is present: one shape id per node (chroma_shapes);
+- the HTTP clients set no timeout, and ``AsyncHttpClient`` pools one httpx client per
+  ``hash(event loop)``: see chroma_client.py.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
 
-from .._aio import PerLoop, to_thread
-from ..errors import BackendUnavailableError, MissingDependencyError, ValidationError, PartialWriteError
+from ..errors import MissingDependencyError, ValidationError, PartialWriteError
 from ..errors import WorkspaceNotFoundError
 from ..filters import FilterNode, filter_mask
 from ..node import VectorNode, trusted_node
 from .base import BaseVectorStore
 from .batch import NodeBatch
-from .chroma_client import Conn, close_http_client, forget_foreign_http_client, http_clients
-from .chroma_filters import EVERYTHING, JSON_KEY, VECTOR_KEY, decode_metadatas, decode_vectors, encode_metadata, has_lists, needs_list_check, to_where
-from .chroma_layout import INCLUDE, SPACES, Layout, collection_name, layout_of, workspace_of
+from .chroma_client import Clients
+from .chroma_filters import EVERYTHING, JSON_KEY, VECTOR_KEY, decode_metadatas, decode_vectors, encode_metadata, has_lists
+from .chroma_filters import needs_list_check, needs_shapes, to_where
+from .chroma_layout import FORMAT, INCLUDE, SPACES, Layout, collection_name, layout_of, workspace_of
+from .chroma_shapes import SHAPE_CAP, apply_shape, shape_id, shape_keys, side_name
 
 __all__ = ["ChromaVectorStore", "collection_name", "workspace_of"]
 
@@ -102,22 +102,19 @@ class ChromaVectorStore(BaseVectorStore):
             raise ValidationError(
                 f"collection_prefix must be 2-200 characters of A-Z a-z 0-9 _ - starting with a letter or digit, got {collection_prefix!r}"
             )
-        chromadb = _chromadb()
-        self._not_found = chromadb.errors.NotFoundError
         self.store_dir = str(store_dir)
         self.collection_prefix = collection_prefix
         self.server = host is not None or port is not None
         self.host = (host or "localhost") if self.server else None
         self.port = int(port or 8000) if self.server else None
-        self._server_options = {"ssl": ssl, "headers": headers}
         self.connect_timeout = connect_timeout
         self._space = SPACES[self.distance]
-        if self.server:
-            self._loops: PerLoop[Conn] = PerLoop(Conn)
-        else:
-            self._embedded = Conn(client=chromadb.PersistentClient(path=self.store_dir))
-            # Embedded, every hook's wait is a to_thread call: sync methods run on the caller's thread.
-            self._runs_eagerly = True
+        options = {"ssl": ssl, "headers": headers}
+        self._clients = Clients(_chromadb(), self._name, self.store_dir, self.host, self.port, options, connect_timeout)
+        self._not_found = self._clients.not_found
+        # Sync methods run on the caller's thread: embedded, every hook's wait is a to_thread
+        # call; on a server, a blocking HttpClient serves them (chroma_client.py).
+        self._runs_eagerly = True
 
     def _describe(self) -> str:
         where = f"host={self.host!r}, port={self.port}" if self.server else f"store_dir={self.store_dir!r}"
@@ -126,84 +123,16 @@ class ChromaVectorStore(BaseVectorStore):
     def _name(self, ws: str) -> str:
         return collection_name(self.collection_prefix, ws)
 
-    # ---- clients -------------------------------------------------------------------------
-
-    async def _conn(self) -> Conn:
-        if not self.server:
-            return self._embedded
-        conn = self._loops.get()
-        if conn.client is None:
-            async with conn.lock:
-                if conn.client is None:
-                    conn.client = await self._connect()
-        return conn
-
-    async def _connect(self) -> Any:
-        import httpx
-
-        forget_foreign_http_client()
-        opening = _chromadb().AsyncHttpClient(host=self.host, port=self.port, **self._server_options)
-        try:
-            client = await asyncio.wait_for(opening, self.connect_timeout)
-        except (asyncio.TimeoutError, OSError, httpx.TransportError) as exc:
-            raise self._unavailable(exc) from None
-        pool = http_clients().get(hash(asyncio.get_running_loop()))
-        if pool is not None:  # Chroma sets no timeout at all: bound at least connecting, not long requests
-            pool.timeout = httpx.Timeout(None, connect=self.connect_timeout)
-        return client
-
-    def _unavailable(self, exc: BaseException) -> BackendUnavailableError:
-        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return BackendUnavailableError(
-            f"Chroma server at {self.host}:{self.port} is not reachable ({reason}); is `chroma run --host {self.host} --port {self.port}` running?"
-        )
-
-    async def _run(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
-        """Call the client: awaited on a server, in a worker thread when embedded."""
-        if not self.server:
-            return await to_thread(fn, **kwargs)
-        import httpx
-
-        try:
-            return await fn(**kwargs)
-        except httpx.TransportError as exc:
-            raise self._unavailable(exc) from exc
-
-    async def _collection(self, ws: str, fresh: bool = False) -> Any:
-        conn = await self._conn()
-        collection = None if fresh else conn.collections.get(ws)
-        if collection is None:
-            try:
-                collection = await self._run(conn.client.get_collection, name=self._name(ws), embedding_function=None)
-            except self._not_found:
-                conn.collections.pop(ws, None)
-                raise WorkspaceNotFoundError(ws) from None
-            conn.collections[ws] = collection
-        return collection
-
-    async def _on(self, ws: str, method: str, **kwargs: Any) -> Any:
-        """Call a collection method; a stale handle (collection re-created meanwhile) is renewed once."""
-        for fresh in (False, True):
-            collection = await self._collection(ws, fresh)
-            try:
-                return await self._run(getattr(collection, method), **kwargs)
-            except self._not_found:
-                if fresh:
-                    raise WorkspaceNotFoundError(ws) from None
-        raise AssertionError("unreachable")
-
     async def _chunk(self) -> int:
         """Nodes per write: ``batch_size``, or less if Chroma takes less in one call."""
-        conn = await self._conn()
-        if conn.max_batch is None:
-            conn.max_batch = int(await self._run(conn.client.get_max_batch_size))
-        return min(self.batch_size, conn.max_batch) if conn.max_batch > 0 else self.batch_size
+        most = await self._clients.max_batch()
+        return min(self.batch_size, most) if most > 0 else self.batch_size
 
     # ---- workspaces ----------------------------------------------------------------------
 
     async def _exists(self, ws: str) -> bool:
         try:
-            await self._collection(ws, fresh=True)  # also renews the handle the next hooks use
+            await self._clients.collection(ws, fresh=True)  # also renews the handle the next hooks use
         except WorkspaceNotFoundError:
             return False
         return True
@@ -211,20 +140,20 @@ class ChromaVectorStore(BaseVectorStore):
     async def _known(self, ws: str) -> bool:
         # A collection we hold a handle of needs no fresh look-up before each operation: if it was
         # deleted meanwhile, the operation fails and _on renews the handle or raises WorkspaceNotFoundError.
-        if ws in (await self._conn()).collections:
+        if ws in (await self._clients.conn()).collections:
             return True
         return await self._exists(ws)
 
     async def _layout(self, ws: str) -> Layout:
-        return layout_of(await self._collection(ws))
+        return layout_of(await self._clients.collection(ws))
 
     async def _create(self, ws: str, dimensions: int | None) -> None:
-        metadata: dict[str, Any] = {"vecbook:format": 2, "vecbook:distance": self.distance, NO_LISTS: True}
+        metadata: dict[str, Any] = {"vecbook:format": FORMAT, "vecbook:distance": self.distance, NO_LISTS: True}
         if dimensions is not None:
             metadata["vecbook:dimensions"] = dimensions
-        conn = await self._conn()
-        conn.lists_seen.discard(ws)
-        conn.collections[ws] = await self._run(
+        self._clients.forget(ws)
+        conn = await self._clients.conn()
+        conn.collections[ws] = await self._clients.run(
             conn.client.get_or_create_collection,
             name=self._name(ws),
             schema=self._schema(),
@@ -242,23 +171,24 @@ class ChromaVectorStore(BaseVectorStore):
         return schema
 
     async def _drop(self, ws: str) -> None:
-        conn = await self._conn()
+        conn = await self._clients.conn()
         try:
             # Chroma (1.5.9) leaves a deleted collection's list-valued metadata behind, and records that later
             # reuse its row ids inherit it (chroma-core/chroma#7594): delete the records first.
-            await self._on(ws, "delete", where=EVERYTHING)
-            await self._run(conn.client.delete_collection, name=self._name(ws))
+            await self._clients.on(ws, "delete", where=EVERYTHING)
+            await self._clients.run(conn.client.delete_collection, name=self._name(ws))
         except (self._not_found, WorkspaceNotFoundError):
             pass
-        conn.collections.pop(ws, None)
-        conn.lists_seen.discard(ws)
+        with contextlib.suppress(self._not_found):
+            await self._clients.run(conn.client.delete_collection, name=side_name(self._name(ws)))
+        self._clients.forget(ws)
 
     async def _list(self) -> list[str]:
-        conn = await self._conn()
+        conn = await self._clients.conn()
         names: list[str] = []
         page = 1000
         while True:
-            collections = await self._run(conn.client.list_collections, limit=page, offset=len(names))
+            collections = await self._clients.run(conn.client.list_collections, limit=page, offset=len(names))
             names.extend(c.name for c in collections)
             if len(collections) < page:
                 break
@@ -266,16 +196,19 @@ class ChromaVectorStore(BaseVectorStore):
         return [ws for ws in found if ws is not None]
 
     async def _dimensions(self, ws: str) -> int | None:
-        dimension = _dimension_of(await self._collection(ws))
+        dimension = _dimension_of(await self._clients.collection(ws))
         if dimension is None:  # a handle from before the first insert does not learn it: look again
-            dimension = _dimension_of(await self._collection(ws, fresh=True))
+            dimension = _dimension_of(await self._clients.collection(ws, fresh=True))
         return dimension
 
     # ---- nodes ---------------------------------------------------------------------------
 
     async def _upsert(self, ws: str, batch: NodeBatch) -> None:
-        embeddings, copies = (await self._layout(ws)).stored(batch.vectors)
+        layout = await self._layout(ws)
+        embeddings, copies = layout.stored(batch.vectors)
         metadatas = [encode_metadata(m, v) for m, v in zip(batch.metadatas, copies)]  # all before any write
+        if layout.shapes:
+            await self._use_shapes(ws, metadatas)
         if any(has_lists(m) for m in metadatas):
             await self._allow_lists(ws)
         step = await self._chunk()
@@ -297,11 +230,42 @@ class ChromaVectorStore(BaseVectorStore):
 
     async def _write(self, ws: str, chunk: NodeBatch, metadatas: list[dict[str, Any]], embeddings: np.ndarray) -> None:
         # Chroma's upsert merges the new metadata into the stored one: a key set to None is removed.
-        old = await self._on(ws, "get", ids=chunk.ids, include=["metadatas"])
+        old = await self._clients.on(ws, "get", ids=chunk.ids, include=["metadatas"])
         stale = {node_id: stored.keys() for node_id, stored in zip(old["ids"], old["metadatas"] or []) if stored}
         for node_id, metadata in zip(chunk.ids, metadatas):
             metadata.update(dict.fromkeys(stale.get(node_id, set()) - metadata.keys()))
-        await self._on(ws, "upsert", ids=chunk.ids, embeddings=embeddings, metadatas=metadatas, documents=chunk.contents)
+        await self._clients.on(ws, "upsert", ids=chunk.ids, embeddings=embeddings, metadatas=metadatas, documents=chunk.contents)
+
+    async def _use_shapes(self, ws: str, metadatas: list[dict[str, Any]]) -> None:
+        """Replace each node's markers by its shape, registering new shapes first (chroma_shapes.py)."""
+        conn = await self._clients.conn()
+        known = conn.shapes.setdefault((await self._clients.collection(ws)).id, set())
+        shapes = {shape_id(keys): keys for keys in map(shape_keys, metadatas)}
+        if not shapes.keys() <= known:
+            for _ in (False, True):  # a stale handle (workspace re-created meanwhile) is renewed once
+                side = await self._clients.side(ws, create=True)
+                try:
+                    registered = set((await self._clients.run(side.get, include=[]))["ids"])
+                    new = sorted(shapes.keys() - registered)[: max(0, SHAPE_CAP - len(registered))]
+                    if new:
+                        documents = [json.dumps(sorted(shapes[sid])) for sid in new]
+                        await self._clients.run(side.upsert, ids=new, embeddings=np.ones((len(new), 1), np.float32), documents=documents)
+                    known |= registered | set(new)
+                    break
+                except self._not_found:
+                    conn.sides.pop(ws, None)
+        for metadata in metadatas:
+            apply_shape(metadata, shape_id(shape_keys(metadata)) in known)
+
+    async def _shapes(self, ws: str) -> dict[str, frozenset[str]]:
+        """The registered shapes of a workspace, read afresh (another process may have added some)."""
+        side = await self._clients.side(ws)
+        try:
+            found = await self._clients.run(side.get, include=["documents"]) if side is not None else {"ids": []}
+        except self._not_found:
+            (await self._clients.conn()).sides.pop(ws, None)
+            return {}
+        return {sid: frozenset(json.loads(doc)) for sid, doc in zip(found["ids"], found["documents"] or [])}
 
     async def _allow_lists(self, ws: str) -> None:
         """Take NO_LISTS out of the collection's metadata before the first list is written.
@@ -309,28 +273,29 @@ class ChromaVectorStore(BaseVectorStore):
         The flag only ever goes away, and Chroma's ``modify`` replaces the whole metadata,
         so writers racing to remove it cannot bring it back.
         """
-        collection = await self._collection(ws, fresh=True)
+        collection = await self._clients.collection(ws, fresh=True)
         metadata = dict(collection.metadata or {})
         if metadata.pop(NO_LISTS, None) is not None:
-            await self._run(collection.modify, metadata=metadata)
+            await self._clients.run(collection.modify, metadata=metadata)
 
     async def _where(self, ws: str, filter: FilterNode | None) -> Any:
         """The ``where`` of a filter; with numeric ranges, simpler and exact while the collection holds no list."""
+        shapes = await self._shapes(ws) if needs_shapes(filter) and (await self._layout(ws)).shapes else None
         if not needs_list_check(filter):
-            return to_where(filter)
-        conn = await self._conn()
+            return to_where(filter, shapes=shapes)
+        conn = await self._clients.conn()
         if ws in conn.lists_seen:  # the flag never comes back: no need to look again
-            return to_where(filter)
-        collection = await self._collection(ws, fresh=True)  # fresh: another store may have written lists
+            return to_where(filter, shapes=shapes)
+        collection = await self._clients.collection(ws, fresh=True)  # fresh: another store may have written lists
         if (collection.metadata or {}).get(NO_LISTS):
-            return to_where(filter, lists=False)
+            return to_where(filter, lists=False, shapes=shapes)
         conn.lists_seen.add(ws)
-        return to_where(filter)
+        return to_where(filter, shapes=shapes)
 
     async def _landed(self, ws: str, chunk: NodeBatch, metadatas: list[dict[str, Any]]) -> list[str] | None:
         """The ids of a failed chunk that are stored exactly as asked (None if that cannot be read)."""
         try:
-            found = await self._on(ws, "get", ids=chunk.ids, include=INCLUDE)
+            found = await self._clients.on(ws, "get", ids=chunk.ids, include=INCLUDE)
         except Exception:
             return None
         stored = {
@@ -346,13 +311,13 @@ class ChromaVectorStore(BaseVectorStore):
     async def _delete(self, ws: str, ids: list[str]) -> None:
         step = await self._chunk()
         for start in range(0, len(ids), step):
-            await self._on(ws, "delete", ids=ids[start : start + step])
+            await self._clients.on(ws, "delete", ids=ids[start : start + step])
 
     async def _get(self, ws: str, ids: list[str]) -> list[VectorNode]:
         step = await self._chunk()
         nodes: list[VectorNode] = []
         for start in range(0, len(ids), step):
-            found = await self._on(ws, "get", ids=list(dict.fromkeys(ids[start : start + step])), include=(await self._layout(ws)).include)
+            found = await self._clients.on(ws, "get", ids=list(dict.fromkeys(ids[start : start + step])), include=(await self._layout(ws)).include)
             nodes.extend(await self._with_vectors(ws, _nodes(ws, found)))
         return nodes
 
@@ -360,7 +325,7 @@ class ChromaVectorStore(BaseVectorStore):
         """Fill in vectors a cosine collection lacks a copy of (records written by other tools)."""
         missing = [node.unique_id for node in nodes if node.vector is None]
         if missing:
-            found = await self._on(ws, "get", ids=missing, include=["embeddings"])
+            found = await self._clients.on(ws, "get", ids=missing, include=["embeddings"])
             vectors = dict(zip(found["ids"], found["embeddings"]))
             for node in nodes:
                 if node.vector is None and node.unique_id in vectors:
@@ -368,7 +333,7 @@ class ChromaVectorStore(BaseVectorStore):
         return [node for node in nodes if node.vector is not None]
 
     async def _count(self, ws: str) -> int:
-        return int(await self._on(ws, "count"))
+        return int(await self._clients.on(ws, "count"))
 
     async def _search(self, ws: str, queries: np.ndarray, top_k: int, filter: FilterNode | None) -> list[list[VectorNode]]:
         """Chroma's nearest neighbours. Where the ``where`` is a superset, post-filter; while a query has
@@ -389,7 +354,7 @@ class ChromaVectorStore(BaseVectorStore):
                 # Chroma may return fewer than asked although more match: it drops hits deleted since
                 # its index was last flushed. So fewer hits than n ends the search only if no more match.
                 if len(hits) < n and len(hits) not in candidates:
-                    more = await self._on(ws, "get", where=where.clause, limit=len(hits) + 1, include=[])
+                    more = await self._clients.on(ws, "get", where=where.clause, limit=len(hits) + 1, include=[])
                     candidates[len(hits)] = len(more["ids"]) > len(hits)
                 if len(hits) == n or candidates[len(hits)]:
                     short.append(row)
@@ -401,7 +366,7 @@ class ChromaVectorStore(BaseVectorStore):
             pending, n, candidates = short, min(total, max(4 * n, n + 64)), {}
 
     async def _query(self, ws: str, queries: np.ndarray, n: int, where: dict | None) -> list[list[VectorNode]]:
-        found = await self._on(ws, "query", query_embeddings=queries, n_results=n, where=where, include=(await self._layout(ws)).include)
+        found = await self._clients.on(ws, "query", query_embeddings=queries, n_results=n, where=where, include=(await self._layout(ws)).include)
         return [await self._with_vectors(ws, _nodes(ws, found, row)) for row in range(len(found["ids"]))]
 
     async def _check_space(self, ws: str) -> None:
@@ -417,7 +382,7 @@ class ChromaVectorStore(BaseVectorStore):
         include = (await self._layout(ws)).include
         offset = 0
         while True:
-            found = await self._on(ws, "get", where=where.clause, limit=page_size, offset=offset, include=include)
+            found = await self._clients.on(ws, "get", where=where.clause, limit=page_size, offset=offset, include=include)
             nodes = await self._with_vectors(ws, _nodes(ws, found))
             offset += len(found["ids"])
             if not where.exact:
@@ -428,13 +393,7 @@ class ChromaVectorStore(BaseVectorStore):
                 return
 
     async def _close(self) -> None:
-        if not self.server:
-            self._embedded.collections.clear()
-            await to_thread(self._embedded.client.close)
-            return
-        for _, conn in self._loops.pop_all():
-            conn.collections.clear()
-        await close_http_client()
+        await self._clients.close()
 
 
 def _dimension_of(collection: Any) -> int | None:

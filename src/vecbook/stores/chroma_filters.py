@@ -14,7 +14,10 @@ key        holds
            floats, as the filters compare them
 ``%v``     list elements as tokens ``json([path, value])`` (numbers as floats)
 ``%l.a.b`` True where the path holds a list: a candidate for any range on it
-``%p.a.b`` True where the path is present (``exists``)
+``%p.a.b`` True where the path is present (``exists``); in format 3 only on nodes
+           whose shape is not registered
+``%s``     (format 3) the id of the node's shape, the set of paths it has,
+           instead of the markers: see ``chroma_shapes.py``
 ``%j``     the metadata as inserted, as JSON: what reads return, exactly
 ``%x``     (cosine collections, vectors not stored as given) the vector's float32
            bytes, base64: see ``chroma_layout.py``
@@ -46,18 +49,21 @@ which is exactly vecbook's meaning of ne, nin and ``exists: False``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..filters import And, Compare, Exists, FilterNode, Not, Or, Range
+from .chroma_shapes import SHAPE_KEY, exists_clause
 from .vector_copies import decode_copies, decode_copy, encode_copy
 
 __all__ = [
     "Where",
     "to_where",
     "needs_list_check",
+    "needs_shapes",
     "encode_metadata",
     "has_lists",
     "decode_metadata",
@@ -153,7 +159,7 @@ def decode_metadata(stored: dict[str, Any] | None) -> dict[str, Any]:
     text = _single(stored.get(JSON_KEY))
     if text is not None:
         return json.loads(text)
-    return {k: v for k, v in stored.items() if k not in (JSON_KEY, VALUES_KEY, VECTOR_KEY) and not k.startswith((PRESENT, LISTED))}
+    return {k: v for k, v in stored.items() if k not in (JSON_KEY, VALUES_KEY, VECTOR_KEY, SHAPE_KEY) and not k.startswith((PRESENT, LISTED))}
 
 
 def decode_metadatas(stored: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
@@ -200,13 +206,23 @@ class Where:
     exact: bool
 
 
-def to_where(node: FilterNode | None, lists: bool = True) -> Where:
+def to_where(node: FilterNode | None, lists: bool = True, shapes: Mapping[str, frozenset[str]] | None = None) -> Where:
     """Translate a parsed filter; when not ``exact``, ``clause`` selects a superset.
 
     ``lists=False`` promises that no node holds a list (see the module docstring):
-    the clauses for list elements are left out.
+    the clauses for list elements are left out. ``shapes`` (format 3: the registered
+    shapes, see chroma_shapes.py) tests presence by shape instead of by marker.
     """
-    return Where(None, True) if node is None else _translate(node, negate=False, lists=lists)
+    return Where(None, True) if node is None else _translate(node, False, lists, shapes)
+
+
+def needs_shapes(node: FilterNode | None) -> bool:
+    """Whether translating ``node`` tests for presence: ``exists``, or a range on strings."""
+    if isinstance(node, Not):
+        return needs_shapes(node.child)
+    if isinstance(node, (And, Or)):
+        return any(needs_shapes(child) for child in node.children)
+    return isinstance(node, Exists) or (isinstance(node, Range) and not node.is_numeric)
 
 
 def needs_list_check(node: FilterNode | None) -> bool:
@@ -220,20 +236,25 @@ def needs_list_check(node: FilterNode | None) -> bool:
     return isinstance(node, Range) and node.is_numeric
 
 
-def _translate(node: FilterNode, negate: bool, lists: bool) -> Where:
+def _translate(node: FilterNode, negate: bool, lists: bool, shapes: Mapping[str, frozenset[str]] | None) -> Where:
     if isinstance(node, Not):
-        return _translate(node.child, not negate, lists)
+        return _translate(node.child, not negate, lists, shapes)
     if isinstance(node, (And, Or)):
-        parts = [_translate(child, negate, lists) for child in node.children]
+        parts = [_translate(child, negate, lists, shapes) for child in node.children]
         return _conjunction(parts) if isinstance(node, And) != negate else _disjunction(parts)
     if isinstance(node, Exists):
-        key = PRESENT + field_key(node.path)
-        return Where({key: True} if node.value != negate else {key: {"$ne": True}}, True)
+        return _present(field_key(node.path), node.value != negate, shapes)
     if isinstance(node, Compare):
         return _compare(node, _INVERSE[node.op] if negate else node.op, lists)
     if isinstance(node, Range) and not negate:
-        return _range(node, lists)
+        return _range(node, lists, shapes)
     return Where(None, False)  # a negated range: no native form
+
+
+def _present(name: str, present: bool, shapes: Mapping[str, frozenset[str]] | None) -> Where:
+    if shapes is not None:
+        return Where(exists_clause(name, present, shapes), False)
+    return Where({PRESENT + name: True} if present else {PRESENT + name: {"$ne": True}}, True)
 
 
 def _all(clauses: list[dict]) -> dict | None:
@@ -280,10 +301,10 @@ def _compare(node: Compare, op: str, lists: bool) -> Where:
     return Where(_all(clauses), True)
 
 
-def _range(node: Range, lists: bool) -> Where:
+def _range(node: Range, lists: bool, shapes: Mapping[str, frozenset[str]] | None) -> Where:
     name = field_key(node.path)
     if not node.is_numeric:  # Chroma compares numbers only: nodes that have the field are candidates
-        return Where({PRESENT + name: True}, False)
+        return Where(_present(name, True, shapes).clause, False)
     bounds = {op: _number(bound) for op, bound in node.bounds().items()}
     if any(b is None for b in bounds.values()):
         return Where(None, False)

@@ -11,8 +11,10 @@ give them) is stored as is and comes back exactly; any other is stored normalise
 exact copy in its metadata (``%x``). Ranking by ``q·v`` then differs from cosine by at
 most 5e-7 of a score, and scores are recomputed from the exact vectors. Collections of
 format 1 (cosine space, a copy of every vector) are still read and written as they are;
-``copy_workspace`` moves one to format 2. Records that other tools write into a format-2
-collection are ranked by ``q·v`` too: their vectors should be of unit length.
+``copy_workspace`` moves one to the current format. Records that other tools write into
+such a collection are ranked by ``q·v`` too: their vectors should be of unit length.
+Format 3 (current) differs from 2 in how metadata records which paths a node has: one
+shape id instead of a marker per path (chroma_shapes.py); format-2 collections keep markers.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ..errors import InvalidWorkspaceIdError
 from .batch import validate_workspace_id
 from .vector_copies import unit_rows
 
-__all__ = ["INCLUDE", "SPACES", "UNIT_TOLERANCE", "Layout", "collection_name", "layout_of", "workspace_of"]
+__all__ = ["FORMAT", "INCLUDE", "SPACES", "UNIT_TOLERANCE", "Layout", "collection_name", "layout_of", "workspace_of"]
 
 SPACES = {"cosine": "ip", "dot": "ip", "euclidean": "l2"}  # the space a new collection gets
 DISTANCE_OF_SPACE = {"cosine": "cosine", "ip": "dot", "l2": "euclidean"}  # collections without vecbook:distance
@@ -54,14 +56,19 @@ def workspace_of(prefix: str, name: str) -> str | None:
     return ws if collection_name(prefix, ws) == name else None
 
 
+FORMAT = 3  # what new collections are written in
+
+
 @dataclass(frozen=True)
 class Layout:
     """How a collection keeps its vectors: the distance its index ranks by, and which vectors
     have an exact copy in the metadata: ``"all"`` (format 1 cosine collections: Chroma
-    normalises), ``"changed"`` (cosine over ``ip``: those vecbook normalised) or ``"none"``."""
+    normalises), ``"changed"`` (cosine over ``ip``: those vecbook normalised) or ``"none"``;
+    and whether nodes record their paths by ``shapes`` (format 3) or by markers."""
 
     distance: str
     copies: str
+    shapes: bool = False
 
     @property
     def include(self) -> list[str]:
@@ -83,4 +90,6 @@ def layout_of(collection: Any) -> Layout:
     hnsw = (collection.configuration_json or {}).get("hnsw") or {}
     space = hnsw.get("space") or metadata.get("hnsw:space") or "l2"
     distance = metadata.get("vecbook:distance") or DISTANCE_OF_SPACE.get(space, space)
-    return Layout(distance, "all" if space == "cosine" else "changed" if distance == "cosine" else "none")
+    copies = "all" if space == "cosine" else "changed" if distance == "cosine" else "none"
+    version = metadata.get("vecbook:format")
+    return Layout(distance, copies, shapes=isinstance(version, int) and version >= 3)

@@ -1,0 +1,135 @@
+"""Chroma format 3: which paths a node has, recorded as one shape id (vecbook.stores.chroma_shapes)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vecbook import MemoryVectorStore, VectorNode
+
+chromadb = pytest.importorskip("chromadb")
+
+from vecbook.stores import chroma as chroma_module  # noqa: E402
+from vecbook.stores.chroma import ChromaVectorStore, collection_name  # noqa: E402
+from vecbook.stores.chroma_shapes import MARKED, shape_id, side_name  # noqa: E402
+
+from tests.unit.chroma_helpers import vec  # noqa: E402
+
+METADATA = [
+    {"a": 1, "b": {"c": "x"}},
+    {"a": 2},
+    {"b": {"c": "y"}, "t": ["p", "q"]},
+    {},
+    {"a": None, "d": "2024-01"},
+    {"d": "2025-06", "a": 3},
+]
+FILTERS = [
+    {"a": {"exists": True}},
+    {"a": {"exists": False}},
+    {"b.c": {"exists": True}},
+    {"b": {"exists": False}, "a": {"exists": False}},
+    {"$not": {"t": {"exists": True}}},
+    {"$or": [{"d": {"exists": True}}, {"a": 2}]},
+    {"d": {"gte": "2024-06"}},
+]
+
+
+def items(metadata=METADATA) -> list[VectorNode]:
+    return [VectorNode(unique_id=f"n{i}", content=f"c{i}", metadata=md, vector=vec(i)) for i, md in enumerate(metadata)]
+
+
+def raw_collections(store: ChromaVectorStore, ws: str = "w"):
+    client = chromadb.PersistentClient(path=store.store_dir)
+    name = collection_name("vecbook_", ws)
+    return client.get_collection(name, embedding_function=None), client.get_collection(side_name(name), embedding_function=None)
+
+
+def assert_filters_match_memory(store: ChromaVectorStore, nodes: list[VectorNode]) -> None:
+    memory = MemoryVectorStore()
+    memory.create_workspace("w")
+    memory.insert(nodes, "w")
+    for spec in FILTERS:
+        expected = sorted(n.unique_id for n in memory.iter_workspace_nodes("w", filter_dict=spec))
+        assert sorted(n.unique_id for n in store.iter_workspace_nodes("w", filter_dict=spec)) == expected, spec
+        hits = store.search_by_vector(vec(0), "w", top_k=len(nodes), filter_dict=spec)
+        assert sorted(h.unique_id for h in hits) == expected, spec
+
+
+@pytest.fixture
+def store(tmp_path):
+    with ChromaVectorStore(store_dir=str(tmp_path / "chroma")) as s:
+        s.create_workspace("w")
+        yield s
+
+
+def test_a_node_stores_one_shape_id_and_each_shape_is_registered_once(store):
+    store.insert(items(), "w")
+    store.insert(items()[:2], "w")  # shapes already registered
+    main, side = raw_collections(store)
+    stored = dict(zip(*(lambda r: (r["ids"], r["metadatas"]))(main.get(include=["metadatas"]))))
+    assert not any(key.startswith("%p.") for md in stored.values() for key in md)
+    assert stored["n0"]["%s"] == shape_id(["a", "b", "b.c"]) and stored["n3"]["%s"] == shape_id([])
+    registry = side.get(include=["documents"])
+    assert dict(zip(registry["ids"], map(json.loads, registry["documents"]))) == {
+        shape_id(keys): sorted(keys) for keys in (["a", "b", "b.c"], ["a"], ["b", "b.c", "t"], [], ["d"], ["a", "d"])
+    }
+    assert_filters_match_memory(store, items())
+
+
+def test_the_registry_is_no_workspace_and_goes_with_its_workspace(store):
+    store.insert(items(), "w")
+    assert store.list_workspaces() == ["w"]
+    store.delete_workspace("w")
+    names = [c.name for c in chromadb.PersistentClient(path=store.store_dir).list_collections()]
+    assert names == []
+    store.create_workspace("w")
+    store.insert(items(), "w")  # registers again in a new side collection
+    assert_filters_match_memory(store, items())
+
+
+def test_past_the_cap_nodes_keep_markers(store, monkeypatch):
+    monkeypatch.setattr(chroma_module, "SHAPE_CAP", 2)
+    store.insert(items(), "w")
+    main, side = raw_collections(store)
+    assert len(side.get()["ids"]) == 2
+    stored = main.get(include=["metadatas"])["metadatas"]
+    marked = [md for md in stored if md["%s"] == MARKED]
+    assert len(marked) == 4  # six nodes of six shapes, two registered
+    assert all(any(key.startswith("%p.") for key in md) or md["%j"] == "{}" for md in marked)
+    assert_filters_match_memory(store, items())
+
+
+def test_shapes_the_reader_does_not_know_are_post_filtered(store):
+    store.insert(items(), "w")
+    main, side = raw_collections(store)
+    side.delete(ids=side.get()["ids"])  # as if registered after the reader looked
+    assert_filters_match_memory(store, items())
+    # and records another tool wrote, with plain metadata and no shape at all
+    main.add(ids=["x"], embeddings=[vec(9)], metadatas=[{"a": 7}], documents=["foreign"])
+    foreign = items() + [VectorNode(unique_id="x", content="foreign", metadata={"a": 7}, vector=vec(9))]
+    assert_filters_match_memory(store, foreign)
+
+
+def test_a_node_that_changes_shape_loses_its_old_keys(store):
+    store.insert(items(), "w")
+    store.insert([VectorNode(unique_id="n0", content="c0", metadata={"z": True}, vector=vec(0))], "w")
+    main, _ = raw_collections(store)
+    assert set(main.get(ids=["n0"], include=["metadatas"])["metadatas"][0]) == {"z", "%s", "%j", "%x"}
+    changed = [VectorNode(unique_id="n0", content="c0", metadata={"z": True}, vector=vec(0))] + items()[1:]
+    assert_filters_match_memory(store, changed)
+
+
+def test_a_format_2_workspace_keeps_its_markers(tmp_path, monkeypatch):
+    with ChromaVectorStore(store_dir=str(tmp_path)) as store:
+        monkeypatch.setattr(chroma_module, "FORMAT", 2)  # written as vecbook 2026-11 (format 2) wrote it
+        store.create_workspace("w")
+        monkeypatch.undo()
+        store.insert(items(), "w")
+        raw = chromadb.PersistentClient(path=store.store_dir)
+        assert [c.name for c in raw.list_collections()] == [collection_name("vecbook_", "w")]
+        stored = raw.get_collection(collection_name("vecbook_", "w"), embedding_function=None).get(ids=["n0"], include=["metadatas"])
+        assert {"%p.a", "%p.b", "%p.b.c"} <= stored["metadatas"][0].keys() and "%s" not in stored["metadatas"][0]
+        assert_filters_match_memory(store, items())
+        store.copy_workspace("w", "w3")
+        assert "%s" in raw.get_collection(collection_name("vecbook_", "w3"), embedding_function=None).get(ids=["n0"], include=["metadatas"])["metadatas"][0]
