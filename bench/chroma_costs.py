@@ -5,13 +5,12 @@
 Four ways to get the top 10 of the same queries (medians). Single queries are timed in
 blocks of 20 per way, the ways' order rotating, so each runs with warm caches; the
 overhead benchmark (bench_chroma.py) alternates raw and vecbook call by call instead,
-so every call there starts cold, and vecbook's Python work costs more (one query:
-~1.35x there, ~1.2x here).
+so every call there starts cold, and vecbook's Python work costs more.
 
 1. the raw client on a plain collection, Chroma's default fields (metadata, documents, distances);
 2. the same, asking for the vectors too (what vecbook's hits carry);
 3. the raw ``query`` on vecbook's collection, with the fields vecbook asks for: the
-   difference to 2 is what the stored filter index (presence markers, metadata JSON) costs;
+   difference to 2 is what the stored filter index (shape id, metadata JSON) costs;
 4. vecbook's ``search_by_vector`` / ``batch_search``: the difference to 3 is vecbook's
    own decoding and rescoring.
 """

@@ -186,7 +186,7 @@ def test_a_deleted_workspace_leaves_no_ghost_metadata(store):
     assert store.search_by_vector(vec(0), "new", top_k=10, filter_dict={"tags": "ghost"}) == []
     assert len(store.search_by_vector(vec(0), "new", top_k=10, filter_dict={"tags": {"exists": False}})) == 10
     raw = chromadb.PersistentClient(path=store.store_dir).get_collection(collection_name("vecbook_", "new"), embedding_function=None)
-    assert all(md.keys() == {"i", "%s", "%j", "%x"} for md in raw.get(include=["metadatas"])["metadatas"])
+    assert all(md.keys() == {"i", "%s", "%x"} for md in raw.get(include=["metadatas"])["metadatas"])
 
 
 def test_chromas_default_embedder_is_never_called(store, monkeypatch):

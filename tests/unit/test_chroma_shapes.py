@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vecbook import MemoryVectorStore, VectorNode
 
@@ -12,7 +14,8 @@ chromadb = pytest.importorskip("chromadb")
 
 from vecbook.stores import chroma as chroma_module  # noqa: E402
 from vecbook.stores.chroma import ChromaVectorStore, collection_name  # noqa: E402
-from vecbook.stores.chroma_shapes import MARKED, shape_id, side_name  # noqa: E402
+from vecbook.stores.chroma_filters import encode_metadata, metadata_layout, rebuild  # noqa: E402
+from vecbook.stores.chroma_shapes import MARKED, read_shape, shape_id, side_name  # noqa: E402
 
 from tests.unit.chroma_helpers import vec  # noqa: E402
 
@@ -67,14 +70,40 @@ def test_a_node_stores_one_shape_id_and_each_shape_is_registered_once(store):
     store.insert(items(), "w")
     store.insert(items()[:2], "w")  # shapes already registered
     main, side = raw_collections(store)
-    stored = dict(zip(*(lambda r: (r["ids"], r["metadatas"]))(main.get(include=["metadatas"]))))
+    found = main.get(include=["metadatas"])
+    stored = dict(zip(found["ids"], found["metadatas"]))
     assert not any(key.startswith("%p.") for md in stored.values() for key in md)
-    assert stored["n0"]["%s"] == shape_id(["a", "b", "b.c"]) and stored["n3"]["%s"] == shape_id([])
+    assert stored["n0"] == {"a": 1.0, "b.c": "x", "%s": stored["n0"]["%s"], "%x": stored["n0"]["%x"]}  # no %j: the layout rebuilds it
+    assert "%j" in stored["n2"]  # a list: its order and repeats are only in %j
     registry = side.get(include=["documents"])
-    assert dict(zip(registry["ids"], map(json.loads, registry["documents"]))) == {
-        shape_id(keys): sorted(keys) for keys in (["a", "b", "b.c"], ["a"], ["b", "b.c", "t"], [], ["d"], ["a", "d"])
-    }
+    shapes = dict(zip(registry["ids"], map(read_shape, registry["documents"])))
+    assert len(shapes) == 6 and all(sid == shape_id(doc) for sid, doc in zip(registry["ids"], registry["documents"]))
+    assert shapes[stored["n0"]["%s"]] == (frozenset({"a", "b", "b.c"}), [["a", "i"], ["b", [["c", "s"]]]])
+    assert shapes[stored["n2"]["%s"]][0] == frozenset({"b", "b.c", "t"})
+    assert [n.metadata for n in store.get([f"n{i}" for i in range(6)], "w")] == METADATA
     assert_filters_match_memory(store, items())
+
+
+def test_a_store_that_did_not_write_a_shape_learns_its_layout(store, tmp_path):
+    store.insert(items(), "w")
+    with ChromaVectorStore(store_dir=store.store_dir) as other:  # no layouts cached
+        got = other.get([f"n{i}" for i in range(6)], "w")
+        assert [json.dumps(n.metadata) for n in got] == [json.dumps(md) for md in METADATA]  # types and key order too
+
+
+metadata_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
+    lambda inner: st.dictionaries(st.text(min_size=0, max_size=4), inner, max_size=4) | st.lists(inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400)
+@given(st.dictionaries(st.text(max_size=4), metadata_values, max_size=5))
+def test_a_layout_rebuilds_exactly_what_it_describes(metadata):
+    layout = metadata_layout(metadata)
+    if layout is not None:
+        assert json.dumps(rebuild(encode_metadata(metadata), layout)) == json.dumps(metadata)
 
 
 def test_the_registry_is_no_workspace_and_goes_with_its_workspace(store):
@@ -115,7 +144,7 @@ def test_a_node_that_changes_shape_loses_its_old_keys(store):
     store.insert(items(), "w")
     store.insert([VectorNode(unique_id="n0", content="c0", metadata={"z": True}, vector=vec(0))], "w")
     main, _ = raw_collections(store)
-    assert set(main.get(ids=["n0"], include=["metadatas"])["metadatas"][0]) == {"z", "%s", "%j", "%x"}
+    assert set(main.get(ids=["n0"], include=["metadatas"])["metadatas"][0]) == {"z", "%s", "%x"}
     changed = [VectorNode(unique_id="n0", content="c0", metadata={"z": True}, vector=vec(0))] + items()[1:]
     assert_filters_match_memory(store, changed)
 

@@ -52,9 +52,9 @@ from .base import BaseVectorStore
 from .batch import NodeBatch
 from .chroma_client import Clients
 from .chroma_filters import EVERYTHING, JSON_KEY, VECTOR_KEY, decode_metadatas, decode_vectors, encode_metadata, has_lists
-from .chroma_filters import needs_list_check, needs_shapes, to_where
+from .chroma_filters import metadata_layout, needs_list_check, needs_shapes, to_where
 from .chroma_layout import FORMAT, INCLUDE, SPACES, Layout, collection_name, layout_of, workspace_of
-from .chroma_shapes import SHAPE_CAP, apply_shape, shape_id, shape_keys, side_name
+from .chroma_shapes import SHAPE_CAP, SHAPE_KEY, apply_shape, read_shape, shape_document, shape_id, shape_keys, side_name
 
 __all__ = ["ChromaVectorStore", "collection_name", "workspace_of"]
 
@@ -115,6 +115,7 @@ class ChromaVectorStore(BaseVectorStore):
         # Sync methods run on the caller's thread: embedded, every hook's wait is a to_thread
         # call; on a server, a blocking HttpClient serves them (chroma_client.py).
         self._runs_eagerly = True
+        self._layouts: dict[str, list] = {}  # shape id -> metadata layout (ids are content hashes: kept for good)
 
     def _describe(self) -> str:
         where = f"host={self.host!r}, port={self.port}" if self.server else f"store_dir={self.store_dir!r}"
@@ -208,7 +209,7 @@ class ChromaVectorStore(BaseVectorStore):
         embeddings, copies = layout.stored(batch.vectors)
         metadatas = [encode_metadata(m, v) for m, v in zip(batch.metadatas, copies)]  # all before any write
         if layout.shapes:
-            await self._use_shapes(ws, metadatas)
+            await self._use_shapes(ws, metadatas, batch.metadatas)
         if any(has_lists(m) for m in metadatas):
             await self._allow_lists(ws)
         step = await self._chunk()
@@ -218,7 +219,7 @@ class ChromaVectorStore(BaseVectorStore):
             try:
                 await self._write(ws, chunk, encoded, embeddings[start : start + step])
             except Exception as exc:
-                landed = await self._landed(ws, chunk, encoded)
+                landed = await self._landed(ws, chunk)
                 unknown = "" if landed is not None else f"; whether {chunk.ids[0]!r}.. (the failed chunk) landed is unknown"
                 written.extend(landed or [])
                 if not written:
@@ -236,11 +237,16 @@ class ChromaVectorStore(BaseVectorStore):
             metadata.update(dict.fromkeys(stale.get(node_id, set()) - metadata.keys()))
         await self._clients.on(ws, "upsert", ids=chunk.ids, embeddings=embeddings, metadatas=metadatas, documents=chunk.contents)
 
-    async def _use_shapes(self, ws: str, metadatas: list[dict[str, Any]]) -> None:
-        """Replace each node's markers by its shape, registering new shapes first (chroma_shapes.py)."""
+    async def _use_shapes(self, ws: str, metadatas: list[dict[str, Any]], originals: list[dict[str, Any]]) -> None:
+        """Replace each node's markers (and ``%j`` where it can) by its shape, registering new
+        shapes first (chroma_shapes.py)."""
         conn = await self._clients.conn()
         known = conn.shapes.setdefault((await self._clients.collection(ws)).id, set())
-        shapes = {shape_id(keys): keys for keys in map(shape_keys, metadatas)}
+        paths = [shape_keys(metadata) for metadata in metadatas]
+        layouts = [metadata_layout(original) for original in originals]
+        documents = [shape_document(keys, layout) for keys, layout in zip(paths, layouts)]
+        ids = [shape_id(document) for document in documents]
+        shapes = dict(zip(ids, documents))
         if not shapes.keys() <= known:
             for _ in (False, True):  # a stale handle (workspace re-created meanwhile) is renewed once
                 side = await self._clients.side(ws, create=True)
@@ -248,24 +254,40 @@ class ChromaVectorStore(BaseVectorStore):
                     registered = set((await self._clients.run(side.get, include=[]))["ids"])
                     new = sorted(shapes.keys() - registered)[: max(0, SHAPE_CAP - len(registered))]
                     if new:
-                        documents = [json.dumps(sorted(shapes[sid])) for sid in new]
-                        await self._clients.run(side.upsert, ids=new, embeddings=np.ones((len(new), 1), np.float32), documents=documents)
+                        ones = np.ones((len(new), 1), np.float32)
+                        await self._clients.run(side.upsert, ids=new, embeddings=ones, documents=[shapes[sid] for sid in new])
                     known |= registered | set(new)
                     break
                 except self._not_found:
                     conn.sides.pop(ws, None)
-        for metadata in metadatas:
-            apply_shape(metadata, shape_id(shape_keys(metadata)) in known)
+        for metadata, keys, layout, sid in zip(metadatas, paths, layouts, ids):
+            if layout is not None:
+                self._layouts[sid] = layout
+            apply_shape(metadata, keys, sid if sid in known else None, layout is not None)
 
     async def _shapes(self, ws: str) -> dict[str, frozenset[str]]:
-        """The registered shapes of a workspace, read afresh (another process may have added some)."""
+        """The registered shapes of a workspace and their filter keys, read afresh (another
+        process may have added some); their layouts are kept for reading."""
         side = await self._clients.side(ws)
         try:
             found = await self._clients.run(side.get, include=["documents"]) if side is not None else {"ids": []}
         except self._not_found:
             (await self._clients.conn()).sides.pop(ws, None)
             return {}
-        return {sid: frozenset(json.loads(doc)) for sid, doc in zip(found["ids"], found["documents"] or [])}
+        shapes = {}
+        for sid, document in zip(found["ids"], found["documents"] or []):
+            shapes[sid], layout = read_shape(document)
+            if layout is not None:
+                self._layouts[sid] = layout
+        return shapes
+
+    async def _read(self, ws: str, found: dict[str, Any], row: int | None = None) -> list[VectorNode]:
+        """The nodes of a get result, or of row ``row`` of a query result."""
+        metadatas = found.get("metadatas")
+        metadatas = (metadatas[row] if row is not None else metadatas) or []
+        if any(m and JSON_KEY not in m and m.get(SHAPE_KEY, self) not in self._layouts for m in metadatas):
+            await self._shapes(ws)  # a shape registered by another store: learn its layout
+        return await self._with_vectors(ws, _nodes(ws, found, row, self._layouts))
 
     async def _allow_lists(self, ws: str) -> None:
         """Take NO_LISTS out of the collection's metadata before the first list is written.
@@ -292,20 +314,17 @@ class ChromaVectorStore(BaseVectorStore):
         conn.lists_seen.add(ws)
         return to_where(filter, shapes=shapes)
 
-    async def _landed(self, ws: str, chunk: NodeBatch, metadatas: list[dict[str, Any]]) -> list[str] | None:
+    async def _landed(self, ws: str, chunk: NodeBatch) -> list[str] | None:
         """The ids of a failed chunk that are stored exactly as asked (None if that cannot be read)."""
         try:
-            found = await self._clients.on(ws, "get", ids=chunk.ids, include=INCLUDE)
+            found = await self._read(ws, await self._clients.on(ws, "get", ids=chunk.ids, include=INCLUDE))
         except Exception:
             return None
-        stored = {
-            node.unique_id: (node.content, (raw or {}).get(JSON_KEY), node.vector.tobytes())
-            for node, raw in zip(_nodes(ws, found), found["metadatas"])
-        }
+        stored = {node.unique_id: (node.content, _exact(node.metadata), node.vector.tobytes()) for node in found}
         return [
             node_id
-            for node_id, content, metadata, vector in zip(chunk.ids, chunk.contents, metadatas, chunk.vectors)
-            if stored.get(node_id) == (content, metadata[JSON_KEY], vector.tobytes())
+            for node_id, content, metadata, vector in zip(chunk.ids, chunk.contents, chunk.metadatas, chunk.vectors)
+            if stored.get(node_id) == (content, _exact(metadata), vector.tobytes())
         ]
 
     async def _delete(self, ws: str, ids: list[str]) -> None:
@@ -318,7 +337,7 @@ class ChromaVectorStore(BaseVectorStore):
         nodes: list[VectorNode] = []
         for start in range(0, len(ids), step):
             found = await self._clients.on(ws, "get", ids=list(dict.fromkeys(ids[start : start + step])), include=(await self._layout(ws)).include)
-            nodes.extend(await self._with_vectors(ws, _nodes(ws, found)))
+            nodes.extend(await self._read(ws, found))
         return nodes
 
     async def _with_vectors(self, ws: str, nodes: list[VectorNode]) -> list[VectorNode]:
@@ -367,7 +386,7 @@ class ChromaVectorStore(BaseVectorStore):
 
     async def _query(self, ws: str, queries: np.ndarray, n: int, where: dict | None) -> list[list[VectorNode]]:
         found = await self._clients.on(ws, "query", query_embeddings=queries, n_results=n, where=where, include=(await self._layout(ws)).include)
-        return [await self._with_vectors(ws, _nodes(ws, found, row)) for row in range(len(found["ids"]))]
+        return [await self._read(ws, found, row) for row in range(len(found["ids"]))]
 
     async def _check_space(self, ws: str) -> None:
         distance = (await self._layout(ws)).distance
@@ -383,7 +402,7 @@ class ChromaVectorStore(BaseVectorStore):
         offset = 0
         while True:
             found = await self._clients.on(ws, "get", where=where.clause, limit=page_size, offset=offset, include=include)
-            nodes = await self._with_vectors(ws, _nodes(ws, found))
+            nodes = await self._read(ws, found)
             offset += len(found["ids"])
             if not where.exact:
                 nodes = _post_filter(filter, nodes)
@@ -403,8 +422,12 @@ def _dimension_of(collection: Any) -> int | None:
     return int(dimension) if dimension is not None else None
 
 
-def _nodes(ws: str, found: dict[str, Any], row: int | None = None) -> list[VectorNode]:
-    """Nodes from a get result, or from row ``row`` of a query result."""
+def _exact(metadata: dict[str, Any]) -> str:
+    return json.dumps(metadata, separators=(",", ":"))  # equal only if types and key order are
+
+
+def _nodes(ws: str, found: dict[str, Any], row: int | None, layouts: dict[str, list]) -> list[VectorNode]:
+    """Nodes from a get result, or from row ``row`` of a query result (vectors may be None)."""
 
     def column(key: str) -> Any:
         values = found.get(key)
@@ -418,7 +441,7 @@ def _nodes(ws: str, found: dict[str, Any], row: int | None = None) -> list[Vecto
     decoded = decode_vectors(metadatas, vectors)
     return [
         trusted_node(node_id, ws, document or "", metadata, vector)
-        for node_id, document, metadata, vector in zip(ids, documents, decode_metadatas(metadatas), decoded)
+        for node_id, document, metadata, vector in zip(ids, documents, decode_metadatas(metadatas, layouts), decoded)
     ]
 
 

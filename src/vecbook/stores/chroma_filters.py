@@ -18,7 +18,8 @@ key        holds
            whose shape is not registered
 ``%s``     (format 3) the id of the node's shape, the set of paths it has,
            instead of the markers: see ``chroma_shapes.py``
-``%j``     the metadata as inserted, as JSON: what reads return, exactly
+``%j``     the metadata as inserted, as JSON: what reads return, exactly (format 3:
+           only where the shape's layout cannot rebuild it from the keys above)
 ``%x``     (cosine collections, vectors not stored as given) the vector's float32
            bytes, base64: see ``chroma_layout.py``
 =========  ======================================================================
@@ -48,7 +49,9 @@ which is exactly vecbook's meaning of ne, nin and ``exists: False``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +70,8 @@ __all__ = [
     "encode_metadata",
     "has_lists",
     "decode_metadata",
+    "metadata_layout",
+    "rebuild",
     "decode_metadatas",
     "decode_vector",
     "decode_vectors",
@@ -152,22 +157,67 @@ def _token(name: str, value: Any) -> str | None:
     return None if canonical is None else json.dumps([name, canonical])
 
 
-def decode_metadata(stored: dict[str, Any] | None) -> dict[str, Any]:
-    """The metadata as inserted (for records written by others: their metadata as is)."""
+def metadata_layout(metadata: dict[str, Any]) -> list | None:
+    """How to rebuild ``metadata`` from its filter keys alone: ``[key, code]`` pairs in order,
+    the code ``s``/``b``/``i``/``f``/``n`` (str, bool, int, float, None) or, for a dict, its own
+    layout; None where those keys cannot give it back (lists, keys no filter path reaches,
+    ints beyond 2**53, -0.0): such metadata keeps ``%j``."""
+    out: list = []
+    for key, value in metadata.items():
+        if not key or "." in key:
+            return None
+        if isinstance(value, dict):
+            code = metadata_layout(value)
+            if code is None:
+                return None
+        elif value is None or isinstance(value, (str, bool)):
+            code = "n" if value is None else "s" if isinstance(value, str) else "b"
+        elif isinstance(value, int) and abs(value) <= 2**53:
+            code = "i"
+        elif isinstance(value, float) and (value or math.copysign(1.0, value) > 0):
+            code = "f"
+        else:
+            return None
+        out.append([key, code])
+    return out
+
+
+def rebuild(stored: dict[str, Any], layout: list, prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The metadata that :func:`metadata_layout` described, from its stored filter keys."""
+    out: dict[str, Any] = {}
+    for key, code in layout:
+        path = (*prefix, key)
+        if isinstance(code, list):
+            out[key] = rebuild(stored, code, path)
+        elif code == "n":
+            out[key] = None
+        else:
+            value = stored[field_key(path)]
+            out[key] = int(value) if code == "i" else value
+    return out
+
+
+def decode_metadata(stored: dict[str, Any] | None, layouts: dict[str, list] | None = None) -> dict[str, Any]:
+    """The metadata as inserted, from ``%j`` or by its shape's layout (for records written by
+    others: their metadata as is)."""
     if not stored:
         return {}
     text = _single(stored.get(JSON_KEY))
     if text is not None:
         return json.loads(text)
+    layout = (layouts or {}).get(stored.get(SHAPE_KEY))  # type: ignore[arg-type]
+    if layout is not None:
+        with contextlib.suppress(KeyError, TypeError, ValueError):  # keys changed by other tools: as is
+            return rebuild(stored, layout)
     return {k: v for k, v in stored.items() if k not in (JSON_KEY, VALUES_KEY, VECTOR_KEY, SHAPE_KEY) and not k.startswith((PRESENT, LISTED))}
 
 
-def decode_metadatas(stored: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
-    """:func:`decode_metadata` for many records (their ``%j`` texts parsed in one go)."""
+def decode_metadatas(stored: list[dict[str, Any] | None], layouts: dict[str, list] | None = None) -> list[dict[str, Any]]:
+    """:func:`decode_metadata` for many records (``%j`` texts parsed in one go)."""
     texts = [m.get(JSON_KEY) if m else None for m in stored]
     if texts and all(isinstance(t, str) for t in texts):
         return json.loads("[" + ",".join(texts) + "]")  # type: ignore[arg-type]
-    return [decode_metadata(m) for m in stored]
+    return [decode_metadata(m, layouts) for m in stored]
 
 
 def decode_vector(stored: dict[str, Any] | None, vector: Any) -> np.ndarray | None:
