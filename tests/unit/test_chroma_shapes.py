@@ -14,7 +14,7 @@ chromadb = pytest.importorskip("chromadb")
 
 from vecbook.stores import chroma as chroma_module  # noqa: E402
 from vecbook.stores.chroma import ChromaVectorStore, collection_name  # noqa: E402
-from vecbook.stores.chroma_filters import encode_metadata, metadata_layout, rebuild  # noqa: E402
+from vecbook.stores.chroma_filters import compile_layout, encode_metadata, metadata_layout, rebuild  # noqa: E402
 from vecbook.stores.chroma_shapes import MARKED, read_shape, shape_id, side_name  # noqa: E402
 
 from tests.unit.chroma_helpers import vec  # noqa: E402
@@ -103,7 +103,7 @@ metadata_values = st.recursive(
 def test_a_layout_rebuilds_exactly_what_it_describes(metadata):
     layout = metadata_layout(metadata)
     if layout is not None:
-        assert json.dumps(rebuild(encode_metadata(metadata), layout)) == json.dumps(metadata)
+        assert json.dumps(rebuild(encode_metadata(metadata), compile_layout(layout))) == json.dumps(metadata)
 
 
 def test_the_registry_is_no_workspace_and_goes_with_its_workspace(store):

@@ -52,7 +52,7 @@ from .base import BaseVectorStore
 from .batch import NodeBatch
 from .chroma_client import Clients
 from .chroma_filters import EVERYTHING, JSON_KEY, VECTOR_KEY, decode_metadatas, decode_vectors, encode_metadata, has_lists
-from .chroma_filters import metadata_layout, needs_list_check, needs_shapes, to_where
+from .chroma_filters import compile_layout, metadata_layout, needs_list_check, needs_shapes, to_where
 from .chroma_layout import FORMAT, INCLUDE, SPACES, Layout, collection_name, layout_of, workspace_of
 from .chroma_shapes import SHAPE_CAP, SHAPE_KEY, apply_shape, read_shape, shape_document, shape_id, shape_keys, side_name
 
@@ -115,7 +115,7 @@ class ChromaVectorStore(BaseVectorStore):
         # Sync methods run on the caller's thread: embedded, every hook's wait is a to_thread
         # call; on a server, a blocking HttpClient serves them (chroma_client.py).
         self._runs_eagerly = True
-        self._layouts: dict[str, list] = {}  # shape id -> metadata layout (ids are content hashes: kept for good)
+        self._layouts: dict[str, list] = {}  # shape id -> compiled metadata layout (ids are content hashes: kept for good)
 
     def _describe(self) -> str:
         where = f"host={self.host!r}, port={self.port}" if self.server else f"store_dir={self.store_dir!r}"
@@ -261,8 +261,8 @@ class ChromaVectorStore(BaseVectorStore):
                 except self._not_found:
                     conn.sides.pop(ws, None)
         for metadata, keys, layout, sid in zip(metadatas, paths, layouts, ids):
-            if layout is not None:
-                self._layouts[sid] = layout
+            if layout is not None and sid not in self._layouts:
+                self._layouts[sid] = compile_layout(layout)
             apply_shape(metadata, keys, sid if sid in known else None, layout is not None)
 
     async def _shapes(self, ws: str) -> dict[str, frozenset[str]]:
@@ -277,15 +277,15 @@ class ChromaVectorStore(BaseVectorStore):
         shapes = {}
         for sid, document in zip(found["ids"], found["documents"] or []):
             shapes[sid], layout = read_shape(document)
-            if layout is not None:
-                self._layouts[sid] = layout
+            if layout is not None and sid not in self._layouts:
+                self._layouts[sid] = compile_layout(layout)
         return shapes
 
     async def _read(self, ws: str, found: dict[str, Any], row: int | None = None) -> list[VectorNode]:
         """The nodes of a get result, or of row ``row`` of a query result."""
         metadatas = found.get("metadatas")
         metadatas = (metadatas[row] if row is not None else metadatas) or []
-        if any(m and JSON_KEY not in m and m.get(SHAPE_KEY, self) not in self._layouts for m in metadatas):
+        if any(m and JSON_KEY not in m and m.get(SHAPE_KEY) is not None and m[SHAPE_KEY] not in self._layouts for m in metadatas):
             await self._shapes(ws)  # a shape registered by another store: learn its layout
         return await self._with_vectors(ws, _nodes(ws, found, row, self._layouts))
 
@@ -301,18 +301,23 @@ class ChromaVectorStore(BaseVectorStore):
             await self._clients.run(collection.modify, metadata=metadata)
 
     async def _where(self, ws: str, filter: FilterNode | None) -> Any:
-        """The ``where`` of a filter; with numeric ranges, simpler and exact while the collection holds no list."""
+        """The ``where`` of a filter (presence by shape in format 3; see chroma_filters)."""
         shapes = await self._shapes(ws) if needs_shapes(filter) and (await self._layout(ws)).shapes else None
+        return to_where(filter, lists=await self._may_hold_lists(ws, filter), shapes=shapes)
+
+    async def _may_hold_lists(self, ws: str, filter: FilterNode | None) -> bool:
+        """False if the collection holds no list (numeric ranges are then simpler and exact);
+        looked up only for filters where that pays."""
         if not needs_list_check(filter):
-            return to_where(filter, shapes=shapes)
+            return True
         conn = await self._clients.conn()
         if ws in conn.lists_seen:  # the flag never comes back: no need to look again
-            return to_where(filter, shapes=shapes)
+            return True
         collection = await self._clients.collection(ws, fresh=True)  # fresh: another store may have written lists
         if (collection.metadata or {}).get(NO_LISTS):
-            return to_where(filter, lists=False, shapes=shapes)
+            return False
         conn.lists_seen.add(ws)
-        return to_where(filter, shapes=shapes)
+        return True
 
     async def _landed(self, ws: str, chunk: NodeBatch) -> list[str] | None:
         """The ids of a failed chunk that are stored exactly as asked (None if that cannot be read)."""

@@ -71,6 +71,7 @@ __all__ = [
     "has_lists",
     "decode_metadata",
     "metadata_layout",
+    "compile_layout",
     "rebuild",
     "decode_metadatas",
     "decode_vector",
@@ -182,33 +183,39 @@ def metadata_layout(metadata: dict[str, Any]) -> list | None:
     return out
 
 
-def rebuild(stored: dict[str, Any], layout: list, prefix: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The metadata that :func:`metadata_layout` described, from its stored filter keys."""
+def compile_layout(layout: list, prefix: tuple[str, ...] = ()) -> list[tuple[str, Any, str]]:
+    """A layout as ``(key, stored key or nested readers, code)`` triples: what :func:`rebuild` reads."""
+    return [
+        (key, compile_layout(code, (*prefix, key)), "d") if isinstance(code, list) else (key, field_key((*prefix, key)), code)
+        for key, code in layout
+    ]
+
+
+def rebuild(stored: dict[str, Any], readers: list[tuple[str, Any, str]]) -> dict[str, Any]:
+    """The metadata a compiled layout describes, from its stored filter keys (KeyError if one is missing)."""
     out: dict[str, Any] = {}
-    for key, code in layout:
-        path = (*prefix, key)
-        if isinstance(code, list):
-            out[key] = rebuild(stored, code, path)
+    for key, where, code in readers:
+        if code == "d":
+            out[key] = rebuild(stored, where)
         elif code == "n":
             out[key] = None
         else:
-            value = stored[field_key(path)]
-            out[key] = int(value) if code == "i" else value
+            out[key] = int(stored[where]) if code == "i" else stored[where]
     return out
 
 
 def decode_metadata(stored: dict[str, Any] | None, layouts: dict[str, list] | None = None) -> dict[str, Any]:
-    """The metadata as inserted, from ``%j`` or by its shape's layout (for records written by
-    others: their metadata as is)."""
+    """The metadata as inserted, from ``%j`` or by its shape's (compiled) layout (for records
+    written by others: their metadata as is)."""
     if not stored:
         return {}
     text = _single(stored.get(JSON_KEY))
     if text is not None:
         return json.loads(text)
-    layout = (layouts or {}).get(stored.get(SHAPE_KEY))  # type: ignore[arg-type]
-    if layout is not None:
+    readers = (layouts or {}).get(stored.get(SHAPE_KEY))  # type: ignore[arg-type]
+    if readers is not None:
         with contextlib.suppress(KeyError, TypeError, ValueError):  # keys changed by other tools: as is
-            return rebuild(stored, layout)
+            return rebuild(stored, readers)
     return {k: v for k, v in stored.items() if k not in (JSON_KEY, VALUES_KEY, VECTOR_KEY, SHAPE_KEY) and not k.startswith((PRESENT, LISTED))}
 
 
@@ -217,7 +224,14 @@ def decode_metadatas(stored: list[dict[str, Any] | None], layouts: dict[str, lis
     texts = [m.get(JSON_KEY) if m else None for m in stored]
     if texts and all(isinstance(t, str) for t in texts):
         return json.loads("[" + ",".join(texts) + "]")  # type: ignore[arg-type]
-    return [decode_metadata(m, layouts) for m in stored]
+    out = []
+    for m, text in zip(stored, texts):
+        readers = layouts.get(m.get(SHAPE_KEY)) if layouts and m and text is None else None  # type: ignore[arg-type]
+        try:
+            out.append(rebuild(m, readers) if readers is not None else decode_metadata(m, layouts))  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError):
+            out.append(decode_metadata(m))
+    return out
 
 
 def decode_vector(stored: dict[str, Any] | None, vector: Any) -> np.ndarray | None:
