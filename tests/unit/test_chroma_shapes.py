@@ -162,3 +162,18 @@ def test_a_format_2_workspace_keeps_its_markers(tmp_path, monkeypatch):
         assert_filters_match_memory(store, items())
         store.copy_workspace("w", "w3")
         assert "%s" in raw.get_collection(collection_name("vecbook_", "w3"), embedding_function=None).get(ids=["n0"], include=["metadatas"])["metadatas"][0]
+
+
+def test_two_stores_on_a_server_read_each_others_shapes(chroma_server, chroma_test_prefix):
+    # Each store caches the shapes it registered; a shape another client registered is learnt
+    # when one of its nodes is read, and filters by presence see it at once.
+    host, port = chroma_server
+    with ChromaVectorStore(host=host, port=port, collection_prefix=chroma_test_prefix) as a, ChromaVectorStore(
+        host=host, port=port, collection_prefix=chroma_test_prefix
+    ) as b:
+        a.create_workspace("w")
+        a.insert(items()[:3], "w")
+        b.insert(items()[3:], "w")  # shapes a has never seen
+        assert [json.dumps(n.metadata) for n in a.get([f"n{i}" for i in range(6)], "w")] == [json.dumps(md) for md in METADATA]
+        assert_filters_match_memory(a, items())
+        assert_filters_match_memory(b, items())
