@@ -30,7 +30,7 @@ Operators may also be written with a ``$`` prefix (``$gte``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -53,6 +53,7 @@ __all__ = [
     "evaluate",
     "filter_mask",
     "filter_paths",
+    "filter_leaves",
 ]
 
 Scalar = Union[str, int, float, bool]
@@ -242,15 +243,22 @@ def _bound(key: str, op: str, value: Any) -> Any:
     return value
 
 
+def filter_leaves(node: FilterNode | None) -> Iterator[Compare | Range | Exists]:
+    """The field conditions of a filter, below its ``$and``/``$or``/``$not``."""
+    if node is None:
+        return
+    if isinstance(node, (And, Or)):
+        for child in node.children:
+            yield from filter_leaves(child)
+    elif isinstance(node, Not):
+        yield from filter_leaves(node.child)
+    else:
+        yield node
+
+
 def filter_paths(node: FilterNode | None) -> set[Path]:
     """Every field path a filter reads."""
-    if node is None:
-        return set()
-    if isinstance(node, (And, Or)):
-        return set().union(*(filter_paths(c) for c in node.children))
-    if isinstance(node, Not):
-        return filter_paths(node.child)
-    return {node.path}
+    return {leaf.path for leaf in filter_leaves(node)}
 
 
 # ---- values of a field -------------------------------------------------------------

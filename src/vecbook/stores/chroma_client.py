@@ -177,10 +177,9 @@ class Clients:
             client, self._blocking = self._blocking.client, Conn()
         if client is not None:
             client.close()
-        if not in_eager_run():
-            for _, conn in self._loops.pop_all():
-                conn.collections.clear()
-            await close_http_client()
+        for _, conn in self._loops.pop_all():  # closing runs on the background loop: its pool goes too
+            conn.collections.clear()
+        await close_http_client()
 
 
 # Chroma's AsyncFastAPI keeps one httpx client per hash(event loop) in a class-level dict.

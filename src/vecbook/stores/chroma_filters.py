@@ -49,7 +49,6 @@ which is exactly vecbook's meaning of ne, nin and ``exists: False``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from collections.abc import Mapping
@@ -58,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from ..filters import And, Compare, Exists, FilterNode, Not, Or, Range
+from ..filters import And, Compare, Exists, FilterNode, Not, Or, Range, filter_leaves
 from .chroma_shapes import SHAPE_KEY, exists_clause
 from .vector_copies import decode_copies, decode_copy, encode_copy
 
@@ -212,10 +211,12 @@ def decode_metadata(stored: dict[str, Any] | None, layouts: dict[str, list] | No
     text = _single(stored.get(JSON_KEY))
     if text is not None:
         return json.loads(text)
-    readers = (layouts or {}).get(stored.get(SHAPE_KEY))  # type: ignore[arg-type]
+    readers = layouts.get(stored.get(SHAPE_KEY)) if layouts else None  # type: ignore[arg-type]
     if readers is not None:
-        with contextlib.suppress(KeyError, TypeError, ValueError):  # keys changed by other tools: as is
+        try:
             return rebuild(stored, readers)
+        except (KeyError, TypeError, ValueError):  # keys changed by other tools: as is
+            pass
     return {k: v for k, v in stored.items() if k not in (JSON_KEY, VALUES_KEY, VECTOR_KEY, SHAPE_KEY) and not k.startswith((PRESENT, LISTED))}
 
 
@@ -224,14 +225,7 @@ def decode_metadatas(stored: list[dict[str, Any] | None], layouts: dict[str, lis
     texts = [m.get(JSON_KEY) if m else None for m in stored]
     if texts and all(isinstance(t, str) for t in texts):
         return json.loads("[" + ",".join(texts) + "]")  # type: ignore[arg-type]
-    out = []
-    for m, text in zip(stored, texts):
-        readers = layouts.get(m.get(SHAPE_KEY)) if layouts and m and text is None else None  # type: ignore[arg-type]
-        try:
-            out.append(rebuild(m, readers) if readers is not None else decode_metadata(m, layouts))  # type: ignore[arg-type]
-        except (KeyError, TypeError, ValueError):
-            out.append(decode_metadata(m))
-    return out
+    return [decode_metadata(m, layouts) for m in stored]
 
 
 def decode_vector(stored: dict[str, Any] | None, vector: Any) -> np.ndarray | None:
@@ -282,22 +276,14 @@ def to_where(node: FilterNode | None, lists: bool = True, shapes: Mapping[str, f
 
 def needs_shapes(node: FilterNode | None) -> bool:
     """Whether translating ``node`` tests for presence: ``exists``, or a range on strings."""
-    if isinstance(node, Not):
-        return needs_shapes(node.child)
-    if isinstance(node, (And, Or)):
-        return any(needs_shapes(child) for child in node.children)
-    return isinstance(node, Exists) or (isinstance(node, Range) and not node.is_numeric)
+    return any(isinstance(leaf, Exists) or (isinstance(leaf, Range) and not leaf.is_numeric) for leaf in filter_leaves(node))
 
 
 def needs_list_check(node: FilterNode | None) -> bool:
     """Whether knowing that no node holds a list pays for ``node``: it has a numeric range, which
     is then exact, without an ``$or`` on list markers that makes Chroma several times slower.
     (Equality clauses lose a ``$contains`` branch too, which saves little.)"""
-    if isinstance(node, Not):
-        return needs_list_check(node.child)
-    if isinstance(node, (And, Or)):
-        return any(needs_list_check(child) for child in node.children)
-    return isinstance(node, Range) and node.is_numeric
+    return any(isinstance(leaf, Range) and leaf.is_numeric for leaf in filter_leaves(node))
 
 
 def _translate(node: FilterNode, negate: bool, lists: bool, shapes: Mapping[str, frozenset[str]] | None) -> Where:
