@@ -32,7 +32,7 @@ import bench_chroma  # noqa: E402
 import common  # noqa: E402
 import data  # noqa: E402
 from vecbook import ChromaVectorStore  # noqa: E402
-from vecbook.stores.chroma_layout import layout_of  # noqa: E402
+from vecbook.stores.chroma.layout import layout_of  # noqa: E402
 
 DEFAULT = ["metadatas", "documents", "distances"]
 BLOCK = 20  # single queries per way in a row: each way is timed warm, its order rotating

@@ -105,7 +105,7 @@ def chroma_test_prefix(chroma_admin):
     """A collection prefix of this test's own; its collections are deleted afterwards."""
     prefix = f"t{uuid.uuid4().hex[:12]}_"
     yield prefix
-    from vecbook.stores.chroma_filters import EVERYTHING
+    from vecbook.stores.chroma.filters import EVERYTHING
 
     for collection in chroma_admin.list_collections():
         if collection.name.startswith(prefix):

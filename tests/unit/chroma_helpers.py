@@ -6,8 +6,8 @@ import chromadb
 import numpy as np
 
 from vecbook import VectorNode
-from vecbook.stores.chroma import NO_LISTS, collection_name
-from vecbook.stores.chroma_filters import encode_metadata
+from vecbook.stores.chroma.store import NO_LISTS, collection_name
+from vecbook.stores.chroma.filters import encode_metadata
 
 
 def vec(i: int, dims: int = 8) -> np.ndarray:

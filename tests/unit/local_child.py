@@ -12,7 +12,7 @@ import random
 import sys
 
 import vecbook
-from vecbook.stores import local
+from vecbook.stores.local import store as local
 
 
 def crash_ops(seed: int):

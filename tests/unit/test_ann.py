@@ -11,7 +11,8 @@ import pytest
 import vecbook
 from vecbook import LocalVectorStore, MemoryVectorStore, VectorNode
 from vecbook.errors import MissingDependencyError, ValidationError
-from vecbook.stores import ann, local as local_module
+from vecbook.stores.engine import ann
+from vecbook.stores.local import store as local_module
 
 DIMS = 32
 WIDE = {"ef_search": 200, "exact_below": 0}  # use the index even on these small sets, wide enough to be sure of recall
@@ -269,8 +270,8 @@ def test_small_workspaces_are_searched_exactly(monkeypatch):
 def test_filter_columns_follow_writes_incrementally():
     """Filters after upserts, in-place updates and deletes agree with a table rebuilt from scratch."""
     from vecbook.filters import parse_filter
-    from vecbook.stores.batch import NodeBatch
-    from vecbook.stores.table import NodeTable
+    from vecbook.stores.engine.batch import NodeBatch
+    from vecbook.stores.engine.table import NodeTable
 
     rng = np.random.default_rng(5)
     table = NodeTable()

@@ -25,9 +25,9 @@ from vecbook.filters import parse_filter
 chromadb = pytest.importorskip("chromadb")
 from chromadb.api.models.Collection import Collection  # noqa: E402
 
-from vecbook.stores.chroma import NO_LISTS, ChromaVectorStore, collection_name  # noqa: E402
-from vecbook.stores.chroma_filters import decode_metadata, encode_metadata, to_where  # noqa: E402
-from vecbook.stores.chroma_shapes import side_name  # noqa: E402
+from vecbook.stores.chroma.store import NO_LISTS, ChromaVectorStore, collection_name  # noqa: E402
+from vecbook.stores.chroma.filters import decode_metadata, encode_metadata, to_where  # noqa: E402
+from vecbook.stores.chroma.shapes import side_name  # noqa: E402
 
 from tests.unit.chroma_helpers import format_1_workspace, nodes, vec  # noqa: E402
 

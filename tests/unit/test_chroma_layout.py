@@ -1,4 +1,4 @@
-"""The chroma backend's collection names and vector layouts (vecbook.stores.chroma_layout)."""
+"""The chroma backend's collection names and vector layouts (vecbook.stores.chroma.layout)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vecbook import MemoryVectorStore, ValidationError, VectorNode
-from vecbook.stores.batch import validate_workspace_id
+from vecbook.stores.engine.batch import validate_workspace_id
 
 chromadb = pytest.importorskip("chromadb")
 
 from vecbook.stores.chroma import ChromaVectorStore, collection_name, workspace_of  # noqa: E402
-from vecbook.stores.chroma_shapes import side_name  # noqa: E402
+from vecbook.stores.chroma.shapes import side_name  # noqa: E402
 
 from tests.unit.chroma_helpers import format_1_workspace, nodes, vec  # noqa: E402
 

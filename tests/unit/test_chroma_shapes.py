@@ -1,4 +1,4 @@
-"""Chroma format 3: which paths a node has, recorded as one shape id (vecbook.stores.chroma_shapes)."""
+"""Chroma format 3: which paths a node has, recorded as one shape id (vecbook.stores.chroma.shapes)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from vecbook import MemoryVectorStore, VectorNode
 
 chromadb = pytest.importorskip("chromadb")
 
-from vecbook.stores import chroma as chroma_module  # noqa: E402
+from vecbook.stores.chroma import store as chroma_module  # noqa: E402
 from vecbook.stores.chroma import ChromaVectorStore, collection_name  # noqa: E402
-from vecbook.stores.chroma_filters import compile_layout, encode_metadata, metadata_layout, rebuild  # noqa: E402
-from vecbook.stores.chroma_shapes import MARKED, read_shape, shape_id, side_name  # noqa: E402
+from vecbook.stores.chroma.filters import compile_layout, encode_metadata, metadata_layout, rebuild  # noqa: E402
+from vecbook.stores.chroma.shapes import MARKED, read_shape, shape_id, side_name  # noqa: E402
 
 from tests.unit.chroma_helpers import vec  # noqa: E402
 

@@ -39,8 +39,8 @@ from vecbook import (  # noqa: E402
     WorkspaceNotFoundError,
 )
 from vecbook.filters import filter_mask, parse_filter  # noqa: E402
-from vecbook.stores.batch import validate_workspace_id  # noqa: E402
-from vecbook.stores.es_filters import FIELD, _number_key, filter_terms, to_query  # noqa: E402
+from vecbook.stores.engine.batch import validate_workspace_id  # noqa: E402
+from vecbook.stores.elasticsearch.filters import FIELD, _number_key, filter_terms, to_query  # noqa: E402
 from vecbook.stores.elasticsearch import index_name, workspace_of  # noqa: E402
 
 
@@ -144,7 +144,8 @@ def test_a_server_that_never_answers_times_out_as_unavailable():
 
 def test_missing_client_library_raises_missing_dependency(monkeypatch):
     monkeypatch.setitem(sys.modules, "elasticsearch", None)
-    monkeypatch.delitem(sys.modules, "vecbook.stores.elasticsearch")
+    for name in [m for m in sys.modules if m.startswith("vecbook.stores.elasticsearch")]:
+        monkeypatch.delitem(sys.modules, name)
     with pytest.raises(MissingDependencyError, match=r"vecbook\[elasticsearch\]"):
         importlib.import_module("vecbook.stores.elasticsearch")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from vecbook import HashEmbeddingModel, LocalVectorStore, StoreCorruptedError, VectorNode
-from vecbook.stores import local
+from vecbook.stores.local import store as local
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])}

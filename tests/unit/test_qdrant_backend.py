@@ -29,10 +29,10 @@ from vecbook.filters import parse_filter
 qdrant_client = pytest.importorskip("qdrant_client")
 from qdrant_client import models  # noqa: E402
 
-from vecbook.stores import qdrant as backend, qdrant_points  # noqa: E402
-from vecbook.stores.qdrant_clients import RemoteClients  # noqa: E402
+from vecbook.stores.qdrant import store as backend, points as qdrant_points  # noqa: E402
+from vecbook.stores.qdrant.clients import RemoteClients  # noqa: E402
 from vecbook.stores.qdrant import QdrantVectorStore, collection_name, point_id, workspace_of  # noqa: E402
-from vecbook.stores.qdrant_filters import PRESENT_KEY, index_schemas, payload_key, plan_filter, present_tokens  # noqa: E402
+from vecbook.stores.qdrant.filters import PRESENT_KEY, index_schemas, payload_key, plan_filter, present_tokens  # noqa: E402
 
 SECRET = "sk-test-SECRET-4242"
 

@@ -47,8 +47,8 @@ from ..filters import FilterNode, parse_filter
 from ..columns import NodeColumns
 from ..node import VectorNode
 from .. import dumps
-from .batch import NodeBatch, as_node_list, check_node_id, check_vector, validate_nodes, validate_workspace_id
-from .scoring import exact_scores, normalize_distance
+from .engine.batch import NodeBatch, as_node_list, check_node_id, check_vector, validate_nodes, validate_workspace_id
+from .engine.scoring import exact_scores, normalize_distance
 
 __all__ = ["BaseVectorStore"]
 

@@ -31,7 +31,7 @@ from typing import Any, Union
 
 from qdrant_client import models
 
-from ..filters import And, Compare, Exists, FilterNode, Not, Or, Path, Range
+from ...filters import And, Compare, Exists, FilterNode, Not, Or, Path, Range
 
 __all__ = ["METADATA_KEY", "PRESENT_KEY", "QueryPlan", "plan_filter", "present_tokens", "payload_key", "index_schemas"]
 

@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ValidationError, VecbookError
-from ..filters import FilterNode
-from ..node import VectorNode, trusted_node
-from .batch import NodeBatch, validate_workspace_id
-from .es_filters import FIELD, filter_terms, to_query
-from .vector_copies import decode_copies, encode_copy
+from ...errors import ValidationError, VecbookError
+from ...filters import FilterNode
+from ...node import VectorNode, trusted_node
+from ..engine.batch import NodeBatch, validate_workspace_id
+from .filters import FIELD, filter_terms, to_query
+from ..engine.vector_copies import decode_copies, encode_copy
 
 __all__ = [
     "index_name",

@@ -16,20 +16,20 @@ from typing import Any
 
 import numpy as np
 
-from .._aio import to_thread
-from ..errors import MissingDependencyError, PartialWriteError, ValidationError, WorkspaceNotFoundError
-from ..filters import FilterNode
-from ..node import VectorNode
-from .base import BaseVectorStore
-from .batch import NodeBatch
-from .qdrant_points import Search, collection_name, matching, nodes, point_id, points, same, workspace_of
-from .scoring import normalize_distance
+from ..._aio import to_thread
+from ...errors import MissingDependencyError, PartialWriteError, ValidationError, WorkspaceNotFoundError
+from ...filters import FilterNode
+from ...node import VectorNode
+from ..base import BaseVectorStore
+from ..engine.batch import NodeBatch
+from .points import Search, collection_name, matching, nodes, point_id, points, same, workspace_of
+from ..engine.scoring import normalize_distance
 
 try:
     from qdrant_client import AsyncQdrantClient, models
 
-    from .qdrant_clients import ClosedClient, LocalClient, RemoteClients, never_sent, server_args, translate_error
-    from .qdrant_filters import PRESENT_KEY, index_schemas, plan_filter
+    from .clients import ClosedClient, LocalClient, RemoteClients, never_sent, server_args, translate_error
+    from .filters import PRESENT_KEY, index_schemas, plan_filter
 except ImportError:  # the constructor raises MissingDependencyError
     models = None
 

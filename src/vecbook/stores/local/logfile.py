@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import StoreCorruptedError
-from .batch import NodeBatch
+from ...errors import StoreCorruptedError
+from ..engine.batch import NodeBatch
 
 __all__ = ["encode_upsert", "encode_delete", "scan_frames", "Frame", "write_snapshot", "read_snapshot", "write_durably"]
 

@@ -19,8 +19,8 @@ import elastic_transport
 import elasticsearch
 from elasticsearch import AsyncElasticsearch, NotFoundError
 
-from .._aio import PerLoop
-from ..errors import BackendUnavailableError, MissingDependencyError, ValidationError, WorkspaceNotFoundError
+from ..._aio import PerLoop
+from ...errors import BackendUnavailableError, MissingDependencyError, ValidationError, WorkspaceNotFoundError
 
 try:
     import aiohttp  # AsyncElasticsearch's default HTTP layer

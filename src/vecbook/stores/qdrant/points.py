@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from ..filters import FilterNode, filter_mask
-from ..node import VectorNode, trusted_node
-from .batch import NodeBatch, validate_workspace_id
-from .vector_copies import decode_copies, encode_copy
+from ...filters import FilterNode, filter_mask
+from ...node import VectorNode, trusted_node
+from ..engine.batch import NodeBatch, validate_workspace_id
+from ..engine.vector_copies import decode_copies, encode_copy
 
 __all__ = ["collection_name", "workspace_of", "point_id", "points", "nodes", "same", "Search", "matching", "VECTOR_KEY"]
 
@@ -67,7 +67,7 @@ def points(chunk: NodeBatch, distance: str | None) -> Any:
     """A ``Batch`` of points; built without pydantic's per-float checks (the batch is validated)."""
     from qdrant_client import models
 
-    from .qdrant_filters import PRESENT_KEY, present_tokens
+    from .filters import PRESENT_KEY, present_tokens
 
     ids, contents, vectors = chunk.ids, chunk.contents, chunk.vectors
     payloads = [

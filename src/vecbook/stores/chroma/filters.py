@@ -57,9 +57,9 @@ from typing import Any
 
 import numpy as np
 
-from ..filters import And, Compare, Exists, FilterNode, Not, Or, Range, filter_leaves
-from .chroma_shapes import SHAPE_KEY, exists_clause
-from .vector_copies import decode_copies, decode_copy, encode_copy
+from ...filters import And, Compare, Exists, FilterNode, Not, Or, Range, filter_leaves
+from .shapes import SHAPE_KEY, exists_clause
+from ..engine.vector_copies import decode_copies, decode_copy, encode_copy
 
 __all__ = [
     "Where",

@@ -30,8 +30,8 @@ import math
 import struct
 from typing import Any
 
-from ..errors import ValidationError
-from ..filters import And, Exists, FilterNode, Not, Or, Path, Range
+from ...errors import ValidationError
+from ...filters import And, Exists, FilterNode, Not, Or, Path, Range
 
 __all__ = ["FIELD", "filter_terms", "to_query"]
 

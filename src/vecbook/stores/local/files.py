@@ -11,8 +11,8 @@ import time
 import uuid
 from pathlib import Path
 
-from ..dumps import fsync_dir
-from ..errors import StoreCorruptedError
+from ...dumps import fsync_dir
+from ...errors import StoreCorruptedError
 from .logfile import write_durably
 
 __all__ = ["log_name", "snap_name", "write_meta", "temp_prefix", "remove_temp", "copy_log", "abandoned"]

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import DimensionMismatchError
-from ..filters import Column, FilterNode, Path, evaluate
-from ..columns import NodeColumns
-from ..node import VectorNode, trusted_node
+from ...errors import DimensionMismatchError
+from ...filters import Column, FilterNode, Path, evaluate
+from ...columns import NodeColumns
+from ...node import VectorNode, trusted_node
 from .batch import NodeBatch
 from .scoring import SAFE_SQ_NORM, fast_scores
 

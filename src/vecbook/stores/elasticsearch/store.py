@@ -26,18 +26,18 @@ try:
     import elasticsearch  # noqa: F401  (imported here so a missing client fails at import)
     from elasticsearch import NotFoundError, helpers
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    from ..errors import MissingDependencyError
+    from ...errors import MissingDependencyError
 
     raise MissingDependencyError("elasticsearch", "elasticsearch", feature="EsVectorStore") from exc
 
-from .._aio import run_sync, sync_twin
-from ..errors import PartialWriteError, ValidationError, VecbookError, WorkspaceNotFoundError
-from ..filters import FilterNode
-from ..node import VectorNode
-from .base import BaseVectorStore
-from .batch import NodeBatch
-from .es_client import UNREACHABLE, EsClients, check_refresh, default_hosts, describe_failure, index_missing, scrub
-from .es_documents import (
+from ..._aio import run_sync, sync_twin
+from ...errors import PartialWriteError, ValidationError, VecbookError, WorkspaceNotFoundError
+from ...filters import FilterNode
+from ...node import VectorNode
+from ..base import BaseVectorStore
+from ..engine.batch import NodeBatch
+from .client import UNREACHABLE, EsClients, check_refresh, default_hosts, describe_failure, index_missing, scrub
+from .documents import (
     MAX_WINDOW,
     SOURCE,
     IndexInfo,
@@ -51,7 +51,7 @@ from .es_documents import (
     upsert_actions,
     workspace_of,
 )
-from .es_filters import to_query
+from .filters import to_query
 
 __all__ = ["EsVectorStore", "index_name", "workspace_of"]
 

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._aio import PerLoop, in_eager_run, to_thread
-from ..errors import BackendUnavailableError, WorkspaceNotFoundError
-from .chroma_shapes import side_name
+from ..._aio import PerLoop, in_eager_run, to_thread
+from ...errors import BackendUnavailableError, WorkspaceNotFoundError
+from .shapes import side_name
 
 __all__ = ["Conn", "Clients", "http_clients"]
 

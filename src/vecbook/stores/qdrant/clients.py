@@ -21,8 +21,8 @@ import httpx
 from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from .._aio import PerLoop, to_thread
-from ..errors import BackendUnavailableError, ValidationError, WorkspaceNotFoundError
+from ..._aio import PerLoop, to_thread
+from ...errors import BackendUnavailableError, ValidationError, WorkspaceNotFoundError
 
 __all__ = ["RemoteClients", "LocalClient", "ClosedClient", "server_args", "translate_error", "never_sent"]
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DimensionMismatchError, InvalidWorkspaceIdError, ValidationError
-from ..node import VectorNode
+from ...errors import DimensionMismatchError, InvalidWorkspaceIdError, ValidationError
+from ...node import VectorNode
 
 __all__ = ["NodeBatch", "CheckedNodes", "validate_nodes", "validate_workspace_id", "clean_metadata", "check_vector", "check_node_id", "as_node_list"]
 

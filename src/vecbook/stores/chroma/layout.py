@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidWorkspaceIdError
-from .batch import validate_workspace_id
-from .vector_copies import unit_rows
+from ...errors import InvalidWorkspaceIdError
+from ..engine.batch import validate_workspace_id
+from ..engine.vector_copies import unit_rows
 
 __all__ = ["FORMAT", "INCLUDE", "SPACES", "UNIT_TOLERANCE", "Layout", "collection_name", "layout_of", "workspace_of"]
 

@@ -1,25 +1,22 @@
-"""MemoryVectorStore: every workspace in RAM, exact search by one matrix product."""
+"""TableStore: the read hooks of the memory and local backends, over one NodeTable per workspace."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
-from .._aio import to_thread
-from ..errors import WorkspaceNotFoundError
-from ..filters import FilterNode
-from ..columns import NodeColumns
-from ..node import VectorNode
-from .ann import make_spec
-from .base import BaseVectorStore
-from .batch import NodeBatch
+from ..._aio import to_thread
+from ...columns import NodeColumns
+from ...filters import FilterNode
+from ...node import VectorNode
+from ..base import BaseVectorStore
 from .table import NodeTable
 
-__all__ = ["MemoryVectorStore", "TableStore", "TableState"]
+__all__ = ["TableStore", "TableState"]
 
 T = TypeVar("T")
 INLINE_ROWS = 65_536  # rows x queries of an unfiltered search run without a worker thread
@@ -130,60 +127,3 @@ class TableStore(BaseVectorStore):
             page = await self._get(ws, ids[start : start + page_size])
             if page:
                 yield page
-
-
-class MemoryVectorStore(TableStore):
-    """Workspaces held in RAM; persist them with dump_workspace/load_workspace.
-
-    ``store_dir`` is the default directory for dumps and loads. ``index="hnsw"``
-    (``pip install 'vecbook[ann]'``) keeps an approximate HNSW index per workspace
-    for unfiltered searches; ``index_params`` tunes it (``M``, ``ef_construction``,
-    ``ef_search``, ``threads``). Filtered searches stay exact.
-    """
-
-    backend = "memory"
-
-    def __init__(
-        self,
-        embedding_model=None,
-        store_dir: str = "./memory_vector_store",
-        batch_size: int = 1024,
-        index: str | None = None,
-        index_params: dict | None = None,
-        **kwargs: Any,
-    ):
-        super().__init__(embedding_model=embedding_model, batch_size=batch_size, **kwargs)
-        self._index_spec = make_spec(index, index_params)
-        self.store_dir = store_dir
-        self._tables: dict[str, TableState] = {}
-
-    def _describe(self) -> str:
-        index = f", index={self._index_spec.kind!r}" if self._index_spec else ""
-        return f"store_dir={self.store_dir!r}{index}"
-
-    def _state(self, ws: str) -> TableState:
-        try:
-            return self._tables[ws]
-        except KeyError:
-            raise WorkspaceNotFoundError(ws) from None
-
-    def _loaded_state(self, ws: str) -> TableState | None:
-        return self._tables.get(ws)
-
-    async def _exists(self, ws: str) -> bool:
-        return ws in self._tables
-
-    async def _create(self, ws: str, dimensions: int | None) -> None:
-        self._tables.setdefault(ws, TableState(self._new_table(dimensions)))
-
-    async def _drop(self, ws: str) -> None:
-        self._tables.pop(ws, None)
-
-    async def _list(self) -> list[str]:
-        return list(self._tables)
-
-    async def _upsert(self, ws: str, batch: NodeBatch) -> None:
-        await self._locked(ws, lambda t: t.upsert(batch), heavy=len(batch) > 1000)
-
-    async def _delete(self, ws: str, ids: list[str]) -> None:
-        await self._locked(ws, lambda t: t.delete(ids))

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ValidationError
+from ...errors import ValidationError
 
 __all__ = ["DISTANCES", "SAFE_SQ_NORM", "normalize_distance", "exact_scores", "fast_scores"]
 

@@ -44,15 +44,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..dumps import fsync_dir
-from .._aio import to_thread
-from ..errors import StoreCorruptedError, WorkspaceNotFoundError
-from .batch import NodeBatch, validate_workspace_id
-from .ann import index_files, load_index, make_spec, read_checkpoint, save_index
-from .local_files import abandoned, copy_log, log_name, remove_temp, snap_name, temp_prefix, write_meta
+from ...dumps import fsync_dir
+from ..._aio import to_thread
+from ...errors import StoreCorruptedError, WorkspaceNotFoundError
+from ..engine.batch import NodeBatch, validate_workspace_id
+from ..engine.ann import index_files, load_index, make_spec, read_checkpoint, save_index
+from .files import abandoned, copy_log, log_name, remove_temp, snap_name, temp_prefix, write_meta
 from .logfile import encode_delete, encode_upsert, read_snapshot, scan_frames, write_durably, write_snapshot
-from .memory import TableState, TableStore
-from .table import NodeTable
+from ..engine.table_store import TableState, TableStore
+from ..engine.table import NodeTable
 
 try:
     import fcntl

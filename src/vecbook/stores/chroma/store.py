@@ -44,17 +44,17 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingDependencyError, ValidationError, PartialWriteError
-from ..errors import WorkspaceNotFoundError
-from ..filters import FilterNode, filter_mask
-from ..node import VectorNode, trusted_node
-from .base import BaseVectorStore
-from .batch import NodeBatch
-from .chroma_client import Clients
-from .chroma_filters import EVERYTHING, JSON_KEY, VECTOR_KEY, decode_metadatas, decode_vectors, encode_metadata, has_lists
-from .chroma_filters import compile_layout, metadata_layout, needs_list_check, needs_shapes, to_where
-from .chroma_layout import FORMAT, INCLUDE, SPACES, Layout, collection_name, layout_of, workspace_of
-from .chroma_shapes import SHAPE_CAP, SHAPE_KEY, apply_shape, read_shape, shape_document, shape_id, shape_keys, side_name
+from ...errors import MissingDependencyError, ValidationError, PartialWriteError
+from ...errors import WorkspaceNotFoundError
+from ...filters import FilterNode, filter_mask
+from ...node import VectorNode, trusted_node
+from ..base import BaseVectorStore
+from ..engine.batch import NodeBatch
+from .client import Clients
+from .filters import EVERYTHING, JSON_KEY, VECTOR_KEY, decode_metadatas, decode_vectors, encode_metadata, has_lists
+from .filters import compile_layout, metadata_layout, needs_list_check, needs_shapes, to_where
+from .layout import FORMAT, INCLUDE, SPACES, Layout, collection_name, layout_of, workspace_of
+from .shapes import SHAPE_CAP, SHAPE_KEY, apply_shape, read_shape, shape_document, shape_id, shape_keys, side_name
 
 __all__ = ["ChromaVectorStore", "collection_name", "workspace_of"]
 

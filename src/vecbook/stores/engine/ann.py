@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingDependencyError, ValidationError
+from ...errors import MissingDependencyError, ValidationError
 
 __all__ = ["IndexSpec", "HnswIndex", "make_spec", "save_index", "read_checkpoint", "load_index", "index_files"]
 

@@ -1,0 +1,5 @@
+"""The ``memory`` backend: workspaces in RAM."""
+
+from .store import MemoryVectorStore
+
+__all__ = ["MemoryVectorStore"]
