@@ -54,6 +54,7 @@ __all__ = [
     "filter_mask",
     "filter_paths",
     "filter_leaves",
+    "field_key",
 ]
 
 Scalar = Union[str, int, float, bool]
@@ -88,7 +89,7 @@ class Compare:
 
     @property
     def field(self) -> str:
-        return ".".join(self.path)
+        return field_key(self.path)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class Range:
 
     @property
     def field(self) -> str:
-        return ".".join(self.path)
+        return field_key(self.path)
 
     def bounds(self) -> dict[str, Any]:
         return {op: getattr(self, op) for op in RANGE_OPS if getattr(self, op) is not None}
@@ -120,7 +121,7 @@ class Exists:
 
     @property
     def field(self) -> str:
-        return ".".join(self.path)
+        return field_key(self.path)
 
 
 FilterNode = Union[And, Or, Not, Compare, Range, Exists]
@@ -169,8 +170,31 @@ def _parse_logical(key: str, value: Any, where: str) -> FilterNode:
     raise FilterError(f"{where}: unknown logical operator {key!r} (valid: $and, $or, $not)")
 
 
+def field_key(path: Sequence[str]) -> str:
+    """The filter key of a metadata path: segments joined by ``.``, with ``\\`` and ``.`` inside a
+    segment escaped by a backslash (``field_key(["file.name"]) == "file\\.name"``)."""
+    return ".".join(part.replace("\\", "\\\\").replace(".", "\\.") for part in path)
+
+
 def _parse_path(key: str) -> Path:
-    path = tuple(key.split("."))
+    """Split a filter key into its path: ``.`` separates segments, ``\\.`` is a literal dot, ``\\\\`` a backslash."""
+    if "\\" not in key:
+        path = tuple(key.split("."))
+    else:
+        parts, current, chars = [], [], iter(key)
+        for char in chars:
+            if char == "\\":
+                escaped = next(chars, None)
+                if escaped not in (".", "\\"):
+                    raise FilterError(f"invalid field name {key!r}: a backslash escapes only '.' or '\\\\'")
+                current.append(escaped)
+            elif char == ".":
+                parts.append("".join(current))
+                current = []
+            else:
+                current.append(char)
+        parts.append("".join(current))
+        path = tuple(parts)
     if not key or any(not part for part in path):
         raise FilterError(f"invalid field name {key!r}: empty path segment")
     return path
