@@ -16,6 +16,7 @@ from .errors import (
     MissingDependencyError,
     PartialWriteError,
     RetryableEmbeddingError,
+    StoreClosedError,
     StoreCorruptedError,
     ValidationError,
     VecbookError,
@@ -62,6 +63,7 @@ __all__ = [
     "BackendUnavailableError",
     "MissingDependencyError",
     "PartialWriteError",
+    "StoreClosedError",
     "StoreCorruptedError",
     *_LAZY,
 ]

@@ -19,13 +19,42 @@ from typing import Any
 from .errors import DumpFormatError, DumpNotFoundError, ValidationError
 from .node import VectorNode
 
-__all__ = ["dump_path", "node_to_dict", "AtomicJsonlWriter", "read_nodes", "fsync_dir"]
+__all__ = ["dump_path", "find_dump", "node_to_dict", "AtomicJsonlWriter", "read_nodes", "fsync_dir"]
 
 NODE_KEYS = ("unique_id", "workspace_id", "content", "metadata", "vector")
 
 
 def dump_path(directory: Path, workspace_id: str) -> Path:
     return Path(directory) / f"{workspace_id}.jsonl"
+
+
+def find_dump(path: Path, workspace_id: str, only_named: bool = False) -> Path:
+    """The dump file to load into ``workspace_id`` from ``path``.
+
+    ``path`` may be the file itself; or a folder holding ``{workspace_id}.jsonl``; or,
+    unless ``only_named``, a folder holding exactly one dump, whatever its name (a
+    dump of one workspace loaded under another name). Raises DumpNotFoundError
+    naming what was looked for, and listing the candidates if there are several.
+    """
+    path = Path(path)
+    if path.is_file():
+        return path
+    named = dump_path(path, workspace_id)
+    if named.is_file():
+        return named
+    if only_named:
+        raise DumpNotFoundError(f"no dump file at {named}")
+    if not path.is_dir():
+        raise DumpNotFoundError(f"no dump at {path}: neither a dump file nor a folder")
+    candidates = sorted(p for p in path.glob("*.jsonl") if p.is_file() and not p.name.startswith("."))
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise DumpNotFoundError(f"no dump in {path}: expected {named.name} or a single .jsonl file")
+    names = ", ".join(p.name for p in candidates[:20]) + (", …" if len(candidates) > 20 else "")
+    raise DumpNotFoundError(
+        f"{path} holds {len(candidates)} dumps and none is named {named.name}: {names}; pass the file itself as path="
+    )
 
 
 def node_to_dict(node: VectorNode) -> dict[str, Any]:

@@ -15,8 +15,9 @@ naturally catch, so ``except KeyError`` keeps working for a missing workspace::
     ├── EmbeddingError (RuntimeError)         the embedding model failed
     │   └── RetryableEmbeddingError           a failure worth retrying (429, 5xx, timeout)
     ├── BackendUnavailableError (ConnectionError)  a server that does not answer
-    ├── PartialWriteError (RuntimeError)      a server failed midway; lists the ids written
+    ├── PartialWriteError (RuntimeError)      a write failed and could not be undone; lists the ids in doubt
     ├── MissingDependencyError (ImportError)  an optional extra is not installed
+    ├── StoreClosedError (RuntimeError)       a store used after close()
     └── StoreCorruptedError (RuntimeError)    on-disk data that cannot be trusted
 """
 
@@ -37,6 +38,7 @@ __all__ = [
     "BackendUnavailableError",
     "PartialWriteError",
     "MissingDependencyError",
+    "StoreClosedError",
     "StoreCorruptedError",
 ]
 
@@ -114,13 +116,14 @@ class BackendUnavailableError(VecbookError, ConnectionError):
 
 
 class PartialWriteError(VecbookError, RuntimeError):
-    """A backend that cannot write transactionally failed midway.
+    """A write failed and putting back what it had changed failed too (e.g. the server went away).
 
-    ``written_ids`` are the ids that were stored before the failure; the rest were not.
+    ``written_ids`` are the ids that may hold this call's writes: each is either as it
+    was before the call or as the call wrote it. Every other id is untouched.
     """
 
     def __init__(self, message: str, written_ids: list[str]):
-        super().__init__(f"{message} ({len(written_ids)} node(s) were written before the failure; see .written_ids)")
+        super().__init__(f"{message} ({len(written_ids)} node(s) may hold this call's writes; see .written_ids)")
         self.written_ids = list(written_ids)
 
 
@@ -135,6 +138,10 @@ class MissingDependencyError(VecbookError, ImportError):
         )
         self.package = package
         self.extra = extra
+
+
+class StoreClosedError(VecbookError, RuntimeError):
+    """The store was closed; make a new one to go on."""
 
 
 class StoreCorruptedError(VecbookError, RuntimeError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,13 +63,44 @@ async def test_load_replace_and_merge(api, ws, tmp_path):
     assert sorted(n.unique_id for n in await api.nodes(ws)) == ["new0", "new1"]
 
 
-async def test_load_without_source_keeps_data(api, ws):
+async def test_load_without_a_dump_keeps_data(api, ws, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a server backend's default dump folder is the current one
     await api.insert(VectorNode(unique_id="a", content="x", vector=np.ones(16)), ws)
-    with pytest.raises(ValidationError):
-        await api.load_workspace(ws)
+    with pytest.raises(DumpNotFoundError, match=r"ws\.jsonl"):
+        await api.load_workspace(ws)  # the store's dump folder holds no dump of it
     with pytest.raises(DumpNotFoundError):
         await api.load_workspace(ws, path="/nonexistent-dir")
     assert await api.count(ws) == 1
+
+
+async def test_dump_and_load_without_a_path_round_trip(api, ws, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a server backend's default dump folder is the current one
+    await api.insert(nodes(7), ws)
+    written = await api.dump_workspace(ws)
+    await api.delete([f"d{i:03d}" for i in range(3)], ws)
+    assert (await api.load_workspace(ws))["size"] == 7
+    assert await api.count(ws) == 7 and Path(written["path"]).is_file()
+
+
+async def test_guide_import_export_example_loads_under_a_new_name(api, tmp_path):
+    # The guide: dump "my_workspace" to ./backup_data, then load "new_workspace" from that folder.
+    await api.create_workspace("my_workspace")
+    await api.insert(nodes(12), "my_workspace")
+    await api.dump_workspace(workspace_id="my_workspace", path=tmp_path / "backup_data")
+    assert (await api.load_workspace(workspace_id="new_workspace", path=tmp_path / "backup_data"))["size"] == 12
+    assert sorted(n.unique_id for n in await api.nodes("new_workspace")) == sorted(n.unique_id for n in nodes(12))
+
+
+async def test_load_path_may_name_the_file_and_several_dumps_are_listed(api, ws, tmp_path):
+    await api.insert(nodes(4), ws)
+    await api.dump_workspace(ws, path=tmp_path)
+    await api.create_workspace("other")
+    await api.insert(nodes(2), "other")
+    await api.dump_workspace("other", path=tmp_path)
+    with pytest.raises(DumpNotFoundError, match=r"2 dumps.*other\.jsonl.*ws\.jsonl"):
+        await api.load_workspace("third", path=tmp_path)
+    assert not await api.exist_workspace("third")
+    assert (await api.load_workspace("third", path=tmp_path / "other.jsonl"))["size"] == 2
 
 
 @pytest.mark.parametrize(

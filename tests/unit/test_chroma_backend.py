@@ -285,8 +285,12 @@ class FailingUpsert:
 
     def get(self, collection, **kwargs):
         if self.failed and self.break_reads:
-            raise RuntimeError("still down")
+            self.broken()
         return self.real_get(collection, **kwargs)
+
+    @staticmethod
+    def broken(*args, **kwargs):
+        raise RuntimeError("still down")
 
 
 @pytest.fixture
@@ -302,35 +306,32 @@ def failing(monkeypatch, tmp_path):
     return make
 
 
-def test_failure_midway_names_exactly_what_was_written(failing):
-    s = failing(fail_on=2)
-    with pytest.raises(PartialWriteError, match="disk full") as info:
-        s.insert(nodes(10), "w")
-    assert info.value.written_ids == ["n0", "n1", "n2", "n3"]
-    assert sorted(n.unique_id for n in s.iter_workspace_nodes("w")) == info.value.written_ids
+def stored(s) -> dict:
+    return {n.unique_id: n.content for n in s.iter_workspace_nodes("w")}
 
 
-def test_a_chunk_that_landed_before_the_error_is_listed(failing):
-    s = failing(fail_on=2, land=True)
-    with pytest.raises(PartialWriteError) as info:
-        s.insert(nodes(10), "w")
-    assert info.value.written_ids == [f"n{i}" for i in range(8)]
-    assert s.count("w") == 8
-
-
-def test_a_first_chunk_that_fails_cleanly_raises_the_error_itself(failing):
-    s = failing(fail_on=1)
+def test_failure_midway_leaves_the_workspace_as_it_was(failing):
+    s = failing(fail_on=3)
+    s.insert([VectorNode(unique_id=f"n{i}", content="old", vector=vec(i)) for i in (1, 5)], "w")  # upsert call 1
     with pytest.raises(RuntimeError, match="disk full") as info:
-        s.insert(nodes(10), "w")
+        s.insert(nodes(10), "w")  # chunks of 4: call 2 lands, call 3 fails; n1 and n5 are put back
     assert not isinstance(info.value, PartialWriteError)
+    assert stored(s) == {"n1": "old", "n5": "old"}
+
+
+def test_a_chunk_that_landed_before_the_error_is_undone(failing):
+    s = failing(fail_on=2, land=True)
+    with pytest.raises(RuntimeError, match="disk full"):
+        s.insert(nodes(10), "w")
     assert s.count("w") == 0
 
 
-def test_unknown_outcome_is_said(failing):
-    s = failing(fail_on=2, break_reads=True)
-    with pytest.raises(PartialWriteError, match="unknown") as info:
-        s.insert(nodes(10), "w")
-    assert info.value.written_ids == ["n0", "n1", "n2", "n3"]
+def test_an_undo_that_fails_too_names_the_nodes_in_doubt(failing, monkeypatch):
+    s = failing(fail_on=2)
+    monkeypatch.setattr(Collection, "delete", lambda self, **kw: FailingUpsert(0).broken())
+    with pytest.raises(PartialWriteError, match="disk full.*still down") as info:
+        s.insert(nodes(10), "w")  # undoing must delete n0..n7: deletes fail too
+    assert info.value.written_ids == [f"n{i}" for i in range(8)]
 
 
 # ---- the server ----------------------------------------------------------------------------------

@@ -44,10 +44,10 @@ class FlakyStore(vecbook.MemoryVectorStore):
 
     down = False
 
-    async def async_batch_search(self, *args, **kwargs):
+    async def _search(self, *args, **kwargs):
         if self.down:
             raise BackendUnavailableError("search server at 127.0.0.1:1 does not answer")
-        return await super().async_batch_search(*args, **kwargs)
+        return await super()._search(*args, **kwargs)
 
 
 class CountingStore(vecbook.MemoryVectorStore):

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .._aio import sync_twin
+from .._aio import PerLoop, sync_twin, to_thread
 from ..errors import EmbeddingError, RetryableEmbeddingError, VecbookError
 from ..node import VectorNode
 
@@ -103,7 +103,7 @@ class BaseEmbeddingModel(ABC):
         self.retry_base_delay = retry_base_delay
         self.retry_max_delay = retry_max_delay
         self.cache = _VectorCache(cache_size)
-        self._semaphores: dict[int, asyncio.Semaphore] = {}
+        self._semaphores: PerLoop[asyncio.Semaphore] = PerLoop(lambda: asyncio.Semaphore(self.max_concurrency))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model_name={self.model_name!r}, dimensions={self.dimensions})"
@@ -119,7 +119,7 @@ class BaseEmbeddingModel(ABC):
 
     async def async_embed_batch(self, texts: list[str]) -> Sequence[Sequence[float]] | np.ndarray:
         """Async twin of :meth:`embed_batch`; by default runs it in a worker thread."""
-        return await asyncio.to_thread(self.embed_batch, texts)
+        return await to_thread(self.embed_batch, texts)
 
     # ---- public API ----------------------------------------------------------------
 
@@ -175,19 +175,11 @@ class BaseEmbeddingModel(ABC):
             return np.zeros((0, self.dimensions or 0), dtype=np.float32)
         return np.stack([found[key] for key in keys])
 
-    def _semaphore(self) -> asyncio.Semaphore:
-        # A semaphore belongs to one loop; keep one per running loop.
-        loop_id = id(asyncio.get_running_loop())
-        semaphore = self._semaphores.get(loop_id)
-        if semaphore is None:
-            semaphore = self._semaphores[loop_id] = asyncio.Semaphore(self.max_concurrency)
-        return semaphore
-
     async def _embed_with_retries(self, texts: list[str]) -> np.ndarray:
         attempt = 0
         while True:
             try:
-                async with self._semaphore():
+                async with self._semaphores.get():  # one per loop, gone with its loop
                     raw = await self.async_embed_batch(texts)
                 return self._check(raw, len(texts))
             except RetryableEmbeddingError as exc:

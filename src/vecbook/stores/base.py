@@ -1,11 +1,13 @@
 """BaseVectorStore: the public API, written once over a few backend hooks.
 
 Every public method is a coroutine named ``async_<name>`` with a sync twin
-``<name>`` that runs it on vecbook's background loop (see ``vecbook._aio``).
-The base class validates input, embeds content, recomputes scores and applies
-the workspace rules; a backend implements the hooks below.
+``<name>`` that runs it on vecbook's background loop (see ``vecbook._aio``): one
+path per call. The base class validates input, embeds content, splits writes into
+chunks and makes each call all or nothing (``writes.py``), over-fetches and
+post-filters where a backend's filter is not exact (``matching.py``), recomputes
+scores and applies the workspace rules. A backend implements the hooks below.
 
-Hook contract (all coroutines unless noted; ``ws`` is an already validated id):
+Hook contract (coroutines unless noted; ``ws`` is an already validated id):
 
 ``_exists(ws) -> bool``              asked fresh (``exist_workspace``, creating, deleting)
 ``_known(ws) -> bool``               (optional) the check before an operation on ``ws``; may answer
@@ -16,16 +18,21 @@ Hook contract (all coroutines unless noted; ``ws`` is an already validated id):
 ``_drop(ws)``                       remove the workspace and all its nodes (it exists)
 ``_list() -> list[str]``            every workspace id
 ``_dimensions(ws) -> int | None``   the vector length, if known
-``_upsert(ws, batch)``              insert or replace ``batch`` (a NodeBatch): all or nothing
-``_delete(ws, ids)``                delete these ids; unknown ids are ignored
-``_get(ws, ids) -> list[VectorNode]``   the nodes that exist, any order
+``_write_chunk() -> int | None``    (optional) the most nodes ``_upsert``/``_delete`` take at once;
+                                    ``None`` (the default): any batch, atomically
+``_upsert(ws, batch)``              insert or replace ``batch`` (a NodeBatch of at most one chunk)
+``_delete(ws, ids)``                delete these ids (at most one chunk); unknown ids are ignored
+``_get(ws, ids) -> list[VectorNode]``   the nodes that exist, any order, with vectors
 ``_count(ws) -> int``
-``_search(ws, queries, top_k, filter) -> list[list[VectorNode]]``
-                                    the best ``top_k`` nodes per query row (with vectors),
-                                    best first; ``filter`` is a parsed FilterNode or None
-``_pages(ws, page_size, filter)``   async iterator of lists of nodes, every node exactly once
-``_columns(ws, filter, limit)``     (optional) matching nodes as NodeColumns; the default reads ``_pages``
+``_translate(ws, filter) -> Translation``   (optional) the native form of a parsed filter and
+                                    whether it is exact; the default hands the tree over, exact
+``_search(ws, queries, limit, native) -> list[list[VectorNode]]``
+                                    per query row, the best ``limit`` nodes matching ``native``
+                                    (with vectors), best first; fewer only if no more match
+``_pages(ws, page_size, native)``   async iterator of lists of nodes matching ``native``, each once
+``_columns(ws, filter, limit)``     (optional) matching nodes as NodeColumns; the default reads pages
 ``_close()``                        release clients
+``_after_fork()``                   (optional, sync) make the store usable in a forked child
 
 Hooks raise WorkspaceNotFoundError if the workspace vanished underneath them.
 """
@@ -40,15 +47,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._aio import iter_sync, require_loop, run_sync, sync_twin, to_thread
+from .. import dumps
+from .._aio import iter_sync, on_fork, run_sync, sync_twin, to_thread
+from ..columns import NodeColumns
 from ..embedding.base import BaseEmbeddingModel
 from ..errors import DimensionMismatchError, ValidationError, WorkspaceNotFoundError
 from ..filters import FilterNode, parse_filter
-from ..columns import NodeColumns
 from ..node import VectorNode
-from .. import dumps
+from .arguments import public
 from .engine.batch import NodeBatch, as_node_list, check_node_id, check_vector, validate_nodes, validate_workspace_id
 from .engine.scoring import exact_scores, normalize_distance
+from .matching import MIN_OVERFETCH, Translation, keep_matching
+from .writes import all_or_nothing
 
 __all__ = ["BaseVectorStore"]
 
@@ -66,8 +76,6 @@ class BaseVectorStore(ABC):
     """
 
     backend: ClassVar[str] = ""
-    # True where no hook waits on a socket, so sync calls can skip the loop hop (see vecbook._aio).
-    _runs_eagerly: bool = False
 
     def __init__(
         self,
@@ -83,6 +91,8 @@ class BaseVectorStore(ABC):
         self.embedding_model = embedding_model
         self.batch_size = int(batch_size)
         self.distance = normalize_distance(distance)
+        self._closed: bool | str = False  # or why the store cannot be used
+        on_fork(self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._describe()}, distance={self.distance!r}, embedding_model={self.embedding_model!r})"
@@ -120,20 +130,35 @@ class BaseVectorStore(ABC):
     async def _count(self, ws: str) -> int: ...
 
     @abstractmethod
-    async def _search(self, ws: str, queries: np.ndarray, top_k: int, filter: FilterNode | None) -> list[list[VectorNode]]: ...
+    async def _search(self, ws: str, queries: np.ndarray, limit: int, native: Any) -> list[list[VectorNode]]: ...
 
     @abstractmethod
-    def _pages(self, ws: str, page_size: int, filter: FilterNode | None) -> AsyncIterator[list[VectorNode]]: ...
+    def _pages(self, ws: str, page_size: int, native: Any) -> AsyncIterator[list[VectorNode]]: ...
+
+    async def _write_chunk(self) -> int | None:
+        return None
+
+    async def _translate(self, ws: str, filter: FilterNode | None) -> Translation:
+        return Translation(filter)
 
     async def _close(self) -> None:
         return None
+
+    def _after_fork(self) -> None:
+        """Called in a forked child (sync): make the store usable there, or refuse it."""
+        return None
+
+    def _refuse_in_child(self) -> None:
+        """An ``_after_fork`` for stores whose embedded engine cannot cross a fork."""
+        if not self._closed:
+            self._closed = "was opened in the parent of this forked process; its embedded engine cannot be shared"
 
     async def _known(self, ws: str) -> bool:
         return await self._exists(ws)
 
     async def _columns(self, ws: str, filter: FilterNode | None, limit: int | None) -> NodeColumns:
         nodes: list[VectorNode] = []
-        async with contextlib.aclosing(self._pages(ws, self.batch_size, filter)) as pages:
+        async with contextlib.aclosing(self._matching_pages(ws, self.batch_size, filter)) as pages:
             async for page in pages:
                 nodes.extend(page if limit is None else page[: limit - len(nodes)])
                 if limit is not None and len(nodes) >= limit:
@@ -148,23 +173,28 @@ class BaseVectorStore(ABC):
             raise WorkspaceNotFoundError(ws)
         return ws
 
-    async def async_exist_workspace(self, workspace_id: str, **kwargs: Any) -> bool:
+    @public
+    async def async_exist_workspace(self, workspace_id: str) -> bool:
         """Whether the workspace exists."""
         return await self._exists(validate_workspace_id(workspace_id))
 
-    async def async_create_workspace(self, workspace_id: str, dimensions: int | None = None, **kwargs: Any) -> bool:
+    @public
+    async def async_create_workspace(self, workspace_id: str, dimensions: int | None = None) -> bool:
         """Create an empty workspace; an existing one is left as it is. Returns True if created."""
-        ws = validate_workspace_id(workspace_id)
+        return await self._create_missing(validate_workspace_id(workspace_id), dimensions)
+
+    async def _create_missing(self, ws: str, dimensions: int | None) -> bool:
         if await self._exists(ws):
             return False
         if dimensions is None and self.embedding_model is not None:
             dimensions = self.embedding_model.dimensions
-        if dimensions is not None and (not isinstance(dimensions, int) or dimensions < 1):
+        if dimensions is not None and (isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1):
             raise ValidationError(f"dimensions must be a positive integer, got {dimensions!r}")
         await self._create(ws, dimensions)
         return True
 
-    async def async_delete_workspace(self, workspace_id: str, **kwargs: Any) -> bool:
+    @public
+    async def async_delete_workspace(self, workspace_id: str) -> bool:
         """Delete a workspace and its nodes; a missing one is not an error. Returns True if deleted."""
         ws = validate_workspace_id(workspace_id)
         if not await self._exists(ws):
@@ -172,72 +202,84 @@ class BaseVectorStore(ABC):
         await self._drop(ws)
         return True
 
-    async def async_list_workspaces(self, **kwargs: Any) -> list[str]:
+    @public
+    async def async_list_workspaces(self) -> list[str]:
         """Every workspace id, sorted."""
         return sorted(await self._list())
 
-    async def async_copy_workspace(self, src_workspace_id: str, dest_workspace_id: str, **kwargs: Any) -> dict:
-        """Upsert every node of ``src`` into ``dest`` (created if needed); vectors are copied, not re-embedded."""
+    @public
+    async def async_copy_workspace(self, src_workspace_id: str, dest_workspace_id: str) -> dict:
+        """Upsert every node of ``src`` into ``dest`` (created if needed); vectors are copied, not re-embedded.
+
+        All or nothing: if the copy fails or is cancelled, ``dest`` is as it was (or absent again).
+        """
         src = await self._require(src_workspace_id)
         dest = validate_workspace_id(dest_workspace_id)
         if src == dest:
             return {"size": await self._count(src)}
-        await self.async_create_workspace(dest, dimensions=await self._dimensions(src))
+        created = await self._create_missing(dest, await self._dimensions(src))
         size = 0
-        async for page in self._pages(src, self.batch_size, None):
-            await self._upsert(dest, await self._prepare(dest, page, embed=False))
-            size += len(page)
+        async with all_or_nothing(self, dest, created=created) as writes:
+            async for page in self._matching_pages(src, self.batch_size, None):
+                await writes.upsert(await self._prepare(dest, page, embed=False))
+                size += len(page)
         return {"size": size}
 
     # ---- nodes ---------------------------------------------------------------------------
 
-    async def async_insert(self, nodes: VectorNode | Sequence[VectorNode], workspace_id: str, **kwargs: Any) -> None:
+    @public
+    async def async_insert(self, nodes: VectorNode | Sequence[VectorNode], workspace_id: str) -> None:
         """Insert nodes, replacing any with the same ``unique_id``; nodes without a vector are embedded.
 
-        All or nothing: on any error nothing from this call is written.
+        All or nothing: on any error, cancellation or interrupt nothing from this call is left written.
         """
         ws = await self._require(workspace_id)
         batch = await self._prepare(ws, as_node_list(nodes))
-        if len(batch):
-            await self._upsert(ws, batch)
+        async with all_or_nothing(self, ws, single=True) as writes:
+            await writes.upsert(batch)
 
-    async def async_delete(self, node_ids: str | Sequence[str], workspace_id: str, **kwargs: Any) -> None:
-        """Delete nodes by id; ids that do not exist are ignored."""
+    @public
+    async def async_delete(self, node_ids: str | Sequence[str], workspace_id: str) -> None:
+        """Delete nodes by id; ids that do not exist are ignored. All or nothing, like :meth:`insert`."""
         ws = await self._require(workspace_id)
-        ids = _id_list(node_ids)
-        if ids:
-            await self._delete(ws, ids)
+        ids = list(dict.fromkeys(_id_list(node_ids)))
+        async with all_or_nothing(self, ws, single=True) as writes:
+            await writes.delete(ids)
 
-    async def async_get(self, node_ids: str | Sequence[str], workspace_id: str, **kwargs: Any) -> list[VectorNode]:
+    @public
+    async def async_get(self, node_ids: str | Sequence[str], workspace_id: str) -> list[VectorNode]:
         """The nodes with these ids, in the order asked; missing ids are left out."""
         ws = await self._require(workspace_id)
         ids = _id_list(node_ids)
         found = {node.unique_id: node for node in await self._get(ws, ids)} if ids else {}
         return [found[i] for i in dict.fromkeys(ids) if i in found]
 
-    async def async_count(self, workspace_id: str, **kwargs: Any) -> int:
+    @public
+    async def async_count(self, workspace_id: str) -> int:
         """How many nodes the workspace holds."""
         return await self._count(await self._require(workspace_id))
 
-    async def async_search(
-        self, query: str, workspace_id: str, top_k: int = 1, filter_dict: dict | None = None, **kwargs: Any
-    ) -> list[VectorNode]:
+    @public
+    async def async_search(self, query: str, workspace_id: str, top_k: int = 1, filter_dict: dict | None = None) -> list[VectorNode]:
         """The ``top_k`` nodes most similar to ``query``, best first, with ``metadata["score"]``."""
         if not isinstance(query, str):
             raise ValidationError(f"query must be a string, got {type(query).__name__}; use search_by_vector for vectors")
-        return (await self.async_batch_search([query], workspace_id, top_k, filter_dict))[0]
+        return (await self._batch_search([query], workspace_id, top_k, filter_dict))[0]
 
-    async def async_search_by_vector(
-        self, vector: Any, workspace_id: str, top_k: int = 1, filter_dict: dict | None = None, **kwargs: Any
-    ) -> list[VectorNode]:
+    @public
+    async def async_search_by_vector(self, vector: Any, workspace_id: str, top_k: int = 1, filter_dict: dict | None = None) -> list[VectorNode]:
         """Like :meth:`search`, with a query vector instead of a text."""
         query = check_vector(vector, None, " (query vector)")
-        return (await self.async_batch_search(query[None, :], workspace_id, top_k, filter_dict))[0]
+        return (await self._batch_search(query[None, :], workspace_id, top_k, filter_dict))[0]
 
+    @public
     async def async_batch_search(
-        self, queries: Sequence[str] | np.ndarray, workspace_id: str, top_k: int = 1, filter_dict: dict | None = None, **kwargs: Any
+        self, queries: Sequence[str] | np.ndarray, workspace_id: str, top_k: int = 1, filter_dict: dict | None = None
     ) -> list[list[VectorNode]]:
         """Search several queries in one call: texts, or a 2-D array of query vectors."""
+        return await self._batch_search(queries, workspace_id, top_k, filter_dict)
+
+    async def _batch_search(self, queries: Any, workspace_id: str, top_k: int, filter_dict: dict | None) -> list[list[VectorNode]]:
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 0:
             raise ValidationError(f"top_k must be a non-negative integer, got {top_k!r}")
         tree = parse_filter(filter_dict)
@@ -248,9 +290,40 @@ class BaseVectorStore(ABC):
             raise DimensionMismatchError(dims, matrix.shape[1], "query")
         if top_k == 0 or not len(matrix) or dims is None:
             return [[] for _ in range(len(matrix))]
-        results = await self._search(ws, matrix, int(top_k), tree)
+        results = await self._matching_hits(ws, matrix, int(top_k), tree)
         return [self._scored(query, hits) for query, hits in zip(matrix, results)]
 
+    async def _matching_hits(self, ws: str, queries: np.ndarray, top_k: int, filter: FilterNode | None) -> list[list[VectorNode]]:
+        """The best ``top_k`` matching nodes per query: over-fetching while the native filter is a superset."""
+        translation = await self._translate(ws, filter)
+        if translation.empty:
+            return [[] for _ in range(len(queries))]
+        if translation.exact:
+            return await self._search(ws, queries, top_k, translation.native)
+        results: list[list[VectorNode]] = [[] for _ in range(len(queries))]
+        pending, limit = list(range(len(queries))), max(2 * top_k, MIN_OVERFETCH)
+        while pending:
+            found = await self._search(ws, queries[pending], limit, translation.native)
+            short = []
+            for row, hits in zip(pending, found):
+                results[row] = keep_matching(filter, hits)[:top_k]
+                if len(results[row]) < top_k and len(hits) >= limit:  # more candidates may match
+                    short.append(row)
+            pending, limit = short, limit * 4
+        return results
+
+    async def _matching_pages(self, ws: str, page_size: int, filter: FilterNode | None) -> AsyncIterator[list[VectorNode]]:
+        """Pages of the nodes matching ``filter`` (post-filtered where the native filter is a superset)."""
+        translation = await self._translate(ws, filter)
+        if translation.empty:
+            return
+        async with contextlib.aclosing(self._pages(ws, page_size, translation.native)) as pages:
+            async for page in pages:
+                page = page if translation.exact else keep_matching(filter, page)
+                if page:
+                    yield page
+
+    @public
     async def async_iter_workspace_nodes(
         self,
         workspace_id: str,
@@ -258,30 +331,46 @@ class BaseVectorStore(ABC):
         limit: int | None = None,
         page_size: int | None = None,
         callback_fn: Callable[[VectorNode], Any] | None = None,
-        **kwargs: Any,
     ) -> AsyncIterator[Any]:
-        """Stream every node (optionally filtered, at most ``limit``), page by page, with no size cap."""
-        tree = parse_filter(filter_dict)
-        ws = await self._require(workspace_id)
-        remaining = limit
-        # aclosing: a backend's cursor (e.g. an ES point in time) is released as soon as we stop.
-        async with contextlib.aclosing(self._pages(ws, page_size or self.batch_size, tree)) as pages:
+        """Stream every node (optionally filtered, at most ``limit``), page by page, with no size cap.
+
+        ``callback_fn(node)``, if given, maps each node to what is yielded.
+        """
+        tree, ws = parse_filter(filter_dict), await self._require(workspace_id)
+        async with contextlib.aclosing(self._limited_pages(ws, tree, limit, page_size)) as pages:
             async for page in pages:
-                if remaining is not None and remaining <= 0:
-                    return
-                for node in page[:remaining]:
+                for node in page:
                     yield callback_fn(node) if callback_fn else node
+
+    @public
+    def iter_workspace_nodes(
+        self,
+        workspace_id: str,
+        filter_dict: dict | None = None,
+        limit: int | None = None,
+        page_size: int | None = None,
+        callback_fn: Callable[[VectorNode], Any] | None = None,
+    ) -> Iterator[Any]:
+        """Sync twin of :meth:`async_iter_workspace_nodes`: pages come from the loop, ``callback_fn``
+        runs on the caller's thread (so it may call the store)."""
+        tree = parse_filter(filter_dict)
+        ws = run_sync(self._require(workspace_id))  # raise now, not at the first next()
+        return _each(iter_sync(self._limited_pages(ws, tree, limit, page_size)), callback_fn)
+
+    async def _limited_pages(self, ws: str, filter: FilterNode | None, limit: int | None, page_size: int | None) -> AsyncIterator[list[VectorNode]]:
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise ValidationError(f"limit must be a non-negative integer or None, got {limit!r}")
+        remaining = limit
+        async with contextlib.aclosing(self._matching_pages(ws, page_size or self.batch_size, filter)) as pages:
+            async for page in pages:
                 if remaining is not None:
-                    remaining -= len(page)
+                    if remaining <= 0:
+                        return
+                    page, remaining = page[:remaining], remaining - len(page)
+                yield page
 
-    def iter_workspace_nodes(self, workspace_id: str, **kwargs: Any) -> Iterator[Any]:
-        """Sync twin of :meth:`async_iter_workspace_nodes`."""
-        run_sync(self._require(workspace_id))  # raise now, not at the first next()
-        return iter_sync(self.async_iter_workspace_nodes(workspace_id, **kwargs))
-
-    async def async_read_columns(
-        self, workspace_id: str, filter_dict: dict | None = None, limit: int | None = None, **kwargs: Any
-    ) -> NodeColumns:
+    @public
+    async def async_read_columns(self, workspace_id: str, filter_dict: dict | None = None, limit: int | None = None) -> NodeColumns:
         """Every (matching) node at once, as columns: ids, contents, metadatas and an (n, d) vector matrix.
 
         The fast way to feed a map, a table or a DataFrame (``.to_dataframe()``);
@@ -293,17 +382,23 @@ class BaseVectorStore(ABC):
         ws = await self._require(workspace_id)
         return await self._columns(ws, tree, limit)
 
-    async def async_dump_workspace(
-        self, workspace_id: str, path: str | Path = "", callback_fn: Callable | None = None, **kwargs: Any
-    ) -> dict:
-        """Write ``{path}/{workspace_id}.jsonl`` atomically, one node per line. Returns ``{"size": n}``."""
+    # ---- dumps -------------------------------------------------------------------------------
+
+    @public
+    async def async_dump_workspace(self, workspace_id: str, path: str | Path = "", callback_fn: Callable | None = None) -> dict:
+        """Write ``{path}/{workspace_id}.jsonl`` atomically, one node per line. Returns ``{"size": n, "path": ...}``.
+
+        ``path`` defaults to the store's dump folder (see :meth:`_default_dump_dir`).
+        """
         ws = await self._require(workspace_id)
-        target = dumps.dump_path(self._default_dump_dir(path), ws)
+        target = dumps.dump_path(self._dump_dir(path), ws)
         with dumps.AtomicJsonlWriter(target) as writer:
-            async for page in self._pages(ws, self.batch_size, None):
-                await to_thread(writer.write_nodes, page, callback_fn)
+            async with contextlib.aclosing(self._matching_pages(ws, self.batch_size, None)) as pages:
+                async for page in pages:
+                    await to_thread(writer.write_nodes, page, callback_fn)
         return {"size": writer.count, "path": str(target)}
 
+    @public
     async def async_load_workspace(
         self,
         workspace_id: str,
@@ -311,70 +406,77 @@ class BaseVectorStore(ABC):
         nodes: Sequence[VectorNode] | None = None,
         callback_fn: Callable | None = None,
         mode: str = "replace",
-        **kwargs: Any,
     ) -> dict:
-        """Load ``{path}/{workspace_id}.jsonl`` and/or ``nodes`` into the workspace.
+        """Load a dump and/or ``nodes`` into the workspace. Returns ``{"size": n}``.
 
-        The file is read and checked completely, and missing vectors are embedded,
-        before anything is written. ``mode="replace"`` (the default, as in flowllm)
-        leaves the workspace holding exactly the loaded nodes; ``"merge"`` upserts
-        them beside what is there. Returns ``{"size": n}``.
+        ``path`` is a dump file, or a folder holding ``{workspace_id}.jsonl`` or a single
+        dump (so a dump of one workspace loads under another name); by default the
+        store's dump folder. The file is read and checked completely, and missing
+        vectors are embedded, before anything is written. ``mode="replace"`` (the
+        default, as in flowllm) leaves the workspace holding exactly the loaded nodes;
+        ``"merge"`` upserts them beside what is there. All or nothing.
         """
         ws = validate_workspace_id(workspace_id)
         if mode not in ("replace", "merge"):
             raise ValidationError(f"mode must be 'replace' or 'merge', got {mode!r}")
-        if not path and nodes is None:
-            raise ValidationError("load_workspace needs a path to a dump directory or nodes (or both)")
         loaded = list(as_node_list(nodes)) if nodes is not None else []
-        if path:
-            source = dumps.dump_path(Path(path), ws)
+        if path or nodes is None:
+            source = dumps.find_dump(Path(path) if path else self._default_dump_dir(), ws, only_named=not path)
             loaded.extend(await to_thread(dumps.read_nodes, source, callback_fn))
         loaded = list({node.unique_id: node for node in loaded}.values())  # last one wins, as in an upsert
         dims = await self._dimensions(ws) if await self._exists(ws) else None
         batch = await self._prepare(ws, loaded, dimensions=dims if mode == "merge" else None)
         if mode == "replace" and dims is not None and batch.dimensions not in (None, dims):
-            await self._drop(ws)  # vectors of another length: the old index cannot hold them
-        await self.async_create_workspace(ws, dimensions=batch.dimensions)
-        if len(batch):
-            await self._upsert(ws, batch)
-        if mode == "replace":
-            keep = set(batch.ids)
-            stale = [n.unique_id async for page in self._pages(ws, self.batch_size, None) for n in page if n.unique_id not in keep]
-            if stale:
-                await self._delete(ws, stale)
+            raise DimensionMismatchError(dims, batch.dimensions or 0, f"workspace {ws!r}; delete it first to load vectors of another length")
+        created = await self._create_missing(ws, batch.dimensions)
+        async with all_or_nothing(self, ws, created=created) as writes:
+            await writes.upsert(batch)
+            if mode == "replace" and not created:
+                keep = set(batch.ids)
+                stale = [n.unique_id async for page in self._matching_pages(ws, self.batch_size, None) for n in page if n.unique_id not in keep]
+                await writes.delete(stale)
         return {"size": len(batch)}
 
-    def refresh(self, workspace_id: str, **kwargs: Any) -> None:
-        """Make recent writes visible to searches (a no-op where writes are visible at once)."""
+    def _dump_dir(self, path: str | Path) -> Path:
+        return Path(path) if path else self._default_dump_dir()
 
-    async def async_refresh(self, workspace_id: str, **kwargs: Any) -> None:
-        self.refresh(workspace_id, **kwargs)
+    def _default_dump_dir(self) -> Path:
+        """Where dumps go without a ``path``: the store's ``store_dir`` if it has one, else the current folder."""
+        return Path(getattr(self, "store_dir", None) or ".")
+
+    # ---- the rest ------------------------------------------------------------------------------
+
+    @public
+    async def async_refresh(self, workspace_id: str) -> None:
+        """Make recent writes visible to searches (a no-op where writes are visible at once)."""
+        await self._require(workspace_id)
 
     async def async_close(self) -> None:
-        """Release clients and files. The store should not be used afterwards."""
+        """Release clients and files. Using the store afterwards raises StoreClosedError."""
+        if self._closed:
+            return
+        self._closed = True
         await self._close()
 
     # ---- sync twins ------------------------------------------------------------------------
 
-    # eager=True: methods with at most one write, made after anything that may need the loop.
-    exist_workspace = sync_twin(async_exist_workspace, eager=True)
-    create_workspace = sync_twin(async_create_workspace, eager=True)
-    delete_workspace = sync_twin(async_delete_workspace, eager=True)
-    list_workspaces = sync_twin(async_list_workspaces, eager=True)
+    exist_workspace = sync_twin(async_exist_workspace)
+    create_workspace = sync_twin(async_create_workspace)
+    delete_workspace = sync_twin(async_delete_workspace)
+    list_workspaces = sync_twin(async_list_workspaces)
     copy_workspace = sync_twin(async_copy_workspace)
-    insert = sync_twin(async_insert, eager=True)
-    delete = sync_twin(async_delete, eager=True)
-    get = sync_twin(async_get, eager=True)
-    count = sync_twin(async_count, eager=True)
-    search = sync_twin(async_search, eager=True)
-    search_by_vector = sync_twin(async_search_by_vector, eager=True)
-    batch_search = sync_twin(async_batch_search, eager=True)
-    read_columns = sync_twin(async_read_columns, eager=True)
+    insert = sync_twin(async_insert)
+    delete = sync_twin(async_delete)
+    get = sync_twin(async_get)
+    count = sync_twin(async_count)
+    search = sync_twin(async_search)
+    search_by_vector = sync_twin(async_search_by_vector)
+    batch_search = sync_twin(async_batch_search)
+    read_columns = sync_twin(async_read_columns)
     dump_workspace = sync_twin(async_dump_workspace)
     load_workspace = sync_twin(async_load_workspace)
-
-    def close(self) -> None:
-        run_sync(self.async_close())
+    refresh = sync_twin(async_refresh)
+    close = sync_twin(async_close)
 
     def __enter__(self):
         return self
@@ -390,11 +492,7 @@ class BaseVectorStore(ABC):
 
     # ---- helpers -----------------------------------------------------------------------------
 
-    def _default_dump_dir(self, path: str | Path) -> Path:
-        return Path(path) if path else Path(getattr(self, "store_dir", None) or ".")
-
     async def _embed(self, texts: list[str]) -> np.ndarray:
-        require_loop()  # embedding models batch, retry and wait: they need the loop
         if self.embedding_model is None:
             raise ValidationError(
                 f"{len(texts)} node(s)/queries need embedding but the store has no embedding_model; "
@@ -446,6 +544,13 @@ class BaseVectorStore(ABC):
             order = np.argsort(-scores, kind="stable")
             hits, scores = [hits[i] for i in order], scores[order]
         return [hit.with_score(score) for hit, score in zip(hits, scores.tolist())]
+
+
+def _each(pages: Iterator[list[VectorNode]], callback_fn: Callable[[VectorNode], Any] | None) -> Iterator[Any]:
+    with contextlib.closing(pages):
+        for page in pages:
+            for node in page:
+                yield callback_fn(node) if callback_fn else node
 
 
 def _id_list(node_ids: str | Sequence[str]) -> list[str]:

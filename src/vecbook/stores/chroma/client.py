@@ -1,24 +1,20 @@
 """How a ChromaVectorStore reaches Chroma: clients, collection handles, errors.
 
 Embedded, a store has one ``Conn`` (a ``PersistentClient``), called through
-:func:`vecbook._aio.to_thread`. On a server, sync calls run eagerly on the caller's
-thread with a blocking ``HttpClient`` (no hop to the background loop: ~0.3 ms a call,
-and Chroma's async client is ~0.3 ms slower a call than its sync one), and async calls
-use an ``AsyncHttpClient`` per event loop, which Chroma pools per ``hash(event loop)``
-(see below). Collection handles are kept per client: an operation needs no look-up
+:func:`vecbook._aio.to_thread`. On a server, calls use an ``AsyncHttpClient`` per
+event loop, which Chroma pools per ``hash(event loop)`` (see below). Collection handles are kept per client: an operation needs no look-up
 first, and a handle gone stale (collection re-created meanwhile) is renewed once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..._aio import PerLoop, in_eager_run, to_thread
+from ..._aio import PerLoop, to_thread
 from ...errors import BackendUnavailableError, WorkspaceNotFoundError
 from .shapes import side_name
 
@@ -47,39 +43,18 @@ class Clients:
         self.server = host is not None
         if self.server:
             self._loops: PerLoop[Conn] = PerLoop(Conn)
-            self._blocking = Conn()
-            self._blocking_lock = threading.Lock()
         else:
             self.embedded = Conn(client=chromadb.PersistentClient(path=store_dir))
 
     async def conn(self) -> Conn:
         if not self.server:
             return self.embedded
-        if in_eager_run():
-            return self._blocking_conn()
         conn = self._loops.get()
         if conn.client is None:
             async with conn.lock:
                 if conn.client is None:
                     conn.client = await self._connect()
         return conn
-
-    def _blocking_conn(self) -> Conn:
-        import httpx
-
-        with self._blocking_lock:
-            if self._blocking.client is None:
-                try:  # Chroma's HttpClient asks the server at once, with no timeout: see that it answers first
-                    url = f"{'https' if self._options['ssl'] else 'http'}://{self.host}:{self.port}/api/v2/heartbeat"
-                    httpx.get(url, headers=self._options["headers"], timeout=self._timeout).raise_for_status()
-                    client = self._chromadb.HttpClient(host=self.host, port=self.port, **self._options)
-                except (OSError, httpx.HTTPError) as exc:
-                    raise self.unavailable(exc) from None
-                session = getattr(getattr(client, "_server", None), "_session", None)
-                if isinstance(session, httpx.Client):  # none at all by default: bound connecting, not long requests
-                    session.timeout = httpx.Timeout(None, connect=self._timeout)
-                self._blocking.client = client
-            return self._blocking
 
     async def _connect(self) -> Any:
         import httpx
@@ -108,7 +83,7 @@ class Clients:
         import httpx
 
         try:
-            return fn(**kwargs) if in_eager_run() else await fn(**kwargs)
+            return await fn(**kwargs)
         except httpx.TransportError as exc:
             raise self.unavailable(exc) from exc
 
@@ -166,17 +141,13 @@ class Clients:
     def _conns(self) -> list[Conn]:
         if not self.server:
             return [self.embedded]
-        return [self._blocking, *self._loops.values()]
+        return self._loops.values()
 
     async def close(self) -> None:
         if not self.server:
             self.embedded.collections.clear()
             await to_thread(self.embedded.client.close)
             return
-        with self._blocking_lock:
-            client, self._blocking = self._blocking.client, Conn()
-        if client is not None:
-            client.close()
         for _, conn in self._loops.pop_all():  # closing runs on the background loop: its pool goes too
             conn.collections.clear()
         await close_http_client()

@@ -10,10 +10,8 @@ Workspace ``ws`` is the collection ``{collection_prefix}{ws}`` (chroma_layout: n
 and how vectors are stored); node metadata is stored as chroma_filters describes, which
 is also where filters are translated, and which paths each node has as chroma_shapes does.
 
-Writes go in chunks of ``batch_size`` (at most Chroma's maximum batch). Each
-chunk is one atomic Chroma call; after a failure, the ids of the failed chunk
-that are stored exactly as asked count as written with those of earlier chunks,
-and PartialWriteError names them (unless there are none: then the error itself).
+Writes go in chunks of ``batch_size`` (at most Chroma's maximum batch), one Chroma
+call each; the base class makes a call all or nothing over its chunks (``writes.py``).
 
 What Chroma 1.5.9 does that this module works around (each at its place):
 
@@ -37,23 +35,22 @@ What Chroma 1.5.9 does that this module works around (each at its place):
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
 
-from ...errors import MissingDependencyError, ValidationError, PartialWriteError
-from ...errors import WorkspaceNotFoundError
-from ...filters import FilterNode, filter_mask
+from ...errors import MissingDependencyError, ValidationError, WorkspaceNotFoundError
+from ...filters import FilterNode
 from ...node import VectorNode, trusted_node
 from ..base import BaseVectorStore
+from ..matching import Translation
 from ..engine.batch import NodeBatch
 from .client import Clients
 from .filters import EVERYTHING, JSON_KEY, VECTOR_KEY, decode_metadatas, decode_vectors, encode_metadata, has_lists
 from .filters import compile_layout, metadata_layout, needs_list_check, needs_shapes, to_where
-from .layout import FORMAT, INCLUDE, SPACES, Layout, collection_name, layout_of, workspace_of
+from .layout import FORMAT, SPACES, Layout, collection_name, layout_of, workspace_of
 from .shapes import SHAPE_CAP, SHAPE_KEY, apply_shape, read_shape, shape_document, shape_id, shape_keys, side_name
 
 __all__ = ["ChromaVectorStore", "collection_name", "workspace_of"]
@@ -112,10 +109,11 @@ class ChromaVectorStore(BaseVectorStore):
         options = {"ssl": ssl, "headers": headers}
         self._clients = Clients(_chromadb(), self._name, self.store_dir, self.host, self.port, options, connect_timeout)
         self._not_found = self._clients.not_found
-        # Sync methods run on the caller's thread: embedded, every hook's wait is a to_thread
-        # call; on a server, a blocking HttpClient serves them (chroma_client.py).
-        self._runs_eagerly = True
         self._layouts: dict[str, list] = {}  # shape id -> compiled metadata layout (ids are content hashes: kept for good)
+
+    def _after_fork(self) -> None:
+        if not self.server:
+            self._refuse_in_child()
 
     def _describe(self) -> str:
         where = f"host={self.host!r}, port={self.port}" if self.server else f"store_dir={self.store_dir!r}"
@@ -124,7 +122,7 @@ class ChromaVectorStore(BaseVectorStore):
     def _name(self, ws: str) -> str:
         return collection_name(self.collection_prefix, ws)
 
-    async def _chunk(self) -> int:
+    async def _write_chunk(self) -> int:
         """Nodes per write: ``batch_size``, or less if Chroma takes less in one call."""
         most = await self._clients.max_batch()
         return min(self.batch_size, most) if most > 0 else self.batch_size
@@ -212,22 +210,7 @@ class ChromaVectorStore(BaseVectorStore):
             await self._use_shapes(ws, metadatas, batch.metadatas)
         if any(has_lists(m) for m in metadatas):
             await self._allow_lists(ws)
-        step = await self._chunk()
-        written: list[str] = []
-        for start in range(0, len(batch), step):
-            chunk, encoded = batch.slice(start, start + step), metadatas[start : start + step]
-            try:
-                await self._write(ws, chunk, encoded, embeddings[start : start + step])
-            except Exception as exc:
-                landed = await self._landed(ws, chunk)
-                unknown = "" if landed is not None else f"; whether {chunk.ids[0]!r}.. (the failed chunk) landed is unknown"
-                written.extend(landed or [])
-                if not written:
-                    if unknown and hasattr(exc, "add_note"):
-                        exc.add_note(unknown.lstrip("; "))
-                    raise
-                raise PartialWriteError(f"writing to Chroma workspace {ws!r} failed: {exc}{unknown}", written) from exc
-            written.extend(chunk.ids)
+        await self._write(ws, batch, metadatas, embeddings)
 
     async def _write(self, ws: str, chunk: NodeBatch, metadatas: list[dict[str, Any]], embeddings: np.ndarray) -> None:
         # Chroma's upsert merges the new metadata into the stored one: a key set to None is removed.
@@ -319,26 +302,11 @@ class ChromaVectorStore(BaseVectorStore):
         conn.lists_seen.add(ws)
         return True
 
-    async def _landed(self, ws: str, chunk: NodeBatch) -> list[str] | None:
-        """The ids of a failed chunk that are stored exactly as asked (None if that cannot be read)."""
-        try:
-            found = await self._read(ws, await self._clients.on(ws, "get", ids=chunk.ids, include=INCLUDE))
-        except Exception:
-            return None
-        stored = {node.unique_id: (node.content, _exact(node.metadata), node.vector.tobytes()) for node in found}
-        return [
-            node_id
-            for node_id, content, metadata, vector in zip(chunk.ids, chunk.contents, chunk.metadatas, chunk.vectors)
-            if stored.get(node_id) == (content, _exact(metadata), vector.tobytes())
-        ]
-
     async def _delete(self, ws: str, ids: list[str]) -> None:
-        step = await self._chunk()
-        for start in range(0, len(ids), step):
-            await self._clients.on(ws, "delete", ids=ids[start : start + step])
+        await self._clients.on(ws, "delete", ids=ids)
 
     async def _get(self, ws: str, ids: list[str]) -> list[VectorNode]:
-        step = await self._chunk()
+        step = await self._write_chunk()
         nodes: list[VectorNode] = []
         for start in range(0, len(ids), step):
             found = await self._clients.on(ws, "get", ids=list(dict.fromkeys(ids[start : start + step])), include=(await self._layout(ws)).include)
@@ -359,35 +327,32 @@ class ChromaVectorStore(BaseVectorStore):
     async def _count(self, ws: str) -> int:
         return int(await self._clients.on(ws, "count"))
 
-    async def _search(self, ws: str, queries: np.ndarray, top_k: int, filter: FilterNode | None) -> list[list[VectorNode]]:
-        """Chroma's nearest neighbours. Where the ``where`` is a superset, post-filter; while a query has
-        fewer than ``top_k`` and candidates remain unseen, ask for more."""
-        await self._check_space(ws)
+    async def _translate(self, ws: str, filter: FilterNode | None) -> Translation:
         where = await self._where(ws, filter)
+        return Translation(where.clause, exact=where.exact)
+
+    async def _search(self, ws: str, queries: np.ndarray, limit: int, native: dict | None) -> list[list[VectorNode]]:
+        """Chroma's nearest neighbours. Chroma may return fewer hits than asked although more match (it
+        drops hits deleted since its index was last flushed): then ask again for more."""
+        await self._check_space(ws)
         results: list[list[VectorNode]] = [[] for _ in range(len(queries))]
-        pending, n, total = list(range(len(queries))), top_k, None
-        candidates: dict[int, bool] = {}  # number of hits -> whether more candidates exist
-        while True:
-            found = await self._query(ws, queries[pending], n, where.clause)
+        pending, n, total = list(range(len(queries))), limit, None
+        more_than: dict[int, bool] = {}  # number of hits -> whether more nodes match
+        while pending:
             short = []
-            for row, hits in zip(pending, found):
-                kept = hits if where.exact else _post_filter(filter, hits)
-                results[row] = kept[:top_k]
-                if len(kept) >= top_k:
-                    continue
-                # Chroma may return fewer than asked although more match: it drops hits deleted since
-                # its index was last flushed. So fewer hits than n ends the search only if no more match.
-                if len(hits) < n and len(hits) not in candidates:
-                    more = await self._clients.on(ws, "get", where=where.clause, limit=len(hits) + 1, include=[])
-                    candidates[len(hits)] = len(more["ids"]) > len(hits)
-                if len(hits) == n or candidates[len(hits)]:
-                    short.append(row)
-            if not short:
+            for row, hits in zip(pending, await self._query(ws, queries[pending], n, native)):
+                results[row] = hits[:limit]
+                if len(hits) < limit:
+                    if len(hits) not in more_than:
+                        more = await self._clients.on(ws, "get", where=native, limit=len(hits) + 1, include=[])
+                        more_than[len(hits)] = len(more["ids"]) > len(hits)
+                    if more_than[len(hits)]:
+                        short.append(row)
+            total = await self._count(ws) if total is None and short else total
+            if not short or n >= total:
                 return results
-            total = await self._count(ws) if total is None else total
-            if n >= total:
-                return results
-            pending, n, candidates = short, min(total, max(4 * n, n + 64)), {}
+            pending, n, more_than = short, min(total, max(4 * n, n + 64)), {}
+        return results
 
     async def _query(self, ws: str, queries: np.ndarray, n: int, where: dict | None) -> list[list[VectorNode]]:
         found = await self._clients.on(ws, "query", query_embeddings=queries, n_results=n, where=where, include=(await self._layout(ws)).include)
@@ -401,16 +366,13 @@ class ChromaVectorStore(BaseVectorStore):
                 f"open it with distance={distance!r} or copy it into a workspace of this store"
             )
 
-    async def _pages(self, ws: str, page_size: int, filter: FilterNode | None) -> AsyncIterator[list[VectorNode]]:
-        where = await self._where(ws, filter)
+    async def _pages(self, ws: str, page_size: int, native: dict | None) -> AsyncIterator[list[VectorNode]]:
         include = (await self._layout(ws)).include
         offset = 0
         while True:
-            found = await self._clients.on(ws, "get", where=where.clause, limit=page_size, offset=offset, include=include)
+            found = await self._clients.on(ws, "get", where=native, limit=page_size, offset=offset, include=include)
             nodes = await self._read(ws, found)
             offset += len(found["ids"])
-            if not where.exact:
-                nodes = _post_filter(filter, nodes)
             if nodes:
                 yield nodes
             if len(found["ids"]) < page_size:
@@ -425,10 +387,6 @@ def _dimension_of(collection: Any) -> int | None:
     if dimension is None:
         dimension = (collection.metadata or {}).get("vecbook:dimensions")
     return int(dimension) if dimension is not None else None
-
-
-def _exact(metadata: dict[str, Any]) -> str:
-    return json.dumps(metadata, separators=(",", ":"))  # equal only if types and key order are
 
 
 def _nodes(ws: str, found: dict[str, Any], row: int | None, layouts: dict[str, list]) -> list[VectorNode]:
@@ -448,8 +406,3 @@ def _nodes(ws: str, found: dict[str, Any], row: int | None, layouts: dict[str, l
         trusted_node(node_id, ws, document or "", metadata, vector)
         for node_id, document, metadata, vector in zip(ids, documents, decode_metadatas(metadatas, layouts), decoded)
     ]
-
-
-def _post_filter(filter: FilterNode | None, nodes: list[VectorNode]) -> list[VectorNode]:
-    mask = filter_mask(filter, [n.metadata for n in nodes])
-    return [n for n, keep in zip(nodes, mask) if keep]

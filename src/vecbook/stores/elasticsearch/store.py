@@ -1,13 +1,13 @@
 """EsVectorStore: one Elasticsearch index per workspace, approximate kNN search.
 
-Where things are: ``es_documents`` names indices and holds the mapping, the documents
+Where things are: ``documents`` names indices and holds the mapping, the documents
 written, the nodes read back and the kNN bodies (the layout is described there);
-``es_client`` holds the clients (one ``AsyncElasticsearch`` per event loop) and maps
-their errors; ``es_filters`` translates filters. The base class recomputes every
+``client`` holds the clients (one ``AsyncElasticsearch`` per event loop) and maps
+their errors; ``filters`` translates filters. The base class recomputes every
 score from the exact vector each document keeps.
 
 Writes are bulk requests of ``batch_size`` documents; Elasticsearch is not
-transactional, so a failure midway raises PartialWriteError naming what was written.
+transactional, so the base class puts back what a failed or cancelled call wrote.
 A search returns at most 10,000 nodes (ES's cap on ``k``); iteration has no cap
 (a point in time and ``search_after``).
 """
@@ -30,10 +30,11 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
     raise MissingDependencyError("elasticsearch", "elasticsearch", feature="EsVectorStore") from exc
 
-from ..._aio import run_sync, sync_twin
-from ...errors import PartialWriteError, ValidationError, VecbookError, WorkspaceNotFoundError
+from ..._aio import sync_twin
+from ...errors import ValidationError, VecbookError, WorkspaceNotFoundError
 from ...filters import FilterNode
 from ...node import VectorNode
+from ..arguments import public
 from ..base import BaseVectorStore
 from ..engine.batch import NodeBatch
 from .client import UNREACHABLE, EsClients, check_refresh, default_hosts, describe_failure, index_missing, scrub
@@ -57,6 +58,7 @@ __all__ = ["EsVectorStore", "index_name", "workspace_of"]
 
 PIT_KEEP_ALIVE = "5m"  # how long iteration may pause between two pages
 _REFRESH: contextvars.ContextVar[Any] = contextvars.ContextVar("vecbook_es_refresh", default=None)
+_BULK_REFRESH = {True: {"refresh": "true"}, "wait_for": {"refresh": "wait_for"}, False: {}}  # per bulk request
 
 
 class EsVectorStore(BaseVectorStore):
@@ -180,86 +182,73 @@ class EsVectorStore(BaseVectorStore):
 
     # ---- writes ------------------------------------------------------------------------------
 
+    async def _write_chunk(self) -> int:
+        return self.batch_size
+
     async def _upsert(self, ws: str, batch: NodeBatch) -> None:
         await self._check_distance(ws)
         actions = upsert_actions(self._index(ws), batch, self.distance)  # may raise: before anything is written
-        await self._bulk(ws, len(batch), actions, "insert")
+        await self._bulk(ws, actions(0, len(batch)), "insert")
 
     async def _delete(self, ws: str, ids: list[str]) -> None:
         index = self._index(ws)
+        await self._bulk(ws, ({"_op_type": "delete", "_index": index, "_id": i} for i in ids), "delete")
 
-        def actions(start: int, stop: int) -> Iterator[dict]:
-            return ({"_op_type": "delete", "_index": index, "_id": i} for i in ids[start:stop])
-
-        await self._bulk(ws, len(ids), actions, "delete")
-
-    async def _bulk(self, ws: str, total: int, actions, what: str) -> None:
-        """Send ``actions(start, stop)`` in chunks of batch_size, stopping at the first failure."""
+    async def _bulk(self, ws: str, actions: Iterator[dict], what: str) -> None:
+        """One chunk of actions in bulk requests; any failure raises (the base class undoes the call)."""
         es = await self._clients.get()
-        refresh = _REFRESH.get()
-        refresh = self.default_refresh if refresh is None else refresh
-        done: list[str] = []
-        for start in range(0, total, self.batch_size):
-            stop = min(total, start + self.batch_size)
-            try:
-                failures = await self._bulk_chunk(es, actions(start, stop), done, refresh == "wait_for")
-            except elastic_transport.TransportError as exc:
-                unknown = f"whether the {stop - start} node(s) of the interrupted request were written is unknown"
-                if not done and isinstance(exc, UNREACHABLE):
-                    raise self._clients.unreachable(exc, f"; {unknown}") from None
-                raise PartialWriteError(f"{what} into workspace {ws!r} was interrupted ({scrub(exc)}); {unknown}", done) from None
-            if failures:
-                await self._refresh_after(es, ws, refresh)
-                if all(index_missing(f) for f in failures) and not done:
-                    self._forget(ws)
-                    raise WorkspaceNotFoundError(ws)
-                raise PartialWriteError(f"Elasticsearch refused to {what} {len(failures)} node(s) in workspace {ws!r}: {failures[0]}", done)
-        await self._refresh_after(es, ws, refresh)
-
-    async def _bulk_chunk(self, es: Any, chunk: Iterator[dict], done: list[str], wait_for: bool) -> list[str]:
         failures = []
         stream = helpers.async_streaming_bulk(
             es,
-            chunk,
+            actions,
             chunk_size=self.batch_size,
             raise_on_error=False,
             raise_on_exception=False,
             max_retries=2,
             initial_backoff=0.5,
             max_backoff=4,
-            **({"refresh": "wait_for"} if wait_for else {}),
+            **_BULK_REFRESH[self._refresh_mode()],
         )
-        async with aclosing(stream):
-            async for ok, item in stream:
-                op, info = next(iter(item.items()))
-                if ok or (op == "delete" and info.get("status") == 404 and "error" not in info):
-                    done.append(info["_id"])
-                else:
-                    failures.append(describe_failure(info))
-        return failures
+        try:
+            async with aclosing(stream):
+                async for ok, item in stream:
+                    op, info = next(iter(item.items()))
+                    if not (ok or (op == "delete" and info.get("status") == 404 and "error" not in info)):
+                        failures.append(info)
+        except elastic_transport.TransportError as exc:
+            if isinstance(exc, UNREACHABLE):
+                raise self._clients.unreachable(exc) from None
+            raise VecbookError(f"{what} into workspace {ws!r} was interrupted: {scrub(exc)}") from None
+        if failures:
+            if all(index_missing(describe_failure(f)) for f in failures):
+                self._forget(ws)
+                raise WorkspaceNotFoundError(ws)
+            raise VecbookError(f"Elasticsearch refused to {what} {len(failures)} node(s) in workspace {ws!r}: {describe_failure(failures[0])}")
 
-    async def _refresh_after(self, es: Any, ws: str, refresh: Any) -> None:
-        if refresh is True:
-            with self._calling(ws):
-                await es.indices.refresh(index=self._index(ws))
+    def _refresh_mode(self) -> Any:
+        refresh = _REFRESH.get()
+        return self.default_refresh if refresh is None else refresh
 
-    async def async_insert(self, nodes: Any, workspace_id: str, refresh: bool | str | None = None, **kwargs: Any) -> None:
+    @public
+    async def async_insert(self, nodes: Any, workspace_id: str, refresh: bool | str | None = None) -> None:
         """Insert or replace nodes (see BaseVectorStore); ``refresh`` overrides the store's default."""
         token = _REFRESH.set(None if refresh is None else check_refresh(refresh))
         try:
-            await super().async_insert(nodes, workspace_id, **kwargs)
+            await super().async_insert(nodes, workspace_id)
         finally:
             _REFRESH.reset(token)
 
-    async def async_delete(self, node_ids: Any, workspace_id: str, refresh: bool | str | None = None, **kwargs: Any) -> None:
+    @public
+    async def async_delete(self, node_ids: Any, workspace_id: str, refresh: bool | str | None = None) -> None:
         """Delete nodes by id (see BaseVectorStore); ``refresh`` overrides the store's default."""
         token = _REFRESH.set(None if refresh is None else check_refresh(refresh))
         try:
-            await super().async_delete(node_ids, workspace_id, **kwargs)
+            await super().async_delete(node_ids, workspace_id)
         finally:
             _REFRESH.reset(token)
 
-    async def async_refresh(self, workspace_id: str, **kwargs: Any) -> None:
+    @public
+    async def async_refresh(self, workspace_id: str) -> None:
         """Make every write so far visible to searches, counts and iteration."""
         ws = await self._require(workspace_id)
         es = await self._clients.get()
@@ -268,10 +257,7 @@ class EsVectorStore(BaseVectorStore):
 
     insert = sync_twin(async_insert)
     delete = sync_twin(async_delete)
-
-    def refresh(self, workspace_id: str, **kwargs: Any) -> None:
-        """Sync twin of :meth:`async_refresh`."""
-        run_sync(self.async_refresh(workspace_id, **kwargs))
+    refresh = sync_twin(async_refresh)
 
     # ---- reads -------------------------------------------------------------------------------
 
@@ -293,9 +279,9 @@ class EsVectorStore(BaseVectorStore):
         with self._calling(ws):
             return int((await es.count(index=self._index(ws)))["count"])
 
-    async def _search(self, ws: str, queries: np.ndarray, top_k: int, filter: FilterNode | None) -> list[list[VectorNode]]:
+    async def _search(self, ws: str, queries: np.ndarray, limit: int, native: FilterNode | None) -> list[list[VectorNode]]:
         await self._check_distance(ws)
-        bodies = knn_bodies(queries, top_k, self.distance, self.num_candidates, filter)
+        bodies = knn_bodies(queries, limit, self.distance, self.num_candidates, native)
         es = await self._clients.get()
         index = self._index(ws)
         with self._calling(ws):
@@ -320,11 +306,11 @@ class EsVectorStore(BaseVectorStore):
             raise self._doc_error(ws, resp["error"])
         return nodes(ws, resp["hits"]["hits"])
 
-    async def _pages(self, ws: str, page_size: int, filter: FilterNode | None) -> AsyncIterator[list[VectorNode]]:
+    async def _pages(self, ws: str, page_size: int, native: FilterNode | None) -> AsyncIterator[list[VectorNode]]:
         """Every matching node once, from a point in time of the index, with search_after."""
         es = await self._clients.get()
         size = max(1, min(page_size, MAX_WINDOW))
-        query = {"bool": {"filter": [to_query(filter)]}} if filter is not None else {"match_all": {}}
+        query = {"bool": {"filter": [to_query(native)]}} if native is not None else {"match_all": {}}
         with self._calling(ws):
             pit = (await es.open_point_in_time(index=self._index(ws), keep_alive=PIT_KEEP_ALIVE))["id"]
         try:

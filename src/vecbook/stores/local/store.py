@@ -63,7 +63,6 @@ __all__ = ["LocalVectorStore"]
 
 FORMAT = 1
 MIN_COMPACT_BYTES = 8 << 20
-CHEAP_TAIL_BYTES = 1 << 20  # a log tail another process wrote that a light read may apply on the event loop
 CHECKPOINT_BYTES = 1 << 20  # on close, save the ANN index if the log ran this far past the saved one
 SNAPSHOT_CHUNK_ROWS = 8192  # rows copied per hold of the lock by a background compaction
 
@@ -88,7 +87,6 @@ class LocalVectorStore(TableStore):
     """
 
     backend = "local"
-    _io_in_thread = True
 
     def __init__(
         self,
@@ -112,6 +110,17 @@ class LocalVectorStore(TableStore):
         index = f", index={self._index_spec.kind!r}" if self._index_spec else ""
         return f"store_dir={self.store_dir!r}{index}"
 
+    def _default_dump_dir(self) -> Path:
+        """``{store_dir}/.dumps``: beside the workspace folders, a dump could take a workspace's name
+        (workspace ``notes.jsonl`` and the dump of ``notes``); no workspace id starts with a dot."""
+        return self._root / ".dumps"
+
+    def _after_fork(self) -> None:
+        # Start afresh from the files: the parent's lock files share its flock()s, and its
+        # threads (a compaction, a writer holding a lock) do not exist here.
+        self._states = {}
+        self._states_lock = threading.RLock()
+
     def _dir(self, ws: str) -> Path:
         path = self._root / validate_workspace_id(ws)
         if path.parent != self._root:  # validate_workspace_id already rules this out
@@ -127,12 +136,6 @@ class LocalVectorStore(TableStore):
         # A workspace open in RAM needs no stat here: the hooks that follow stat meta.json
         # anyway and raise WorkspaceNotFoundError if another process deleted it.
         return self._loaded_state(ws) is not None or await self._exists(ws)
-
-    async def _dimensions(self, ws: str) -> int | None:
-        state = self._loaded_state(ws)
-        if state is not None and state.table.dimensions is not None:
-            return state.table.dimensions  # fixed once known (a re-created workspace fails the search's check)
-        return await super()._dimensions(ws)
 
     async def _list(self) -> list[str]:
         def scan() -> list[str]:
@@ -276,23 +279,6 @@ class LocalVectorStore(TableStore):
             else:
                 state.table.delete(frame.deleted)
             state.offset = base + frame.end
-
-    def _quick_refresh(self, ws: str, state: TableState) -> bool:
-        """Catch up here if that is cheap (nothing new, or a small log tail); False: leave it to a thread."""
-        assert isinstance(state, _LocalState)
-        folder = os.path.join(self._root_str, ws)  # ws is validated; str paths: this runs on every search
-        try:
-            meta_stat = os.stat(os.path.join(folder, "meta.json"))
-            if (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size) != state.meta_stat:
-                return False
-            behind = os.stat(os.path.join(folder, log_name(state.generation))).st_size - state.offset
-        except FileNotFoundError:
-            return False
-        if behind > CHEAP_TAIL_BYTES:
-            return False
-        if behind > 0:
-            self._refresh(ws, state)
-        return True
 
     def _refresh(self, ws: str, state: TableState) -> None:
         """Apply what other processes wrote since we last looked (called under state.lock)."""

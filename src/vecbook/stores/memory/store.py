@@ -7,7 +7,6 @@ from typing import Any
 from ...errors import WorkspaceNotFoundError
 from ..engine.ann import make_spec
 from ..engine.batch import NodeBatch
-from ..engine.table import NodeTable
 from ..engine.table_store import TableState, TableStore
 
 __all__ = ["MemoryVectorStore"]
@@ -42,14 +41,14 @@ class MemoryVectorStore(TableStore):
         index = f", index={self._index_spec.kind!r}" if self._index_spec else ""
         return f"store_dir={self.store_dir!r}{index}"
 
+    def _held_states(self) -> list[TableState]:
+        return list(self._tables.values())
+
     def _state(self, ws: str) -> TableState:
         try:
             return self._tables[ws]
         except KeyError:
             raise WorkspaceNotFoundError(ws) from None
-
-    def _loaded_state(self, ws: str) -> TableState | None:
-        return self._tables.get(ws)
 
     async def _exists(self, ws: str) -> bool:
         return ws in self._tables
@@ -64,7 +63,7 @@ class MemoryVectorStore(TableStore):
         return list(self._tables)
 
     async def _upsert(self, ws: str, batch: NodeBatch) -> None:
-        await self._locked(ws, lambda t: t.upsert(batch), heavy=len(batch) > 1000)
+        await self._locked(ws, lambda t: t.upsert(batch))
 
     async def _delete(self, ws: str, ids: list[str]) -> None:
         await self._locked(ws, lambda t: t.delete(ids))

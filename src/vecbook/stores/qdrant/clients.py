@@ -3,8 +3,7 @@
 On a server, one ``AsyncQdrantClient`` per running event loop. Local mode is pure
 Python and holds a file lock on its folder, so one sync client per folder (or per
 ``:memory:`` store) is shared by every loop and store of the process, called one
-request at a time through :func:`vecbook._aio.to_thread` (in a worker thread, or on
-the caller's thread in an eager sync call).
+request at a time through :func:`vecbook._aio.to_thread`.
 """
 
 from __future__ import annotations
@@ -22,9 +21,9 @@ from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ..._aio import PerLoop, to_thread
-from ...errors import BackendUnavailableError, ValidationError, WorkspaceNotFoundError
+from ...errors import BackendUnavailableError, WorkspaceNotFoundError
 
-__all__ = ["RemoteClients", "LocalClient", "ClosedClient", "server_args", "translate_error", "never_sent"]
+__all__ = ["RemoteClients", "LocalClient", "server_args", "translate_error"]
 
 
 class RemoteClients:
@@ -92,14 +91,6 @@ class LocalClient:
         await to_thread(self.client.close)
 
 
-class ClosedClient:
-    async def call(self, method: str, /, **kwargs: Any) -> Any:
-        raise ValidationError("this QdrantVectorStore is closed")
-
-    async def close(self) -> None:
-        return None
-
-
 def server_args(host, port, url, api_key, prefer_grpc, grpc_port) -> tuple[dict[str, Any], str, dict[str, Any]]:
     """What repr shows, the "host:port" errors name, and the client's arguments."""
     api_key = api_key if api_key is not None else os.getenv("FLOW_QDRANT_API_KEY") or None
@@ -127,13 +118,6 @@ def translate_error(exc: Exception, ws: str | None, where: str) -> Exception:
     if reason is not None:
         return BackendUnavailableError(f"Qdrant server at {where} is not reachable: {reason}")
     return exc
-
-
-def never_sent(exc: BaseException) -> bool:
-    """Whether the request failed before reaching the server (so nothing of it was applied)."""
-    source = exc.__cause__ if isinstance(exc, BackendUnavailableError) else exc
-    source = source.source if isinstance(source, ResponseHandlingException) else source
-    return isinstance(source, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionRefusedError))
 
 
 def _is_not_found(exc: Exception) -> bool:

@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ...filters import FilterNode, filter_mask
 from ...node import VectorNode, trusted_node
 from ..engine.batch import NodeBatch, validate_workspace_id
 from ..engine.vector_copies import decode_copies, encode_copy
 
-__all__ = ["collection_name", "workspace_of", "point_id", "points", "nodes", "same", "Search", "matching", "VECTOR_KEY"]
+__all__ = ["collection_name", "pending_name", "workspace_of", "point_id", "points", "nodes", "VECTOR_KEY"]
 
-_PREFIX, _CASED_PREFIX = "vecbook_", "vecbookx_"
+_PREFIX, _CASED_PREFIX, _PENDING = "vecbook_", "vecbookx_", "vecbookp_"
 _ID_NAMESPACE = uuid.UUID("5b0c1f5e-0f4e-5c3a-9d1e-7a1c6b2e4f10")
 VECTOR_KEY = "_vector"
 
@@ -37,8 +35,15 @@ def collection_name(ws: str) -> str:
     return f"{_CASED_PREFIX}{mask:x}_{ws.lower()}"
 
 
+def pending_name(ws: str) -> str:
+    """The marker collection of workspace ``ws`` while it has no vector size (created without dimensions)."""
+    return _PENDING + collection_name(ws)
+
+
 def workspace_of(name: str) -> str | None:
-    """The workspace id a collection name encodes, or ``None`` if vecbook did not make it."""
+    """The workspace id a collection name (or its marker's) encodes, or ``None`` if vecbook did not make it."""
+    if name.startswith(_PENDING):
+        name = name[len(_PENDING) :]
     if name.startswith(_CASED_PREFIX):
         mask_hex, _, lower = name[len(_CASED_PREFIX) :].partition("_")
         try:
@@ -94,36 +99,3 @@ def nodes(records: list[Any], ws: str) -> list[VectorNode]:
         )
         for record, payload, vector in zip(records, payloads, vectors)
     ]
-
-
-def same(stored: VectorNode | None, chunk: NodeBatch, k: int) -> bool:
-    """Whether node ``k`` of ``chunk`` is stored exactly as asked."""
-    return (
-        stored is not None
-        and stored.content == chunk.contents[k]
-        and stored.metadata == chunk.metadatas[k]
-        and stored.vector is not None
-        and stored.vector.tobytes() == chunk.vectors[k].tobytes()
-    )
-
-
-@dataclass
-class Search:
-    """One query's hits so far, and how far down Qdrant's ranking it has read."""
-
-    query: np.ndarray
-    offset: int = 0
-    hits: list[VectorNode] = field(default_factory=list)
-    seen: set[str] = field(default_factory=set)  # an ANN index may repeat a hit across pages
-
-    def take(self, scored: list[Any], ws: str, post_filter: FilterNode | None, top_k: int) -> None:
-        self.offset += len(scored)
-        found = [n for n in nodes(scored, ws) if n.unique_id not in self.seen]
-        self.seen.update(n.unique_id for n in found)
-        if post_filter is not None:
-            found = matching(found, post_filter)
-        self.hits += found[: top_k - len(self.hits)]
-
-
-def matching(found: list[VectorNode], tree: FilterNode) -> list[VectorNode]:
-    return [n for n, ok in zip(found, filter_mask(tree, [n.metadata for n in found])) if ok]

@@ -3,8 +3,12 @@
 Where things are: ``qdrant_points`` names collections and points and turns nodes into
 points and back; ``qdrant_clients`` holds the clients (one ``AsyncQdrantClient`` per
 event loop on a server, one shared sync client per folder in local mode) and maps their
-errors; ``qdrant_filters`` translates filters. Local mode never waits on a socket, so
-its sync calls run on the caller's thread (``_runs_eagerly``).
+errors; ``qdrant_filters`` translates filters.
+
+A Qdrant collection needs its vector size when it is made. A workspace created without
+dimensions is a marker collection (``pending_name``) until its first insert creates the
+real one: creating is atomic (a racing insert finds it made and checks its size), so no
+insert ever drops a collection another insert wrote to.
 """
 
 from __future__ import annotations
@@ -17,18 +21,19 @@ from typing import Any
 import numpy as np
 
 from ..._aio import to_thread
-from ...errors import MissingDependencyError, PartialWriteError, ValidationError, WorkspaceNotFoundError
+from ...errors import DimensionMismatchError, MissingDependencyError, ValidationError, WorkspaceNotFoundError
 from ...filters import FilterNode
 from ...node import VectorNode
 from ..base import BaseVectorStore
 from ..engine.batch import NodeBatch
-from .points import Search, collection_name, matching, nodes, point_id, points, same, workspace_of
 from ..engine.scoring import normalize_distance
+from ..matching import Translation
+from .points import collection_name, nodes, pending_name, point_id, points, workspace_of
 
 try:
     from qdrant_client import AsyncQdrantClient, models
 
-    from .clients import ClosedClient, LocalClient, RemoteClients, never_sent, server_args, translate_error
+    from .clients import LocalClient, RemoteClients, server_args, translate_error
     from .filters import PRESENT_KEY, index_schemas, plan_filter
 except ImportError:  # the constructor raises MissingDependencyError
     models = None
@@ -37,7 +42,6 @@ __all__ = ["QdrantVectorStore", "collection_name", "workspace_of", "point_id"]
 
 log = logging.getLogger(__name__)
 
-_MIN_OVERFETCH = 32
 _LOCAL_SCROLL = 4096
 _QDRANT_DISTANCE = {"cosine": "Cosine", "dot": "Dot", "euclidean": "Euclid"}
 
@@ -86,11 +90,14 @@ class QdrantVectorStore(BaseVectorStore):
             self._mode = {"location": location} if path is None else {"path": os.fspath(path)}
             self._where = location or os.fspath(path)
             self._client: LocalClient | RemoteClients = LocalClient.open(None if path is None else os.fspath(path))
-            self._runs_eagerly = True  # local mode: every wait is a to_thread call, run inline in sync calls
         else:
             self._mode, self._where, args = server_args(host, port, url, api_key, prefer_grpc, grpc_port)
             args.update(timeout=timeout, check_compatibility=False)
             self._client = RemoteClients(lambda: AsyncQdrantClient(**args))  # the key stays in this closure
+
+    def _after_fork(self) -> None:
+        if self._local:
+            self._refuse_in_child()
 
     def _describe(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self._mode.items())
@@ -117,44 +124,78 @@ class QdrantVectorStore(BaseVectorStore):
         name = collection_name(ws)
         if self._local and name in self._client.info:
             return True
-        return await self._call("collection_exists", collection_name=name)
+        return await self._call("collection_exists", collection_name=name) or await self._call(
+            "collection_exists", collection_name=pending_name(ws)
+        )
 
     async def _create(self, ws: str, dimensions: int | None) -> None:
+        if dimensions is None:  # a marker until the first insert knows the size
+            await self._create_collection(pending_name(ws), {})
+            return
         name = collection_name(ws)
-        vectors = models.VectorParams(size=dimensions, distance=_QDRANT_DISTANCE[self.distance]) if dimensions else {}
+        vectors = models.VectorParams(size=dimensions, distance=_QDRANT_DISTANCE[self.distance])
+        if await self._create_collection(name, vectors) and not self._local:
+            await self._create_indexes(name, {PRESENT_KEY: models.PayloadSchemaType.KEYWORD})
+
+    async def _create_collection(self, name: str, vectors: Any) -> bool:
+        """Create a collection; False if it exists already (made meanwhile by someone else)."""
         try:
             await self._call("create_collection", collection_name=name, vectors_config=vectors)
         except Exception as exc:
-            if "already exists" not in str(exc):  # created meanwhile by someone else: fine
+            if "already exists" not in str(exc):
                 raise
-            return
-        if not self._local:
-            await self._create_indexes(name, {PRESENT_KEY: models.PayloadSchemaType.KEYWORD})
+            return False
+        return True
 
     async def _drop(self, ws: str) -> None:
-        name = collection_name(ws)
-        self._forget(name)
-        await self._call("delete_collection", collection_name=name)
+        for name in (collection_name(ws), pending_name(ws)):
+            self._forget(name)
+            if await self._call("collection_exists", collection_name=name):
+                await self._call("delete_collection", collection_name=name)
 
     async def _list(self) -> list[str]:
         response = await self._call("get_collections")
-        return [ws for c in response.collections if (ws := workspace_of(c.name)) is not None]
+        found = (workspace_of(c.name) for c in response.collections)
+        return list(dict.fromkeys(ws for ws in found if ws is not None))
 
     async def _dimensions(self, ws: str) -> int | None:
         return (await self._info(ws))[0]
 
     async def _info(self, ws: str) -> tuple[int | None, str | None]:
-        """The collection's vector size and distance (cached in local mode, where we hold the lock)."""
+        """The collection's vector size and distance ((None, None) for a marker; cached in local mode,
+        where we hold the lock)."""
         name = collection_name(ws)
         if self._local and name in self._client.info:
             return self._client.info[name]
-        vectors = (await self._call("get_collection", ws, collection_name=name)).config.params.vectors
+        try:
+            vectors = (await self._call("get_collection", ws, collection_name=name)).config.params.vectors
+        except WorkspaceNotFoundError:
+            if await self._call("collection_exists", collection_name=pending_name(ws)):
+                return None, None
+            raise
         if vectors and not isinstance(vectors, models.VectorParams):
             raise ValidationError(f"collection {name!r} has named vectors: it was not made by vecbook")
         info = (vectors.size, normalize_distance(vectors.distance)) if vectors else (None, None)
-        if self._local:
+        if self._local and info[0] is not None:
             self._client.info[name] = info
         return info
+
+    async def _sized(self, ws: str, dimensions: int) -> str:
+        """Make sure the workspace's real collection exists with ``dimensions``; return its distance."""
+        dims, distance = await self._info(ws)
+        if dims is None:
+            await self._create(ws, dimensions)  # atomic: if a racing insert made it first, this is a no-op
+            dims, distance = await self._info(ws)
+            name = collection_name(ws)
+            if dims is None and (await self._call("count", ws, collection_name=name, exact=True)).count == 0:
+                await self._call("delete_collection", collection_name=name)  # made without a size by vecbook < 0.2
+                await self._create(ws, dimensions)
+                dims, distance = await self._info(ws)
+            if await self._call("collection_exists", collection_name=pending_name(ws)):
+                await self._call("delete_collection", collection_name=pending_name(ws))
+        if dims != dimensions:
+            raise DimensionMismatchError(dims or 0, dimensions, f"workspace {ws!r}")
+        return distance
 
     def _forget(self, name: str) -> None:
         self._indexed.pop(name, None)
@@ -163,48 +204,25 @@ class QdrantVectorStore(BaseVectorStore):
 
     # ---- writes ----------------------------------------------------------------------------
 
-    async def _upsert(self, ws: str, batch: NodeBatch) -> None:
-        dims, distance = await self._info(ws)
-        if dims is None:  # created without a size: recreate it, still empty, with one
-            await self._drop(ws)
-            await self._create(ws, batch.dimensions)
-            distance = self.distance
-        name = collection_name(ws)
-        written: list[str] = []
-        for start in range(0, len(batch), self.batch_size):
-            chunk = batch.slice(start, start + self.batch_size)
-            batch_points = await to_thread(points, chunk, distance) if len(chunk) > 256 else points(chunk, distance)
-            try:
-                await self._call("upsert", ws, collection_name=name, points=batch_points, wait=True)
-            except Exception as exc:
-                await self._raise_partial(ws, chunk, written, exc)
-            written.extend(chunk.ids)
+    async def _write_chunk(self) -> int:
+        return self.batch_size
 
-    async def _raise_partial(self, ws: str, chunk: NodeBatch, written: list[str], exc: Exception) -> None:
-        """Re-raise a failed chunk's error, or PartialWriteError naming exactly what was stored."""
-        landed, unknown = [], ""
-        if not never_sent(exc):
-            try:  # a failed request may still have landed, wholly or in part: look
-                stored = {n.unique_id: n for n in await self._get(ws, chunk.ids)}
-                landed = [i for k, i in enumerate(chunk.ids) if same(stored.get(i), chunk, k)]
-            except Exception:
-                unknown = f"whether the {len(chunk)} node(s) of the failed request were stored is unknown"
-        if not written and not landed:
-            if unknown and hasattr(exc, "add_note"):
-                exc.add_note(unknown)
-            raise exc
-        more = f"; {unknown}" if unknown else ""
-        raise PartialWriteError(f"writing to Qdrant workspace {ws!r} failed: {exc}{more}", written + landed) from exc
+    async def _upsert(self, ws: str, batch: NodeBatch) -> None:
+        distance = await self._sized(ws, batch.dimensions)
+        batch_points = await to_thread(points, batch, distance) if len(batch) > 256 else points(batch, distance)
+        await self._call("upsert", ws, collection_name=collection_name(ws), points=batch_points, wait=True)
 
     async def _delete(self, ws: str, ids: list[str]) -> None:
-        name = collection_name(ws)
-        for start in range(0, len(ids), self.batch_size):
-            selector = models.PointIdsList(points=[point_id(i) for i in ids[start : start + self.batch_size]])
-            await self._call("delete", ws, collection_name=name, points_selector=selector, wait=True)
+        if (await self._info(ws))[0] is None:
+            return  # a marker holds no points
+        selector = models.PointIdsList(points=[point_id(i) for i in ids])
+        await self._call("delete", ws, collection_name=collection_name(ws), points_selector=selector, wait=True)
 
     # ---- reads -----------------------------------------------------------------------------
 
     async def _get(self, ws: str, ids: list[str]) -> list[VectorNode]:
+        if (await self._info(ws))[0] is None:
+            return []
         name, with_vectors = collection_name(ws), await self._with_vectors(ws)
         found: list[VectorNode] = []
         for start in range(0, len(ids), self.batch_size):
@@ -214,52 +232,44 @@ class QdrantVectorStore(BaseVectorStore):
         return found
 
     async def _count(self, ws: str) -> int:
+        if (await self._info(ws))[0] is None:
+            return 0
         return (await self._call("count", ws, collection_name=collection_name(ws), exact=True)).count
 
-    async def _search(self, ws: str, queries: np.ndarray, top_k: int, filter: FilterNode | None) -> list[list[VectorNode]]:
+    async def _translate(self, ws: str, filter: FilterNode | None) -> Translation:
+        plan = plan_filter(filter)
+        if not plan.empty:
+            await self._ensure_indexes(ws, filter)
+        return Translation(plan.filter, exact=plan.exact, empty=plan.empty)
+
+    async def _search(self, ws: str, queries: np.ndarray, limit: int, native: Any) -> list[list[VectorNode]]:
         distance = (await self._info(ws))[1]
         if distance != self.distance:
             raise ValidationError(f"workspace {ws!r} was created with distance={distance!r}; open the store with that distance")
-        plan = plan_filter(filter)
-        if plan.empty:
-            return [[] for _ in range(len(queries))]
-        await self._ensure_indexes(ws, filter)
-        searches = [Search(q) for q in queries]
-        pending, limit = searches, top_k if plan.exact else max(2 * top_k, _MIN_OVERFETCH)
         name, with_vector = collection_name(ws), distance != "cosine"
-        while pending:  # post-filtered queries over-fetch until top_k match or the hits run out
-            if len(pending) == 1:  # one query: query_points takes the array as it is (a batch request copies it)
-                s = pending[0]
-                options = {"limit": limit, "offset": s.offset or None, "with_payload": True, "with_vectors": with_vector}
-                responses = [await self._call("query_points", ws, collection_name=name, query=s.query, query_filter=plan.filter, **options)]
-            else:
-                requests = [
-                    models.QueryRequest(query=s.query.tolist(), filter=plan.filter, limit=limit, offset=s.offset or None, with_payload=True, with_vector=with_vector)
-                    for s in pending
-                ]
-                responses = await self._call("query_batch_points", ws, collection_name=name, requests=requests)
-            for search, response in zip(pending, responses):
-                search.take(response.points, ws, None if plan.exact else filter, top_k)
-            pending = [s for s, r in zip(pending, responses) if len(s.hits) < top_k and len(r.points) == limit]
-            limit *= 2
-        return [s.hits for s in searches]
+        if len(queries) == 1:  # one query: query_points takes the array as it is (a batch request copies it)
+            options = {"limit": limit, "with_payload": True, "with_vectors": with_vector}
+            responses = [await self._call("query_points", ws, collection_name=name, query=queries[0], query_filter=native, **options)]
+        else:
+            requests = [
+                models.QueryRequest(query=q.tolist(), filter=native, limit=limit, with_payload=True, with_vector=with_vector)
+                for q in queries
+            ]
+            responses = await self._call("query_batch_points", ws, collection_name=name, requests=requests)
+        return [_unique(nodes(response.points, ws)) for response in responses]
 
-    async def _pages(self, ws: str, page_size: int, filter: FilterNode | None) -> AsyncIterator[list[VectorNode]]:
-        plan = plan_filter(filter)
-        if plan.empty:
+    async def _pages(self, ws: str, page_size: int, native: Any) -> AsyncIterator[list[VectorNode]]:
+        if (await self._info(ws))[0] is None:
             return
-        await self._ensure_indexes(ws, filter)
         name, with_vectors = collection_name(ws), await self._with_vectors(ws)
         # A local-mode scroll sorts and filters the whole collection whatever its limit: fetch big pages.
         limit = max(page_size, _LOCAL_SCROLL) if self._local else page_size
         offset = None
         while True:
             records, offset = await self._call(
-                "scroll", ws, collection_name=name, scroll_filter=plan.filter, limit=limit, offset=offset, with_payload=True, with_vectors=with_vectors
+                "scroll", ws, collection_name=name, scroll_filter=native, limit=limit, offset=offset, with_payload=True, with_vectors=with_vectors
             )
             page = nodes(records, ws)
-            if not plan.exact:
-                page = matching(page, filter)
             for start in range(0, len(page), page_size):
                 yield page[start : start + page_size]
             if offset is None:
@@ -288,5 +298,10 @@ class QdrantVectorStore(BaseVectorStore):
                 log.warning("could not create a Qdrant payload index on %s.%s: %s", name, key, exc)
 
     async def _close(self) -> None:
-        client, self._client = self._client, ClosedClient()
-        await client.close()
+        await self._client.close()
+
+
+def _unique(hits: list[VectorNode]) -> list[VectorNode]:
+    """Hits without repeats (an approximate index may return a point twice)."""
+    seen: set[str] = set()
+    return [hit for hit in hits if not (hit.unique_id in seen or seen.add(hit.unique_id))]
