@@ -18,6 +18,7 @@ from .errors import (
     RetryableEmbeddingError,
     StoreClosedError,
     StoreCorruptedError,
+    StoreInUseError,
     ValidationError,
     VecbookError,
     WorkspaceExistsError,
@@ -64,6 +65,7 @@ __all__ = [
     "MissingDependencyError",
     "PartialWriteError",
     "StoreClosedError",
+    "StoreInUseError",
     "StoreCorruptedError",
     *_LAZY,
 ]

@@ -18,6 +18,7 @@ naturally catch, so ``except KeyError`` keeps working for a missing workspace::
     ├── PartialWriteError (RuntimeError)      a write failed and could not be undone; lists the ids in doubt
     ├── MissingDependencyError (ImportError)  an optional extra is not installed
     ├── StoreClosedError (RuntimeError)       a store used after close()
+    ├── StoreInUseError (RuntimeError)        an embedded engine's folder open in another process
     └── StoreCorruptedError (RuntimeError)    on-disk data that cannot be trusted
 """
 
@@ -39,6 +40,7 @@ __all__ = [
     "PartialWriteError",
     "MissingDependencyError",
     "StoreClosedError",
+    "StoreInUseError",
     "StoreCorruptedError",
 ]
 
@@ -142,6 +144,10 @@ class MissingDependencyError(VecbookError, ImportError):
 
 class StoreClosedError(VecbookError, RuntimeError):
     """The store was closed; make a new one to go on."""
+
+
+class StoreInUseError(VecbookError, RuntimeError):
+    """An embedded engine's folder is open in another process (the message says what to use instead)."""
 
 
 class StoreCorruptedError(VecbookError, RuntimeError):

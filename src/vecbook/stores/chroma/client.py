@@ -16,6 +16,7 @@ from typing import Any
 
 from ..._aio import PerLoop, to_thread
 from ...errors import BackendUnavailableError, WorkspaceNotFoundError
+from ..dirlock import FolderLock
 from .shapes import side_name
 
 __all__ = ["Conn", "Clients", "http_clients"]
@@ -37,14 +38,24 @@ class Conn:
 class Clients:
     """The Chroma clients of one store, and the calls every hook makes through them."""
 
-    def __init__(self, chromadb: Any, name: Callable[[str], str], store_dir: str, host: str | None, port: int | None, options: dict, connect_timeout: float):
+    def __init__(
+        self, chromadb: Any, name: Callable[[str], str], store_dir: str, host: str | None, port: int | None, options: dict,
+        connect_timeout: float, request_timeout: float | None,
+    ):
         self._chromadb, self.name, self.not_found = chromadb, name, chromadb.errors.NotFoundError
         self.host, self.port, self._options, self._timeout = host, port, options, connect_timeout
+        self._request_timeout = request_timeout
         self.server = host is not None
         if self.server:
             self._loops: PerLoop[Conn] = PerLoop(Conn)
         else:
-            self.embedded = Conn(client=chromadb.PersistentClient(path=store_dir))
+            hint = f"run `chroma run --path {store_dir}` and open the store with host= and port="
+            self._folder = FolderLock(store_dir, "Chroma", hint)
+            try:
+                self.embedded = Conn(client=chromadb.PersistentClient(path=store_dir))
+            except BaseException:
+                self._folder.release()
+                raise
 
     async def conn(self) -> Conn:
         if not self.server:
@@ -66,8 +77,8 @@ class Clients:
         except (asyncio.TimeoutError, OSError, httpx.TransportError) as exc:
             raise self.unavailable(exc) from None
         pool = http_clients().get(hash(asyncio.get_running_loop()))
-        if pool is not None:  # Chroma sets no timeout at all: bound at least connecting, not long requests
-            pool.timeout = httpx.Timeout(None, connect=self._timeout)
+        if pool is not None:  # Chroma sets no timeout at all: a frozen server would block us forever
+            pool.timeout = httpx.Timeout(self._request_timeout, connect=self._timeout)
         return client
 
     def unavailable(self, exc: BaseException) -> BackendUnavailableError:
@@ -146,7 +157,10 @@ class Clients:
     async def close(self) -> None:
         if not self.server:
             self.embedded.collections.clear()
-            await to_thread(self.embedded.client.close)
+            try:
+                await to_thread(self.embedded.client.close)
+            finally:
+                self._folder.release()
             return
         for _, conn in self._loops.pop_all():  # closing runs on the background loop: its pool goes too
             conn.collections.clear()

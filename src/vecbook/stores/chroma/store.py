@@ -76,6 +76,8 @@ class ChromaVectorStore(BaseVectorStore):
         collection_prefix: starts the name of every collection vecbook makes; others are ignored.
         ssl, headers: passed to ``chromadb.AsyncHttpClient`` (e.g. an auth token header).
         connect_timeout: seconds to wait for a server before BackendUnavailableError.
+        request_timeout: seconds a server may take to answer a request before BackendUnavailableError
+            (``None``: wait forever).
     """
 
     backend = "chroma"
@@ -92,6 +94,7 @@ class ChromaVectorStore(BaseVectorStore):
         ssl: bool = False,
         headers: dict[str, str] | None = None,
         connect_timeout: float = 5.0,
+        request_timeout: float | None = 60.0,
         **kwargs: Any,
     ):
         super().__init__(embedding_model=embedding_model, batch_size=batch_size, distance=distance, **kwargs)
@@ -104,10 +107,10 @@ class ChromaVectorStore(BaseVectorStore):
         self.server = host is not None or port is not None
         self.host = (host or "localhost") if self.server else None
         self.port = int(port or 8000) if self.server else None
-        self.connect_timeout = connect_timeout
+        self.connect_timeout, self.request_timeout = connect_timeout, request_timeout
         self._space = SPACES[self.distance]
         options = {"ssl": ssl, "headers": headers}
-        self._clients = Clients(_chromadb(), self._name, self.store_dir, self.host, self.port, options, connect_timeout)
+        self._clients = Clients(_chromadb(), self._name, self.store_dir, self.host, self.port, options, connect_timeout, request_timeout)
         self._not_found = self._clients.not_found
         self._layouts: dict[str, list] = {}  # shape id -> compiled metadata layout (ids are content hashes: kept for good)
 

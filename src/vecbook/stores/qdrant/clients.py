@@ -21,7 +21,7 @@ from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ..._aio import PerLoop, to_thread
-from ...errors import BackendUnavailableError, WorkspaceNotFoundError
+from ...errors import BackendUnavailableError, StoreInUseError, WorkspaceNotFoundError
 
 __all__ = ["RemoteClients", "LocalClient", "server_args", "translate_error"]
 
@@ -54,9 +54,22 @@ class LocalClient:
     _open: dict[str, LocalClient] = {}
     _guard = threading.Lock()
 
+    @classmethod
+    def forget_all(cls) -> None:
+        """In a forked child: the parent's clients are not ours (their stores are refused there)."""
+        cls._open, cls._guard = {}, threading.Lock()
+
     def __init__(self, path: str | None):
         self.path = path
-        self.client = QdrantClient(location=":memory:") if path is None else QdrantClient(path=path)
+        try:
+            self.client = QdrantClient(location=":memory:") if path is None else QdrantClient(path=path)
+        except RuntimeError as exc:
+            if "already accessed by another instance" not in str(exc):
+                raise
+            raise StoreInUseError(
+                f"{path} is open in another process; Qdrant's local mode cannot be shared between processes: "
+                "run a Qdrant server and open the store with url= or host="
+            ) from None
         self.lock = threading.Lock()
         self.refs = 1
         self.info: dict[str, tuple[int | None, str | None]] = {}  # collection -> (dims, distance)
@@ -135,3 +148,7 @@ def _unreachable_reason(exc: Exception) -> str | None:
     if isinstance(source, grpc.RpcError) and source.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return f"gRPC {source.code().name}"
     return None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=LocalClient.forget_all)
