@@ -83,7 +83,7 @@ class LabRun:
             f"--NotebookNotary.data_dir={self.data_dir}",
         ]
         if quiet:
-            args.append("--ServerApp.log_level=WARN")
+            args += ["--ServerApp.log_level=WARN", "--LabApp.log_level=WARN"]
         if allow_root:
             args.append("--allow-root")
         return args
