@@ -42,6 +42,7 @@ def test_paths_are_kept_apart_and_read_distinctly():
     assert metadata_paths({"a": {"b": 1}, "a.b": 2}) == {("a", "b"): 1, ("a.b",): 2}
     assert flatten_metadata({"a": {"b": 1}, "a.b": 2}) == {"a.b": 1, '"a.b"': 2}
     assert flatten_metadata({"x": 1, "y": [1, 2]}) == {"x": 1, "y": [1, 2]}
+    assert flatten_metadata({1: "x"}) == {"1": "x"}  # a non-string key reads as its text
     assert field_label(("file.name",)) == '"file.name"' and field_label(("file", "name")) == "file.name"
     assert field_label(("a", "b.c", "d")) == 'a."b.c".d' and field_label(("",)) == '""'
 

@@ -69,7 +69,7 @@ def metadata_paths(metadata: Mapping[str, Any], prefix: FieldPath = ()) -> dict[
 
 def flatten_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """The leaves by their :func:`field_label`: ``{"a": {"b": 1}}`` -> ``{"a.b": 1}``, ``{"a.b": 2}`` -> ``{'"a.b"': 2}``."""
-    if type(metadata) is dict and not any(type(v) is dict or _quoted(k) for k, v in metadata.items()):
+    if type(metadata) is dict and not any(type(v) is dict or type(k) is not str or _quoted(k) for k, v in metadata.items()):
         return dict(metadata)  # already flat, plain keys: the common case, and a map reads tens of thousands
     return {field_label(path): value for path, value in metadata_paths(metadata).items()}
 

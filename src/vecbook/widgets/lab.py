@@ -131,8 +131,12 @@ def prepare_lab_run(run_dir: str | Path) -> LabRun:
     """Make ``run_dir`` ready for ``jupyter lab``: a fresh, trusted tour notebook and the run's settings.
 
     Replaces a tour copy left by an earlier run (its saved widget views would point at
-    models that no longer exist); touches nothing outside ``run_dir``.
+    models that no longer exist); touches nothing outside ``run_dir``. Raises
+    MissingDependencyError without JupyterLab (the ``notebook`` extra).
     """
+    from . import _deps
+
+    _deps.require("jupyterlab", "the explorer tour in JupyterLab")  # nbformat comes with it
     root = Path(run_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
     run = LabRun(root, root / TOUR_NAME)
