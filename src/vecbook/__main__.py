@@ -1,9 +1,11 @@
-"""``python -m vecbook``: build the sample workspace on the embedded default and search it."""
+"""``python -m vecbook``: build the sample workspace on the embedded default and search it
+(``demo``); open the explorer tour in JupyterLab from a run folder (``tour``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -17,13 +19,17 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--filter", default='{"rank": {"lte": 500}, "month": {"gte": "2026-01"}}', help="a portable filter, as JSON")
     demo.add_argument("--top-k", type=int, default=5)
     demo.add_argument("--hash-model", action="store_true", help="use the model-free HashEmbeddingModel (for quick checks)")
+    tour = sub.add_parser("tour", help="write a fresh, trusted copy of the explorer tour into a run folder and open it in JupyterLab")
+    tour.add_argument("--run-dir", default="./vecbook_demo", help="the folder Lab serves; the tour copy and Lab's settings go there (default: %(default)s)")
+    tour.add_argument("--port", type=int, default=8888, help="the port to try first (default: %(default)s)")
+    tour.add_argument("--no-lab", action="store_true", help="prepare the run folder and print the command, without starting Lab")
     args = parser.parse_args(argv)
-    return _demo(args)
+    return _demo(args) if args.command == "demo" else _tour(args)
 
 
 def _demo(args) -> int:
     from . import HashEmbeddingModel, LocalVectorStore
-    from .datasets import SAMPLE_WORKSPACE, build_sample_workspace
+    from .datasets import SAMPLE_WORKSPACE, build_sample_workspace, load_pypi_sample
 
     if args.hash_model:
         model = HashEmbeddingModel(dimensions=256)
@@ -33,6 +39,11 @@ def _demo(args) -> int:
         model = LocalEmbeddingModel()
     store = LocalVectorStore(embedding_model=model, store_dir=args.store_dir)
     workspace = SAMPLE_WORKSPACE if not args.hash_model else SAMPLE_WORKSPACE + "_hash"
+    total = len(load_pypi_sample())
+    have = store.count(workspace) if store.exist_workspace(workspace) else 0
+    if have < total:  # the one slow step: say what it is before it starts
+        what = "the hashing model" if args.hash_model else "the offline MiniLM model (10-20 s on 2 cores)"
+        print(f"embedding {total - have:,} package summaries into {args.store_dir} with {what}; later runs reopen them ...", flush=True)
     started = time.perf_counter()
     count = build_sample_workspace(store, workspace)
     print(f"workspace {workspace!r} in {args.store_dir}: {count} packages ready in {time.perf_counter() - started:.1f} s")
@@ -47,6 +58,21 @@ def _demo(args) -> int:
             print(f"  {node.score:.3f}  #{md['rank']:<5} {md['name']:<28} {md.get('month', '-'):<8} {node.content[:70]}")
     store.close()
     return 0
+
+
+def _tour(args) -> int:
+    from .widgets.lab import prepare_lab_run
+
+    run = prepare_lab_run(args.run_dir)
+    command = run.command(args.port)
+    print(f"explorer tour: a fresh copy at {run.notebook} (the notebook in notebooks/ is left as it is)", flush=True)
+    if args.no_lab:
+        print(" ".join(command))
+        return 0
+    print(f"starting JupyterLab (a few seconds): open the URL it prints below, http://127.0.0.1:<port>{run.url_path}?token=...; "
+          "Ctrl-C stops it", flush=True)
+    os.execv(command[0], command)  # Lab takes over this process: Ctrl-C and exit codes are its own
+    return 0  # not reached
 
 
 if __name__ == "__main__":

@@ -1,4 +1,10 @@
-"""A real JupyterLab on a free loopback port, serving a temp copy of the demo notebook.
+"""A real JupyterLab on a free loopback port, started as the demo starts it, on a temp run folder.
+
+The run folder is prepared by ``vecbook.widgets.lab.prepare_lab_run`` (what
+``python -m vecbook tour`` and so ``scripts/demo.sh`` do): a freshly generated
+tour notebook, trusted, with the demo's settings overrides. The tracked
+``notebooks/explorer_tour.ipynb`` is never read, so whatever a user's Lab saved
+into it cannot change this test.
 
 Skips (with the reason) when /usr/bin/chromium, jupyterlab or playwright is
 missing; ``scripts/e2e_setup.sh`` installs chromium, the ``notebook`` and
@@ -11,11 +17,9 @@ import importlib.util
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,8 +28,9 @@ from pathlib import Path
 
 import pytest
 
+from vecbook.widgets.lab import LabRun, prepare_lab_run
+
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = ROOT / "notebooks" / "explorer_tour.ipynb"
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -57,7 +62,7 @@ def missing_requirement() -> str | None:
 class Lab:
     url: str
     token: str
-    root_dir: Path
+    run: LabRun
     log: Path
 
     def api(self, method: str, path: str, body: dict | None = None) -> dict:
@@ -84,13 +89,8 @@ def lab(tmp_path_factory):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for stale in ARTIFACTS.glob("*.png"):  # the screenshots are this run's
         stale.unlink()
-    root_dir = tmp_path_factory.mktemp("lab_root")
-    home = tmp_path_factory.mktemp("lab_home")
-    shutil.copy(NOTEBOOK, root_dir / NOTEBOOK.name)
-    settings = home / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    # No "get Jupyter news?" toast over the widgets.
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    run = prepare_lab_run(tmp_path_factory.mktemp("run"))  # a fresh tour, as the demo opens it
+    home = tmp_path_factory.mktemp("lab_home")  # an empty home: no user settings answer the news prompt for us
     env = dict(os.environ)
     env.update({
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
@@ -105,13 +105,11 @@ def lab(tmp_path_factory):
     })
     port, token = _free_port(), secrets.token_hex(16)
     log = ARTIFACTS / "jupyterlab.log"
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--allow-root", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           "--ServerApp.port_retries=0", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root_dir}",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    cmd = [*run.command(port=port, allow_root=True, quiet=False), "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=root_dir, start_new_session=True)
-    server = Lab(f"http://127.0.0.1:{port}", token, root_dir, log)
+                                cwd=run.root, start_new_session=True)
+    server = Lab(f"http://127.0.0.1:{port}", token, run, log)
     try:
         deadline = time.monotonic() + 90
         while True:

@@ -1,20 +1,24 @@
 """The explorer in real JupyterLab, driven by Playwright with Debian's chromium.
 
-Opens notebooks/explorer_tour.ipynb (sample dataset, hashing embeddings),
-runs it, searches, filters, colours, lasso-selects and clicks a point, and
-checks what is visible against the same operations run here on a memory
-store. Screenshots go to artifacts/e2e/.
+Opens the tour notebook as the demo opens it (a fresh copy in a run folder, trusted,
+with the demo's settings: no news prompt; sample dataset, hashing embeddings), runs
+it, searches, filters, colours, lasso-selects and clicks a point, and checks what is
+visible against the same operations run here on a memory store. Screenshots go to
+artifacts/e2e/.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
 
 import pytest
 
-from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, NOTEBOOK
+from vecbook.widgets.tour import TOUR_NAME, tour_notebook
+
+from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -97,8 +101,10 @@ def _run_all(page, timeout: float = 150.0) -> None:
 def test_explorer_in_jupyterlab(lab, expected):
     from playwright.sync_api import sync_playwright
 
+    # Lab serves the generated tour, never the tracked notebook as a user's Lab may have saved it.
+    assert json.loads(lab.run.notebook.read_text(encoding="utf-8")) == tour_notebook()
     # Start the kernel session before the page opens: Lab then attaches to it instead of racing to start two.
-    lab.api("POST", "/api/sessions", {"path": NOTEBOOK.name, "name": NOTEBOOK.name, "type": "notebook", "kernel": {"name": "python3"}})
+    lab.api("POST", "/api/sessions", {"path": TOUR_NAME, "name": TOUR_NAME, "type": "notebook", "kernel": {"name": "python3"}})
     errors: list[str] = []
     timings: dict[str, float] = {}
     with sync_playwright() as p:
@@ -124,10 +130,14 @@ def test_explorer_in_jupyterlab(lab, expected):
 
 def _drive(lab, page, shot, expected, timings, start):
     """Open the notebook, run it and use every part of the explorer, checking what the page shows."""
-    page.goto(f"{lab.url}/lab/tree/{NOTEBOOK.name}?token={lab.token}")
+    page.goto(f"{lab.url}{lab.run.url_path}?token={lab.token}")
     page.wait_for_selector(".jp-Notebook", timeout=90_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
     time.sleep(2.0)  # let Lab finish restoring its layout and settle on a kernel
+    # The demo's run folder: the notebook is trusted, and no "Jupyter news?" prompt covers the widgets
+    # (the empty Lab home of this test answers nothing: the run's settings overrides do it).
+    page.wait_for_selector("[title^='Notebook trusted: 3 of 3 code cells trusted']", timeout=15_000)
+    assert "official Jupyter news" not in page.inner_text("body")
     left = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
     if left.count():
         left.first.click()  # more room for the widgets

@@ -78,6 +78,30 @@ def test_copy_and_dump_ask_first(store, tmp_path):
     assert "exists and will be replaced" in state.ask_dump(tmp_path / "dumps").description
 
 
+def test_modified_names_the_workspaces_written_and_only_after_success(store, tmp_path):
+    state = BrowserState(store, "pypi")
+    modified = []
+    state.on("modified", modified.append)
+    state.ask_copy("notes")  # into an existing workspace: that one is written, not the source
+    assert state.confirm() == "copied 300 node(s) from 'pypi' to 'notes'"
+    assert modified == ["notes"] and store.count("notes") == 320
+    state.ask_copy("bad id!")
+    assert state.confirm() is None and state.error.startswith("InvalidWorkspaceIdError")
+    assert modified == ["notes"]  # a failed copy wrote nothing
+    state.ask_dump(tmp_path / "dumps")
+    assert "dumped 300 node(s)" in state.confirm() and modified == ["notes"]  # a dump writes a file, no workspace
+    state.select(["boto3"])
+    state.ask_delete()
+    store.delete_workspace("pypi")  # gone before the user confirms
+    assert state.confirm() is None and state.error.startswith("WorkspaceNotFoundError")
+    assert modified == ["notes"]
+    state.open("notes")
+    state.select(["n00"])
+    state.ask_delete()
+    state.confirm()
+    assert modified == ["notes", "notes"] and store.count("notes") == 319
+
+
 def test_errors_are_kept_and_shown(store):
     state = BrowserState(store, "notes")
     store.delete_workspace("notes")  # removed underneath the browser

@@ -45,6 +45,22 @@ def test_browser_writes_reload_the_map_and_fields(memory_store):
     assert ex.search.state.schema.total == 17
 
 
+def test_copying_into_the_explored_workspace_reloads_the_map(memory_store):
+    ex = explore(memory_store, "notes")
+    assert ex.map.state.n_points == 20 and ("rank",) not in ex.search.state.schema.fields
+    ex.browser.workspace_box.value = "pypi"
+    ex.browser.copy_to.value = "notes"
+    ex.browser.copy_button.click()
+    ex.browser.confirm_button.click()
+    assert memory_store.count("notes") == 320
+    assert ex.map.state.n_points == 320 and len(ex.map.fig.data[0].x) == 320
+    assert ("rank",) in ex.search.state.schema.fields and ex.search.state.schema.total == 320
+    ex.browser.copy_to.value = "pypi_copy"  # a copy elsewhere leaves the explored map alone
+    ex.browser.copy_button.click()
+    ex.browser.confirm_button.click()
+    assert memory_store.count("pypi_copy") == 300 and ex.map.state.n_points == 320
+
+
 def test_defaults_to_the_first_workspace_and_refuses_an_empty_store(memory_store):
     assert explore(memory_store).workspace_id == "notes"
     with pytest.raises(ValueError, match="no workspace"):

@@ -22,8 +22,10 @@ def ids(store, ws, filter_dict):
 
 def test_field_kinds_values_and_ranges(store):
     schema = introspect_workspace(store, "notes")
-    f = schema.fields
-    assert set(f) == {"topic", "year", "score_f", "published", "draft", "tags", "author.name", "author.age"}
+    assert list(schema.fields) == [("author", "age"), ("author", "name"), ("draft",), ("published",), ("score_f",),
+                                   ("tags",), ("topic",), ("year",)]  # paths, sorted
+    f = {info.name: info for info in schema.fields.values()}
+    assert list(f) == ["author.age", "author.name", "draft", "published", "score_f", "tags", "topic", "year"]
     assert f["topic"].kind == "string" and f["topic"].values == ["ai", "food", "music", "travel"]
     assert f["year"].kind == "integer" and (f["year"].min, f["year"].max) == (2000, 2019)
     assert f["score_f"].kind == "number" and f["score_f"].max == pytest.approx(0.95)
@@ -38,22 +40,22 @@ def test_field_kinds_values_and_ranges(store):
 
 def test_distinct_values_only_when_few():
     infos = introspect_metadata([{"a": i, "b": i % 3} for i in range(50)], max_distinct=10)
-    assert infos["a"].values is None and (infos["a"].min, infos["a"].max) == (0, 49)
-    assert infos["b"].values == [0, 1, 2]
+    assert infos[("a",)].values is None and (infos[("a",)].min, infos[("a",)].max) == (0, 49)
+    assert infos[("b",)].values == [0, 1, 2]
 
 
 def test_sampling_is_bounded_and_said(store):
     schema = introspect_workspace(store, "pypi", max_nodes=50)
     assert schema.scanned == 50 and schema.total == 300 and schema.sampled
     assert "first 50 of 300 nodes (sampled)" in schema.describe()
-    assert schema.fields["rank"].kind == "integer"
+    assert schema.fields[("rank",)].kind == "integer"
 
 
 def test_mixed_and_odd_values():
     infos = introspect_metadata([{"m": 1}, {"m": "one"}, {"m": None}, {"e": []}, {"v": "1.2.3"}, {"d": {}}])
-    assert infos["m"].kind == "mixed" and infos["m"].count == 2
-    assert infos["v"].kind == "string"  # versions are not dates
-    assert "e" in infos and infos["e"].count == 0
+    assert infos[("m",)].kind == "mixed" and infos[("m",)].count == 2
+    assert infos[("v",)].kind == "string"  # versions are not dates
+    assert ("e",) in infos and infos[("e",)].count == 0
     assert flatten_metadata({"a": {"b": {"c": 1}}, "d": {}}) == {"a.b.c": 1, "d": {}}
 
 
@@ -111,8 +113,12 @@ def test_combining_clauses(store):
         b.add("topic", "like")
 
 
+def by_name(store, ws="notes"):
+    return {info.name: info for info in introspect_workspace(store, ws).fields.values()}
+
+
 def test_operators_offered_follow_the_field_type(memory_store):
-    fields = introspect_workspace(memory_store, "notes").fields
+    fields = by_name(memory_store)
     assert ops_for(fields["year"])[0] == "between" and "in" not in ops_for(fields["score_f"])
     assert ops_for(fields["topic"])[0] == "eq" and "between" not in ops_for(fields["topic"])
     assert ops_for(fields["draft"]) == ("eq", "exists", "missing")
@@ -120,7 +126,7 @@ def test_operators_offered_follow_the_field_type(memory_store):
 
 
 def test_parse_value_by_kind(memory_store):
-    fields = introspect_workspace(memory_store, "notes").fields
+    fields = by_name(memory_store)
     assert parse_value("12", fields["year"]) == 12 and parse_value("0.5", fields["score_f"]) == 0.5
     assert parse_value(" ", fields["year"]) is None
     assert parse_value("ai", fields["topic"]) == "ai" and parse_value("2026-05", fields["published"]) == "2026-05"

@@ -17,8 +17,9 @@ class Explorer(_Widget):
     """Search panel and map side by side, the map's selection as a table, the workspace browser below.
 
     Links: a search highlights its results on the map (the rest dimmed); a
-    box/lasso selection on the map fills the selection table; deleting or
-    copying nodes in the browser reloads the map and the filter fields.
+    box/lasso selection on the map fills the selection table; a delete or a
+    copy in the browser that writes the explored workspace (a copy *into* it
+    included) reloads the map and the filter fields.
     """
 
     def __init__(self, store, workspace_id: str | None = None, top_k: int = 10, **map_kwargs: Any):

@@ -1,19 +1,23 @@
 """The filter builder's state: clauses over introspected fields -> a portable filter dict.
 
 Plain Python (no widgets), so tests drive it directly. The dicts it emits are
-exactly the forms of :mod:`vecbook.filters`.
+exactly the forms of :mod:`vecbook.filters`: a clause's field is a metadata
+path, written into the dict with ``vecbook.filters.field_key`` (a key that holds
+a dot is escaped, ``{"file\\.name": ...}``), so the dict pasted into
+``store.search(..., filter_dict=...)`` selects what the builder showed.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import FilterError
-from ..filters import parse_filter
-from .introspect import FieldInfo
+from ..filters import field_key, parse_filter
+from .introspect import FieldInfo, FieldPath, field_label, resolve_field
 
 __all__ = ["FilterClause", "FilterBuilder", "OPS", "ops_for", "parse_value", "parse_filter_text", "format_filter"]
 
@@ -83,19 +87,32 @@ def parse_value(text: Any, info: FieldInfo | None) -> Any:
 class FilterClause:
     """One condition: ``field`` ``op`` ``value``.
 
+    ``field`` is a metadata path (a tuple of keys, as introspection gives it) or
+    a string taken as a filter key as it is (``"author.name"``, ``"file\\.name"``).
     ``value`` is a scalar (eq, ne, gte, gt, lte, lt), a list (in, nin), a
     ``(low, high)`` pair with ``None`` for an open end (between), or unused
     (exists, missing). An incomplete clause emits nothing.
     """
 
-    field: str = ""
+    field: FieldPath | str = ""
     op: str = "eq"
     value: Any = None
 
+    @property
+    def key(self) -> str:
+        """The field's key in the filter dict."""
+        return self.field if isinstance(self.field, str) else field_key(self.field)
+
+    @property
+    def label(self) -> str:
+        """The field as the UI shows it."""
+        return self.field if isinstance(self.field, str) else field_label(self.field)
+
     def to_dict(self) -> dict | None:
+        """This condition as a filter dict, or ``None`` while it is incomplete."""
         if not self.field:
             return None
-        f, op, v = self.field, self.op, self.value
+        f, op, v = self.key, self.op, self.value
         if op == "exists":
             return {f: {"exists": True}}
         if op == "missing":
@@ -118,36 +135,44 @@ class FilterClause:
         raise FilterError(f"unknown operator {op!r}")
 
     def describe(self) -> str:
+        """The condition in words, e.g. ``year between (2005, 2010)``."""
         label = OPS.get(self.op, self.op)
         if self.op in NO_VALUE:
-            return f"{self.field} {label}"
-        return f"{self.field} {label} {self.value!r}"
+            return f"{self.label} {label}"
+        return f"{self.label} {label} {self.value!r}"
 
 
 @dataclass
 class FilterBuilder:
-    """A list of clauses joined by ``combine`` (``"all"`` = AND, ``"any"`` = OR), over known fields."""
+    """A list of clauses joined by ``combine`` (``"all"`` = AND, ``"any"`` = OR), over known fields (by path)."""
 
-    fields: dict[str, FieldInfo] = field(default_factory=dict)
+    fields: dict[FieldPath, FieldInfo] = field(default_factory=dict)
     clauses: list[FilterClause] = field(default_factory=list)
     combine: str = "all"
 
-    def add(self, field_name: str = "", op: str | None = None, value: Any = None) -> FilterClause:
-        """Append a clause; ``op`` defaults to the field's first operator."""
-        if field_name and self.fields and field_name not in self.fields:
-            raise FilterError(f"unknown field {field_name!r}; known: {', '.join(self.fields)}")
+    def add(self, field_name: str | Sequence[str] = "", op: str | None = None, value: Any = None) -> FilterClause:
+        """Append a clause; ``op`` defaults to the field's first operator.
+
+        With known fields, ``field_name`` names one of them by path, label, filter key or raw
+        metadata key (see ``introspect.resolve_field``); without, it is a filter key.
+        """
+        path: FieldPath | str = field_name if isinstance(field_name, str) else tuple(field_name)
+        if field_name and self.fields:
+            path = resolve_field(self.fields, field_name)
         if op is None:
-            op = ops_for(self.fields.get(field_name))[0] if field_name else "eq"
+            op = ops_for(self.fields.get(path))[0] if field_name else "eq"
         if op not in OPS:
             raise FilterError(f"unknown operator {op!r}; valid: {', '.join(OPS)}")
-        clause = FilterClause(field_name, op, value)
+        clause = FilterClause(path, op, value)
         self.clauses.append(clause)
         return clause
 
     def remove(self, index: int) -> None:
+        """Drop the clause at ``index``."""
         del self.clauses[index]
 
     def clear(self) -> None:
+        """Drop every clause."""
         self.clauses.clear()
 
     def to_filter(self) -> dict | None:

@@ -1,4 +1,9 @@
-"""Metadata introspection: field names and types, distinct values where few, min/max.
+"""Metadata introspection: fields and their types, distinct values where few, min/max.
+
+A field is a path through the metadata (a tuple of keys, one per nested dict),
+so ``{"a": {"b": 1}}`` and ``{"a.b": 2}`` are two fields, ``("a", "b")`` and
+``("a.b",)``; :func:`field_label` is how one reads (``a.b``, ``"a.b"``) and
+``vecbook.filters.field_key`` its key in a filter dict (``a.b``, ``a\\.b``).
 
 Works over ``iter_workspace_nodes`` pages, so it runs on every backend; big
 workspaces are sampled (the first ``max_nodes`` nodes) and the result says so.
@@ -7,35 +12,75 @@ This is what populates the search panel's filter builder.
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FieldInfo", "WorkspaceSchema", "introspect_workspace", "introspect_metadata", "flatten_metadata"]
+from ..errors import FilterError
+from ..filters import field_key, parse_filter
+
+__all__ = [
+    "FieldInfo",
+    "WorkspaceSchema",
+    "introspect_workspace",
+    "introspect_metadata",
+    "metadata_paths",
+    "flatten_metadata",
+    "field_label",
+    "resolve_field",
+]
+
+FieldPath = tuple[str, ...]
 
 # ISO 8601 dates of at least month precision: 2026-06, 2026-06-01, 2026-06-01T12:00:00Z
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?)?$")
 
 
-def flatten_metadata(metadata: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts become dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``); other values stay as they are."""
-    if not prefix and type(metadata) is dict and not any(type(v) is dict for v in metadata.values()):
-        return dict(metadata)  # already flat: the common case, and a map reads tens of thousands
-    flat: dict[str, Any] = {}
+def _quoted(segment: str) -> bool:
+    return not segment or "." in segment or '"' in segment
+
+
+def field_label(path: Sequence[str]) -> str:
+    """How a metadata path reads in the UI and in table columns: segments joined by ``.``, a segment
+    that holds a dot (or a quote, or nothing) in double quotes, so no two paths read the same.
+
+    ``("author", "name")`` -> ``author.name``; ``("file.name",)`` -> ``"file.name"``.
+    """
+    return ".".join(json.dumps(part, ensure_ascii=False) if _quoted(part) else part for part in path)
+
+
+def metadata_paths(metadata: Mapping[str, Any], prefix: FieldPath = ()) -> dict[FieldPath, Any]:
+    """Every leaf of the metadata by its path: ``{"a": {"b": 1}, "a.b": 2}`` -> ``{("a", "b"): 1, ("a.b",): 2}``.
+
+    Nested (non-empty) dicts are walked; any other value, lists and empty dicts included, is a leaf.
+    """
+    flat: dict[FieldPath, Any] = {}
     for key, value in metadata.items():
-        name = f"{prefix}{key}"
+        path = prefix + (str(key),)
         if isinstance(value, Mapping) and value:
-            flat.update(flatten_metadata(value, name + "."))
+            flat.update(metadata_paths(value, path))
         else:
-            flat[name] = value
+            flat[path] = value
     return flat
+
+
+def flatten_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The leaves by their :func:`field_label`: ``{"a": {"b": 1}}`` -> ``{"a.b": 1}``, ``{"a.b": 2}`` -> ``{'"a.b"': 2}``."""
+    if type(metadata) is dict and not any(type(v) is dict or type(k) is not str or _quoted(k) for k, v in metadata.items()):
+        return dict(metadata)  # already flat, plain keys: the common case, and a map reads tens of thousands
+    return {field_label(path): value for path, value in metadata_paths(metadata).items()}
 
 
 @dataclass
 class FieldInfo:
     """What one metadata field holds across the nodes scanned.
+
+    ``path`` is the field's place in the metadata, one segment per nested dict
+    (``("author", "name")``, or ``("file.name",)`` for a key holding a dot);
+    ``name`` is how it reads and ``key`` its key in a filter dict.
 
     ``kind`` is ``"string"``, ``"date"`` (ISO strings), ``"integer"``, ``"number"``,
     ``"boolean"`` or ``"mixed"``. ``values`` lists the distinct values (sorted) when
@@ -43,13 +88,23 @@ class FieldInfo:
     for numbers and dates. ``is_list`` means some nodes hold a list of values.
     """
 
-    name: str
+    path: FieldPath
     kind: str
     count: int
     values: list[Any] | None
     min: Any = None
     max: Any = None
     is_list: bool = False
+
+    @property
+    def name(self) -> str:
+        """The field as the UI shows it (:func:`field_label`)."""
+        return field_label(self.path)
+
+    @property
+    def key(self) -> str:
+        """The field's key in a filter dict (``vecbook.filters.field_key``): ``file\\.name`` for ``("file.name",)``."""
+        return field_key(self.path)
 
     @property
     def is_numeric(self) -> bool:
@@ -63,10 +118,10 @@ class FieldInfo:
 
 @dataclass
 class WorkspaceSchema:
-    """The fields of a workspace's metadata, from ``scanned`` of its ``total`` nodes."""
+    """The fields of a workspace's metadata (by path), from ``scanned`` of its ``total`` nodes."""
 
     workspace_id: str
-    fields: dict[str, FieldInfo] = field(default_factory=dict)
+    fields: dict[FieldPath, FieldInfo] = field(default_factory=dict)
     scanned: int = 0
     total: int = 0
 
@@ -124,7 +179,7 @@ class _Tally:
                 self.overflow = True
                 self.distinct = set()
 
-    def info(self, name: str) -> FieldInfo:
+    def info(self, path: FieldPath) -> FieldInfo:
         kinds = self.kinds - {"other"} or self.kinds
         if kinds == {"integer"}:
             kind = "integer"
@@ -138,19 +193,19 @@ class _Tally:
             kind = "mixed"
         values = None if self.overflow else sorted((v for _, v in self.distinct), key=lambda v: (str(type(v)), v))
         lo, hi = (self.lo, self.hi) if kind in ("integer", "number") else (self.slo, self.shi) if kind == "date" else (None, None)
-        return FieldInfo(name, kind, self.count, values, lo, hi, self.is_list)
+        return FieldInfo(path, kind, self.count, values, lo, hi, self.is_list)
 
 
-def introspect_metadata(metadatas: Iterable[Mapping[str, Any]], max_distinct: int = 30) -> dict[str, FieldInfo]:
-    """Field infos from metadata dicts (nested dicts as dotted names), sorted by name."""
-    tallies: dict[str, _Tally] = {}
+def introspect_metadata(metadatas: Iterable[Mapping[str, Any]], max_distinct: int = 30) -> dict[FieldPath, FieldInfo]:
+    """Field infos from metadata dicts, by path (nested dicts give longer paths), sorted."""
+    tallies: dict[FieldPath, _Tally] = {}
     for metadata in metadatas:
-        for name, value in flatten_metadata(metadata).items():
+        for path, value in metadata_paths(metadata).items():
             if value is None:
                 continue
-            tally = tallies.get(name)
+            tally = tallies.get(path)
             if tally is None:
-                tally = tallies[name] = _Tally()
+                tally = tallies[path] = _Tally()
             if isinstance(value, (list, tuple)):
                 tally.is_list = True
                 items = [v for v in value if v is not None]
@@ -161,7 +216,32 @@ def introspect_metadata(metadatas: Iterable[Mapping[str, Any]], max_distinct: in
             else:
                 tally.add(value, max_distinct)
             tally.count += 1
-    return {name: tallies[name].info(name) for name in sorted(tallies)}
+    return {path: tallies[path].info(path) for path in sorted(tallies)}
+
+
+def resolve_field(fields: Mapping[FieldPath, Any], ref: str | Sequence[str]) -> FieldPath:
+    """The path of a known field named by ``ref``: a path (tuple of segments), the field's label
+    (``author.name``, ``"file.name"``), its filter key (``file\\.name``) or a raw metadata key
+    (``file.name``, when no nested path reads the same). Raises FilterError for an unknown field.
+    """
+    if not isinstance(ref, str):
+        path = tuple(ref)
+        if path in fields:
+            return path
+    else:
+        by_label = {field_label(p): p for p in fields}
+        if ref in by_label:
+            return by_label[ref]
+        try:
+            path = parse_filter({ref: {"exists": True}}).path  # the filter language's own reading of the key
+        except FilterError:
+            path = None
+        if path in fields:
+            return path
+        if (ref,) in fields:
+            return (ref,)
+    known = ", ".join(field_label(p) for p in fields)
+    raise FilterError(f"unknown field {ref!r}; known: {known}")
 
 
 def introspect_workspace(store, workspace_id: str, max_nodes: int = 5000, max_distinct: int = 30, page_size: int = 1000) -> WorkspaceSchema:

@@ -41,9 +41,11 @@ class _ClauseRow:
     def __init__(self, view: FilterBuilderView, clause: FilterClause):
         w = _deps.widgets()
         self.view, self.clause = view, clause
-        fields = list(view.builder.fields)
-        self.field = w.Dropdown(options=[("field…", "")] + [(f, f) for f in fields], value=clause.field if clause.field in fields else "",
-                                layout=w.Layout(width="150px"))
+        # The dropdown's values are the fields' labels (unique: a key holding a dot reads "file.name").
+        self.by_label = {info.name: info for info in view.builder.fields.values()}
+        current = view.builder.fields.get(clause.field) if not isinstance(clause.field, str) else None
+        self.field = w.Dropdown(options=[("field…", "")] + [(label, label) for label in self.by_label],
+                                value=current.name if current is not None else "", layout=w.Layout(width="150px"))
         self.op = w.Dropdown(layout=w.Layout(width="110px"))
         self.value_box = w.HBox()
         self.remove = w.Button(description="✕", tooltip="remove this condition", layout=w.Layout(width="32px"))
@@ -57,7 +59,7 @@ class _ClauseRow:
 
     @property
     def info(self) -> FieldInfo | None:
-        return self.view.builder.fields.get(self.field.value)
+        return self.by_label.get(self.field.value)
 
     def _set_ops(self) -> None:
         ops = ops_for(self.info)
@@ -68,7 +70,8 @@ class _ClauseRow:
         self._make_editors()
 
     def _field_changed(self, change) -> None:
-        self.clause.field = change["new"]
+        info = self.info
+        self.clause.field = info.path if info is not None else ""
         self.clause.value = None
         self.clause.op = ops_for(self.info)[0]  # a new field starts from its most useful operator
         self._set_ops()
@@ -165,7 +168,8 @@ class FilterBuilderView(_Widget):
         self.rows_box.children = [r.box for r in self.rows]
         self.changed()
 
-    def add_row(self, field: str = "", op: str | None = None, value: Any = None) -> _ClauseRow:
+    def add_row(self, field: str | tuple[str, ...] = "", op: str | None = None, value: Any = None) -> _ClauseRow:
+        """Add a clause and its widgets; ``field`` as ``FilterBuilder.add`` takes it."""
         clause = self.builder.add(field, op)
         row = _ClauseRow(self, clause)
         self.rows.append(row)
@@ -241,8 +245,12 @@ class SearchPanel(_Widget):
     def _filter_changed(self) -> None:
         self.error_html.value = _table.message_html(self.filters.error, "error") if self.filters.error else ""
 
-    def add_condition(self, field: str, op: str | None = None, value: Any = None):
-        """Add a filter condition as a user would (returns its row of widgets)."""
+    def add_condition(self, field: str | tuple[str, ...], op: str | None = None, value: Any = None):
+        """Add a filter condition as a user would (returns its row of widgets).
+
+        ``field`` is a field as the dropdown shows it (``author.name``, ``"file.name"``), its
+        filter key, its raw metadata key or its path (``("file.name",)``).
+        """
         return self.filters.add_row(field, op, value)
 
     @property

@@ -43,18 +43,24 @@ class Observable:
 
 @dataclass
 class PendingAction:
-    """A destructive action waiting for the user to confirm it."""
+    """A destructive action waiting for the user to confirm it.
+
+    ``writes`` names the workspaces the action changes (a copy writes its
+    destination, a delete its workspace, a dump none: it writes a file).
+    """
 
     kind: str  # "delete", "copy", "dump"
     description: str
     run: Callable[[], str]
+    writes: tuple[str, ...] = ()
 
 
 class BrowserState(Observable):
     """Workspaces with their counts, one page of a workspace's nodes, one node in full, guarded actions.
 
     Events: ``"changed"`` after anything that changes what a view shows;
-    ``"modified"`` (workspace id) after a write to a workspace.
+    ``"modified"`` (workspace id), once per workspace a confirmed action wrote,
+    after it succeeded (so a view of that workspace reloads).
     """
 
     def __init__(self, store, workspace_id: str | None = None, page_size: int = 20):
@@ -171,7 +177,7 @@ class BrowserState(Observable):
             self.detail = None if self.detail and self.detail.unique_id in ids else self.detail
             return f"deleted {len(ids)} node(s) from {ws!r}"
 
-        return self._ask(PendingAction("delete", f"Delete {len(ids)} node(s) from {ws!r}? This cannot be undone.", run))
+        return self._ask(PendingAction("delete", f"Delete {len(ids)} node(s) from {ws!r}? This cannot be undone.", run, writes=(ws,)))
 
     def ask_copy(self, dest: str) -> PendingAction | None:
         ws = self.workspace_id
@@ -187,7 +193,7 @@ class BrowserState(Observable):
             size = self.store.copy_workspace(ws, dest)["size"]
             return f"copied {size} node(s) from {ws!r} to {dest!r}"
 
-        return self._ask(PendingAction("copy", f"Copy {ws!r} into {dest!r}?{note}", run))
+        return self._ask(PendingAction("copy", f"Copy {ws!r} into {dest!r}?{note}", run, writes=(dest,)))
 
     def ask_dump(self, path: str | Path = "") -> PendingAction | None:
         ws = self.workspace_id
@@ -203,20 +209,28 @@ class BrowserState(Observable):
         return self._ask(PendingAction("dump", f"Dump {ws!r} to {target}?{note}", run))
 
     def confirm(self) -> str | None:
-        """Run the pending action; returns its message (or None on error, see ``error``)."""
+        """Run the pending action; returns its message (or None on error, see ``error``).
+
+        Emits ``"modified"`` for each workspace in ``action.writes`` once the action has
+        succeeded (even if re-reading the counts afterwards fails); a failed action emits none.
+        """
         action, self.pending = self.pending, None
         if action is None:
             return None
+        done = False
 
         def run():
+            nonlocal done
             self.message = action.run()
+            done = True
             self.workspaces = [(w, self.store.count(w)) for w in self.store.list_workspaces()]
             self._load_page(self.page)
             return self.message
 
         result = self._guard(run)
-        if action.kind in ("delete", "copy"):
-            self._emit("modified", self.workspace_id)
+        if done:
+            for workspace_id in action.writes:
+                self._emit("modified", workspace_id)
         return result
 
     def cancel(self) -> None:
