@@ -60,8 +60,8 @@ def test_demo_script_says_what_it_does_and_opens_the_tour_from_its_run_folder(tm
         return result.stdout.splitlines()
 
     first = demo()
-    creating = next(i for i, line in enumerate(first) if line.startswith("demo: creating"))
-    installing = next(i for i, line in enumerate(first) if line.startswith("demo: installing vecbook[local-model,notebook]"))
+    creating = next(i for i, line in enumerate(first) if line.startswith("vecbook: creating"))
+    installing = next(i for i, line in enumerate(first) if line.startswith("vecbook: installing vecbook[local-model,notebook]"))
     assert creating < first.index(f"[python -m venv {venv}]") < installing
     assert installing < next(i for i, line in enumerate(first) if line.startswith("[python -m pip install --quiet -e"))
     store = ROOT / "vecbook_demo"
@@ -70,5 +70,5 @@ def test_demo_script_says_what_it_does_and_opens_the_tour_from_its_run_folder(tm
     assert not any("notebooks/" in line for line in first)
 
     again = demo()  # installed: no install messages, straight to the demo
-    assert not any(line.startswith("demo: ") for line in again)
+    assert not any(line.startswith("vecbook: ") for line in again)
     assert again == [f"[python -m vecbook demo --store-dir {store}]", "", f"[python -m vecbook tour --run-dir {store}]"]
