@@ -90,9 +90,10 @@ class Column:
         rows: list[int] = []
         kinds: list[int] = []
         nums: list[float] = []
-        codes: list[int] = []
+        codes: list[int] = []  # of the strings only
         big_at: list[int] = []
         big: list[int] = []
+        add_row, add_kind, add_num, nan, exact = rows.append, kinds.append, nums.append, math.nan, _EXACT
         present = np.zeros(len(metadatas), dtype=bool)
         for row, metadata in enumerate(metadatas):
             value = _lookup(metadata, path) if metadata else _ABSENT
@@ -101,7 +102,7 @@ class Column:
             present[row] = _present(value)
             for v in (value,) if isinstance(value, _SCALARS) else value if isinstance(value, (list, tuple)) else ():
                 cls = v.__class__
-                if cls is not str and cls is not float and cls is not int and cls is not bool:
+                if cls is not int and cls is not str and cls is not float and cls is not bool:
                     if isinstance(v, str):  # subclasses compare as the plain value
                         v, cls = str(v), str
                     elif isinstance(v, float):
@@ -110,42 +111,48 @@ class Column:
                         v, cls = int(v), int
                     else:
                         continue
-                rows.append(row)
-                if cls is str:
+                add_row(row)
+                if cls is int:
+                    add_kind(_NUM)
+                    if -exact <= v <= exact:
+                        add_num(float(v))
+                        continue
+                    try:
+                        high = float(v)
+                    except OverflowError:  # beyond float64: metadata that clean_metadata never lets in
+                        high = math.inf if v > 0 else -math.inf
+                    if high != v:
+                        big_at.append(len(rows) - 1)
+                        big.append(v)
+                    add_num(high)
+                elif cls is str:
                     code = ids.get(v)
                     if code is None:
                         code = ids[v] = len(items)
                         items.append(v)
-                    kinds.append(_STR)
-                    nums.append(math.nan)
+                    add_kind(_STR)
+                    add_num(nan)
                     codes.append(code)
-                    continue
-                codes.append(-1)
-                if cls is bool:
-                    kinds.append(_BOOL)
-                    nums.append(1.0 if v else 0.0)
-                    continue
-                kinds.append(_NUM)
-                if cls is float or -_EXACT <= v <= _EXACT:
-                    nums.append(float(v))
-                    continue
-                try:
-                    high = float(v)
-                except OverflowError:  # beyond float64: metadata that clean_metadata never lets in
-                    high = math.inf if v > 0 else -math.inf
-                if high != v:
-                    big_at.append(len(rows) - 1)
-                    big.append(v)
-                nums.append(high)
+                elif cls is float:
+                    add_kind(_NUM)
+                    add_num(v)
+                else:
+                    add_kind(_BOOL)
+                    add_num(1.0 if v else 0.0)
         self.n_rows = len(metadatas)
         self.present = present
         self.rows = np.asarray(rows, dtype=np.int64)
         self.kind = np.asarray(kinds, dtype=np.int8)
         self.num = np.asarray(nums, dtype=np.float64)
-        self.code = np.asarray(codes, dtype=np.int64)
+        self.code = np.full(len(rows), -1, dtype=np.int64)  # -1: not a string
+        if codes:
+            self.code[self.kind == _STR] = codes
         self.big_at = np.asarray(big_at, dtype=np.int64)
-        self.big = np.empty(len(big), dtype=object)
-        self.big[:] = big
+        try:
+            self.big = np.asarray(big, dtype=np.int64)  # exact: metadata ints lie in int64 ...
+        except OverflowError:  # ... unless they did not go through clean_metadata
+            self.big = np.empty(len(big), dtype=object)
+            self.big[:] = big
 
     def with_rows(self, metadatas: Sequence[Mapping[str, Any] | None], rows: np.ndarray) -> Column:
         """This column after ``rows`` of ``metadatas`` changed (rewritten or appended): a new Column.
@@ -181,17 +188,23 @@ class Column:
             mask = compare(self.num, high)
         # Rounding to float64 never reverses an order, so only elements whose float64 equals
         # ``high`` can be misjudged, and only if one side is not exactly its float64.
+        # (Exact values are compared as Python numbers: numpy would compare an int64 with a
+        # float as two float64s.)
         if value.__class__ is float or high == value:
             if len(self.big_at):
                 tied = self.num[self.big_at] == high
                 if tied.any():
-                    mask[self.big_at[tied]] = [compare(x, value) for x in self.big[tied]]
+                    mask[self.big_at[tied]] = [compare(x, value) for x in self.big[tied].tolist()]
         else:
             tied = np.flatnonzero(self.num == high)
             if len(tied):
-                at = np.minimum(np.searchsorted(self.big_at, tied), max(len(self.big_at) - 1, 0))
-                is_big = self.big_at[at] == tied if len(self.big_at) else np.zeros(len(tied), dtype=bool)
-                mask[tied] = [compare(self.big[a] if b else float(self.num[i]), value) for i, a, b in zip(tied, at, is_big)]
+                exact = self.num[tied].tolist()
+                if len(self.big_at):
+                    at = np.minimum(np.searchsorted(self.big_at, tied), len(self.big_at) - 1)
+                    hit = np.flatnonzero(self.big_at[at] == tied)
+                    for k, x in zip(hit.tolist(), self.big[at[hit]].tolist()):
+                        exact[k] = x
+                mask[tied] = [compare(x, value) for x in exact]
         return mask
 
     def equals(self, value: Scalar) -> np.ndarray:
@@ -218,29 +231,26 @@ class Column:
             for op, bound in node.bounds().items():
                 mask &= self._compare(op, bound)
             return mask
-        valid = self.code >= 0
-        codes = np.where(valid, self.code, 0)
-        if not len(self.strings.items):
-            return valid
+        # Decide per distinct string, then look each element's string up (code -1, not a
+        # string, reads the False appended at the end).
         if node.kind == "date":
-            instants, is_date = self.strings.instants()
-            mask = valid & is_date[codes]
-            values = instants[codes]
+            instants, decided = self.strings.instants()
+            decided = decided.copy()
             for op, bound in node.instants.items():
-                mask &= _OPS[op](values, bound)
-            return mask
-        ordered, rank = self.strings.ranked()
-        lo, hi = 0, len(ordered)
-        if node.gte is not None:
-            lo = max(lo, bisect.bisect_left(ordered, node.gte))
-        if node.gt is not None:
-            lo = max(lo, bisect.bisect_right(ordered, node.gt))
-        if node.lte is not None:
-            hi = min(hi, bisect.bisect_right(ordered, node.lte))
-        if node.lt is not None:
-            hi = min(hi, bisect.bisect_left(ordered, node.lt))
-        ranks = rank[codes]
-        return valid & (ranks >= lo) & (ranks < hi)
+                decided &= _OPS[op](instants, bound)
+        else:
+            ordered, rank = self.strings.ranked()
+            lo, hi = 0, len(ordered)
+            if node.gte is not None:
+                lo = max(lo, bisect.bisect_left(ordered, node.gte))
+            if node.gt is not None:
+                lo = max(lo, bisect.bisect_right(ordered, node.gt))
+            if node.lte is not None:
+                hi = min(hi, bisect.bisect_right(ordered, node.lte))
+            if node.lt is not None:
+                hi = min(hi, bisect.bisect_left(ordered, node.lt))
+            decided = (rank >= lo) & (rank < hi)
+        return np.append(decided, False)[self.code]
 
     def any_row(self, element_mask: np.ndarray | None = None) -> np.ndarray:
         """Rows where at least one (selected) element is present."""
