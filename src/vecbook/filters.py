@@ -98,10 +98,10 @@ def number_parts(value: int | float) -> tuple[float, int]:
     since rounding to the nearest float64 never reverses an order: that is how a
     backend whose numbers are float64 compares int64 values exactly.
     """
-    if value.__class__ is float:
-        return value, 0
+    if isinstance(value, float):
+        return float(value), 0
     high = float(value)  # OverflowError beyond float range: only int64 values come here
-    return high, value - int(high)
+    return high, int(value) - int(high)
 
 
 # YYYY-MM, YYYY-MM-DD, YYYY-MM-DD[T ]HH:MM[:SS[.fraction]][Z|±HH[[:]MM]]
@@ -381,6 +381,8 @@ def _scalar(key: str, op: str, value: Any) -> Scalar:
         )
     if isinstance(value, int) and not isinstance(value, bool):
         return _int64(key, op, value)
+    if isinstance(value, float):
+        return float(value)  # subclasses (numpy's float64) as the plain float
     return value
 
 
@@ -395,7 +397,7 @@ def _bound(key: str, op: str, value: Any) -> Any:
         raise FilterError(f"field {key!r}: {op} bound must be finite, got {value!r}")
     if isinstance(value, int):
         return _int64(key, op, value)
-    return value
+    return float(value) if isinstance(value, float) else value
 
 
 def _int64(key: str, op: str, value: int) -> int:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.oracle import matches
-from tests.unit.test_filters import BIG_INTS, DATES, FLOATS, TEXTS, filters, metadata
+from tests.unit.test_filters import BIG_INTS, DATES, FLOATS, TEXTS, rich_filters, rich_metadata
 from vecbook.filters import filter_mask, parse_filter
 
 SETTINGS = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -94,7 +94,7 @@ def test_qdrant_corners(spec):
 
 
 @SETTINGS
-@given(st.lists(metadata(), min_size=1, max_size=12), filters)
+@given(st.lists(rich_metadata(), min_size=1, max_size=12), rich_filters)
 def test_qdrant_translation_selects_what_filter_mask_selects(metadatas, spec):
     tree = parse_filter(spec)
     assert qdrant_selects(tree, metadatas).tolist() == filter_mask(tree, metadatas).tolist()
@@ -168,7 +168,7 @@ def test_es_corners(spec):
 
 
 @SETTINGS
-@given(st.lists(metadata(), min_size=1, max_size=12), filters)
+@given(st.lists(rich_metadata(), min_size=1, max_size=12), rich_filters)
 def test_es_translation_selects_what_filter_mask_selects(metadatas, spec):
     tree = parse_filter(spec)
     assert es_selects(tree, metadatas).tolist() == filter_mask(tree, metadatas).tolist()

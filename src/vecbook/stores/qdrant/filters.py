@@ -51,7 +51,7 @@ from typing import Any, Union
 
 from qdrant_client import models
 
-from ...filters import And, Compare, Exists, FilterNode, Not, Or, Path, Range, iso_instant, number_parts
+from ...filters import And, Compare, Exists, FilterNode, Not, Or, Path, Range, filter_leaves, iso_instant, number_parts
 
 __all__ = ["METADATA_KEY", "PRESENT_KEY", "FIELDS_KEY", "QueryPlan", "plan_filter", "present_tokens", "filter_payload", "filter_fields", "field_name", "index_schemas"]
 
@@ -107,16 +107,23 @@ def filter_payload(metadata: Mapping[str, Any]) -> tuple[list[str], dict[str, li
     def add(kind: str, path: Path, value: Any) -> None:
         fields.setdefault(_field(kind, path), []).append(value)
 
+    def number(kind: str, path: Path, value: int | float) -> None:
+        high, rest = number_parts(value)
+        if rest:
+            add(kind.upper(), path, {"h": high, "r": rest})
+        else:
+            add(kind, path, high + 0.0)  # + 0.0: -0.0 is 0.0
+
     def scalar(path: Path, value: Any) -> None:
         if isinstance(value, str):
             add("s", path, value)
             instant = iso_instant(value)
             if instant is not None:
-                _number(add, "t", path, instant)
+                number("t", path, instant)
         elif isinstance(value, bool):
             add("b", path, value)
         elif isinstance(value, (int, float)):
-            _number(add, "n", path, value)
+            number("n", path, value)
 
     def walk(value: Mapping[str, Any], path: Path, prefix: str) -> None:
         for key, item in value.items():
@@ -137,14 +144,6 @@ def filter_payload(metadata: Mapping[str, Any]) -> tuple[list[str], dict[str, li
 
     walk(metadata, (), "[")
     return tokens, fields
-
-
-def _number(add, kind: str, path: Path, value: int | float) -> None:
-    high, rest = number_parts(value)
-    if rest:
-        add(kind.upper(), path, {"h": high, "r": rest})
-    else:
-        add(kind, path, high + 0.0)  # -0.0 == 0.0
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9_]*")
@@ -181,7 +180,7 @@ def index_schemas(node: FilterNode | None) -> dict[str, models.PayloadSchemaType
     (ints beyond 2**53) are rare and left unindexed.
     """
     found: dict[str, models.PayloadSchemaType] = {}
-    for leaf in _leaves(node):
+    for leaf in filter_leaves(node):
         if isinstance(leaf, Range):
             if leaf.kind != "string":
                 found.setdefault(_key("n" if leaf.kind == "number" else "t", leaf.path), models.PayloadSchemaType.FLOAT)
@@ -195,16 +194,6 @@ def index_schemas(node: FilterNode | None) -> dict[str, models.PayloadSchemaType
                 else:
                     found.setdefault(_key("n", leaf.path), models.PayloadSchemaType.FLOAT)
     return found
-
-
-def _leaves(node: FilterNode | None):
-    if isinstance(node, (And, Or)):
-        for child in node.children:
-            yield from _leaves(child)
-    elif isinstance(node, Not):
-        yield from _leaves(node.child)
-    elif node is not None:
-        yield node
 
 
 # ---- translation ------------------------------------------------------------------
