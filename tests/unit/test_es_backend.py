@@ -8,6 +8,7 @@ shapes, credentials, and the stand-in's own strictness.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import importlib
 import socket
@@ -43,6 +44,7 @@ from vecbook.filters import filter_mask, parse_filter  # noqa: E402
 from vecbook.stores.engine.batch import validate_workspace_id  # noqa: E402
 from vecbook.stores.elasticsearch.filters import FIELD, _number_key, filter_terms, to_query  # noqa: E402
 from vecbook.stores.elasticsearch import index_name, workspace_of  # noqa: E402
+from vecbook.stores.elasticsearch.documents import index_info  # noqa: E402
 
 
 @pytest.fixture
@@ -487,3 +489,12 @@ def test_standin_models_refresh_and_points_in_time(server):
     frozen = raw.search(pit={"id": pit, "keep_alive": "1m"}, sort=["_shard_doc"], query={"range": {"k": {"gte": "a"}}})
     assert [h["_id"] for h in frozen["hits"]["hits"]] == ["1"] and raw.count(index="t")["count"] == 2
     raw.close_point_in_time(id=pit)
+
+
+def test_an_index_of_the_older_term_layout_is_filtered_by_post_filtering(server, store):
+    store.create_workspace("w")
+    store.insert([VectorNode(unique_id=f"n{i}", content="", metadata={"i": i}, vector=np.ones(4) + i) for i in range(10)], "w")
+    store._info["w"] = dataclasses.replace(store._info["w"], format=1)  # as an index made by vecbook < 0.2 reads
+    hits = store.search_by_vector(np.ones(4), "w", top_k=10, filter_dict={"i": {"gte": 6}})
+    assert sorted(n.unique_id for n in hits) == ["n6", "n7", "n8", "n9"]
+    assert index_info({"x": {"mappings": {"_meta": {"vecbook": {"distance": "cosine"}}}}}).format == 1

@@ -464,3 +464,20 @@ def test_a_collection_with_named_vectors_is_left_alone(store):
     with pytest.raises(ValidationError, match="named vectors"):
         store.insert(VectorNode(unique_id="a", content="x", vector=np.ones(4)), "w")
     assert store._client.client.collection_exists(collection_name("w"))
+
+
+def test_points_written_before_filter_copies_are_still_filtered_exactly():
+    """Points of vecbook < 0.2 carry no ``_f``/``_v``: a filter on a collection holding any is answered by
+    post-filtering, never by missing them."""
+    s = QdrantVectorStore(location=":memory:")
+    s.create_workspace("w")
+    s.insert(nodes(12), "w")
+    client = s._client.client
+    old = [point_id(f"n{i}") for i in range(0, 12, 2)]
+    client.delete_payload(collection_name=collection_name("w"), keys=["_f", "_v"], points=old, wait=True)
+    hits = s.search_by_vector(vec(0), "w", top_k=12, filter_dict={"i": {"gte": 4}})
+    assert sorted(n.unique_id for n in hits) == sorted(f"n{i}" for i in range(4, 12))
+    assert sorted(n.unique_id for n in s.iter_workspace_nodes("w", filter_dict={"i": 3})) == ["n3"]
+    s.copy_workspace("w", "w2")  # rewritten in the current format: native filters again
+    assert not asyncio.run(s._holds_old_points("w2"))
+    assert sorted(n.unique_id for n in s.search_by_vector(vec(0), "w2", top_k=12, filter_dict={"i": {"gte": 4}})) == sorted(f"n{i}" for i in range(4, 12))

@@ -90,6 +90,7 @@ def check_prefix(prefix: str) -> str:
 class IndexInfo:
     dimensions: int | None
     distance: str | None
+    format: int = FORMAT
 
 
 def mappings(ws: str, dimensions: int | None, distance: str, index_options: dict) -> dict:
@@ -116,7 +117,7 @@ def index_info(get_mapping_body: dict) -> IndexInfo:
     """The vector size and distance from a get-mapping response."""
     mapping = next(iter(get_mapping_body.values()))["mappings"]
     meta = mapping.get("_meta", {}).get("vecbook", {})
-    return IndexInfo(mapping.get("properties", {}).get("embedding", {}).get("dims"), meta.get("distance"))
+    return IndexInfo(mapping.get("properties", {}).get("embedding", {}).get("dims"), meta.get("distance"), meta.get("format", 1))
 
 
 # ---- documents ---------------------------------------------------------------------------------

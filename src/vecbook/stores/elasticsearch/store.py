@@ -36,9 +36,11 @@ from ...filters import FilterNode
 from ...node import VectorNode
 from ..arguments import public
 from ..base import BaseVectorStore
+from ..matching import Translation
 from ..engine.batch import NodeBatch
 from .client import UNREACHABLE, EsClients, check_refresh, default_hosts, describe_failure, index_missing, scrub
 from .documents import (
+    FORMAT,
     MAX_WINDOW,
     SOURCE,
     IndexInfo,
@@ -278,6 +280,11 @@ class EsVectorStore(BaseVectorStore):
         es = await self._clients.get()
         with self._calling(ws):
             return int((await es.count(index=self._index(ws)))["count"])
+
+    async def _translate(self, ws: str, filter: FilterNode | None) -> Translation:
+        if filter is not None and (await self._index_info(ws)).format < FORMAT:
+            return Translation(None, exact=False)  # terms of an older layout (vecbook < 0.2): post-filter
+        return Translation(filter)
 
     async def _search(self, ws: str, queries: np.ndarray, limit: int, native: FilterNode | None) -> list[list[VectorNode]]:
         await self._check_distance(ws)

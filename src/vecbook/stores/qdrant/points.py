@@ -21,11 +21,13 @@ from ...node import VectorNode, trusted_node
 from ..engine.batch import NodeBatch, validate_workspace_id
 from ..engine.vector_copies import decode_copies, encode_copy
 
-__all__ = ["collection_name", "pending_name", "workspace_of", "point_id", "points", "nodes", "VECTOR_KEY"]
+__all__ = ["collection_name", "pending_name", "workspace_of", "point_id", "points", "nodes", "VECTOR_KEY", "FORMAT_KEY", "FORMAT", "READ_PAYLOAD"]
 
 _PREFIX, _CASED_PREFIX, _PENDING = "vecbook_", "vecbookx_", "vecbookp_"
 _ID_NAMESPACE = uuid.UUID("5b0c1f5e-0f4e-5c3a-9d1e-7a1c6b2e4f10")
 VECTOR_KEY = "_vector"
+FORMAT_KEY, FORMAT = "_v", 2  # 2: filters read ``_f`` (points of format 1 have none)
+READ_PAYLOAD = ["unique_id", "content", "metadata", VECTOR_KEY]  # what reads ask for: not the filter copies
 
 
 def collection_name(ws: str) -> str:
@@ -79,7 +81,9 @@ def points(chunk: NodeBatch, distance: str | None) -> Any:
     payloads = []
     for i, metadata in enumerate(chunk.metadatas):
         present, fields = filter_payload(metadata)
-        payloads.append({"unique_id": ids[i], "content": contents[i], "metadata": metadata, PRESENT_KEY: present, FIELDS_KEY: fields})
+        payloads.append(
+            {"unique_id": ids[i], "content": contents[i], "metadata": metadata, PRESENT_KEY: present, FIELDS_KEY: fields, FORMAT_KEY: FORMAT}
+        )
     if distance == "cosine":
         for payload, vector in zip(payloads, vectors):
             payload[VECTOR_KEY] = encode_copy(vector)

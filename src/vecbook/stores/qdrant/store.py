@@ -28,7 +28,7 @@ from ..base import BaseVectorStore
 from ..engine.batch import NodeBatch
 from ..engine.scoring import normalize_distance
 from ..matching import Translation
-from .points import collection_name, nodes, pending_name, point_id, points, workspace_of
+from .points import FORMAT, FORMAT_KEY, READ_PAYLOAD, collection_name, nodes, pending_name, point_id, points, workspace_of
 
 try:
     from qdrant_client import AsyncQdrantClient, models
@@ -86,6 +86,7 @@ class QdrantVectorStore(BaseVectorStore):
         if location is not None and location != ":memory:":
             location, url = None, location
         self._indexed: dict[str, set[str]] = {}
+        self._current: set[str] = set()  # collections known to hold no point of an older format
         if location is not None or path is not None:
             self._mode = {"location": location} if path is None else {"path": os.fspath(path)}
             self._where = location or os.fspath(path)
@@ -199,6 +200,7 @@ class QdrantVectorStore(BaseVectorStore):
 
     def _forget(self, name: str) -> None:
         self._indexed.pop(name, None)
+        self._current.discard(name)
         if self._local:
             self._client.info.pop(name, None)
 
@@ -227,7 +229,7 @@ class QdrantVectorStore(BaseVectorStore):
         found: list[VectorNode] = []
         for start in range(0, len(ids), self.batch_size):
             chunk = [point_id(i) for i in ids[start : start + self.batch_size]]
-            records = await self._call("retrieve", ws, collection_name=name, ids=chunk, with_payload=True, with_vectors=with_vectors)
+            records = await self._call("retrieve", ws, collection_name=name, ids=chunk, with_payload=READ_PAYLOAD, with_vectors=with_vectors)
             found += nodes(records, ws)
         return found
 
@@ -237,10 +239,24 @@ class QdrantVectorStore(BaseVectorStore):
         return (await self._call("count", ws, collection_name=collection_name(ws), exact=True)).count
 
     async def _translate(self, ws: str, filter: FilterNode | None) -> Translation:
+        if filter is not None and await self._holds_old_points(ws):
+            return Translation(None, exact=False)  # no filter copies to filter on: every node is a candidate
         plan = plan_filter(filter)
         if not plan.empty:
             await self._ensure_indexes(ws, filter)
         return Translation(plan.filter, exact=plan.exact, empty=plan.empty)
+
+    async def _holds_old_points(self, ws: str) -> bool:
+        """Whether some point was written before filters read ``_f`` (vecbook < 0.2): filters on it are
+        then answered by post-filtering (``copy_workspace`` rewrites them). Once none is found, never again."""
+        name = collection_name(ws)
+        if name in self._current or (await self._info(ws))[0] is None:
+            return False
+        old = models.Filter(must_not=[models.FieldCondition(key=FORMAT_KEY, match=models.MatchValue(value=FORMAT))])
+        if (await self._call("count", ws, collection_name=name, count_filter=old, exact=True)).count:
+            return True
+        self._current.add(name)
+        return False
 
     async def _search(self, ws: str, queries: np.ndarray, limit: int, native: Any) -> list[list[VectorNode]]:
         distance = (await self._info(ws))[1]
@@ -248,11 +264,11 @@ class QdrantVectorStore(BaseVectorStore):
             raise ValidationError(f"workspace {ws!r} was created with distance={distance!r}; open the store with that distance")
         name, with_vector = collection_name(ws), distance != "cosine"
         if len(queries) == 1:  # one query: query_points takes the array as it is (a batch request copies it)
-            options = {"limit": limit, "with_payload": True, "with_vectors": with_vector}
+            options = {"limit": limit, "with_payload": READ_PAYLOAD, "with_vectors": with_vector}
             responses = [await self._call("query_points", ws, collection_name=name, query=queries[0], query_filter=native, **options)]
         else:
             requests = [
-                models.QueryRequest(query=q.tolist(), filter=native, limit=limit, with_payload=True, with_vector=with_vector)
+                models.QueryRequest(query=q.tolist(), filter=native, limit=limit, with_payload=READ_PAYLOAD, with_vector=with_vector)
                 for q in queries
             ]
             responses = await self._call("query_batch_points", ws, collection_name=name, requests=requests)
@@ -267,7 +283,7 @@ class QdrantVectorStore(BaseVectorStore):
         offset = None
         while True:
             records, offset = await self._call(
-                "scroll", ws, collection_name=name, scroll_filter=native, limit=limit, offset=offset, with_payload=True, with_vectors=with_vectors
+                "scroll", ws, collection_name=name, scroll_filter=native, limit=limit, offset=offset, with_payload=READ_PAYLOAD, with_vectors=with_vectors
             )
             page = nodes(records, ws)
             for start in range(0, len(page), page_size):
