@@ -166,9 +166,9 @@ async def test_unknown_keywords_are_refused(filled, mode):
 async def test_filters(filled, mode):
     docs = await call(filled, mode, "similarity_search", "cat", k=10, filter={"topic": "pets"})
     assert {d.id for d in docs} == {"a1", "a2", "a4"}
-    docs = await call(filled, mode, "similarity_search", "markets", k=10, filter={"year": {"$gte": 2022}})
+    docs = await call(filled, mode, "similarity_search", "markets", k=10, filter={"year": {"gte": 2022}})
     assert {d.id for d in docs} == {"a2", "a4", "a5"}
-    docs = await call(filled, mode, "similarity_search", "cat", k=10, filter={"$and": [{"topic": "pets"}, {"year": {"$lt": 2024}}]})
+    docs = await call(filled, mode, "similarity_search", "cat", k=10, filter={"$and": [{"topic": "pets"}, {"year": {"lt": 2024}}]})
     assert {d.id for d in docs} == {"a1", "a2"}
     docs = await call(filled, mode, "similarity_search", "cat", k=1, filter={"topic": "finance"})
     assert len(docs) == 1 and docs[0].metadata["topic"] == "finance"
