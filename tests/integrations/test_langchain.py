@@ -119,8 +119,12 @@ async def test_add_texts_ids_and_idempotence(backend_store, mode):
 async def test_delete(filled, mode):
     assert await call(filled, mode, "delete", ["a1", "nope"]) is True
     assert await call(filled, mode, "delete", ["nope"]) is True
-    assert await call(filled, mode, "delete", None) is True
+    assert await call(filled, mode, "delete", []) is True
     assert await call(filled, mode, "get_by_ids", ["a1", "a2"]) == [DOCS[1]]
+    # ids=None: every document goes (LangChain's contract), the workspace stays
+    assert await call(filled, mode, "delete") is True
+    assert filled.store.count("docs") == 0
+    assert await call(filled, mode, "similarity_search", "cat") == []
 
 
 async def test_before_the_first_write_the_workspace_is_empty(tmp_path, mode):
@@ -130,6 +134,7 @@ async def test_before_the_first_write_the_workspace_is_empty(tmp_path, mode):
     assert await call(vs, mode, "similarity_search", "foo") == []
     assert await call(vs, mode, "get_by_ids", ["x"]) == []
     assert await call(vs, mode, "delete", ["x"]) is True
+    assert await call(vs, mode, "delete") is True
     assert await call(vs, mode, "max_marginal_relevance_search", "foo") == []
     assert not store.exist_workspace("later")
     await call(vs, mode, "add_texts", ["foo"], ids=["x"])
@@ -284,7 +289,7 @@ async def test_search_by_vector(filled, mode):
 async def test_async_methods_call_vecbook_async_methods(tmp_path, monkeypatch):
     store = hash_store(tmp_path)
     vs = VecbookVectorStore(store, embedding=VecbookEmbeddings(store.embedding_model))
-    for name in ("insert", "delete", "get", "search", "search_by_vector", "create_workspace", "batch_search"):
+    for name in ("insert", "delete", "get", "search", "search_by_vector", "create_workspace", "batch_search", "read_columns"):
         monkeypatch.setattr(store, name, _refuse(name))
     monkeypatch.setattr(store.embedding_model, "get_embeddings", _refuse("get_embeddings"))
     assert await vs.aadd_documents(DOCS) == [d.id for d in DOCS]
@@ -295,6 +300,8 @@ async def test_async_methods_call_vecbook_async_methods(tmp_path, monkeypatch):
     await vs.adelete(["a2"])
     assert await vs.aget_by_ids(["a2"]) == []
     assert len(await vs.as_retriever(search_kwargs={"k": 2}).ainvoke("cat")) == 2
+    await vs.adelete()
+    assert await store.async_count("langchain") == 0
 
 
 def _refuse(name):

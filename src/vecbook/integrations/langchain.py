@@ -262,12 +262,17 @@ class VecbookVectorStore(VectorStore):
         return ids
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
-        """Delete documents by id; ids that do not exist are ignored. ``ids=None`` deletes nothing."""
+        """Delete documents by id; ids that do not exist are ignored.
+
+        ``ids=None`` deletes every document of the workspace (LangChain's contract; the
+        workspace itself stays), ``ids=[]`` none. All or nothing, like vecbook's ``delete``.
+        """
         _reject_kwargs("delete", kwargs)
-        if not ids:
-            return True
         try:
-            self.store.delete(list(ids), self.workspace_id)
+            if ids is None:
+                ids = self.store.read_columns(self.workspace_id).ids
+            if ids:
+                self.store.delete(list(ids), self.workspace_id)
         except WorkspaceNotFoundError:
             pass
         return True
@@ -275,10 +280,11 @@ class VecbookVectorStore(VectorStore):
     async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Async twin of :meth:`delete`."""
         _reject_kwargs("adelete", kwargs)
-        if not ids:
-            return True
         try:
-            await self.store.async_delete(list(ids), self.workspace_id)
+            if ids is None:
+                ids = (await self.store.async_read_columns(self.workspace_id)).ids
+            if ids:
+                await self.store.async_delete(list(ids), self.workspace_id)
         except WorkspaceNotFoundError:
             pass
         return True
