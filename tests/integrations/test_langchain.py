@@ -406,3 +406,28 @@ def test_langchain_model_options():
         LangChainEmbeddingModel(lc, dimensions=5, max_retries=0).get_embeddings("x")  # 4-d vectors, 5 promised
     with pytest.raises(TypeError):
         LangChainEmbeddingModel(HashEmbeddingModel())  # type: ignore[arg-type]
+
+
+# ---- LangChain's indexing API -------------------------------------------------------------
+
+
+async def test_langchain_indexing_api(tmp_path, mode):
+    """``langchain_core.indexing.index`` (record manager, cleanup) drives add_documents and delete."""
+    from langchain_core.indexing import InMemoryRecordManager, aindex, index
+
+    store = MemoryVectorStore(store_dir=str(tmp_path))
+    vs = VecbookVectorStore(store, "indexed", embedding=DeterministicFakeEmbedding(size=8))
+    manager = InMemoryRecordManager(namespace="vecbook/indexed")
+    manager.create_schema()
+
+    async def run(docs):
+        kwargs = {"cleanup": "full", "key_encoder": "sha256"}
+        return await aindex(docs, manager, vs, **kwargs) if mode == "async" else index(docs, manager, vs, **kwargs)
+
+    first = [Document(page_content=t, metadata={"source": "s"}) for t in ("one", "two", "three")]
+    assert await run(first) == {"num_added": 3, "num_updated": 0, "num_skipped": 0, "num_deleted": 0}
+    assert store.count("indexed") == 3
+    assert (await run(first))["num_skipped"] == 3  # unchanged: nothing written
+    second = [Document(page_content=t, metadata={"source": "s"}) for t in ("one", "four")]
+    assert await run(second) == {"num_added": 1, "num_updated": 0, "num_skipped": 1, "num_deleted": 2}
+    assert sorted(n.content for n in store.iter_workspace_nodes("indexed")) == ["four", "one"]
