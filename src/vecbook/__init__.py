@@ -7,17 +7,21 @@ embedding models, a portable filter language and JSONL dumps.
 from .embedding import BaseEmbeddingModel, HashEmbeddingModel
 from .errors import (
     BackendUnavailableError,
+    CorruptedFileError,
     DimensionMismatchError,
     DumpFormatError,
     DumpNotFoundError,
     EmbeddingError,
     FilterError,
     InvalidWorkspaceIdError,
+    LockTimeoutError,
     MissingDependencyError,
     PartialWriteError,
     RetryableEmbeddingError,
     StoreClosedError,
     StoreCorruptedError,
+    StorageError,
+    SymlinkError,
     ValidationError,
     VecbookError,
     WorkspaceExistsError,
@@ -65,6 +69,10 @@ __all__ = [
     "PartialWriteError",
     "StoreClosedError",
     "StoreCorruptedError",
+    "CorruptedFileError",
+    "StorageError",
+    "SymlinkError",
+    "LockTimeoutError",
     *_LAZY,
 ]
 
