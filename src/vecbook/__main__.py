@@ -17,7 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--filter", default='{"rank": {"lte": 500}, "month": {"gte": "2026-01"}}', help="a portable filter, as JSON")
     demo.add_argument("--top-k", type=int, default=5)
     demo.add_argument("--hash-model", action="store_true", help="use the model-free HashEmbeddingModel (for quick checks)")
+    _add_repair_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "repair":
+        return _repair(args)
     return _demo(args)
 
 
@@ -47,6 +50,59 @@ def _demo(args) -> int:
             print(f"  {node.score:.3f}  #{md['rank']:<5} {md['name']:<28} {md.get('month', '-'):<8} {node.content[:70]}")
     store.close()
     return 0
+
+
+# ---- repair: a self-contained subcommand (the local backend's recovery path) ----------------------
+
+
+def _add_repair_parser(sub) -> None:
+    repair = sub.add_parser(
+        "repair",
+        help="check a local store's workspaces and rebuild damaged ones from what is readable",
+        description="Check every file of the workspaces of a local store (LocalVectorStore). A damaged workspace is "
+        "rebuilt from its intact snapshot rows and log frames; its damaged files are kept in STORE_DIR/.damaged/. "
+        "A healthy workspace is left as it is. Exit status: 0 all healthy or repaired, 1 something could not be done.",
+    )
+    repair.add_argument("store_dir", help="the local store's folder (store_dir=)")
+    repair.add_argument("workspaces", nargs="*", help="workspace ids (default: every workspace in the store)")
+    repair.add_argument("--json", action="store_true", help="print one JSON report per workspace")
+
+
+def _repair(args) -> int:
+    from pathlib import Path
+
+    from . import LocalVectorStore, VecbookError
+
+    if not Path(args.store_dir).is_dir():
+        print(f"vecbook repair: {args.store_dir} is not a folder", file=sys.stderr)
+        return 1
+    store = LocalVectorStore(store_dir=args.store_dir)
+    status = 0
+    try:
+        for workspace in args.workspaces or store.list_workspaces():
+            try:
+                report = store.repair(workspace)
+            except VecbookError as exc:
+                print(f"{workspace}: could not be repaired: {type(exc).__name__}: {exc}", file=sys.stderr)
+                status = 1
+                continue
+            print(json.dumps(report) if args.json else _repair_summary(report))
+    finally:
+        store.close()
+    return status
+
+
+def _repair_summary(report: dict) -> str:
+    ws = report["workspace"]
+    if not report["repaired"]:
+        return f"{ws}: healthy, {report['nodes']} nodes"
+    lines = [f"{ws}: repaired, {report['nodes']} nodes kept; the damaged files are kept in {report['backup']}"]
+    if report["lost_nodes"]:
+        lines.append(f"  {report['lost_nodes']} node(s) of the snapshot lost")
+    if report["skipped_log_bytes"]:
+        lines.append(f"  {report['skipped_log_bytes']} bytes of the log skipped (the writes stored there are lost)")
+    lines.extend(f"  - {problem}" for problem in report["problems"])
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

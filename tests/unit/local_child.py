@@ -12,7 +12,7 @@ import random
 import sys
 
 import vecbook
-from vecbook.stores.local import store as local
+import vecbook.stores.local as local  # the backend's tunables
 
 
 def crash_ops(seed: int):

@@ -25,7 +25,7 @@ from .logfile import read_legacy_snapshot, read_snapshot, salvage_frames, salvag
 
 __all__ = ["repair_folder"]
 
-_MAX_LISTED_IDS = 1000
+_MAX_LISTED_IDS = 10_000
 
 
 def repair_folder(folder: Path, damaged_root: Path, distance: str) -> dict[str, Any]:

@@ -123,6 +123,7 @@ class _LocalState(TableState):
     meta_stat: tuple = ()
     snapshot_bytes: int = 0
     lock_file: Any = None  # the LOCK file, open while this state lives
+    log_file: Any = None  # the log of this generation, open while this state lives
     write_lock: threading.Lock = None  # type: ignore[assignment]  # this process's writers, one at a time
     needs_reload: bool = False  # the table may differ from the files: rebuild before the next use
     swept: int = -1  # the generation whose stale files this process last removed
@@ -400,11 +401,15 @@ class LocalVectorStore(TableStore):
             meta, meta_stat = self._read_meta(ws, folder)
             generation = meta["generation"]
             try:
-                table, snapshot_bytes, log = self._read_generation(folder, meta)
+                table, snapshot_bytes, log_file = self._read_generation(folder, meta)
             except FileNotFoundError as exc:
                 if self._meta_stat(folder) != meta_stat:
                     continue  # a compaction published a new generation and removed this one: read that
                 raise damaged(exc.filename, f"{exc.filename} is missing, but {folder / META} names generation {generation}") from None
+            log = log_file.read()
+            if state.log_file is not None:
+                state.log_file.close()
+            state.log_file = log_file
             state.table, state.incarnation, state.generation = table, meta["id"], generation
             state.meta_stat, state.snapshot_bytes, state.offset, state.tail = meta_stat, snapshot_bytes, 0, None
             state.needs_reload = True  # until the log is applied
@@ -420,15 +425,16 @@ class LocalVectorStore(TableStore):
             return
         raise StoreCorruptedError(f"workspace {ws!r} kept changing while it was being opened ({_LOAD_ATTEMPTS} generations)")
 
-    def _read_generation(self, folder: Path, meta: dict) -> tuple[NodeTable, int, bytes]:
-        """The table of a generation's snapshot, its size in bytes, and its log's content.
+    def _read_generation(self, folder: Path, meta: dict) -> tuple[NodeTable, int, Any]:
+        """The table of a generation's snapshot, its size in bytes, and its log, open.
 
         The log is opened first and the snapshot files next: a compaction removes them
         only after publishing the next generation, and an open file stays readable.
         FileNotFoundError if one was already gone.
         """
         generation = meta["generation"]
-        with open(folder / log_name(generation), "rb") as log:
+        log = open(folder / log_name(generation), "rb")  # kept open by the state: see _caught_up
+        try:
             table = NodeTable(meta["dimensions"], distance=self.distance)  # indexed once filled, by _load_indexed
             snapshot_bytes = 0
             if generation > 0:
@@ -439,7 +445,10 @@ class LocalVectorStore(TableStore):
                     batch = read_snapshot(prefix, meta["snapshot"], meta["dimensions"])
                 table.upsert(batch)
                 snapshot_bytes = batch.vectors.nbytes
-            return table, snapshot_bytes, log.read()
+        except BaseException:
+            log.close()
+            raise
+        return table, snapshot_bytes, log
 
     def _sweep_at_open(self, ws: str, state: _LocalState) -> None:
         """Remove stale files if the lock is free right now (never waits; a read-only store is left alone)."""
@@ -541,20 +550,20 @@ class LocalVectorStore(TableStore):
                 self._load(ws, state)
 
     def _caught_up(self, state: _LocalState, folder: Path) -> bool:
-        """Apply the log's new frames; False if the state must be rebuilt (log compacted away, or rolled back)."""
-        path = folder / log_name(state.generation)
-        try:
-            if os.stat(path).st_size == state.offset:
-                return True
-            with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size < state.offset or not self._tail_intact(f, state):
-                    return False  # a write we had read was taken back by its writer (its fsync failed)
-                f.seek(state.offset)
-                data = f.read()
-        except FileNotFoundError:
-            return False  # compacted meanwhile
-        self._apply_log(state, data, state.offset, path)
+        """Apply the log's new frames; False if the state must be rebuilt (its last frame was taken back).
+
+        The log stays open from the load on (a compaction changes meta.json, checked
+        before): one ``fstat`` and a 12-byte read of the last frame's header per read.
+        That header tells a reader that a frame it applied was taken back by its writer
+        (whose fsync failed), even if another frame of the same size took its place.
+        """
+        f = state.log_file
+        size = os.fstat(f.fileno()).st_size
+        if size < state.offset or not self._tail_intact(f, state):
+            return False
+        if size > state.offset:
+            data = os.pread(f.fileno(), size - state.offset, state.offset)
+            self._apply_log(state, data, state.offset, folder / log_name(state.generation))
         return True
 
     @staticmethod
@@ -824,6 +833,8 @@ class LocalVectorStore(TableStore):
         fsync_dir(folder)
         write_meta(folder, {"id": state.incarnation, "generation": new, "dimensions": state.table.dimensions, "snapshot": info})
         meta_stat = os.stat(folder / META)
+        log_file, state.log_file = state.log_file, open(folder / log_name(new), "rb")
+        log_file.close()
         state.generation, state.offset, state.snapshot_bytes, state.tail = new, tail, batch.vectors.nbytes, None
         state.index_offset = tail if saved else None
         state.meta_stat = (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size)
@@ -845,8 +856,9 @@ class LocalVectorStore(TableStore):
         for ws, state in states:
             if state.table.index is not None:
                 await to_thread(self._checkpoint_index, ws, state)
-            if state.lock_file is not None:
-                state.lock_file.close()
+            for f in (state.lock_file, state.log_file):
+                if f is not None:
+                    f.close()
 
     def _checkpoint_index(self, ws: str, state: _LocalState) -> None:
         """Save the index if it ran well ahead of the saved one, so the next open need not rebuild."""
@@ -894,8 +906,7 @@ class LocalVectorStore(TableStore):
         if state is not None:
             with state.lock:
                 state.needs_reload = True
-        report["workspace"] = ws
-        return report
+        return {"workspace": ws, **report}
 
 
 def _write_all(fd: int, data: bytes, offset: int) -> None:
