@@ -750,7 +750,7 @@ class LocalVectorStore(TableStore):
 
     def _compaction_done(self, ws: str, state: _LocalState) -> None:
         if state.compact_failures:
-            logger.warning("workspace %r: compaction succeeded again after %d failure(s)", ws, state.compact_failures)
+            logger.info("workspace %r: compaction succeeded again after %d failure(s)", ws, state.compact_failures)
         state.compact_failures, state.compact_retry_at = 0, 0.0
 
     def _compact(self, ws: str, state: _LocalState) -> None:
