@@ -30,6 +30,7 @@ import struct
 import threading
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -57,6 +58,7 @@ MAGIC = b"VBL1"
 _HEADER = struct.Struct("<4sII")
 _U32 = struct.Struct("<I")
 _PARALLEL_BYTES = 8 << 20  # vectors at least this big are read and verified in a second thread
+_CRC_THREADS = 4  # at most this many threads compute the checksums of a big vector file
 
 
 @dataclass
@@ -281,28 +283,56 @@ def _read_columns(raw: bytes, info: dict[str, Any], path: Path) -> tuple[list, l
 
 
 def _vector_reader(f: BinaryIO, target: memoryview, expected: dict[str, Any], path: Path) -> Callable[[], None]:
-    """A function that reads ``target`` from ``f`` a checksummed chunk at a time and verifies it."""
+    """A function that reads ``target`` from ``f`` a checksummed chunk at a time and verifies each.
+
+    The checksums of chunks already read are computed by a few threads while the next
+    chunk is read (``crc32`` releases the GIL), so verifying costs little more than
+    reading wherever there are idle cores.
+    """
 
     def read() -> None:
         size = os.fstat(f.fileno()).st_size
         if size != expected["size"] or len(target) != size:
             raise damaged(path, f"{path} holds {size} bytes where meta.json recorded {expected['size']} ({len(target)} expected)")
-        chunk = expected["chunk"]
-        if len(expected["crcs"]) != -(-size // chunk):
-            raise damaged(path, f"meta.json records {len(expected['crcs'])} checksums for {path}, which needs {-(-size // chunk)}")
-        for number, crc in enumerate(expected["crcs"]):
-            start = number * chunk
-            piece = target[start : start + chunk]
-            got = f.readinto(piece)
-            while got < len(piece):  # readinto may return short on large reads
-                more = f.readinto(piece[got:])
-                if not more:
-                    raise damaged(path, f"{path} ended at byte {start + got}", start + got)
-                got += more
-            if zlib.crc32(piece) != crc:
-                raise damaged(path, f"{path}: bytes {start}-{start + len(piece)} fail their checksum", start)
+        chunk, sums = expected["chunk"], expected["crcs"]
+        if len(sums) != -(-size // chunk):
+            raise damaged(path, f"meta.json records {len(sums)} checksums for {path}, which needs {-(-size // chunk)}")
+        threads = min(_CRC_THREADS, len(sums) - 1, os.cpu_count() or 1)
+        with ThreadPoolExecutor(threads) if threads > 1 else _Inline() as pool:
+            pending = []
+            for number in range(len(sums)):
+                piece = target[number * chunk : (number + 1) * chunk]
+                _read_exactly(f, piece, path, number * chunk)
+                pending.append(pool.submit(zlib.crc32, piece))
+            for number, (crc, got) in enumerate(zip(sums, pending)):
+                if got.result() != crc:
+                    raise damaged(path, f"{path}: bytes {number * chunk}-{min(size, (number + 1) * chunk)} fail their checksum", number * chunk)
 
     return read
+
+
+def _read_exactly(f: BinaryIO, piece: memoryview, path: Path, start: int) -> None:
+    got = 0
+    while got < len(piece):  # readinto may return short on large reads
+        more = f.readinto(piece[got:])
+        if not more:
+            raise damaged(path, f"{path} ended at byte {start + got}", start + got)
+        got += more
+
+
+class _Inline:
+    """A stand-in for a thread pool that runs each call at once (small files, one core)."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def submit(self, fn: Callable, *args: Any) -> Future:
+        done: Future = Future()
+        done.set_result(fn(*args))
+        return done
 
 
 class _Worker:
