@@ -433,7 +433,7 @@ class LocalVectorStore(TableStore):
         FileNotFoundError if one was already gone.
         """
         generation = meta["generation"]
-        log = open(folder / log_name(generation), "rb")  # kept open by the state: see _caught_up
+        log = open(folder / log_name(generation), "rb", buffering=0)  # kept open by the state: see _caught_up
         try:
             table = NodeTable(meta["dimensions"], distance=self.distance)  # indexed once filled, by _load_indexed
             snapshot_bytes = 0
@@ -552,8 +552,8 @@ class LocalVectorStore(TableStore):
     def _caught_up(self, state: _LocalState, folder: Path) -> bool:
         """Apply the log's new frames; False if the state must be rebuilt (its last frame was taken back).
 
-        The log stays open from the load on (a compaction changes meta.json, checked
-        before): one ``fstat`` and a 12-byte read of the last frame's header per read.
+        The log stays open (unbuffered) from the load on (a compaction changes meta.json,
+        checked before): one ``fstat`` and a 12-byte read of the last frame's header per read.
         That header tells a reader that a frame it applied was taken back by its writer
         (whose fsync failed), even if another frame of the same size took its place.
         """
@@ -562,7 +562,8 @@ class LocalVectorStore(TableStore):
         if size < state.offset or not self._tail_intact(f, state):
             return False
         if size > state.offset:
-            data = os.pread(f.fileno(), size - state.offset, state.offset)
+            f.seek(state.offset)
+            data = f.read()
             self._apply_log(state, data, state.offset, folder / log_name(state.generation))
         return True
 
@@ -571,7 +572,8 @@ class LocalVectorStore(TableStore):
         if state.tail is None:
             return True
         start, header = state.tail
-        return os.pread(f.fileno(), len(header), start) == header
+        f.seek(start)
+        return f.read(len(header)) == header
 
     # ---- writes --------------------------------------------------------------------------
 
@@ -833,7 +835,7 @@ class LocalVectorStore(TableStore):
         fsync_dir(folder)
         write_meta(folder, {"id": state.incarnation, "generation": new, "dimensions": state.table.dimensions, "snapshot": info})
         meta_stat = os.stat(folder / META)
-        log_file, state.log_file = state.log_file, open(folder / log_name(new), "rb")
+        log_file, state.log_file = state.log_file, open(folder / log_name(new), "rb", buffering=0)
         log_file.close()
         state.generation, state.offset, state.snapshot_bytes, state.tail = new, tail, batch.vectors.nbytes, None
         state.index_offset = tail if saved else None
@@ -910,10 +912,10 @@ class LocalVectorStore(TableStore):
 
 
 def _write_all(fd: int, data: bytes, offset: int) -> None:
+    os.lseek(fd, offset, os.SEEK_SET)
     view = memoryview(data)
     while view:
-        written = os.pwrite(fd, view[: 1 << 30], offset)
-        view, offset = view[written:], offset + written
+        view = view[os.write(fd, view[: 1 << 30]) :]
 
 
 def _valid_id(name: str) -> bool:
