@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 import vecbook
-import vecbook.stores.local as local
+from vecbook.stores import local
 
 
 def run_fsize(store_dir: str, limit: int) -> None:
@@ -81,9 +81,15 @@ def run_sigint(store_dir: str, trials: int, n: int) -> None:
             outcome = "interrupt after the call"
         errors = []
         counts = []
-        for call in (lambda: store.count("ws"), lambda: store.search_by_vector(np.ones(16), "ws", top_k=3), lambda: store.insert(vecbook.VectorNode(unique_id="after", vector=np.ones(16)), "ws"), lambda: store.count("ws")):
+        calls = (
+            lambda s: s.count("ws"),
+            lambda s: s.search_by_vector(np.ones(16), "ws", top_k=3),
+            lambda s: s.insert(vecbook.VectorNode(unique_id="after", vector=np.ones(16)), "ws"),
+            lambda s: s.count("ws"),
+        )
+        for call in calls:
             try:
-                result = call()
+                result = call(store)
                 if isinstance(result, int):
                     counts.append(result)
             except Exception as exc:  # noqa: BLE001 - reported to the parent

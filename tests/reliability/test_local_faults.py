@@ -25,8 +25,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import vecbook.stores.local as local
-from vecbook import CorruptedFileError, LocalVectorStore, LockTimeoutError, StorageError, VectorNode
+from vecbook import (
+    CorruptedFileError,
+    LocalVectorStore,
+    LockTimeoutError,
+    StorageError,
+    VectorNode,
+)
+from vecbook.stores import local
 from vecbook.stores.local.logfile import scan_frames
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,7 +187,7 @@ def test_a_call_that_raised_has_not_happened(tmp_path, monkeypatch):
         store = LocalVectorStore(store_dir=folder)
         store.create_workspace("ws")
 
-        def flaky(name):
+        def flaky(name, rng=rng, folder=folder):
             def call(fd, *args):
                 if rng.random() < 0.15 and os.readlink(f"/proc/self/fd/{fd}").startswith(str(folder)):
                     failures["n"] += 1

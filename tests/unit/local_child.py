@@ -12,7 +12,7 @@ import random
 import sys
 
 import vecbook
-import vecbook.stores.local as local  # the backend's tunables
+from vecbook.stores import local  # the backend's tunables
 
 
 def crash_ops(seed: int):

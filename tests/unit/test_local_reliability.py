@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import vecbook.stores.local as local
 from vecbook import (
     CorruptedFileError,
     DimensionMismatchError,
@@ -32,8 +31,9 @@ from vecbook import (
     WorkspaceNotFoundError,
 )
 from vecbook.__main__ import main
-from vecbook.stores.engine.table import NodeTable
+from vecbook.stores import local
 from vecbook.stores.engine.batch import NodeBatch
+from vecbook.stores.engine.table import NodeTable
 from vecbook.stores.local.logfile import scan_frames
 
 DIMS = 16

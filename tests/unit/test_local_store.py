@@ -13,8 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from vecbook import HashEmbeddingModel, LocalVectorStore, StoreCorruptedError, VectorNode
-import vecbook.stores.local as local  # the backend's tunables
+from vecbook import (
+    HashEmbeddingModel,
+    LocalVectorStore,
+    StoreCorruptedError,
+    VectorNode,
+)
+from vecbook.stores import local  # the backend's tunables
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])}

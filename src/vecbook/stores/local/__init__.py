@@ -24,6 +24,6 @@ COMPACT_BACKOFF_MAX = 600.0
 SNAPSHOT_CHUNK_BYTES = 16 << 20
 SNAPSHOT_LINE_ROWS = 4096
 
-from .store import LocalVectorStore  # noqa: E402  (after the tunables, which store.py reads from here)
+from .store import LocalVectorStore
 
 __all__ = ["LocalVectorStore"]

@@ -20,23 +20,23 @@ from ...dumps import fsync_dir
 from ...errors import CorruptedFileError, StorageError
 
 __all__ = [
-    "META",
     "FORMAT",
-    "log_name",
-    "snap_name",
-    "generation_of",
-    "write_meta",
-    "parse_meta",
-    "temp_prefix",
-    "remove_temp",
-    "copy_log",
+    "META",
     "abandoned",
-    "sweep",
+    "copy_log",
     "damaged",
-    "storage_error",
-    "repair_hint",
-    "write_durably",
+    "generation_of",
     "holds_workspace",
+    "log_name",
+    "parse_meta",
+    "remove_temp",
+    "repair_hint",
+    "snap_name",
+    "storage_error",
+    "sweep",
+    "temp_prefix",
+    "write_durably",
+    "write_meta",
 ]
 
 META = "meta.json"

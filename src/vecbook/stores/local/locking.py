@@ -19,7 +19,7 @@ try:
 except ImportError:  # Windows
     fcntl = None
 
-__all__ = ["open_lock", "acquire", "try_acquire", "release", "is_current", "holder"]
+__all__ = ["acquire", "holder", "is_current", "open_lock", "release", "try_acquire"]
 
 _PID_WIDTH = 20
 _FIRST_WAIT, _LONGEST_WAIT = 0.0002, 0.01  # polling a held lock: from 0.2 ms, growing to 10 ms

@@ -42,16 +42,16 @@ from ..engine.batch import NodeBatch
 from .files import damaged
 
 __all__ = [
-    "encode_upsert",
-    "encode_delete",
-    "scan_frames",
-    "salvage_frames",
     "Frame",
     "LogDamage",
-    "write_snapshot",
-    "read_snapshot",
+    "encode_delete",
+    "encode_upsert",
     "read_legacy_snapshot",
+    "read_snapshot",
+    "salvage_frames",
     "salvage_snapshot",
+    "scan_frames",
+    "write_snapshot",
 ]
 
 MAGIC = b"VBL1"
@@ -326,7 +326,7 @@ class _Inline:
     def __enter__(self) -> _Inline:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         return None
 
     def submit(self, fn: Callable, *args: Any) -> Future:

@@ -16,12 +16,32 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ...dumps import fsync_dir
 from ...errors import CorruptedFileError, ValidationError
 from ..engine.batch import NodeBatch
 from ..engine.table import NodeTable
-from .files import META, backup, generation_of, log_name, parse_meta, remove_temp, snap_name, sweep, temp_prefix, write_durably, write_meta
-from .logfile import read_legacy_snapshot, read_snapshot, salvage_frames, salvage_snapshot, write_snapshot
+from .files import (
+    META,
+    backup,
+    generation_of,
+    log_name,
+    parse_meta,
+    remove_temp,
+    snap_name,
+    sweep,
+    temp_prefix,
+    write_durably,
+    write_meta,
+)
+from .logfile import (
+    read_legacy_snapshot,
+    read_snapshot,
+    salvage_frames,
+    salvage_snapshot,
+    write_snapshot,
+)
 
 __all__ = ["repair_folder"]
 
@@ -90,7 +110,7 @@ def _snapshot_rows(prefix: Path, meta: dict[str, Any] | None, problems: list[str
         return batch, 0, []
     except FileNotFoundError as exc:
         problems.append(f"{exc.filename} is missing: the rows of the snapshot are lost")
-        return NodeBatch([], [], [], _empty(dims)), 0, []
+        return NodeBatch([], [], [], np.zeros((0, dims or 0), dtype=np.float32)), 0, []
     except CorruptedFileError as exc:
         if meta is not None:
             problems.append(str(exc).split("; to recover")[0])
@@ -138,9 +158,3 @@ def _publish(folder: Path, table: NodeTable, incarnation: str) -> None:
     fsync_dir(folder)
     write_meta(folder, {"id": incarnation, "generation": new, "dimensions": table.dimensions, "snapshot": info})
     sweep(folder)
-
-
-def _empty(dims: int | None):
-    import numpy as np
-
-    return np.zeros((0, dims or 0), dtype=np.float32)

@@ -83,7 +83,7 @@ from ...errors import (
 )
 from .. import local as tunables
 from ..arguments import public
-from ..engine.ann import index_files, load_index, make_spec, read_checkpoint, save_index
+from ..engine.ann import load_index, make_spec, read_checkpoint, save_index
 from ..engine.batch import NodeBatch, validate_workspace_id
 from ..engine.table import NodeTable
 from ..engine.table_store import TableState, TableStore
@@ -103,7 +103,15 @@ from .files import (
     write_durably,
     write_meta,
 )
-from .logfile import LogDamage, encode_delete, encode_upsert, read_legacy_snapshot, read_snapshot, scan_frames, write_snapshot
+from .logfile import (
+    LogDamage,
+    encode_delete,
+    encode_upsert,
+    read_legacy_snapshot,
+    read_snapshot,
+    scan_frames,
+    write_snapshot,
+)
 
 __all__ = ["LocalVectorStore"]
 
@@ -433,7 +441,7 @@ class LocalVectorStore(TableStore):
         FileNotFoundError if one was already gone.
         """
         generation = meta["generation"]
-        log = open(folder / log_name(generation), "rb", buffering=0)  # kept open by the state: see _caught_up
+        log = open(folder / log_name(generation), "rb", buffering=0)  # noqa: SIM115 - kept open by the state: see _caught_up
         try:
             table = NodeTable(meta["dimensions"], distance=self.distance)  # indexed once filled, by _load_indexed
             snapshot_bytes = 0
@@ -835,7 +843,7 @@ class LocalVectorStore(TableStore):
         fsync_dir(folder)
         write_meta(folder, {"id": state.incarnation, "generation": new, "dimensions": state.table.dimensions, "snapshot": info})
         meta_stat = os.stat(folder / META)
-        log_file, state.log_file = state.log_file, open(folder / log_name(new), "rb", buffering=0)
+        log_file, state.log_file = state.log_file, open(folder / log_name(new), "rb", buffering=0)  # noqa: SIM115 - the state's
         log_file.close()
         state.generation, state.offset, state.snapshot_bytes, state.tail = new, tail, batch.vectors.nbytes, None
         state.index_offset = tail if saved else None
