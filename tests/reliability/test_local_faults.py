@@ -7,6 +7,7 @@ unacknowledged-looking write), and ``repair`` never returns wrong data.
 compactions included: a call that raised has not happened, in this store and a fresh one.
 ``VECBOOK_SIGINT_TRIALS`` (default 3; soak 30): Ctrl-C during big inserts (issue 13 #5).
 ``VECBOOK_READER_RACE_SECONDS`` (default 2; soak 30): readers in other processes during compactions.
+Also: a real per-file size limit as a full disk, a SIGSTOPped lock holder, a store this user cannot write.
 """
 
 from __future__ import annotations
@@ -308,3 +309,51 @@ def test_readers_in_other_processes_never_fail_during_compactions(tmp_path, monk
         reads, errors, example = reader.communicate()[0].split(" ", 2)
         assert int(errors) == 0 and int(reads) > 0, example
     assert json.loads((tmp_path / "ws" / "meta.json").read_text())["generation"] > 2
+
+
+# ---- a store this user may read but not write ----------------------------------------------------------------
+
+
+@pytest.fixture
+def shared_dir():
+    """A folder other users can reach (pytest's tmp_path is private to its owner)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="vecbook-ro-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_read_only_store_serves_reads_and_refuses_writes_with_storage_error(shared_dir):
+    """A store this process may read but not write: root-owned files read by 'nobody', or a chmod 555 folder."""
+    store = LocalVectorStore(store_dir=shared_dir)
+    store.create_workspace("ws")
+    store.insert(VectorNode(unique_id="a", vector=np.ones(DIMS)), "ws")
+    store.close()
+    script = (
+        "import os, sys, numpy as np, vecbook\n"
+        "if os.geteuid() == 0:\n"
+        "    os.setgid(65534); os.setuid(65534)  # nobody, after every import\n"
+        "s = vecbook.LocalVectorStore(store_dir=sys.argv[1])\n"
+        "print(s.count('ws'), s.list_workspaces())\n"
+        "for call in (lambda: s.insert(vecbook.VectorNode(unique_id='b', vector=np.ones(16)), 'ws'), lambda: s.create_workspace('new')):\n"
+        "    try:\n"
+        "        call(); print('wrote')\n"
+        "    except vecbook.StorageError as exc:\n"
+        "        print(type(exc).__name__, exc.errno, exc.path)\n"
+    )
+    folders = (shared_dir, shared_dir / "ws")
+    if os.geteuid() != 0:
+        for folder in folders:
+            folder.chmod(0o555)
+    try:
+        out = subprocess.run([sys.executable, "-c", script, str(shared_dir)], env=ENV, capture_output=True, text=True, timeout=60)
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0 and lines[0] == "1 ['ws']", out.stderr
+    assert lines[1] == f"StorageError {errno.EACCES} {shared_dir / 'ws' / 'LOCK'}"
+    assert lines[2] == f"StorageError {errno.EACCES} {shared_dir}"
+    assert LocalVectorStore(store_dir=shared_dir).count("ws") == 1
