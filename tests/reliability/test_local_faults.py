@@ -1,8 +1,8 @@
 """Fault and corruption injection into the local backend, at CI size; the soak runs them longer.
 
 ``VECBOOK_CORRUPTION_TRIALS`` (default 40; soak 1000): a random bit flipped in a random file
-of a workspace is reported naming that file (or, in the last log frame, costs that one
-unacknowledged-looking write), and ``repair`` never returns wrong data.
+of a workspace is reported naming that file (one in the last log frame looks like a torn
+tail: only that write is lost), and ``repair`` never returns wrong data.
 ``VECBOOK_FAULT_TRIALS`` (default 4; soak 100): random EIO/ENOSPC in appends and fsyncs,
 compactions included: a call that raised has not happened, in this store and a fresh one.
 ``VECBOOK_SIGINT_TRIALS`` (default 3; soak 30): Ctrl-C during big inserts (issue 13 #5).
@@ -348,7 +348,7 @@ def test_a_read_only_store_serves_reads_and_refuses_writes_with_storage_error(sh
         for folder in folders:
             folder.chmod(0o555)
     try:
-        out = subprocess.run([sys.executable, "-c", script, str(shared_dir)], env=ENV, capture_output=True, text=True, timeout=60)
+        out = subprocess.run([sys.executable, "-c", script, str(shared_dir)], env=ENV, capture_output=True, text=True, timeout=60, check=False)
     finally:
         for folder in folders:
             folder.chmod(0o755)
