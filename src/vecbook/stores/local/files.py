@@ -144,15 +144,20 @@ def parse_meta(path: Path, raw: bytes) -> dict[str, Any]:
     fmt = meta.get("format")
     if type(fmt) is not int or fmt not in _KEYS:
         raise bad(f"has an unknown format {fmt!r} (this vecbook reads formats 1 and 2)")
+    problem = _shape_problem(meta, fmt)
     if fmt == 2 and meta.get("crc") != _crc(meta):
-        raise bad("fails its checksum: it was changed or damaged")
-    if set(meta) != _KEYS[fmt]:
-        missing, extra = sorted(_KEYS[fmt] - set(meta)), sorted(set(meta) - _KEYS[fmt])
-        raise bad(f"lacks {missing} / has unexpected {extra} keys")
-    problem = _meta_problem(meta)
+        raise bad("fails its checksum: it was changed or damaged" + (f" ({problem})" if problem else ""))
     if problem:
         raise bad(problem)
     return meta
+
+
+def _shape_problem(meta: dict[str, Any], fmt: int) -> str | None:
+    """What is wrong with the keys and values of a meta.json of format ``fmt``, if anything."""
+    if set(meta) != _KEYS[fmt]:
+        missing, extra = sorted(_KEYS[fmt] - set(meta)), sorted(set(meta) - _KEYS[fmt])
+        return f"lacks the keys {missing}, has unexpected keys {extra}"
+    return _meta_problem(meta)
 
 
 def _is_count(value: Any, least: int = 0) -> bool:
@@ -161,11 +166,11 @@ def _is_count(value: Any, least: int = 0) -> bool:
 
 def _meta_problem(meta: dict[str, Any]) -> str | None:
     if not isinstance(meta["id"], str) or not meta["id"]:
-        return f"has a bad id {meta['id']!r}"
+        return f"has a bad id {json.dumps(meta['id'])}"
     if not _is_count(meta["generation"]):
-        return f"has a bad generation {meta['generation']!r}"
+        return f"has a bad generation {json.dumps(meta['generation'])}, not a whole number >= 0"
     if meta["dimensions"] is not None and not _is_count(meta["dimensions"], 1):
-        return f"has bad dimensions {meta['dimensions']!r}"
+        return f"has bad dimensions {json.dumps(meta['dimensions'])}"
     if meta["format"] == 1:
         return None
     snapshot = meta["snapshot"]
