@@ -7,18 +7,22 @@ embedding models, a portable filter language and JSONL dumps.
 from .embedding import BaseEmbeddingModel, HashEmbeddingModel
 from .errors import (
     BackendUnavailableError,
+    CorruptedFileError,
     DimensionMismatchError,
     DumpFormatError,
     DumpNotFoundError,
     EmbeddingError,
     FilterError,
     InvalidWorkspaceIdError,
+    LockTimeoutError,
     MissingDependencyError,
     PartialWriteError,
     RetryableEmbeddingError,
     StoreClosedError,
     StoreCorruptedError,
     StoreInUseError,
+    StorageError,
+    SymlinkError,
     ValidationError,
     VecbookError,
     WorkspaceExistsError,
@@ -67,6 +71,10 @@ __all__ = [
     "StoreClosedError",
     "StoreInUseError",
     "StoreCorruptedError",
+    "CorruptedFileError",
+    "StorageError",
+    "SymlinkError",
+    "LockTimeoutError",
     *_LAZY,
 ]
 

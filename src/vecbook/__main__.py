@@ -1,5 +1,6 @@
 """``python -m vecbook``: build the sample workspace on the embedded default and search it
-(``demo``); open the explorer tour in JupyterLab from a run folder (``tour``)."""
+(``demo``); open the explorer tour in JupyterLab from a run folder (``tour``); check and
+rebuild a damaged local store (``repair``)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     tour.add_argument("--run-dir", default="./vecbook_demo", help="the folder Lab serves; the tour copy and Lab's settings go there (default: %(default)s)")
     tour.add_argument("--port", type=int, default=8888, help="the port to try first (default: %(default)s)")
     tour.add_argument("--no-lab", action="store_true", help="prepare the run folder and print the command, without starting Lab")
+    _add_repair_parser(sub)
     args = parser.parse_args(argv)
-    return _demo(args) if args.command == "demo" else _tour(args)
+    commands = {"demo": _demo, "tour": _tour, "repair": _repair}
+    return commands[args.command](args)
 
 
 def _demo(args) -> int:
@@ -73,6 +76,59 @@ def _tour(args) -> int:
           "Ctrl-C stops it", flush=True)
     os.execv(command[0], command)  # Lab takes over this process: Ctrl-C and exit codes are its own
     return 0  # not reached
+
+
+# ---- repair: a self-contained subcommand (the local backend's recovery path) ----------------------
+
+
+def _add_repair_parser(sub) -> None:
+    repair = sub.add_parser(
+        "repair",
+        help="check a local store's workspaces and rebuild damaged ones from what is readable",
+        description="Check every file of the workspaces of a local store (LocalVectorStore). A damaged workspace is "
+        "rebuilt from its intact snapshot rows and log frames; its damaged files are kept in STORE_DIR/.damaged/. "
+        "A healthy workspace is left as it is. Exit status: 0 all healthy or repaired, 1 something could not be done.",
+    )
+    repair.add_argument("store_dir", help="the local store's folder (store_dir=)")
+    repair.add_argument("workspaces", nargs="*", help="workspace ids (default: every workspace in the store)")
+    repair.add_argument("--json", action="store_true", help="print one JSON report per workspace")
+
+
+def _repair(args) -> int:
+    from pathlib import Path
+
+    from . import LocalVectorStore, VecbookError
+
+    if not Path(args.store_dir).is_dir():
+        print(f"vecbook repair: {args.store_dir} is not a folder", file=sys.stderr)
+        return 1
+    store = LocalVectorStore(store_dir=args.store_dir)
+    status = 0
+    try:
+        for workspace in args.workspaces or store.list_workspaces():
+            try:
+                report = store.repair(workspace)
+            except VecbookError as exc:
+                print(f"{workspace}: could not be repaired: {type(exc).__name__}: {exc}", file=sys.stderr)
+                status = 1
+                continue
+            print(json.dumps(report) if args.json else _repair_summary(report))
+    finally:
+        store.close()
+    return status
+
+
+def _repair_summary(report: dict) -> str:
+    ws = report["workspace"]
+    if not report["repaired"]:
+        return f"{ws}: healthy, {report['nodes']} nodes"
+    lines = [f"{ws}: repaired, {report['nodes']} nodes kept; the damaged files are kept in {report['backup']}"]
+    if report["lost_nodes"]:
+        lines.append(f"  {report['lost_nodes']} node(s) of the snapshot lost")
+    if report["skipped_log_bytes"]:
+        lines.append(f"  {report['skipped_log_bytes']} bytes of the log skipped (the writes stored there are lost)")
+    lines.extend(f"  - {problem}" for problem in report["problems"])
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,11 @@ naturally catch, so ``except KeyError`` keeps working for a missing workspace::
     ├── MissingDependencyError (ImportError)  an optional extra is not installed
     ├── StoreClosedError (RuntimeError)       a store used after close()
     ├── StoreInUseError (RuntimeError)        an embedded engine's folder open in another process
-    └── StoreCorruptedError (RuntimeError)    on-disk data that cannot be trusted
+    ├── StoreCorruptedError (RuntimeError)    on-disk data that cannot be trusted
+    │   └── CorruptedFileError                names the damaged file (and offset)
+    ├── StorageError (OSError)                the disk refused: full, read-only, permissions, I/O
+    │   └── SymlinkError                      a symbolic link inside store_dir, which vecbook refuses
+    └── LockTimeoutError (TimeoutError)       a writer waited too long for another process's lock
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ __all__ = [
     "StoreClosedError",
     "StoreInUseError",
     "StoreCorruptedError",
+    "CorruptedFileError",
+    "StorageError",
+    "SymlinkError",
+    "LockTimeoutError",
 ]
 
 
@@ -152,3 +160,60 @@ class StoreInUseError(VecbookError, RuntimeError):
 
 class StoreCorruptedError(VecbookError, RuntimeError):
     """On-disk data failed its integrity check in a way that cannot be repaired safely."""
+
+
+class CorruptedFileError(StoreCorruptedError):
+    """One file of a store is damaged: ``path`` names it, ``offset`` the first bad byte if known.
+
+    Nothing was changed on disk; the message says how to recover what is readable.
+    """
+
+    def __init__(self, path: str, message: str, offset: int | None = None):
+        super().__init__(message)
+        self.path = str(path)
+        self.offset = offset
+
+
+class StorageError(VecbookError, OSError):
+    """The file system refused a read or a write (disk full, read-only, permissions, I/O error).
+
+    ``path`` (also ``filename``) names the file or folder, ``errno`` is the system's code.
+    A write that raised this was not applied.
+    """
+
+    def __init__(self, path: str, message: str, errno: int | None = None):
+        super().__init__(message)
+        self.errno = errno
+        self.strerror = message
+        self.path = self.filename = str(path)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class SymlinkError(StorageError):
+    """A symbolic link inside ``store_dir`` where vecbook expects a workspace folder.
+
+    vecbook does not follow such links: renames, locks and deletes would act on the
+    link, not on the data it points to. Move the data into ``store_dir`` instead.
+    """
+
+
+class LockTimeoutError(VecbookError, TimeoutError):
+    """A write waited ``timeout`` seconds for a workspace lock held by another process.
+
+    ``path`` is the lock file, ``pid`` the holder's process id if known. Nothing was written.
+    """
+
+    def __init__(self, path: str, timeout: float, pid: int | None = None):
+        holder = f"process {pid}" if pid else "another process"
+        super().__init__(
+            f"waited {timeout:g} s for the lock {path}, held by {holder} (a long write, or a stopped "
+            f"or hung process); nothing was written. Try again, or pass a larger lock_timeout="
+        )
+        self.path = self.filename = str(path)
+        self.timeout = timeout
+        self.pid = pid
+
+    def __str__(self) -> str:
+        return str(self.args[0])

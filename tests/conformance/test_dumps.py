@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vecbook import DumpFormatError, DumpNotFoundError, MemoryVectorStore, ValidationError, VectorNode
+from vecbook import DumpFormatError, DumpNotFoundError, MemoryVectorStore, VectorNode
 
 from .dataset import nodes
 

@@ -12,7 +12,7 @@ import random
 import sys
 
 import vecbook
-from vecbook.stores.local import store as local
+from vecbook.stores import local  # the backend's tunables
 
 
 def crash_ops(seed: int):

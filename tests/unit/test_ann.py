@@ -12,7 +12,7 @@ import vecbook
 from vecbook import LocalVectorStore, MemoryVectorStore, VectorNode
 from vecbook.errors import MissingDependencyError, ValidationError
 from vecbook.stores.engine import ann
-from vecbook.stores.local import store as local_module
+from vecbook.stores import local as local_module  # the backend's tunables
 
 DIMS = 32
 WIDE = {"ef_search": 200, "exact_below": 0}  # use the index even on these small sets, wide enough to be sure of recall

@@ -13,8 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from vecbook import HashEmbeddingModel, LocalVectorStore, StoreCorruptedError, VectorNode
-from vecbook.stores.local import store as local
+from vecbook import (
+    HashEmbeddingModel,
+    LocalVectorStore,
+    StoreCorruptedError,
+    VectorNode,
+)
+from vecbook.stores import local  # the backend's tunables
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -162,8 +167,17 @@ def crash_trial(tmp_path: Path, seed: int) -> int:
     assert got in (acked, with_pending), f"seed {seed}: state after kill matches neither the acknowledged writes nor them plus the in-flight one"
     for node in reopened.iter_workspace_nodes("ws") if got else ():
         assert node.metadata == {"c": node.content}
-    reopened.insert(VectorNode(unique_id="post-crash", content="ok"), "ws") if got else None
+    if got:
+        reopened.insert(VectorNode(unique_id="post-crash", content="ok"), "ws")
+        assert_only_the_published_generation(folder / "ws")
     return acks
+
+
+def assert_only_the_published_generation(folder: Path) -> None:
+    """Nothing an interrupted compaction or an older generation left: the next writer swept it."""
+    g = json.loads((folder / "meta.json").read_text())["generation"]
+    expected = {"LOCK", "meta.json", f"log-{g:06d}.bin"} | ({f"snap-{g:06d}.json", f"snap-{g:06d}.f32"} if g else set())
+    assert {p.name for p in folder.iterdir()} == expected
 
 
 def test_kill_9_loses_no_acknowledged_write(tmp_path):

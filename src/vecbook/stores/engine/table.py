@@ -77,69 +77,103 @@ class NodeTable:
             raise DimensionMismatchError(self.dimensions, batch.dimensions or 0, f"unique_id={batch.ids[0]!r}")
 
     def upsert(self, batch: NodeBatch) -> None:
+        """Insert or replace the rows of ``batch``.
+
+        Exception-safe: everything that allocates (new rows, norms) is built before the
+        first change, so an error (``MemoryError``) leaves the table as it was. Only a
+        failure of the approximate index, updated last, drops the index (searches stay
+        exact) and is raised.
+        """
         if not len(batch):
             return
         self.check(batch)
         if not self.ids:
             self._adopt(batch)
             return
-        if self.dimensions is None:
-            self.dimensions = batch.dimensions
-            self._vectors = np.zeros((0, self.dimensions), dtype=np.float32)
-        rows = np.empty(len(batch), dtype=np.int64)
+        rows, new_ids = self._rows_for(batch.ids)
         first_new_row = self.n_rows
-        for i, node_id in enumerate(batch.ids):
-            row = self.row_of.get(node_id)
-            if row is None:
-                row = len(self.ids)
-                self.row_of[node_id] = row
-                self.ids.append(node_id)
-                self.contents.append(batch.contents[i])
-                self.metadatas.append(batch.metadatas[i])
-            else:
-                self.contents[row] = batch.contents[i]
-                self.metadatas[row] = batch.metadatas[i]
-            rows[i] = row
-        self._reserve(self.n_rows)
-        self._vectors[rows] = batch.vectors
+        dims = self.dimensions if self.dimensions is not None else batch.dimensions
+        grown = self._grown(first_new_row + len(new_ids), dims)
         sq_norms = np.einsum("ij,ij->i", batch.vectors, batch.vectors, dtype=np.float64)
+        inv_inside = None
+        if self._inv_norms is not None:
+            inside = rows[rows < len(self._inv_norms)]
+            inv_inside = (inside, _inverse_norms(sq_norms[rows < len(self._inv_norms)]))
+        # From here on nothing allocates more than a few list slots.
+        if grown is not None:
+            self._vectors, self._sq_norms, self._alive, self._labels = grown
+        self.dimensions = dims
+        for node_id, row in new_ids.items():
+            self.row_of[node_id] = row
+        self.ids.extend(new_ids)
+        self.contents.extend([None] * len(new_ids))
+        self.metadatas.extend([None] * len(new_ids))
+        contents, metadatas = self.contents, self.metadatas
+        for i, row in enumerate(rows.tolist()):
+            contents[row] = batch.contents[i]
+            metadatas[row] = batch.metadatas[i]
+        self._vectors[rows] = batch.vectors
         self._sq_norms[rows] = sq_norms
         self._max_sq = max(self._max_sq, float(sq_norms.max()))
         self._alive[rows] = True
         self._columns_changed(rows)
-        if self._inv_norms is not None:
-            inside = rows[rows < len(self._inv_norms)]
-            self._inv_norms[inside] = _inverse_norms(self._sq_norms[inside])
+        if inv_inside is not None:
+            self._inv_norms[inv_inside[0]] = inv_inside[1]
         if self.index_spec is not None:
-            self._index_add(rows, first_new_row)
+            try:
+                self._index_add(rows, first_new_row)
+            except BaseException:
+                self.index = None  # never an index that disagrees with the rows; exact search instead
+                raise
+
+    def _rows_for(self, ids: list[str]) -> tuple[np.ndarray, dict[str, int]]:
+        """The row of each id (existing, or appended in order) and the new ids with their rows; changes nothing."""
+        rows = np.empty(len(ids), dtype=np.int64)
+        new_ids: dict[str, int] = {}
+        next_row = self.n_rows
+        row_of = self.row_of
+        for i, node_id in enumerate(ids):
+            row = row_of.get(node_id)
+            if row is None:
+                row = new_ids.get(node_id)
+                if row is None:
+                    row = new_ids[node_id] = next_row
+                    next_row += 1
+            rows[i] = row
+        return rows, new_ids
 
     def _adopt(self, batch: NodeBatch) -> None:
-        """Bulk load into an empty table: no per-row Python work, one copy of the vectors at most."""
+        """Bulk load into an empty table: no per-row Python work, one copy of the vectors at most.
+
+        Builds every array and list first, then assigns them: an error leaves the table empty as before.
+        """
         n = len(batch)
-        self.dimensions = batch.dimensions
-        self.layout += 1
-        self.ids, self.contents, self.metadatas = list(batch.ids), list(batch.contents), list(batch.metadatas)
-        self.row_of = dict(zip(self.ids, range(n)))
+        dims = batch.dimensions
+        ids, contents, metadatas = list(batch.ids), list(batch.contents), list(batch.metadatas)
+        row_of = dict(zip(ids, range(n)))
         vectors = batch.vectors
         base = vectors.base if vectors.base is not None and vectors.base.ndim == 2 else None
         if base is not None and vectors.flags.writeable and base.shape[0] > n and vectors.ctypes.data == base.ctypes.data:
-            self._vectors = base  # a buffer with spare rows, handed over by the snapshot reader
+            matrix = base  # a buffer with spare rows, handed over by the snapshot reader
         else:
-            self._vectors = np.empty((max(_MIN_CAPACITY, n + n // 4), self.dimensions), dtype=np.float32)
-            self._vectors[:n] = vectors
-        capacity = self._vectors.shape[0]
-        self._sq_norms = np.zeros(capacity, dtype=np.float64)
-        self._sq_norms[:n] = np.einsum("ij,ij->i", self._vectors[:n], self._vectors[:n], dtype=np.float64)
-        self._max_sq = float(self._sq_norms[:n].max()) if n else 0.0
-        self._alive = np.zeros(capacity, dtype=bool)
-        self._alive[:n] = True
+            matrix = np.empty((max(_MIN_CAPACITY, n + n // 4), dims), dtype=np.float32)
+            matrix[:n] = vectors
+        capacity = matrix.shape[0]
+        sq_norms = np.zeros(capacity, dtype=np.float64)
+        sq_norms[:n] = np.einsum("ij,ij->i", matrix[:n], matrix[:n], dtype=np.float64)
+        alive = np.zeros(capacity, dtype=bool)
+        alive[:n] = True
+        labels = np.zeros(capacity, dtype=np.int64) if self.index_spec is not None else self._labels
+        self.dimensions, self.ids, self.contents, self.metadatas, self.row_of = dims, ids, contents, metadatas, row_of
+        self._vectors, self._sq_norms, self._alive, self._labels = matrix, sq_norms, alive, labels
+        self.layout += 1
+        self._max_sq = float(sq_norms[:n].max()) if n else 0.0
         self._dead = 0
         self._columns.clear()
         self._stale_rows.clear()
         self._inv_norms = None
         if self.index_spec is not None:
             self.index, self._next_label, self._row_of_label = None, 0, np.zeros(0, dtype=np.int64)
-            self._labels = np.zeros(capacity, dtype=np.int64)
             self._index_add(np.arange(n), 0)
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -165,37 +199,51 @@ class NodeTable:
         self.__init__(self.dimensions, self.index_spec, self.distance)
 
     def compact(self) -> None:
-        """Drop dead rows, keeping the order of the live ones."""
-        self.layout += 1
+        """Drop dead rows, keeping the order of the live ones (built first, then swapped in: exception-safe)."""
         keep = np.flatnonzero(self._alive[: self.n_rows])
-        self._vectors = np.ascontiguousarray(self._vectors[keep])
-        self._sq_norms = self._sq_norms[keep]
-        self._alive = np.ones(len(keep), dtype=bool)
-        self.ids = [self.ids[r] for r in keep]
-        self.contents = [self.contents[r] for r in keep]
-        self.metadatas = [self.metadatas[r] for r in keep]
-        self.row_of = {node_id: row for row, node_id in enumerate(self.ids)}
+        vectors = np.ascontiguousarray(self._vectors[keep])
+        sq_norms = self._sq_norms[keep]
+        alive = np.ones(len(keep), dtype=bool)
+        ids = [self.ids[r] for r in keep]
+        contents = [self.contents[r] for r in keep]
+        metadatas = [self.metadatas[r] for r in keep]
+        row_of = {node_id: row for row, node_id in enumerate(ids)}
+        labels, row_of_label = self._labels, self._row_of_label
+        if self.index_spec is not None:
+            labels = self._labels[keep]
+            row_of_label = np.full(len(self._row_of_label), -1, dtype=np.int64)
+            row_of_label[labels] = np.arange(len(keep))
+        self._vectors, self._sq_norms, self._alive = vectors, sq_norms, alive
+        self.ids, self.contents, self.metadatas, self.row_of = ids, contents, metadatas, row_of
+        self._labels, self._row_of_label = labels, row_of_label
+        self.layout += 1
         self._dead = 0
         self._columns.clear()
         self._stale_rows.clear()
         self._inv_norms = None
-        if self.index_spec is not None:
-            self._labels = self._labels[keep]
-            self._row_of_label[:] = -1
-            self._row_of_label[self._labels] = np.arange(len(keep))
 
-    def _reserve(self, rows: int) -> None:
+    def _grown(self, rows: int, dims: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """New (vectors, sq_norms, alive, labels) arrays with room for ``rows`` rows, or None if they fit.
+
+        Builds every array before anything is assigned, so a ``MemoryError`` (or any
+        error) leaves the table as it was; the caller assigns them together.
+        """
         capacity = self._vectors.shape[0]
-        if rows <= capacity:
-            return
+        if rows <= capacity and (dims is None or self._vectors.shape[1] == dims):
+            return None
         new_capacity = max(_MIN_CAPACITY, rows, capacity + capacity // 2)
-        vectors = np.empty((new_capacity, self.dimensions), dtype=np.float32)
-        vectors[:capacity] = self._vectors  # rows appended since are written by the caller
-        self._vectors = vectors
-        self._sq_norms = np.concatenate([self._sq_norms, np.zeros(new_capacity - capacity, dtype=np.float64)])
-        self._alive = np.concatenate([self._alive, np.zeros(new_capacity - capacity, dtype=bool)])
+        vectors = np.empty((new_capacity, dims or 0), dtype=np.float32)
+        if self._vectors.shape[1] == vectors.shape[1]:
+            vectors[:capacity] = self._vectors  # rows appended since are written by the caller
+        sq_norms = np.zeros(new_capacity, dtype=np.float64)
+        sq_norms[:capacity] = self._sq_norms
+        alive = np.zeros(new_capacity, dtype=bool)
+        alive[:capacity] = self._alive
+        labels = self._labels
         if self.index_spec is not None:
-            self._labels = np.concatenate([self._labels, np.zeros(new_capacity - len(self._labels), dtype=np.int64)])
+            labels = np.zeros(max(new_capacity, len(self._labels)), dtype=np.int64)
+            labels[: len(self._labels)] = self._labels
+        return vectors, sq_norms, alive, labels
 
     # ---- the approximate index -------------------------------------------------------
 
@@ -210,12 +258,12 @@ class NodeTable:
             if len(self._labels) < self._vectors.shape[0]:
                 self._labels = np.concatenate([self._labels, np.zeros(self._vectors.shape[0] - len(self._labels), dtype=np.int64)])
             labels = np.arange(self._next_label, self._next_label + len(new_rows), dtype=np.int64)
-            self._next_label += len(new_rows)
-            self._labels[new_rows] = labels
-            if len(self._row_of_label) < self._next_label:
-                grown = np.full(max(self._next_label, 2 * len(self._row_of_label)), -1, dtype=np.int64)
+            if len(self._row_of_label) < self._next_label + len(new_rows):
+                grown = np.full(max(self._next_label + len(new_rows), 2 * len(self._row_of_label)), -1, dtype=np.int64)
                 grown[: len(self._row_of_label)] = self._row_of_label
                 self._row_of_label = grown
+            self._next_label += len(new_rows)
+            self._labels[new_rows] = labels
             self._row_of_label[labels] = new_rows
         if len(rows) > 1024 and rows[-1] - rows[0] + 1 == len(rows) and (np.diff(rows) == 1).all():
             span = slice(int(rows[0]), int(rows[-1]) + 1)  # a run of rows: no copy of the vectors

@@ -1,4 +1,28 @@
-"""The ``local`` backend: workspaces in plain files under a directory, no server."""
+"""The ``local`` backend: workspaces in plain files under a directory, no server.
+
+The backend's tunables live here and are read at use time, so a test, a benchmark
+or a script may change them on this package (``vecbook.stores.local.MIN_COMPACT_BYTES = 0``);
+they are not part of the public API.
+
+``MIN_COMPACT_BYTES``    a log is compacted into a new snapshot once it outgrows both this
+                         and the snapshot's vectors
+``CHECKPOINT_BYTES``     on close, save the ANN index if the log ran this far past the saved one
+``SNAPSHOT_CHUNK_ROWS``  rows copied per hold of the lock by a background compaction
+``COMPACT_BACKOFF``      seconds before retrying a failed compaction (doubled per failure,
+                         at most ``COMPACT_BACKOFF_MAX``)
+``COMPACT_BACKOFF_MAX``  the longest wait between compaction attempts
+``SNAPSHOT_CHUNK_BYTES`` bytes of a snapshot's vectors per checksum (``repair`` loses at most
+                         the rows of a damaged chunk)
+``SNAPSHOT_LINE_ROWS``   rows per line (and per checksum) of a snapshot's JSON
+"""
+
+MIN_COMPACT_BYTES = 8 << 20
+CHECKPOINT_BYTES = 1 << 20
+SNAPSHOT_CHUNK_ROWS = 8192
+COMPACT_BACKOFF = 5.0
+COMPACT_BACKOFF_MAX = 600.0
+SNAPSHOT_CHUNK_BYTES = 16 << 20
+SNAPSHOT_LINE_ROWS = 4096
 
 from .store import LocalVectorStore
 

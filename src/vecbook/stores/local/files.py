@@ -1,21 +1,62 @@
-"""The files of a local workspace folder: their names, temporary files, copying a log, meta.json.
+"""The files of a local workspace folder: names, meta.json, temporary and stale files, errors naming them.
 
-See ``local.py`` for the layout and the protocol that publishes a generation.
+See ``store.py`` for the layout and the protocol that publishes a generation.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import shutil
 import time
 import uuid
+import zlib
 from pathlib import Path
+from typing import Any
 
 from ...dumps import fsync_dir
-from ...errors import StoreCorruptedError
-from .logfile import write_durably
+from ...errors import CorruptedFileError, StorageError
 
-__all__ = ["log_name", "snap_name", "write_meta", "temp_prefix", "remove_temp", "copy_log", "abandoned"]
+__all__ = [
+    "FORMAT",
+    "META",
+    "abandoned",
+    "copy_log",
+    "damaged",
+    "generation_of",
+    "holds_workspace",
+    "log_name",
+    "parse_meta",
+    "remove_temp",
+    "repair_hint",
+    "snap_name",
+    "storage_error",
+    "sweep",
+    "temp_prefix",
+    "write_durably",
+    "write_meta",
+]
+
+META = "meta.json"
+FORMAT = 2  # 2: meta.json and snapshots carry checksums; 1 (still read): neither does
+_KEYS = {1: {"format", "id", "generation", "dimensions"}, 2: {"format", "id", "generation", "dimensions", "snapshot", "crc"}}
+_GENERATION = re.compile(r"(?:log|snap)-(\d{6,})\.")
+
+
+def log_name(generation: int) -> str:
+    return f"log-{generation:06d}.bin"
+
+
+def snap_name(generation: int) -> str:
+    return f"snap-{generation:06d}"
+
+
+def generation_of(name: str) -> int | None:
+    """The generation a ``log-<g>.bin`` or ``snap-<g>.*`` file belongs to (None for other files)."""
+    match = _GENERATION.match(name)
+    return int(match.group(1)) if match else None
 
 
 def temp_prefix(folder: Path) -> Path:
@@ -27,6 +68,14 @@ def remove_temp(temp: Path) -> None:
         temp.with_suffix(suffix).unlink(missing_ok=True)
 
 
+def write_durably(path: Path, data: bytes) -> None:
+    """Write a new file and fsync it (the caller publishes it with an atomic rename)."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def copy_log(source: Path, start: int, stop: int, target: Path, durable: bool = False) -> int:
     """Append bytes ``[start, stop)`` of ``source`` to ``target``; fsync if ``durable``. Returns target's size."""
     with open(source, "rb") as src, open(target, "ab") as dst:
@@ -35,7 +84,7 @@ def copy_log(source: Path, start: int, stop: int, target: Path, durable: bool = 
         while remaining > 0:
             chunk = src.read(min(remaining, 8 << 20))
             if not chunk:
-                raise StoreCorruptedError(f"{source} ended before offset {stop}")
+                raise damaged(source, f"{source} ended before offset {stop}", start)
             dst.write(chunk)
             remaining -= len(chunk)
         dst.flush()
@@ -57,16 +106,178 @@ def abandoned(temp: Path) -> bool:
         return False
 
 
-def log_name(generation: int) -> str:
-    return f"log-{generation:06d}.bin"
+# ---- meta.json ------------------------------------------------------------------------------------
 
 
-def snap_name(generation: int) -> str:
-    return f"snap-{generation:06d}"
+def _crc(meta: dict[str, Any]) -> int:
+    body = {key: value for key, value in meta.items() if key != "crc"}
+    return zlib.crc32(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
 
 
-def write_meta(folder: Path, meta: dict) -> None:
+def write_meta(folder: Path, meta: dict[str, Any]) -> None:
+    """Publish ``meta`` (with its checksum) as ``folder/meta.json``: a temporary file, fsync, rename, fsync the folder."""
+    meta = {**meta, "format": FORMAT}
+    meta["crc"] = _crc(meta)
     tmp = folder / f".meta-{uuid.uuid4().hex[:8]}.tmp"
-    write_durably(tmp, json.dumps(meta).encode())
-    os.replace(tmp, folder / "meta.json")
+    try:
+        write_durably(tmp, json.dumps(meta).encode())
+        os.replace(tmp, folder / META)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     fsync_dir(folder)
+
+
+def parse_meta(path: Path, raw: bytes) -> dict[str, Any]:
+    """The content of ``meta.json``, checked; :class:`CorruptedFileError` naming what is wrong otherwise."""
+
+    def bad(what: str) -> CorruptedFileError:
+        return damaged(path, f"{path} {what}")
+
+    try:
+        meta = json.loads(raw)
+    except ValueError as exc:
+        raise bad(f"is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        kind = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(type(meta), "null")
+        raise bad(f"holds {kind}, not a JSON object")
+    fmt = meta.get("format")
+    if type(fmt) is not int or fmt not in _KEYS:
+        raise bad(f"has an unknown format {fmt!r} (this vecbook reads formats 1 and 2)")
+    problem = _shape_problem(meta, fmt)
+    if fmt == 2 and meta.get("crc") != _crc(meta):
+        raise bad("fails its checksum: it was changed or damaged" + (f" ({problem})" if problem else ""))
+    if problem:
+        raise bad(problem)
+    return meta
+
+
+def _shape_problem(meta: dict[str, Any], fmt: int) -> str | None:
+    """What is wrong with the keys and values of a meta.json of format ``fmt``, if anything."""
+    if set(meta) != _KEYS[fmt]:
+        missing, extra = sorted(_KEYS[fmt] - set(meta)), sorted(set(meta) - _KEYS[fmt])
+        return f"lacks the keys {missing}, has unexpected keys {extra}"
+    return _meta_problem(meta)
+
+
+def _is_count(value: Any, least: int = 0) -> bool:
+    return type(value) is int and value >= least
+
+
+def _meta_problem(meta: dict[str, Any]) -> str | None:
+    if not isinstance(meta["id"], str) or not meta["id"]:
+        return f"has a bad id {json.dumps(meta['id'])}"
+    if not _is_count(meta["generation"]):
+        return f"has a bad generation {json.dumps(meta['generation'])}, not a whole number >= 0"
+    if meta["dimensions"] is not None and not _is_count(meta["dimensions"], 1):
+        return f"has bad dimensions {json.dumps(meta['dimensions'])}"
+    if meta["format"] == 1:
+        return None
+    snapshot = meta["snapshot"]
+    if (snapshot is None) != (meta["generation"] == 0):
+        return "describes no snapshot for a generation above 0 (or one for generation 0)"
+    if snapshot is not None:
+        try:
+            ok = _is_count(snapshot["rows"]) and _is_count(snapshot["json"]["size"]) and _is_count(snapshot["f32"]["size"])
+            ok = ok and _is_count(snapshot["f32"]["chunk"], 1) and all(_is_count(c) for c in snapshot["json"]["crcs"] + snapshot["f32"]["crcs"])
+            ok = ok and snapshot["f32"]["size"] == snapshot["rows"] * (meta["dimensions"] or 0) * 4
+        except (KeyError, TypeError):
+            ok = False
+        if not ok:
+            return "describes its snapshot inconsistently"
+    return None
+
+
+# ---- what a folder holds ----------------------------------------------------------------------------
+
+
+def holds_workspace(path: str | Path) -> bool:
+    """Whether a folder is (or was) a workspace: it has ``meta.json``, or, if that is lost, the
+    lock or files of a generation. A folder that cannot be read counts: hiding it would hide data."""
+    try:
+        os.stat(os.path.join(path, META))
+        return True
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return True
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return any(name == "LOCK" or generation_of(name) is not None for name in names)
+
+
+def sweep(folder: Path) -> list[str]:
+    """Remove what older generations and interrupted writers left; call with the workspace's lock held.
+
+    Reads the published generation from ``meta.json`` itself (it may have moved on
+    since the caller looked); does nothing if that cannot be read (``repair`` decides then).
+    Returns the names removed.
+    """
+    try:
+        current = parse_meta(folder / META, (folder / META).read_bytes())["generation"]
+    except (OSError, CorruptedFileError):
+        return []
+    removed = []
+    for name in os.listdir(folder):
+        generation = generation_of(name)
+        stale = (generation is not None and generation != current) or (name.startswith(".meta-") and name.endswith(".tmp"))
+        stale = stale or (name.startswith(".snap-") and abandoned(folder / name))
+        if stale:
+            try:
+                (folder / name).unlink()
+                removed.append(name)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+def backup(folder: Path, target: Path) -> Path:
+    """Keep every file of ``folder`` (but LOCK) in ``target``: hard links where possible, else copies."""
+    target.mkdir(parents=True)
+    for entry in os.scandir(folder):
+        if entry.name == "LOCK" or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            os.link(entry.path, target / entry.name)
+        except OSError:
+            shutil.copy2(entry.path, target / entry.name)
+    fsync_dir(target)
+    return target
+
+
+# ---- errors naming files ----------------------------------------------------------------------------
+
+
+def repair_hint(folder: Path) -> str:
+    store_dir, ws = folder.parent, folder.name
+    return (
+        f"to recover what is readable, run LocalVectorStore(store_dir={str(store_dir)!r}).repair({ws!r}) "
+        f"or `python -m vecbook repair {store_dir} {ws}` (it keeps a copy of the damaged files)"
+    )
+
+
+def damaged(path: Path | str, message: str, offset: int | None = None) -> CorruptedFileError:
+    """A :class:`CorruptedFileError` for a file of a workspace folder, with the way to repair it."""
+    path = Path(path)
+    return CorruptedFileError(path, f"{message}; {repair_hint(path.parent)}", offset)
+
+
+_HINTS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied: check the owner and mode of the store's files",
+    errno.EPERM: "operation not permitted: check the owner and mode of the store's files",
+    errno.EIO: "an I/O error: the disk may be failing",
+    errno.EFBIG: "the file size limit was reached",
+}
+
+
+def storage_error(path: Path | str, exc: OSError, action: str) -> StorageError:
+    """A :class:`StorageError` naming ``path`` for an OSError raised while doing ``action`` to it."""
+    why = _HINTS.get(exc.errno or 0) or exc.strerror or str(exc)
+    return StorageError(path, f"cannot {action} {path}: {why} ({exc.strerror or exc})", exc.errno)

@@ -1,13 +1,25 @@
-"""The local backend's on-disk pieces: checksummed log frames and snapshots.
+"""The local backend's on-disk pieces: checksummed log frames and checksummed snapshots.
 
 A log frame is ``MAGIC | u32 payload length | u32 crc32(payload) | payload``;
 the payload is one operation: ``b"U"`` + u32 JSON length + JSON rows + float32
 vectors (an upsert of a whole batch), or ``b"D"`` + JSON ids (a delete). One
-call's batch is one frame, so a crash leaves it wholly there or wholly absent:
-a torn or corrupt tail fails its length or checksum and is ignored.
+call's batch is one frame, fsynced before the call returns, so a crash leaves
+at most the **last** frame torn. Hence the rule when reading: a bad frame (cut
+short, or failing its checksum) with no intact frame after it is a torn tail and
+is ignored; a bad frame followed by an intact one is damage (:class:`LogDamage`),
+never skipped silently.
 
-A snapshot is two files written before they are published: ``.json`` with the
-ids, contents and metadata columns, and ``.f32`` with the raw vectors.
+A snapshot is two files written before they are published:
+
+``snap-<g>.json``  a header line ``{"rows", "dimensions", "chunk_rows"}``, then one line
+                   ``[ids, contents, metadatas]`` per ``chunk_rows`` rows
+``snap-<g>.f32``   the raw float32 vectors
+
+:func:`write_snapshot` returns their sizes and the crc32 of every JSON line and of
+every ``SNAPSHOT_CHUNK_BYTES`` bytes of vectors (tunables of the package); ``meta.json`` records them and
+:func:`read_snapshot` verifies every byte it reads against them. Per-chunk sums
+let ``repair`` keep the rows of the chunks that are intact. Snapshots of format 1
+(one JSON object, no checksums) are still read.
 """
 
 from __future__ import annotations
@@ -15,21 +27,38 @@ from __future__ import annotations
 import json
 import os
 import struct
+import threading
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from ...errors import StoreCorruptedError
+from .. import local as tunables
 from ..engine.batch import NodeBatch
+from .files import damaged
 
-__all__ = ["encode_upsert", "encode_delete", "scan_frames", "Frame", "write_snapshot", "read_snapshot", "write_durably"]
+__all__ = [
+    "Frame",
+    "LogDamage",
+    "encode_delete",
+    "encode_upsert",
+    "read_legacy_snapshot",
+    "read_snapshot",
+    "salvage_frames",
+    "salvage_snapshot",
+    "scan_frames",
+    "write_snapshot",
+]
 
 MAGIC = b"VBL1"
 _HEADER = struct.Struct("<4sII")
 _U32 = struct.Struct("<I")
+_PARALLEL_BYTES = 8 << 20  # vectors at least this big are read and verified in a second thread
+_CRC_THREADS = 4  # at most this many threads compute the checksums of a big vector file
 
 
 @dataclass
@@ -37,6 +66,15 @@ class Frame:
     end: int  # offset just past this frame
     batch: NodeBatch | None = None  # an upsert
     deleted: list[str] | None = None  # a delete
+    start: int = 0
+
+
+class LogDamage(Exception):
+    """A bad frame at ``offset`` with an intact frame after it: not a torn tail."""
+
+    def __init__(self, offset: int, reason: str):
+        super().__init__(f"{reason} at offset {offset}")
+        self.offset, self.reason = offset, reason
 
 
 def _frame(payload: bytes) -> bytes:
@@ -54,89 +92,395 @@ def encode_delete(ids: list[str]) -> bytes:
     return _frame(b"D" + json.dumps(ids, ensure_ascii=False).encode())
 
 
-def _decode(payload: bytes, end: int) -> Frame:
+def _decode(payload: bytes, start: int, end: int) -> Frame:
     kind = payload[:1]
     if kind == b"D":
-        return Frame(end, deleted=json.loads(payload[1:]))
+        return Frame(end, deleted=json.loads(payload[1:]), start=start)
     if kind != b"U":
         raise ValueError(f"unknown frame type {kind!r}")
     (rows_len,) = _U32.unpack_from(payload, 1)
     (dims,) = _U32.unpack_from(payload, 5)
     ids, contents, metadatas = json.loads(payload[9 : 9 + rows_len])
     vectors = np.frombuffer(payload, dtype="<f4", offset=9 + rows_len)  # read-only view; tables copy it
-    return Frame(end, batch=NodeBatch(ids, contents, metadatas, vectors.reshape(len(ids), dims)))
+    return Frame(end, batch=NodeBatch(ids, contents, metadatas, vectors.reshape(len(ids), dims)), start=start)
 
 
-def scan_frames(data: bytes | memoryview, start: int = 0) -> Iterator[Frame]:
-    """Complete, intact frames from ``start``; stops silently at a torn or corrupt tail."""
-    offset = start
+def _problem(data: bytes | memoryview, offset: int) -> str | None:
+    """Why the frame at ``offset`` is not intact, or None if it is."""
     size = len(data)
-    while offset + _HEADER.size <= size:
-        magic, length, crc = _HEADER.unpack_from(data, offset)
-        body_start = offset + _HEADER.size
-        if magic != MAGIC or body_start + length > size:
-            return
-        payload = bytes(data[body_start : body_start + length])
-        if zlib.crc32(payload) != crc:
-            return
-        try:
-            frame = _decode(payload, body_start + length)
-        except (ValueError, json.JSONDecodeError, struct.error) as exc:
-            raise StoreCorruptedError(f"log frame at offset {offset} passed its checksum but cannot be decoded: {exc}") from exc
-        yield frame
-        offset = frame.end
+    if offset + _HEADER.size > size:
+        return "a frame header cut short"
+    magic, length, crc = _HEADER.unpack_from(data, offset)
+    if magic != MAGIC:
+        return "a frame without its marker"
+    if offset + _HEADER.size + length > size:
+        return "a frame cut short"
+    if zlib.crc32(data[offset + _HEADER.size : offset + _HEADER.size + length]) != crc:
+        return "a frame failing its checksum"
+    return None
 
 
-def write_durably(path: Path, data: bytes) -> None:
-    """Write a new file and fsync it (the caller publishes it with an atomic rename)."""
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+def _next_intact(data: bytes | memoryview, start: int) -> int | None:
+    """The offset of the first intact frame at or after ``start``, if any."""
+    haystack = data.obj if isinstance(data, memoryview) and isinstance(data.obj, bytes) and len(data) == len(data.obj) else bytes(data)
+    offset = haystack.find(MAGIC, start)
+    while offset != -1:
+        if _problem(haystack, offset) is None:
+            return offset
+        offset = haystack.find(MAGIC, offset + 1)
+    return None
 
 
-def write_snapshot(prefix: Path, batch: NodeBatch, chunk: int = 2048) -> None:
-    """Write ``prefix.json`` and ``prefix.f32``, both fsynced.
+def _decoded(data: bytes | memoryview, offset: int, base: int) -> Frame:
+    (length,) = _U32.unpack_from(data, offset + 4)
+    body = offset + _HEADER.size
+    try:
+        return _decode(bytes(data[body : body + length]), base + offset, base + body + length)
+    except (ValueError, TypeError, struct.error) as exc:  # json errors are ValueErrors
+        raise LogDamage(base + offset, f"a frame that passed its checksum but cannot be decoded ({exc})") from exc
 
-    The JSON is encoded ``chunk`` rows at a time and the vectors are written from
-    the array itself: no single call holds the GIL for long, so a compaction in a
-    background thread does not stall the threads that keep reading and writing.
+
+def scan_frames(data: bytes | memoryview, base: int = 0) -> Iterator[Frame]:
+    """The intact frames of ``data`` (the log from offset ``base``), in order.
+
+    Stops silently at a torn tail; raises :class:`LogDamage` (absolute offset) at a
+    bad frame that has an intact frame after it, or at a frame that cannot be decoded.
     """
+    offset, size = 0, len(data)
+    while offset < size:
+        problem = _problem(data, offset)
+        if problem is not None:
+            if _next_intact(data, offset + 1) is not None:
+                raise LogDamage(base + offset, problem)
+            return  # a torn tail: the write that left it never returned
+        frame = _decoded(data, offset, base)
+        yield frame
+        offset = frame.end - base
+
+
+def salvage_frames(data: bytes, skipped: list[tuple[int, int, str]]) -> Iterator[Frame]:
+    """Every intact, decodable frame of a whole log, skipping damage; appends (start, end, why) to ``skipped``."""
+    offset, size = 0, len(data)
+    while offset < size:
+        problem = _problem(data, offset)
+        if problem is None:
+            try:
+                frame = _decoded(data, offset, 0)
+            except LogDamage as damage:
+                problem = damage.reason
+            else:
+                yield frame
+                offset = frame.end
+                continue
+        resume = _next_intact(data, offset + 1)
+        skipped.append((offset, size if resume is None else resume, problem))
+        if resume is None:
+            return
+        offset = resume
+
+
+# ---- snapshots --------------------------------------------------------------------------------
+
+
+def write_snapshot(prefix: Path, batch: NodeBatch) -> dict[str, Any]:
+    """Write ``prefix.json`` and ``prefix.f32``, both fsynced; return what ``meta.json`` records of them.
+
+    The JSON is encoded ``SNAPSHOT_LINE_ROWS`` rows at a time and the vectors are
+    written from the array itself: no single call holds the GIL for long, so a
+    compaction in a background thread does not stall the threads that keep reading
+    and writing.
+    """
+    n, chunk_rows, chunk_bytes = len(batch), tunables.SNAPSHOT_LINE_ROWS, tunables.SNAPSHOT_CHUNK_BYTES
+    line_sums: list[int] = []
     with open(prefix.with_suffix(".json"), "wb") as f:
-        f.write(b'{"dimensions":' + json.dumps(batch.dimensions).encode())
-        for key in ("ids", "contents", "metadatas"):
-            column = getattr(batch, key)
-            f.write(b',"' + key.encode() + b'":[')
-            for start in range(0, len(column), chunk):
-                if start:
-                    f.write(b",")
-                f.write(json.dumps(column[start : start + chunk], ensure_ascii=False, separators=(",", ":")).encode()[1:-1])
-            f.write(b"]")
-        f.write(b"}")
+        header = {"rows": n, "dimensions": batch.dimensions, "chunk_rows": chunk_rows}
+        for start in range(-chunk_rows, n, chunk_rows):
+            if start < 0:
+                line = json.dumps(header).encode()
+            else:
+                stop = start + chunk_rows
+                rows = [batch.ids[start:stop], batch.contents[start:stop], batch.metadatas[start:stop]]
+                line = json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode()
+            line_sums.append(zlib.crc32(line))
+            f.write(line + b"\n")
+        json_size = f.tell()
         f.flush()
         os.fsync(f.fileno())
     vectors = np.ascontiguousarray(batch.vectors, dtype="<f4")
+    raw = memoryview(vectors).cast("B") if vectors.size else memoryview(b"")
+    chunk_sums = []
     with open(prefix.with_suffix(".f32"), "wb") as f:
-        step = max(1, (8 << 20) // max(1, vectors.itemsize * (vectors.shape[1] if vectors.ndim == 2 else 1)))
-        for start in range(0, len(vectors), step):
-            f.write(memoryview(vectors[start : start + step]).cast("B"))
+        for start in range(0, len(raw), chunk_bytes):
+            piece = raw[start : start + chunk_bytes]
+            chunk_sums.append(zlib.crc32(piece))
+            f.write(piece)
         f.flush()
         os.fsync(f.fileno())
+    return {
+        "rows": n,
+        "json": {"size": json_size, "crcs": line_sums},
+        "f32": {"size": len(raw), "chunk": chunk_bytes, "crcs": chunk_sums},
+    }
 
 
-def read_snapshot(prefix: Path, spare: float = 0.25) -> NodeBatch:
-    """Read a snapshot; its vectors are the first rows of a buffer with ``spare`` extra capacity."""
-    try:
-        columns = json.loads(prefix.with_suffix(".json").read_bytes())
-        ids = columns["ids"]
-        dims = columns["dimensions"] or 0
+def read_snapshot(prefix: Path, info: dict[str, Any], dimensions: int | None, spare: float = 0.25) -> NodeBatch:
+    """Read and verify a snapshot described by ``info`` (from ``meta.json``).
+
+    Its vectors are the first rows of a buffer with ``spare`` extra capacity. Both
+    files are opened first (a compaction may delete them once they are open: they
+    stay readable), then the vectors are read and checked in a second thread while
+    the JSON is parsed here; file reads and ``crc32`` release the GIL. Raises
+    FileNotFoundError if a file is gone (a concurrent compaction: the caller starts
+    again), :class:`CorruptedFileError` naming the file and offset on any mismatch,
+    and OSError for what the disk refuses.
+    """
+    json_path, f32_path = prefix.with_suffix(".json"), prefix.with_suffix(".f32")
+    n, dims = info["rows"], dimensions or 0
+    with open(json_path, "rb") as jf, open(f32_path, "rb", buffering=0) as vf:
+        buffer = np.empty((n + max(1024, int(n * spare)), dims), dtype="<f4")
+        target = memoryview(buffer[:n]).cast("B") if n * dims else memoryview(bytearray())
+        read_vectors = _vector_reader(vf, target, info["f32"], f32_path)
+        if len(target) >= _PARALLEL_BYTES:
+            worker = _Worker(read_vectors)
+            try:
+                columns = _read_columns(jf.read(), info, json_path)
+            finally:
+                worker.join()
+        else:
+            read_vectors()
+            columns = _read_columns(jf.read(), info, json_path)
+    ids, contents, metadatas = columns
+    return NodeBatch(ids, contents, metadatas, buffer[:n])
+
+
+def _read_columns(raw: bytes, info: dict[str, Any], path: Path) -> tuple[list, list, list]:
+    """Verify and parse the JSON lines of a snapshot into (ids, contents, metadatas)."""
+    expected = info["json"]
+    if len(raw) != expected["size"]:
+        raise damaged(path, f"{path} holds {len(raw)} bytes where meta.json recorded {expected['size']}")
+    lines = raw.split(b"\n")
+    if lines[-1] != b"" or len(lines) - 1 != len(expected["crcs"]):
+        raise damaged(path, f"{path} holds {len(lines) - 1} lines where meta.json recorded {len(expected['crcs'])}")
+    ids: list = []
+    contents: list = []
+    metadatas: list = []
+    offset = 0
+    for number, (line, crc) in enumerate(zip(lines, expected["crcs"])):
+        if zlib.crc32(line) != crc:
+            raise damaged(path, f"{path}: line {number + 1} (bytes {offset}-{offset + len(line)}) fails its checksum", offset)
+        if number:
+            try:
+                part_ids, part_contents, part_metadatas = json.loads(line)
+            except ValueError as exc:  # a checksum that matches bad JSON: written wrongly, not flipped
+                raise damaged(path, f"{path}: line {number + 1} cannot be parsed: {exc}", offset) from exc
+            ids += part_ids
+            contents += part_contents
+            metadatas += part_metadatas
+        offset += len(line) + 1
+    if not len(ids) == len(contents) == len(metadatas) == info["rows"]:
+        raise damaged(path, f"{path} holds {len(ids)} rows where meta.json recorded {info['rows']}")
+    return ids, contents, metadatas
+
+
+def _vector_reader(f: BinaryIO, target: memoryview, expected: dict[str, Any], path: Path) -> Callable[[], None]:
+    """A function that reads ``target`` from ``f`` a checksummed chunk at a time and verifies each.
+
+    The checksums of chunks already read are computed by a few threads while the next
+    chunk is read (``crc32`` releases the GIL), so verifying costs little more than
+    reading wherever there are idle cores.
+    """
+
+    def read() -> None:
+        size = os.fstat(f.fileno()).st_size
+        if size != expected["size"] or len(target) != size:
+            raise damaged(path, f"{path} holds {size} bytes where meta.json recorded {expected['size']} ({len(target)} expected)")
+        chunk, sums = expected["chunk"], expected["crcs"]
+        if len(sums) != -(-size // chunk):
+            raise damaged(path, f"meta.json records {len(sums)} checksums for {path}, which needs {-(-size // chunk)}")
+        threads = min(_CRC_THREADS, len(sums) - 1, os.cpu_count() or 1)
+        with ThreadPoolExecutor(threads) if threads > 1 else _Inline() as pool:
+            pending = []
+            for number in range(len(sums)):
+                piece = target[number * chunk : (number + 1) * chunk]
+                _read_exactly(f, piece, path, number * chunk)
+                pending.append(pool.submit(zlib.crc32, piece))
+            for number, (crc, got) in enumerate(zip(sums, pending)):
+                if got.result() != crc:
+                    raise damaged(path, f"{path}: bytes {number * chunk}-{min(size, (number + 1) * chunk)} fail their checksum", number * chunk)
+
+    return read
+
+
+def _read_exactly(f: BinaryIO, piece: memoryview, path: Path, start: int) -> None:
+    got = 0
+    while got < len(piece):  # readinto may return short on large reads
+        more = f.readinto(piece[got:])
+        if not more:
+            raise damaged(path, f"{path} ended at byte {start + got}", start + got)
+        got += more
+
+
+class _Inline:
+    """A stand-in for a thread pool that runs each call at once (small files, one core)."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn: Callable, *args: Any) -> Future:
+        done: Future = Future()
+        done.set_result(fn(*args))
+        return done
+
+
+class _Worker:
+    """Run ``fn`` in a thread; ``join()`` re-raises what it raised."""
+
+    def __init__(self, fn: Callable[[], None]):
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:  # noqa: BLE001 - handed to join()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="vecbook-read-vectors", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def read_legacy_snapshot(prefix: Path, spare: float = 0.25) -> NodeBatch:
+    """Read a snapshot of format 1 (one JSON object, no checksums): only its shape can be checked."""
+    json_path, f32_path = prefix.with_suffix(".json"), prefix.with_suffix(".f32")
+    with open(json_path, "rb") as jf, open(f32_path, "rb") as vf:
+        raw = jf.read()
+        try:
+            columns = json.loads(raw)
+            ids, dims = columns["ids"], columns["dimensions"] or 0
+            contents, metadatas = columns["contents"], columns["metadatas"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise damaged(json_path, f"cannot read snapshot {json_path}: {exc}") from exc
         n = len(ids)
         buffer = np.empty((n + max(1024, int(n * spare)), dims), dtype="<f4")
-        with open(prefix.with_suffix(".f32"), "rb") as f:
-            got = f.readinto(memoryview(buffer[:n]).cast("B")) if n * dims else 0
-            extra = f.read(1)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise StoreCorruptedError(f"cannot read snapshot {prefix}: {exc}") from exc
-    if got != n * dims * 4 or extra:
-        raise StoreCorruptedError(f"snapshot {prefix}: vector file does not hold {n} vectors of {dims} dimensions")
-    return NodeBatch(ids, columns["contents"], columns["metadatas"], buffer[:n])
+        got = vf.readinto(memoryview(buffer[:n]).cast("B")) if n * dims else 0
+        extra = vf.read(1)
+    if got != n * dims * 4 or extra or not len(contents) == len(metadatas) == n:
+        raise damaged(f32_path, f"snapshot {prefix}: vector file does not hold {n} vectors of {dims} dimensions")
+    return NodeBatch(ids, contents, metadatas, buffer[:n])
+
+
+@dataclass
+class Salvaged:
+    """What :func:`salvage_snapshot` could read: the intact rows, and what was lost."""
+
+    batch: NodeBatch
+    problems: list[str] = field(default_factory=list)
+    lost_rows: int = 0
+    lost_ids: list[str] = field(default_factory=list)
+
+
+def salvage_snapshot(prefix: Path, info: dict[str, Any] | None, dimensions: int | None) -> Salvaged:
+    """The rows of a snapshot whose JSON line and vector chunks are intact (``repair``'s reader).
+
+    ``info`` None: no checksums are known (``meta.json`` lost, or format 1); rows are
+    kept where the files parse and hold their vectors.
+    """
+    json_path, f32_path = prefix.with_suffix(".json"), prefix.with_suffix(".f32")
+    lines = json_path.read_bytes().split(b"\n")
+    raw = f32_path.read_bytes()
+    if lines[-1] == b"":
+        lines.pop()
+    problems: list[str] = []
+    try:
+        header = json.loads(lines[0]) if lines else None
+    except ValueError:
+        header = None
+    if isinstance(header, dict) and "ids" in header:
+        return _salvage_legacy(header, raw, dimensions, problems, prefix)
+    if not isinstance(header, dict):
+        problems.append(f"{json_path}: the header line is damaged")
+        header = {}
+    dims = dimensions or header.get("dimensions") or 0
+    chunk_rows = header.get("chunk_rows") or tunables.SNAPSHOT_LINE_ROWS
+    rows_total = header.get("rows") if isinstance(header.get("rows"), int) else None
+    good_chunk = _intact_chunks(raw, info["f32"] if info else None)
+    if not all(good_chunk):
+        problems.append(f"{f32_path}: {good_chunk.count(False)} chunk(s) of vectors fail their checksum")
+    row_bytes = dims * 4
+    kept: list[tuple[str, Any, Any, int]] = []
+    lost_ids: list[str] = []
+    lost_rows = 0
+    for number, line in enumerate(lines[1:], start=1):
+        first_row = (number - 1) * chunk_rows
+        part = _salvage_line(line, number, info["json"]["crcs"] if info else None, json_path, problems)
+        if part is None:
+            lost_rows += chunk_rows if rows_total is None else max(0, min(chunk_rows, rows_total - first_row))
+            continue
+        for i, row_values in enumerate(zip(*part)):
+            row = first_row + i
+            if _row_intact(row, row_bytes, len(raw), info["f32"]["chunk"] if info else 1 << 62, good_chunk):
+                kept.append((*row_values, row))
+            else:
+                lost_ids.append(row_values[0])
+    if lost_ids:
+        problems.append(f"{f32_path}: the vectors of {len(lost_ids)} node(s) are damaged or missing; those nodes are dropped")
+    rows = np.array([k[3] for k in kept], dtype=np.int64)
+    matrix = np.frombuffer(raw, dtype="<f4", count=(len(raw) // row_bytes) * dims if row_bytes else 0).reshape(-1, dims) if row_bytes else None
+    vectors = matrix[rows].copy() if matrix is not None else np.zeros((len(kept), dims), dtype=np.float32)
+    batch = NodeBatch([k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept], vectors)
+    return Salvaged(batch, problems, lost_rows + len(lost_ids), lost_ids)
+
+
+def _intact_chunks(raw: bytes, expected: dict[str, Any] | None) -> list[bool]:
+    """For each checksummed chunk of vectors: whether it is intact (all True without checksums)."""
+    if expected is None:
+        return [True]  # one chunk as big as any file
+    chunk, view = expected["chunk"], memoryview(raw)
+    return [zlib.crc32(view[n * chunk : (n + 1) * chunk]) == crc for n, crc in enumerate(expected["crcs"])]
+
+
+def _row_intact(row: int, row_bytes: int, size: int, chunk: int, good_chunk: list[bool]) -> bool:
+    start, stop = row * row_bytes, (row + 1) * row_bytes
+    if stop > size:
+        return False
+    if row_bytes == 0:
+        return True
+    last = (stop - 1) // chunk
+    return last < len(good_chunk) and all(good_chunk[start // chunk : last + 1])
+
+
+def _salvage_line(line: bytes, number: int, sums: list[int] | None, path: Path, problems: list[str]) -> tuple | None:
+    """(ids, contents, metadatas) of one JSON line, or None (noted in ``problems``) if it is damaged."""
+    if sums is not None and (number >= len(sums) or zlib.crc32(line) != sums[number]):
+        problems.append(f"{path}: line {number + 1} fails its checksum; its rows are dropped")
+        return None
+    try:
+        ids, contents, metadatas = json.loads(line)
+        if not (isinstance(ids, list) and len(ids) == len(contents) == len(metadatas)):
+            raise ValueError("columns of different lengths")
+        return ids, contents, metadatas
+    except (ValueError, TypeError) as exc:
+        problems.append(f"{path}: line {number + 1} cannot be parsed ({exc}); its rows are dropped")
+        return None
+
+
+def _salvage_legacy(columns: dict, raw: bytes, dimensions: int | None, problems: list[str], prefix: Path) -> Salvaged:
+    """A format-1 snapshot: all of it if its parts agree, else nothing (it has no checksums to tell more)."""
+    try:
+        ids, contents, metadatas = columns["ids"], columns["contents"], columns["metadatas"]
+        dims = dimensions or columns.get("dimensions") or 0
+        n = len(ids)
+        if not (len(contents) == len(metadatas) == n and len(raw) == n * dims * 4):
+            raise ValueError(f"{n} ids, {len(contents)} contents, {len(metadatas)} metadata, {len(raw)} bytes of vectors")
+    except (KeyError, TypeError, ValueError) as exc:
+        problems.append(f"snapshot {prefix} is inconsistent ({exc}); it is dropped")
+        return Salvaged(NodeBatch([], [], [], np.zeros((0, dimensions or 0), dtype=np.float32)), problems)
+    vectors = np.frombuffer(raw, dtype="<f4").reshape(n, dims).copy()
+    return Salvaged(NodeBatch(ids, contents, metadatas, vectors), problems)
