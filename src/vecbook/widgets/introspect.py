@@ -196,7 +196,17 @@ class _Tally:
         return FieldInfo(path, kind, self.count, values, lo, hi, self.is_list)
 
 
-def introspect_metadata(metadatas: Iterable[Mapping[str, Any]], max_distinct: int = 30) -> dict[FieldPath, FieldInfo]:
+class Fields(dict):
+    """Field infos by path; also looked up by any name :func:`resolve_field` takes (``fields["author.name"]``)."""
+
+    def __missing__(self, ref: Any) -> FieldInfo:
+        try:
+            return self[resolve_field(self, ref)]
+        except (FilterError, TypeError):
+            raise KeyError(ref) from None
+
+
+def introspect_metadata(metadatas: Iterable[Mapping[str, Any]], max_distinct: int = 30) -> Fields:
     """Field infos from metadata dicts, by path (nested dicts give longer paths), sorted."""
     tallies: dict[FieldPath, _Tally] = {}
     for metadata in metadatas:
@@ -216,7 +226,7 @@ def introspect_metadata(metadatas: Iterable[Mapping[str, Any]], max_distinct: in
             else:
                 tally.add(value, max_distinct)
             tally.count += 1
-    return {path: tallies[path].info(path) for path in sorted(tallies)}
+    return Fields((path, tallies[path].info(path)) for path in sorted(tallies))
 
 
 def resolve_field(fields: Mapping[FieldPath, Any], ref: str | Sequence[str]) -> FieldPath:
