@@ -5,14 +5,31 @@ Tests compare every backend against this, so it shares no code with vecbook.
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 OPS = {"eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "exists"}
 
 
+def split_key(key: str) -> list[str]:
+    """Path segments of a filter key: ``.`` separates, ``\\.`` and ``\\\\`` are a literal dot and backslash."""
+    parts, current, escaped = [], "", False
+    for char in key:
+        if escaped:
+            current, escaped = current + char, False
+        elif char == "\\":
+            escaped = True
+        elif char == ".":
+            parts, current = parts + [current], ""
+        else:
+            current += char
+    return parts + [current]
+
+
 def values(metadata: dict, key: str) -> list:
     value: Any = metadata
-    for part in key.split("."):
+    for part in split_key(key):
         if not isinstance(value, dict) or part not in value:
             return []
         value = value[part]
@@ -24,7 +41,7 @@ def values(metadata: dict, key: str) -> list:
 
 def present(metadata: dict, key: str) -> bool:
     value: Any = metadata
-    for part in key.split("."):
+    for part in split_key(key):
         if not isinstance(value, dict) or part not in value:
             return False
         value = value[part]
@@ -40,14 +57,43 @@ def same(a: Any, b: Any) -> bool:
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     if isinstance(a, str) or isinstance(b, str):
         return isinstance(a, str) and isinstance(b, str) and a == b
-    return float(a) == float(b)
+    return a == b  # Python compares ints and floats exactly
+
+
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})(?:-([0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?)?")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def instant(text: str) -> int | None:
+    """Microseconds since the epoch of an ISO date as the filter docs define it, else None."""
+    m = _DATE.fullmatch(text)
+    if m is None:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = m.groups()
+    tz = timezone.utc
+    if offset and offset != "Z":
+        digits = offset[1:].replace(":", "")
+        hours, minutes = int(digits[:2]), int(digits[2:] or 0)
+        if hours > 23 or minutes > 59:
+            return None
+        tz = timezone((-1 if offset[0] == "-" else 1) * timedelta(hours=hours, minutes=minutes))
+    try:
+        dt = datetime(int(year), int(month), int(day or 1), int(hour or 0), int(minute or 0), int(second or 0), int((fraction or "0")[:6].ljust(6, "0")), tzinfo=tz)
+    except ValueError:
+        return None
+    return (dt - _EPOCH) // timedelta(microseconds=1)
 
 
 def in_range(v: Any, bounds: dict) -> bool:
-    numeric = not isinstance(next(iter(bounds.values())), str)
-    if numeric and (isinstance(v, (bool, str))):
-        return False
-    if not numeric and not isinstance(v, str):
+    strings = [b for b in bounds.values() if isinstance(b, str)]
+    if not strings:
+        if isinstance(v, (bool, str)):
+            return False
+    elif all(instant(b) is not None for b in strings):  # a date range: compare instants
+        if not isinstance(v, str) or instant(v) is None:
+            return False
+        v, bounds = instant(v), {op: instant(b) for op, b in bounds.items()}
+    elif not isinstance(v, str):
         return False
     checks = {"gt": lambda b: v > b, "gte": lambda b: v >= b, "lt": lambda b: v < b, "lte": lambda b: v <= b}
     return all(checks[op](b) for op, b in bounds.items())

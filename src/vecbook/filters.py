@@ -1,6 +1,8 @@
-"""The portable filter language: parse once into a small tree, evaluate on numpy columns.
+"""The portable filter language: parse once into a small tree; the helpers every backend shares.
 
-Keys name metadata fields; a dotted key (``"a.b"``) reaches into nested dicts.
+Keys name metadata fields; a dotted key (``"a.b"``) reaches into nested dicts, and a
+backslash escapes a dot (or a backslash) inside one key: ``"file\\.name"`` is the key
+``file.name`` itself, not ``name`` inside ``file`` (:func:`field_key` writes such keys).
 
 =====================================  ==============================================
 form                                   matches a node when
@@ -19,22 +21,31 @@ several keys in one dict               all of them match (AND)
 
 The *values* of a field: none if it is missing or null; the elements of a list
 (list-valued metadata matches when any element matches); otherwise the value
-itself. Strings match exactly (case-sensitive). ``1 == 1.0``, but booleans are
-never numbers and strings are never numbers. Range bounds are all numbers or
-all strings; strings compare by code point, so ISO dates of one precision
-compare in time order. ``ne``, ``nin``, ``$not`` and ``exists: False`` are the
-exact complements of ``eq``, ``in``, the sub-filter and ``exists: True``.
-Operators may also be written with a ``$`` prefix (``$gte``).
+itself. Strings match exactly (case-sensitive, code point by code point, NUL
+included). Numbers compare exactly, as Python compares ints and floats
+(``1 == 1.0``, ``2**53 + 1 != 2**53``); metadata ints and int filter values lie
+in the int64 range (a bigger int is refused: use a float). Booleans are never
+numbers and strings are never numbers. Range bounds are all numbers or all
+strings: numbers compare as numbers; strings that are all ISO 8601 dates
+(:func:`iso_instant`) make a *date range*, whose values compare as instants (a
+value that is not such a date does not match); other strings compare by code
+point, and a date bound beside a non-date string bound is an error. Equality
+on strings stays string equality, dates or not. ``ne``, ``nin``, ``$not`` and
+``exists: False`` are the exact complements of ``eq``, ``in``, the sub-filter
+and ``exists: True``. Operators may also be written with a ``$`` prefix (``$gte``).
+
+Evaluation over many nodes (numpy columns) lives in :mod:`vecbook.filter_eval`
+and is re-exported here: :class:`Column`, :func:`evaluate`, :func:`filter_mask`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Union
-
-import numpy as np
 
 from .errors import FilterError
 
@@ -55,6 +66,11 @@ __all__ = [
     "filter_paths",
     "filter_leaves",
     "field_key",
+    "iso_instant",
+    "number_parts",
+    "is_int64",
+    "INT64_MIN",
+    "INT64_MAX",
 ]
 
 Scalar = Union[str, int, float, bool]
@@ -62,6 +78,94 @@ Path = tuple[str, ...]
 
 RANGE_OPS = ("gt", "gte", "lt", "lte")
 FIELD_OPS = ("eq", "ne", "in", "nin", "exists") + RANGE_OPS
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+# ---- values: ints, dates -------------------------------------------------------------
+
+
+def is_int64(value: int) -> bool:
+    """Whether an int fits in int64, the range metadata ints and int filter values must lie in."""
+    return INT64_MIN <= value <= INT64_MAX
+
+
+def number_parts(value: int | float) -> tuple[float, int]:
+    """``(h, r)``: ``h`` the float64 nearest ``value``, ``r`` the exact int rest (``value == h + r``).
+
+    ``r`` is 0 for floats and for ints a float64 holds exactly; for other int64
+    values ``|r| <= 512``. Pairs compare like the numbers (``h`` first, then ``r``),
+    since rounding to the nearest float64 never reverses an order: that is how a
+    backend whose numbers are float64 compares int64 values exactly.
+    """
+    if isinstance(value, float):
+        return float(value), 0
+    high = float(value)  # OverflowError beyond float range: only int64 values come here
+    return high, int(value) - int(high)
+
+
+# YYYY-MM, YYYY-MM-DD, YYYY-MM-DD[T ]HH:MM[:SS[.fraction]][Z|±HH[[:]MM]]
+_ISO = re.compile(
+    r"(\d{4})-(\d\d)(?:-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?(Z|[+-]\d\d(?::?\d\d)?)?)?)?",
+    re.ASCII,
+)
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_US_PER_DAY = 86_400_000_000
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146_097 + day_of_era - 719_468
+
+
+def iso_instant(text: str) -> int | None:
+    """The instant an ISO 8601 date or datetime string names, in microseconds since the epoch
+    (UTC); ``None`` if ``text`` is not one of these forms:
+
+    ``YYYY-MM`` (the 1st at midnight), ``YYYY-MM-DD`` (midnight), and
+    ``YYYY-MM-DD[T or space]HH:MM[:SS[.fraction]]`` with an optional ``Z`` or
+    ``±HH:MM`` / ``±HHMM`` / ``±HH`` offset. Without an offset a time is UTC. Years
+    0001-9999; digits are ASCII; fraction digits beyond the microsecond are
+    dropped (truncated, not rounded). Our own grammar rather than
+    ``datetime.fromisoformat``, whose accepted forms change across Python versions.
+    """
+    if len(text) < 7 or text[4] != "-" or len(text) > 64:
+        return None
+    match = _ISO.fullmatch(text)
+    if match is None:
+        return None
+    year_s, month_s, day_s, hour_s, minute_s, second_s, fraction, offset = match.groups()
+    year, month, day = int(year_s), int(month_s), int(day_s or 1)
+    if year == 0 or not 1 <= month <= 12:
+        return None
+    leap = month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if not 1 <= day <= _MONTH_DAYS[month - 1] + leap:
+        return None
+    micros = _days_from_civil(year, month, day) * _US_PER_DAY
+    if hour_s is None:
+        return micros
+    hour, minute, second = int(hour_s), int(minute_s), int(second_s or 0)
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    micros += ((hour * 60 + minute) * 60 + second) * 1_000_000
+    if fraction:
+        micros += int(fraction[:6].ljust(6, "0"))
+    if offset and offset != "Z":
+        digits = offset[1:].replace(":", "")
+        off_hours, off_minutes = int(digits[:2]), int(digits[2:] or 0)
+        if off_hours > 23 or off_minutes > 59:
+            return None
+        shift = (off_hours * 60 + off_minutes) * 60_000_000
+        micros += -shift if offset[0] == "+" else shift
+    return micros
+
+
+# ---- the tree ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -94,7 +198,12 @@ class Compare:
 
 @dataclass(frozen=True)
 class Range:
-    """Bounds are all numbers or all strings; ``None`` means unbounded."""
+    """Bounds are all numbers or all strings; ``None`` means unbounded.
+
+    :attr:`kind` says how values compare: ``"number"``, ``"date"`` (every bound is an
+    ISO date: values compare as instants, see :attr:`instants`) or ``"string"`` (by
+    code point).
+    """
 
     path: Path
     gt: Any = None
@@ -111,7 +220,19 @@ class Range:
 
     @property
     def is_numeric(self) -> bool:
-        return not isinstance(next(iter(self.bounds().values())), str)
+        return self.kind == "number"
+
+    @cached_property
+    def kind(self) -> str:
+        bounds = self.bounds().values()
+        if not any(isinstance(b, str) for b in bounds):
+            return "number"
+        return "date" if all(iso_instant(b) is not None for b in bounds) else "string"
+
+    @cached_property
+    def instants(self) -> dict[str, int]:
+        """The bounds of a date range as instants (microseconds since the epoch, UTC)."""
+        return {op: iso_instant(b) for op, b in self.bounds().items()} if self.kind == "date" else {}
 
 
 @dataclass(frozen=True)
@@ -234,9 +355,15 @@ def _parse_operators(key: str, path: Path, ops: Mapping[str, Any]) -> FilterNode
         else:
             parts.append(Compare(path, op, _scalar(key, op, operand)))
     if bounds:
-        kinds = {isinstance(b, str) for b in bounds.values()}
-        if len(kinds) > 1:
+        strings = [b for b in bounds.values() if isinstance(b, str)]
+        if strings and len(strings) < len(bounds):
             raise FilterError(f"field {key!r}: range mixes string and number bounds: {bounds!r}")
+        dates = [b for b in strings if iso_instant(b) is not None]
+        if dates and len(dates) < len(strings):
+            raise FilterError(
+                f"field {key!r}: range mixes a date bound and a non-date string bound: {bounds!r} "
+                "(dates are YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS[.fraction]][Z|+HH:MM])"
+            )
         parts.insert(0, Range(path, **bounds))
     return parts[0] if len(parts) == 1 else And(tuple(parts))
 
@@ -252,6 +379,10 @@ def _scalar(key: str, op: str, value: Any) -> Scalar:
         raise FilterError(
             f"field {key!r}: {op} takes a string, number or boolean, got {type(value).__name__} {value!r}"
         )
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _int64(key, op, value)
+    if isinstance(value, float):
+        return float(value)  # subclasses (numpy's float64) as the plain float
     return value
 
 
@@ -264,7 +395,19 @@ def _bound(key: str, op: str, value: Any) -> Any:
         raise FilterError(f"field {key!r}: {op} takes a number or a string (e.g. an ISO date), got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise FilterError(f"field {key!r}: {op} bound must be finite, got {value!r}")
-    return value
+    if isinstance(value, int):
+        return _int64(key, op, value)
+    return float(value) if isinstance(value, float) else value
+
+
+def _int64(key: str, op: str, value: int) -> int:
+    if not is_int64(value):
+        shown = str(value) if value.bit_length() < 200 else f"(an int of {len(str(abs(value)))} digits)"
+        raise FilterError(
+            f"field {key!r}: {op} value {shown} is outside the int64 range [-2**63, 2**63-1] of metadata "
+            "ints; to compare with a number that large, use a float"
+        )
+    return int(value)  # an int subclass (IntEnum, numpy's) compares as the plain int
 
 
 def filter_leaves(node: FilterNode | None) -> Iterator[Compare | Range | Exists]:
@@ -328,178 +471,7 @@ def field_values(metadata: Mapping[str, Any], path: Path) -> list[Scalar]:
     return []
 
 
-_STR, _NUM, _BOOL = 0, 1, 2
 
 
-class Column:
-    """One field's values over many rows, exploded: one entry per (row, value)."""
-
-    __slots__ = ("rows", "kind", "num", "code", "vocab", "n_rows", "present", "path")
-
-    def __init__(self, metadatas: Sequence[Mapping[str, Any]], path: Path):
-        self.path = path
-        rows: list[int] = []
-        kinds: list[int] = []
-        nums: list[float] = []
-        strs: list[str] = []
-        present = np.zeros(len(metadatas), dtype=bool)
-        for row, metadata in enumerate(metadatas):
-            value = _lookup(metadata, path) if metadata else _ABSENT
-            if value is _ABSENT or value is None:
-                continue
-            present[row] = _present(value)
-            for v in (value,) if isinstance(value, _SCALARS) else value if isinstance(value, (list, tuple)) else ():
-                if v.__class__ is str:
-                    rows.append(row)
-                    kinds.append(_STR)
-                    nums.append(math.nan)
-                    strs.append(v)
-                elif v.__class__ is bool:
-                    rows.append(row)
-                    kinds.append(_BOOL)
-                    nums.append(1.0 if v else 0.0)
-                elif isinstance(v, (int, float)):
-                    rows.append(row)
-                    kinds.append(_NUM)
-                    nums.append(float(v))
-                elif isinstance(v, str):  # str subclasses
-                    rows.append(row)
-                    kinds.append(_STR)
-                    nums.append(math.nan)
-                    strs.append(str(v))
-        self.n_rows = len(metadatas)
-        self.present = present
-        self.rows = np.asarray(rows, dtype=np.int64)
-        self.kind = np.asarray(kinds, dtype=np.int8)
-        self.num = np.asarray(nums, dtype=np.float64)
-        is_str = self.kind == _STR
-        strings = np.asarray(strs, dtype=str)
-        # Codes are ranks in the sorted vocabulary, so a string range is a code range.
-        self.vocab = np.unique(strings)
-        self.code = np.full(len(rows), -1, dtype=np.int64)
-        self.code[is_str] = np.searchsorted(self.vocab, strings)
-
-    def with_rows(self, metadatas: Sequence[Mapping[str, Any]], rows: np.ndarray) -> Column:
-        """This column after ``rows`` of ``metadatas`` changed (rewritten or appended): a new Column.
-
-        Costs numpy work over the elements, not a Python pass over every row:
-        the old elements of those rows are dropped and theirs re-read.
-        """
-        part = Column([metadatas[r] for r in rows], self.path)
-        rows = np.asarray(rows, dtype=np.int64)
-        keep = ~np.isin(self.rows, rows) if len(rows) and len(self.rows) else np.ones(len(self.rows), dtype=bool)
-        out = object.__new__(Column)
-        out.path = self.path
-        out.n_rows = len(metadatas)
-        out.present = np.zeros(out.n_rows, dtype=bool)
-        out.present[: self.n_rows] = self.present
-        out.present[rows] = part.present
-        out.rows = np.concatenate([self.rows[keep], rows[part.rows]])
-        out.kind = np.concatenate([self.kind[keep], part.kind])
-        out.num = np.concatenate([self.num[keep], part.num])
-        out.vocab = np.union1d(self.vocab, part.vocab) if len(part.vocab) else self.vocab
-        codes = []
-        for column, mask in ((self, keep), (part, None)):
-            code = column.code if mask is None else column.code[mask]
-            if len(column.vocab) and out.vocab is not column.vocab:
-                remap = np.searchsorted(out.vocab, column.vocab)
-                code = np.where(code >= 0, remap[np.maximum(code, 0)], -1)
-            codes.append(code)
-        out.code = np.concatenate(codes).astype(np.int64, copy=False)
-        return out
-
-    def _code_of(self, value: str) -> int:
-        i = int(np.searchsorted(self.vocab, value))
-        return i if i < len(self.vocab) and self.vocab[i] == value else -1
-
-    def equals(self, value: Scalar) -> np.ndarray:
-        if isinstance(value, bool):
-            return (self.kind == _BOOL) & (self.num == float(value))
-        if isinstance(value, str):
-            code = self._code_of(value)
-            return self.code == code if code >= 0 else np.zeros(len(self.rows), dtype=bool)
-        return (self.kind == _NUM) & (self.num == float(value))
-
-    def one_of(self, values: Sequence[Scalar]) -> np.ndarray:
-        mask = np.zeros(len(self.rows), dtype=bool)
-        strings = [v for v in values if isinstance(v, str)]
-        if strings:
-            codes = [c for c in (self._code_of(s) for s in strings) if c >= 0]
-            if codes:
-                mask |= np.isin(self.code, codes)
-        for value in values:
-            if not isinstance(value, str):
-                mask |= self.equals(value)
-        return mask
-
-    def in_range(self, node: Range) -> np.ndarray:
-        if node.is_numeric:
-            mask = self.kind == _NUM
-            values = self.num
-        else:
-            lo, hi = 0, len(self.vocab)
-            if node.gte is not None:
-                lo = max(lo, int(np.searchsorted(self.vocab, node.gte, side="left")))
-            if node.gt is not None:
-                lo = max(lo, int(np.searchsorted(self.vocab, node.gt, side="right")))
-            if node.lte is not None:
-                hi = min(hi, int(np.searchsorted(self.vocab, node.lte, side="right")))
-            if node.lt is not None:
-                hi = min(hi, int(np.searchsorted(self.vocab, node.lt, side="left")))
-            return (self.code >= lo) & (self.code < hi)
-        with np.errstate(invalid="ignore"):
-            if node.gt is not None:
-                mask = mask & (values > node.gt)
-            if node.gte is not None:
-                mask = mask & (values >= node.gte)
-            if node.lt is not None:
-                mask = mask & (values < node.lt)
-            if node.lte is not None:
-                mask = mask & (values <= node.lte)
-        return mask
-
-    def any_row(self, element_mask: np.ndarray | None = None) -> np.ndarray:
-        """Rows where at least one (selected) element is present."""
-        out = np.zeros(self.n_rows, dtype=bool)
-        out[self.rows if element_mask is None else self.rows[element_mask]] = True
-        return out
-
-
-def evaluate(node: FilterNode, column: Callable[[Path], Column], n_rows: int) -> np.ndarray:
-    """A boolean mask over ``n_rows`` rows; ``column(path)`` gives that field's Column."""
-    if isinstance(node, And):
-        mask = np.ones(n_rows, dtype=bool)
-        for child in node.children:
-            mask &= evaluate(child, column, n_rows)
-        return mask
-    if isinstance(node, Or):
-        mask = np.zeros(n_rows, dtype=bool)
-        for child in node.children:
-            mask |= evaluate(child, column, n_rows)
-        return mask
-    if isinstance(node, Not):
-        return ~evaluate(node.child, column, n_rows)
-    col = column(node.path)
-    if isinstance(node, Exists):
-        return col.present.copy() if node.value else ~col.present
-    if isinstance(node, Range):
-        return col.any_row(col.in_range(node))
-    if node.op in ("eq", "ne"):
-        hit = col.any_row(col.equals(node.value))
-    else:
-        hit = col.any_row(col.one_of(node.value))
-    return hit if node.op in ("eq", "in") else ~hit
-
-
-def filter_mask(node: FilterNode | None, metadatas: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    """Evaluate a parsed filter over a list of metadata dicts (no caching)."""
-    if node is None:
-        return np.ones(len(metadatas), dtype=bool)
-    cache: dict[Path, Column] = {}
-
-    def column(path: Path) -> Column:
-        if path not in cache:
-            cache[path] = Column(metadatas, path)
-        return cache[path]
-
-    return evaluate(node, column, len(metadatas))
+# Evaluation over many rows; filter_eval imports this module, which is complete by now.
+from .filter_eval import Column, evaluate, filter_mask  # noqa: E402

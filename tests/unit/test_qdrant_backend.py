@@ -32,7 +32,7 @@ from qdrant_client import models  # noqa: E402
 from vecbook.stores.qdrant import store as backend, points as qdrant_points  # noqa: E402
 from vecbook.stores.qdrant.clients import RemoteClients  # noqa: E402
 from vecbook.stores.qdrant import QdrantVectorStore, collection_name, point_id, workspace_of  # noqa: E402
-from vecbook.stores.qdrant.filters import PRESENT_KEY, index_schemas, payload_key, plan_filter, present_tokens  # noqa: E402
+from vecbook.stores.qdrant.filters import PRESENT_KEY, field_name, filter_fields, index_schemas, plan_filter, present_tokens  # noqa: E402
 
 SECRET = "sk-test-SECRET-4242"
 
@@ -244,24 +244,47 @@ def native(spec):
 
 def test_numbers_match_by_range_so_1_equals_1_0_and_bools_stay_apart():
     (cond,) = native({"rank": 5}).must
-    assert cond == models.FieldCondition(key="metadata.rank", range=models.Range(gte=5.0, lte=5.0))
+    assert cond == models.FieldCondition(key="_f.n_rank", range=models.Range(gte=5.0, lte=5.0))
+    assert native({"rank": 5.0}) == native({"rank": 5})
     (cond,) = native({"flag": True}).must
-    assert cond.match == models.MatchValue(value=True)
+    assert cond == models.FieldCondition(key="_f.b_flag", match=models.MatchValue(value=True))
     (cond,) = native({"category": "AI"}).must
-    assert cond.match == models.MatchValue(value="AI")
+    assert cond == models.FieldCondition(key="_f.s_category", match=models.MatchValue(value="AI"))
 
 
 def test_in_splits_by_type():
     flt = native({"tags": {"in": ["a", "b", 1, 1.0, True]}})
     assert flt.should == [
-        models.FieldCondition(key="metadata.tags", match=models.MatchAny(any=["a", "b"])),
-        models.FieldCondition(key="metadata.tags", match=models.MatchValue(value=True)),
-        models.FieldCondition(key="metadata.tags", range=models.Range(gte=1.0, lte=1.0)),
+        models.FieldCondition(key="_f.s_tags", match=models.MatchAny(any=["a", "b"])),
+        models.FieldCondition(key="_f.b_tags", match=models.MatchValue(value=True)),
+        models.FieldCondition(key="_f.n_tags", range=models.Range(gte=1.0, lte=1.0)),
     ]
 
 
+def test_ints_beyond_2_53_are_pairs_compared_exactly():
+    md = {"id": 2**53 + 1, "ids": [3, 2**63 - 1, 0.5], "when": ["2024-01-01", "1500-01-01", "1500-01-01T00:00:00.000001", "x"]}
+    assert filter_fields(md) == {
+        "N_id": [{"h": 2.0**53, "r": 1}],
+        "n_ids": [3.0, 0.5],
+        "N_ids": [{"h": 2.0**63, "r": -1}],
+        "s_when": ["2024-01-01", "1500-01-01", "1500-01-01T00:00:00.000001", "x"],
+        "t_when": [1704067200000000.0, -14831769600000000.0],  # a float64 exactly
+        "T_when": [{"h": -14831769600000000.0, "r": 1}],  # an odd microsecond before 1685 is not
+    }
+    (cond,) = native({"id": 2**53 + 1}).must  # an int no float64 holds: only pairs can equal it
+    assert cond == models.NestedCondition(nested=models.Nested(key="_f.N_id", filter=models.Filter(must=[
+        models.FieldCondition(key="h", range=models.Range(gte=2.0**53, lte=2.0**53)),
+        models.FieldCondition(key="r", range=models.Range(gte=1, lte=1)),
+    ])))
+    floats, pairs = native({"id": {"gt": 10, "lte": 2**53 + 1}}).should
+    assert floats == models.FieldCondition(key="_f.n_id", range=models.Range(gt=10.0, lte=2.0**53))  # the float64 at or below
+    assert isinstance(pairs, models.NestedCondition)
+    floats, pairs = native({"id": {"gte": 0.5, "lt": 100}}).should  # h decides: no nesting
+    assert pairs == models.FieldCondition(key="_f.N_id[].h", range=models.Range(gte=0.5, lt=100.0))
+
+
 def test_negations_are_must_not_of_the_positive_form():
-    assert native({"category": {"ne": "AI"}}).must_not == [models.FieldCondition(key="metadata.category", match=models.MatchValue(value="AI"))]
+    assert native({"category": {"ne": "AI"}}).must_not == [models.FieldCondition(key="_f.s_category", match=models.MatchValue(value="AI"))]
     assert native({"$not": {"a": 1, "b": "x"}}).must_not[0].must[1].match == models.MatchValue(value="x")
 
 
@@ -277,27 +300,37 @@ def test_present_tokens_follow_field_present():
 
 
 def test_string_ranges_are_post_filtered_over_a_superset():
-    plan = plan_filter(parse_filter({"date": {"gte": "2024-03"}, "category": "AI"}))
+    plan = plan_filter(parse_filter({"name": {"gte": "m"}, "category": "AI"}))
     assert not plan.exact
-    assert [c.key for c in plan.filter.must] == [PRESENT_KEY, "metadata.category"]
-    negated = plan_filter(parse_filter({"$not": {"date": {"gte": "2024-03"}}}))
+    assert [c.key for c in plan.filter.must] == [PRESENT_KEY, "_f.s_category"]
+    negated = plan_filter(parse_filter({"$not": {"name": {"gte": "m"}}}))
     assert negated.filter is None and not negated.exact and not negated.empty  # every point is a candidate
     nothing = plan_filter(parse_filter({"a": {"in": []}}))
     assert nothing.empty
 
 
-def test_keys_are_quoted_where_qdrant_needs_it():
-    assert payload_key(("a", "b-c_1")) == "metadata.a.b-c_1"
-    assert payload_key(("a b", "é")) == 'metadata."a b"."é"'
-    assert payload_key(('q"k',)) is None  # no way to name it: post-filtered
+def test_date_ranges_are_exact_ranges_on_instants():
+    floats, pairs = native({"date": {"gte": "2024-03", "lt": "2024-01-02T09:00+09:00"}}).should
+    assert floats == models.FieldCondition(key="_f.t_date", range=models.Range(gte=1709251200000000.0, lt=1704153600000000.0))
+    assert pairs.key == "_f.T_date[].h"
+
+
+def test_every_key_has_a_name_qdrant_reads():
+    assert field_name(("a", "b-c_1")) == "a--b-2d-c_1"
+    assert field_name(("file.name",)) == "file-2e-name" != field_name(("file", "name")) == "file--name"
+    assert field_name(('q"k\\',)) == "q-22-k-5c-"
+    assert field_name(("é", "")) == "-e9---"
+    names = {field_name(p) for p in [("a", "b"), ("a--b",), ("a-", "b"), ("a", "-b"), ("a", "", "b"), ("a-2d-",)]}
+    assert len(names) == 6  # one-to-one
 
 
 def test_payload_indexes_for_server_mode():
-    tree = parse_filter({"category": {"ne": "AI"}, "rank": {"gte": 1}, "flag": True, "date": {"gte": "2024"}, "t": {"exists": True}})
+    tree = parse_filter({"category": {"ne": "AI"}, "rank": {"gte": 1}, "flag": True, "name": {"gte": "m"}, "date": {"gte": "2024"}, "day": {"lt": "2024-02"}, "t": {"exists": True}})
     assert index_schemas(tree) == {
-        "metadata.category": models.PayloadSchemaType.KEYWORD,
-        "metadata.rank": models.PayloadSchemaType.FLOAT,
-        "metadata.flag": models.PayloadSchemaType.BOOL,
+        "_f.s_category": models.PayloadSchemaType.KEYWORD,
+        "_f.n_rank": models.PayloadSchemaType.FLOAT,
+        "_f.b_flag": models.PayloadSchemaType.BOOL,
+        "_f.t_day": models.PayloadSchemaType.FLOAT,
     }
 
 
@@ -422,7 +455,7 @@ def test_server_code_path_through_the_async_client():
     assert {h.unique_id for h in hits} == {n.unique_id for n in listed} == expected
     assert [n.unique_id for n in got] == ["n3"] and got[0].vector.tobytes() == vec(3).tobytes()
     assert count == 28 and names == ["Srv"]
-    assert made == [PRESENT_KEY, "metadata.tag", "metadata.i"]  # the string range has no index type
+    assert made == [PRESENT_KEY, "_f.s_tag", "_f.n_i", "_f.t_day"]
     store.close()
 
 

@@ -46,7 +46,7 @@ __all__ = [
 MAX_WINDOW = 10_000  # ES caps k, num_candidates and a page's size at 10,000
 SIMILARITY = {"cosine": "max_inner_product", "dot": "max_inner_product", "euclidean": "l2_norm"}
 SOURCE = {"includes": ["content", "metadata", "vector"]}
-FORMAT = 1
+FORMAT = 2  # 2: exact number keys (19 hex digits) and date instants (``t`` terms)
 
 
 def index_name(prefix: str, workspace_id: str) -> str:

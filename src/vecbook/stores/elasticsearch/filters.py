@@ -9,16 +9,20 @@ term per (path, value) that a filter can see, following vecbook.filters:
 kind       term                                  what it encodes
 =========  ====================================  =====================================
 ``s``      ``s["a","b"]`` + the string           a string value of ``a.b``
-``n``      ``n["a","b"]`` + 16 hex digits        a number, as an order-preserving float64 key
+``n``      ``n["a","b"]`` + 19 hex digits        a number: see :func:`_number_key`
+``t``      ``t["a","b"]`` + 19 hex digits        the instant of a string that is an ISO
+                                                 date (``iso_instant``), as a number
 ``b``      ``b["a","b"]`` + ``0``/``1``          a boolean
 ``p``      ``p["a","b"]``                        ``a.b`` is present (filters.field_present)
 =========  ====================================  =====================================
 
-The JSON-encoded path makes every prefix unambiguous, so a range of one path is a
-range of terms that no other path can fall into; numbers, strings and booleans
-never meet (``1 == 1.0``, ``"1" != 1``, ``True != 1``), and ES's "a multi-valued
-field matches if any value matches" is exactly the portable semantics. String
-ranges are keyword ranges, which compare by UTF-8 bytes, that is by code point.
+The JSON-encoded path makes every prefix unambiguous (``["file.name"]`` is not
+``["file","name"]``), so a range of one path is a range of terms that no other path can
+fall into; numbers, strings and booleans never meet (``1 == 1.0``, ``"1" != 1``,
+``True != 1``), and ES's "a multi-valued field matches if any value matches" is exactly
+the portable semantics. Number keys sort like the numbers, exactly (int64 and float64
+alike), so numeric and date ranges are keyword ranges; string ranges compare by UTF-8
+bytes, that is by code point.
 """
 
 from __future__ import annotations
@@ -26,12 +30,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
 import struct
 from typing import Any
 
 from ...errors import ValidationError
-from ...filters import And, Exists, FilterNode, Not, Or, Path, Range
+from ...filters import And, Exists, FilterNode, Not, Or, Path, Range, iso_instant, number_parts
 
 __all__ = ["FIELD", "filter_terms", "to_query"]
 
@@ -52,14 +55,19 @@ def _upper(prefix: str) -> str:
     return prefix[:-1] + "^"
 
 
+_REST = 0x800  # added to the rest of an int, |rest| <= 512, to keep it 3 positive hex digits
+
+
 def _number_key(value: int | float) -> str:
-    try:
-        number = float(value) + 0.0  # -0.0 == 0.0
-    except OverflowError:
-        number = math.inf if value > 0 else -math.inf
-    (bits,) = struct.unpack(">Q", struct.pack(">d", number))
+    """19 hex digits that sort like the numbers, exactly: the float64 nearest ``value`` as an
+    order-preserving 64-bit key, then the exact int rest (``number_parts``) plus an offset.
+
+    ``1`` and ``1.0`` (and ``-0.0`` and ``0.0``) have one key; ``2**53 + 1`` has its own.
+    """
+    high, rest = number_parts(value)
+    (bits,) = struct.unpack(">Q", struct.pack(">d", high + 0.0))  # + 0.0: -0.0 is 0.0
     bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | (1 << 63)
-    return f"{bits:016x}"
+    return f"{bits:016x}{rest + _REST:03x}"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -92,6 +100,16 @@ def _value_term(path: Path, value: Any) -> str:
     return _prefix("n", path) + _number_key(value)
 
 
+def _value_terms(path: Path, value: Any) -> list[str]:
+    """The terms of one scalar value: its own, and for an ISO date string its instant's."""
+    term = _value_term(path, value)
+    if isinstance(value, str):
+        instant = iso_instant(value)
+        if instant is not None:
+            return [term, _prefix("t", path) + _number_key(instant)]
+    return [term]
+
+
 def filter_terms(metadata: dict[str, Any]) -> list[str]:
     """The ``filter_terms`` of one node's (JSON-clean) metadata."""
     terms: list[str] = []
@@ -107,10 +125,12 @@ def filter_terms(metadata: dict[str, Any]) -> list[str]:
             elif isinstance(value, list):
                 if any(v is not None for v in value):
                     terms.append(present)
-                terms.extend(_value_term(here, v) for v in value if isinstance(v, (str, int, float)))
+                for v in value:
+                    if isinstance(v, (str, int, float)):
+                        terms.extend(_value_terms(here, v))
             elif value is not None:
                 terms.append(present)
-                terms.append(_value_term(here, value))
+                terms.extend(_value_terms(here, value))
 
     walk(metadata, ())
     return list(dict.fromkeys(terms))
@@ -144,16 +164,18 @@ def _negate(query: dict[str, Any]) -> dict[str, Any]:
 
 
 def _range(node: Range) -> dict[str, Any]:
-    prefix = _prefix("n" if node.is_numeric else "s", node.path)
-
-    def term(bound: Any) -> str:
-        return prefix + _number_key(bound) if node.is_numeric else _string_term(prefix, bound)
-
-    lower = _tightest([(node.gt, False), (node.gte, True)], max)
-    upper = _tightest([(node.lt, False), (node.lte, True)], min)
-    bounds = {"gte": prefix} if lower is None else {("gte" if lower[1] else "gt"): term(lower[0])}
-    bounds.update({"lt": _upper(prefix)} if upper is None else {("lte" if upper[1] else "lt"): term(upper[0])})
-    return {"range": {FIELD: bounds}}
+    if node.kind == "string":
+        prefix, bounds = _prefix("s", node.path), node.bounds()
+        term = lambda bound: _string_term(prefix, bound)  # noqa: E731
+    else:  # numbers, or a date range's instants: exact number keys
+        prefix = _prefix("n" if node.kind == "number" else "t", node.path)
+        bounds = node.bounds() if node.kind == "number" else node.instants
+        term = lambda bound: prefix + _number_key(bound)  # noqa: E731
+    lower = _tightest([(bounds.get("gt"), False), (bounds.get("gte"), True)], max)
+    upper = _tightest([(bounds.get("lt"), False), (bounds.get("lte"), True)], min)
+    query = {"gte": prefix} if lower is None else {("gte" if lower[1] else "gt"): term(lower[0])}
+    query.update({"lt": _upper(prefix)} if upper is None else {("lte" if upper[1] else "lt"): term(upper[0])})
+    return {"range": {FIELD: query}}
 
 
 def _tightest(candidates: list[tuple[Any, bool]], pick) -> tuple[Any, bool] | None:

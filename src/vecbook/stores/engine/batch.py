@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import DimensionMismatchError, InvalidWorkspaceIdError, ValidationError
+from ...filters import INT64_MAX, INT64_MIN
 from ...node import VectorNode
 
 __all__ = ["NodeBatch", "CheckedNodes", "validate_nodes", "validate_workspace_id", "clean_metadata", "check_vector", "check_node_id", "as_node_list"]
@@ -51,12 +52,15 @@ def check_node_id(unique_id: Any, where: str = "") -> str:
 def clean_metadata(value: Any, where: Any = "metadata") -> Any:
     """A deep copy of JSON-compatible metadata; anything else raises ValidationError.
 
-    ``where`` (formatted only if there is an error) names the metadata in the message.
+    Numbers are finite floats and ints in the int64 range (what every backend stores
+    and compares exactly). ``where`` (formatted only if there is an error) names the
+    metadata in the message.
     """
     return _clean(value, where, ())
 
 
-_SCALARS = (str, bool, int, type(None))
+_SCALARS = (str, bool, type(None))  # taken as they are; ints are checked for range
+_INT64_MIN, _INT64_MAX = INT64_MIN, INT64_MAX
 
 
 def _at(where: Any, path: tuple) -> str:
@@ -65,16 +69,25 @@ def _at(where: Any, path: tuple) -> str:
 
 def _clean(value: Any, where: Any, path: tuple) -> Any:
     kind = type(value)
-    if kind in _SCALARS:
+    if kind in _SCALARS or (kind is int and _INT64_MIN <= value <= _INT64_MAX):
         return value
     if kind is dict:
         out = {}
         for key, item in value.items():
             if type(key) is not str:
                 raise ValidationError(f"{_at(where, path)} has a non-string key {key!r}; metadata keys must be strings")
-            out[key] = item if type(item) in _SCALARS else _clean(item, where, (*path, key))
+            kind = type(item)
+            out[key] = item if kind in _SCALARS or (kind is int and _INT64_MIN <= item <= _INT64_MAX) else _clean(item, where, (*path, key))
         return out
-    if value is None or isinstance(value, (str, bool, int)):
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            shown = str(value) if value.bit_length() < 200 else f"an int of {len(str(abs(value)))} digits"
+            raise ValidationError(
+                f"{_at(where, path)} is {shown}, outside the int64 range [-2**63, 2**63-1] of metadata ints; "
+                "store it as a string or a float"
+            )
+        return value
+    if value is None or isinstance(value, (str, bool)):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):

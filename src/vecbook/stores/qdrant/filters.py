@@ -1,28 +1,48 @@
 """Portable filters as Qdrant ``Filter`` objects, with the exact semantics of ``vecbook.filters``.
 
-A field ``a.b`` is the payload key ``metadata.a.b`` (parts quoted where Qdrant needs it).
+Filters never read the user's ``metadata`` payload: Qdrant's key syntax cannot name every
+key (a dot nests, a server refuses ``"`` and ``\\`` even quoted), it compares numbers as
+float64, and it has no instants of our dates. Each write stores, beside it, the values a
+filter can see under ``_f`` (:func:`filter_fields`), one flat key per kind and path:
+
+==============  ===============================================================================
+key             holds, for the values of one path
+==============  ===============================================================================
+``s_<path>``    the strings (``MatchValue``/``MatchAny`` compare them exactly)
+``b_<path>``    the booleans
+``n_<path>``    the numbers that are exactly a float64 (every float, ints up to 2**53 and more)
+``N_<path>``    the other ints (beyond 2**53), as ``{"h": float64, "r": exact rest}`` objects
+``t_<path>``    the instants of the strings that are ISO dates (``iso_instant``), as ``n``
+``T_<path>``    instants beyond 2**53 microseconds (before 1685, after 2255), as ``N``
+==============  ===============================================================================
+
+``<path>`` spells the path in the characters every Qdrant key parser accepts: letters,
+digits and ``_`` as they are, any other character as ``-<hex code point>-``, segments
+joined by ``--`` (``file.name`` is ``file-2e-name``; ``file`` → ``name`` is ``file--name``).
+
 How each form maps:
 
-- string / bool equality: ``MatchValue`` (Qdrant matches strings exactly and keeps
-  booleans apart from numbers, as we do);
-- number equality: ``Range(gte=v, lte=v)``: ``MatchValue`` would miss float payloads
-  (``1 == 1.0``) and Qdrant ranges never match booleans or strings;
-- ``in``: ``MatchAny`` for the strings, one condition per bool or number, OR-ed;
-- numeric ranges: ``Range`` (Qdrant checks every bound on one value of a list);
+- strings, booleans: ``MatchValue`` / ``MatchAny`` on ``s_``, ``MatchValue`` on ``b_``;
+- numbers: ``Range`` on ``n_`` with bounds moved to the nearest float64 on the safe side
+  (exact, since every value there is a float64) OR-ed with a condition on ``N_``: a ``Range``
+  on ``h`` where the operand's float64 is below 2**53 (no big int can tie with it), else a
+  ``Nested`` condition comparing ``(h, r)`` pairs, which order like the numbers
+  (:func:`vecbook.filters.number_parts`); equality likewise;
+- date ranges: the same on ``t_`` / ``T_`` with the bounds' instants;
 - ``ne`` / ``nin`` / ``$not``: ``must_not`` of the positive form, an exact complement
   (``MatchExcept`` is not: it never matches a missing field);
 - ``exists``: a ``MatchValue`` on the ``_present`` payload list that every write stores
   (:func:`present_tokens`); Qdrant's ``IsEmpty``/``IsNull`` treat ``{}`` and lists of
-  nulls differently from vecbook.
-- string ranges (ISO dates) have no exact Qdrant form (``DatetimeRange`` parses,
-  ours compares code points), nor do keys containing ``"``: they become "the field is
-  present" where a superset is needed and "nothing" where a subset is (under a
-  negation), and the caller post-filters with :func:`vecbook.filters.filter_mask`.
+  nulls differently from vecbook;
+- string ranges have no Qdrant form: they become "the field is present" where a superset
+  is needed and "nothing" where a subset is (under a negation), and the caller
+  post-filters with :func:`vecbook.filters.filter_mask`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,14 +51,15 @@ from typing import Any, Union
 
 from qdrant_client import models
 
-from ...filters import And, Compare, Exists, FilterNode, Not, Or, Path, Range
+from ...filters import And, Compare, Exists, FilterNode, Not, Or, Path, Range, filter_leaves, iso_instant, number_parts
 
-__all__ = ["METADATA_KEY", "PRESENT_KEY", "QueryPlan", "plan_filter", "present_tokens", "payload_key", "index_schemas"]
+__all__ = ["METADATA_KEY", "PRESENT_KEY", "FIELDS_KEY", "QueryPlan", "plan_filter", "present_tokens", "filter_payload", "filter_fields", "field_name", "index_schemas"]
 
 METADATA_KEY = "metadata"
 PRESENT_KEY = "_present"
+FIELDS_KEY = "_f"
 
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_EXACT = 2.0**53  # below this, no float64 is the float64 of an int it does not equal
 
 Native = Union[models.Condition, bool]  # True / False: matches every / no point
 
@@ -65,63 +86,113 @@ def plan_filter(node: FilterNode | None) -> QueryPlan:
     return QueryPlan(native if isinstance(native, models.Filter) else models.Filter(must=[native]), exact=exact)
 
 
+# ---- what a write stores -------------------------------------------------------------------
+
+
 def present_tokens(metadata: Mapping[str, Any]) -> list[str]:
     """One token per path where ``field_present`` holds: the ``_present`` payload list."""
-    tokens: list[str] = []
+    return filter_payload(metadata)[0]
 
-    def walk(value: Mapping[str, Any], prefix: str) -> None:
+
+def filter_fields(metadata: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The ``_f`` payload of one node's (JSON-clean) metadata."""
+    return filter_payload(metadata)[1]
+
+
+def filter_payload(metadata: Mapping[str, Any]) -> tuple[list[str], dict[str, list[Any]]]:
+    """``(_present tokens, _f fields)`` of one node's metadata, in one walk."""
+    tokens: list[str] = []
+    fields: dict[str, list[Any]] = {}
+
+    def add(kind: str, path: Path, value: Any) -> None:
+        fields.setdefault(_field(kind, path), []).append(value)
+
+    def number(kind: str, path: Path, value: int | float) -> None:
+        high, rest = number_parts(value)
+        if rest:
+            add(kind.upper(), path, {"h": high, "r": rest})
+        else:
+            add(kind, path, high + 0.0)  # + 0.0: -0.0 is 0.0
+
+    def scalar(path: Path, value: Any) -> None:
+        if isinstance(value, str):
+            add("s", path, value)
+            instant = iso_instant(value)
+            if instant is not None:
+                number("t", path, instant)
+        elif isinstance(value, bool):
+            add("b", path, value)
+        elif isinstance(value, (int, float)):
+            number("n", path, value)
+
+    def walk(value: Mapping[str, Any], path: Path, prefix: str) -> None:
         for key, item in value.items():
             if item is None or (isinstance(item, (list, tuple)) and not any(v is not None for v in item)):
                 continue  # absent, as field_present has it; so is {}, below
-            head = prefix + _encoded(key)
+            here, head = (*path, key), prefix + _encoded(key)
             if isinstance(item, dict):
                 if item:
                     tokens.append(head + "]")
-                    walk(item, head + ",")
+                    walk(item, here, head + ",")
+                continue
+            tokens.append(head + "]")
+            if isinstance(item, (list, tuple)):
+                for element in item:
+                    scalar(here, element)
             else:
-                tokens.append(head + "]")
+                scalar(here, item)
 
-    walk(metadata, "[")
-    return tokens
+    walk(metadata, (), "[")
+    return tokens, fields
 
 
-def payload_key(path: Path) -> str | None:
-    """The Qdrant JSON path of a metadata field, or ``None`` if Qdrant cannot name it."""
-    parts = [METADATA_KEY]
-    for part in path:
-        if _PLAIN_KEY.fullmatch(part):
-            parts.append(part)
-        elif '"' not in part:
-            parts.append(f'"{part}"')
-        else:
-            return None
-    return ".".join(parts)
+_PLAIN = re.compile(r"[A-Za-z0-9_]*")
+
+
+@lru_cache(maxsize=4096)  # metadata keys repeat from node to node
+def field_name(path: Path) -> str:
+    """``<path>`` as ``_f`` keys spell it: ``[A-Za-z0-9_]`` kept, other characters as
+    ``-<hex>-``, segments joined by ``--`` (one-to-one, and a key every Qdrant parser reads)."""
+    return "--".join(part if _PLAIN.fullmatch(part) else "".join(c if _PLAIN.fullmatch(c) else f"-{ord(c):x}-" for c in part) for part in path)
+
+
+@lru_cache(maxsize=4096)
+def _field(kind: str, path: Path) -> str:
+    return f"{kind}_{field_name(path)}"
+
+
+def _key(kind: str, path: Path) -> str:
+    return f"{FIELDS_KEY}.{_field(kind, path)}"
+
+
+@lru_cache(maxsize=4096)
+def _encoded(key: str) -> str:
+    return json.dumps(key, ensure_ascii=False)
+
+
+# ---- payload indexes ----------------------------------------------------------------------
 
 
 def index_schemas(node: FilterNode | None) -> dict[str, models.PayloadSchemaType]:
     """Payload index types that serve a filter's native conditions (server mode).
 
-    Each index type answers only the conditions we build for it (keyword: string
-    matches; float: numeric ranges, which cover ints too; bool: bool matches), and
-    Qdrant checks other conditions on that field against the payload, so any one
-    index on a field keeps the semantics.
+    Keyword on ``s_`` keys, bool on ``b_``, float on ``n_`` and ``t_``; the ``N``/``T`` keys
+    (ints beyond 2**53) are rare and left unindexed.
     """
     found: dict[str, models.PayloadSchemaType] = {}
-
-    def visit(n: FilterNode) -> None:
-        if isinstance(n, (And, Or)):
-            for child in n.children:
-                visit(child)
-        elif isinstance(n, Not):
-            visit(n.child)
-        elif isinstance(n, (Compare, Range)):
-            key = payload_key(n.path)
-            kind = _value_kind(n)
-            if key is not None and kind is not None:
-                found.setdefault(key, kind)
-
-    if node is not None:
-        visit(node)
+    for leaf in filter_leaves(node):
+        if isinstance(leaf, Range):
+            if leaf.kind != "string":
+                found.setdefault(_key("n" if leaf.kind == "number" else "t", leaf.path), models.PayloadSchemaType.FLOAT)
+        elif isinstance(leaf, Compare):
+            values = (leaf.value,) if leaf.op in ("eq", "ne") else leaf.value
+            for value in values:
+                if isinstance(value, bool):
+                    found.setdefault(_key("b", leaf.path), models.PayloadSchemaType.BOOL)
+                elif isinstance(value, str):
+                    found.setdefault(_key("s", leaf.path), models.PayloadSchemaType.KEYWORD)
+                else:
+                    found.setdefault(_key("n", leaf.path), models.PayloadSchemaType.FLOAT)
     return found
 
 
@@ -143,28 +214,75 @@ def _translate(node: FilterNode, superset: bool) -> tuple[Native, bool]:
     if isinstance(node, Compare) and node.op in ("ne", "nin"):
         inner, exact = _translate(Compare(node.path, "eq" if node.op == "ne" else "in", node.value), not superset)
         return _negate(inner), exact
-    key = payload_key(node.path)
-    if key is None or (isinstance(node, Range) and not node.is_numeric):
+    if isinstance(node, Range):
+        if node.kind == "number":
+            return _number_range("n", node.path, node.bounds()), True
+        if node.kind == "date":
+            return _number_range("t", node.path, node.instants), True
         # Not expressible: any match needs a present value, so "present" is a superset.
         return (_present_condition(node.path) if superset else False), False
-    if isinstance(node, Range):
-        return models.FieldCondition(key=key, range=models.Range(**node.bounds())), True
     values = (node.value,) if node.op == "eq" else node.value
-    return _any(_one_of(key, values)), True
+    return _any(_one_of(node.path, values)), True
 
 
-def _one_of(key: str, values: tuple[Any, ...]) -> list[models.Condition]:
+def _one_of(path: Path, values: tuple[Any, ...]) -> list[Native]:
     strings = list(dict.fromkeys(v for v in values if isinstance(v, str)))
     bools = list(dict.fromkeys(v for v in values if isinstance(v, bool)))
-    numbers = list(dict.fromkeys(float(v) for v in values if not isinstance(v, (str, bool))))
-    conditions: list[models.Condition] = []
+    numbers = list(dict.fromkeys(v for v in values if not isinstance(v, (str, bool))))  # 1 and 1.0: one key
+    conditions: list[Native] = []
     if len(strings) == 1:
-        conditions.append(models.FieldCondition(key=key, match=models.MatchValue(value=strings[0])))
+        conditions.append(models.FieldCondition(key=_key("s", path), match=models.MatchValue(value=strings[0])))
     elif strings:
-        conditions.append(models.FieldCondition(key=key, match=models.MatchAny(any=strings)))
-    conditions += [models.FieldCondition(key=key, match=models.MatchValue(value=b)) for b in bools]
-    conditions += [models.FieldCondition(key=key, range=models.Range(gte=x, lte=x)) for x in numbers]
+        conditions.append(models.FieldCondition(key=_key("s", path), match=models.MatchAny(any=strings)))
+    conditions += [models.FieldCondition(key=_key("b", path), match=models.MatchValue(value=b)) for b in bools]
+    conditions += [_number_equal("n", path, x) for x in numbers]
     return conditions
+
+
+_STRICT = {"gt": "gt", "gte": "gt", "lt": "lt", "lte": "lt"}
+
+
+def _number_equal(kind: str, path: Path, value: int | float) -> Native:
+    """Values of ``path`` (numbers for kind ``n``, instants for ``t``) equal to ``value``, exactly."""
+    high, rest = number_parts(value)
+    if rest == 0:  # a float64 exactly: no (h, r) pair can equal it
+        return models.FieldCondition(key=_key(kind, path), range=models.Range(gte=high, lte=high))
+    return _nested(kind, path, [_pair("h", "gte", high, "lte"), _pair("r", "gte", rest, "lte")])
+
+
+def _number_range(kind: str, path: Path, bounds: Mapping[str, int | float]) -> Native:
+    """Values of ``path`` (numbers for kind ``n``, instants for ``t``) within every bound, exactly."""
+    on_floats: dict[str, float] = {}  # for float64 values: each bound moved to a float64 on its safe side
+    on_h: dict[str, float] = {}  # for (h, r) pairs, while comparing h alone decides
+    on_pairs: list[Native] = []  # for (h, r) pairs: one condition per bound
+    for op, value in bounds.items():
+        high, rest = number_parts(value)
+        if rest == 0 or (rest > 0) == (op in ("gt", "lte")):
+            on_floats[op] = high  # value itself, or the largest float64 below it for gt/lte, the smallest above for gte/lt
+        else:
+            on_floats[op] = math.nextafter(high, math.inf if rest > 0 else -math.inf)
+        if abs(high) < _EXACT:  # no pair has this h, so h decides
+            on_h[op] = high
+            on_pairs.append(_pair("h", op, high))
+        else:  # h beyond, or h equal and r within
+            tie = models.Filter(must=[_pair("h", "gte", high, "lte"), _pair("r", op, rest)])
+            on_pairs.append(models.Filter(should=[_pair("h", _STRICT[op], high), tie]))
+    floats = models.FieldCondition(key=_key(kind, path), range=models.Range(**on_floats))
+    if len(on_h) == len(bounds):
+        pairs: Native = models.FieldCondition(key=_key(kind.upper(), path) + "[].h", range=models.Range(**on_h))
+    else:
+        pairs = _nested(kind, path, on_pairs)
+    return _any([floats, pairs])
+
+
+def _pair(key: str, op: str, value: float, also: str | None = None) -> models.FieldCondition:
+    """A condition on one member of an (h, r) object: ``key op value`` (and ``key also value``)."""
+    bounds = {op: value} if also is None else {op: value, also: value}
+    return models.FieldCondition(key=key, range=models.Range(**bounds))
+
+
+def _nested(kind: str, path: Path, conditions: list[Native]) -> models.NestedCondition:
+    return models.NestedCondition(nested=models.Nested(key=_key(kind.upper(), path), filter=models.Filter(must=conditions)))
 
 
 def _present_condition(path: Path) -> models.FieldCondition:
@@ -173,11 +291,6 @@ def _present_condition(path: Path) -> models.FieldCondition:
 
 def _token(path: Path) -> str:
     return "[" + ",".join(map(_encoded, path)) + "]"
-
-
-@lru_cache(maxsize=4096)
-def _encoded(key: str) -> str:
-    return json.dumps(key, ensure_ascii=False)
 
 
 def _all(parts: list[Native]) -> Native:
@@ -202,17 +315,3 @@ def _negate(part: Native) -> Native:
     if isinstance(part, bool):
         return not part
     return models.Filter(must_not=[part])
-
-
-def _value_kind(node: Compare | Range) -> models.PayloadSchemaType | None:
-    if isinstance(node, Range):
-        return models.PayloadSchemaType.FLOAT if node.is_numeric else None
-    values = (node.value,) if node.op in ("eq", "ne") else node.value
-    if not values:
-        return None
-    first = values[0]
-    if isinstance(first, bool):
-        return models.PayloadSchemaType.BOOL
-    if isinstance(first, str):
-        return models.PayloadSchemaType.KEYWORD
-    return models.PayloadSchemaType.FLOAT

@@ -3,8 +3,9 @@
 A workspace is the collection ``vecbook_<id>`` (``vecbookx_<hex>_<id in lower case>``
 when the id has capitals, so ids differing only in case never share a directory on a
 case-insensitive disk). A node is a point whose id is a UUID5 of its ``unique_id``,
-with the payload ``{"unique_id", "content", "metadata", "_present"}`` (``_present``
-serves ``exists`` filters, see ``qdrant_filters``). Qdrant normalises vectors of cosine
+with the payload ``{"unique_id", "content", "metadata", "_present", "_f"}``: reads return
+``metadata``; filters read ``_present`` (``exists``) and ``_f`` (the values by kind and
+path), see ``qdrant/filters.py``. Qdrant normalises vectors of cosine
 collections, so there the original float32 vector is also kept, base64, in ``_vector``.
 """
 
@@ -72,13 +73,13 @@ def points(chunk: NodeBatch, distance: str | None) -> Any:
     """A ``Batch`` of points; built without pydantic's per-float checks (the batch is validated)."""
     from qdrant_client import models
 
-    from .filters import PRESENT_KEY, present_tokens
+    from .filters import FIELDS_KEY, PRESENT_KEY, filter_payload
 
     ids, contents, vectors = chunk.ids, chunk.contents, chunk.vectors
-    payloads = [
-        {"unique_id": ids[i], "content": contents[i], "metadata": metadata, PRESENT_KEY: present_tokens(metadata)}
-        for i, metadata in enumerate(chunk.metadatas)
-    ]
+    payloads = []
+    for i, metadata in enumerate(chunk.metadatas):
+        present, fields = filter_payload(metadata)
+        payloads.append({"unique_id": ids[i], "content": contents[i], "metadata": metadata, PRESENT_KEY: present, FIELDS_KEY: fields})
     if distance == "cosine":
         for payload, vector in zip(payloads, vectors):
             payload[VECTOR_KEY] = encode_copy(vector)
