@@ -424,3 +424,27 @@ def test_a_pooled_client_of_a_closed_loop_is_never_reused(chroma_server, chroma_
             return await s.async_count("w")
 
         assert asyncio.run(second()) == 0
+
+
+def test_a_hit_deleted_while_chroma_answers_is_dropped(store, monkeypatch):
+    # Chroma (embedded) may return a hit deleted meanwhile, with metadata and document None.
+    store.create_workspace("w")
+    items = nodes(12, metadata=lambda i: {"group": "g", "i": i})
+    store.insert(items, "w")
+    real = Collection.query
+    vanished = []
+
+    def racing(self, **kwargs):
+        found = real(self, **kwargs)
+        first = found["ids"][0][0]
+        if not vanished:
+            self.delete(ids=[first])
+            vanished.append(first)
+        found["metadatas"][0][0] = found["documents"][0][0] = None
+        return found
+
+    monkeypatch.setattr(Collection, "query", racing)
+    hits = store.search_by_vector(vec(0), "w", top_k=3, filter_dict={"group": "g"})
+    assert len(hits) == 3 and vanished[0] not in {h.unique_id for h in hits} and all(h.metadata["group"] == "g" for h in hits)
+    hits = store.search_by_vector(vec(0), "w", top_k=3)  # the first hit is still there: read again
+    assert len(hits) == 3 and all(h.metadata["group"] == "g" and h.content for h in hits)

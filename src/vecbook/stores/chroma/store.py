@@ -235,9 +235,31 @@ class ChromaVectorStore(BaseVectorStore):
         """The nodes of a get result, or of row ``row`` of a query result."""
         metadatas = found.get("metadatas")
         metadatas = (metadatas[row] if row is not None else metadatas) or []
+        if any(m is None for m in metadatas):
+            found, row = await self._without_vanished(ws, found, row, metadatas), None
+            metadatas = found.get("metadatas") or []
         if any(m and JSON_KEY not in m and m.get(SHAPE_KEY) is not None and m[SHAPE_KEY] not in self._layouts for m in metadatas):
             await self._learn_layouts(ws)  # a format-3 record: its shape's layout rebuilds it
         return await self._with_vectors(ws, _nodes(ws, found, row, self._layouts))
+
+    async def _without_vanished(self, ws: str, found: dict[str, Any], row: int | None, metadatas: list) -> dict[str, Any]:
+        """A result without the hits deleted while Chroma made it, as a get result.
+
+        Chroma (1.5.9, embedded) may return a hit deleted meanwhile with its metadata and
+        document None. Each record vecbook writes has metadata, so a hit without is read again:
+        kept if it is still there (another tool wrote it so), else dropped.
+        """
+        columns = {key: found[key][row] if row is not None else found[key] for key in ("ids", "embeddings", "metadatas", "documents") if found.get(key) is not None}
+        doubtful = [node_id for node_id, metadata in zip(columns["ids"], metadatas) if metadata is None]
+        again = await self._clients.on(ws, "get", ids=doubtful, include=["metadatas", "documents", "embeddings"])
+        fresh = {node_id: i for i, node_id in enumerate(again["ids"])}
+        keep = []
+        for i, (node_id, metadata) in enumerate(zip(columns["ids"], metadatas)):
+            if metadata is not None:
+                keep.append((columns, i))
+            elif node_id in fresh:
+                keep.append((again, fresh[node_id]))
+        return {key: [source[key][i] for source, i in keep] for key in columns}
 
     async def _allow_lists(self, ws: str) -> None:
         """Take NO_LISTS out of the collection's metadata before the first list is written.
