@@ -64,7 +64,7 @@ def test_index_layout():
     assert stored["big"] == float(2**60) and stored["%r.big"] == 1 and "%r.a.b" not in stored  # the exact rest, beyond 2**53 only
     assert stored["d"] == "2024-01" and stored["%t.d"] == 1704067200000000  # an ISO date's instant (µs)
     assert "a.c" not in stored and "" not in stored and "t" not in stored  # None, unreachable keys, lists: not scalars
-    assert [k for k in stored if k.startswith("%p.")] == ["%p.a", "%p.a.b", "%p.t", "%p.big", "%p.%24k", "%p.a%2Eb", "%p.%25j", "%p.d"]
+    assert stored["%p"] == ["a", "a.b", "t", "big", "%24k", "a%2Eb", "%25j", "d"]  # the paths present
     assert [k for k in stored if k.startswith("%l.")] == ["%l.t"] and stored["%l.t"] is True
     assert stored["%v"] == [json.dumps(["t", "x"]), json.dumps(["t", 3.0])]
     assert decode_metadata(stored) == md and list(decode_metadata(stored)) == list(md)
@@ -95,7 +95,7 @@ def test_date_ranges_compare_instants_and_dotted_keys_are_their_own_field():
     where = to_where(parse_filter({"d": {"gte": "2024-01", "lt": "2024-01-01T09:00+09:00"}}), lists=False)
     assert where.exact and where.clause == {"$and": [{"%t.d": {"$gte": 1704067200000000}}, {"%t.d": {"$lt": 1704067200000000}}]}
     assert to_where(parse_filter({"file\\.name": "a"}), lists=False).clause == {"file%2Ename": "a"}
-    assert to_where(parse_filter({"file.name": {"exists": False}})).clause == {"%p.file.name": {"$ne": True}}
+    assert to_where(parse_filter({"file.name": {"exists": False}})).clause == {"%p": {"$not_contains": "file.name"}}
 
 
 def test_negations_are_pushed_down_and_inverted():
@@ -104,7 +104,7 @@ def test_negations_are_pushed_down_and_inverted():
     assert where.clause == {
         "$and": [
             {"$and": [{"a": {"$ne": "x"}}, {"%v": {"$not_contains": '["a", "x"]'}}]},
-            {"%p.b": {"$ne": True}},
+            {"%p": {"$not_contains": "b"}},
         ]
     }
     assert to_where(parse_filter({"$not": {"$not": {"a": "x"}}})) == to_where(parse_filter({"a": "x"}))
@@ -118,7 +118,7 @@ def test_in_is_split_by_type_and_booleans_are_not_numbers():
 
 def test_what_chroma_cannot_say_is_a_superset():
     string_range = to_where(parse_filter({"d": {"gte": "m"}}))
-    assert string_range.clause == {"%p.d": True} and not string_range.exact
+    assert string_range.clause == {"%p": {"$contains": "d"}} and not string_range.exact
     negated_range = to_where(parse_filter({"$not": {"r": {"gt": 1}}, "c": "x"}))
     assert negated_range.clause == {"$or": [{"c": "x"}, {"%v": {"$contains": '["c", "x"]'}}]} and not negated_range.exact
     assert to_where(parse_filter({"$or": [{"c": "x"}, {"$not": {"r": {"gt": 1}}}]})).clause is None
@@ -205,7 +205,7 @@ def test_a_deleted_workspace_leaves_no_ghost_metadata(store):
     assert store.search_by_vector(vec(0), "new", top_k=10, filter_dict={"tags": "ghost"}) == []
     assert len(store.search_by_vector(vec(0), "new", top_k=10, filter_dict={"tags": {"exists": False}})) == 10
     raw = chromadb.PersistentClient(path=store.store_dir).get_collection(collection_name("vecbook_", "new"), embedding_function=None)
-    assert all(md.keys() == {"i", "%p.i", "%j", "%x"} for md in raw.get(include=["metadatas"])["metadatas"])
+    assert all(md.keys() == {"i", "%p", "%j", "%x"} for md in raw.get(include=["metadatas"])["metadatas"])
 
 
 def test_chromas_default_embedder_is_never_called(store, monkeypatch):
