@@ -20,14 +20,18 @@ What Chroma 1.5.9 does that this module works around (each at its place):
 - ``upsert`` merges the new metadata into the old one: stale keys are set to None;
 - ``delete_collection`` leaves list-valued metadata for the next records that
   reuse its row ids (chroma-core/chroma#7594): records are deleted first;
-- a float operand against a stored int is truncated (``0 == 0.5``): numbers are
-  stored as floats;
+- a float operand against a stored int is truncated (``0 == 0.5``), an int operand
+  against a stored float rounded: numbers are stored as floats (with an int rest
+  beyond 2**53), and compared with float operands (chroma_filters);
 - a query may return fewer hits than asked although more match: checked;
+- a query may return a hit deleted while it ran, without metadata or document: read
+  again, and dropped if gone;
 - a filter on scalar metadata slows down with everything stored beside it, list
   clauses (``$or`` with ``$contains``) most: the exact copies are lists, which Chroma
   keeps apart, and while a collection holds no list of the user's (``vecbook:no_lists``
   in its metadata) filters leave the list clauses out;
-- ``where`` cannot test whether a key is present: a marker per present path (chroma_filters);
+- ``where`` cannot test whether a key is present: each record lists its present paths
+  in one list-valued key (chroma_filters);
 - the HTTP clients set no timeout, and ``AsyncHttpClient`` pools one httpx client per
   ``hash(event loop)``: see chroma_client.py.
 """
