@@ -235,10 +235,11 @@ def to_where(node: FilterNode | None, lists: bool = True) -> Where:
 
 
 def needs_list_check(node: FilterNode | None) -> bool:
-    """Whether knowing that no node holds a list pays for ``node``: it has a numeric or date range,
-    which is then exact, without an ``$or`` on list markers that makes Chroma several times slower.
-    (Equality clauses lose a ``$contains`` branch too, which saves little.)"""
-    return any(isinstance(leaf, Range) and leaf.kind != "string" for leaf in filter_leaves(node))
+    """Whether knowing that no node holds a list pays for ``node`` (a look-up of the collection's
+    metadata, ~0.5 ms embedded): it has a numeric or date range, which is then exact, or an
+    equality, which then needs no ``$or`` with a token look-up (that ``$or`` made reading the 100
+    nodes of a term filter at 10k ~3 ms slower)."""
+    return any(isinstance(leaf, Compare) or (isinstance(leaf, Range) and leaf.kind != "string") for leaf in filter_leaves(node))
 
 
 def _translate(node: FilterNode, negate: bool, lists: bool) -> Where:
