@@ -5,7 +5,8 @@
 Prints throughput for insert, search one query at a time (unfiltered, term filter,
 numeric range) and 100 queries in one batched call, for the embedded client
 (PersistentClient) and for a `chroma run` server started on a free loopback port,
-with the ratio of vecbook's time to the raw client's (target <= 1.2x). Inserts
+and reads (100 nodes by id, and the 100 nodes a selective filter picks), with the ratio of
+vecbook's time to the raw client's (target <= 1.5x, issue 13). Inserts
 alternate sides round by round; queries alternate query by query (bench/common.py);
 ratios are medians of paired ratios, with the range of the per-round medians.
 
@@ -14,7 +15,7 @@ Both sides upsert ids, vectors, documents and metadata (bench/data.py) in batche
 deletes the records first, see chroma.py) and ask for the top 10 with what vecbook's
 hits carry: document, metadata, vector and score (the raw side: documents, metadatas,
 embeddings, distances). vecbook also stores the index that makes filters and reads exact
-(see vecbook/stores/chroma_filters.py) and recomputes scores from the exact vectors. The
+(see vecbook/stores/chroma/filters.py) and recomputes scores from the exact vectors. The
 unfiltered searches are then timed again against the raw client asking for Chroma's
 default fields only (no vectors): what fetching the vectors costs. Before each upsert
 vecbook reads the ids' old metadata: Chroma's upsert merges metadata, so the keys an old
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -47,6 +49,8 @@ import data  # noqa: E402
 from vecbook import ChromaVectorStore  # noqa: E402
 
 BATCH = 1024
+TARGET = 1.5
+SELECTIVE = {"bucket": 7}  # 1 % of the nodes: the filtered read
 
 
 def raw_where(spec: dict | None) -> dict | None:
@@ -85,6 +89,12 @@ class Raw:
     def batch(self, queries: np.ndarray, name: str) -> None:
         self.collection.query(query_embeddings=queries, n_results=common.K, where=self.where[name], include=self.include)
 
+    def get(self, ids: list[str]) -> None:
+        self.collection.get(ids=ids, include=["metadatas", "documents", "embeddings"])
+
+    def select(self) -> None:
+        self.collection.get(where=SELECTIVE, include=["metadatas", "documents", "embeddings"])
+
 
 @contextlib.contextmanager
 def chroma_server(data_dir: str):
@@ -116,11 +126,36 @@ def overheads(results: common.Results, section: str, args, raw: Raw, store: Chro
     Chroma's default fields only (no vectors): how much of the time is fetching them."""
     vectors, metadatas, queries, filters = data_
     ours = common.VecbookSide(store, vectors, metadatas, filters)
-    rows = common.overhead_table(results, section, args.n, raw, ours, queries, args.queries, args.rounds, filters, args.batch)
+    rows = common.overhead_table(results, section, args.n, raw, ours, queries, args.queries, args.rounds, filters, args.batch, target=TARGET)
+    rows += reads(results, section, args, raw, store)
     raw.include = [field for field in raw.include if field != "embeddings"]
-    rows += common.overhead_table(results, f"{section}, raw without vectors", args.n, raw, ours, queries, args.queries, args.rounds, {"none": None}, args.batch, insert=False)
+    rows += common.overhead_table(
+        results, f"{section}, raw without vectors", args.n, raw, ours, queries, args.queries, args.rounds, {"none": None}, args.batch, target=TARGET, insert=False
+    )
     for row in rows[-2:]:
         row.measure += " (raw without vectors)"
+    return rows
+
+
+def reads(results: common.Results, section: str, args, raw: Raw, store: ChromaVectorStore) -> list:
+    """Reads, the sides taking turns: ``get`` of 100 ids (random, a new draw each round), and
+    every node a selective term filter picks (``iter_workspace_nodes``; raw: ``get(where=...)``)."""
+    rng = np.random.default_rng(5)
+    draws = [[f"id{i}" for i in rng.choice(args.n, 100, replace=False)] for _ in range(20 * args.rounds)]
+    turn = itertools.count()  # the sides take turns: each pair of calls reads the same ids
+    ids = {"raw": lambda: draws[next(turn) // 2 % len(draws)], "vecbook": lambda: draws[next(turn) // 2 % len(draws)]}
+    rows = []
+    for measure, systems in [
+        ("get 100 ids", {"raw": lambda: raw.get(ids["raw"]()), "vecbook": lambda: store.get(ids["vecbook"](), "bench")}),
+        ("read 100 by filter", {"raw": raw.select, "vecbook": lambda: list(store.iter_workspace_nodes("bench", filter_dict=SELECTIVE))}),
+    ]:
+        load = common.load_average()
+        samples = common.alternating(systems, len(draws), warmup=1)
+        ratios = np.asarray(samples["vecbook"]) / np.asarray(samples["raw"])
+        ratio = float(np.median(ratios))
+        note = f"raw {100 / np.median(samples['raw']):,.0f} nodes/s; vecbook/raw per round {np.quantile(ratios, 0.1):.2f}-{np.quantile(ratios, 0.9):.2f} (10-90 %); load {load:.1f}"
+        record = common.Record(section, "vecbook", measure, args.n, 100 / float(np.median(samples["vecbook"])), "nodes/s", ratio, "raw", f"<= {TARGET}x", ratio <= TARGET, note=note)
+        rows.append(results.add(record))
     return rows
 
 

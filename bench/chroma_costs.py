@@ -10,7 +10,7 @@ so every call there starts cold, and vecbook's Python work costs more.
 1. the raw client on a plain collection, Chroma's default fields (metadata, documents, distances);
 2. the same, asking for the vectors too (what vecbook's hits carry);
 3. the raw ``query`` on vecbook's collection, with the fields vecbook asks for: the
-   difference to 2 is what the stored filter index (shape id, metadata JSON) costs;
+   difference to 2 is what the stored filter index (metadata JSON, present paths, instants) costs;
 4. vecbook's ``search_by_vector`` / ``batch_search``: the difference to 3 is vecbook's
    own decoding and rescoring.
 """

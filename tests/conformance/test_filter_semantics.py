@@ -17,14 +17,6 @@ BIG = 2**53
 TOP, BOTTOM = 2**63 - 1, -(2**63)
 
 
-@pytest.fixture
-def chroma_pending(backend, request):
-    """Chroma's metadata encoding of these values is still to be redone (big ints as floats,
-    dotted keys unreachable): expected to fail there until then."""
-    if backend.startswith("chroma"):
-        request.applymarker(pytest.mark.xfail(strict=False, reason="chroma encoding: pending"))
-
-
 async def insert(api, ws, metadatas: dict[str, dict]) -> dict[str, dict]:
     vectors = np.random.default_rng(11).standard_normal((len(metadatas), 16)).astype(np.float32)
     await api.insert([VectorNode(unique_id=k, content=k, metadata=md, vector=v) for (k, md), v in zip(metadatas.items(), vectors)], ws)
@@ -88,7 +80,7 @@ NUMBER_FILTERS = [
 ]
 
 
-async def test_ints_compare_exactly(api, ws, chroma_pending):
+async def test_ints_compare_exactly(api, ws):
     data = await insert(api, ws, NUMBERS)
     for filter_dict in NUMBER_FILTERS:
         await check(api, ws, data, filter_dict)
@@ -236,7 +228,7 @@ KEY_FILTERS = [
 ]
 
 
-async def test_keys_with_dots_are_their_own_field(api, ws, chroma_pending):
+async def test_keys_with_dots_are_their_own_field(api, ws):
     data = await insert(api, ws, KEYS)
     for filter_dict in KEY_FILTERS:
         await check(api, ws, data, filter_dict)

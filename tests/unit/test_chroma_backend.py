@@ -27,7 +27,7 @@ from chromadb.api.models.Collection import Collection  # noqa: E402
 
 from vecbook.stores.chroma.store import NO_LISTS, ChromaVectorStore, collection_name  # noqa: E402
 from vecbook.stores.chroma.filters import decode_metadata, encode_metadata, to_where  # noqa: E402
-from vecbook.stores.chroma.shapes import side_name  # noqa: E402
+from vecbook.stores.chroma.legacy import side_name  # noqa: E402
 
 from tests.unit.chroma_helpers import format_1_workspace, nodes, vec  # noqa: E402
 
@@ -58,11 +58,13 @@ def test_missing_client_library_names_the_extra(monkeypatch, tmp_path):
 
 
 def test_index_layout():
-    md = {"a": {"b": 1, "c": None}, "t": ["x", 3, None, ["deep"]], "big": 2**60, "$k": True, "a.b": "literal", "": 0, "%j": "user"}
+    md = {"a": {"b": 1, "c": None}, "t": ["x", 3, None, ["deep"]], "big": 2**60 + 1, "$k": True, "a.b": "literal", "": 0, "%j": "user", "d": "2024-01"}
     stored = encode_metadata(md)
-    assert stored["a.b"] == 1.0 and type(stored["a.b"]) is float and stored["big"] == float(2**60) and stored["%24k"] is True and stored["%25j"] == "user"
+    assert stored["a.b"] == 1.0 and type(stored["a.b"]) is float and stored["%24k"] is True and stored["%25j"] == "user" and stored["a%2Eb"] == "literal"
+    assert stored["big"] == float(2**60) and stored["%r.big"] == 1 and "%r.a.b" not in stored  # the exact rest, beyond 2**53 only
+    assert stored["d"] == "2024-01" and stored["%t.d"] == 1704067200000000  # an ISO date's instant (µs)
     assert "a.c" not in stored and "" not in stored and "t" not in stored  # None, unreachable keys, lists: not scalars
-    assert [k for k in stored if k.startswith("%p.")] == ["%p.a", "%p.a.b", "%p.t", "%p.big", "%p.%24k", "%p.%25j"]
+    assert stored["%p"] == ["a", "a.b", "t", "big", "%24k", "a%2Eb", "%25j", "d"]  # the paths present
     assert [k for k in stored if k.startswith("%l.")] == ["%l.t"] and stored["%l.t"] is True
     assert stored["%v"] == [json.dumps(["t", "x"]), json.dumps(["t", 3.0])]
     assert decode_metadata(stored) == md and list(decode_metadata(stored)) == list(md)
@@ -77,6 +79,23 @@ def test_several_keys_and_a_range_become_single_operator_levels():
         ]
     }
     assert not where.exact  # a range may hit list elements: post-filtered
+    assert to_where(parse_filter({"b": {"gte": 2}}), lists=False).exact
+
+
+def test_ints_beyond_2_53_compare_float_and_rest():
+    n = 2**53 + 1
+    assert to_where(parse_filter({"k": n}), lists=False).clause == {"$and": [{"k": 2.0**53}, {"%r.k": 1}]}
+    assert to_where(parse_filter({"k": {"ne": n}}), lists=False).clause == {"$or": [{"k": {"$ne": 2.0**53}}, {"%r.k": {"$ne": 1}}]}
+    assert to_where(parse_filter({"k": {"gt": n}}), lists=False).clause == {"$or": [{"k": {"$gt": 2.0**53}}, {"$and": [{"k": 2.0**53}, {"%r.k": {"$gt": 1}}]}]}
+    assert to_where(parse_filter({"k": {"in": [n, 3]}})).clause["$or"][:2] == [{"k": 3.0}, {"$and": [{"k": 2.0**53}, {"%r.k": 1}]}]
+    assert {"%v": {"$contains": json.dumps(["k", n])}} in to_where(parse_filter({"k": n})).clause["$or"]
+
+
+def test_date_ranges_compare_instants_and_dotted_keys_are_their_own_field():
+    where = to_where(parse_filter({"d": {"gte": "2024-01", "lt": "2024-01-01T09:00+09:00"}}), lists=False)
+    assert where.exact and where.clause == {"$and": [{"%t.d": {"$gte": 1704067200000000}}, {"%t.d": {"$lt": 1704067200000000}}]}
+    assert to_where(parse_filter({"file\\.name": "a"}), lists=False).clause == {"file%2Ename": "a"}
+    assert to_where(parse_filter({"file.name": {"exists": False}})).clause == {"%p": {"$not_contains": "file.name"}}
 
 
 def test_negations_are_pushed_down_and_inverted():
@@ -85,7 +104,7 @@ def test_negations_are_pushed_down_and_inverted():
     assert where.clause == {
         "$and": [
             {"$and": [{"a": {"$ne": "x"}}, {"%v": {"$not_contains": '["a", "x"]'}}]},
-            {"%p.b": {"$ne": True}},
+            {"%p": {"$not_contains": "b"}},
         ]
     }
     assert to_where(parse_filter({"$not": {"$not": {"a": "x"}}})) == to_where(parse_filter({"a": "x"}))
@@ -93,13 +112,13 @@ def test_negations_are_pushed_down_and_inverted():
 
 def test_in_is_split_by_type_and_booleans_are_not_numbers():
     where = to_where(parse_filter({"a": ["x", 1, True, 1.0, "y"]}))
-    assert where.clause["$or"][:3] == [{"a": {"$in": ["x", "y"]}}, {"a": 1.0}, {"a": True}]
+    assert where.clause["$or"][:3] == [{"a": {"$in": ["x", "y"]}}, {"a": True}, {"a": 1.0}]
     assert {"%v": {"$contains": '["a", true]'}} in where.clause["$or"] and {"%v": {"$contains": '["a", 1.0]'}} in where.clause["$or"]
 
 
 def test_what_chroma_cannot_say_is_a_superset():
-    string_range = to_where(parse_filter({"d": {"gte": "2024-03"}}))
-    assert string_range.clause == {"%p.d": True} and not string_range.exact
+    string_range = to_where(parse_filter({"d": {"gte": "m"}}))
+    assert string_range.clause == {"%p": {"$contains": "d"}} and not string_range.exact
     negated_range = to_where(parse_filter({"$not": {"r": {"gt": 1}}, "c": "x"}))
     assert negated_range.clause == {"$or": [{"c": "x"}, {"%v": {"$contains": '["c", "x"]'}}]} and not negated_range.exact
     assert to_where(parse_filter({"$or": [{"c": "x"}, {"$not": {"r": {"gt": 1}}}]})).clause is None
@@ -186,7 +205,7 @@ def test_a_deleted_workspace_leaves_no_ghost_metadata(store):
     assert store.search_by_vector(vec(0), "new", top_k=10, filter_dict={"tags": "ghost"}) == []
     assert len(store.search_by_vector(vec(0), "new", top_k=10, filter_dict={"tags": {"exists": False}})) == 10
     raw = chromadb.PersistentClient(path=store.store_dir).get_collection(collection_name("vecbook_", "new"), embedding_function=None)
-    assert all(md.keys() == {"i", "%s", "%x"} for md in raw.get(include=["metadatas"])["metadatas"])
+    assert all(md.keys() == {"i", "%p", "%j", "%x"} for md in raw.get(include=["metadatas"])["metadatas"])
 
 
 def test_chromas_default_embedder_is_never_called(store, monkeypatch):
@@ -405,3 +424,27 @@ def test_a_pooled_client_of_a_closed_loop_is_never_reused(chroma_server, chroma_
             return await s.async_count("w")
 
         assert asyncio.run(second()) == 0
+
+
+def test_a_hit_deleted_while_chroma_answers_is_dropped(store, monkeypatch):
+    # Chroma (embedded) may return a hit deleted meanwhile, with metadata and document None.
+    store.create_workspace("w")
+    items = nodes(12, metadata=lambda i: {"group": "g", "i": i})
+    store.insert(items, "w")
+    real = Collection.query
+    vanished = []
+
+    def racing(self, **kwargs):
+        found = real(self, **kwargs)
+        first = found["ids"][0][0]
+        if not vanished:
+            self.delete(ids=[first])
+            vanished.append(first)
+        found["metadatas"][0][0] = found["documents"][0][0] = None
+        return found
+
+    monkeypatch.setattr(Collection, "query", racing)
+    hits = store.search_by_vector(vec(0), "w", top_k=3, filter_dict={"group": "g"})
+    assert len(hits) == 3 and vanished[0] not in {h.unique_id for h in hits} and all(h.metadata["group"] == "g" for h in hits)
+    hits = store.search_by_vector(vec(0), "w", top_k=3)  # the first hit is still there: read again
+    assert len(hits) == 3 and all(h.metadata["group"] == "g" and h.content for h in hits)

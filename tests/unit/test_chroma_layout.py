@@ -15,7 +15,7 @@ from vecbook.stores.engine.batch import validate_workspace_id
 chromadb = pytest.importorskip("chromadb")
 
 from vecbook.stores.chroma import ChromaVectorStore, collection_name, workspace_of  # noqa: E402
-from vecbook.stores.chroma.shapes import side_name  # noqa: E402
+from vecbook.stores.chroma.legacy import side_name  # noqa: E402
 
 from tests.unit.chroma_helpers import format_1_workspace, nodes, vec  # noqa: E402
 

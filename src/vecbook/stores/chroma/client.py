@@ -17,7 +17,7 @@ from typing import Any
 from ..._aio import PerLoop, to_thread
 from ...errors import BackendUnavailableError, WorkspaceNotFoundError
 from ..dirlock import FolderLock
-from .shapes import side_name
+from .legacy import side_name
 
 __all__ = ["Conn", "Clients", "http_clients"]
 
@@ -31,8 +31,7 @@ class Conn:
     collections: dict[str, Any] = field(default_factory=dict)
     max_batch: int | None = None
     lists_seen: set[str] = field(default_factory=set)  # workspaces found without vecbook:no_lists
-    sides: dict[str, Any] = field(default_factory=dict)  # workspace -> its shape registry's handle
-    shapes: dict[Any, set[str]] = field(default_factory=dict)  # collection id -> shapes known registered
+    sides: dict[str, Any] = field(default_factory=dict)  # workspace -> its format-3 shape registry's handle
 
 
 class Clients:
@@ -122,14 +121,13 @@ class Clients:
                     raise WorkspaceNotFoundError(ws) from None
         raise AssertionError("unreachable")
 
-    async def side(self, ws: str, create: bool = False) -> Any:
-        """The handle of a workspace's shape registry (None if it has none and ``create`` is false)."""
+    async def side(self, ws: str) -> Any:
+        """The handle of a format-3 workspace's shape registry (None if it has none; legacy.py)."""
         conn = await self.conn()
         side = conn.sides.get(ws)
         if side is None:
-            method = conn.client.get_or_create_collection if create else conn.client.get_collection
             try:
-                side = await self.run(method, name=side_name(self.name(ws)), embedding_function=None)
+                side = await self.run(conn.client.get_collection, name=side_name(self.name(ws)), embedding_function=None)
             except self.not_found:
                 return None
             conn.sides[ws] = side

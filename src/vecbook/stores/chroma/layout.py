@@ -13,8 +13,8 @@ most 5e-7 of a score, and scores are recomputed from the exact vectors. Collecti
 format 1 (cosine space, a copy of every vector) are still read and written as they are;
 ``copy_workspace`` moves one to the current format. Records that other tools write into
 such a collection are ranked by ``q·v`` too: their vectors should be of unit length.
-Format 3 (current) differs from 2 in how metadata records which paths a node has: one
-shape id instead of a marker per path (chroma_shapes.py); format-2 collections keep markers.
+Formats 3 and 4 store vectors as format 2 does and differ in how metadata is indexed
+(format 4, current: chroma_filters.py; earlier ones: legacy.py).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def workspace_of(prefix: str, name: str) -> str | None:
     return ws if collection_name(prefix, ws) == name else None
 
 
-FORMAT = 3  # what new collections are written in
+FORMAT = 4  # what new collections are written in
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,11 @@ class Layout:
     """How a collection keeps its vectors: the distance its index ranks by, and which vectors
     have an exact copy in the metadata: ``"all"`` (format 1 cosine collections: Chroma
     normalises), ``"changed"`` (cosine over ``ip``: those vecbook normalised) or ``"none"``;
-    and whether nodes record their paths by ``shapes`` (format 3) or by markers."""
+    and whether filters translate exactly (format 4: every record indexed as filters.py says)."""
 
     distance: str
     copies: str
-    shapes: bool = False
+    exact_filters: bool = True
 
     @property
     def include(self) -> list[str]:
@@ -92,4 +92,4 @@ def layout_of(collection: Any) -> Layout:
     distance = metadata.get("vecbook:distance") or DISTANCE_OF_SPACE.get(space, space)
     copies = "all" if space == "cosine" else "changed" if distance == "cosine" else "none"
     version = metadata.get("vecbook:format")
-    return Layout(distance, copies, shapes=isinstance(version, int) and version >= 3)
+    return Layout(distance, copies, exact_filters=isinstance(version, int) and version >= FORMAT)

@@ -8,7 +8,7 @@ never called.
 
 Workspace ``ws`` is the collection ``{collection_prefix}{ws}`` (chroma_layout: names,
 and how vectors are stored); node metadata is stored as chroma_filters describes, which
-is also where filters are translated, and which paths each node has as chroma_shapes does.
+is also where filters are translated (format 4; earlier formats: legacy.py).
 
 Writes go in chunks of ``batch_size`` (at most Chroma's maximum batch), one Chroma
 call each; the base class makes a call all or nothing over its chunks (``writes.py``).
@@ -20,14 +20,18 @@ What Chroma 1.5.9 does that this module works around (each at its place):
 - ``upsert`` merges the new metadata into the old one: stale keys are set to None;
 - ``delete_collection`` leaves list-valued metadata for the next records that
   reuse its row ids (chroma-core/chroma#7594): records are deleted first;
-- a float operand against a stored int is truncated (``0 == 0.5``): numbers are
-  stored as floats;
+- a float operand against a stored int is truncated (``0 == 0.5``), an int operand
+  against a stored float rounded: numbers are stored as floats (with an int rest
+  beyond 2**53), and compared with float operands (chroma_filters);
 - a query may return fewer hits than asked although more match: checked;
+- a query may return a hit deleted while it ran, without metadata or document: read
+  again, and dropped if gone;
 - a filter on scalar metadata slows down with everything stored beside it, list
   clauses (``$or`` with ``$contains``) most: the exact copies are lists, which Chroma
   keeps apart, and while a collection holds no list of the user's (``vecbook:no_lists``
   in its metadata) filters leave the list clauses out;
-- ``where`` cannot test whether a key is present: one shape id per node (chroma_shapes);
+- ``where`` cannot test whether a key is present: each record lists its present paths
+  in one list-valued key (chroma_filters);
 - the HTTP clients set no timeout, and ``AsyncHttpClient`` pools one httpx client per
   ``hash(event loop)``: see chroma_client.py.
 """
@@ -48,10 +52,10 @@ from ..base import BaseVectorStore
 from ..matching import Translation
 from ..engine.batch import NodeBatch
 from .client import Clients
-from .filters import EVERYTHING, JSON_KEY, VECTOR_KEY, decode_metadatas, decode_vectors, encode_metadata, has_lists
-from .filters import compile_layout, metadata_layout, needs_list_check, needs_shapes, to_where
+from .filters import EVERYTHING, JSON_KEY, SHAPE_KEY, VECTOR_KEY, decode_metadatas, decode_vectors, encode_metadata, has_lists
+from .filters import Where, needs_list_check, to_where
 from .layout import FORMAT, SPACES, Layout, collection_name, layout_of, workspace_of
-from .shapes import SHAPE_CAP, SHAPE_KEY, apply_shape, read_shape, shape_document, shape_id, shape_keys, side_name
+from .legacy import read_layouts, side_name
 
 __all__ = ["ChromaVectorStore", "collection_name", "workspace_of"]
 
@@ -112,7 +116,7 @@ class ChromaVectorStore(BaseVectorStore):
         options = {"ssl": ssl, "headers": headers}
         self._clients = Clients(_chromadb(), self._name, self.store_dir, self.host, self.port, options, connect_timeout, request_timeout)
         self._not_found = self._clients.not_found
-        self._layouts: dict[str, list] = {}  # shape id -> compiled metadata layout (ids are content hashes: kept for good)
+        self._layouts: dict[str, list] = {}  # format 3: shape id -> compiled metadata layout (ids are content hashes: kept for good)
 
     def _after_fork(self) -> None:
         if not self.server:
@@ -209,8 +213,6 @@ class ChromaVectorStore(BaseVectorStore):
         layout = await self._layout(ws)
         embeddings, copies = layout.stored(batch.vectors)
         metadatas = [encode_metadata(m, v) for m, v in zip(batch.metadatas, copies)]  # all before any write
-        if layout.shapes:
-            await self._use_shapes(ws, metadatas, batch.metadatas)
         if any(has_lists(m) for m in metadatas):
             await self._allow_lists(ws)
         await self._write(ws, batch, metadatas, embeddings)
@@ -223,57 +225,45 @@ class ChromaVectorStore(BaseVectorStore):
             metadata.update(dict.fromkeys(stale.get(node_id, set()) - metadata.keys()))
         await self._clients.on(ws, "upsert", ids=chunk.ids, embeddings=embeddings, metadatas=metadatas, documents=chunk.contents)
 
-    async def _use_shapes(self, ws: str, metadatas: list[dict[str, Any]], originals: list[dict[str, Any]]) -> None:
-        """Replace each node's markers (and ``%j`` where it can) by its shape, registering new
-        shapes first (chroma_shapes.py)."""
-        conn = await self._clients.conn()
-        known = conn.shapes.setdefault((await self._clients.collection(ws)).id, set())
-        paths = [shape_keys(metadata) for metadata in metadatas]
-        layouts = [metadata_layout(original) for original in originals]
-        documents = [shape_document(keys, layout) for keys, layout in zip(paths, layouts)]
-        ids = [shape_id(document) for document in documents]
-        shapes = dict(zip(ids, documents))
-        if not shapes.keys() <= known:
-            for _ in (False, True):  # a stale handle (workspace re-created meanwhile) is renewed once
-                side = await self._clients.side(ws, create=True)
-                try:
-                    registered = set((await self._clients.run(side.get, include=[]))["ids"])
-                    new = sorted(shapes.keys() - registered)[: max(0, SHAPE_CAP - len(registered))]
-                    if new:
-                        ones = np.ones((len(new), 1), np.float32)
-                        await self._clients.run(side.upsert, ids=new, embeddings=ones, documents=[shapes[sid] for sid in new])
-                    known |= registered | set(new)
-                    break
-                except self._not_found:
-                    conn.sides.pop(ws, None)
-        for metadata, keys, layout, sid in zip(metadatas, paths, layouts, ids):
-            if layout is not None and sid not in self._layouts:
-                self._layouts[sid] = compile_layout(layout)
-            apply_shape(metadata, keys, sid if sid in known else None, layout is not None)
-
-    async def _shapes(self, ws: str) -> dict[str, frozenset[str]]:
-        """The registered shapes of a workspace and their filter keys, read afresh (another
-        process may have added some); their layouts are kept for reading."""
+    async def _learn_layouts(self, ws: str) -> None:
+        """Read a format-3 workspace's shape layouts (for its records that have no ``%j``)."""
         side = await self._clients.side(ws)
         try:
             found = await self._clients.run(side.get, include=["documents"]) if side is not None else {"ids": []}
         except self._not_found:
             (await self._clients.conn()).sides.pop(ws, None)
-            return {}
-        shapes = {}
-        for sid, document in zip(found["ids"], found["documents"] or []):
-            shapes[sid], layout = read_shape(document)
-            if layout is not None and sid not in self._layouts:
-                self._layouts[sid] = compile_layout(layout)
-        return shapes
+            return
+        self._layouts.update(read_layouts(found))
 
     async def _read(self, ws: str, found: dict[str, Any], row: int | None = None) -> list[VectorNode]:
         """The nodes of a get result, or of row ``row`` of a query result."""
         metadatas = found.get("metadatas")
         metadatas = (metadatas[row] if row is not None else metadatas) or []
+        if any(m is None for m in metadatas):
+            found, row = await self._without_vanished(ws, found, row, metadatas), None
+            metadatas = found.get("metadatas") or []
         if any(m and JSON_KEY not in m and m.get(SHAPE_KEY) is not None and m[SHAPE_KEY] not in self._layouts for m in metadatas):
-            await self._shapes(ws)  # a shape registered by another store: learn its layout
+            await self._learn_layouts(ws)  # a format-3 record: its shape's layout rebuilds it
         return await self._with_vectors(ws, _nodes(ws, found, row, self._layouts))
+
+    async def _without_vanished(self, ws: str, found: dict[str, Any], row: int | None, metadatas: list) -> dict[str, Any]:
+        """A result without the hits deleted while Chroma made it, as a get result.
+
+        Chroma (1.5.9, embedded) may return a hit deleted meanwhile with its metadata and
+        document None. Each record vecbook writes has metadata, so a hit without is read again:
+        kept if it is still there (another tool wrote it so), else dropped.
+        """
+        columns = {key: found[key][row] if row is not None else found[key] for key in ("ids", "embeddings", "metadatas", "documents") if found.get(key) is not None}
+        doubtful = [node_id for node_id, metadata in zip(columns["ids"], metadatas) if metadata is None]
+        again = await self._clients.on(ws, "get", ids=doubtful, include=["metadatas", "documents", "embeddings"])
+        fresh = {node_id: i for i, node_id in enumerate(again["ids"])}
+        keep = []
+        for i, (node_id, metadata) in enumerate(zip(columns["ids"], metadatas)):
+            if metadata is not None:
+                keep.append((columns, i))
+            elif node_id in fresh:
+                keep.append((again, fresh[node_id]))
+        return {key: [source[key][i] for source, i in keep] for key in columns}
 
     async def _allow_lists(self, ws: str) -> None:
         """Take NO_LISTS out of the collection's metadata before the first list is written.
@@ -287,9 +277,11 @@ class ChromaVectorStore(BaseVectorStore):
             await self._clients.run(collection.modify, metadata=metadata)
 
     async def _where(self, ws: str, filter: FilterNode | None) -> Any:
-        """The ``where`` of a filter (presence by shape in format 3; see chroma_filters)."""
-        shapes = await self._shapes(ws) if needs_shapes(filter) and (await self._layout(ws)).shapes else None
-        return to_where(filter, lists=await self._may_hold_lists(ws, filter), shapes=shapes)
+        """The ``where`` of a filter (see filters.py); in a collection of an earlier format, whose
+        records are indexed in several ways, none: the base class post-filters."""
+        if filter is not None and not (await self._layout(ws)).exact_filters:
+            return Where(None, False)
+        return to_where(filter, lists=await self._may_hold_lists(ws, filter))
 
     async def _may_hold_lists(self, ws: str, filter: FilterNode | None) -> bool:
         """False if the collection holds no list (numeric ranges are then simpler and exact);
