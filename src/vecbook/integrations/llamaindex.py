@@ -271,7 +271,6 @@ class VecbookVectorStore(BasePydanticVectorStore):
     """
 
     stores_text: bool = True
-    flat_metadata: bool = False
     workspace_id: str = DEFAULT_WORKSPACE
 
     _store: BaseVectorStore = PrivateAttr()
@@ -356,7 +355,8 @@ class VecbookVectorStore(BasePydanticVectorStore):
                 ids = list(node_ids)
             else:
                 matching = await self._matching_ids(filter_dict)
-                ids = matching if node_ids is None else [i for i in matching if i in set(node_ids)]
+                wanted = None if node_ids is None else set(node_ids)
+                ids = matching if wanted is None else [i for i in matching if i in wanted]
             if ids:
                 await self._store.async_delete(ids, self.workspace_id)
         except WorkspaceNotFoundError:
@@ -416,8 +416,9 @@ class VecbookVectorStore(BasePydanticVectorStore):
         MMR mode (``vector_store_query_mode="mmr"``) picks the nodes by maximal marginal
         relevance among the ``mmr_prefetch_k`` most similar (default ``mmr_prefetch_factor``
         × ``similarity_top_k``, factor 4); ``mmr_threshold`` (``query.mmr_threshold`` or a
-        keyword, default 0.5) runs from 0 (most diverse) to 1 (most similar). The
-        similarities returned are still the nodes' similarities to the query.
+        keyword, default 0.5) runs from 0 (most diverse) to 1 (most similar); LlamaIndex's
+        MMR measures both with the cosine. The similarities returned are still the nodes'
+        similarities to the query.
         """
         unknown = set(kwargs) - _MMR_KWARGS
         if unknown:
