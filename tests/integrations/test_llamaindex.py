@@ -1,7 +1,7 @@
 """vecbook.integrations.llamaindex: LlamaIndex's own query path over vecbook stores.
 
-Tests taking ``backend_store`` run on every embedded backend (tests/integrations/conftest.py),
-those taking ``mode`` in sync and async. Everything runs offline: embeddings come from
+Tests taking ``backend_store`` run on every embedded backend (tests/integrations/conftest.py)
+and on Elasticsearch through its in-process stand-in, those taking ``mode`` in sync and async. Everything runs offline: embeddings come from
 vecbook's ``HashEmbeddingModel`` (through ``VecbookEmbedding``) or LlamaIndex's ``MockEmbedding``.
 """
 
@@ -32,6 +32,9 @@ from llama_index.core.vector_stores.utils import build_metadata_filter_fn  # noq
 
 from vecbook import FilterError, HashEmbeddingModel, MemoryVectorStore, MissingDependencyError, VectorNode  # noqa: E402
 from vecbook.integrations.llamaindex import VecbookEmbedding, VecbookVectorStore, to_vecbook_filter  # noqa: E402
+
+from tests.backends import make_store  # noqa: E402
+from tests.integrations.conftest import EMBEDDED  # noqa: E402
 
 DIMS = 256  # few hash collisions among the test texts
 
@@ -72,6 +75,14 @@ ALL = set(METADATA)
 
 def nodes() -> list[TextNode]:
     return [text_node(i, TEXTS[i], dict(METADATA[i]), DOC_OF[i]) for i in METADATA]
+
+
+@pytest.fixture(params=[*EMBEDDED, "elasticsearch"])
+def backend_store(request, tmp_path):
+    """An empty vecbook store of each embedded backend, and Elasticsearch through its in-process stand-in."""
+    store = make_store(request.param, tmp_path, request)
+    yield store
+    store.close()
 
 
 @pytest.fixture(params=["sync", "async"])
