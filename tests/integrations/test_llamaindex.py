@@ -581,3 +581,17 @@ def test_runs_offline(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("ok")
+
+
+def test_an_index_reopens_from_a_persisted_store(tmp_path):
+    """With the local backend the nodes outlive the process's objects: a new store and index find them."""
+    from vecbook import LocalVectorStore
+
+    with LocalVectorStore(store_dir=str(tmp_path / "local")) as store:
+        index = VectorStoreIndex.from_vector_store(VecbookVectorStore(store, "kept"), embed_model=embed_model())
+        index.insert_nodes(nodes())
+    with LocalVectorStore(store_dir=str(tmp_path / "local")) as store:
+        index = VectorStoreIndex.from_vector_store(VecbookVectorStore(store, "kept"), embed_model=embed_model())
+        hits = index.as_retriever(similarity_top_k=3, filters=filters(F("topic", "pets", "!="))).retrieve("stock markets")
+        assert hits[0].node.node_id == "n3" and {h.node.node_id for h in hits} == {"n3", "n5", "n6"}
+        assert all(h.node.metadata == METADATA[h.node.node_id] and h.node.ref_doc_id == DOC_OF[h.node.node_id] for h in hits)
