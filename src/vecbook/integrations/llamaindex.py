@@ -156,6 +156,14 @@ def to_vecbook_filter(filters: MetadataFilters | None) -> dict | None:
     AND / OR / NOT          ``$and`` / ``$or`` / ``{"$not": {"$or": [...]}}`` (NOT: none matches), nested
     ======================  =====================================================================
 
+    On scalar fields this is LlamaIndex's documented semantics (its ``SimpleVectorStore``
+    evaluator): a missing or null key matches NE and NIN only. Where vecbook's rules differ
+    from that evaluator's Python comparisons: list-valued fields match element-wise (NE "x"
+    excludes a list holding "x"; LlamaIndex compares the whole list), CONTAINS/ANY/ALL on a
+    string field compare whole strings (no substrings), booleans are never numbers, ranges
+    over mixed types match nothing (no ``TypeError``), and IS_EMPTY also counts ``{}`` and
+    lists of nulls as empty.
+
     An empty ``MetadataFilters`` means no filter (as in LlamaIndex's own stores); nested, an empty
     group is neutral as in Python's ``all([])``/``any([])``.
     TEXT_MATCH and TEXT_MATCH_INSENSITIVE (substring matching) raise :class:`~vecbook.FilterError`,
