@@ -209,15 +209,6 @@ def test_expected_sets_follow_llamaindex_reference_semantics(name, case, expecte
         assert {node_id for node_id in METADATA if keep(node_id)} == expected
 
 
-# Chroma's metadata encoding cannot reach top-level keys containing a dot yet (the same known gap
-# tests/conformance/test_filter_semantics.py marks "chroma_pending"): checked apart, expected to fail there.
-CHROMA_PENDING = {"dotted-key-is-literal", "dotted-key-ne"}
-
-
-def is_chroma(vs: VecbookVectorStore) -> bool:
-    return type(vs.store).__name__.startswith("Chroma")
-
-
 async def check_cases(index: VectorStoreIndex, mode: str, names: set[str] | None = None, skip: set[str] = frozenset()) -> dict:
     wrong = {}
     for name, case, expected in CASES:
@@ -233,14 +224,9 @@ async def check_cases(index: VectorStoreIndex, mode: str, names: set[str] | None
 
 
 async def test_every_filter_through_the_retriever(index, vs, mode):
-    """Every operator and condition, through VectorStoreIndex.as_retriever(filters=...), on each backend."""
-    assert not await check_cases(index, mode, skip=CHROMA_PENDING if is_chroma(vs) else set())
-
-
-async def test_dotted_keys_through_the_retriever(index, vs, mode, request):
-    if is_chroma(vs):
-        request.applymarker(pytest.mark.xfail(strict=False, reason="chroma encoding of dotted keys: pending in vecbook"))
-    assert not await check_cases(index, mode, names=CHROMA_PENDING)
+    """Every operator and condition, including keys that contain a dot, through
+    VectorStoreIndex.as_retriever(filters=...), on each backend."""
+    assert not await check_cases(index, mode)
 
 
 async def test_filters_with_top_k_rank_among_the_matching(index, mode):

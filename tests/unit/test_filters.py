@@ -63,7 +63,7 @@ def strategies(numbers, fields: list[str], dotted_keys: bool):
 # Every backend today (tests/reliability/test_fuzz.py runs these on each): NULs, dates with
 # offsets and fractions, floats, ints up to 2**53.
 metadata, filters = strategies(st.one_of(st.integers(-3, 3), st.sampled_from([2**53 - 1, -(2**53), 2**53, 0.5, 1.0, -2.5, 2.0**53])), ["a", "b", "n.x", "f.g"], dotted_keys=False)
-# Also ints beyond 2**53 up to the int64 limits, floats beyond, keys containing dots (Chroma: pending).
+# Also ints beyond 2**53 up to the int64 limits, floats beyond, keys containing dots.
 rich_metadata, rich_filters = strategies(st.one_of(st.integers(-3, 3), st.sampled_from(BIG_INTS), st.sampled_from(FLOATS)), ["a", "b", "n.x", "f\\.g", "f.g"], dotted_keys=True)
 
 
