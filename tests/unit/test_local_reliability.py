@@ -471,7 +471,7 @@ def test_a_write_the_file_system_refuses_is_a_storage_error_naming_the_file(tmp_
 
 
 def test_a_failing_compaction_warns_once_and_backs_off(tmp_path, monkeypatch, caplog):
-    from vecbook.stores.local import store as store_module
+    from vecbook.stores.local import compaction as store_module
 
     monkeypatch.setattr(local, "MIN_COMPACT_BYTES", 0)
     attempts = []

@@ -56,6 +56,7 @@ __all__ = [
 
 MAGIC = b"VBL1"
 _HEADER = struct.Struct("<4sII")
+FRAME_HEADER = _HEADER.size  # bytes of a frame's marker, length and checksum
 _U32 = struct.Struct("<I")
 _PARALLEL_BYTES = 8 << 20  # vectors at least this big are read and verified in a second thread
 _CRC_THREADS = 4  # at most this many threads compute the checksums of a big vector file

@@ -51,6 +51,11 @@ into it, and otherwise it is rebuilt from the vectors.
 
 Symbolic links inside ``store_dir`` (a workspace folder that is a link) are
 refused with :class:`SymlinkError`; ``list_workspaces`` skips them with a warning.
+
+The class is written in parts: this module (workspaces, writes, closing, repair),
+``catchup.py`` (opening a generation and following other writers), ``compaction.py``
+(publishing generations), ``state.py`` (what is held per open workspace); file formats
+in ``files.py`` and ``logfile.py``, locks in ``locking.py``.
 """
 
 from __future__ import annotations
@@ -63,7 +68,6 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,71 +83,39 @@ from ...errors import (
     VecbookError,
     WorkspaceNotFoundError,
 )
-from .. import local as tunables
 from ..arguments import public
-from ..engine.ann import load_index, make_spec, read_checkpoint, save_index
+from ..engine.ann import make_spec
 from ..engine.batch import NodeBatch, validate_workspace_id
 from ..engine.table import NodeTable
-from ..engine.table_store import TableState, TableStore
+from ..engine.table_store import TableStore
 from . import locking
 from .files import (
-    META,
-    copy_log,
     damaged,
     holds_workspace,
     log_name,
-    parse_meta,
-    remove_temp,
-    snap_name,
     storage_error,
-    sweep,
-    temp_prefix,
     write_durably,
     write_meta,
 )
 from .logfile import (
-    LogDamage,
+    FRAME_HEADER,
     encode_delete,
     encode_upsert,
-    read_legacy_snapshot,
-    read_snapshot,
-    scan_frames,
-    write_snapshot,
 )
 
 __all__ = ["LocalVectorStore"]
 
 logger = logging.getLogger("vecbook.local")
 
-_FRAME_HEADER = 12  # bytes of a frame's marker, length and checksum
-_LOAD_ATTEMPTS = 1000  # opens that find meta.json moved on meanwhile before giving up (a compaction each)
 DEFAULT_LOCK_TIMEOUT = 60.0
 
 
-@dataclass
-class _LocalState(TableState):
-    incarnation: str = ""
-    generation: int = 0
-    offset: int = 0  # bytes of the log already applied
-    tail: tuple[int, bytes] | None = None  # (start, header) of the last frame applied: a rollback shows here
-    meta_stat: tuple = ()
-    snapshot_bytes: int = 0
-    lock_file: Any = None  # the LOCK file, open while this state lives
-    log_file: Any = None  # the log of this generation, open while this state lives
-    write_lock: threading.Lock = None  # type: ignore[assignment]  # this process's writers, one at a time
-    needs_reload: bool = False  # the table may differ from the files: rebuild before the next use
-    swept: int = -1  # the generation whose stale files this process last removed
-    index_offset: int | None = None  # log offset of the saved index of this generation, if any
-    compactor: threading.Thread | None = None  # a background compaction of this workspace, while it runs
-    compact_failures: int = 0
-    compact_retry_at: float = 0.0  # time.monotonic() before which a failed compaction is not retried
-
-    def __post_init__(self) -> None:
-        if self.write_lock is None:
-            self.write_lock = threading.Lock()
+from .catchup import CatchUp
+from .compaction import Compaction
+from .state import _LocalState
 
 
-class LocalVectorStore(TableStore):
+class LocalVectorStore(CatchUp, Compaction, TableStore):
     """Workspaces persisted under ``store_dir``: crash-safe, multi-process safe, searched in RAM.
 
     ``index="hnsw"`` / ``index_params``: an approximate index for unfiltered
@@ -331,256 +303,6 @@ class LocalVectorStore(TableStore):
             finally:
                 lock.close()
 
-    # ---- opening and catching up ---------------------------------------------------------
-
-    def _state(self, ws: str) -> _LocalState:
-        with self._states_lock:
-            state = self._states.get(ws)
-            if state is None:
-                state = _LocalState(self._new_table())
-                with state.lock, self._disk(ws):
-                    self._load(ws, state)
-                self._sweep_at_open(ws, state)
-                self._states[ws] = state
-            return state
-
-    def _loaded_state(self, ws: str) -> _LocalState | None:
-        with self._states_lock:
-            return self._states.get(ws)
-
-    def _held_states(self) -> list[_LocalState]:
-        with self._states_lock:
-            return list(self._states.values())
-
-    def _forget(self, ws: str) -> WorkspaceNotFoundError:
-        """Drop a workspace that no longer exists from RAM (its lock file closes with its state)."""
-        with self._states_lock:
-            self._states.pop(ws, None)
-        return WorkspaceNotFoundError(ws)
-
-    @contextmanager
-    def _disk(self, ws: str):
-        """Turn what the file system refuses (permissions, I/O errors) into StorageError naming the file."""
-        try:
-            yield
-        except VecbookError:
-            raise
-        except OSError as exc:
-            raise storage_error(exc.filename or self._dir(ws), exc, "read") from exc
-
-    def _read_meta(self, ws: str, folder: Path) -> tuple[dict, tuple]:
-        """The parsed meta.json and its (inode, mtime, size); WorkspaceNotFoundError if the folder is gone."""
-        path = folder / META
-        while True:
-            try:
-                with open(path, "rb") as f:
-                    st = os.fstat(f.fileno())
-                    raw = f.read()
-                return parse_meta(path, raw), (st.st_ino, st.st_mtime_ns, st.st_size)
-            except FileNotFoundError:
-                self._meta_missing(ws, folder)  # returns only if it is there again
-
-    def _meta_missing(self, ws: str, folder: Path) -> None:
-        """meta.json was not found: the workspace was deleted, or meta.json alone was lost (damage)."""
-        if (folder / META).exists():
-            return  # re-created meanwhile
-        try:
-            names = sorted(os.listdir(folder))
-        except FileNotFoundError:
-            raise self._forget(ws) from None
-        if not holds_workspace(folder):
-            raise self._forget(ws)
-        raise damaged(folder / META, f"{folder / META} is missing, but {folder} still holds a workspace's files ({', '.join(names[:6])})")
-
-    @staticmethod
-    def _meta_stat(folder: Path) -> tuple | None:
-        try:
-            st = os.stat(folder / META)
-        except FileNotFoundError:
-            return None
-        return st.st_ino, st.st_mtime_ns, st.st_size
-
-    def _load(self, ws: str, state: _LocalState) -> None:
-        """(Re)build the state from the published generation and its log."""
-        folder = self._real_dir(ws)
-        for _ in range(_LOAD_ATTEMPTS):
-            meta, meta_stat = self._read_meta(ws, folder)
-            generation = meta["generation"]
-            try:
-                table, snapshot_bytes, log_file = self._read_generation(folder, meta)
-            except FileNotFoundError as exc:
-                if self._meta_stat(folder) != meta_stat:
-                    continue  # a compaction published a new generation and removed this one: read that
-                raise damaged(exc.filename, f"{exc.filename} is missing, but {folder / META} names generation {generation}") from None
-            log = log_file.read()
-            if state.log_file is not None:
-                state.log_file.close()
-            state.log_file = log_file
-            state.table, state.incarnation, state.generation = table, meta["id"], generation
-            state.meta_stat, state.snapshot_bytes, state.offset, state.tail = meta_stat, snapshot_bytes, 0, None
-            state.needs_reload = True  # until the log is applied
-            log_path = folder / log_name(generation)
-            try:
-                if self._index_spec is None:
-                    self._apply_log(state, log, 0, log_path)
-                else:
-                    self._load_indexed(folder, state, memoryview(log), log_path)
-            except FileNotFoundError:
-                continue  # compacted while we re-read the log
-            state.needs_reload = False
-            return
-        raise StoreCorruptedError(f"workspace {ws!r} kept changing while it was being opened ({_LOAD_ATTEMPTS} generations)")
-
-    def _read_generation(self, folder: Path, meta: dict) -> tuple[NodeTable, int, Any]:
-        """The table of a generation's snapshot, its size in bytes, and its log, open.
-
-        The log is opened first and the snapshot files next: a compaction removes them
-        only after publishing the next generation, and an open file stays readable.
-        FileNotFoundError if one was already gone.
-        """
-        generation = meta["generation"]
-        log = open(folder / log_name(generation), "rb", buffering=0)  # noqa: SIM115 - kept open by the state: see _caught_up
-        try:
-            table = NodeTable(meta["dimensions"], distance=self.distance)  # indexed once filled, by _load_indexed
-            snapshot_bytes = 0
-            if generation > 0:
-                prefix = folder / snap_name(generation)
-                if meta["format"] == 1:
-                    batch = read_legacy_snapshot(prefix)
-                else:
-                    batch = read_snapshot(prefix, meta["snapshot"], meta["dimensions"])
-                table.upsert(batch)
-                snapshot_bytes = batch.vectors.nbytes
-        except BaseException:
-            log.close()
-            raise
-        return table, snapshot_bytes, log
-
-    def _sweep_at_open(self, ws: str, state: _LocalState) -> None:
-        """Remove stale files if the lock is free right now (never waits; a read-only store is left alone)."""
-        path = self._dir(ws) / "LOCK"
-        try:
-            lock = locking.open_lock(path)
-        except OSError:
-            return
-        state.lock_file = lock
-        if not locking.try_acquire(lock):
-            return
-        try:
-            if locking.is_current(lock, path):
-                self._sweep(self._dir(ws))
-        finally:
-            locking.release(lock)
-
-    @staticmethod
-    def _sweep(folder: Path) -> None:
-        try:
-            removed = sweep(folder)
-        except OSError as exc:
-            logger.debug("could not remove stale files in %s: %s", folder, exc)
-            return
-        if removed:
-            logger.info("%s: removed %d file(s) left by older generations or interrupted writers: %s", folder, len(removed), ", ".join(removed[:8]))
-
-    def _load_indexed(self, folder: Path, state: _LocalState, log: memoryview, log_path: Path) -> None:
-        """Replay the log into a table that has the snapshot, attaching the saved index where it fits.
-
-        The log up to the saved index's offset is applied to the table alone; the
-        index is then attached (or built from the table) and the rest of the log
-        goes into both.
-        """
-        prefix = folder / snap_name(state.generation)
-        table = state.table
-        checkpoint = read_checkpoint(prefix, state.generation, self.distance, self._index_spec)
-        stop = checkpoint["log_offset"] if checkpoint and checkpoint["log_offset"] <= len(log) else len(log)
-        self._apply_log(state, log[:stop], 0, log_path, reread=False)
-        saved = None
-        if checkpoint is not None and state.offset == checkpoint["log_offset"]:
-            saved = load_index(prefix, checkpoint, table.n_rows, table.dimensions, self._index_spec)
-        table.attach_index(self._index_spec, saved)
-        state.index_offset = state.offset if saved is not None else None
-        self._apply_log(state, log[state.offset :], state.offset, log_path)
-
-    def _apply_log(self, state: _LocalState, data: bytes | memoryview, base: int, path: Path, reread: bool = True) -> None:
-        """Apply the intact frames of ``data`` (the log ``path`` from offset ``base``).
-
-        Damage (a bad frame with intact frames after it) is read a second time from
-        the file before it is believed: a writer truncating a torn tail may have raced
-        our read. Then it raises CorruptedFileError naming file and offset.
-        """
-        try:
-            self._apply_frames(state, data, base)
-            return
-        except LogDamage as damage:
-            if not reread:
-                return  # a prefix of the log (up to a saved index): the full pass that follows decides
-            first = damage
-        with open(path, "rb") as f:
-            f.seek(state.offset)
-            data = f.read()
-        try:
-            self._apply_frames(state, data, state.offset)
-        except LogDamage as damage:
-            raise damaged(
-                path,
-                f"{path}: {damage.reason} at offset {damage.offset}, with intact frames after it: the log is damaged "
-                f"(only a write that never returned can leave a bad frame, and only as the last one); nothing was changed",
-                damage.offset,
-            ) from first
-
-    @staticmethod
-    def _apply_frames(state: _LocalState, data: bytes | memoryview, base: int) -> None:
-        for frame in scan_frames(data, base):
-            if frame.batch is not None:
-                state.table.upsert(frame.batch)
-            else:
-                state.table.delete(frame.deleted)
-            state.offset = frame.end
-            state.tail = (frame.start, bytes(data[frame.start - base : frame.start - base + _FRAME_HEADER]))
-
-    def _refresh(self, ws: str, state: TableState) -> None:
-        """Apply what other processes wrote since we last looked (called under state.lock)."""
-        assert isinstance(state, _LocalState)
-        with self._disk(ws):
-            if state.needs_reload:
-                self._load(ws, state)
-                return
-            folder = self._dir(ws)
-            try:
-                st = os.stat(folder / META)
-            except FileNotFoundError:
-                self._meta_missing(ws, folder)
-                self._load(ws, state)
-                return
-            if (st.st_ino, st.st_mtime_ns, st.st_size) != state.meta_stat or not self._caught_up(state, folder):
-                self._load(ws, state)
-
-    def _caught_up(self, state: _LocalState, folder: Path) -> bool:
-        """Apply the log's new frames; False if the state must be rebuilt (its last frame was taken back).
-
-        The log stays open (unbuffered) from the load on (a compaction changes meta.json,
-        checked before): one ``fstat`` and a 12-byte read of the last frame's header per read.
-        That header tells a reader that a frame it applied was taken back by its writer
-        (whose fsync failed), even if another frame of the same size took its place.
-        """
-        f = state.log_file
-        size = os.fstat(f.fileno()).st_size
-        if size < state.offset or not self._tail_intact(f, state):
-            return False
-        if size > state.offset:
-            f.seek(state.offset)
-            data = f.read()
-            self._apply_log(state, data, state.offset, folder / log_name(state.generation))
-        return True
-
-    @staticmethod
-    def _tail_intact(f, state: _LocalState) -> bool:
-        if state.tail is None:
-            return True
-        start, header = state.tail
-        f.seek(start)
-        return f.read(len(header)) == header
-
     # ---- writes --------------------------------------------------------------------------
 
     async def _upsert(self, ws: str, batch: NodeBatch) -> None:
@@ -619,7 +341,7 @@ class LocalVectorStore(TableStore):
                 state.needs_reload = True  # the table may be part-changed: rebuild it from the files
                 self._take_back(path, start, exc)
                 raise
-            state.offset, state.tail = start + len(frame), (start, frame[:_FRAME_HEADER])
+            state.offset, state.tail = start + len(frame), (start, frame[:FRAME_HEADER])
             self._maybe_compact(ws, state)
 
     @contextmanager
@@ -720,142 +442,6 @@ class LocalVectorStore(TableStore):
         except OSError as undo:
             raise storage_error(path, undo, f"take back a write that failed ({type(cause).__name__}) from") from cause
 
-    # ---- compaction ----------------------------------------------------------------------
-
-    def _maybe_compact(self, ws: str, state: _LocalState) -> None:
-        """Start a compaction if the log outgrew the snapshot (and no failed one is backing off)."""
-        if state.offset <= max(tunables.MIN_COMPACT_BYTES, state.snapshot_bytes) or state.compactor is not None:
-            return
-        if time.monotonic() < state.compact_retry_at:
-            return
-        if state.table.index is not None:
-            try:
-                self._compact_now(ws, state)  # the saved index must match the snapshot's rows exactly
-            except Exception as exc:  # noqa: BLE001 - the write itself succeeded; generation g is intact
-                self._compaction_failed(ws, state, exc)
-            else:
-                self._compaction_done(ws, state)
-        else:
-            state.compactor = threading.Thread(target=self._compact, args=(ws, state), name=f"vecbook-compact-{ws}")
-            state.compactor.start()  # not a daemon: an exiting interpreter lets it finish
-
-    def _compaction_failed(self, ws: str, state: _LocalState, exc: BaseException) -> None:
-        """Log the first failure of a streak as a warning and wait longer before each retry."""
-        if isinstance(exc, WorkspaceNotFoundError):
-            return
-        if isinstance(exc, OSError) and not isinstance(exc, VecbookError):
-            exc = storage_error(exc.filename or self._dir(ws), exc, "compact")
-        state.compact_failures += 1
-        wait = min(tunables.COMPACT_BACKOFF_MAX, tunables.COMPACT_BACKOFF * 2 ** (state.compact_failures - 1))
-        state.compact_retry_at = time.monotonic() + wait
-        level = logging.WARNING if state.compact_failures == 1 else logging.DEBUG
-        logger.log(
-            level,
-            "workspace %r: compaction failed (%s: %s); every write is safe in the log, which keeps growing. "
-            "Retrying in %g s, then less and less often",
-            ws, type(exc).__name__, exc, wait,
-        )
-
-    def _compaction_done(self, ws: str, state: _LocalState) -> None:
-        if state.compact_failures:
-            logger.info("workspace %r: compaction succeeded again after %d failure(s)", ws, state.compact_failures)
-        state.compact_failures, state.compact_retry_at = 0, 0.0
-
-    def _compact(self, ws: str, state: _LocalState) -> None:
-        """Publish generation g+1 from a background thread (see the module docstring)."""
-        try:
-            published = self._compact_in_background(ws, state)
-        except Exception as exc:  # noqa: BLE001 - generation g is intact; a later write tries again
-            self._compaction_failed(ws, state, exc)
-        else:
-            if published:
-                self._compaction_done(ws, state)
-        finally:
-            state.compactor = None
-
-    def _compact_in_background(self, ws: str, state: _LocalState) -> bool:
-        folder = self._dir(ws)
-        temp = temp_prefix(folder)
-        try:
-            copied = self._fuzzy_copy(ws, state)
-            if copied is None:
-                return False  # rows renumbered or reloaded meanwhile: a later write tries again
-            generation, incarnation, start, batch = copied
-            info = write_snapshot(temp, batch)
-            with state.lock:
-                copied_to = state.offset if state.generation == generation else start
-            # Frames before copied_to are final (logs are only appended to): copy them unlocked.
-            copy_log(folder / log_name(generation), start, copied_to, temp.with_suffix(".log"))
-            with self._writing(ws, state):
-                if (state.generation, state.incarnation) != (generation, incarnation):
-                    return False  # another process published meanwhile, or the workspace was re-created
-                self._publish(ws, state, temp, copied_to, batch, info)
-            return True
-        finally:
-            remove_temp(temp)
-
-    def _fuzzy_copy(self, ws: str, state: _LocalState) -> tuple[int, str, int, NodeBatch] | None:
-        """Copy the table in chunks, taking the lock per chunk only, plus the log offset to replay from.
-
-        Every row not written after that offset stays as it was during the copy;
-        a row written after it may be copied in any state, since replaying the log
-        from the offset (upserts and deletes are idempotent) overwrites it. Rows are
-        only ever appended, so a chunk's row numbers stay valid unless the table is
-        renumbered (``layout``) or reloaded: then give up.
-        """
-        with state.lock:
-            self._refresh(ws, state)
-            table, generation, incarnation, start = state.table, state.generation, state.incarnation, state.offset
-            layout, n = table.layout, table.n_rows
-        parts = []
-        step = tunables.SNAPSHOT_CHUNK_ROWS
-        for lo in range(0, max(n, 1), step):
-            with state.lock:
-                if state.table is not table or table.layout != layout:
-                    return None
-                parts.append(table.batch(table.live_rows(lo, min(n, lo + step))))
-        return generation, incarnation, start, NodeBatch.concat(parts)
-
-    def _compact_now(self, ws: str, state: _LocalState) -> None:
-        """Publish generation g+1 right here, under both locks: rows of RAM and snapshot stay the same."""
-        state.table.compact()
-        batch = state.table.batch(state.table.live_rows())
-        temp = temp_prefix(self._dir(ws))
-        try:
-            info = write_snapshot(temp, batch)
-            self._publish(ws, state, temp, state.offset, batch, info)  # an empty log g+1
-        finally:
-            remove_temp(temp)
-
-    def _publish(self, ws: str, state: _LocalState, temp: Path, copied_to: int, batch: NodeBatch, info: dict) -> None:
-        """Under both locks: snapshot files into place, log g+1 = ``temp.log`` + the frames since
-        ``copied_to``, then meta.json; then the old generation's files go."""
-        folder = self._dir(ws)
-        old, new = state.generation, state.generation + 1
-        tail = copy_log(folder / log_name(old), copied_to, state.offset, temp.with_suffix(".log"), durable=True)
-        os.replace(temp.with_suffix(".json"), folder / (snap_name(new) + ".json"))
-        os.replace(temp.with_suffix(".f32"), folder / (snap_name(new) + ".f32"))
-        os.replace(temp.with_suffix(".log"), folder / log_name(new))
-        index_state = state.table.index_state()
-        saved = index_state is not None and save_index(folder / snap_name(new), *index_state, generation=new, log_offset=tail)
-        fsync_dir(folder)
-        write_meta(folder, {"id": state.incarnation, "generation": new, "dimensions": state.table.dimensions, "snapshot": info})
-        meta_stat = os.stat(folder / META)
-        log_file, state.log_file = state.log_file, open(folder / log_name(new), "rb", buffering=0)  # noqa: SIM115 - the state's
-        log_file.close()
-        state.generation, state.offset, state.snapshot_bytes, state.tail = new, tail, batch.vectors.nbytes, None
-        state.index_offset = tail if saved else None
-        state.meta_stat = (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size)
-        self._sweep(folder)  # the old generation's files, and any a killed compaction left
-        state.swept = new
-
-    def wait_for_compaction(self) -> None:
-        """Block until background compactions started by this store have finished (tests, benchmarks, exit)."""
-        with self._states_lock:
-            threads = [s.compactor for s in self._states.values() if s.compactor is not None]
-        for thread in threads:
-            thread.join()
-
     async def _close(self) -> None:
         await to_thread(self.wait_for_compaction)
         with self._states_lock:
@@ -867,21 +453,6 @@ class LocalVectorStore(TableStore):
             for f in (state.lock_file, state.log_file):
                 if f is not None:
                     f.close()
-
-    def _checkpoint_index(self, ws: str, state: _LocalState) -> None:
-        """Save the index if it ran well ahead of the saved one, so the next open need not rebuild."""
-        behind = state.offset - state.index_offset if state.index_offset is not None else state.offset + state.snapshot_bytes
-        if behind < tunables.CHECKPOINT_BYTES:
-            return
-        try:
-            with self._writing(ws, state):
-                index_state = state.table.index_state()
-                if index_state is not None and self._dir(ws).is_dir():
-                    prefix = self._dir(ws) / snap_name(state.generation)
-                    if save_index(prefix, *index_state, generation=state.generation, log_offset=state.offset):
-                        state.index_offset = state.offset
-        except (OSError, WorkspaceNotFoundError, StoreCorruptedError):
-            pass  # a cache: the next open rebuilds it
 
     # ---- repair --------------------------------------------------------------------------
 

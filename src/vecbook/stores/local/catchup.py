@@ -1,0 +1,298 @@
+"""Opening a local workspace and catching up with what other processes wrote (a LocalVectorStore part).
+
+See ``store.py`` for the layout and the protocol; every byte read is verified, and a reader
+never takes the file lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ...errors import (
+    StoreCorruptedError,
+    VecbookError,
+    WorkspaceNotFoundError,
+)
+from ..engine.ann import load_index, read_checkpoint
+from ..engine.table import NodeTable
+from ..engine.table_store import TableState
+from . import locking
+from .files import (
+    META,
+    damaged,
+    holds_workspace,
+    log_name,
+    parse_meta,
+    snap_name,
+    storage_error,
+    sweep,
+)
+from .logfile import (
+    FRAME_HEADER,
+    LogDamage,
+    read_legacy_snapshot,
+    read_snapshot,
+    scan_frames,
+)
+from .state import _LocalState
+
+logger = logging.getLogger("vecbook.local")
+
+_LOAD_ATTEMPTS = 1000  # opens that find meta.json moved on meanwhile before giving up (a compaction each)
+
+
+class CatchUp:
+    """The read side of :class:`~vecbook.stores.local.LocalVectorStore`: load a generation, replay its log, follow other writers."""
+
+
+    def _state(self, ws: str) -> _LocalState:
+        with self._states_lock:
+            state = self._states.get(ws)
+            if state is None:
+                state = _LocalState(self._new_table())
+                with state.lock, self._disk(ws):
+                    self._load(ws, state)
+                self._sweep_at_open(ws, state)
+                self._states[ws] = state
+            return state
+
+    def _loaded_state(self, ws: str) -> _LocalState | None:
+        with self._states_lock:
+            return self._states.get(ws)
+
+    def _held_states(self) -> list[_LocalState]:
+        with self._states_lock:
+            return list(self._states.values())
+
+    def _forget(self, ws: str) -> WorkspaceNotFoundError:
+        """Drop a workspace that no longer exists from RAM (its lock file closes with its state)."""
+        with self._states_lock:
+            self._states.pop(ws, None)
+        return WorkspaceNotFoundError(ws)
+
+    @contextmanager
+    def _disk(self, ws: str):
+        """Turn what the file system refuses (permissions, I/O errors) into StorageError naming the file."""
+        try:
+            yield
+        except VecbookError:
+            raise
+        except OSError as exc:
+            raise storage_error(exc.filename or self._dir(ws), exc, "read") from exc
+
+    def _read_meta(self, ws: str, folder: Path) -> tuple[dict, tuple]:
+        """The parsed meta.json and its (inode, mtime, size); WorkspaceNotFoundError if the folder is gone."""
+        path = folder / META
+        while True:
+            try:
+                with open(path, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    raw = f.read()
+                return parse_meta(path, raw), (st.st_ino, st.st_mtime_ns, st.st_size)
+            except FileNotFoundError:
+                self._meta_missing(ws, folder)  # returns only if it is there again
+
+    def _meta_missing(self, ws: str, folder: Path) -> None:
+        """meta.json was not found: the workspace was deleted, or meta.json alone was lost (damage)."""
+        if (folder / META).exists():
+            return  # re-created meanwhile
+        try:
+            names = sorted(os.listdir(folder))
+        except FileNotFoundError:
+            raise self._forget(ws) from None
+        if not holds_workspace(folder):
+            raise self._forget(ws)
+        raise damaged(folder / META, f"{folder / META} is missing, but {folder} still holds a workspace's files ({', '.join(names[:6])})")
+
+    @staticmethod
+    def _meta_stat(folder: Path) -> tuple | None:
+        try:
+            st = os.stat(folder / META)
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def _load(self, ws: str, state: _LocalState) -> None:
+        """(Re)build the state from the published generation and its log."""
+        folder = self._real_dir(ws)
+        for _ in range(_LOAD_ATTEMPTS):
+            meta, meta_stat = self._read_meta(ws, folder)
+            generation = meta["generation"]
+            try:
+                table, snapshot_bytes, log_file = self._read_generation(folder, meta)
+            except FileNotFoundError as exc:
+                if self._meta_stat(folder) != meta_stat:
+                    continue  # a compaction published a new generation and removed this one: read that
+                raise damaged(exc.filename, f"{exc.filename} is missing, but {folder / META} names generation {generation}") from None
+            log = log_file.read()
+            if state.log_file is not None:
+                state.log_file.close()
+            state.log_file = log_file
+            state.table, state.incarnation, state.generation = table, meta["id"], generation
+            state.meta_stat, state.snapshot_bytes, state.offset, state.tail = meta_stat, snapshot_bytes, 0, None
+            state.needs_reload = True  # until the log is applied
+            log_path = folder / log_name(generation)
+            try:
+                if self._index_spec is None:
+                    self._apply_log(state, log, 0, log_path)
+                else:
+                    self._load_indexed(folder, state, memoryview(log), log_path)
+            except FileNotFoundError:
+                continue  # compacted while we re-read the log
+            state.needs_reload = False
+            return
+        raise StoreCorruptedError(f"workspace {ws!r} kept changing while it was being opened ({_LOAD_ATTEMPTS} generations)")
+
+    def _read_generation(self, folder: Path, meta: dict) -> tuple[NodeTable, int, Any]:
+        """The table of a generation's snapshot, its size in bytes, and its log, open.
+
+        The log is opened first and the snapshot files next: a compaction removes them
+        only after publishing the next generation, and an open file stays readable.
+        FileNotFoundError if one was already gone.
+        """
+        generation = meta["generation"]
+        log = open(folder / log_name(generation), "rb", buffering=0)  # noqa: SIM115 - kept open by the state: see _caught_up
+        try:
+            table = NodeTable(meta["dimensions"], distance=self.distance)  # indexed once filled, by _load_indexed
+            snapshot_bytes = 0
+            if generation > 0:
+                prefix = folder / snap_name(generation)
+                if meta["format"] == 1:
+                    batch = read_legacy_snapshot(prefix)
+                else:
+                    batch = read_snapshot(prefix, meta["snapshot"], meta["dimensions"])
+                table.upsert(batch)
+                snapshot_bytes = batch.vectors.nbytes
+        except BaseException:
+            log.close()
+            raise
+        return table, snapshot_bytes, log
+
+    def _sweep_at_open(self, ws: str, state: _LocalState) -> None:
+        """Remove stale files if the lock is free right now (never waits; a read-only store is left alone)."""
+        path = self._dir(ws) / "LOCK"
+        try:
+            lock = locking.open_lock(path)
+        except OSError:
+            return
+        state.lock_file = lock
+        if not locking.try_acquire(lock):
+            return
+        try:
+            if locking.is_current(lock, path):
+                self._sweep(self._dir(ws))
+        finally:
+            locking.release(lock)
+
+    @staticmethod
+    def _sweep(folder: Path) -> None:
+        try:
+            removed = sweep(folder)
+        except OSError as exc:
+            logger.debug("could not remove stale files in %s: %s", folder, exc)
+            return
+        if removed:
+            logger.info("%s: removed %d file(s) left by older generations or interrupted writers: %s", folder, len(removed), ", ".join(removed[:8]))
+
+    def _load_indexed(self, folder: Path, state: _LocalState, log: memoryview, log_path: Path) -> None:
+        """Replay the log into a table that has the snapshot, attaching the saved index where it fits.
+
+        The log up to the saved index's offset is applied to the table alone; the
+        index is then attached (or built from the table) and the rest of the log
+        goes into both.
+        """
+        prefix = folder / snap_name(state.generation)
+        table = state.table
+        checkpoint = read_checkpoint(prefix, state.generation, self.distance, self._index_spec)
+        stop = checkpoint["log_offset"] if checkpoint and checkpoint["log_offset"] <= len(log) else len(log)
+        self._apply_log(state, log[:stop], 0, log_path, reread=False)
+        saved = None
+        if checkpoint is not None and state.offset == checkpoint["log_offset"]:
+            saved = load_index(prefix, checkpoint, table.n_rows, table.dimensions, self._index_spec)
+        table.attach_index(self._index_spec, saved)
+        state.index_offset = state.offset if saved is not None else None
+        self._apply_log(state, log[state.offset :], state.offset, log_path)
+
+    def _apply_log(self, state: _LocalState, data: bytes | memoryview, base: int, path: Path, reread: bool = True) -> None:
+        """Apply the intact frames of ``data`` (the log ``path`` from offset ``base``).
+
+        Damage (a bad frame with intact frames after it) is read a second time from
+        the file before it is believed: a writer truncating a torn tail may have raced
+        our read. Then it raises CorruptedFileError naming file and offset.
+        """
+        try:
+            self._apply_frames(state, data, base)
+            return
+        except LogDamage as damage:
+            if not reread:
+                return  # a prefix of the log (up to a saved index): the full pass that follows decides
+            first = damage
+        with open(path, "rb") as f:
+            f.seek(state.offset)
+            data = f.read()
+        try:
+            self._apply_frames(state, data, state.offset)
+        except LogDamage as damage:
+            raise damaged(
+                path,
+                f"{path}: {damage.reason} at offset {damage.offset}, with intact frames after it: the log is damaged "
+                f"(only a write that never returned can leave a bad frame, and only as the last one); nothing was changed",
+                damage.offset,
+            ) from first
+
+    @staticmethod
+    def _apply_frames(state: _LocalState, data: bytes | memoryview, base: int) -> None:
+        for frame in scan_frames(data, base):
+            if frame.batch is not None:
+                state.table.upsert(frame.batch)
+            else:
+                state.table.delete(frame.deleted)
+            state.offset = frame.end
+            state.tail = (frame.start, bytes(data[frame.start - base : frame.start - base + FRAME_HEADER]))
+
+    def _refresh(self, ws: str, state: TableState) -> None:
+        """Apply what other processes wrote since we last looked (called under state.lock)."""
+        assert isinstance(state, _LocalState)
+        with self._disk(ws):
+            if state.needs_reload:
+                self._load(ws, state)
+                return
+            folder = self._dir(ws)
+            try:
+                st = os.stat(folder / META)
+            except FileNotFoundError:
+                self._meta_missing(ws, folder)
+                self._load(ws, state)
+                return
+            if (st.st_ino, st.st_mtime_ns, st.st_size) != state.meta_stat or not self._caught_up(state, folder):
+                self._load(ws, state)
+
+    def _caught_up(self, state: _LocalState, folder: Path) -> bool:
+        """Apply the log's new frames; False if the state must be rebuilt (its last frame was taken back).
+
+        The log stays open (unbuffered) from the load on (a compaction changes meta.json,
+        checked before): one ``fstat`` and a 12-byte read of the last frame's header per read.
+        That header tells a reader that a frame it applied was taken back by its writer
+        (whose fsync failed), even if another frame of the same size took its place.
+        """
+        f = state.log_file
+        size = os.fstat(f.fileno()).st_size
+        if size < state.offset or not self._tail_intact(f, state):
+            return False
+        if size > state.offset:
+            f.seek(state.offset)
+            data = f.read()
+            self._apply_log(state, data, state.offset, folder / log_name(state.generation))
+        return True
+
+    @staticmethod
+    def _tail_intact(f, state: _LocalState) -> bool:
+        if state.tail is None:
+            return True
+        start, header = state.tail
+        f.seek(start)
+        return f.read(len(header)) == header

@@ -1,0 +1,194 @@
+"""Publishing a new generation of a local workspace (a LocalVectorStore part).
+
+See ``store.py``: a background thread copies the table and writes a snapshot with no lock
+held, then publishes it under the lock; with an index, compaction stays in the writing call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from ...dumps import fsync_dir
+from ...errors import (
+    StoreCorruptedError,
+    VecbookError,
+    WorkspaceNotFoundError,
+)
+from .. import local as tunables
+from ..engine.ann import save_index
+from ..engine.batch import NodeBatch
+from .files import (
+    META,
+    copy_log,
+    log_name,
+    remove_temp,
+    snap_name,
+    storage_error,
+    temp_prefix,
+    write_meta,
+)
+from .logfile import (
+    write_snapshot,
+)
+from .state import _LocalState
+
+logger = logging.getLogger("vecbook.local")
+
+
+
+class Compaction:
+    """The compaction side of :class:`~vecbook.stores.local.LocalVectorStore`."""
+
+
+    def _maybe_compact(self, ws: str, state: _LocalState) -> None:
+        """Start a compaction if the log outgrew the snapshot (and no failed one is backing off)."""
+        if state.offset <= max(tunables.MIN_COMPACT_BYTES, state.snapshot_bytes) or state.compactor is not None:
+            return
+        if time.monotonic() < state.compact_retry_at:
+            return
+        if state.table.index is not None:
+            try:
+                self._compact_now(ws, state)  # the saved index must match the snapshot's rows exactly
+            except Exception as exc:  # noqa: BLE001 - the write itself succeeded; generation g is intact
+                self._compaction_failed(ws, state, exc)
+            else:
+                self._compaction_done(ws, state)
+        else:
+            state.compactor = threading.Thread(target=self._compact, args=(ws, state), name=f"vecbook-compact-{ws}")
+            state.compactor.start()  # not a daemon: an exiting interpreter lets it finish
+
+    def _compaction_failed(self, ws: str, state: _LocalState, exc: BaseException) -> None:
+        """Log the first failure of a streak as a warning and wait longer before each retry."""
+        if isinstance(exc, WorkspaceNotFoundError):
+            return
+        if isinstance(exc, OSError) and not isinstance(exc, VecbookError):
+            exc = storage_error(exc.filename or self._dir(ws), exc, "compact")
+        state.compact_failures += 1
+        wait = min(tunables.COMPACT_BACKOFF_MAX, tunables.COMPACT_BACKOFF * 2 ** (state.compact_failures - 1))
+        state.compact_retry_at = time.monotonic() + wait
+        level = logging.WARNING if state.compact_failures == 1 else logging.DEBUG
+        logger.log(
+            level,
+            "workspace %r: compaction failed (%s: %s); every write is safe in the log, which keeps growing. "
+            "Retrying in %g s, then less and less often",
+            ws, type(exc).__name__, exc, wait,
+        )
+
+    def _compaction_done(self, ws: str, state: _LocalState) -> None:
+        if state.compact_failures:
+            logger.info("workspace %r: compaction succeeded again after %d failure(s)", ws, state.compact_failures)
+        state.compact_failures, state.compact_retry_at = 0, 0.0
+
+    def _compact(self, ws: str, state: _LocalState) -> None:
+        """Publish generation g+1 from a background thread (see the module docstring)."""
+        try:
+            published = self._compact_in_background(ws, state)
+        except Exception as exc:  # noqa: BLE001 - generation g is intact; a later write tries again
+            self._compaction_failed(ws, state, exc)
+        else:
+            if published:
+                self._compaction_done(ws, state)
+        finally:
+            state.compactor = None
+
+    def _compact_in_background(self, ws: str, state: _LocalState) -> bool:
+        folder = self._dir(ws)
+        temp = temp_prefix(folder)
+        try:
+            copied = self._fuzzy_copy(ws, state)
+            if copied is None:
+                return False  # rows renumbered or reloaded meanwhile: a later write tries again
+            generation, incarnation, start, batch = copied
+            info = write_snapshot(temp, batch)
+            with state.lock:
+                copied_to = state.offset if state.generation == generation else start
+            # Frames before copied_to are final (logs are only appended to): copy them unlocked.
+            copy_log(folder / log_name(generation), start, copied_to, temp.with_suffix(".log"))
+            with self._writing(ws, state):
+                if (state.generation, state.incarnation) != (generation, incarnation):
+                    return False  # another process published meanwhile, or the workspace was re-created
+                self._publish(ws, state, temp, copied_to, batch, info)
+            return True
+        finally:
+            remove_temp(temp)
+
+    def _fuzzy_copy(self, ws: str, state: _LocalState) -> tuple[int, str, int, NodeBatch] | None:
+        """Copy the table in chunks, taking the lock per chunk only, plus the log offset to replay from.
+
+        Every row not written after that offset stays as it was during the copy;
+        a row written after it may be copied in any state, since replaying the log
+        from the offset (upserts and deletes are idempotent) overwrites it. Rows are
+        only ever appended, so a chunk's row numbers stay valid unless the table is
+        renumbered (``layout``) or reloaded: then give up.
+        """
+        with state.lock:
+            self._refresh(ws, state)
+            table, generation, incarnation, start = state.table, state.generation, state.incarnation, state.offset
+            layout, n = table.layout, table.n_rows
+        parts = []
+        step = tunables.SNAPSHOT_CHUNK_ROWS
+        for lo in range(0, max(n, 1), step):
+            with state.lock:
+                if state.table is not table or table.layout != layout:
+                    return None
+                parts.append(table.batch(table.live_rows(lo, min(n, lo + step))))
+        return generation, incarnation, start, NodeBatch.concat(parts)
+
+    def _compact_now(self, ws: str, state: _LocalState) -> None:
+        """Publish generation g+1 right here, under both locks: rows of RAM and snapshot stay the same."""
+        state.table.compact()
+        batch = state.table.batch(state.table.live_rows())
+        temp = temp_prefix(self._dir(ws))
+        try:
+            info = write_snapshot(temp, batch)
+            self._publish(ws, state, temp, state.offset, batch, info)  # an empty log g+1
+        finally:
+            remove_temp(temp)
+
+    def _publish(self, ws: str, state: _LocalState, temp: Path, copied_to: int, batch: NodeBatch, info: dict) -> None:
+        """Under both locks: snapshot files into place, log g+1 = ``temp.log`` + the frames since
+        ``copied_to``, then meta.json; then the old generation's files go."""
+        folder = self._dir(ws)
+        old, new = state.generation, state.generation + 1
+        tail = copy_log(folder / log_name(old), copied_to, state.offset, temp.with_suffix(".log"), durable=True)
+        os.replace(temp.with_suffix(".json"), folder / (snap_name(new) + ".json"))
+        os.replace(temp.with_suffix(".f32"), folder / (snap_name(new) + ".f32"))
+        os.replace(temp.with_suffix(".log"), folder / log_name(new))
+        index_state = state.table.index_state()
+        saved = index_state is not None and save_index(folder / snap_name(new), *index_state, generation=new, log_offset=tail)
+        fsync_dir(folder)
+        write_meta(folder, {"id": state.incarnation, "generation": new, "dimensions": state.table.dimensions, "snapshot": info})
+        meta_stat = os.stat(folder / META)
+        log_file, state.log_file = state.log_file, open(folder / log_name(new), "rb", buffering=0)  # noqa: SIM115 - the state's
+        log_file.close()
+        state.generation, state.offset, state.snapshot_bytes, state.tail = new, tail, batch.vectors.nbytes, None
+        state.index_offset = tail if saved else None
+        state.meta_stat = (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size)
+        self._sweep(folder)  # the old generation's files, and any a killed compaction left
+        state.swept = new
+
+    def wait_for_compaction(self) -> None:
+        """Block until background compactions started by this store have finished (tests, benchmarks, exit)."""
+        with self._states_lock:
+            threads = [s.compactor for s in self._states.values() if s.compactor is not None]
+        for thread in threads:
+            thread.join()
+
+    def _checkpoint_index(self, ws: str, state: _LocalState) -> None:
+        """Save the index if it ran well ahead of the saved one, so the next open need not rebuild."""
+        behind = state.offset - state.index_offset if state.index_offset is not None else state.offset + state.snapshot_bytes
+        if behind < tunables.CHECKPOINT_BYTES:
+            return
+        try:
+            with self._writing(ws, state):
+                index_state = state.table.index_state()
+                if index_state is not None and self._dir(ws).is_dir():
+                    prefix = self._dir(ws) / snap_name(state.generation)
+                    if save_index(prefix, *index_state, generation=state.generation, log_offset=state.offset):
+                        state.index_offset = state.offset
+        except (OSError, WorkspaceNotFoundError, StoreCorruptedError):
+            pass  # a cache: the next open rebuilds it

@@ -1,0 +1,34 @@
+"""What a LocalVectorStore holds per open workspace: the table and where it stands in the files."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from ..engine.table_store import TableState
+
+__all__ = ["_LocalState"]
+
+
+@dataclass
+class _LocalState(TableState):
+    incarnation: str = ""
+    generation: int = 0
+    offset: int = 0  # bytes of the log already applied
+    tail: tuple[int, bytes] | None = None  # (start, header) of the last frame applied: a rollback shows here
+    meta_stat: tuple = ()
+    snapshot_bytes: int = 0
+    lock_file: Any = None  # the LOCK file, open while this state lives
+    log_file: Any = None  # the log of this generation, open while this state lives
+    write_lock: threading.Lock = None  # type: ignore[assignment]  # this process's writers, one at a time
+    needs_reload: bool = False  # the table may differ from the files: rebuild before the next use
+    swept: int = -1  # the generation whose stale files this process last removed
+    index_offset: int | None = None  # log offset of the saved index of this generation, if any
+    compactor: threading.Thread | None = None  # a background compaction of this workspace, while it runs
+    compact_failures: int = 0
+    compact_retry_at: float = 0.0  # time.monotonic() before which a failed compaction is not retried
+
+    def __post_init__(self) -> None:
+        if self.write_lock is None:
+            self.write_lock = threading.Lock()
