@@ -121,13 +121,12 @@ def test_widget_buttons_drive_the_state(store):
     b = WorkspaceBrowser(store, "notes", page_size=5)
     assert b.workspace_box.options == (("notes (20)", "notes"), ("pypi (300)", "pypi"))
     assert b.prev_button.disabled and "page 1 of 4" in b.page_label.value
-    assert b.table_html.value.count("<tr data-id=") == 5
+    assert b.table.ids == ["n00", "n01", "n02", "n03", "n04"] and b.delete_button.disabled
     b.next_button.click()
-    assert "page 2 of 4" in b.page_label.value and "data-id='n05'" in b.table_html.value
-    b.select_box.value = ("n06",)
-    b.show_button.click()
+    assert "page 2 of 4" in b.page_label.value and b.table.ids[0] == "n05"
+    b.table.click("n06")  # a click on the row: selected and shown in full
     assert "vecbook-node-detail" in b.detail_html.value and "note 6 about travel things" in b.detail_html.value
-    assert "vecbook-selected" in b.table_html.value
+    assert b.table.widget.selected == ["n06"] and "1 selected" in b.selection_label.value
     b.delete_button.click()
     assert b.confirm_box.layout.display == "flex" and "Delete 1 node(s)" in b.confirm_html.value
     b.cancel_button.click()
@@ -146,9 +145,82 @@ def test_widget_buttons_drive_the_state(store):
 
 def test_empty_store():
     b = WorkspaceBrowser(vecbook.MemoryVectorStore())
-    assert b.state.workspace_id is None and "No workspace." in b.table_html.value
+    assert b.state.workspace_id is None and b.table.widget.empty == "No workspace." and b.table.ids == []
 
 
 def test_mixed_nodes_round_trip_through_the_table(memory_store):
     records = BrowserState(memory_store, "notes", page_size=20).page_records()
     assert [r["id"] for r in records] == [n.unique_id for n in mixed_nodes()]
+
+
+def test_click_a_row_selects_it_shows_it_and_emits_focus(store):
+    state = BrowserState(store, "notes", page_size=5)
+    focused = []
+    state.on("focus", focused.append)
+    state.click("n02")
+    assert state.selected == ["n02"] and state.detail.unique_id == "n02" and focused == ["n02"]
+    state.click("n04", toggle=True)  # ctrl-click adds
+    assert state.selected == ["n02", "n04"] and focused == ["n02", "n04"]
+    state.click("n02", toggle=True)  # ctrl-click on a selected row drops it
+    assert state.selected == ["n04"] and focused == ["n02", "n04"]
+    state.click("n01")  # a plain click selects that row alone
+    assert state.selected == ["n01"]
+
+
+def test_sort_the_page_by_a_column(store):
+    state = BrowserState(store, "pypi", page_size=20)
+    state.sort("rank", ascending=False)
+    ranks = [r["rank"] for r in state.page_records()]
+    assert ranks == sorted(ranks, reverse=True) and len(ranks) == 20
+    state.sort("rank")  # the same column again flips the order
+    assert [r["rank"] for r in state.page_records()] == sorted(ranks)
+    state.sort(None)  # the store's order again
+    assert [r["id"] for r in state.page_records()] == [n.unique_id for n in state.rows]
+    notes = BrowserState(store, "notes", page_size=20)
+    notes.sort("published")  # 3 nodes lack the field: last, whichever the order
+    assert [r.get("published") for r in notes.page_records()][-3:] == [None, None, None]
+    notes.sort("published")
+    assert [r.get("published") for r in notes.page_records()][-3:] == [None, None, None]
+
+
+def test_the_last_page_builds_nodes_for_its_rows_only(monkeypatch):
+    """The public API has no offset: the rows before the page are read as columns, but no node is built for them."""
+    import vecbook.columns as columns_module
+
+    store = vecbook.MemoryVectorStore(embedding_model=HashEmbeddingModel(dimensions=DIMS))
+    store.create_workspace("big")
+    store.insert([vecbook.VectorNode(unique_id=f"id{i:05d}", content=f"text {i}") for i in range(5000)], "big")
+    built = []
+    real = columns_module.trusted_node
+    monkeypatch.setattr(columns_module, "trusted_node", lambda *a: built.append(a[0]) or real(*a))
+    state = BrowserState(store, "big", page_size=20)
+    state.goto(state.n_pages - 1)
+    assert [n.unique_id for n in state.rows] == [f"id{i:05d}" for i in range(4980, 5000)]
+    assert len(built) == 40  # the first page and the last, nothing in between
+
+
+def test_table_rows_are_one_line_with_formatted_numbers(memory_store):
+    memory_store.create_workspace("stats")
+    memory_store.insert([vecbook.VectorNode(unique_id="big", content="word " * 300,
+                                            metadata={"downloads": 154571315, "ratio": 0.123456, "mean": 1234567.891,
+                                                      "tiny": 0.0000123, "tags": ["a", "b"]})], "stats")
+    b = WorkspaceBrowser(memory_store, "stats")
+    assert b.table.column("downloads") == ["154,571,315"] and b.table.column("ratio") == ["0.1235"]
+    assert b.table.column("mean") == ["1,234,568"] and b.table.column("tiny") == ["1.230e-05"]
+    assert b.table.column("tags") == ['["a", "b"]']
+    row = b.table.widget.rows[0]
+    content = row["cells"][b.table.widget.columns.index("content")]
+    assert content.endswith("…") and row["titles"][b.table.widget.columns.index("content")] == "word " * 300
+    assert row["num"][b.table.widget.columns.index("downloads")] is True
+    css = b.table.widget._css
+    assert "white-space: nowrap" in css and "text-overflow: ellipsis" in css and "overflow: auto" in css
+    b.table.click_header("downloads")
+    assert b.state.sort_by == "downloads" and b.table.widget.sort_by == "downloads"
+
+
+def test_static_html_tables_are_one_line_with_hover_text():
+    from vecbook.widgets._table import html_table
+
+    out = html_table([{"id": "a", "n": 154571315, "content": "x" * 300}], "t", max_chars=50)
+    assert ">154,571,315<" in out and "white-space:nowrap" in out and "text-align:right" in out
+    assert f"title='{'x' * 300}'" in out and "min-width:100%" in out and "overflow:auto" in out

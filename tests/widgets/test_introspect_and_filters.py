@@ -143,8 +143,9 @@ def test_hand_typed_filters():
     assert parse_filter_text('{"rank": {"lte": 100}}') == {"rank": {"lte": 100}}
     assert parse_filter_text("filter_dict={'draft': True}") == {"draft": True}
     assert parse_filter_text("") is None and parse_filter_text("None") is None
-    with pytest.raises(FilterError, match="neither JSON nor a Python dict"):
+    with pytest.raises(FilterError, match="not valid") as err:
         parse_filter_text("{rank <= 100}")
+    assert "<ast." not in str(err.value)
     with pytest.raises(FilterError, match="must be a dict"):
         parse_filter_text("[1, 2]")
     with pytest.raises(FilterError, match="unknown operator"):

@@ -74,15 +74,14 @@ def test_missing_workspace_is_an_error_not_a_crash(store):
 
 def test_panel_query_topk_and_search_button(store):
     panel = SearchPanel(store, "pypi", top_k=4)
-    assert "No search yet." in panel.results_html.value
+    assert panel.table.widget.empty == "No search yet." and panel.table.ids == []
     panel.query_box.value = "command line interface"  # Enter in the box runs the search
     assert len(panel.state.results) == 4
-    assert panel.results_html.value.count("<tr data-id=") == 4
+    assert len(panel.table.ids) == 4
     panel.top_k_box.value = 7
     panel.search_button.click()
     assert len(panel.results) == 7
-    first = panel.state.results[0]
-    assert f"data-id='{first.unique_id}'" in panel.results_html.value
+    assert panel.table.ids == [n.unique_id for n in panel.state.results]
     assert "7 result(s)" in panel.status_html.value and panel.error_html.value == ""
 
 
@@ -143,7 +142,7 @@ def test_panel_shows_a_backend_outage(flaky_store):
     panel = SearchPanel(flaky_store, "pypi", top_k=3)
     flaky_store.down = True
     panel.search("database driver")
-    assert "BackendUnavailableError" in panel.error_html.value and "No results (see the error above)." in panel.results_html.value
+    assert "BackendUnavailableError" in panel.error_html.value and panel.table.widget.empty == "No results (see the error above)."
     flaky_store.down = False
     panel.search_button.click()
     assert panel.error_html.value == "" and len(panel.results) == 3
@@ -164,3 +163,137 @@ def test_missing_extra_raises_missing_dependency(memory_store, monkeypatch):
     monkeypatch.setattr(_deps.importlib, "import_module", fake)
     with pytest.raises(MissingDependencyError, match=r"pip install 'vecbook\[notebook\]'"):
         SearchPanel(memory_store, "notes")
+
+
+# ---- results follow the filter, clear, click, sort ------------------------------------------
+
+
+def test_results_of_an_old_filter_do_not_stay_shown(store):
+    state = SearchState(store, "pypi", top_k=20)
+    state.filter_changed()  # nothing has run yet: nothing runs
+    assert state.results == [] and not state.has_run
+    state.query = "web framework"
+    assert len(state.run()) == 20
+    state.builder.add("rank", "lte", 50)
+    assert state.stale
+    hits = state.filter_changed()  # the filter changed: the search runs again with it
+    assert hits and all(h.metadata["rank"] <= 50 for h in hits) and not state.stale
+    assert state.results_filter == {"rank": {"lte": 50}}
+    state.filter_text = '{"rank": {"lte": '  # unfinished: the old results go, the error says why
+    assert state.filter_changed() == [] and state.error.startswith("FilterError") and state.results == []
+    state.filter_text = ""
+    assert state.filter_changed() and all(h.metadata["rank"] <= 50 for h in state.results)
+
+
+def test_panel_reruns_the_search_when_the_filter_changes(store):
+    panel = SearchPanel(store, "pypi", top_k=30)
+    panel.search("database driver")
+    assert any(h.metadata["rank"] > 100 for h in panel.state.results)
+    panel.add_condition("rank", "lte", 100)  # editing the filter: results follow
+    assert panel.state.results and all(h.metadata["rank"] <= 100 for h in panel.state.results)
+    row = panel.filters.rows[0]
+    row.editors[0].value = "abc"  # a value that does not parse: no results of the old filter
+    assert panel.state.results == [] and panel.table.ids == [] and "not a number" in panel.error_html.value
+    row.editors[0].value = "10"
+    assert panel.state.results and all(h.metadata["rank"] <= 10 for h in panel.state.results)
+
+
+def test_clear_search(store):
+    state = SearchState(store, "pypi", top_k=5)
+    emitted = []
+    state.on("results", emitted.append)
+    state.query = "testing"
+    state.builder.add("rank", "lte", 500)
+    state.run()
+    state.clear()
+    assert state.results == [] and state.query == "" and state.status == "" and not state.has_run
+    assert [len(e) for e in emitted] == [5, 0]  # a linked map drops its highlight
+    assert state.builder.to_filter() == {"rank": {"lte": 500}}  # the filter stays
+
+    panel = SearchPanel(store, "pypi", top_k=5)
+    panel.search("testing")
+    panel.clear_button.click()
+    assert panel.query_box.value == "" and panel.state.results == [] and panel.table.ids == []
+    assert panel.table.widget.empty == "No search yet." and panel.status_html.value == ""
+
+
+def test_click_a_result_row_focuses_it(store):
+    panel = SearchPanel(store, "pypi", top_k=5)
+    focused = []
+    panel.state.on("focus", focused.append)
+    panel.search("http client")
+    second = panel.table.ids[1]
+    panel.table.click(second)  # what the browser sends for a click on the row
+    assert focused == [second] and panel.state.focused == second
+    assert panel.table.widget.selected == [second]
+    panel.search("web framework")  # a new search drops the focus
+    assert panel.state.focused is None and panel.table.widget.selected == []
+
+
+def test_sort_results_by_a_column(store):
+    state = SearchState(store, "pypi", top_k=10)
+    state.query = "data"
+    state.run()
+    state.sort("rank")
+    ranks = [r["rank"] for r in state.result_records()]
+    assert ranks == sorted(ranks)
+    state.sort("rank")  # the same column again: descending
+    assert [r["rank"] for r in state.result_records()] == sorted(ranks, reverse=True)
+    state.sort("score")  # a score starts best first
+    scores = [r["score"] for r in state.result_records()]
+    assert scores == sorted(scores, reverse=True)
+    state.sort("name")
+    names = [r["name"] for r in state.result_records()]
+    assert names == sorted(names, key=str.casefold)
+    assert state.results_frame()["#"].tolist() == list(range(1, 11))  # the DataFrame stays best first
+
+    panel = SearchPanel(store, "pypi", top_k=10)
+    panel.search("data")
+    panel.table.click_header("rank")
+    assert panel.table.widget.sort_by == "rank" and panel.table.widget.ascending
+    shown = [int(t.replace(",", "")) for t in panel.table.column("rank")]
+    assert shown == sorted(shown)
+
+
+# ---- the filter box: fields checked, readable errors, the workspace's own example -------------
+
+
+def test_a_misspelt_field_is_an_error_with_did_you_mean(store):
+    state = SearchState(store, "pypi", top_k=5)
+    state.filter_text = '{"rnak": {"lte": 5}}'
+    assert state.run() == []
+    assert "unknown field 'rnak' (did you mean 'rank'?)" in state.error and "the fields in all 300 nodes are" in state.error
+    state.filter_text = '{"$or": [{"rank": 1}, {"verison": "1.0"}]}'  # inside $or too
+    state.run()
+    assert "unknown field 'verison' (did you mean 'version'?)" in state.error
+    state.filter_text = '{"rank": {"lte": 5}}'
+    assert len(state.run()) == 5 and state.error is None and state.warning is None
+
+
+def test_a_field_unseen_in_a_sampled_schema_is_a_warning(store):
+    state = SearchState(store, "pypi", top_k=5, max_scan=50)
+    state.filter_text = '{"rnak": 1}'
+    assert state.run() == [] and state.error is None  # it may be in the nodes not scanned
+    assert "unknown field 'rnak' (did you mean 'rank'?)" in state.warning and "first 50 of 300" in state.warning
+
+
+def test_bad_syntax_names_the_problem_and_where(store):
+    state = SearchState(store, "pypi")
+    state.filter_text = "{rank <= 100}"
+    state.run()
+    assert "<ast." not in state.error and "rank <= 100 is not a value" in state.error and "column 2" in state.error
+    state.filter_text = '{"rank": {"lte" 100}}'
+    state.run()
+    assert "column" in state.error and "^" in state.error and "object at 0x" not in state.error
+    state.filter_text = '{"draft": true,}'
+    state.run()
+    assert "true" in state.error and "True" in state.error
+
+
+def test_placeholder_comes_from_the_workspace_fields(store):
+    notes = SearchPanel(store, "notes")
+    assert "rank" not in notes.filters.text.placeholder and '"author.age"' in notes.filters.text.placeholder
+    pypi = SearchPanel(store, "pypi")
+    assert '{"rank": {"lte": ' in pypi.filters.text.placeholder
+    store.create_workspace("empty")
+    assert "no metadata fields" in SearchPanel(store, "empty").filters.text.placeholder

@@ -47,37 +47,86 @@ def frame(rows: list[dict[str, Any]], columns: Sequence[str] = ("id", "content")
     return df
 
 
-def _cell(value: Any, max_chars: int) -> str:
+def format_value(value: Any) -> str:
+    """A cell's text: ints with thousands separators (154,571,315), floats to 4 significant digits
+    (with separators above 1,000, in e-notation when tiny or huge), lists and dicts as JSON."""
     if value is None or (isinstance(value, float) and value != value):
         return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
     if isinstance(value, float):
-        text = f"{value:.4g}" if abs(value) < 1e6 else f"{value:.6g}"
-    elif isinstance(value, (list, tuple, dict)):
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    else:
-        text = str(value)
-    if len(text) > max_chars:
-        return f"<span title='{html.escape(text)}'>{html.escape(text[: max_chars - 1])}…</span>"
-    return html.escape(text)
+        magnitude = abs(value)
+        if magnitude == 0 or magnitude == float("inf"):
+            return str(value) if magnitude else "0"
+        if magnitude < 1e-4 or magnitude >= 1e15:
+            return f"{value:.3e}"
+        if magnitude >= 1000:
+            return f"{value:,.0f}" if magnitude >= 1e5 or value.is_integer() else f"{value:,.1f}"
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
 
 
-def html_table(rows: list[dict[str, Any]], css_class: str, max_chars: int = 80, empty: str = "No rows.",
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _sort_key(value: Any) -> tuple:
+    if value is None or (isinstance(value, float) and value != value):
+        return (2, 0, "")
+    if is_number(value):
+        return (0, 0, value)
+    if isinstance(value, str):
+        return (0, 1, value.casefold())
+    return (0, 2, format_value(value).casefold())
+
+
+def sort_records(rows: list[dict[str, Any]], column: str | None, ascending: bool = True) -> list[dict[str, Any]]:
+    """Rows ordered by ``column`` (numbers by value, text case-insensitively, empty cells always last);
+    stable, so equal cells keep their order. ``None`` keeps the order given."""
+    if not column:
+        return list(rows)
+    present = [r for r in rows if _sort_key(r.get(column))[0] == 0]
+    missing = [r for r in rows if _sort_key(r.get(column))[0] != 0]
+    present.sort(key=lambda r: _sort_key(r.get(column)), reverse=not ascending)
+    return present + missing
+
+
+_CELL = "padding:2px 6px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:{width}px"
+
+
+def _cell(value: Any, max_chars: int) -> str:
+    """One line: the text cut at ``max_chars`` (and by the cell's width), the full text on hover."""
+    text = format_value(value)
+    shown = text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+    style = _CELL.format(width=420 if len(text) > 60 else 240) + (";text-align:right" if is_number(value) else "")
+    title = f" title='{html.escape(text)}'" if text else ""
+    return f"<td style='{style}'{title}>{html.escape(shown)}</td>"
+
+
+def html_table(rows: list[dict[str, Any]], css_class: str, max_chars: int = 200, empty: str = "No rows.",
                selected: Iterable[str] = (), columns: Sequence[str] | None = None) -> str:
-    """A compact scrollable HTML table; each row carries ``data-id``; rows whose id is in ``selected`` are marked."""
+    """A compact table: one line per row (full text on hover), scrolling both ways, numbers formatted.
+
+    Each row carries ``data-id``; rows whose id is in ``selected`` are marked ``vecbook-selected``.
+    """
     if not rows:
         return f"<div class='{css_class} vecbook-empty' style='color:#666;padding:4px'>{html.escape(empty)}</div>"
     if columns is None:
         columns = list(dict.fromkeys(k for row in rows for k in row))
     chosen = set(selected)
-    head = "".join(f"<th style='text-align:left;padding:2px 6px'>{html.escape(c)}</th>" for c in columns)
+    head = "".join(f"<th style='text-align:left;padding:2px 6px;white-space:nowrap'>{html.escape(c)}</th>" for c in columns)
     body = []
     for row in rows:
         mark = " class='vecbook-selected' style='background:#fff3c4'" if row.get("id") in chosen else ""
-        cells = "".join(f"<td style='text-align:left;padding:2px 6px'>{_cell(row.get(c), max_chars)}</td>" for c in columns)
+        cells = "".join(_cell(row.get(c), max_chars) for c in columns)
         body.append(f"<tr data-id='{html.escape(str(row.get('id', '')))}'{mark}>{cells}</tr>")
     return (
         f"<div style='max-height:340px;overflow:auto;border:1px solid #ddd'>"
-        f"<table class='{css_class}' style='border-collapse:collapse;font-size:12px;width:100%'>"
+        f"<table class='{css_class}' style='border-collapse:collapse;font-size:12px;min-width:100%'>"
         f"<thead style='position:sticky;top:0;background:#f5f5f5'><tr>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table></div>"
     )

@@ -7,6 +7,7 @@ import html
 from . import _deps, _table
 from .search import _Widget
 from .state import BrowserState
+from .table_view import TableView
 
 __all__ = ["WorkspaceBrowser"]
 
@@ -15,8 +16,10 @@ class WorkspaceBrowser(_Widget):
     """Browse a store from a notebook.
 
     Lists workspaces with their node counts; pages through a workspace's nodes
-    (only up to the page shown is read); shows one node in full; deletes the
-    selected nodes, copies or dumps the workspace after asking to confirm.
+    (only up to the page shown is read); a click on a row selects it and shows
+    it in full (ctrl/shift-click adds to the selection), a click on a header
+    sorts the page; deletes the selected nodes, copies or dumps the workspace
+    after asking to confirm.
     ``browser.state`` is the plain-Python state; ``to_dataframe()`` the whole workspace.
     """
 
@@ -29,11 +32,9 @@ class WorkspaceBrowser(_Widget):
         self.prev_button = w.Button(description="◀ prev", layout=w.Layout(width="80px"))
         self.next_button = w.Button(description="next ▶", layout=w.Layout(width="80px"))
         self.page_label = w.HTML()
-        self.table_html = w.HTML()
-        self.table_html.add_class("vecbook-browser-table")
-        self.select_box = w.SelectMultiple(description="select", rows=6, layout=w.Layout(width="60%"))
-        self.select_box.add_class("vecbook-browser-select")
-        self.show_button = w.Button(description="Show", tooltip="show the first selected node in full")
+        self.table = TableView("vecbook-page", box_class="vecbook-browser-table", on_click=self.state.click,
+                               on_sort=self.state.sort)
+        self.selection_label = w.HTML()
         self.delete_button = w.Button(description="Delete selected…", button_style="danger")
         self.detail_html = w.HTML()
         self.copy_to = w.Text(placeholder="destination workspace", layout=w.Layout(width="200px"))
@@ -49,8 +50,8 @@ class WorkspaceBrowser(_Widget):
         self.widget = w.VBox([
             w.HBox([self.workspace_box, self.refresh_button]),
             w.HBox([self.prev_button, self.page_label, self.next_button]),
-            self.table_html,
-            w.HBox([self.select_box, w.VBox([self.show_button, self.delete_button])]),
+            self.table.widget,
+            w.HBox([self.selection_label, self.delete_button]),
             self.detail_html,
             w.HBox([self.copy_to, self.copy_button, self.dump_to, self.dump_button]),
             self.confirm_box, self.message_html,
@@ -61,8 +62,6 @@ class WorkspaceBrowser(_Widget):
         self.refresh_button.on_click(lambda _: self.state.refresh())
         self.prev_button.on_click(lambda _: self.state.prev_page())
         self.next_button.on_click(lambda _: self.state.next_page())
-        self.select_box.observe(self._selection_changed, "value")
-        self.show_button.on_click(lambda _: self.state.show(self.state.selected[0]) if self.state.selected else None)
         self.delete_button.on_click(lambda _: self.state.ask_delete())
         self.copy_button.on_click(lambda _: self.state.ask_copy(self.copy_to.value))
         self.dump_button.on_click(lambda _: self.state.ask_dump(self.dump_to.value.strip()))
@@ -74,10 +73,6 @@ class WorkspaceBrowser(_Widget):
     def _workspace_changed(self, change) -> None:
         if not self._syncing and change["new"] and change["new"] != self.state.workspace_id:
             self.state.open(change["new"])
-
-    def _selection_changed(self, change) -> None:
-        if not self._syncing:
-            self.state.select(list(change["new"]))
 
     def to_dataframe(self, workspace_id: str | None = None, limit: int | None = None):
         """The workspace shown (or another) as a DataFrame: id, content, flattened metadata."""
@@ -94,10 +89,13 @@ class WorkspaceBrowser(_Widget):
                                      f"{first + len(s.rows)} of {s.total:,}</span>")
             self.prev_button.disabled = s.page <= 0
             self.next_button.disabled = s.page >= s.n_pages - 1
-            self.table_html.value = _table.html_table(s.page_records(), "vecbook-page", selected=s.selected,
-                                                      empty="This workspace is empty." if s.workspace_id else "No workspace.")
-            self.select_box.options = [(f"{n.unique_id} — {n.content[:50]}", n.unique_id) for n in s.rows]
-            self.select_box.value = tuple(i for i in s.selected if i in {n.unique_id for n in s.rows})
+            self.table.show(s.page_records(), selected=s.selected, sort_by=s.sort_by, ascending=s.ascending,
+                            empty="This workspace is empty." if s.workspace_id else "No workspace.")
+            n = len(s.selected)
+            self.selection_label.value = (f"<span style='font-size:12px;padding:0 8px'>{n} selected</span>" if n else
+                                          "<span style='color:#666;font-size:12px;padding:0 8px'>click a row to select it "
+                                          "(ctrl/shift-click for more)</span>")
+            self.delete_button.disabled = not n
             self.detail_html.value = _table.node_detail_html(s.detail) if s.detail is not None else ""
             self.confirm_html.value = f"<b style='color:#b00020'>{html.escape(s.pending.description)}</b>" if s.pending else ""
             self.confirm_box.layout.display = "flex" if s.pending else "none"

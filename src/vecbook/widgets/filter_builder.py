@@ -9,14 +9,13 @@ a dot is escaped, ``{"file\\.name": ...}``), so the dict pasted into
 
 from __future__ import annotations
 
-import ast
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import FilterError
 from ..filters import field_key, parse_filter
+from .filter_text import parse_filter_text
 from .introspect import FieldInfo, FieldPath, field_label, resolve_field
 
 __all__ = ["FilterClause", "FilterBuilder", "OPS", "ops_for", "parse_value", "parse_filter_text", "format_filter"]
@@ -189,26 +188,6 @@ class FilterBuilder:
             result = {k: p[k] for k, p in zip(keys, parts)} if len(set(keys)) == len(keys) else {"$and": parts}
         parse_filter(result)  # the builder must never emit a filter the stores refuse
         return result
-
-
-def parse_filter_text(text: str) -> dict | None:
-    """A filter typed by hand, as JSON or a Python literal; empty means none. Raises FilterError."""
-    text = (text or "").strip()
-    if text.startswith("filter_dict"):
-        text = text.split("=", 1)[1].strip() if "=" in text else ""
-    if not text or text in ("None", "null", "{}"):
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError) as exc:
-            raise FilterError(f"the filter is neither JSON nor a Python dict literal: {exc}") from None
-    if not isinstance(value, dict):
-        raise FilterError(f"a filter must be a dict, got {type(value).__name__}")
-    parse_filter(value)
-    return value or None
 
 
 def format_filter(filter_dict: dict | None) -> str:

@@ -8,8 +8,10 @@ from typing import Any
 from ..errors import FilterError
 from . import _deps, _table
 from .filter_builder import MULTI, NO_VALUE, OPS, FilterClause, ops_for, parse_value
+from .filter_text import placeholder
 from .introspect import FieldInfo
-from .state import SearchState
+from .search_state import SearchState
+from .table_view import TableView
 
 __all__ = ["SearchPanel", "FilterBuilderView"]
 
@@ -148,8 +150,7 @@ class FilterBuilderView(_Widget):
         self.add_button.add_class("vecbook-add-condition")
         self.schema_note = w.HTML()
         self.rows_box = w.VBox()
-        self.text = w.Text(placeholder='or type a filter, e.g. {"rank": {"lte": 100}} (overrides the builder)',
-                           continuous_update=False, layout=w.Layout(width="98%"))
+        self.text = w.Text(placeholder=placeholder(state.schema), continuous_update=False, layout=w.Layout(width="98%"))
         self.text.add_class("vecbook-filter-text")
         self.code = w.HTML()
         self.code.add_class("vecbook-filter-code")
@@ -164,6 +165,7 @@ class FilterBuilderView(_Widget):
     def refresh_schema(self) -> None:
         self.builder = self.state.builder
         self.schema_note.value = f"<span style='color:#666;font-size:11px'>{html.escape(self.state.schema.describe())}</span>"
+        self.text.placeholder = placeholder(self.state.schema)
         self.rows = [r for r in self.rows if r.clause in self.builder.clauses]
         self.rows_box.children = [r.box for r in self.rows]
         self.changed()
@@ -186,8 +188,8 @@ class FilterBuilderView(_Widget):
         self.rows_box.children = [r.box for r in self.rows]
         self.changed()
 
-    def changed(self) -> None:
-        """Re-read every editor, update the builder and the code line."""
+    def changed(self, notify: bool = True) -> None:
+        """Re-read every editor, update the builder and the code line (and tell ``on_change`` if ``notify``)."""
         self.builder.combine = self.combine.value
         self.state.filter_text = self.text.value
         self.error = ""
@@ -201,7 +203,7 @@ class FilterBuilderView(_Widget):
         if self.error:
             code = f"# invalid value: {self.error}"
         self.code.value = f"<code style='font-size:12px;white-space:pre-wrap'>{html.escape(code)}</code>"
-        if self.on_change is not None:
+        if notify and self.on_change is not None:
             self.on_change()
 
 
@@ -210,7 +212,10 @@ class SearchPanel(_Widget):
 
     ``panel.state`` holds everything as plain data; ``panel.results`` is the last
     results as a DataFrame; ``panel.filter_dict`` the filter the builder emits.
-    Errors (a bad filter, a backend that is down) appear in the panel.
+    Errors (a bad filter, a backend that is down) appear in the panel. Editing the
+    filter after a search runs it again, so the results always match the filter
+    shown. A click on a result row emits the state's ``"focus"``; a click on a
+    header sorts the results.
     """
 
     def __init__(self, store, workspace_id: str, top_k: int = 10, max_scan: int = 5000):
@@ -223,27 +228,39 @@ class SearchPanel(_Widget):
                                           style={"description_width": "40px"})
         self.search_button = w.Button(description="Search", button_style="primary", layout=w.Layout(width="90px"))
         self.search_button.add_class("vecbook-search-button")
+        self.clear_button = w.Button(description="Clear", tooltip="clear the query and the results", layout=w.Layout(width="70px"))
+        self.clear_button.add_class("vecbook-clear-search")
         self.filters = FilterBuilderView(self.state)
         self.status_html = w.HTML()
         self.status_html.add_class("vecbook-search-status")
         self.error_html = w.HTML()
         self.error_html.add_class("vecbook-search-error")
-        self.results_html = w.HTML(_table.html_table([], "vecbook-results", empty="No search yet."))
-        self.results_html.add_class("vecbook-results-box")
+        self.table = TableView("vecbook-results", box_class="vecbook-results-box", empty="No search yet.",
+                               on_click=lambda node_id, _toggle: self.state.focus(node_id), on_sort=self.state.sort)
         self.widget = w.VBox([
             w.HTML(f"<b>Search</b> <code>{html.escape(workspace_id)}</code>"),
-            w.HBox([self.query_box, self.top_k_box, self.search_button]),
-            self.filters.widget, self.status_html, self.error_html, self.results_html,
+            w.HBox([self.query_box, self.top_k_box, self.search_button, self.clear_button]),
+            self.filters.widget, self.status_html, self.error_html, self.table.widget,
         ])
         self.widget.add_class("vecbook-search-panel")
+        self._syncing = False
         self.filters.on_change = self._filter_changed
         self.search_button.on_click(lambda _: self.run())
-        self.query_box.observe(lambda _: self.run(), "value")
-        self.state.on("results", lambda _: self._render())
+        self.clear_button.on_click(lambda _: self.clear())
+        self.query_box.observe(lambda _: None if self._syncing else self.run(), "value")
+        for event in ("results", "sorted", "focus"):
+            self.state.on(event, lambda *_: self._render())
         self._render()
 
     def _filter_changed(self) -> None:
-        self.error_html.value = _table.message_html(self.filters.error, "error") if self.filters.error else ""
+        if self.filters.error:
+            if self.state.has_run:  # the results of the old filter must not stay shown
+                self.state.fail(f"FilterError: {self.filters.error}")
+            else:
+                self.error_html.value = _table.message_html(self.filters.error, "error")
+            return
+        self.error_html.value = ""
+        self.state.filter_changed()
 
     def add_condition(self, field: str | tuple[str, ...], op: str | None = None, value: Any = None):
         """Add a filter condition as a user would (returns its row of widgets).
@@ -262,10 +279,9 @@ class SearchPanel(_Widget):
         """Search with what the widgets show; returns the result nodes."""
         self.state.query = self.query_box.value
         self.state.top_k = int(self.top_k_box.value)
-        self.filters.changed()
+        self.filters.changed(notify=False)
         if self.filters.error:
-            self.state.results, self.state.error = [], f"FilterError: {self.filters.error}"
-            self.state._emit("results", [])
+            self.state.fail(f"FilterError: {self.filters.error}")
             return []
         return self.state.run()
 
@@ -278,15 +294,29 @@ class SearchPanel(_Widget):
         self.query_box.value = query  # the observer runs the search
         return self.state.results
 
+    def clear(self) -> None:
+        """Clear the query and the results (the filter stays); a linked map drops its highlight."""
+        self._syncing = True
+        try:
+            self.query_box.value = ""
+        finally:
+            self._syncing = False
+        self.state.clear()
+
     @property
     def results(self):
-        """The last results as a DataFrame (``#``, id, score, content, metadata)."""
+        """The last results as a DataFrame (``#``, id, score, content, metadata), best first."""
         return self.state.results_frame()
 
     def _render(self) -> None:
         s = self.state
         self.status_html.value = _table.message_html(s.status)
-        self.error_html.value = _table.message_html(s.error or "", "error")
-        self.results_html.value = _table.html_table(s.result_records(), "vecbook-results",
-                                                    empty="No search yet." if s.elapsed is None and not s.error
-                                                    else "No results (see the error above)." if s.error else "No results.")
+        if s.error:
+            self.error_html.value = _table.message_html(s.error, "error")
+        else:
+            self.error_html.value = _table.message_html(s.warning or "", "warning")
+        empty = ("No results (see the error above)." if s.error else "No search yet." if not s.has_run else "No results.")
+        records = s.result_records()
+        columns = list(dict.fromkeys(k for row in records for k in row))
+        self.table.show(records, columns, selected=[s.focused] if s.focused else (), sort_by=s.sort_by,
+                        ascending=s.ascending, empty=empty)

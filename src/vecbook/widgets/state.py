@@ -1,4 +1,4 @@
-"""Plain-Python state of the workspace browser and the search panel.
+"""Plain-Python state of the workspace browser (and, re-exported, of the search panel).
 
 The widgets in ``browser.py`` and ``search.py`` are thin views over these
 objects: tests (and scripts) drive the state directly, without a browser or
@@ -9,36 +9,18 @@ keep working.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import FilterError
+from ..columns import NodeColumns
 from ..node import VectorNode
 from . import _table
-from ._collect import collect
-from .filter_builder import FilterBuilder, format_filter, parse_filter_text
-from .introspect import WorkspaceSchema, introspect_workspace
+from ._events import Observable, describe_error
+from .search_state import SearchState
 
 __all__ = ["Observable", "PendingAction", "BrowserState", "SearchState", "describe_error"]
-
-
-def describe_error(exc: BaseException) -> str:
-    """``"FilterError: ..."``: the type tells a backend outage from a bad filter."""
-    return f"{type(exc).__name__}: {exc}"
-
-
-class Observable:
-    """Minimal callbacks: ``on("results", fn)``; views and links subscribe, the state emits."""
-
-    def on(self, event: str, callback: Callable[..., Any]) -> None:
-        self.__dict__.setdefault("_callbacks", {}).setdefault(event, []).append(callback)
-
-    def _emit(self, event: str, *args: Any) -> None:
-        for callback in list(self.__dict__.get("_callbacks", {}).get(event, ())):
-            callback(*args)
 
 
 @dataclass
@@ -60,7 +42,11 @@ class BrowserState(Observable):
 
     Events: ``"changed"`` after anything that changes what a view shows;
     ``"modified"`` (workspace id), once per workspace a confirmed action wrote,
-    after it succeeded (so a view of that workspace reloads).
+    after it succeeded (so a view of that workspace reloads); ``"focus"`` (node id)
+    when the user clicks a row (a linked map highlights and centres that point).
+
+    ``sort(column)`` orders the page shown (the store has no order of its own to
+    sort the whole workspace by).
     """
 
     def __init__(self, store, workspace_id: str | None = None, page_size: int = 20):
@@ -76,6 +62,8 @@ class BrowserState(Observable):
         self.pending: PendingAction | None = None
         self.error: str | None = None
         self.message: str = ""
+        self.sort_by: str | None = None
+        self.ascending = True
         self.refresh()
         if workspace_id is None and self.workspaces:
             workspace_id = self.workspaces[0][0]
@@ -118,8 +106,9 @@ class BrowserState(Observable):
         self.total = self.store.count(ws)
         self.page = min(max(0, int(page)), self.n_pages - 1)
         start = self.page * self.page_size
-        # Reads only up to the end of this page: a page never loads the whole workspace.
-        self.rows = self.store.read_columns(ws, limit=start + self.page_size).nodes()[start:]
+        # The public API has no offset: read up to the end of this page as columns (arrays on
+        # memory/local) and build nodes for this page's rows only.
+        self.rows = _rows_from(self.store.read_columns(ws, limit=start + self.page_size), start)
         present = {n.unique_id for n in self.rows}
         self.selected = [i for i in self.selected if i in present]
 
@@ -133,15 +122,37 @@ class BrowserState(Observable):
         self.goto(self.page - 1)
 
     def page_records(self) -> list[dict[str, Any]]:
-        return [_table.node_record(n) for n in self.rows]
+        """The page's rows as records, in the order ``sort`` chose."""
+        return _table.sort_records([_table.node_record(n) for n in self.rows], self.sort_by, self.ascending)
 
     def page_frame(self):
         """The current page as a DataFrame (id, content, flattened metadata)."""
         return _table.frame(self.page_records())
 
+    def sort(self, column: str | None, ascending: bool | None = None) -> None:
+        """Order the page by ``column``; the same column again flips the order; ``None`` restores the store's order."""
+        if ascending is None:
+            ascending = not self.ascending if column == self.sort_by and column else True
+        self.sort_by, self.ascending = column or None, bool(ascending)
+        self._emit("changed")
+
     def select(self, ids: list[str]) -> None:
         self.selected = list(dict.fromkeys(ids))
         self._emit("changed")
+
+    def click(self, node_id: str, toggle: bool = False) -> None:
+        """A click on a row: select it (``toggle``: add it to or drop it from the selection, as ctrl-click),
+        show it in full and emit ``"focus"`` with its id."""
+        if toggle:
+            ids = [i for i in self.selected if i != node_id] if node_id in self.selected else self.selected + [node_id]
+        else:
+            ids = [node_id]
+        self.selected = ids
+        if node_id in ids:
+            self.show(node_id)
+            self._emit("focus", node_id)
+        else:
+            self._emit("changed")
 
     def show(self, node_id: str) -> VectorNode | None:
         """Fetch one node in full (with its vector) into ``detail``."""
@@ -243,85 +254,8 @@ class BrowserState(Observable):
         return _table.frame([_table.node_record(node) for node in self.store.read_columns(ws, limit=limit).nodes()])
 
 
-class SearchState(Observable):
-    """Query, ``top_k`` and filter over one workspace; results with scores; errors kept in ``error``.
-
-    The filter comes from ``filter_text`` when it is not empty (typed by hand),
-    else from ``builder``. With an empty query, ``run`` lists the first
-    ``top_k`` nodes that match the filter (no scores). Event: ``"results"``
-    (list of nodes) after every run, ``[]`` after an error.
-    """
-
-    def __init__(self, store, workspace_id: str, top_k: int = 10, schema: WorkspaceSchema | None = None, max_scan: int = 5000):
-        self.store = store
-        self.workspace_id = workspace_id
-        self.query = ""
-        self.top_k = int(top_k)
-        self.filter_text = ""
-        self.results: list[VectorNode] = []
-        self.error: str | None = None
-        self.status = ""
-        self.elapsed: float | None = None
-        self.max_scan = max_scan
-        self.schema = schema if schema is not None else WorkspaceSchema(workspace_id)
-        self.builder = FilterBuilder(self.schema.fields)
-        if schema is None:
-            self.reload_schema()
-
-    def reload_schema(self) -> None:
-        """Introspect the workspace's metadata again (sampled for big workspaces)."""
-        try:
-            self.schema = introspect_workspace(self.store, self.workspace_id, max_nodes=self.max_scan)
-            self.builder.fields = self.schema.fields
-        except Exception as exc:
-            self.error = describe_error(exc)
-
-    def current_filter(self) -> dict | None:
-        """The filter the next search uses. Raises FilterError if it is malformed."""
-        if self.filter_text.strip():
-            return parse_filter_text(self.filter_text)
-        return self.builder.to_filter()
-
-    @property
-    def filter_code(self) -> str:
-        """The current filter as Python to copy into code, or the reason it is invalid."""
-        try:
-            return format_filter(self.current_filter())
-        except FilterError as exc:
-            return f"# invalid filter: {exc}"
-
-    def run(self) -> list[VectorNode]:
-        """Search now; on any error keep the message in ``error`` and return ``[]``."""
-        self.error = None
-        start = time.perf_counter()
-        try:
-            filter_dict = self.current_filter()
-            if self.top_k < 1:
-                raise FilterError("top_k must be at least 1")
-            if self.query.strip():
-                self.results = self.store.search(self.query, self.workspace_id, top_k=self.top_k, filter_dict=filter_dict)
-                self.status = f"{len(self.results)} result(s)"
-            else:
-                self.results = collect(self.store, self.workspace_id, limit=self.top_k, filter_dict=filter_dict)
-                self.status = f"{len(self.results)} node(s) matching the filter (no query, so no scores)"
-        except Exception as exc:  # a bad filter or a backend that is down: show it, keep working
-            self.results = []
-            self.error = describe_error(exc)
-            self.status = ""
-        self.elapsed = time.perf_counter() - start
-        if not self.error:
-            self.status += f" in {self.elapsed * 1000:.0f} ms"
-        self._emit("results", self.results)
-        return self.results
-
-    def result_records(self) -> list[dict[str, Any]]:
-        rows = []
-        for rank, node in enumerate(self.results, 1):
-            row = {"#": rank}
-            row.update(_table.node_record(node))
-            rows.append(row)
-        return rows
-
-    def results_frame(self):
-        """The last results as a DataFrame: ``#`` (1 = best), id, score, content, metadata columns."""
-        return _table.frame(self.result_records(), columns=("#", "id", "score", "content"))
+def _rows_from(columns: NodeColumns, start: int) -> list[VectorNode]:
+    """The nodes of ``columns`` from row ``start`` on (without building a node for the rows before)."""
+    tail = NodeColumns(columns.workspace_id, columns.ids[start:], columns.contents[start:], columns.metadatas[start:],
+                       columns.vectors[start:])
+    return tail.nodes()

@@ -1,0 +1,172 @@
+"""Plain-Python state of the search panel: query, top_k, filter, results, errors."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..errors import FilterError
+from ..node import VectorNode
+from . import _table
+from ._collect import collect
+from ._events import Observable, describe_error
+from .filter_builder import FilterBuilder, format_filter
+from .filter_text import describe_unknown, parse_filter_text, unknown_fields
+from .introspect import WorkspaceSchema, introspect_workspace
+
+__all__ = ["SearchState"]
+
+
+class SearchState(Observable):
+    """Query, ``top_k`` and filter over one workspace; results with scores; errors kept in ``error``.
+
+    The filter comes from ``filter_text`` when it is not empty (typed by hand),
+    else from ``builder``. A hand-typed filter naming a field the workspace does
+    not have is a FilterError with a "did you mean" (a ``warning`` only when the
+    schema was sampled, since the field may be in the nodes not scanned). With an
+    empty query, ``run`` lists the first ``top_k`` nodes that match the filter (no scores).
+
+    Events: ``"results"`` (list of nodes) after every run, ``[]`` after an error or
+    ``clear()``; ``"focus"`` (node id) when the user clicks a result row.
+    """
+
+    def __init__(self, store, workspace_id: str, top_k: int = 10, schema: WorkspaceSchema | None = None, max_scan: int = 5000):
+        self.store = store
+        self.workspace_id = workspace_id
+        self.query = ""
+        self.top_k = int(top_k)
+        self.filter_text = ""
+        self.results: list[VectorNode] = []
+        self.results_filter: dict | None = None  # the filter the results were fetched with
+        self.has_run = False
+        self.error: str | None = None
+        self.warning: str | None = None
+        self.status = ""
+        self.elapsed: float | None = None
+        self.sort_by: str | None = None
+        self.ascending = True
+        self.focused: str | None = None
+        self.max_scan = max_scan
+        self.schema = schema if schema is not None else WorkspaceSchema(workspace_id)
+        self.builder = FilterBuilder(self.schema.fields)
+        if schema is None:
+            self.reload_schema()
+
+    def reload_schema(self) -> None:
+        """Introspect the workspace's metadata again (sampled for big workspaces)."""
+        try:
+            self.schema = introspect_workspace(self.store, self.workspace_id, max_nodes=self.max_scan)
+            self.builder.fields = self.schema.fields
+        except Exception as exc:
+            self.error = describe_error(exc)
+
+    def current_filter(self) -> dict | None:
+        """The filter the next search uses. Raises FilterError if it is malformed or names an unknown field
+        (unless the schema was sampled: then ``field_warning`` says so and the filter stands)."""
+        if not self.filter_text.strip():
+            return self.builder.to_filter()
+        filter_dict = parse_filter_text(self.filter_text)
+        unknown = unknown_fields(filter_dict, self.schema)
+        if unknown and not self.schema.sampled:
+            raise FilterError(describe_unknown(unknown, self.schema))
+        return filter_dict
+
+    def field_warning(self) -> str | None:
+        """For a sampled schema: the hand-typed filter's fields not seen in the nodes scanned."""
+        try:
+            filter_dict = parse_filter_text(self.filter_text) if self.filter_text.strip() else None
+        except FilterError:
+            return None
+        unknown = unknown_fields(filter_dict, self.schema)
+        return f"{describe_unknown(unknown, self.schema)} (a field only later nodes have still matches)" if unknown else None
+
+    @property
+    def filter_code(self) -> str:
+        """The current filter as Python to copy into code, or the reason it is invalid."""
+        try:
+            return format_filter(self.current_filter())
+        except FilterError as exc:
+            return f"# invalid filter: {exc}"
+
+    @property
+    def stale(self) -> bool:
+        """Whether the results shown were fetched with another filter than the current one (or failed)."""
+        if not self.has_run:
+            return False
+        try:
+            return self.error is not None or self.current_filter() != self.results_filter
+        except FilterError:
+            return True
+
+    def run(self) -> list[VectorNode]:
+        """Search now; on any error keep the message in ``error`` and return ``[]``."""
+        self.error, self.warning, self.has_run, self.focused = None, None, True, None
+        start = time.perf_counter()
+        try:
+            filter_dict = self.current_filter()
+            self.results_filter = filter_dict
+            if self.top_k < 1:
+                raise FilterError("top_k must be at least 1")
+            if self.query.strip():
+                self.results = self.store.search(self.query, self.workspace_id, top_k=self.top_k, filter_dict=filter_dict)
+                self.status = f"{len(self.results)} result(s)"
+            else:
+                self.results = collect(self.store, self.workspace_id, limit=self.top_k, filter_dict=filter_dict)
+                self.status = f"{len(self.results)} node(s) matching the filter (no query, so no scores)"
+            self.warning = self.field_warning()
+        except Exception as exc:  # a bad filter or a backend that is down: show it, keep working
+            self.results = []
+            self.error = describe_error(exc)
+            self.status = ""
+        self.elapsed = time.perf_counter() - start
+        if not self.error:
+            self.status += f" in {self.elapsed * 1000:.0f} ms"
+        self._emit("results", self.results)
+        return self.results
+
+    def filter_changed(self) -> list[VectorNode]:
+        """The filter was edited: once a search has run, run it again with the new filter, so the
+        results shown always match the filter shown (an invalid filter clears them and says why)."""
+        if not self.stale:
+            return self.results
+        return self.run()
+
+    def clear(self) -> None:
+        """Clear the search: query, results, status and errors (the filter stays). Emits ``"results"`` with ``[]``."""
+        self.query = ""
+        self.results, self.results_filter, self.has_run = [], None, False
+        self.error = self.warning = self.focused = self.elapsed = None
+        self.status = ""
+        self._emit("results", self.results)
+
+    def sort(self, column: str | None, ascending: bool | None = None) -> None:
+        """Order the results by ``column`` (the same column again flips it; ``None`` or ``"#"``: by rank).
+
+        A new column starts descending for ``score``, ascending otherwise."""
+        if ascending is None:
+            ascending = not self.ascending if column == self.sort_by and column else column != "score"
+        self.sort_by, self.ascending = column or None, bool(ascending)
+        self._emit("sorted")
+
+    def focus(self, node_id: str) -> None:
+        """The user picked a result (clicked its row): remember it and emit ``"focus"`` with its id."""
+        self.focused = node_id
+        self._emit("focus", node_id)
+
+    def fail(self, message: str) -> None:
+        """Show ``message`` as the error and no results (a filter the view could not read)."""
+        self.results, self.error, self.status, self.has_run = [], message, "", True
+        self._emit("results", self.results)
+
+    def result_records(self, sort: bool = True) -> list[dict[str, Any]]:
+        """The results as rows (``#`` = rank), in the order ``sort`` chose (``sort=False``: by rank)."""
+        rows = []
+        for rank, node in enumerate(self.results, 1):
+            row = {"#": rank}
+            row.update(_table.node_record(node))
+            rows.append(row)
+        return _table.sort_records(rows, self.sort_by, self.ascending) if sort else rows
+
+    def results_frame(self):
+        """The last results as a DataFrame, best first: ``#`` (1 = best), id, score, content, metadata columns."""
+        return _table.frame(self.result_records(sort=False), columns=("#", "id", "score", "content"))
