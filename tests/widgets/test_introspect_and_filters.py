@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from vecbook import FilterError
 from vecbook.filters import parse_filter
-from vecbook.widgets import FilterBuilder, FilterClause, introspect_workspace
+from vecbook.widgets import FilterBuilder, FilterClause, WorkspaceSchema, introspect_workspace
 from vecbook.widgets.filter_builder import OPS, format_filter, ops_for, parse_filter_text, parse_value
 from vecbook.widgets.introspect import flatten_metadata, introspect_metadata
 
@@ -183,3 +183,39 @@ def test_every_built_filter_is_valid_and_means_what_it_says(memory_store, built,
     sets = [set(ids(memory_store, "notes", p)) for p in parts]
     want = everything if not sets else set.intersection(*sets) if combine == "all" else set.union(*sets)
     assert set(ids(memory_store, "notes", result)) == want
+
+
+# ---- hand-typed filters checked against the workspace ------------------------------------
+
+
+def test_unknown_fields_with_close_matches(store):
+    from vecbook.widgets.filter_text import describe_unknown, unknown_fields
+
+    schema = introspect_workspace(store, "notes")
+    assert unknown_fields({"topic": "ai", "author.name": "x", "author": {"exists": True}}, schema) == {}
+    found = unknown_fields({"$and": [{"topc": "ai"}, {"$not": {"autor.name": "x"}}, {"year": 1}]}, schema)
+    assert found == {"topc": ["topic"], "autor.name": ["author.name", "author.age"]}  # closest first
+    assert unknown_fields({"zzz": 1}, schema) == {"zzz": []}
+    text = describe_unknown(found, schema)
+    assert "unknown field 'topc' (did you mean 'topic'?)" in text and "all 20 nodes" in text and "author.age" in text
+    empty = introspect_workspace(vecbook_empty_store(), "e")
+    assert unknown_fields({"anything": 1}, empty) == {}  # nothing known: nothing to check against
+
+
+def vecbook_empty_store():
+    import vecbook
+
+    s = vecbook.MemoryVectorStore()
+    s.create_workspace("e")
+    return s
+
+
+def test_example_filter_uses_the_workspace_fields(store):
+    from vecbook.widgets.filter_text import example_filter, placeholder
+
+    notes, pypi = introspect_workspace(store, "notes"), introspect_workspace(store, "pypi")
+    assert example_filter(notes) == {"author.age": {"lte": 39}}
+    assert ids(store, "notes", example_filter(notes))  # the example matches something
+    assert list(example_filter(pypi)) == ["rank"] and ids(store, "pypi", example_filter(pypi))
+    assert example_filter(WorkspaceSchema("w", introspect_metadata([{"kind": "a"}, {"kind": "b"}]), 2, 2)) == {"kind": "a"}
+    assert "no metadata fields" in placeholder(introspect_workspace(vecbook_empty_store(), "e"))

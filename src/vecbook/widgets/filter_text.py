@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import difflib
 import json
+
 from ..errors import FilterError
 from ..filters import And, Not, Or, parse_filter
 from .introspect import WorkspaceSchema, field_label
