@@ -8,7 +8,7 @@ from types import ModuleType
 from ..errors import MissingDependencyError
 
 # import name -> PyPI name
-_PACKAGES = {"ipywidgets": "ipywidgets", "plotly": "plotly", "pandas": "pandas", "umap": "umap-learn", "anywidget": "anywidget"}
+_PACKAGES = {"ipywidgets": "ipywidgets", "plotly": "plotly", "pandas": "pandas", "umap": "umap-learn", "anywidget": "anywidget", "sklearn": "scikit-learn"}
 
 
 def require(module: str, feature: str = "") -> ModuleType:
