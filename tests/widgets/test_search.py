@@ -271,7 +271,11 @@ def test_a_misspelt_field_is_an_error_with_did_you_mean(store):
 
 
 def test_a_field_unseen_in_a_sampled_schema_is_a_warning(store):
-    state = SearchState(store, "pypi", top_k=5, max_scan=50)
+    from vecbook.widgets.introspect import WorkspaceSchema, introspect_metadata
+
+    first = [n.metadata for n in store.iter_workspace_nodes("pypi", limit=50)]
+    sampled = WorkspaceSchema("pypi", introspect_metadata(first), scanned=50, total=300)
+    state = SearchState(store, "pypi", top_k=5, schema=sampled)
     state.filter_text = '{"rnak": 1}'
     assert state.run() == [] and state.error is None  # it may be in the nodes not scanned
     assert "unknown field 'rnak' (did you mean 'rank'?)" in state.warning and "first 50 of 300" in state.warning
