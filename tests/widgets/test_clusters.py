@@ -42,7 +42,7 @@ def test_labels_name_what_the_clusters_hold(sample):
 
 
 def test_on_the_layout_alone(sample):
-    texts, names, _, layout = sample
+    texts, _names, _, layout = sample
     result = cluster_labels(layout, texts)
     assert len(result.frame) == default_cluster_count(3000) == 14
     assert all(label and "," in label for label in result.frame["label"])

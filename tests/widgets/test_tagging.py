@@ -70,3 +70,45 @@ def test_tag_selection_without_update_metadata_says_so():
 
     with pytest.raises(NotImplementedError, match="no update_metadata"):
         tag_selection(Old(), "notes", ["n01"], "label", "x")
+
+
+# ---- the actions on a selection, as state and as buttons ------------------------------------
+
+
+def test_parse_tag_value():
+    from vecbook.widgets.selection_actions import parse_tag_value
+
+    assert [parse_tag_value(t) for t in ("spam", " 3 ", "0.5", "true", '"42"', "[1]", "")] == ["spam", 3, 0.5, True, "42", "[1]", ""]
+
+
+def test_selection_actions_filter_code_and_errors(store):
+    from vecbook.widgets.selection_actions import SelectionActions, SelectionActionsView
+
+    actions = SelectionActions(store, "pypi")
+    view = SelectionActionsView(actions)
+    assert view.tag_button.disabled and view.code_button.disabled  # nothing selected yet
+    actions.set_ids(["boto3", "numpy"])
+    assert not view.code_button.disabled
+    view.code_button.click()
+    assert actions.code == "filter_dict={'name': ['boto3', 'numpy']}" and "filter_dict=" in view.output.value
+    actions.set_ids(["boto3", "missing-one"])
+    assert actions.code == "" and view.output.value == ""
+    view.code_button.click()
+    assert actions.code == "nodes = store.get(['boto3', 'missing-one'], 'pypi')"  # no filter can say it
+    view.field_box.value = ""
+    view.tag_button.click()
+    assert actions.error.startswith("ValidationError") and "label_field" in view.output.value
+
+
+@needs_update
+def test_selection_actions_tag_button_writes_and_tells(store):
+    from vecbook.widgets.selection_actions import SelectionActions, SelectionActionsView
+
+    actions = SelectionActions(store, "notes", ["n02", "n03"])
+    tagged = []
+    actions.on("tagged", lambda ws, field: tagged.append((ws, field)))
+    view = SelectionActionsView(actions)
+    view.field_box.value, view.value_box.value = "review", "spam"
+    view.tag_button.click()
+    assert tagged == [("notes", "review")] and ids(store, "notes", {"review": "spam"}) == ["n02", "n03"]
+    assert "tagged 2 node(s) with review='spam'" in view.output.value
