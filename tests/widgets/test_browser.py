@@ -224,3 +224,11 @@ def test_static_html_tables_are_one_line_with_hover_text():
     out = html_table([{"id": "a", "n": 154571315, "content": "x" * 300}], "t", max_chars=50)
     assert ">154,571,315<" in out and "white-space:nowrap" in out and "text-align:right" in out
     assert f"title='{'x' * 300}'" in out and "min-width:100%" in out and "overflow:auto" in out
+
+
+def test_sorting_is_said_and_reset_by_another_workspace(store):
+    b = WorkspaceBrowser(store, "pypi", page_size=10)
+    b.table.click_header("rank")
+    assert "this page sorted by rank" in b.page_label.value and b.table.widget.sort_by == "rank"
+    b.workspace_box.value = "notes"
+    assert b.state.sort_by is None and "sorted by" not in b.page_label.value and b.table.widget.sort_by == ""

@@ -86,7 +86,8 @@ class WorkspaceBrowser(_Widget):
             self.workspace_box.value = s.workspace_id if s.workspace_id in dict(s.workspaces) else None
             first = s.page * s.page_size
             self.page_label.value = (f"<span style='padding:0 8px'>page {s.page + 1} of {s.n_pages} · nodes {first + 1 if s.rows else 0}–"
-                                     f"{first + len(s.rows)} of {s.total:,}</span>")
+                                     f"{first + len(s.rows)} of {s.total:,}"
+                                     f"{f' · this page sorted by {html.escape(s.sort_by)}' if s.sort_by else ''}</span>")
             self.prev_button.disabled = s.page <= 0
             self.next_button.disabled = s.page >= s.n_pages - 1
             self.table.show(s.page_records(), selected=s.selected, sort_by=s.sort_by, ascending=s.ascending,

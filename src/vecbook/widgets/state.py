@@ -99,6 +99,7 @@ class BrowserState(Observable):
         """Show the first page of a workspace."""
         self.workspace_id = workspace_id
         self.selected, self.detail, self.pending = [], None, None
+        self.sort_by, self.ascending = None, True  # another workspace has other columns
         self._guard(lambda: self._load_page(0))
 
     def _load_page(self, page: int) -> None:
