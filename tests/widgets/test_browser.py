@@ -232,3 +232,15 @@ def test_sorting_is_said_and_reset_by_another_workspace(store):
     assert "this page sorted by rank" in b.page_label.value and b.table.widget.sort_by == "rank"
     b.workspace_box.value = "notes"
     assert b.state.sort_by is None and "sorted by" not in b.page_label.value and b.table.widget.sort_by == ""
+
+
+def test_numbers_format_sensibly():
+    import numpy as np
+
+    from vecbook.widgets._table import format_value, sort_records
+
+    shown = [format_value(v) for v in (154571315, np.int64(42000), 0.812345, 1234.5678, 2.5e7, 1e-7, True, None, float("nan"))]
+    assert shown == ["154,571,315", "42,000", "0.8123", "1,234.6", "25,000,000", "1.000e-07", "True", "", ""]
+    rows = [{"v": 10}, {"v": None}, {"v": 9.5}, {"v": "b"}, {"v": "A"}, {}]
+    assert [r.get("v") for r in sort_records(rows, "v")] == [9.5, 10, "A", "b", None, None]
+    assert [r.get("v") for r in sort_records(rows, "v", ascending=False)] == ["b", "A", 10, 9.5, None, None]

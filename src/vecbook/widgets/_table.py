@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import html
 import json
+import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+import numpy as np
 
 from ..node import VectorNode
 from . import _deps
@@ -52,11 +55,12 @@ def format_value(value: Any) -> str:
     (with separators above 1,000, in e-notation when tiny or huge), lists and dicts as JSON."""
     if value is None or (isinstance(value, float) and value != value):
         return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    if isinstance(value, numbers.Real):
+        value = float(value)
         magnitude = abs(value)
         if magnitude == 0 or magnitude == float("inf"):
             return str(value) if magnitude else "0"
@@ -71,7 +75,8 @@ def format_value(value: Any) -> str:
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """Ints and floats (numpy's too), not booleans."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _sort_key(value: Any) -> tuple:
