@@ -27,6 +27,10 @@ __all__ = [
     "introspect_workspace",
     "WorkspaceSchema",
     "FieldInfo",
+    "cluster_labels",
+    "Clusters",
+    "tag_selection",
+    "selection_filter",
 ]
 
 _LAZY = {
@@ -40,6 +44,10 @@ _LAZY = {
     "MapState": "map_state",
     "FilterBuilder": "filter_builder",
     "FilterClause": "filter_builder",
+    "cluster_labels": "clusters",
+    "Clusters": "clusters",
+    "tag_selection": "tagging",
+    "selection_filter": "tagging",
 }
 
 
