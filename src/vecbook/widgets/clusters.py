@@ -27,7 +27,9 @@ __all__ = ["Clusters", "cluster_labels", "default_cluster_count"]
 
 # Terms a label never uses beyond English stop words: they name no topic.
 _GENERIC = frozenset({"python", "library", "package", "module", "based", "using", "use", "simple", "support", "tool",
-                      "tools", "provides", "implementation", "framework", "api", "version", "new", "project"})
+                      "tools", "provides", "implementation", "api", "version", "new", "project", "high", "fast", "easy",
+                      "way", "level", "small", "lightweight", "modern", "powerful", "pure", "written", "utility",
+                      "utilities", "official", "available", "various", "like", "make", "makes", "allows", "helps"})
 
 
 @dataclass
