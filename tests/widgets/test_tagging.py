@@ -111,4 +111,4 @@ def test_selection_actions_tag_button_writes_and_tells(store):
     view.field_box.value, view.value_box.value = "review", "spam"
     view.tag_button.click()
     assert tagged == [("notes", "review")] and ids(store, "notes", {"review": "spam"}) == ["n02", "n03"]
-    assert "tagged 2 node(s) with review='spam'" in view.output.value
+    assert actions.message.startswith("tagged 2 node(s) with review='spam' (2 changed)") and "tagged 2 node(s)" in view.output.value
