@@ -210,12 +210,28 @@ def test_table_rows_are_one_line_with_formatted_numbers(memory_store):
     assert b.table.column("tags") == ['["a", "b"]']
     row = b.table.widget.rows[0]
     content = row["cells"][b.table.widget.columns.index("content")]
-    assert content.endswith("…") and row["titles"][b.table.widget.columns.index("content")] == "word " * 300
+    assert content.endswith("…") and row["titles"][b.table.widget.columns.index("content")] == ("word " * 300)[:599] + "…"
     assert row["num"][b.table.widget.columns.index("downloads")] is True
     css = b.table.widget._css
     assert "white-space: nowrap" in css and "text-overflow: ellipsis" in css and "overflow: auto" in css
+    assert row["titles"][b.table.widget.columns.index("downloads")] == ""  # short: the cell is its own hover text
     b.table.click_header("downloads")
     assert b.state.sort_by == "downloads" and b.table.widget.sort_by == "downloads"
+
+
+def test_a_table_sends_a_bounded_amount_to_the_browser():
+    import json
+
+    from vecbook.widgets.table_view import MAX_ROWS, TableView
+
+    view = TableView("t")
+    records = [{"id": f"n{i}", "content": "long text " * 500, "score": 0.5, "tags": ["x"] * 50} for i in range(2000)]
+    view.show(records, more="all of them in panel.results")
+    assert len(view.ids) == MAX_ROWS == 500
+    assert view.widget.note == "showing the first 500 of 2,000 rows; all of them in panel.results"
+    assert len(json.dumps(view.widget.rows)) < 1_000_000  # one redraw stays well under a websocket's limits
+    view.show(records[:3])
+    assert view.widget.note == "" and len(view.ids) == 3
 
 
 def test_static_html_tables_are_one_line_with_hover_text():

@@ -319,4 +319,4 @@ class SearchPanel(_Widget):
         records = s.result_records()
         columns = list(dict.fromkeys(k for row in records for k in row))
         self.table.show(records, columns, selected=[s.focused] if s.focused else (), sort_by=s.sort_by,
-                        ascending=s.ascending, empty=empty)
+                        ascending=s.ascending, empty=empty, more="all of them in panel.results")

@@ -15,8 +15,11 @@ from . import _deps, _table
 
 __all__ = ["TableView", "table_rows"]
 
-# The longest hover text a cell carries (contents can be long documents).
-MAX_TITLE = 2000
+# What a table sends to the browser is bounded (one websocket message per redraw): at most
+# MAX_ROWS rows, cells cut at MAX_CELL characters (one line shows fewer), hover texts at MAX_TITLE.
+MAX_ROWS = 500
+MAX_CELL = 160
+MAX_TITLE = 600
 
 _ESM = r"""
 function render({ model, el }) {
@@ -56,13 +59,19 @@ function render({ model, el }) {
       r.cells.forEach((text, i) => {
         const td = tr.insertCell();
         td.textContent = text;
-        if (r.titles[i]) td.title = r.titles[i];
+        td.title = r.titles[i] || text;
         if (r.num[i]) td.className = "vecbook-num";
       });
     }
     box.appendChild(table);
+    if (model.get("note")) {
+      const note = document.createElement("div");
+      note.className = "vecbook-table-note";
+      note.textContent = model.get("note");
+      box.appendChild(note);
+    }
   };
-  for (const name of ["rows", "columns", "sort_by", "ascending", "selected", "empty", "css_class"]) {
+  for (const name of ["rows", "columns", "sort_by", "ascending", "selected", "empty", "css_class", "note"]) {
     model.on("change:" + name, draw);
   }
   draw();
@@ -72,7 +81,7 @@ export default { render };
 
 _CSS = """
 .vecbook-table-scroll { max-height: 340px; overflow: auto; border: 1px solid #ddd; }
-.vecbook-table-scroll .vecbook-empty { color: #666; padding: 4px; font-size: 12px; }
+.vecbook-table-scroll .vecbook-empty, .vecbook-table-note { color: #666; padding: 4px; font-size: 12px; }
 .vecbook-table { border-collapse: collapse; font-size: 12px; min-width: 100%; }
 .vecbook-table thead th { position: sticky; top: 0; background: #f5f5f5; text-align: left; padding: 2px 6px;
   white-space: nowrap; cursor: pointer; user-select: none; }
@@ -86,15 +95,21 @@ _CSS = """
 """
 
 
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def table_rows(records: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[dict[str, Any]]:
-    """Records -> what the view draws: per row its id, the cells' text, hover texts, which cells are numbers."""
+    """Records -> what the view draws: per row its id, the cells' text, hover texts (``""``: the cell's own
+    text, not sent twice), which cells are numbers."""
     out = []
     for record in records:
         texts = [_table.format_value(record.get(c)) for c in columns]
+        cells = [_cut(t, MAX_CELL) for t in texts]
         out.append({
             "id": str(record.get("id", "")),
-            "cells": [t if len(t) <= 500 else t[:499] + "…" for t in texts],
-            "titles": [t if len(t) <= MAX_TITLE else t[: MAX_TITLE - 1] + "…" for t in texts],
+            "cells": cells,
+            "titles": ["" if cell == t else _cut(t, MAX_TITLE) for cell, t in zip(cells, texts)],
             "num": [_table.is_number(record.get(c)) for c in columns],
         })
     return out
@@ -114,6 +129,7 @@ def _widget_class():
         ascending = traitlets.Bool(True).tag(sync=True)
         empty = traitlets.Unicode("No rows.").tag(sync=True)
         css_class = traitlets.Unicode("").tag(sync=True)
+        note = traitlets.Unicode("").tag(sync=True)
 
     return _Table
 
@@ -145,10 +161,15 @@ class TableView:
         self._message(self.widget, {"event": "sort", "column": column}, [])
 
     def show(self, records: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, selected: Iterable[str] = (),
-             sort_by: str | None = None, ascending: bool = True, empty: str | None = None) -> None:
-        """Draw ``records`` (already in order) with these columns (default: every key, in first-seen order)."""
+             sort_by: str | None = None, ascending: bool = True, empty: str | None = None, more: str = "") -> None:
+        """Draw ``records`` (already in order) with these columns (default: every key, in first-seen order).
+
+        Past :data:`MAX_ROWS` rows a note says how many are not shown (``more``: where to find them all).
+        """
         if columns is None:
             columns = list(dict.fromkeys(k for row in records for k in row))
+        total = len(records)
+        records = records[:MAX_ROWS]
         w = self.widget
         with w.hold_sync():
             if empty is not None:
@@ -157,6 +178,7 @@ class TableView:
             w.rows = table_rows(records, columns)
             w.selected = [str(i) for i in selected]
             w.sort_by, w.ascending = sort_by or "", bool(ascending)
+            w.note = f"showing the first {MAX_ROWS:,} of {total:,} rows{f'; {more}' if more else ''}" if total > MAX_ROWS else ""
 
     @property
     def ids(self) -> list[str]:
