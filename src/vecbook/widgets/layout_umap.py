@@ -1,0 +1,101 @@
+"""The parts of a large UMAP outside umap-learn: a sample, its neighbour graph, and placing the rest.
+
+UMAP is fitted on a fixed random sample (every point when the map is small);
+each other point is then put at the distance-weighted mean of the layout
+positions of its nearest sampled points in vector space. The neighbours come
+from an hnswlib index over the sample, which releases the GIL while it
+searches, so the kernel stays responsive; it also gives UMAP its k-NN graph, so
+umap-learn never runs its own (a Python-level pairwise loop below 4,096 points,
+numba-compiled NN-descent above).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..errors import MissingDependencyError
+
+__all__ = ["METRICS", "sample_indices", "NeighbourIndex", "place"]
+
+METRICS = {"cosine": "cosine", "euclidean": "l2"}  # umap metric -> hnswlib space
+EXACT_BELOW = 4_096  # hnswlib may return fewer than k hits on tiny sets; exact search is instant there
+
+
+def sample_indices(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """``size`` row numbers out of ``n`` (all of them if ``n <= size``), sorted, the same for the same ``n``."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+
+
+class NeighbourIndex:
+    """Nearest neighbours among ``points`` (float32 rows) for ``metric`` ("cosine" or "euclidean")."""
+
+    def __init__(self, points: np.ndarray, metric: str = "cosine"):
+        if metric not in METRICS:
+            raise ValueError(f"UMAP metric must be one of {', '.join(METRICS)}, got {metric!r}")
+        self.points = np.ascontiguousarray(points, dtype=np.float32)
+        self.metric = metric
+        self._index = None
+        if len(self.points) >= EXACT_BELOW:
+            try:
+                import hnswlib
+            except ImportError as exc:
+                raise MissingDependencyError("hnswlib", "notebook", feature="UMAP of large maps") from exc
+            # One thread: the build is then deterministic, and the kernel keeps a core.
+            index = hnswlib.Index(space=METRICS[metric], dim=self.points.shape[1])
+            index.init_index(len(self.points), M=16, ef_construction=100, random_seed=0)
+            index.add_items(self.points, num_threads=1)
+            self._index = index
+
+    def query(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Indices into ``points`` (int32) and distances (float32) of each row's ``k`` nearest, nearest first."""
+        rows = np.ascontiguousarray(rows, dtype=np.float32)
+        k = min(k, len(self.points))
+        if self._index is None:
+            return self._exact(rows, k)
+        self._index.set_ef(max(2 * k, 32))
+        labels, dists = self._index.knn_query(rows, k=k, num_threads=1)
+        if self.metric == "euclidean":
+            dists = np.sqrt(np.maximum(dists, 0))  # hnswlib's l2 is squared
+        return labels.astype(np.int32), dists.astype(np.float32)
+
+    def _exact(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        points = self.points
+        if self.metric == "cosine":
+            points = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
+            unit = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+            dist = 1.0 - unit @ points.T
+        else:
+            dist = np.sqrt(np.maximum((rows**2).sum(1)[:, None] - 2 * rows @ points.T + (points**2).sum(1)[None, :], 0))
+        order = np.argsort(dist, axis=1, kind="stable")[:, :k]
+        return order.astype(np.int32), np.maximum(np.take_along_axis(dist, order, axis=1), 0).astype(np.float32)
+
+    def graph(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every point's ``k`` nearest among the points, itself first (umap-learn's ``precomputed_knn``)."""
+        labels, dists = self.query(self.points, k)
+        own = np.arange(len(self.points))
+        missing = labels[:, 0] != own  # duplicates can outrank a point's own row: put it first
+        if missing.any():
+            labels[missing, 1:] = labels[missing, :-1]
+            dists[missing, 1:] = dists[missing, :-1]
+            labels[missing, 0], dists[missing, 0] = own[missing], 0.0
+        return labels, dists
+
+
+def place(index: NeighbourIndex, layout: np.ndarray, vectors: np.ndarray, rows: np.ndarray, k: int = 10,
+          chunk: int = 50_000) -> Iterator[tuple[int, np.ndarray]]:
+    """Positions of ``vectors[rows]`` as the weighted mean of their ``k`` nearest sampled points' ``layout``.
+
+    Yields ``(start, coords)`` per chunk of ``rows`` (gathered a chunk at a time: no copy of them all). Weights fall off as 1/distance
+    relative to the nearest, so a near-duplicate of a sampled point lands on it.
+    """
+    layout = np.asarray(layout, dtype=np.float32)
+    for start in range(0, len(rows), chunk):
+        labels, dists = index.query(vectors[rows[start : start + chunk]], k)
+        weights = 1.0 / (dists + np.maximum(dists[:, :1], 1e-6))
+        weights /= weights.sum(axis=1, keepdims=True)
+        yield start, np.einsum("ij,ijd->id", weights, layout[labels]).astype(np.float32)
+
