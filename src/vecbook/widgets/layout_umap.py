@@ -17,9 +17,10 @@ import numpy as np
 
 from ..errors import MissingDependencyError
 
-__all__ = ["METRICS", "sample_indices", "NeighbourIndex", "place"]
+__all__ = ["METRICS", "NeighbourIndex", "place", "sample_indices"]
 
 METRICS = {"cosine": "cosine", "euclidean": "l2"}  # umap metric -> hnswlib space
+PLACE_EF = 16  # placing 1M points: 1.6x faster than ef=32 for a mean over 10 neighbours that barely moves
 EXACT_BELOW = 4_096  # hnswlib may return fewer than k hits on tiny sets; exact search is instant there
 
 
@@ -44,19 +45,23 @@ class NeighbourIndex:
                 import hnswlib
             except ImportError as exc:
                 raise MissingDependencyError("hnswlib", "notebook", feature="UMAP of large maps") from exc
-            # One thread: the build is then deterministic, and the kernel keeps a core.
+            # One thread: the build is then deterministic, the kernel keeps a core, and on 2 busy cores a
+            # second thread measured no faster. M=8 builds 3x faster than M=16 (30k x 384: 4.5 s vs 12 s);
+            # its lower recall (0.9 at ef=32) only blurs UMAP's graph and the placement weights slightly.
             index = hnswlib.Index(space=METRICS[metric], dim=self.points.shape[1])
-            index.init_index(len(self.points), M=16, ef_construction=100, random_seed=0)
+            index.init_index(len(self.points), M=8, ef_construction=40, random_seed=0)
             index.add_items(self.points, num_threads=1)
             self._index = index
 
-    def query(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Indices into ``points`` (int32) and distances (float32) of each row's ``k`` nearest, nearest first."""
+    def query(self, rows: np.ndarray, k: int, ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Indices into ``points`` (int32) and distances (float32) of each row's ``k`` nearest, nearest first.
+
+        ``ef`` is hnswlib's search breadth (default ``2k``, at least 32): more is slower and more exact."""
         rows = np.ascontiguousarray(rows, dtype=np.float32)
         k = min(k, len(self.points))
         if self._index is None:
             return self._exact(rows, k)
-        self._index.set_ef(max(2 * k, 32))
+        self._index.set_ef(max(k, ef if ef is not None else max(2 * k, 32)))
         labels, dists = self._index.knn_query(rows, k=k, num_threads=1)
         if self.metric == "euclidean":
             dists = np.sqrt(np.maximum(dists, 0))  # hnswlib's l2 is squared
@@ -81,7 +86,8 @@ class NeighbourIndex:
         if missing.any():
             labels[missing, 1:] = labels[missing, :-1]
             dists[missing, 1:] = dists[missing, :-1]
-            labels[missing, 0], dists[missing, 0] = own[missing], 0.0
+            labels[missing, 0] = own[missing]
+        dists[:, 0] = 0.0  # not float rounding's 1e-7
         return labels, dists
 
 
@@ -94,7 +100,7 @@ def place(index: NeighbourIndex, layout: np.ndarray, vectors: np.ndarray, rows: 
     """
     layout = np.asarray(layout, dtype=np.float32)
     for start in range(0, len(rows), chunk):
-        labels, dists = index.query(vectors[rows[start : start + chunk]], k)
+        labels, dists = index.query(vectors[rows[start : start + chunk]], k, ef=max(k, PLACE_EF))
         weights = 1.0 / (dists + np.maximum(dists[:, :1], 1e-6))
         weights /= weights.sum(axis=1, keepdims=True)
         yield start, np.einsum("ij,ijd->id", weights, layout[labels]).astype(np.float32)

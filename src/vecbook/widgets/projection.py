@@ -29,7 +29,7 @@ from . import _deps
 from .layout_numba import cache_umap_code, umap_code_cached
 from .layout_umap import NeighbourIndex, place, sample_indices
 
-__all__ = ["fingerprint", "pca", "ProjectionCache", "UmapJob", "default_cache_dir"]
+__all__ = ["ProjectionCache", "UmapJob", "default_cache_dir", "fingerprint", "pca"]
 
 
 def fingerprint(ids: Sequence[str], vectors: np.ndarray) -> str:
@@ -81,7 +81,9 @@ def _one_blas_thread():
     """BLAS on one thread: ~60 ms either way for PCA here, but OpenBLAS's worker threads can take
     seconds when other processes keep the cores busy (measured: 0.05-2.0 s for the same 50k map)."""
     try:
-        from threadpoolctl import threadpool_limits  # comes with umap-learn's scikit-learn
+        from threadpoolctl import (
+            threadpool_limits,  # comes with umap-learn's scikit-learn
+        )
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
