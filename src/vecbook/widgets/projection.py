@@ -159,6 +159,7 @@ class ProjectionCache:
             cls._memory.clear()
 
 
+LAYOUT_VERSION = "sample+place/1"  # changes whenever the same inputs would give another layout
 SAMPLE_SIZE = 30_000  # UMAP fits this many points; bench/bench_projection.py measured the choice
 FIT_MS_PER_POINT, PLACE_MS_PER_POINT = 1.0, 0.05  # measured; only weigh the stages on the progress bar
 COMPILE_SECONDS = 20  # umap's numba code compiling on an idle core here (bench/bench_projection.py)
@@ -227,6 +228,11 @@ class UmapJob:
         self.elapsed: float | None = None
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def cache_params(self) -> dict[str, Any]:
+        """What besides the data and UMAP's parameters shapes the layout: add it to the cache key."""
+        return {"layout": LAYOUT_VERSION, "sample_size": self.sample_size, "place_k": self.place_k}
 
     @property
     def running(self) -> bool:
