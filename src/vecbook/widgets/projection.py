@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import MissingDependencyError
 from . import _deps
 from .layout_numba import cache_umap_code, umap_code_cached
-from .layout_umap import NeighbourIndex, place, sample_indices
+from .layout_umap import PLACE_K, NeighbourIndex, place, sample_indices
 
 __all__ = ["ProjectionCache", "UmapJob", "default_cache_dir", "fingerprint", "pca"]
 
@@ -209,7 +209,7 @@ class UmapJob:
     def __init__(self, vectors: np.ndarray, dims: int = 2, init: np.ndarray | None = None,
                  on_progress: Callable[[float, str], None] | None = None, on_done: Callable[[UmapJob], None] | None = None,
                  n_neighbors: int = 15, min_dist: float = 0.1, metric: str = "cosine", n_epochs: int | None = None,
-                 sample_size: int = SAMPLE_SIZE, place_k: int = 10,
+                 sample_size: int = SAMPLE_SIZE, place_k: int = PLACE_K,
                  on_partial: Callable[[np.ndarray, np.ndarray], None] | None = None):
         self.vectors = np.asarray(vectors, dtype=np.float32)
         self.dims = dims
