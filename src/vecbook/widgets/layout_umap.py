@@ -99,11 +99,13 @@ class NeighbourIndex:
 
 
 def place(index: NeighbourIndex, layout: np.ndarray, vectors: np.ndarray, rows: np.ndarray, k: int = PLACE_K,
-          chunk: int = 50_000) -> Iterator[tuple[int, np.ndarray]]:
+          chunk: int = 10_000) -> Iterator[tuple[int, np.ndarray]]:
     """Positions of ``vectors[rows]`` as the weighted mean of their ``k`` nearest sampled points' ``layout``.
 
-    Yields ``(start, coords)`` per chunk of ``rows`` (gathered a chunk at a time: no copy of them all). Weights fall off as 1/distance
-    relative to the nearest, so a near-duplicate of a sampled point lands on it.
+    Weights fall off as 1/distance relative to the nearest, so a near-duplicate
+    of a sampled point lands on it. Yields ``(start, coords)`` per chunk of
+    ``rows``, gathered a chunk at a time: no copy of them all, and the gather,
+    which holds the GIL (hnswlib's search does not), stays short.
     """
     layout = np.asarray(layout, dtype=np.float32)
     for start in range(0, len(rows), chunk):

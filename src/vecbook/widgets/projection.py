@@ -3,8 +3,11 @@
 Projections are keyed by a fingerprint of the workspace's ids and vectors, so
 reopening a map on unchanged data is instant (from memory in this process, or
 from ``cache_dir`` across processes), and any change to the data computes anew.
-UMAP's first fit in a process compiles numba code for 20-90 s, so it always
-runs in a worker thread, reporting progress through a callback.
+UMAP fits at most ``SAMPLE_SIZE`` points and places the others beside their
+nearest sampled neighbours (:mod:`.layout_umap`), so a million points take
+minutes; it runs in a worker thread, names each stage through a callback, and
+keeps umap's compiled numba code on disk (:mod:`.layout_numba`), so only the
+first UMAP in an environment compiles.
 """
 
 from __future__ import annotations
@@ -160,9 +163,13 @@ class ProjectionCache:
 
 
 LAYOUT_VERSION = "sample+place/1"  # changes whenever the same inputs would give another layout
-SAMPLE_SIZE = 30_000  # UMAP fits this many points; bench/bench_projection.py measured the choice
-FIT_MS_PER_POINT, PLACE_MS_PER_POINT = 1.0, 0.05  # measured; only weigh the stages on the progress bar
-COMPILE_SECONDS = 20  # umap's numba code compiling on an idle core here (bench/bench_projection.py)
+# UMAP fits this many points. On 50k x 384 (bench/bench_projection.py --quality, load 5-7 on 2 cores) samples of
+# 10k / 30k / all 50k took 17 / 24 / 31 s, and the map's 10-NN overlap with vector space was 0.30 / 0.38 / 0.45.
+SAMPLE_SIZE = 30_000
+FIT_MS_PER_POINT, PLACE_MS_PER_POINT = 3.0, 0.1  # measured at 1M; they only weigh the stages on the progress bar
+# The first UMAP of 3k points in a new process took 53 s with numba's cache empty and 9 s with it filled
+# (load 6.7 on 2 cores, bench/bench_projection.py --cold): compiling is most of a first run.
+COMPILE_SECONDS = "20-60"
 _umap_lock = threading.Lock()  # one fit at a time: two would only share 2 cores anyway
 _umap_warm = False  # a fit finished in this process, so numba's code is compiled
 
@@ -315,14 +322,16 @@ class UmapJob:
              share: float) -> np.ndarray:
         global _umap_warm
         if "umap.umap_" not in sys.modules:
-            self._report(0.05 * share, "importing umap-learn (first UMAP in this kernel, a few seconds)")
+            self._report(0.05 * share, "importing umap-learn (first UMAP in this kernel, a few seconds; "
+                         f"the first in this environment also compiles pynndescent's code, {COMPILE_SECONDS} s in all)")
         umap = _deps.require("umap", "UMAP projections")
         layouts = __import__("umap.layouts", fromlist=["tqdm"])
         cache_umap_code()
         if not _umap_warm:
             cached = umap_code_cached()
             self._report(0.1 * share, "loading umap's compiled code from numba's cache" if cached else
-                         f"compiling umap's numba code (first UMAP in this environment, ~{COMPILE_SECONDS} s; cached on disk after)")
+                         f"compiling umap's numba code (first UMAP in this environment, {COMPILE_SECONDS} s in all; "
+                         "kept on disk for the next kernels)")
         init = self._scaled_init(sample) if self.init is not None and len(self.init) == len(self.vectors) else "spectral"
         params = {key: v for key, v in self.params.items() if v is not None}
         params["n_neighbors"] = k
