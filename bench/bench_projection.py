@@ -103,8 +103,8 @@ def bench_umap(x: np.ndarray, **job_args) -> np.ndarray:
 
 def cold_and_warm() -> None:
     """The first UMAP of 3k points in a new process: empty numba cache, then filled; and umap-learn alone."""
-    setup = "import sys, time; sys.path.insert(0, %r); import data; x = data.vectors(3000, 384); t = time.perf_counter();" % str(
-        Path(__file__).resolve().parent)
+    here = str(Path(__file__).resolve().parent)
+    setup = f"import sys, time; sys.path.insert(0, {here!r}); import data; x = data.vectors(3000, 384); t = time.perf_counter();"
     ours = setup + ("from vecbook.widgets.projection import UmapJob, pca; j = UmapJob(x, init=pca(x)).start(); j.wait();"
                     "print(f'{time.perf_counter() - t:.1f}')")
     # The reference: what UmapJob did before (umap-learn's own k-NN and layout, every point, PCA start).
