@@ -166,3 +166,14 @@ def test_a_running_job_leaves_the_main_thread_free(pypi_vectors):
     # The main loop advanced between the worker's progress reports: it ran alongside, not after.
     assert len(set(ticks_during)) > len(ticks_during) // 2
     assert ticks_during[-1] > ticks_during[0]
+
+
+@needs_umap
+def test_umap_code_is_kept_in_numba_disk_cache(pypi_vectors):
+    """After a fit, umap's layout code is on disk, so the next kernel loads it instead of compiling."""
+    from vecbook.widgets.layout_numba import cache_umap_code, umap_code_cached
+
+    job = UmapJob(pypi_vectors[:300], init=pca(pypi_vectors[:300])).start()
+    assert job.wait(600) and job.error is None
+    assert umap_code_cached() is True
+    assert cache_umap_code() == 0  # already on: nothing to turn on twice
