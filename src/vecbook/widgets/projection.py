@@ -3,8 +3,11 @@
 Projections are keyed by a fingerprint of the workspace's ids and vectors, so
 reopening a map on unchanged data is instant (from memory in this process, or
 from ``cache_dir`` across processes), and any change to the data computes anew.
-UMAP's first fit in a process compiles numba code for 20-90 s, so it always
-runs in a worker thread, reporting progress through a callback.
+UMAP fits at most ``SAMPLE_SIZE`` points and places the others beside their
+nearest sampled neighbours (:mod:`.layout_umap`), so a million points take
+minutes; it runs in a worker thread, names each stage through a callback, and
+keeps umap's compiled numba code on disk (:mod:`.layout_numba`), so only the
+first UMAP in an environment compiles.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import contextlib
 import hashlib
 import importlib.util
 import os
+import sys
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,8 +29,10 @@ import numpy as np
 
 from ..errors import MissingDependencyError
 from . import _deps
+from .layout_numba import cache_umap_code, umap_code_cached
+from .layout_umap import PLACE_K, NeighbourIndex, place, sample_indices
 
-__all__ = ["fingerprint", "pca", "ProjectionCache", "UmapJob", "default_cache_dir"]
+__all__ = ["ProjectionCache", "UmapJob", "default_cache_dir", "fingerprint", "pca"]
 
 
 def fingerprint(ids: Sequence[str], vectors: np.ndarray) -> str:
@@ -41,11 +48,15 @@ def fingerprint(ids: Sequence[str], vectors: np.ndarray) -> str:
     return digest.hexdigest()[:32]
 
 
-def pca(vectors: np.ndarray, dims: int = 2, fit_rows: int = 10_000) -> np.ndarray:
-    """Project rows onto their top ``dims`` principal components (float32, deterministic signs).
+def pca(vectors: np.ndarray, dims: int = 2, fit_rows: int = 50_000) -> np.ndarray:
+    """Project rows onto their top ``dims`` principal components (float32, the same for the same data).
 
-    Beyond ``fit_rows`` rows the components are fitted on a fixed random subset
-    (plenty for the top few directions); every row is still projected.
+    The components come from the covariance of at most ``fit_rows`` rows (a
+    fixed random subset beyond that): for embedding sizes (d of a few hundred)
+    the d x d covariance is cheaper than a randomized SVD over all rows, and on
+    1M x 384 clustered vectors a 50k subset's top two directions kept 98 % of
+    the variance the exact ones capture (bench/bench_projection.py). Every row
+    is projected; no centred copy of the data is made.
     """
     x = np.asarray(vectors, dtype=np.float32)
     n = len(x)
@@ -53,21 +64,29 @@ def pca(vectors: np.ndarray, dims: int = 2, fit_rows: int = 10_000) -> np.ndarra
     if n < 2 or x.ndim != 2 or x.shape[1] == 0:
         return out
     with _one_blas_thread():
-        mean = x.mean(axis=0, dtype=np.float64).astype(np.float32)
-        fit = x if n <= fit_rows else x[np.sort(np.random.default_rng(0).choice(n, fit_rows, replace=False))]
-        fit = fit - mean
-        top = _top_eigenvectors(fit.T @ fit, min(dims, x.shape[1]))  # d x d: cheap for embedding sizes
+        mean = x.mean(axis=0, dtype=np.float64)
+        rows = np.arange(n) if n <= fit_rows else np.sort(np.random.default_rng(0).choice(n, fit_rows, replace=False))
+        cov = np.zeros((x.shape[1], x.shape[1]), dtype=np.float64)
+        for first in range(0, len(rows), _CHUNK):  # chunks: the fit never copies more than _CHUNK rows
+            block = x[rows[first : first + _CHUNK]] - mean.astype(np.float32)
+            cov += block.T @ block
+        top = _top_eigenvectors(cov, min(dims, x.shape[1]))
         top *= np.where(top[np.abs(top).argmax(axis=0), range(top.shape[1])] < 0, -1.0, 1.0)
         top = top.astype(np.float32)
-        out[:, : top.shape[1]] = x @ top - mean @ top  # = (x - mean) @ top, without a centred copy of x
+        out[:, : top.shape[1]] = x @ top - mean.astype(np.float32) @ top  # = (x - mean) @ top
     return out
+
+
+_CHUNK = 20_000
 
 
 def _one_blas_thread():
     """BLAS on one thread: ~60 ms either way for PCA here, but OpenBLAS's worker threads can take
     seconds when other processes keep the cores busy (measured: 0.05-2.0 s for the same 50k map)."""
     try:
-        from threadpoolctl import threadpool_limits  # comes with umap-learn's scikit-learn
+        from threadpoolctl import (
+            threadpool_limits,  # comes with umap-learn's scikit-learn
+        )
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
@@ -143,6 +162,14 @@ class ProjectionCache:
             cls._memory.clear()
 
 
+LAYOUT_VERSION = "sample+place/1"  # changes whenever the same inputs would give another layout
+# UMAP fits this many points. On 50k x 384 (bench/bench_projection.py --quality, load 5-7 on 2 cores) samples of
+# 10k / 30k / all 50k took 17 / 24 / 31 s, and the map's 10-NN overlap with vector space was 0.30 / 0.38 / 0.45.
+SAMPLE_SIZE = 30_000
+FIT_MS_PER_POINT, PLACE_MS_PER_POINT = 3.0, 0.1  # measured at 1M; they only weigh the stages on the progress bar
+# The first UMAP of 3k points in a new process took 53 s with numba's cache empty and 9 s with it filled
+# (load 6.7 on 2 cores, bench/bench_projection.py --cold): compiling is most of a first run.
+COMPILE_SECONDS = "20-60"
 _umap_lock = threading.Lock()  # one fit at a time: two would only share 2 cores anyway
 _umap_warm = False  # a fit finished in this process, so numba's code is compiled
 
@@ -165,31 +192,54 @@ class _EpochProgress:
             self.report(len(items), len(items))
 
 
-class UmapJob:
-    """Fit UMAP on ``vectors`` in a daemon thread.
+def _fit_share(fitted: int, placed: int) -> float:
+    """The part of the progress bar for fitting, by the per-point cost of each stage measured here."""
+    fit, rest = fitted * FIT_MS_PER_POINT, placed * PLACE_MS_PER_POINT
+    return fit / (fit + rest) if fit + rest else 1.0
 
-    ``on_progress(fraction, message)`` is called from the worker thread as it
-    goes; ``on_done(job)`` once it ends (``job.result`` or ``job.error`` set).
-    ``init`` (e.g. the PCA coordinates) seeds the layout, which is faster than
-    UMAP's spectral start and keeps the map's orientation.
+
+class UmapJob:
+    """UMAP of ``vectors`` in a daemon thread: fitted on a sample, the other points placed beside their neighbours.
+
+    Up to ``sample_size`` points UMAP lays out every point. Beyond, it fits a
+    fixed random sample of that size, reports it through ``on_partial(indices,
+    coords)`` (row numbers into ``vectors`` and their layout, shown while the
+    rest is placed), then puts every other point at the weighted mean of the
+    layout of its ``place_k`` nearest sampled points in vector space
+    (:mod:`.layout_umap`). ``on_progress(fraction, message)`` names each stage
+    as it starts; ``on_done(job)`` runs once it ends (``job.result`` or
+    ``job.error`` set). Everything runs in the worker thread. ``init`` (e.g.
+    the PCA coordinates) seeds the layout, which keeps the map's orientation;
+    with it the result is the same for the same data.
     """
 
     def __init__(self, vectors: np.ndarray, dims: int = 2, init: np.ndarray | None = None,
                  on_progress: Callable[[float, str], None] | None = None, on_done: Callable[[UmapJob], None] | None = None,
-                 n_neighbors: int = 15, min_dist: float = 0.1, metric: str = "cosine", n_epochs: int | None = None):
+                 n_neighbors: int = 15, min_dist: float = 0.1, metric: str = "cosine", n_epochs: int | None = None,
+                 sample_size: int = SAMPLE_SIZE, place_k: int = PLACE_K,
+                 on_partial: Callable[[np.ndarray, np.ndarray], None] | None = None):
         self.vectors = np.asarray(vectors, dtype=np.float32)
         self.dims = dims
         self.init = init
         self.params = {"n_neighbors": n_neighbors, "min_dist": min_dist, "metric": metric, "n_epochs": n_epochs}
+        self.sample_size = sample_size
+        self.place_k = place_k
         self.on_progress = on_progress
+        self.on_partial = on_partial
         self.on_done = on_done
         self.progress = 0.0
         self.message = "queued"
+        self.partial: tuple[np.ndarray, np.ndarray] | None = None
         self.result: np.ndarray | None = None
         self.error: BaseException | None = None
         self.elapsed: float | None = None
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def cache_params(self) -> dict[str, Any]:
+        """What besides the data and UMAP's parameters shapes the layout: add it to the cache key."""
+        return {"layout": LAYOUT_VERSION, "sample_size": self.sample_size, "place_k": self.place_k}
 
     @property
     def running(self) -> bool:
@@ -210,15 +260,14 @@ class UmapJob:
         return self._done.wait(timeout)
 
     def _report(self, fraction: float, message: str) -> None:
-        self.progress, self.message = fraction, message
+        self.progress, self.message = max(fraction, self.progress), message
         if self.on_progress is not None:
             try:
-                self.on_progress(fraction, message)
+                self.on_progress(self.progress, message)
             except Exception:
                 pass  # a broken display must not kill the fit
 
     def _run(self) -> None:
-        global _umap_warm
         start = time.perf_counter()
         try:
             n = len(self.vectors)
@@ -226,32 +275,8 @@ class UmapJob:
                 raise ValueError(f"UMAP needs more than {self.dims + 1} points, the map has {n}")
             self._report(0.0, "waiting for another UMAP fit" if _umap_lock.locked() else "starting")
             with _umap_lock:
-                cold = not _umap_warm
-                self._report(0.02, "importing umap and compiling numba code (first fit in this kernel: 20-90 s)" if cold else "finding nearest neighbours")
-                umap = _deps.require("umap", "UMAP projections")
-                layouts = __import__("umap.layouts", fromlist=["tqdm"])
-                params = dict(self.params)
-                params["n_neighbors"] = max(2, min(params["n_neighbors"], n - 1))
-                init = self._scaled_init() if self.init is not None and len(self.init) == n else "spectral"
-                model = umap.UMAP(n_components=self.dims, init=init, low_memory=True, verbose=False,
-                                  tqdm_kwds={"disable": False}, **{k: v for k, v in params.items() if v is not None})
-
-                def epochs(i: int, total: int) -> None:
-                    if i == 0 or i == total or i % max(1, total // 50) == 0:
-                        self._report(0.3 + 0.7 * i / max(total, 1), f"optimising the layout: epoch {i}/{total}")
-
-                original = getattr(layouts, "tqdm", None)
-                progress = type("_Progress", (_EpochProgress,), {"report": staticmethod(epochs)})
-                # umap's epoch loop has no callback; its progress bar is the only hook, so swap it for ours.
-                layouts.tqdm = progress
-                try:
-                    self._report(0.05, self.message if cold else "finding nearest neighbours")
-                    coords = model.fit_transform(self.vectors)
-                finally:
-                    if original is not None:
-                        layouts.tqdm = original
-                _umap_warm = True
-            self.result = np.asarray(coords, dtype=np.float32)
+                sample = sample_indices(n, self.sample_size)
+                self.result = self._fit_and_place(sample)
             self.elapsed = time.perf_counter() - start
             self._report(1.0, f"done in {self.elapsed:.1f} s")
         except BaseException as exc:  # reported to the UI, never raised in a thread nobody joins
@@ -266,8 +291,74 @@ class UmapJob:
                     pass
             self._done.set()
 
-    def _scaled_init(self) -> np.ndarray:
-        init = np.asarray(self.init, dtype=np.float64)[:, : self.dims]
+    def _fit_and_place(self, sample: np.ndarray) -> np.ndarray:
+        n, m = len(self.vectors), len(sample)
+        rest = n - m
+        share = _fit_share(m, rest)  # of the progress bar, by the measured cost of each stage
+        what = f"{m:,} sampled points" if rest else f"{m:,} points"
+        k = max(2, min(self.params["n_neighbors"], m - 1))
+        self._report(0.01, f"finding the {k} nearest neighbours of {what}")
+        index = NeighbourIndex(self.vectors[sample], self.params["metric"])
+        coords = self._fit(index.graph(k), index.points, sample, k, what, share)
+        if not rest:
+            return coords
+        self.partial = (sample, coords)
+        if self.on_partial is not None:
+            try:
+                self.on_partial(sample, coords)
+            except Exception:
+                pass
+        out = np.empty((n, self.dims), dtype=np.float32)
+        out[sample] = coords
+        others = np.setdiff1d(np.arange(n), sample, assume_unique=True)
+        self._report(share, f"placing the other {rest:,} points beside their nearest sampled points")
+        for first, placed in place(index, coords, self.vectors, others, k=self.place_k):
+            last = first + len(placed)
+            out[others[first:last]] = placed
+            self._report(share + (1 - share) * last / rest, f"placing the other {rest:,} points: {last:,} placed")
+        return out
+
+    def _fit(self, knn: tuple[np.ndarray, np.ndarray], points: np.ndarray, sample: np.ndarray, k: int, what: str,
+             share: float) -> np.ndarray:
+        global _umap_warm
+        if "umap.umap_" not in sys.modules:
+            self._report(0.05 * share, "importing umap-learn (first UMAP in this kernel, a few seconds; "
+                         f"the first in this environment also compiles pynndescent's code, {COMPILE_SECONDS} s in all)")
+        umap = _deps.require("umap", "UMAP projections")
+        layouts = __import__("umap.layouts", fromlist=["tqdm"])
+        cache_umap_code()
+        if not _umap_warm:
+            cached = umap_code_cached()
+            self._report(0.1 * share, "loading umap's compiled code from numba's cache" if cached else
+                         f"compiling umap's numba code (first UMAP in this environment, {COMPILE_SECONDS} s in all; "
+                         "kept on disk for the next kernels)")
+        init = self._scaled_init(sample) if self.init is not None and len(self.init) == len(self.vectors) else "spectral"
+        params = {key: v for key, v in self.params.items() if v is not None}
+        params["n_neighbors"] = k
+        # random_state: the same layout for the same data; it also means one numba thread, which here was
+        # 2-3x faster than two (OpenMP's barriers on 2 busy cores) and leaves the kernel a core.
+        warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]", category=UserWarning)  # we never call transform
+        model = umap.UMAP(n_components=self.dims, init=init, low_memory=True, verbose=False, random_state=0, n_jobs=1,
+                          precomputed_knn=knn, tqdm_kwds={"disable": False}, **params)
+
+        def epochs(i: int, total: int) -> None:
+            if i == 0 or i == total or i % max(1, total // 50) == 0:
+                self._report(share * (0.15 + 0.85 * i / max(total, 1)), f"fitting {what}: epoch {i}/{total}")
+
+        original = getattr(layouts, "tqdm", None)
+        progress = type("_Progress", (_EpochProgress,), {"report": staticmethod(epochs)})
+        # umap's epoch loop has no callback; its progress bar is the only hook, so swap it for ours.
+        layouts.tqdm = progress
+        try:
+            coords = model.fit_transform(points)
+        finally:
+            if original is not None:
+                layouts.tqdm = original
+        _umap_warm = True
+        return np.asarray(coords, dtype=np.float32)
+
+    def _scaled_init(self, rows: np.ndarray) -> np.ndarray:
+        init = np.asarray(self.init, dtype=np.float64)[rows, : self.dims]
         if init.shape[1] < self.dims:
             init = np.pad(init, ((0, 0), (0, self.dims - init.shape[1])))
         span = np.ptp(init, axis=0)
