@@ -241,11 +241,13 @@ class EsVectorStore(BaseVectorStore):
             _REFRESH.reset(token)
 
     @public
-    async def async_delete(self, node_ids: Any, workspace_id: str, refresh: bool | str | None = None) -> None:
-        """Delete nodes by id (see BaseVectorStore); ``refresh`` overrides the store's default."""
+    async def async_delete(
+        self, node_ids: Any = None, workspace_id: str | None = None, filter_dict: dict | None = None, refresh: bool | str | None = None
+    ) -> int | None:
+        """Delete nodes by id or by filter (see BaseVectorStore); ``refresh`` overrides the store's default."""
         token = _REFRESH.set(None if refresh is None else check_refresh(refresh))
         try:
-            await super().async_delete(node_ids, workspace_id)
+            return await super().async_delete(node_ids, workspace_id, filter_dict)
         finally:
             _REFRESH.reset(token)
 
@@ -280,6 +282,12 @@ class EsVectorStore(BaseVectorStore):
         es = await self._clients.get()
         with self._calling(ws):
             return int((await es.count(index=self._index(ws)))["count"])
+
+    async def _count_where(self, ws: str, native: FilterNode | None) -> int:
+        es = await self._clients.get()
+        query = {"bool": {"filter": [to_query(native)]}} if native is not None else {"match_all": {}}
+        with self._calling(ws):
+            return int((await es.count(index=self._index(ws), query=query))["count"])
 
     async def _translate(self, ws: str, filter: FilterNode | None) -> Translation:
         if filter is not None and (await self._index_info(ws)).format < FORMAT:

@@ -238,6 +238,11 @@ class QdrantVectorStore(BaseVectorStore):
             return 0
         return (await self._call("count", ws, collection_name=collection_name(ws), exact=True)).count
 
+    async def _count_where(self, ws: str, native: Any) -> int:
+        if (await self._info(ws))[0] is None:
+            return 0
+        return (await self._call("count", ws, collection_name=collection_name(ws), count_filter=native, exact=True)).count
+
     async def _translate(self, ws: str, filter: FilterNode | None) -> Translation:
         if filter is not None and await self._holds_old_points(ws):
             return Translation(None, exact=False)  # no filter copies to filter on: every node is a candidate
