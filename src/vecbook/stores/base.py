@@ -282,12 +282,13 @@ class BaseVectorStore(ABC):
             return 0
         counted = await self._count_where(ws, translation.native) if translation.exact else None
         if counted is None:
-            counted = len(await by_filter.matching_ids(self, ws, tree))
+            counted = len(await self._matching_ids(ws, tree))
         return counted
 
     # ---- metadata: introspection and updates ---------------------------------------------------
     # Logic in introspection.py, by_filter.py and engine/facets.py; hooks a backend may override:
-    # ``_count_where(ws, native) -> int | None`` (None: not natively), ``_metadata_fields(ws, filter)``,
+    # ``_count_where(ws, native) -> int | None`` (None: not natively), ``_matching_ids(ws, filter)``,
+    # ``_metadata_fields(ws, filter)``,
     # ``_distinct_values(ws, filter, path, limit, offset)``, ``_field_range(ws, filter, path)``
     # (filter: the parsed tree, to translate; the defaults scan the matching nodes).
 
@@ -339,6 +340,9 @@ class BaseVectorStore(ABC):
 
     async def _count_where(self, ws: str, native: Any) -> int | None:
         return None
+
+    async def _matching_ids(self, ws: str, filter: FilterNode | None) -> list[str]:
+        return await by_filter.matching_ids(self, ws, filter)
 
     async def _metadata_fields(self, ws: str, filter: FilterNode | None) -> list[MetadataField]:
         return (await self._scan(ws, filter, FieldScan())).result()

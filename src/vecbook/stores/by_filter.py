@@ -46,6 +46,7 @@ def selection(node_ids: Any, filter_dict: Any, what: str) -> tuple[list[str] | N
 
 
 async def matching_ids(store: BaseVectorStore, ws: str, filter: FilterNode | None) -> list[str]:
+    """The ids of the nodes matching ``filter``, read page by page (the default ``_matching_ids``)."""
     ids: list[str] = []
     async with contextlib.aclosing(store._matching_pages(ws, store.batch_size, filter)) as pages:
         async for page in pages:
@@ -55,7 +56,7 @@ async def matching_ids(store: BaseVectorStore, ws: str, filter: FilterNode | Non
 
 async def delete_matching(store: BaseVectorStore, ws: str, filter: FilterNode) -> int:
     """Delete the nodes matching ``filter``; how many there were."""
-    ids = await matching_ids(store, ws, filter)
+    ids = await store._matching_ids(ws, filter)
     async with all_or_nothing(store, ws, single=True) as writes:
         await writes.delete(ids)
     return len(ids)
@@ -92,7 +93,7 @@ def _same(a: Any, b: Any) -> bool:
 async def update_metadata(store: BaseVectorStore, ws: str, patch: dict[str, Any], ids: list[str] | None, filter: FilterNode | None) -> int:
     """Apply ``patch`` to the selected nodes; how many changed."""
     if ids is None:
-        ids = await matching_ids(store, ws, filter)
+        ids = await store._matching_ids(ws, filter)
     changed: list[VectorNode] = []
     for start in range(0, len(ids), store.batch_size):
         for node in await store._get(ws, ids[start : start + store.batch_size]):

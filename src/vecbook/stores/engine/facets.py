@@ -53,17 +53,21 @@ def table_values(table: NodeTable, filter: FilterNode | None, path: Path, limit:
     big[column.big_at] = True
     groups = []  # (type rank, order key, count, one element) arrays per kind
     for kind, rank in ((_BOOL, 0), (_NUM, 1), (_STR, 2)):
-        mask = chosen & (column.kind == kind) & ~big
-        if not mask.any():
+        elements = np.flatnonzero(chosen & (column.kind == kind) & ~big)
+        if not len(elements):
             continue
-        keys = column.code[mask].astype(np.float64) if kind == _STR else column.num[mask] + 0.0  # -0.0 is 0.0
-        rows = column.rows[mask]
-        elements = np.flatnonzero(mask)
-        pairs, first = np.unique(np.stack([rows.astype(np.float64), keys]), axis=1, return_index=True)
-        values, at, counts = np.unique(pairs[1], return_index=True, return_counts=True)
-        element = elements[first[at]]
-        order = column.strings.ranked()[1][values.astype(np.int64)].astype(np.float64) if kind == _STR else values
-        groups.append((np.full(len(values), rank), order, counts, element))
+        if kind == _STR:
+            ids, n_ids = column.code[elements], len(column.strings.items)
+        else:  # numbers (and booleans as 0/1) numbered by value; -0.0 is 0.0
+            keys, first_at, ids = np.unique(column.num[elements] + 0.0, return_index=True, return_inverse=True)
+            n_ids = len(keys)
+        counts = np.bincount(ids[_once_per_row(column.rows[elements], ids, n_ids)], minlength=n_ids)
+        present = np.flatnonzero(counts)
+        if kind == _STR:  # ordered by code point; read from the vocabulary (-1 - code marks a string)
+            order, element = column.strings.ranked()[1][present].astype(np.float64), -1 - present
+        else:
+            order, element = keys[present], elements[first_at[present]]
+        groups.append((np.full(len(present), rank), order, counts[present], element))
     extra = _big_values(column, chosen & big)
     if extra:
         ranks, orders, counts, elements = zip(*extra)
@@ -73,7 +77,29 @@ def table_values(table: NodeTable, filter: FilterNode | None, path: Path, limit:
     rank, order, counts, element = (np.concatenate(parts) for parts in zip(*groups))
     sorted_at = np.lexsort((order, rank, -counts))
     page = sorted_at[offset:] if limit is None else sorted_at[offset : offset + limit]
-    return [ValueCount(_original(table, column, int(element[i])), int(counts[i])) for i in page.tolist()]
+    return [ValueCount(_value(table, column, int(element[i])), int(counts[i])) for i in page.tolist()]
+
+
+def _once_per_row(rows: np.ndarray, ids: np.ndarray, n_ids: int) -> np.ndarray:
+    """A mask keeping one element per (row, value): a value repeated in one row's list counts once."""
+    if len(rows) < 2 or np.bincount(rows).max() < 2:
+        return np.ones(len(rows), dtype=bool)  # one value per row: nothing repeats
+    pairs = rows.astype(np.int64) * max(n_ids, 1) + ids
+    _, first = np.unique(pairs, return_index=True)
+    keep = np.zeros(len(rows), dtype=bool)
+    keep[first] = True
+    return keep
+
+
+def _value(table: NodeTable, column: Any, element: int) -> Any:
+    """The value behind a group's element (a negative number ``-1 - code``: a string of the vocabulary)."""
+    return column.strings.items[-1 - element] if element < 0 else _original(table, column, element)
+
+
+def _distinct_rows(rows: np.ndarray, n_rows: int) -> int:
+    seen = np.zeros(n_rows, dtype=bool)
+    seen[rows] = True
+    return int(seen.sum())
 
 
 def _big_values(column: Any, mask: np.ndarray) -> list[tuple[int, float, int, int]]:
@@ -111,7 +137,7 @@ def table_range(table: NodeTable, filter: FilterNode | None, path: Path) -> Fiel
     strings = chosen & (column.kind == _STR)
     number_bounds = _number_bounds(table, column, numbers)
     string_bounds, date_bounds = _string_bounds(column, strings)
-    nodes = len(np.unique(column.rows[numbers | strings]))
+    nodes = _distinct_rows(column.rows[numbers | strings], column.n_rows)
     return range_result(number_bounds, string_bounds, date_bounds, nodes)
 
 
@@ -127,15 +153,17 @@ def _number_bounds(table: NodeTable, column: Any, mask: np.ndarray) -> list[Any]
         if len(tied) > 64 and len(column.big_at):  # ties are big ints only in practice
             values += [_original(table, column, int(e)) for e in np.intersect1d(tied, column.big_at).tolist()]
         bounds.append(min(values) if pick is np.min else max(values))
-    return [*bounds, len(np.unique(column.rows[elements]))]
+    return [*bounds, _distinct_rows(column.rows[elements], column.n_rows)]
 
 
 def _string_bounds(column: Any, mask: np.ndarray) -> tuple[list[Any], list[Any] | None]:
     if not mask.any():
         return [], None
-    codes = np.unique(column.code[mask])
     texts = column.strings.items
-    nodes = len(np.unique(column.rows[mask]))
+    present = np.zeros(len(texts), dtype=bool)
+    present[column.code[mask]] = True
+    codes = np.flatnonzero(present)
+    nodes = _distinct_rows(column.rows[mask], column.n_rows)
     _, rank = column.strings.ranked()
     ranks = rank[codes]
     bounds = [texts[codes[np.argmin(ranks)]], texts[codes[np.argmax(ranks)]], nodes]

@@ -101,6 +101,9 @@ class TableStore(BaseVectorStore):
     async def _count_where(self, ws: str, native: FilterNode | None) -> int:
         return await self._locked(ws, lambda t: count_rows(t, native))
 
+    async def _matching_ids(self, ws: str, filter: FilterNode | None) -> list[str]:
+        return await self._locked(ws, lambda t: [t.ids[r] for r in t.filter_rows(filter).tolist()])
+
     async def _metadata_fields(self, ws: str, filter: FilterNode | None) -> list[MetadataField]:
         return await self._locked(ws, lambda t: table_fields(t, filter))
 
