@@ -33,7 +33,7 @@ from .columns import NodeColumns
 from .node import VectorNode
 from .registry import create_vector_store
 from .stores.base import BaseVectorStore
-from .stores.introspection import FieldRange, MetadataField, ValueCount
+from .stores.introspection import FieldRange, FieldSummary, MetadataField, ValueCount
 from .stores.local import LocalVectorStore
 from .stores.memory import MemoryVectorStore
 
@@ -69,6 +69,7 @@ __all__ = [
     "MetadataField",
     "ValueCount",
     "FieldRange",
+    "FieldSummary",
     "EmbeddingError",
     "RetryableEmbeddingError",
     "BackendUnavailableError",

@@ -203,3 +203,22 @@ async def test_introspection_sees_writes_at_once(api, ws):
     await api.delete("d000", ws)
     assert "new" not in [v for v, _ in pairs(await api.distinct_values(ws, "category"))]
     assert (await api.field_range(ws, "rank")).max == 8
+
+
+# ---- everything at once ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("filter_dict", [None, {"kind": {"ne": "song"}}])
+async def test_describe_metadata_is_the_other_calls_at_once(api, ws, filter_dict):
+    assert await api.describe_metadata(ws) == []
+    await insert(api, ws)
+    summaries = await api.describe_metadata(ws, filter_dict=filter_dict, max_values=2)
+    assert [s.field for s in summaries] == await api.metadata_fields(ws, filter_dict=filter_dict)
+    for s in summaries:
+        values = await api.distinct_values(ws, s.field.path, filter_dict=filter_dict, limit=None)
+        assert s.values == (values if len(values) <= 2 else None), s.field
+        assert s.range == await api.field_range(ws, s.field.path, filter_dict=filter_dict), s.field
+    kinds = {s.field.key: s.values for s in summaries}["kind"]
+    assert kinds is None if filter_dict is None else kinds == [("book", 3), ("film", 2)]  # three kinds are more than 2
+    with pytest.raises(ValidationError):
+        await api.describe_metadata(ws, max_values=None)

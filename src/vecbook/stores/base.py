@@ -60,7 +60,19 @@ from .engine.scoring import exact_scores, normalize_distance
 from .matching import MIN_OVERFETCH, Translation, keep_matching
 from .writes import all_or_nothing
 from . import by_filter
-from .introspection import FieldRange, FieldScan, MetadataField, RangeScan, ValueCount, ValueScan, check_paging, field_path, scan
+from .introspection import (
+    FieldRange,
+    FieldScan,
+    FieldSummary,
+    MetadataField,
+    RangeScan,
+    SummaryScan,
+    ValueCount,
+    ValueScan,
+    check_paging,
+    field_path,
+    scan,
+)
 
 __all__ = ["BaseVectorStore"]
 
@@ -288,7 +300,7 @@ class BaseVectorStore(ABC):
     # ---- metadata: introspection and updates ---------------------------------------------------
     # Logic in introspection.py, by_filter.py and engine/facets.py; hooks a backend may override:
     # ``_count_where(ws, native) -> int | None`` (None: not natively), ``_matching_ids(ws, filter)``,
-    # ``_metadata_fields(ws, filter)``,
+    # ``_metadata_fields(ws, filter)``, ``_describe_metadata(ws, filter, max_values)``,
     # ``_distinct_values(ws, filter, path, limit, offset)``, ``_field_range(ws, filter, path)``
     # (filter: the parsed tree, to translate; the defaults scan the matching nodes).
 
@@ -322,6 +334,16 @@ class BaseVectorStore(ABC):
         return await self._field_range(await self._require(workspace_id), tree, path)
 
     @public
+    async def async_describe_metadata(self, workspace_id: str, filter_dict: dict | None = None, max_values: int = 30) -> list[FieldSummary]:
+        """:meth:`metadata_fields`, :meth:`distinct_values` and :meth:`field_range` of every field at once:
+        a :class:`FieldSummary` per field (``field``, ``values``: all of them with counts, or None if
+        there are more than ``max_values``, and ``range``), in one pass where the backend scans."""
+        limit, _ = check_paging(max_values, 0)
+        if limit is None:
+            raise ValidationError("max_values must be a non-negative integer")
+        return await self._describe_metadata(await self._require(workspace_id), parse_filter(filter_dict), limit)
+
+    @public
     async def async_update_metadata(
         self, workspace_id: str, patch: dict, node_ids: str | Sequence[str] | None = None, filter_dict: dict | None = None
     ) -> int:
@@ -352,6 +374,10 @@ class BaseVectorStore(ABC):
 
     async def _field_range(self, ws: str, filter: FilterNode | None, path: tuple) -> FieldRange:
         return (await self._scan(ws, filter, RangeScan(path))).result()
+
+    async def _describe_metadata(self, ws: str, filter: FilterNode | None, max_values: int) -> list[FieldSummary]:
+        """One scan; a backend whose other introspection hooks are native composes them instead."""
+        return (await self._scan(ws, filter, SummaryScan(max_values))).summary()
 
     async def _scan(self, ws: str, filter: FilterNode | None, tally: Any) -> Any:
         async with contextlib.aclosing(self._matching_pages(ws, self.batch_size, filter)) as pages:
@@ -588,6 +614,7 @@ class BaseVectorStore(ABC):
     metadata_fields = sync_twin(async_metadata_fields)
     distinct_values = sync_twin(async_distinct_values)
     field_range = sync_twin(async_field_range)
+    describe_metadata = sync_twin(async_describe_metadata)
     update_metadata = sync_twin(async_update_metadata)
     search = sync_twin(async_search)
     search_by_vector = sync_twin(async_search_by_vector)

@@ -31,6 +31,8 @@ __all__ = [
     "MetadataField",
     "ValueCount",
     "FieldRange",
+    "FieldSummary",
+    "SummaryScan",
     "field_path",
     "check_paging",
     "FieldScan",
@@ -65,6 +67,16 @@ class ValueCount(NamedTuple):
 
     value: Any
     count: int
+
+
+@dataclass(frozen=True)
+class FieldSummary:
+    """A field (:class:`MetadataField`), its ``values`` with counts (as :meth:`distinct_values`
+    orders them; ``None`` when it holds more distinct values than asked for) and its ``range``."""
+
+    field: MetadataField
+    values: list[ValueCount] | None
+    range: FieldRange
 
 
 @dataclass(frozen=True)
@@ -153,6 +165,10 @@ class FieldScan:
             else:
                 types.add(type_name(value))
             entry[1][0] += 1
+            self.leaf(path, value)
+
+    def leaf(self, path: Path, value: Any) -> None:
+        """Called with every present leaf value (for subclasses)."""
 
     def result(self) -> list[MetadataField]:
         return [MetadataField(path, tuple(sorted(types)), n[0]) for path, (types, n) in sorted(self.fields.items())]
@@ -161,14 +177,16 @@ class FieldScan:
 class ValueScan:
     """Distinct values of one field with the number of nodes holding each."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, cap: int | None = None) -> None:
+        self.path, self.cap, self.overflow = path, cap, False  # more than ``cap`` distinct values: stop counting
         self.counts: dict[tuple[int, Any], int] = {}
         self.first: dict[tuple[int, Any], Any] = {}  # the value as first seen (1 or 1.0)
 
     def add(self, metadata: Mapping[str, Any]) -> None:
-        value = _lookup(metadata, self.path)
-        if value is None:
+        self.add_value(_lookup(metadata, self.path))
+
+    def add_value(self, value: Any) -> None:
+        if value is None or self.overflow:
             return
         seen = set()
         for item in _values(value):
@@ -179,6 +197,8 @@ class ValueScan:
             if ident not in self.counts:
                 self.counts[ident], self.first[ident] = 0, item
             self.counts[ident] += 1
+        if self.cap is not None and len(self.counts) > self.cap:
+            self.overflow, self.counts, self.first = True, {}, {}
 
     def result(self, limit: int | None, offset: int) -> list[ValueCount]:
         order = sorted(self.counts, key=lambda ident: value_sort_key(ident, self.counts[ident]))
@@ -198,7 +218,9 @@ class RangeScan:
         self.nodes = 0  # holding a number or a string
 
     def add(self, metadata: Mapping[str, Any]) -> None:
-        value = _lookup(metadata, self.path)
+        self.add_value(_lookup(metadata, self.path))
+
+    def add_value(self, value: Any) -> None:
         if value is None:
             return
         has_number = has_string = False
@@ -255,3 +277,26 @@ def scan(metadatas: Iterable[Mapping[str, Any]], tally: FieldScan | ValueScan | 
     for metadata in metadatas:
         if metadata:
             tally.add(metadata)
+
+
+class SummaryScan(FieldScan):
+    """Everything :class:`FieldSummary` says, for every field, in one pass over the metadata."""
+
+    def __init__(self, max_values: int) -> None:
+        super().__init__()
+        self.max_values = max_values
+        self.values: dict[Path, ValueScan] = {}
+        self.ranges: dict[Path, RangeScan] = {}
+
+    def leaf(self, path: Path, value: Any) -> None:
+        if path not in self.values:
+            self.values[path], self.ranges[path] = ValueScan(path, self.max_values), RangeScan(path)
+        self.values[path].add_value(value)
+        self.ranges[path].add_value(value)
+
+    def summary(self) -> list[FieldSummary]:
+        out = []
+        for field in self.result():
+            values = self.values[field.path]
+            out.append(FieldSummary(field, None if values.overflow else values.result(None, 0), self.ranges[field.path].result()))
+        return out

@@ -6,9 +6,8 @@ so ``{"a": {"b": 1}}`` and ``{"a.b": 2}`` are two fields, ``("a", "b")`` and
 ``vecbook.filters.field_key`` its key in a filter dict (``a.b``, ``a\\.b``).
 
 :func:`introspect_workspace` reads the store's introspection API
-(``metadata_fields``, ``distinct_values``, ``field_range``: computed by the
-backend where it can), over every node; :func:`introspect_metadata` does the
-same over metadata dicts at hand. This is what populates the search panel's
+(``describe_metadata``: computed by the backend where it can), over every
+node; :func:`introspect_metadata` does the same over metadata dicts at hand. This is what populates the search panel's
 filter builder.
 """
 
@@ -259,44 +258,35 @@ def resolve_field(fields: Mapping[FieldPath, Any], ref: str | Sequence[str]) -> 
 def introspect_workspace(store, workspace_id: str, max_nodes: int | None = None, max_distinct: int = 30, page_size: int | None = None) -> WorkspaceSchema:
     """Introspect a workspace's metadata through the store's introspection API, over every node.
 
-    ``store.metadata_fields`` gives the fields, their types and counts;
-    ``store.distinct_values`` the values of a field with at most ``max_distinct`` of them;
-    ``store.field_range`` the min/max of numbers and dates (computed by the backend where
-    it can). ``max_nodes`` and ``page_size`` are accepted for compatibility and unused:
-    nothing is sampled any more.
+    One ``store.describe_metadata`` call: the fields with their types and counts, the
+    values of those with at most ``max_distinct`` of them, and their min/max (computed by
+    the backend where it can, else in one pass over the nodes). ``max_nodes`` and
+    ``page_size`` are accepted for compatibility and unused: nothing is sampled any more.
     """
     total = store.count(workspace_id)
     fields = Fields()
-    for found in store.metadata_fields(workspace_id):
-        fields[found.path] = _field_info(store, workspace_id, found, max_distinct)
+    for summary in store.describe_metadata(workspace_id, max_values=max(0, max_distinct)):
+        fields[summary.field.path] = _field_info(summary)
     return WorkspaceSchema(workspace_id, fields, scanned=total, total=total)
 
 
-def _field_info(store, workspace_id: str, found, max_distinct: int) -> FieldInfo:
-    """A FieldInfo from a store's MetadataField, its few distinct values and its range."""
+def _field_info(summary) -> FieldInfo:
+    """A FieldInfo from a store's FieldSummary."""
+    found, bounds = summary.field, summary.range
     types = set(found.types)
-    is_list = "list" in types
-    kinds = {"object" if t in ("object", "list") else t for t in types} - {"object"} or {"other"}
+    kinds = {t for t in types if t not in ("object", "list")} or {"other"}
     if kinds == {"integer"}:
         kind = "integer"
     elif kinds <= {"integer", "float"}:
         kind = "number"
     elif kinds == {"string"}:
-        kind = "string"
+        kind = "date" if bounds.kind == "date" else "string"
     elif kinds == {"boolean"}:
         kind = "boolean"
     else:
         kind = "mixed"
-    lo = hi = None
-    if kind in ("integer", "number", "string"):
-        bounds = store.field_range(workspace_id, found.path)
-        if kind == "string" and bounds.kind == "date":
-            kind = "date"
-        if kind != "string":
-            lo, hi = bounds.min, bounds.max
+    lo, hi = (bounds.min, bounds.max) if kind in ("integer", "number", "date") else (None, None)
     values = None
-    if max_distinct > 0 and kinds != {"other"}:
-        distinct = store.distinct_values(workspace_id, found.path, limit=max_distinct + 1)
-        if len(distinct) <= max_distinct:
-            values = sorted((v.value for v in distinct), key=lambda v: (str(type(v)), v))
-    return FieldInfo(found.path, kind, found.count, values, lo, hi, is_list)
+    if summary.values is not None and kinds != {"other"}:
+        values = sorted((v.value for v in summary.values), key=lambda v: (str(type(v)), v))
+    return FieldInfo(found.path, kind, found.count, values, lo, hi, "list" in types)

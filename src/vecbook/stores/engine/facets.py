@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...filters import FilterNode, Path, _lookup
-from ..introspection import FieldRange, FieldScan, MetadataField, ValueCount, range_result
+from ..introspection import FieldRange, FieldScan, FieldSummary, MetadataField, ValueCount, range_result
 
 if TYPE_CHECKING:
     from .table import NodeTable
 
-__all__ = ["count_rows", "table_fields", "table_values", "table_range"]
+__all__ = ["count_rows", "table_fields", "table_values", "table_range", "table_summary"]
 
 _STR, _NUM, _BOOL = 0, 1, 2  # Column.kind codes (vecbook.filter_eval)
 
@@ -174,3 +174,11 @@ def _string_bounds(column: Any, mask: np.ndarray) -> tuple[list[Any], list[Any] 
     low = min((int(t), texts[c]) for c, t in zip(codes[times == times.min()].tolist(), times[times == times.min()].tolist()))
     high = max((int(t), texts[c]) for c, t in zip(codes[times == times.max()].tolist(), times[times == times.max()].tolist()))
     return bounds, [low, high]
+
+
+def table_summary(table: NodeTable, filter: FilterNode | None, max_values: int) -> list[FieldSummary]:
+    out = []
+    for field in table_fields(table, filter):
+        values = table_values(table, filter, field.path, max_values + 1, 0)
+        out.append(FieldSummary(field, values if len(values) <= max_values else None, table_range(table, filter, field.path)))
+    return out

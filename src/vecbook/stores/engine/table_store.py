@@ -14,8 +14,8 @@ from ...columns import NodeColumns
 from ...filters import FilterNode
 from ...node import VectorNode
 from ..base import BaseVectorStore
-from ..introspection import FieldRange, MetadataField, ValueCount
-from .facets import count_rows, table_fields, table_range, table_values
+from ..introspection import FieldRange, FieldSummary, MetadataField, ValueCount
+from .facets import count_rows, table_fields, table_range, table_summary, table_values
 from .table import NodeTable
 
 __all__ = ["TableStore", "TableState"]
@@ -112,3 +112,6 @@ class TableStore(BaseVectorStore):
 
     async def _field_range(self, ws: str, filter: FilterNode | None, path: tuple) -> FieldRange:
         return await self._locked(ws, lambda t: table_range(t, filter, path))
+
+    async def _describe_metadata(self, ws: str, filter: FilterNode | None, max_values: int) -> list[FieldSummary]:
+        return await self._locked(ws, lambda t: table_summary(t, filter, max_values))
