@@ -3,6 +3,8 @@ returns, all or nothing, vectors never re-embedded, and searches that see the ne
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
@@ -188,3 +190,22 @@ def fail_midway(store, hook: str) -> None:
         return await original(ws, arg)
 
     setattr(store, hook, failing)
+
+
+async def test_a_cancelled_update_is_all_or_nothing(make):
+    api = make("async", batch_size=50)
+    await api.create_workspace("w")
+    rng = np.random.default_rng(3)
+    await api.insert([VectorNode(unique_id=f"n{i}", content="c", metadata={"v": 0}, vector=rng.standard_normal(16).astype(np.float32)) for i in range(600)], "w")
+    task = asyncio.ensure_future(api.update_metadata("w", {"v": 1}, filter_dict={"v": 0}))
+    for _ in range(2000):  # cancel once the writes have started (some chunks may have landed)
+        await asyncio.sleep(0.001)
+        if task.done() or await api.count("w", filter_dict={"v": 1}) > 0:
+            break
+    task.cancel()
+    try:
+        assert await task == 600
+    except asyncio.CancelledError:
+        pass
+    assert await api.count("w", filter_dict={"v": 1}) in (0, 600)
+    assert await api.count("w") == 600
