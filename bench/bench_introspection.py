@@ -65,7 +65,7 @@ def main() -> None:
     print(f"{'call':38} {'engine ms':>10} {'scan ms':>10} {'scan/engine':>12}")
     for name, call in calls.items():
         assert call(store) == call(scan), name
-        fast, slow = median_seconds(lambda: call(store)), median_seconds(lambda: call(scan))
+        fast, slow = median_seconds(lambda c=call: c(store)), median_seconds(lambda c=call: c(scan))
         print(f"{name:38} {fast * 1e3:10.1f} {slow * 1e3:10.1f} {slow / fast:11.1f}x")
     with open("/proc/loadavg") as f:
         print("load:", f.read().strip())

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 import vecbook
-from vecbook import DumpFormatError, DumpMismatchError, HashEmbeddingModel, MemoryVectorStore, VectorNode
+from vecbook import (
+    DumpFormatError,
+    DumpMismatchError,
+    HashEmbeddingModel,
+    MemoryVectorStore,
+    VectorNode,
+)
 from vecbook.dumps import read_header
 
 from .dataset import nodes

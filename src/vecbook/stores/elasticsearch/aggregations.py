@@ -18,7 +18,7 @@ from typing import Any
 from ...errors import VecbookError
 from ...filters import FilterNode, Path, field_values
 from ..introspection import ValueCount
-from .filters import FIELD, MAX_TERM_BYTES, _HASH_BYTES, _prefix, _value_term, to_query
+from .filters import _HASH_BYTES, FIELD, MAX_TERM_BYTES, _prefix, _value_term, to_query
 
 __all__ = ["MAX_AGG_VALUES", "distinct_values"]
 

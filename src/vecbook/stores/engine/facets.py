@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...filters import FilterNode, Path, _lookup
-from ..introspection import FieldRange, FieldScan, FieldSummary, MetadataField, ValueCount, range_result
+from ..introspection import (
+    FieldRange,
+    FieldScan,
+    FieldSummary,
+    MetadataField,
+    ValueCount,
+    range_result,
+)
 
 if TYPE_CHECKING:
     from .table import NodeTable
