@@ -10,6 +10,7 @@ from .errors import (
     CorruptedFileError,
     DimensionMismatchError,
     DumpFormatError,
+    DumpMismatchError,
     DumpNotFoundError,
     EmbeddingError,
     FilterError,
@@ -32,6 +33,7 @@ from .columns import NodeColumns
 from .node import VectorNode
 from .registry import create_vector_store
 from .stores.base import BaseVectorStore
+from .stores.introspection import FieldRange, FieldSummary, MetadataField, ValueCount
 from .stores.local import LocalVectorStore
 from .stores.memory import MemoryVectorStore
 
@@ -63,6 +65,11 @@ __all__ = [
     "FilterError",
     "DumpFormatError",
     "DumpNotFoundError",
+    "DumpMismatchError",
+    "MetadataField",
+    "ValueCount",
+    "FieldRange",
+    "FieldSummary",
     "EmbeddingError",
     "RetryableEmbeddingError",
     "BackendUnavailableError",

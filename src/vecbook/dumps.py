@@ -5,6 +5,19 @@
 the exact decimal value of each float32, so a dump and a load give back
 bit-identical vectors. Files are written to a temporary name, fsynced and
 renamed, so a crash mid-dump leaves any previous dump intact.
+
+A dump may start with a header line that describes it, one JSON object with the
+single key ``vecbook_dump``::
+
+    {"vecbook_dump": {"format": 1, "vecbook_version": "0.1.0", "workspace_id": "notes",
+                      "embedding_model": "all-MiniLM-L6-v2", "dimensions": 384, "distance": "cosine"}}
+
+``embedding_model`` is the store's model name only (never a key, URL or other
+setting of the model), or null. ``dump_workspace`` writes it unless told
+``header=False`` (a file in the guide's exact format, for readers that take every
+line as a node, such as flowllm); ``load_workspace`` checks it
+(:func:`check_header`) and reads files without one, flowllm/ReMe dumps included,
+as they are.
 """
 
 from __future__ import annotations
@@ -16,12 +29,68 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import DumpFormatError, DumpNotFoundError, ValidationError
+from .errors import DumpFormatError, DumpMismatchError, DumpNotFoundError, ValidationError
 from .node import VectorNode
 
-__all__ = ["dump_path", "find_dump", "node_to_dict", "AtomicJsonlWriter", "read_nodes", "fsync_dir"]
+__all__ = [
+    "dump_path",
+    "find_dump",
+    "node_to_dict",
+    "AtomicJsonlWriter",
+    "read_nodes",
+    "read_dump",
+    "read_header",
+    "make_header",
+    "check_header",
+    "fsync_dir",
+    "HEADER_KEY",
+]
 
 NODE_KEYS = ("unique_id", "workspace_id", "content", "metadata", "vector")
+HEADER_KEY = "vecbook_dump"
+HEADER_FORMAT = 1
+
+
+def make_header(workspace_id: str, dimensions: int | None, distance: str | None, embedding_model: Any) -> dict[str, Any]:
+    """The header line of a dump: what produced the vectors (the model's name only, never its settings)."""
+    from . import __version__
+
+    name = getattr(embedding_model, "model_name", None) or (type(embedding_model).__name__ if embedding_model is not None else None)
+    return {
+        HEADER_KEY: {
+            "format": HEADER_FORMAT,
+            "vecbook_version": __version__,
+            "workspace_id": workspace_id,
+            "embedding_model": name,
+            "dimensions": dimensions,
+            "distance": distance,
+        }
+    }
+
+
+def _header_of(record: Any) -> dict[str, Any] | None:
+    if isinstance(record, dict) and len(record) == 1 and isinstance(record.get(HEADER_KEY), dict):
+        return record[HEADER_KEY]
+    return None
+
+
+def check_header(header: dict[str, Any], source: Path, embedding_model: Any) -> None:
+    """Raise DumpMismatchError if the dump's vectors came from another model or have another length
+    than ``embedding_model`` (the loading store's; None: nothing to compare) makes."""
+    if embedding_model is None:
+        return
+    problems = []
+    dims, model_dims = header.get("dimensions"), getattr(embedding_model, "dimensions", None)
+    if dims is not None and model_dims is not None and dims != model_dims:
+        problems.append(f"its vectors have {dims} dimensions, the store's model makes {model_dims}")
+    name, model_name = header.get("embedding_model"), getattr(embedding_model, "model_name", None)
+    if name and model_name and name != model_name:
+        problems.append(f"its vectors come from {name!r}, the store embeds with {model_name!r}")
+    if problems:
+        raise DumpMismatchError(
+            f"{source}: {'; '.join(problems)}, so text searches would compare unrelated vectors; "
+            "load it with a store using that model, or pass check_header=False to load it anyway"
+        )
 
 
 def dump_path(directory: Path, workspace_id: str) -> Path:
@@ -96,6 +165,10 @@ class AtomicJsonlWriter:
         self._file = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
         return self
 
+    def write_header(self, header: dict[str, Any]) -> None:
+        """The first line: a dump header (:func:`make_header`); not counted as a node."""
+        self._file.write(json.dumps(header, ensure_ascii=False, allow_nan=False) + "\n")
+
     def write_nodes(self, nodes: Iterable[VectorNode], callback_fn: Callable[[VectorNode], dict] | None = None) -> None:
         lines = []
         for node in nodes:
@@ -123,10 +196,33 @@ class AtomicJsonlWriter:
 
 def read_nodes(path: Path, callback_fn: Callable[[dict], VectorNode] | None = None) -> list[VectorNode]:
     """Read and check a whole dump; a bad line raises DumpFormatError naming file and line."""
+    return read_dump(path, callback_fn)[1]
+
+
+def read_header(path: Path) -> dict[str, Any] | None:
+    """The header of a dump file (see the module docstring), or None if it has none."""
+    path = Path(path)
+    if not path.is_file():
+        raise DumpNotFoundError(f"no dump file at {path}")
+    with path.open("r", encoding="utf-8", newline="\n") as lines:
+        for line in lines:
+            if line.strip():
+                try:
+                    return _header_of(json.loads(line))
+                except json.JSONDecodeError:
+                    return None
+    return None
+
+
+def read_dump(path: Path, callback_fn: Callable[[dict], VectorNode] | None = None) -> tuple[dict[str, Any] | None, list[VectorNode]]:
+    """The header (None if the file has none) and the nodes of a whole dump, checked;
+    a bad line raises DumpFormatError naming file and line."""
     path = Path(path)
     if not path.is_file():
         raise DumpNotFoundError(f"no dump file at {path}")
     nodes: list[VectorNode] = []
+    header = None
+    first = True
     with path.open("r", encoding="utf-8", newline="\n") as lines:
         for lineno, line in enumerate(lines, start=1):
             if not line.strip():
@@ -138,8 +234,13 @@ def read_nodes(path: Path, callback_fn: Callable[[dict], VectorNode] | None = No
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DumpFormatError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+            if first:
+                first = False
+                header = _header_of(record)
+                if header is not None:
+                    continue
             nodes.append(_to_node(record, callback_fn, where))
-    return nodes
+    return header, nodes
 
 
 def _truncated(line: str) -> bool:

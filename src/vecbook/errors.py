@@ -11,6 +11,7 @@ naturally catch, so ``except KeyError`` keeps working for a missing workspace::
     │   └── DimensionMismatchError            a vector of the wrong length
     ├── FilterError (ValueError)              a filter that is malformed or unsupported
     ├── DumpFormatError (ValueError)          a dump file that cannot be read (names the line)
+    │   └── DumpMismatchError                 a dump whose header names another model or vector length
     ├── DumpNotFoundError (FileNotFoundError) no dump file where one was expected
     ├── EmbeddingError (RuntimeError)         the embedding model failed
     │   └── RetryableEmbeddingError           a failure worth retrying (429, 5xx, timeout)
@@ -38,6 +39,7 @@ __all__ = [
     "FilterError",
     "DumpFormatError",
     "DumpNotFoundError",
+    "DumpMismatchError",
     "EmbeddingError",
     "RetryableEmbeddingError",
     "BackendUnavailableError",
@@ -100,6 +102,11 @@ class FilterError(VecbookError, ValueError):
 
 class DumpFormatError(VecbookError, ValueError):
     """A dump file that cannot be read; the message names file and line."""
+
+
+class DumpMismatchError(DumpFormatError):
+    """A dump's header names an embedding model or vector length that differs from the store's
+    (load with ``check_header=False`` to load it anyway)."""
 
 
 class DumpNotFoundError(VecbookError, FileNotFoundError):

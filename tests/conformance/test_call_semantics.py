@@ -69,7 +69,7 @@ async def test_a_query_is_embedded_once(api, ws, model):
         (lambda api, ws: api.search_by_vector(np.ones(16), ws, filters={"rank": 1}), "filter_dict"),
         (lambda api, ws: api.batch_search(["q"], ws, k=3), "top_k"),
         (lambda api, ws: api.insert(nodes(1), ws, workspace="x"), "workspace_id"),
-        (lambda api, ws: api.delete("d000", ws, filter_dict={"rank": 1}), None),
+        (lambda api, ws: api.delete("d000", ws, where={"rank": 1}), "filter_dict"),  # delete takes filter_dict now
         (lambda api, ws: api.nodes(ws, filter={"rank": 1}), "filter_dict"),
     ],
 )

@@ -23,8 +23,9 @@ async def test_dump_writes_one_node_per_line(api, ws, tmp_path):
     result = await api.dump_workspace(ws, path=tmp_path / "dump")
     assert result["size"] == 12
     lines = (tmp_path / "dump" / f"{ws}.jsonl").read_text().splitlines()
-    assert len(lines) == 12
-    record = json.loads(lines[0])
+    assert len(lines) == 13  # a header line (tests/conformance/test_dump_headers.py), then the nodes
+    assert list(json.loads(lines[0])) == ["vecbook_dump"]
+    record = json.loads(lines[1])
     assert set(record) == {"unique_id", "workspace_id", "content", "metadata", "vector"}
     assert not list((tmp_path / "dump").glob(".*.tmp"))
 
@@ -108,8 +109,8 @@ async def test_load_path_may_name_the_file_and_several_dumps_are_listed(api, ws,
     [
         (lambda text: text[: len(text) // 2], None),  # truncated mid-record
         (lambda text: text.replace("\n", "\n{not json\n", 1), 2),
-        (lambda text: text + '{"unique_id": "z", "vector": "abc"}\n', 11),
-        (lambda text: text + "[1, 2]\n", 11),
+        (lambda text: text + '{"unique_id": "z", "vector": "abc"}\n', 12),  # a header line and 10 nodes before it
+        (lambda text: text + "[1, 2]\n", 12),
     ],
 )
 async def test_corrupt_dump_names_the_line_and_writes_nothing(api, ws, tmp_path, corrupt, line):

@@ -39,7 +39,8 @@ def test_killed_dump_leaves_previous_dump_intact(tmp_path):
         if data == old:
             outcomes["old"] += 1
             continue
-        lines = data.decode().splitlines()
+        header, *lines = data.decode().splitlines()  # a header line, then the nodes
+        assert "vecbook_dump" in json.loads(header)
         assert len(lines) == 8000 and all(json.loads(line)["unique_id"] for line in lines), "a partial dump replaced the old one"
         outcomes["new"] += 1
         (dumps / "ws.jsonl").write_bytes(old)

@@ -44,11 +44,13 @@ def test_distinct_values_only_when_few():
     assert infos[("b",)].values == [0, 1, 2]
 
 
-def test_sampling_is_bounded_and_said(store):
-    schema = introspect_workspace(store, "pypi", max_nodes=50)
-    assert schema.scanned == 50 and schema.total == 300 and schema.sampled
-    assert "first 50 of 300 nodes (sampled)" in schema.describe()
-    assert schema.fields[("rank",)].kind == "integer"
+def test_the_schema_comes_from_the_store_over_every_node(store):
+    schema = introspect_workspace(store, "pypi", max_nodes=50)  # max_nodes: accepted, nothing is sampled now
+    assert schema.scanned == schema.total == 300 and not schema.sampled
+    assert "from all 300 nodes" in schema.describe()
+    rank = schema.fields[("rank",)]
+    assert rank.kind == "integer" and rank.count == store.count("pypi", filter_dict={"rank": {"exists": True}})
+    assert (rank.min, rank.max) == (store.field_range("pypi", "rank").min, store.field_range("pypi", "rank").max)
 
 
 def test_mixed_and_odd_values():

@@ -5,9 +5,10 @@ so ``{"a": {"b": 1}}`` and ``{"a.b": 2}`` are two fields, ``("a", "b")`` and
 ``("a.b",)``; :func:`field_label` is how one reads (``a.b``, ``"a.b"``) and
 ``vecbook.filters.field_key`` its key in a filter dict (``a.b``, ``a\\.b``).
 
-Works over ``iter_workspace_nodes`` pages, so it runs on every backend; big
-workspaces are sampled (the first ``max_nodes`` nodes) and the result says so.
-This is what populates the search panel's filter builder.
+:func:`introspect_workspace` reads the store's introspection API
+(``describe_metadata``: computed by the backend where it can), over every
+node; :func:`introspect_metadata` does the same over metadata dicts at hand. This is what populates the search panel's
+filter builder.
 """
 
 from __future__ import annotations
@@ -254,11 +255,38 @@ def resolve_field(fields: Mapping[FieldPath, Any], ref: str | Sequence[str]) -> 
     raise FilterError(f"unknown field {ref!r}; known: {known}")
 
 
-def introspect_workspace(store, workspace_id: str, max_nodes: int = 5000, max_distinct: int = 30, page_size: int = 1000) -> WorkspaceSchema:
-    """Introspect a workspace's metadata through the public store API, scanning at most ``max_nodes`` nodes."""
-    total = store.count(workspace_id)
-    from ._collect import collect
+def introspect_workspace(store, workspace_id: str, max_nodes: int | None = None, max_distinct: int = 30, page_size: int | None = None) -> WorkspaceSchema:
+    """Introspect a workspace's metadata through the store's introspection API, over every node.
 
-    metadatas = collect(store, workspace_id, lambda node: node.metadata, limit=max(0, max_nodes), page_size=page_size)
-    fields = introspect_metadata(metadatas, max_distinct=max_distinct)
-    return WorkspaceSchema(workspace_id, fields, scanned=len(metadatas), total=max(total, len(metadatas)))
+    One ``store.describe_metadata`` call: the fields with their types and counts, the
+    values of those with at most ``max_distinct`` of them, and their min/max (computed by
+    the backend where it can, else in one pass over the nodes). ``max_nodes`` and
+    ``page_size`` are accepted for compatibility and unused: nothing is sampled any more.
+    """
+    total = store.count(workspace_id)
+    fields = Fields()
+    for summary in store.describe_metadata(workspace_id, max_values=max(0, max_distinct)):
+        fields[summary.field.path] = _field_info(summary)
+    return WorkspaceSchema(workspace_id, fields, scanned=total, total=total)
+
+
+def _field_info(summary) -> FieldInfo:
+    """A FieldInfo from a store's FieldSummary."""
+    found, bounds = summary.field, summary.range
+    types = set(found.types)
+    kinds = {t for t in types if t not in ("object", "list")} or {"other"}
+    if kinds == {"integer"}:
+        kind = "integer"
+    elif kinds <= {"integer", "float"}:
+        kind = "number"
+    elif kinds == {"string"}:
+        kind = "date" if bounds.kind == "date" else "string"
+    elif kinds == {"boolean"}:
+        kind = "boolean"
+    else:
+        kind = "mixed"
+    lo, hi = (bounds.min, bounds.max) if kind in ("integer", "number", "date") else (None, None)
+    values = None
+    if summary.values is not None and kinds != {"other"}:
+        values = sorted((v.value for v in summary.values), key=lambda v: (str(type(v)), v))
+    return FieldInfo(found.path, kind, found.count, values, lo, hi, "list" in types)

@@ -16,15 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from .aggs import check_aggs, run_aggs
 from .errors import EsError, bad_request, check_keys, parsing, unsupported, x_content
 from .indices import Index, Snapshot
 from .mapping import check_similarity
 from .query import parse_query
 
 MAX_K = 10_000
-BODY_KEYS = {"query", "knn", "size", "from", "sort", "search_after", "pit", "_source", "track_total_hits", "timeout", "version", "seq_no_primary_term"}
+BODY_KEYS = {"query", "knn", "aggs", "aggregations", "size", "from", "sort", "search_after", "pit", "_source", "track_total_hits", "timeout", "version", "seq_no_primary_term"}
 KNOWN_UNMODELLED = {
-    "aggs", "aggregations", "highlight", "post_filter", "rescore", "collapse", "suggest", "profile", "script_fields",
+    "highlight", "post_filter", "rescore", "collapse", "suggest", "profile", "script_fields",
     "docvalue_fields", "fields", "stored_fields", "runtime_mappings", "terminate_after", "indices_boost", "rank",
     "retriever", "slice", "stats", "ext", "track_scores", "min_score", "explain", "sub_searches",
 }
@@ -48,6 +49,7 @@ class Request:
     pit: dict[str, Any] | None
     version: bool
     seq_no: bool
+    aggs: dict[str, Any] | None = None
 
 
 def check_body(body: Any, params: dict[str, str]) -> Request:
@@ -92,6 +94,13 @@ def check_body(body: Any, params: dict[str, str]) -> Request:
                 raise unsupported(f"knn option [{key}]")
         if "query" in body:
             raise unsupported("knn combined with a query (hybrid search)")
+    if "aggs" in body and "aggregations" in body:
+        raise parsing("Found two aggregation type definitions")
+    aggs = body.get("aggs", body.get("aggregations"))
+    if aggs is not None:
+        if knn is not None:
+            raise unsupported("aggregations over a knn search")
+        aggs = check_aggs(aggs)
     return Request(
         query=body.get("query"),
         knn=knn,
@@ -106,6 +115,7 @@ def check_body(body: Any, params: dict[str, str]) -> Request:
         pit=pit,
         version=bool(body.get("version")),
         seq_no=bool(body.get("seq_no_primary_term")),
+        aggs=aggs,
     )
 
 
@@ -219,11 +229,13 @@ def run_search(index: Index, snap: Snapshot, req: Request, pit_id: str | None) -
         )
     if req.sort and any(name == "_shard_doc" for name, _ in req.sort) and pit_id is None:
         raise bad_request("[_shard_doc] sort field cannot be used without [point in time]", type="action_request_validation_exception")
+    aggregations = None
     if req.knn is not None:
         positions, scores = _knn(index, snap, req)
     else:
         mask = parse_query(req.query, index.mapping)(snap) if req.query is not None else np.ones(len(snap), dtype=bool)
         positions = np.flatnonzero(mask)
+        aggregations = run_aggs(index, snap, mask, req.aggs) if req.aggs else None
         constant = 0.0 if _filters_only(req.query) else 1.0
         scores = np.full(len(positions), constant, dtype=np.float32)
     total = len(positions)
@@ -269,6 +281,8 @@ def run_search(index: Index, snap: Snapshot, req: Request, pit_id: str | None) -
     hits_obj["max_score"] = None if req.sort or not page else max(s for _, s in page)
     hits_obj["hits"] = hits
     out["hits"] = hits_obj
+    if aggregations is not None:
+        out["aggregations"] = aggregations
     return out
 
 

@@ -36,6 +36,7 @@ from ...filters import FilterNode
 from ...node import VectorNode
 from ..arguments import public
 from ..base import BaseVectorStore
+from ..introspection import ValueCount
 from ..matching import Translation
 from ..engine.batch import NodeBatch
 from .client import UNREACHABLE, EsClients, check_refresh, default_hosts, describe_failure, index_missing, scrub
@@ -54,6 +55,7 @@ from .documents import (
     upsert_actions,
     workspace_of,
 )
+from .aggregations import MAX_AGG_VALUES, distinct_values
 from .filters import to_query
 
 __all__ = ["EsVectorStore", "index_name", "workspace_of"]
@@ -241,11 +243,13 @@ class EsVectorStore(BaseVectorStore):
             _REFRESH.reset(token)
 
     @public
-    async def async_delete(self, node_ids: Any, workspace_id: str, refresh: bool | str | None = None) -> None:
-        """Delete nodes by id (see BaseVectorStore); ``refresh`` overrides the store's default."""
+    async def async_delete(
+        self, node_ids: Any = None, workspace_id: str | None = None, filter_dict: dict | None = None, refresh: bool | str | None = None
+    ) -> int | None:
+        """Delete nodes by id or by filter (see BaseVectorStore); ``refresh`` overrides the store's default."""
         token = _REFRESH.set(None if refresh is None else check_refresh(refresh))
         try:
-            await super().async_delete(node_ids, workspace_id)
+            return await super().async_delete(node_ids, workspace_id, filter_dict)
         finally:
             _REFRESH.reset(token)
 
@@ -280,6 +284,24 @@ class EsVectorStore(BaseVectorStore):
         es = await self._clients.get()
         with self._calling(ws):
             return int((await es.count(index=self._index(ws)))["count"])
+
+    async def _count_where(self, ws: str, native: FilterNode | None) -> int:
+        es = await self._clients.get()
+        query = {"bool": {"filter": [to_query(native)]}} if native is not None else {"match_all": {}}
+        with self._calling(ws):
+            return int((await es.count(index=self._index(ws), query=query))["count"])
+
+    async def _distinct_values(self, ws: str, filter: FilterNode | None, path: tuple, limit: int | None, offset: int) -> list[ValueCount]:
+        """A terms aggregation (``aggregations.py``) for the first 10,000 values; pages beyond, and
+        indices of an older layout, scan the matching nodes."""
+        translation = await self._translate(ws, filter)
+        if translation.empty:
+            return []
+        if not translation.exact or limit is None or offset + limit > MAX_AGG_VALUES:
+            return await super()._distinct_values(ws, filter, path, limit, offset)
+        es = await self._clients.get()
+        with self._calling(ws):
+            return await distinct_values(es, self._index(ws), translation.native, path, limit, offset)
 
     async def _translate(self, ws: str, filter: FilterNode | None) -> Translation:
         if filter is not None and (await self._index_info(ws)).format < FORMAT:

@@ -14,6 +14,8 @@ from ...columns import NodeColumns
 from ...filters import FilterNode
 from ...node import VectorNode
 from ..base import BaseVectorStore
+from ..introspection import FieldRange, FieldSummary, MetadataField, ValueCount
+from .facets import count_rows, table_fields, table_range, table_summary, table_values
 from .table import NodeTable
 
 __all__ = ["TableStore", "TableState"]
@@ -93,3 +95,23 @@ class TableStore(BaseVectorStore):
             page = await self._get(ws, ids[start : start + page_size])
             if page:
                 yield page
+
+    # ---- metadata introspection (engine/facets.py) ----------------------------------------
+
+    async def _count_where(self, ws: str, native: FilterNode | None) -> int:
+        return await self._locked(ws, lambda t: count_rows(t, native))
+
+    async def _matching_ids(self, ws: str, filter: FilterNode | None) -> list[str]:
+        return await self._locked(ws, lambda t: [t.ids[r] for r in t.filter_rows(filter).tolist()])
+
+    async def _metadata_fields(self, ws: str, filter: FilterNode | None) -> list[MetadataField]:
+        return await self._locked(ws, lambda t: table_fields(t, filter))
+
+    async def _distinct_values(self, ws: str, filter: FilterNode | None, path: tuple, limit: int | None, offset: int) -> list[ValueCount]:
+        return await self._locked(ws, lambda t: table_values(t, filter, path, limit, offset))
+
+    async def _field_range(self, ws: str, filter: FilterNode | None, path: tuple) -> FieldRange:
+        return await self._locked(ws, lambda t: table_range(t, filter, path))
+
+    async def _describe_metadata(self, ws: str, filter: FilterNode | None, max_values: int) -> list[FieldSummary]:
+        return await self._locked(ws, lambda t: table_summary(t, filter, max_values))

@@ -27,6 +27,7 @@ from ...node import VectorNode
 from ..base import BaseVectorStore
 from ..engine.batch import NodeBatch
 from ..engine.scoring import normalize_distance
+from ..introspection import ValueCount
 from ..matching import Translation
 from .points import FORMAT, FORMAT_KEY, READ_PAYLOAD, collection_name, nodes, pending_name, point_id, points, workspace_of
 
@@ -34,6 +35,7 @@ try:
     from qdrant_client import AsyncQdrantClient, models
 
     from .clients import LocalClient, RemoteClients, server_args, translate_error
+    from .facets import distinct_values as facet_values
     from .filters import PRESENT_KEY, index_schemas, plan_filter
 except ImportError:  # the constructor raises MissingDependencyError
     models = None
@@ -237,6 +239,22 @@ class QdrantVectorStore(BaseVectorStore):
         if (await self._info(ws))[0] is None:
             return 0
         return (await self._call("count", ws, collection_name=collection_name(ws), exact=True)).count
+
+    async def _count_where(self, ws: str, native: Any) -> int:
+        if (await self._info(ws))[0] is None:
+            return 0
+        return (await self._call("count", ws, collection_name=collection_name(ws), count_filter=native, exact=True)).count
+
+    async def _distinct_values(self, ws: str, filter: FilterNode | None, path: tuple, limit: int | None, offset: int) -> list[ValueCount]:
+        """Facet counts (``facets.py``) for fields of strings and booleans; the base class's scan otherwise."""
+        translation = await self._translate(ws, filter)
+        if translation.empty or (await self._info(ws))[0] is None:
+            return []
+        if translation.exact and limit is not None:
+            found = await facet_values(self, ws, translation.native, path, limit, offset)
+            if found is not None:
+                return found
+        return await super()._distinct_values(ws, filter, path, limit, offset)
 
     async def _translate(self, ws: str, filter: FilterNode | None) -> Translation:
         if filter is not None and await self._holds_old_points(ws):
