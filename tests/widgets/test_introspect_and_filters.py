@@ -35,7 +35,7 @@ def test_field_kinds_values_and_ranges(store):
     assert f["tags"].is_list and f["tags"].values == ["x", "y", "z"]
     assert f["author.name"].values == [f"author{i}" for i in range(5)]
     assert f["year"].values == list(range(2000, 2020))  # 20 distinct values: few enough to list
-    assert not schema.sampled and schema.describe() == "8 metadata fields, from all 20 nodes"
+    assert schema.describe() == "8 metadata fields, from all 20 nodes"
 
 
 def test_distinct_values_only_when_few():
@@ -45,8 +45,8 @@ def test_distinct_values_only_when_few():
 
 
 def test_the_schema_comes_from_the_store_over_every_node(store):
-    schema = introspect_workspace(store, "pypi", max_nodes=50)  # max_nodes: accepted, nothing is sampled now
-    assert schema.scanned == schema.total == 300 and not schema.sampled
+    schema = introspect_workspace(store, "pypi")
+    assert schema.total == 300
     assert "from all 300 nodes" in schema.describe()
     rank = schema.fields[("rank",)]
     assert rank.kind == "integer" and rank.count == store.count("pypi", filter_dict={"rank": {"exists": True}})
@@ -219,5 +219,5 @@ def test_example_filter_uses_the_workspace_fields(store):
     assert example_filter(notes) == {"author.age": {"lte": 39}}
     assert ids(store, "notes", example_filter(notes))  # the example matches something
     assert list(example_filter(pypi)) == ["rank"] and ids(store, "pypi", example_filter(pypi))
-    assert example_filter(WorkspaceSchema("w", introspect_metadata([{"kind": "a"}, {"kind": "b"}]), 2, 2)) == {"kind": "a"}
+    assert example_filter(WorkspaceSchema("w", introspect_metadata([{"kind": "a"}, {"kind": "b"}]), 2)) == {"kind": "a"}
     assert "no metadata fields" in placeholder(introspect_workspace(vecbook_empty_store(), "e"))

@@ -41,11 +41,8 @@ def test_no_identifying_field_says_what_to_do_instead(store):
         selection_filter(store, "plain", [f"x{i}" for i in range(11)], max_ids=10)
 
 
-needs_update = pytest.mark.skipif(not hasattr(vecbook.MemoryVectorStore, "update_metadata"),
-                                  reason="store.update_metadata is built on another branch (the lead removes this skip at merge)")
 
 
-@needs_update
 def test_tag_selection_writes_metadata_usable_in_filters(store):
     picked = ["n01", "n04", "n09"]
     assert tag_selection(store, "notes", picked, "label", "spam") == 3
@@ -100,7 +97,6 @@ def test_selection_actions_filter_code_and_errors(store):
     assert actions.error.startswith("ValidationError") and "label_field" in view.output.value
 
 
-@needs_update
 def test_selection_actions_tag_button_writes_and_tells(store):
     from vecbook.widgets.selection_actions import SelectionActions, SelectionActionsView
 

@@ -113,14 +113,13 @@ def unknown_fields(filter_dict: dict | None, schema: WorkspaceSchema) -> dict[st
 
 
 def describe_unknown(unknown: dict[str, list[str]], schema: WorkspaceSchema) -> str:
-    """``unknown field 'rnak' (did you mean 'rank'?)``, one clause per field, then what was scanned."""
+    """``unknown field 'rnak' (did you mean 'rank'?)``, one clause per field, then the known fields."""
     parts = []
     for label, close in unknown.items():
         guess = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
         parts.append(f"unknown field {label!r}{guess}")
-    scope = f"the first {schema.scanned:,} of {schema.total:,} nodes" if schema.sampled else f"all {schema.total:,} nodes"
     known = ", ".join(field_label(p) for p in list(schema.fields)[:12]) + (", …" if len(schema.fields) > 12 else "")
-    return f"{'; '.join(parts)}; the fields in {scope} are: {known}"
+    return f"{'; '.join(parts)}; the fields in all {schema.total:,} nodes are: {known}"
 
 
 def example_filter(schema: WorkspaceSchema) -> dict | None:

@@ -77,7 +77,7 @@ def flatten_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class FieldInfo:
-    """What one metadata field holds across the nodes scanned.
+    """What one metadata field holds across a workspace's nodes.
 
     ``path`` is the field's place in the metadata, one segment per nested dict
     (``("author", "name")``, or ``("file.name",)`` for a key holding a dot);
@@ -119,24 +119,16 @@ class FieldInfo:
 
 @dataclass
 class WorkspaceSchema:
-    """The fields of a workspace's metadata (by path), from ``scanned`` of its ``total`` nodes."""
+    """The fields of a workspace's metadata (by path), over all its ``total`` nodes."""
 
     workspace_id: str
     fields: dict[FieldPath, FieldInfo] = field(default_factory=dict)
-    scanned: int = 0
     total: int = 0
 
-    @property
-    def sampled(self) -> bool:
-        return self.scanned < self.total
-
     def describe(self) -> str:
-        """One line for the UI, saying whether the schema was sampled."""
+        """One line for the UI."""
         n = len(self.fields)
-        what = f"{n} metadata field{'s' if n != 1 else ''}"
-        if self.sampled:
-            return f"{what}, from the first {self.scanned:,} of {self.total:,} nodes (sampled)"
-        return f"{what}, from all {self.total:,} nodes"
+        return f"{n} metadata field{'s' if n != 1 else ''}, from all {self.total:,} nodes"
 
 
 class _Tally:
@@ -255,19 +247,18 @@ def resolve_field(fields: Mapping[FieldPath, Any], ref: str | Sequence[str]) -> 
     raise FilterError(f"unknown field {ref!r}; known: {known}")
 
 
-def introspect_workspace(store, workspace_id: str, max_nodes: int | None = None, max_distinct: int = 30, page_size: int | None = None) -> WorkspaceSchema:
+def introspect_workspace(store, workspace_id: str, max_distinct: int = 30) -> WorkspaceSchema:
     """Introspect a workspace's metadata through the store's introspection API, over every node.
 
     One ``store.describe_metadata`` call: the fields with their types and counts, the
     values of those with at most ``max_distinct`` of them, and their min/max (computed by
-    the backend where it can, else in one pass over the nodes). ``max_nodes`` and
-    ``page_size`` are accepted for compatibility and unused: nothing is sampled any more.
+    the backend where it can, else in one pass over the nodes).
     """
     total = store.count(workspace_id)
     fields = Fields()
     for summary in store.describe_metadata(workspace_id, max_values=max(0, max_distinct)):
         fields[summary.field.path] = _field_info(summary)
-    return WorkspaceSchema(workspace_id, fields, scanned=total, total=total)
+    return WorkspaceSchema(workspace_id, fields, total=total)
 
 
 def _field_info(summary) -> FieldInfo:

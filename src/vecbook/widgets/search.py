@@ -218,9 +218,9 @@ class SearchPanel(_Widget):
     header sorts the results.
     """
 
-    def __init__(self, store, workspace_id: str, top_k: int = 10, max_scan: int = 5000):
+    def __init__(self, store, workspace_id: str, top_k: int = 10):
         w = _deps.widgets()
-        self.state = SearchState(store, workspace_id, top_k=top_k, max_scan=max_scan)
+        self.state = SearchState(store, workspace_id, top_k=top_k)
         self.query_box = w.Text(placeholder="query text (empty: list nodes matching the filter)", continuous_update=False,
                                 layout=w.Layout(width="55%"))
         self.query_box.add_class("vecbook-query")
@@ -311,10 +311,7 @@ class SearchPanel(_Widget):
     def _render(self) -> None:
         s = self.state
         self.status_html.value = _table.message_html(s.status)
-        if s.error:
-            self.error_html.value = _table.message_html(s.error, "error")
-        else:
-            self.error_html.value = _table.message_html(s.warning or "", "warning")
+        self.error_html.value = _table.message_html(s.error or "", "error")
         empty = ("No results (see the error above)." if s.error else "No search yet." if not s.has_run else "No results.")
         records = s.result_records()
         columns = list(dict.fromkeys(k for row in records for k in row))

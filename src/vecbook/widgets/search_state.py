@@ -22,15 +22,14 @@ class SearchState(Observable):
 
     The filter comes from ``filter_text`` when it is not empty (typed by hand),
     else from ``builder``. A hand-typed filter naming a field the workspace does
-    not have is a FilterError with a "did you mean" (a ``warning`` only when the
-    schema was sampled, since the field may be in the nodes not scanned). With an
+    not have is a FilterError with a "did you mean" (the schema covers every node). With an
     empty query, ``run`` lists the first ``top_k`` nodes that match the filter (no scores).
 
     Events: ``"results"`` (list of nodes) after every run, ``[]`` after an error or
     ``clear()``; ``"focus"`` (node id) when the user clicks a result row.
     """
 
-    def __init__(self, store, workspace_id: str, top_k: int = 10, schema: WorkspaceSchema | None = None, max_scan: int = 5000):
+    def __init__(self, store, workspace_id: str, top_k: int = 10, schema: WorkspaceSchema | None = None):
         self.store = store
         self.workspace_id = workspace_id
         self.query = ""
@@ -40,45 +39,33 @@ class SearchState(Observable):
         self.results_filter: dict | None = None  # the filter the results were fetched with
         self.has_run = False
         self.error: str | None = None
-        self.warning: str | None = None
         self.status = ""
         self.elapsed: float | None = None
         self.sort_by: str | None = None
         self.ascending = True
         self.focused: str | None = None
-        self.max_scan = max_scan
         self.schema = schema if schema is not None else WorkspaceSchema(workspace_id)
         self.builder = FilterBuilder(self.schema.fields)
         if schema is None:
             self.reload_schema()
 
     def reload_schema(self) -> None:
-        """Introspect the workspace's metadata again (sampled for big workspaces)."""
+        """Introspect the workspace's metadata again (through the store's introspection API)."""
         try:
-            self.schema = introspect_workspace(self.store, self.workspace_id, max_nodes=self.max_scan)
+            self.schema = introspect_workspace(self.store, self.workspace_id)
             self.builder.fields = self.schema.fields
         except Exception as exc:
             self.error = describe_error(exc)
 
     def current_filter(self) -> dict | None:
-        """The filter the next search uses. Raises FilterError if it is malformed or names an unknown field
-        (unless the schema was sampled: then ``field_warning`` says so and the filter stands)."""
+        """The filter the next search uses. Raises FilterError if it is malformed or names an unknown field."""
         if not self.filter_text.strip():
             return self.builder.to_filter()
         filter_dict = parse_filter_text(self.filter_text)
         unknown = unknown_fields(filter_dict, self.schema)
-        if unknown and not self.schema.sampled:
+        if unknown:
             raise FilterError(describe_unknown(unknown, self.schema))
         return filter_dict
-
-    def field_warning(self) -> str | None:
-        """For a sampled schema: the hand-typed filter's fields not seen in the nodes scanned."""
-        try:
-            filter_dict = parse_filter_text(self.filter_text) if self.filter_text.strip() else None
-        except FilterError:
-            return None
-        unknown = unknown_fields(filter_dict, self.schema)
-        return f"{describe_unknown(unknown, self.schema)} (a field only later nodes have still matches)" if unknown else None
 
     @property
     def filter_code(self) -> str:
@@ -100,7 +87,7 @@ class SearchState(Observable):
 
     def run(self) -> list[VectorNode]:
         """Search now; on any error keep the message in ``error`` and return ``[]``."""
-        self.error, self.warning, self.has_run, self.focused = None, None, True, None
+        self.error, self.has_run, self.focused = None, True, None
         start = time.perf_counter()
         try:
             filter_dict = self.current_filter()
@@ -113,7 +100,6 @@ class SearchState(Observable):
             else:
                 self.results = collect(self.store, self.workspace_id, limit=self.top_k, filter_dict=filter_dict)
                 self.status = f"{len(self.results)} node(s) matching the filter (no query, so no scores)"
-            self.warning = self.field_warning()
         except Exception as exc:  # a bad filter or a backend that is down: show it, keep working
             self.results = []
             self.error = describe_error(exc)
@@ -135,7 +121,7 @@ class SearchState(Observable):
         """Clear the search: query, results, status and errors (the filter stays). Emits ``"results"`` with ``[]``."""
         self.query = ""
         self.results, self.results_filter, self.has_run = [], None, False
-        self.error = self.warning = self.focused = self.elapsed = None
+        self.error = self.focused = self.elapsed = None
         self.status = ""
         self._emit("results", self.results)
 
