@@ -100,6 +100,8 @@ async def all_or_nothing(store: BaseVectorStore, ws: str, created: bool = False,
                 unknown,
             ) from exc
         raise
+    finally:
+        store._wrote(ws)  # derived indexes (keyword) are stale now, whatever happened
 
 
 def _as_batch(nodes: list[VectorNode]) -> NodeBatch:
