@@ -141,9 +141,11 @@ async def test_keyword_search_needs_no_embedding_model(make, mode):
 QUERIES = ["python library", "http client", "testing framework", "aws sdk", "data validation", "async", "json schema", "google cloud api", "parser", "type hints"]
 
 
-async def test_keyword_top_10_agrees_with_the_memory_store(make, mode, backend, tmp_path, request):
-    """Every vecbook-side index uses one tokenizer and tantivy's BM25; Elasticsearch ranks with its own
-    analyzer (UAX#29 word boundaries: "don't", "3.14" stay one token) and per-shard statistics."""
+async def test_keyword_top_10_agrees_with_the_memory_store(make, mode, tmp_path, request):
+    """Memory, local, Chroma and Qdrant share one tokenizer and tantivy's BM25, ties ordered by id.
+    Elasticsearch ranks with its own engine: the same BM25, but its standard analyzer keeps "3.14" or
+    "don't" as one token, and a real index counts deleted documents in its statistics until segments
+    merge (and has per-shard statistics): on this corpus it agrees all the same."""
     from tests.backends import make_store
 
     sample = load_pypi_sample(limit=600)
@@ -159,9 +161,9 @@ async def test_keyword_top_10_agrees_with_the_memory_store(make, mode, backend, 
     await api.refresh("w")
     overlaps = []
     for q in QUERIES:
-        want = {h.unique_id for h in reference.search(q, "w", top_k=10, mode="keyword")}
-        got = {h.unique_id for h in await api.search(q, "w", top_k=10, mode="keyword")}
-        overlaps.append(len(want & got) / max(1, len(want)))
+        want = reference.search(q, "w", top_k=10, mode="keyword")
+        got = await api.search(q, "w", top_k=10, mode="keyword")
+        overlaps.append(len({h.unique_id for h in want} & {h.unique_id for h in got}) / max(1, len(want)))
+        assert got[0].score == pytest.approx(want[0].score, rel=0.02)  # the same BM25 scale everywhere
     reference.close()
-    assert min(overlaps) >= (0.6 if backend.startswith("elasticsearch") else 0.9), overlaps
-    assert np.mean(overlaps) >= (0.8 if backend.startswith("elasticsearch") else 0.99), overlaps
+    assert min(overlaps) >= 0.9, overlaps
