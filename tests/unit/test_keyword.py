@@ -67,3 +67,23 @@ def test_without_tantivy_keyword_search_names_the_extra(monkeypatch):
     with pytest.raises(MissingDependencyError, match=r"vecbook\[keyword\]"):
         store.search("apple", "w", mode="keyword")
     assert [h.unique_id for h in store.search_by_vector(np.ones(4), "w")] == ["a"]  # vector search needs no tantivy
+
+
+def test_an_index_kept_up_to_date_write_by_write_matches_what_a_fresh_one_finds():
+    rng = np.random.default_rng(5)
+    words = ["alpha", "beta", "gamma", "delta", "omega"]
+    store = MemoryVectorStore()
+    store.create_workspace("w")
+    live: dict[str, str] = {}
+    for step in range(60):
+        if live and rng.random() < 0.3:
+            victim = sorted(live)[rng.integers(len(live))]
+            store.delete(victim, "w")
+            del live[victim]
+        else:
+            i, text = f"n{rng.integers(40)}", " ".join(rng.choice(words, size=3))
+            store.insert(node(i, text), "w")
+            live[i] = text
+        query = str(rng.choice(words))
+        found = {h.unique_id for h in store.search(query, "w", top_k=100, mode="keyword")}
+        assert found == {i for i, text in live.items() if query in text.split()}, f"step {step}"

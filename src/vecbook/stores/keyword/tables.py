@@ -1,13 +1,16 @@
 """Keyword search over a NodeTable (memory and local): one BM25 index per table, cached by version.
 
-The index is derived data: the table (for local: the log and snapshot it was
-read from) is the source of truth. It is built from the table's live contents on
-the first keyword search after the table changed (``table.version`` counts
-writes, ``table.layout`` renumberings), so inserts, deletes and writes another
-process made (which the local store replays into the table before every read)
-show at once, and there is nothing on disk to corrupt or to recover after a
-crash. The price: the first keyword search after a write rebuilds the index
-(about a second per 100k short texts, docs/performance.md).
+The index is derived data, in RAM: the table (for local: the log and snapshot
+it was read from) is the source of truth, so there is nothing on disk to corrupt
+or to recover after a crash. It is built from the table's live contents on the
+first keyword search (about a second per 100k short texts, docs/performance.md),
+then brought up to date before each keyword search that follows a change
+(``table.version`` counts writes): the rows whose content object changed (a
+write replaces it; a delete sets it to None) are replaced in or removed from the
+index, a few milliseconds. A renumbering (``table.layout``: compaction, a bulk
+load) or a change of more than a quarter of the rows rebuilds it. So inserts,
+deletes and the writes of another process (which the local store replays into
+the table before every read) show in the next keyword search.
 
 Callers hold the table's lock (``TableStore._locked``).
 """
@@ -26,16 +29,39 @@ from .bm25 import Bm25Index
 
 __all__ = ["table_keyword_search"]
 
-_INDEXES: weakref.WeakKeyDictionary[NodeTable, tuple[tuple[int, int], Bm25Index]] = weakref.WeakKeyDictionary()
+class _TableIndex:
+    """A Bm25Index of a table's live rows (keys are rows), and the contents it was made from."""
+
+    def __init__(self, table: NodeTable):
+        self.layout, self.version = table.layout, table.version
+        self.contents = list(table.contents)  # row -> the content object indexed (None: a dead row)
+        alive = table.live_rows().tolist()
+        self.index = Bm25Index((row, self.contents[row]) for row in alive)
+
+    def catch_up(self, table: NodeTable) -> bool:
+        """Apply the table's changes since the last call; False if a rebuild is due instead."""
+        if table.layout != self.layout:
+            return False
+        if table.version == self.version:
+            return True
+        old, new = self.contents, table.contents
+        changed = [row for row, (a, b) in enumerate(zip(old, new)) if a is not b]
+        changed.extend(range(len(old), len(new)))
+        if len(changed) > max(1000, len(new) // 4):
+            return False
+        self.index.update([r for r in changed if new[r] is None], [(r, new[r]) for r in changed if new[r] is not None])
+        self.contents, self.version = list(new), table.version
+        return True
+
+
+_INDEXES: weakref.WeakKeyDictionary[NodeTable, _TableIndex] = weakref.WeakKeyDictionary()
 
 
 def _index(table: NodeTable) -> Bm25Index:
-    stamp = (table.layout, table.version)
     cached = _INDEXES.get(table)
-    if cached is None or cached[0] != stamp:
-        contents = table.contents
-        cached = _INDEXES[table] = (stamp, Bm25Index((row, contents[row]) for row in table.live_rows().tolist()))
-    return cached[1]
+    if cached is None or not cached.catch_up(table):
+        cached = _INDEXES[table] = _TableIndex(table)
+    return cached.index
 
 
 def table_keyword_search(table: NodeTable, ws: str, texts: list[str], limit: int, filter: FilterNode | None) -> list[list[tuple[VectorNode, float]]]:
