@@ -42,7 +42,7 @@ class Bm25Index:
         tantivy = self._tantivy = load_tantivy()
         builder = tantivy.SchemaBuilder()
         builder.add_text_field("body", stored=False, tokenizer_name="whitespace")
-        builder.add_integer_field("key", stored=True, indexed=True, fast=True)
+        builder.add_integer_field("key", stored=False, indexed=True, fast=True)
         self._schema = builder.build()
         self._index = tantivy.Index(self._schema)
         self._write([], items, _HEAP)
@@ -80,11 +80,12 @@ class Bm25Index:
         searcher = self._searcher
         fetch = limit + 1  # one more than asked shows whether the last kept score ties with more
         while True:
-            hits = searcher.search(query_obj, min(fetch, self.size)).hits
+            hits = searcher.search(query_obj, min(fetch, self.size), count=False).hits
             if len(hits) < fetch or hits[-1][0] < hits[limit - 1][0]:  # every tie of the last kept score is in
                 break
             fetch *= 2
-        pairs = [(searcher.doc(address)["key"][0], float(score) * _SCALE) for score, address in hits]
+        keys = searcher.fast_field_values("key", [address for _, address in hits])  # no stored-document reads
+        pairs = [(key, float(score) * _SCALE) for key, (score, _) in zip(keys, hits)]
         name = name or (lambda key: key)
         pairs.sort(key=lambda pair: (-pair[1], name(pair[0])))
         return pairs[:limit]

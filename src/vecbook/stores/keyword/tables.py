@@ -17,6 +17,7 @@ Callers hold the table's lock (``TableStore._locked``).
 
 from __future__ import annotations
 
+import os
 import weakref
 
 import numpy as np
@@ -55,6 +56,8 @@ class _TableIndex:
 
 
 _INDEXES: weakref.WeakKeyDictionary[NodeTable, _TableIndex] = weakref.WeakKeyDictionary()
+if hasattr(os, "register_at_fork"):  # a forked child rebuilds its own: tantivy's threads do not cross a fork
+    os.register_at_fork(after_in_child=_INDEXES.clear)
 
 
 def _index(table: NodeTable) -> Bm25Index:
@@ -84,7 +87,8 @@ def table_keyword_search(table: NodeTable, ws: str, texts: list[str], limit: int
 def _top_allowed(index: Bm25Index, ids: list, text: str, limit: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
     if allowed is None:
         return index.top(text, limit, ids.__getitem__)
-    fetch = max(2 * limit, MIN_OVERFETCH)
+    share = max(int(allowed.sum()), 1) / max(index.size, 1)  # a 1 % filter asks 100x as many at first
+    fetch = int(max(2 * limit, MIN_OVERFETCH) / min(1.0, share))
     while True:  # over-fetch until ``limit`` allowed rows are found or the matches run out
         hits = index.top(text, fetch, ids.__getitem__)
         kept = [(row, score) for row, score in hits if allowed[row]]
