@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,6 +60,27 @@ def test_local_keyword_results_follow_writes_of_another_store_on_the_same_folder
     reopened = LocalVectorStore(store_dir=tmp_path)  # nothing of the index is on disk: rebuilt from the log and snapshot
     assert [h.unique_id for h in reopened.search("pear apple", "w", top_k=5, mode="keyword")] == ["c", "b"]
     reopened.close()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+CHILD = """
+import sys, numpy as np, vecbook
+store = vecbook.LocalVectorStore(store_dir=sys.argv[1])
+store.insert(vecbook.VectorNode(unique_id="child", content="apple from another process", vector=np.ones(4)), "w")
+store.delete("c", "w")
+store.close()
+"""
+
+
+def test_local_keyword_results_follow_writes_of_another_process(tmp_path):
+    store = LocalVectorStore(store_dir=tmp_path)
+    store.create_workspace("w")
+    store.insert([node("c", "apple apple pie"), node("d", "pear")], "w")
+    assert [h.unique_id for h in store.search("apple", "w", top_k=5, mode="keyword")] == ["c"]  # the index is built
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], check=True, env=env, timeout=120)
+    assert [h.unique_id for h in store.search("apple", "w", top_k=5, mode="keyword")] == ["child"]
+    store.close()
 
 
 def test_without_tantivy_keyword_search_names_the_extra(monkeypatch):
