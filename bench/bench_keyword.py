@@ -1,6 +1,6 @@
 """Keyword (BM25) and hybrid search at 100k real package descriptions: the libraries, then vecbook over them.
 
-    python bench/bench_keyword.py [--n 100000] [--queries 50] [--libs] [--store memory|local]
+    python bench/bench_keyword.py [--n 100000] [--queries 50] [--libs] [--store memory|local|chroma|qdrant]
 
 Corpus: the ~14.7k PyPI summaries of /work/shared/data (or the bundled 3k sample),
 each document one summary plus another chosen at random, repeated to ``--n``.
@@ -117,7 +117,13 @@ def bench_store(kind: str, texts: list[str], queries: list[str]) -> None:
     nodes = [vecbook.VectorNode(unique_id=f"d{i}", content=t, metadata={"bucket": i % 100}, vector=v) for i, (t, v) in enumerate(zip(texts, vectors))]
     folder = tempfile.mkdtemp(prefix="bench-keyword-")
     model = vecbook.HashEmbeddingModel(dimensions=64)
-    store = vecbook.LocalVectorStore(store_dir=folder, embedding_model=model) if kind == "local" else vecbook.MemoryVectorStore(embedding_model=model)
+    makers = {
+        "memory": lambda: vecbook.MemoryVectorStore(embedding_model=model),
+        "local": lambda: vecbook.LocalVectorStore(store_dir=folder, embedding_model=model),
+        "chroma": lambda: vecbook.ChromaVectorStore(store_dir=folder, embedding_model=model),
+        "qdrant": lambda: vecbook.QdrantVectorStore(path=folder, embedding_model=model),
+    }
+    store = makers[kind]()
     store.create_workspace("w")
     store.insert(nodes, "w")
     start = time.perf_counter()
@@ -142,7 +148,7 @@ def bench_store(kind: str, texts: list[str], queries: list[str]) -> None:
         start = time.perf_counter()
         store.search(queries[i], "w", top_k=10, mode="keyword")
         rebuild.append(time.perf_counter() - start)
-    print(f"first keyword search after a one-node write (index brought up to date): median {statistics.median(rebuild) * 1000:.0f} ms")
+    print(f"first keyword search after a one-node write: median {statistics.median(rebuild) * 1000:.0f} ms")
     store.close()
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -152,7 +158,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--libs", action="store_true", help="compare the candidate BM25 libraries too")
-    parser.add_argument("--store", choices=["memory", "local"], default="memory")
+    parser.add_argument("--store", choices=["memory", "local", "chroma", "qdrant"], default="memory")
     args = parser.parse_args()
     texts = corpus(args.n)
     queries = make_queries(texts, args.queries)

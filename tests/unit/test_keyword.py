@@ -93,10 +93,17 @@ def test_without_tantivy_keyword_search_names_the_extra(monkeypatch):
     assert [h.unique_id for h in store.search_by_vector(np.ones(4), "w")] == ["a"]  # vector search needs no tantivy
 
 
-def test_an_index_kept_up_to_date_write_by_write_matches_what_a_fresh_one_finds():
+@pytest.mark.parametrize("kind", ["memory", "qdrant"])  # a table index; a scan index (Chroma's is the same code)
+def test_an_index_kept_up_to_date_write_by_write_matches_what_a_fresh_one_finds(kind):
     rng = np.random.default_rng(5)
     words = ["alpha", "beta", "gamma", "delta", "omega"]
-    store = MemoryVectorStore()
+    if kind == "qdrant":
+        pytest.importorskip("qdrant_client")
+        from vecbook import QdrantVectorStore
+
+        store = QdrantVectorStore(location=":memory:")
+    else:
+        store = MemoryVectorStore()
     store.create_workspace("w")
     live: dict[str, str] = {}
     for step in range(60):
@@ -111,3 +118,4 @@ def test_an_index_kept_up_to_date_write_by_write_matches_what_a_fresh_one_finds(
         query = str(rng.choice(words))
         found = {h.unique_id for h in store.search(query, "w", top_k=100, mode="keyword")}
         assert found == {i for i, text in live.items() if query in text.split()}, f"step {step}"
+    store.close()

@@ -10,7 +10,10 @@ Hooks (coroutines unless noted), beside those listed in ``base.py``:
                                     ``native`` with their BM25 scores, best first; nodes sharing no
                                     term with the query are left out. The default: a BM25 index of the
                                     workspace's contents (``keyword/scan.py``)
-``_wrote(ws)``                      (sync) called after every public write to ``ws``, done or undone
+``_wrote(ws, changes=None)``        (sync) called after every public write to ``ws``: ``changes`` lists what it
+                                    wrote, ``(ids, contents)`` upserted or ``(ids, None)`` deleted, in
+                                    order; ``None`` if the call failed or the workspace was dropped or
+                                    refreshed (derived indexes start over)
 """
 
 from __future__ import annotations
@@ -47,9 +50,9 @@ class SearchModes:
             self._scan_indexes = ScanIndexes()
         return await self._scan_indexes.search(self, ws, texts, limit)
 
-    def _wrote(self, ws: str) -> None:
+    def _wrote(self, ws: str, changes: list[tuple[list[str], list[str] | None]] | None = None) -> None:
         if self._scan_indexes is not None:
-            self._scan_indexes.forget(ws)
+            self._scan_indexes.note(ws, changes)
 
     async def _keyword_hits(self: BaseVectorStore, ws: str, texts: list[str], top_k: int, filter: FilterNode | None) -> list[Hits]:
         """Per text, the best ``top_k`` keyword hits matching ``filter``: over-fetching while the native filter is a superset."""

@@ -42,12 +42,19 @@ class Writes:
         self._single = single  # the call makes one write: an atomic backend needs no undo record
         self._previous: dict[str, VectorNode | None] = {}  # id -> its node before the call (None: absent)
         self._touched: list[str] = []  # ids written to, in order, the one in flight included
+        # What the call wrote, for derived indexes (keyword): (ids, contents) upserted or (ids, None) deleted;
+        # None once the call failed (undone or in doubt).
+        self.changes: list[tuple[list[str], list[str] | None]] | None = []
 
     async def upsert(self, batch: NodeBatch) -> None:
         await self._apply(batch.ids, lambda start, stop: self.store._upsert(self.ws, batch.slice(start, stop)))
+        if self.changes is not None and len(batch):
+            self.changes.append((list(batch.ids), list(batch.contents)))
 
     async def delete(self, ids: list[str]) -> None:
         await self._apply(ids, lambda start, stop: self.store._delete(self.ws, ids[start:stop]))
+        if self.changes is not None and ids:
+            self.changes.append((list(ids), None))
 
     async def _apply(self, ids: list[str], write) -> None:
         if not ids:
@@ -90,6 +97,7 @@ async def all_or_nothing(store: BaseVectorStore, ws: str, created: bool = False,
     try:
         yield writes
     except BaseException as exc:
+        writes.changes = None
         try:
             await finish(writes.undo())
         except Exception as undo_error:
@@ -101,7 +109,7 @@ async def all_or_nothing(store: BaseVectorStore, ws: str, created: bool = False,
             ) from exc
         raise
     finally:
-        store._wrote(ws)  # derived indexes (keyword) are stale now, whatever happened
+        store._wrote(ws, writes.changes)  # derived indexes (keyword) follow, or start over if it failed
 
 
 def _as_batch(nodes: list[VectorNode]) -> NodeBatch:
