@@ -50,6 +50,9 @@ async def test_keyword_hits_contain_the_query_terms_and_carry_bm25_scores(api, d
 async def test_a_rarer_term_weighs_more(api, docs):
     hits = await api.search("apple quince", docs, top_k=2, mode="keyword")
     assert hits[0].unique_id == "rare"  # the only doc with "quince", which is rarer than "apple"
+    # a word in one document (twice) outweighs three occurrences of a word in most documents
+    hits = await api.search("apple banana", docs, top_k=2, mode="keyword")
+    assert [h.unique_id for h in hits] == ["fruit3", "fruit1"]
 
 
 async def test_unicode_words_match_in_any_case(api, docs):
