@@ -3,13 +3,15 @@
 Hooks (coroutines unless noted), beside those listed in ``base.py``:
 
 ``_keyword_translate(ws, filter) -> Translation``   the native filter that ``_keyword`` takes and
-                                    whether it is exact; the default: no native filter, so every
-                                    keyword hit is post-filtered (``matching.keep_matching_pairs``)
+                                    whether it is exact (else the hits are post-filtered with
+                                    ``matching.keep_matching_pairs``, over-fetching); the default
+                                    hands the tree over, exact
 ``_keyword(ws, texts, limit, native) -> list[list[(VectorNode, float)]]``
                                     per query text, the best ``limit`` nodes (with vectors) matching
-                                    ``native`` with their BM25 scores, best first; nodes sharing no
-                                    term with the query are left out. The default: a BM25 index of the
-                                    workspace's contents (``keyword/scan.py``)
+                                    ``native`` with their BM25 scores, best first, equal scores by
+                                    ``unique_id``; nodes sharing no term with the query are left out.
+                                    The default: a BM25 index of the workspace's contents, the tree
+                                    applied to the nodes read back (``keyword/scan.py``)
 ``_wrote(ws, changes=None)``        (sync) called after every public write to ``ws``: ``changes`` lists what it
                                     wrote, ``(ids, contents)`` upserted or ``(ids, None)`` deleted, in
                                     order; ``None`` if the call failed or the workspace was dropped or
@@ -43,12 +45,12 @@ class SearchModes:
     _scan_indexes: ScanIndexes | None = None
 
     async def _keyword_translate(self, ws: str, filter: FilterNode | None) -> Translation:
-        return Translation(None, exact=filter is None)
+        return Translation(filter)
 
     async def _keyword(self: BaseVectorStore, ws: str, texts: list[str], limit: int, native: Any) -> list[Hits]:
         if self._scan_indexes is None:
             self._scan_indexes = ScanIndexes()
-        return await self._scan_indexes.search(self, ws, texts, limit)
+        return await self._scan_indexes.search(self, ws, texts, limit, native)
 
     def _wrote(self, ws: str, changes: list[tuple[list[str], list[str] | None]] | None = None) -> None:
         if self._scan_indexes is not None:

@@ -15,7 +15,6 @@ from ...filters import FilterNode
 from ...node import VectorNode
 from ..base import BaseVectorStore
 from ..keyword.tables import table_keyword_search
-from ..matching import Translation
 from .table import NodeTable
 
 __all__ = ["TableStore", "TableState"]
@@ -85,10 +84,8 @@ class TableStore(BaseVectorStore):
 
         return await self._locked(ws, search)
 
-    async def _keyword_translate(self, ws: str, filter: FilterNode | None) -> Translation:
-        return Translation(filter)  # evaluated exactly on the table, as for vector search
-
     async def _keyword(self, ws: str, texts: list[str], limit: int, native: FilterNode | None) -> list[list[tuple[VectorNode, float]]]:
+        # the filter is evaluated exactly on the table, as for vector search
         return await self._locked(ws, lambda t: table_keyword_search(t, ws, texts, limit, native))
 
     async def _columns(self, ws: str, filter: FilterNode | None, limit: int | None) -> NodeColumns:

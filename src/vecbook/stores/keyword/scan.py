@@ -5,7 +5,7 @@ Built from every node's content (read page by page through the store's
 store object are then applied to it before the next keyword search (the
 changes ``writes.py`` reports: milliseconds); a failed write, ``refresh(ws)``
 or a node count that differs from the index's (another client inserted or
-deleted) rebuilds it. Hits are read back with ``_get``, so a node another
+deleted) rebuilds it. Hits are read back with ``_get`` and filtered there, so a node another
 client deleted is never returned and contents are current; only another
 client's content change with the count unchanged is seen after ``refresh``.
 
@@ -21,7 +21,9 @@ import threading
 from typing import TYPE_CHECKING
 
 from ..._aio import to_thread
+from ...filters import FilterNode
 from ...node import VectorNode
+from ..matching import MIN_OVERFETCH, keep_matching_pairs
 from .bm25 import Bm25Index
 
 if TYPE_CHECKING:
@@ -94,14 +96,29 @@ class ScanIndexes:
         elif (scan := self._cached.get(ws)) is not None:
             scan.note(changes)
 
-    async def search(self, store: BaseVectorStore, ws: str, texts: list[str], limit: int) -> list[list[tuple[VectorNode, float]]]:
-        """Per query, the best ``limit`` nodes of the workspace (unfiltered) with their BM25 scores."""
+    async def search(
+        self, store: BaseVectorStore, ws: str, texts: list[str], limit: int, filter: FilterNode | None
+    ) -> list[list[tuple[VectorNode, float]]]:
+        """Per query, the best ``limit`` nodes of the workspace matching ``filter`` with their BM25 scores.
+
+        The filter is applied to the nodes read back; while too few match, more hits are
+        asked for (4x a round) and only the new ones read.
+        """
         scan = await self._current(store, ws)
         out = []
         for text in texts:
-            hits = await to_thread(scan.top, text, limit)
-            found = {n.unique_id: n for n in await store._get(ws, [i for i, _ in hits])} if hits else {}
-            out.append([(found[i], score) for i, score in hits if i in found])
+            fetch = limit if filter is None else max(2 * limit, MIN_OVERFETCH)
+            read: dict[str, VectorNode] = {}
+            while True:
+                hits = await to_thread(scan.top, text, fetch)
+                missing = [i for i, _ in hits if i not in read]
+                if missing:
+                    read.update((n.unique_id, n) for n in await store._get(ws, missing))
+                kept = keep_matching_pairs(filter, [(read[i], score) for i, score in hits if i in read])
+                if len(kept) >= limit or len(hits) < fetch:
+                    break
+                fetch *= 4
+            out.append(kept[:limit])
         return out
 
     async def _current(self, store: BaseVectorStore, ws: str) -> _ScanIndex:
