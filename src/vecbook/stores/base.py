@@ -34,6 +34,9 @@ Hook contract (coroutines unless noted; ``ws`` is an already validated id):
 ``_close()``                        release clients
 ``_after_fork()``                   (optional, sync) make the store usable in a forked child
 
+The keyword search hooks (``_keyword_translate``, ``_keyword``, ``_wrote``) are listed in
+``search_modes.py``; each has a default that works on every backend.
+
 Hooks raise WorkspaceNotFoundError if the workspace vanished underneath them.
 """
 
@@ -57,7 +60,9 @@ from ..node import VectorNode
 from .arguments import public
 from .engine.batch import NodeBatch, as_node_list, check_node_id, check_vector, validate_nodes, validate_workspace_id
 from .engine.scoring import exact_scores, normalize_distance
+from .fusion import check_mode
 from .matching import MIN_OVERFETCH, Translation, keep_matching
+from .search_modes import SearchModes, query_texts
 from .writes import all_or_nothing
 from . import by_filter
 from .introspection import (
@@ -79,7 +84,7 @@ __all__ = ["BaseVectorStore"]
 _LOOKUP = object()
 
 
-class BaseVectorStore(ABC):
+class BaseVectorStore(SearchModes, ABC):
     """One interface over every backend; see the module docstring for the hooks.
 
     Args:
@@ -213,7 +218,10 @@ class BaseVectorStore(ABC):
         ws = validate_workspace_id(workspace_id)
         if not await self._exists(ws):
             return False
-        await self._drop(ws)
+        try:
+            await self._drop(ws)
+        finally:
+            self._wrote(ws)
         return True
 
     @public
@@ -386,11 +394,20 @@ class BaseVectorStore(ABC):
         return tally
 
     @public
-    async def async_search(self, query: str, workspace_id: str, top_k: int = 1, filter_dict: dict | None = None) -> list[VectorNode]:
-        """The ``top_k`` nodes most similar to ``query``, best first, with ``metadata["score"]``."""
+    async def async_search(
+        self, query: str, workspace_id: str, top_k: int = 1, filter_dict: dict | None = None, mode: str = "vector"
+    ) -> list[VectorNode]:
+        """The ``top_k`` nodes best matching ``query``, best first, with ``metadata["score"]``.
+
+        ``mode``: ``"vector"`` (the default) ranks by similarity to the embedded query (the
+        score follows the store's distance); ``"keyword"`` by BM25 over ``content`` (the score
+        is the BM25 score; nodes sharing no word with the query are left out; the query is
+        not embedded); ``"hybrid"`` fuses both lists by reciprocal rank fusion (the score is
+        the fused one, see ``vecbook.stores.fusion``). ``filter_dict`` applies in every mode.
+        """
         if not isinstance(query, str):
             raise ValidationError(f"query must be a string, got {type(query).__name__}; use search_by_vector for vectors")
-        return (await self._batch_search([query], workspace_id, top_k, filter_dict))[0]
+        return (await self._batch_search([query], workspace_id, top_k, filter_dict, mode))[0]
 
     @public
     async def async_search_by_vector(self, vector: Any, workspace_id: str, top_k: int = 1, filter_dict: dict | None = None) -> list[VectorNode]:
@@ -400,22 +417,42 @@ class BaseVectorStore(ABC):
 
     @public
     async def async_batch_search(
-        self, queries: Sequence[str] | np.ndarray, workspace_id: str, top_k: int = 1, filter_dict: dict | None = None
+        self,
+        queries: Sequence[str] | np.ndarray,
+        workspace_id: str,
+        top_k: int = 1,
+        filter_dict: dict | None = None,
+        mode: str = "vector",
     ) -> list[list[VectorNode]]:
-        """Search several queries in one call: texts, or a 2-D array of query vectors."""
-        return await self._batch_search(queries, workspace_id, top_k, filter_dict)
+        """Search several queries in one call: texts, or a 2-D array of query vectors.
 
-    async def _batch_search(self, queries: Any, workspace_id: str, top_k: int, filter_dict: dict | None) -> list[list[VectorNode]]:
+        ``mode`` as in :meth:`search`; ``"keyword"`` and ``"hybrid"`` take texts only.
+        """
+        return await self._batch_search(queries, workspace_id, top_k, filter_dict, mode)
+
+    async def _batch_search(
+        self, queries: Any, workspace_id: str, top_k: int, filter_dict: dict | None, mode: str = "vector"
+    ) -> list[list[VectorNode]]:
+        check_mode(mode)
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 0:
             raise ValidationError(f"top_k must be a non-negative integer, got {top_k!r}")
         tree = parse_filter(filter_dict)
+        texts = query_texts(queries, mode) if mode != "vector" else None
         ws = await self._require(workspace_id)
+        if texts is not None and (top_k == 0 or not texts):
+            return [[] for _ in texts]
+        if mode == "keyword":
+            found = await self._keyword_hits(ws, texts, int(top_k), tree)
+            return [[node.with_score(score) for node, score in hits] for hits in found]
         matrix = await self._query_matrix(queries)
         dims = await self._dimensions(ws)
         if dims is not None and len(matrix) and matrix.shape[1] != dims:
             raise DimensionMismatchError(dims, matrix.shape[1], "query")
         if top_k == 0 or not len(matrix) or dims is None:
             return [[] for _ in range(len(matrix))]
+        if mode == "hybrid":
+            found = await self._hybrid_hits(ws, texts, matrix, int(top_k), tree)
+            return [[node.with_score(score) for node, score in hits] for hits in found]
         results = await self._matching_hits(ws, matrix, int(top_k), tree)
         return [self._scored(query, hits) for query, hits in zip(matrix, results)]
 
@@ -591,7 +628,7 @@ class BaseVectorStore(ABC):
     @public
     async def async_refresh(self, workspace_id: str) -> None:
         """Make recent writes visible to searches (a no-op where writes are visible at once)."""
-        await self._require(workspace_id)
+        self._wrote(await self._require(workspace_id))
 
     async def async_close(self) -> None:
         """Release clients and files. Using the store afterwards raises StoreClosedError."""
@@ -684,13 +721,18 @@ class BaseVectorStore(ABC):
         return checked.to_batch(dims)
 
     def _scored(self, query: np.ndarray, hits: list[VectorNode]) -> list[VectorNode]:
+        hits, scores = self._ranked(query, hits)
+        return [hit.with_score(score) for hit, score in zip(hits, scores)]
+
+    def _ranked(self, query: np.ndarray, hits: list[VectorNode]) -> tuple[list[VectorNode], list[float]]:
+        """``hits`` best first by their exact score for ``query``, and those scores."""
         if not hits:
-            return []
+            return [], []
         scores = exact_scores(query, np.array([h.vector for h in hits], dtype=np.float64), self.distance)
         if len(hits) > 1 and not (scores[:-1] >= scores[1:]).all():  # backends usually rank them already
             order = np.argsort(-scores, kind="stable")
             hits, scores = [hits[i] for i in order], scores[order]
-        return [hit.with_score(score) for hit, score in zip(hits, scores.tolist())]
+        return hits, scores.tolist()
 
 
 def _each(pages: Iterator[list[VectorNode]], callback_fn: Callable[[VectorNode], Any] | None) -> Iterator[Any]:

@@ -15,7 +15,7 @@ from typing import Any
 from ..filters import FilterNode, filter_mask
 from ..node import VectorNode
 
-__all__ = ["Translation", "keep_matching", "MIN_OVERFETCH"]
+__all__ = ["Translation", "keep_matching", "keep_matching_pairs", "MIN_OVERFETCH"]
 
 MIN_OVERFETCH = 32  # candidates asked for at least, per query, when the native filter is a superset
 
@@ -36,3 +36,11 @@ def keep_matching(filter: FilterNode | None, nodes: list[VectorNode]) -> list[Ve
         return nodes
     mask = filter_mask(filter, [node.metadata for node in nodes])
     return [node for node, keep in zip(nodes, mask.tolist()) if keep]
+
+
+def keep_matching_pairs(filter: FilterNode | None, pairs: list[tuple[VectorNode, float]]) -> list[tuple[VectorNode, float]]:
+    """The ``(node, score)`` pairs whose node's metadata matches ``filter``, in their order."""
+    if filter is None or not pairs:
+        return pairs
+    mask = filter_mask(filter, [node.metadata for node, _ in pairs])
+    return [pair for pair, keep in zip(pairs, mask.tolist()) if keep]

@@ -42,12 +42,20 @@ class Writes:
         self._single = single  # the call makes one write: an atomic backend needs no undo record
         self._previous: dict[str, VectorNode | None] = {}  # id -> its node before the call (None: absent)
         self._touched: list[str] = []  # ids written to, in order, the one in flight included
+        # What the call wrote, for derived indexes (keyword): (ids, contents) upserted or (ids, None) deleted
+        # (the caller's lists, not copies); None once the call failed (undone or in doubt). A write made
+        # outside upsert/delete must set it to None, so that those indexes start over.
+        self.changes: list[tuple[list[str], list[str] | None]] | None = []
 
     async def upsert(self, batch: NodeBatch) -> None:
         await self._apply(batch.ids, lambda start, stop: self.store._upsert(self.ws, batch.slice(start, stop)))
+        if self.changes is not None and len(batch):
+            self.changes.append((batch.ids, batch.contents))
 
     async def delete(self, ids: list[str]) -> None:
         await self._apply(ids, lambda start, stop: self.store._delete(self.ws, ids[start:stop]))
+        if self.changes is not None and ids:
+            self.changes.append((ids, None))
 
     async def _apply(self, ids: list[str], write) -> None:
         if not ids:
@@ -90,6 +98,7 @@ async def all_or_nothing(store: BaseVectorStore, ws: str, created: bool = False,
     try:
         yield writes
     except BaseException as exc:
+        writes.changes = None
         try:
             await finish(writes.undo())
         except Exception as undo_error:
@@ -100,6 +109,8 @@ async def all_or_nothing(store: BaseVectorStore, ws: str, created: bool = False,
                 unknown,
             ) from exc
         raise
+    finally:
+        store._wrote(ws, writes.changes)  # derived indexes (keyword) follow, or start over if it failed
 
 
 def _as_batch(nodes: list[VectorNode]) -> NodeBatch:

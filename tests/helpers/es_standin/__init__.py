@@ -5,7 +5,7 @@ benchmark), checks each request against the shapes Elasticsearch documents
 (unknown parameters, fields, queries or endpoints get ES-style 400 errors;
 features it does not model get a loud ``standin_unsupported_exception``), and
 evaluates mappings, bulk writes, refresh visibility, points in time,
-search_after, bool/term/terms/range/exists queries and kNN per ES's documented
+search_after, bool/term/terms/range/exists queries, match (BM25) and kNN per ES's documented
 semantics. See docs/backends/elasticsearch-verification.md for its scope::
 
     with EsStandin() as es:

@@ -139,6 +139,7 @@ class Snapshot:
         self.docs = docs
         self._terms: dict[str, tuple[list[Any], list[np.ndarray], np.ndarray]] = {}
         self._vectors: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
+        self.derived: dict[str, Any] = {}  # other per-snapshot caches (text.py: token statistics)
 
     def __len__(self) -> int:
         return len(self.docs)

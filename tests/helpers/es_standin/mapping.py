@@ -1,6 +1,6 @@
 """Mappings: checked like Elasticsearch checks them, and documents parsed into indexed values.
 
-Field types modelled: keyword, text (stored, not searchable here), binary,
+Field types modelled: keyword, text (searchable by ``match``, text.py), binary,
 dense_vector (float), boolean, long/integer/short/byte, double/float, and
 objects (``properties``, ``enabled``, ``dynamic``). Anything else is refused
 loudly rather than approximated.

@@ -2,7 +2,10 @@
 
 Modelled: ``bool`` (must, filter, should, must_not, minimum_should_match),
 ``term``, ``terms``, ``range``, ``exists``, ``ids``, ``match_all``, ``match_none``,
-in filter context (a query is a set of documents; see search.py for scores).
+in filter context (a query is a set of documents; see search.py for scores), and
+``match`` on text fields (text.py), which also scores: a query with a ``scores``
+attribute ranks by it; a bool sums the scores of its must and should clauses
+(a clause without scores counts 1.0 where it matches) when one of them scores.
 Semantics as documented by ES: a multi-valued field matches if any value
 matches; keyword terms and ranges compare exact strings (ranges by UTF-8
 bytes); numeric fields compare numbers; an unmapped field matches nothing; a
@@ -19,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from . import text
 from .errors import EsError, check_keys, parsing, unsupported
 from .indices import Snapshot
 from .mapping import INTEGERS, Field, Mapping
@@ -26,7 +30,7 @@ from .mapping import INTEGERS, Field, Mapping
 Query = Callable[[Snapshot], np.ndarray]
 MAX_TERMS = 65536
 KNOWN_UNMODELLED = {
-    "match", "match_phrase", "multi_match", "query_string", "simple_query_string", "prefix", "wildcard", "regexp",
+    "match_phrase", "multi_match", "query_string", "simple_query_string", "prefix", "wildcard", "regexp",
     "fuzzy", "nested", "knn", "script", "script_score", "function_score", "constant_score", "dis_max", "boosting",
     "terms_set", "geo_distance", "more_like_this", "rank_feature", "semantic", "sparse_vector", "combined_fields",
 }
@@ -56,7 +60,8 @@ def parse_clauses(value: Any, mapping: Mapping, where: str) -> list[Query]:
 
 def _bool(body: Any, mapping: Mapping) -> Query:
     check_keys(body, {"must", "filter", "should", "must_not", "minimum_should_match", "boost", "_name", "adjust_pure_negative"}, "bool", parsing)
-    must = parse_clauses(body.get("must", []), mapping, "must") + parse_clauses(body.get("filter", []), mapping, "filter")
+    scoring = parse_clauses(body.get("must", []), mapping, "must")
+    must = scoring + parse_clauses(body.get("filter", []), mapping, "filter")
     should = parse_clauses(body.get("should", []), mapping, "should")
     must_not = parse_clauses(body.get("must_not", []), mapping, "must_not")
     msm_raw = body.get("minimum_should_match")
@@ -81,6 +86,15 @@ def _bool(body: Any, mapping: Mapping) -> Query:
             mask &= hits >= msm
         return mask
 
+    if any(hasattr(q, "scores") for q in scoring + should):
+
+        def scores(snap: Snapshot) -> np.ndarray:
+            total = np.zeros(len(snap), dtype=np.float32)
+            for query in scoring + should:
+                total += query.scores(snap) if hasattr(query, "scores") else query(snap).astype(np.float32)
+            return np.where(run(snap), total, np.float32(0))
+
+        run.scores = scores
     return run
 
 
@@ -264,4 +278,5 @@ PARSERS: dict[str, Callable[[Any, Mapping], Query]] = {
     "ids": _ids,
     "match_all": _match_all,
     "match_none": _match_none,
+    "match": lambda body, mapping: text.match(body, mapping),
 }

@@ -4,8 +4,9 @@ kNN follows the documented contract: the ``k`` best of the documents that match
 ``filter`` and have a vector, scored by the field's similarity (l2_norm
 1/(1+d²), cosine (1+cos)/2, dot_product (1+dot)/2, max_inner_product dot+1 or
 1/(1-dot)), computed in float32; the candidates are exact, so ``num_candidates``
-is only validated. Non-kNN hits have constant scores (1.0, or 0.0 for a bool of
-filters only): relevance scoring is not modelled.
+is only validated. ``match`` queries score by BM25 (text.py) and a bool sums its
+scoring clauses; other non-kNN hits have constant scores (1.0, or 0.0 for a bool
+of filters only).
 """
 
 from __future__ import annotations
@@ -233,11 +234,15 @@ def run_search(index: Index, snap: Snapshot, req: Request, pit_id: str | None) -
     if req.knn is not None:
         positions, scores = _knn(index, snap, req)
     else:
-        mask = parse_query(req.query, index.mapping)(snap) if req.query is not None else np.ones(len(snap), dtype=bool)
+        query = parse_query(req.query, index.mapping) if req.query is not None else None
+        mask = query(snap) if query is not None else np.ones(len(snap), dtype=bool)
         positions = np.flatnonzero(mask)
         aggregations = run_aggs(index, snap, mask, req.aggs) if req.aggs else None
-        constant = 0.0 if _filters_only(req.query) else 1.0
-        scores = np.full(len(positions), constant, dtype=np.float32)
+        if hasattr(query, "scores"):  # relevance (match queries, text.py)
+            scores = query.scores(snap)[positions]
+        else:
+            constant = 0.0 if _filters_only(req.query) else 1.0
+            scores = np.full(len(positions), constant, dtype=np.float32)
     total = len(positions)
     if req.sort and len(req.sort) == 1 and req.sort[0] in (("_shard_doc", False), ("_doc", False)) and req.knn is None:
         if req.search_after is not None:  # positions are ascending already: a binary search will do

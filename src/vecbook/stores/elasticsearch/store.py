@@ -57,6 +57,7 @@ from .documents import (
 )
 from .aggregations import MAX_AGG_VALUES, distinct_values
 from .filters import to_query
+from .keyword import cut_ties, keyword_error, match_bodies
 
 __all__ = ["EsVectorStore", "index_name", "workspace_of"]
 
@@ -320,6 +321,26 @@ class EsVectorStore(BaseVectorStore):
                 searches = [part for body in bodies for part in ({"index": index}, body)]
                 responses = (await es.msearch(searches=searches))["responses"]
         return [self._hits(ws, resp) for resp in responses]
+
+    async def _keyword_translate(self, ws: str, filter: FilterNode | None) -> Translation:
+        return await self._translate(ws, filter)
+
+    async def _keyword(self, ws: str, texts: list[str], limit: int, native: FilterNode | None) -> list[list[tuple[VectorNode, float]]]:
+        """ES's own BM25: a ``match`` query on ``content`` (see keyword.py); ties at the cut ordered by id."""
+        found: list[list[dict] | None] = [None] * len(texts)
+        pending, size = list(range(len(texts))), limit + 1
+        es = await self._clients.get()
+        while pending:
+            bodies = match_bodies([texts[i] for i in pending], size, native)
+            with self._calling(ws):
+                searches = [part for body in bodies for part in ({"index": self._index(ws)}, body)]
+                responses = (await es.msearch(searches=searches))["responses"]
+            for i, resp in zip(pending, responses):
+                if "error" in resp:
+                    raise keyword_error(ws, resp["error"]) or self._doc_error(ws, resp["error"])
+                found[i] = cut_ties(resp["hits"]["hits"], limit, size)
+            pending, size = [i for i in pending if found[i] is None], size * 4
+        return [list(zip(nodes(ws, hits), [float(h["_score"]) for h in hits])) for hits in found]
 
     def _doc_error(self, ws: str, error: Any) -> Exception:
         """The exception for an error reported inside a 200 response (mget, msearch)."""

@@ -56,6 +56,7 @@ class NodeTable:
         self._inv_norms: np.ndarray | None = None  # 1/‖row‖ in float32 (0 for zero rows), built on demand
         self._max_sq = 0.0  # the largest squared norm ever stored (never lowered): rules out float32 overflow
         self.layout = getattr(self, "layout", -1) + 1  # changes whenever rows are renumbered
+        self.version = getattr(self, "version", -1) + 1  # changes on every write (keyword indexes follow it)
 
     def __len__(self) -> int:
         return len(self.row_of)
@@ -116,6 +117,7 @@ class NodeTable:
         self._sq_norms[rows] = sq_norms
         self._max_sq = max(self._max_sq, float(sq_norms.max()))
         self._alive[rows] = True
+        self.version += 1
         self._columns_changed(rows)
         if inv_inside is not None:
             self._inv_norms[inv_inside[0]] = inv_inside[1]
@@ -190,6 +192,7 @@ class NodeTable:
                 self._row_of_label[self._labels[row]] = -1
             removed += 1
         if removed:
+            self.version += 1
             self._dead += removed  # columns and norms stay valid: dead rows are masked out
             if self._dead > max(_MIN_CAPACITY, self.n_rows // 4):
                 self.compact()

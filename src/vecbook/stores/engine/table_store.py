@@ -16,6 +16,7 @@ from ...node import VectorNode
 from ..base import BaseVectorStore
 from ..introspection import FieldRange, FieldSummary, MetadataField, ValueCount
 from .facets import count_rows, table_fields, table_range, table_summary, table_values
+from ..keyword.tables import table_keyword_search
 from .table import NodeTable
 
 __all__ = ["TableStore", "TableState"]
@@ -84,6 +85,10 @@ class TableStore(BaseVectorStore):
             return [table.nodes(rows, ws) for rows in table.search(queries, limit, native, self.distance)]
 
         return await self._locked(ws, search)
+
+    async def _keyword(self, ws: str, texts: list[str], limit: int, native: FilterNode | None) -> list[list[tuple[VectorNode, float]]]:
+        # the filter is evaluated exactly on the table, as for vector search
+        return await self._locked(ws, lambda t: table_keyword_search(t, ws, texts, limit, native))
 
     async def _columns(self, ws: str, filter: FilterNode | None, limit: int | None) -> NodeColumns:
         return await self._locked(ws, lambda t: t.columns(t.filter_rows(filter)[:limit], ws))
