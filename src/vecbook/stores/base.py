@@ -34,8 +34,9 @@ Hook contract (coroutines unless noted; ``ws`` is an already validated id):
 ``_close()``                        release clients
 ``_after_fork()``                   (optional, sync) make the store usable in a forked child
 
-The keyword search hooks (``_keyword_translate``, ``_keyword``, ``_wrote``) are listed in
-``search_modes.py``; each has a default that works on every backend.
+More hooks, each with a default that works on every backend, are listed beside the public
+methods they serve: keyword search in ``search_modes.py``, metadata introspection and update by
+filter in ``metadata_api.py``. Dumps are in ``dump_api.py``.
 
 Hooks raise WorkspaceNotFoundError if the workspace vanished underneath them.
 """
@@ -45,12 +46,10 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .. import dumps
 from .._aio import iter_sync, on_fork, run_sync, sync_twin, to_thread
 from ..columns import NodeColumns
 from ..embedding.base import BaseEmbeddingModel
@@ -62,29 +61,18 @@ from .engine.batch import NodeBatch, as_node_list, check_node_id, check_vector, 
 from .engine.scoring import exact_scores, normalize_distance
 from .fusion import check_mode
 from .matching import MIN_OVERFETCH, Translation, keep_matching
+from .dump_api import DumpMethods
+from .metadata_api import MetadataMethods
 from .search_modes import SearchModes, query_texts
 from .writes import all_or_nothing
 from . import by_filter
-from .introspection import (
-    FieldRange,
-    FieldScan,
-    FieldSummary,
-    MetadataField,
-    RangeScan,
-    SummaryScan,
-    ValueCount,
-    ValueScan,
-    check_paging,
-    field_path,
-    scan,
-)
 
 __all__ = ["BaseVectorStore"]
 
 _LOOKUP = object()
 
 
-class BaseVectorStore(SearchModes, ABC):
+class BaseVectorStore(SearchModes, MetadataMethods, DumpMethods, ABC):
     """One interface over every backend; see the module docstring for the hooks.
 
     Args:
@@ -305,94 +293,6 @@ class BaseVectorStore(SearchModes, ABC):
             counted = len(await self._matching_ids(ws, tree))
         return counted
 
-    # ---- metadata: introspection and updates ---------------------------------------------------
-    # Logic in introspection.py, by_filter.py and engine/facets.py; hooks a backend may override:
-    # ``_count_where(ws, native) -> int | None`` (None: not natively), ``_matching_ids(ws, filter)``,
-    # ``_metadata_fields(ws, filter)``, ``_describe_metadata(ws, filter, max_values)``,
-    # ``_distinct_values(ws, filter, path, limit, offset)``, ``_field_range(ws, filter, path)``
-    # (filter: the parsed tree, to translate; the defaults scan the matching nodes).
-
-    @public
-    async def async_metadata_fields(self, workspace_id: str, filter_dict: dict | None = None) -> list[MetadataField]:
-        """Every metadata field of the (matching) nodes, sorted by path: a :class:`MetadataField` each,
-        with the field's ``path``, its filter ``key``, the ``types`` of its values and ``count``, how
-        many nodes carry it (what ``{key: {"exists": True}}`` matches). Nested dicts give longer paths."""
-        tree = parse_filter(filter_dict)
-        return await self._metadata_fields(await self._require(workspace_id), tree)
-
-    @public
-    async def async_distinct_values(
-        self, workspace_id: str, field: str | Sequence[str], filter_dict: dict | None = None, limit: int | None = 100, offset: int = 0
-    ) -> list[ValueCount]:
-        """The distinct values of ``field`` (a filter key such as ``"author.name"``, or a tuple of keys)
-        with how many (matching) nodes hold each, as ``(value, count)`` pairs: most frequent first,
-        ties ordered booleans, numbers, strings, each ascending. ``limit`` (None: all) and ``offset`` page them.
-        Values compare as filters compare them (``1 == 1.0``, ``True != 1``); list elements count one by one."""
-        path, (limit, offset), tree = field_path(field), check_paging(limit, offset), parse_filter(filter_dict)
-        ws = await self._require(workspace_id)
-        if limit == 0:
-            return []
-        return await self._distinct_values(ws, tree, path, limit, offset)
-
-    @public
-    async def async_field_range(self, workspace_id: str, field: str | Sequence[str], filter_dict: dict | None = None) -> FieldRange:
-        """The smallest and largest value of ``field`` over the (matching) nodes, as a :class:`FieldRange`
-        (``min``, ``max``, ``kind``: ``"number"``, ``"date"``, ``"string"``, ``"mixed"`` or None; ``count``)."""
-        path, tree = field_path(field), parse_filter(filter_dict)
-        return await self._field_range(await self._require(workspace_id), tree, path)
-
-    @public
-    async def async_describe_metadata(self, workspace_id: str, filter_dict: dict | None = None, max_values: int = 30) -> list[FieldSummary]:
-        """:meth:`metadata_fields`, :meth:`distinct_values` and :meth:`field_range` of every field at once:
-        a :class:`FieldSummary` per field (``field``, ``values``: all of them with counts, or None if
-        there are more than ``max_values``, and ``range``), in one pass where the backend scans."""
-        limit, _ = check_paging(max_values, 0)
-        if limit is None:
-            raise ValidationError("max_values must be a non-negative integer")
-        return await self._describe_metadata(await self._require(workspace_id), parse_filter(filter_dict), limit)
-
-    @public
-    async def async_update_metadata(
-        self, workspace_id: str, patch: dict, node_ids: str | Sequence[str] | None = None, filter_dict: dict | None = None
-    ) -> int:
-        """Merge ``patch`` into the metadata of the nodes with ``node_ids``, or of those matching
-        ``filter_dict`` (one of them); returns how many nodes changed.
-
-        One level deep: each key of ``patch`` replaces that key (a nested dict is replaced
-        whole) and a key set to ``None`` is removed, like a JSON Merge Patch that does not
-        recurse. ``patch`` is checked like inserted metadata. Vectors are kept, never
-        re-embedded; searches and filters see the new values at once. All or nothing.
-        """
-        ids, tree = by_filter.selection(node_ids, filter_dict, "update_metadata")
-        clean = by_filter.check_patch(patch)
-        ws = await self._require(workspace_id)
-        return await by_filter.update_metadata(self, ws, clean, ids, tree)
-
-    async def _count_where(self, ws: str, native: Any) -> int | None:
-        return None
-
-    async def _matching_ids(self, ws: str, filter: FilterNode | None) -> list[str]:
-        return await by_filter.matching_ids(self, ws, filter)
-
-    async def _metadata_fields(self, ws: str, filter: FilterNode | None) -> list[MetadataField]:
-        return (await self._scan(ws, filter, FieldScan())).result()
-
-    async def _distinct_values(self, ws: str, filter: FilterNode | None, path: tuple, limit: int | None, offset: int) -> list[ValueCount]:
-        return (await self._scan(ws, filter, ValueScan(path))).result(limit, offset)
-
-    async def _field_range(self, ws: str, filter: FilterNode | None, path: tuple) -> FieldRange:
-        return (await self._scan(ws, filter, RangeScan(path))).result()
-
-    async def _describe_metadata(self, ws: str, filter: FilterNode | None, max_values: int) -> list[FieldSummary]:
-        """One scan; a backend whose other introspection hooks are native composes them instead."""
-        return (await self._scan(ws, filter, SummaryScan(max_values))).summary()
-
-    async def _scan(self, ws: str, filter: FilterNode | None, tally: Any) -> Any:
-        async with contextlib.aclosing(self._matching_pages(ws, self.batch_size, filter)) as pages:
-            async for page in pages:
-                scan((node.metadata for node in page), tally)
-        return tally
-
     @public
     async def async_search(
         self, query: str, workspace_id: str, top_k: int = 1, filter_dict: dict | None = None, mode: str = "vector"
@@ -545,84 +445,6 @@ class BaseVectorStore(SearchModes, ABC):
         ws = await self._require(workspace_id)
         return await self._columns(ws, tree, limit)
 
-    # ---- dumps -------------------------------------------------------------------------------
-
-    @public
-    async def async_dump_workspace(
-        self, workspace_id: str, path: str | Path = "", callback_fn: Callable | None = None, header: bool = True
-    ) -> dict:
-        """Write ``{path}/{workspace_id}.jsonl`` atomically, one node per line. Returns ``{"size": n, "path": ...}``.
-
-        ``path`` defaults to the store's dump folder (see :meth:`_default_dump_dir`). The first
-        line is a header naming the embedding model, the vector length, the distance and the
-        vecbook version (``vecbook.dumps``), which ``load_workspace`` checks; ``header=False``
-        writes nodes only, the guide's exact format (for readers that take every line as a node).
-        """
-        ws = await self._require(workspace_id)
-        target = dumps.dump_path(self._dump_dir(path), ws)
-        first_line = dumps.make_header(ws, await self._dimensions(ws), self.distance, self.embedding_model) if header else None
-        with dumps.AtomicJsonlWriter(target) as writer:
-            if first_line is not None:
-                writer.write_header(first_line)
-            async with contextlib.aclosing(self._matching_pages(ws, self.batch_size, None)) as pages:
-                async for page in pages:
-                    await to_thread(writer.write_nodes, page, callback_fn)
-        return {"size": writer.count, "path": str(target)}
-
-    @public
-    async def async_load_workspace(
-        self,
-        workspace_id: str,
-        path: str | Path = "",
-        nodes: Sequence[VectorNode] | None = None,
-        callback_fn: Callable | None = None,
-        mode: str = "replace",
-        check_header: bool = True,
-    ) -> dict:
-        """Load a dump and/or ``nodes`` into the workspace. Returns ``{"size": n}``.
-
-        ``path`` is a dump file, or a folder holding ``{workspace_id}.jsonl`` or a single
-        dump (so a dump of one workspace loads under another name); by default the
-        store's dump folder. The file is read and checked completely, and missing
-        vectors are embedded, before anything is written. ``mode="replace"`` (the
-        default, as in flowllm) leaves the workspace holding exactly the loaded nodes;
-        ``"merge"`` upserts them beside what is there. All or nothing.
-
-        A dump whose header (see :meth:`dump_workspace`) names another embedding model or
-        vector length than the store's model raises DumpMismatchError before anything is
-        written, unless ``check_header=False``. Files without a header load as they are.
-        """
-        ws = validate_workspace_id(workspace_id)
-        if mode not in ("replace", "merge"):
-            raise ValidationError(f"mode must be 'replace' or 'merge', got {mode!r}")
-        loaded = list(as_node_list(nodes)) if nodes is not None else []
-        if path or nodes is None:
-            source = dumps.find_dump(Path(path) if path else self._default_dump_dir(), ws, only_named=not path)
-            header, read = await to_thread(dumps.read_dump, source, callback_fn)
-            if header is not None and check_header:
-                dumps.check_header(header, source, self.embedding_model)
-            loaded.extend(read)
-        loaded = list({node.unique_id: node for node in loaded}.values())  # last one wins, as in an upsert
-        dims = await self._dimensions(ws) if await self._exists(ws) else None
-        batch = await self._prepare(ws, loaded, dimensions=dims if mode == "merge" else None)
-        if mode == "replace" and dims is not None and batch.dimensions not in (None, dims):
-            raise DimensionMismatchError(dims, batch.dimensions or 0, f"workspace {ws!r}; delete it first to load vectors of another length")
-        created = await self._create_missing(ws, batch.dimensions)
-        async with all_or_nothing(self, ws, created=created) as writes:
-            await writes.upsert(batch)
-            if mode == "replace" and not created:
-                keep = set(batch.ids)
-                stale = [n.unique_id async for page in self._matching_pages(ws, self.batch_size, None) for n in page if n.unique_id not in keep]
-                await writes.delete(stale)
-        return {"size": len(batch)}
-
-    def _dump_dir(self, path: str | Path) -> Path:
-        return Path(path) if path else self._default_dump_dir()
-
-    def _default_dump_dir(self) -> Path:
-        """Where dumps go without a ``path``: the store's ``store_dir`` if it has one, else the current folder."""
-        return Path(getattr(self, "store_dir", None) or ".")
-
     # ---- the rest ------------------------------------------------------------------------------
 
     @public
@@ -648,17 +470,10 @@ class BaseVectorStore(SearchModes, ABC):
     delete = sync_twin(async_delete)
     get = sync_twin(async_get)
     count = sync_twin(async_count)
-    metadata_fields = sync_twin(async_metadata_fields)
-    distinct_values = sync_twin(async_distinct_values)
-    field_range = sync_twin(async_field_range)
-    describe_metadata = sync_twin(async_describe_metadata)
-    update_metadata = sync_twin(async_update_metadata)
     search = sync_twin(async_search)
     search_by_vector = sync_twin(async_search_by_vector)
     batch_search = sync_twin(async_batch_search)
     read_columns = sync_twin(async_read_columns)
-    dump_workspace = sync_twin(async_dump_workspace)
-    load_workspace = sync_twin(async_load_workspace)
     refresh = sync_twin(async_refresh)
     close = sync_twin(async_close)
 
