@@ -19,7 +19,7 @@ def test_state_search_with_scores_and_filter(store):
     df = state.results_frame()
     assert list(df.columns[:4]) == ["#", "id", "score", "content"] and {"name", "rank", "version"} <= set(df.columns)
     assert df["#"].tolist() == [1, 2, 3, 4, 5]
-    assert state.status.startswith("5 result(s) in ")
+    assert state.status.startswith("5 result(s), vector search in ")
 
     state.builder.add("rank", "lte", 50)
     state.top_k = 100
@@ -290,3 +290,25 @@ def test_placeholder_comes_from_the_workspace_fields(store):
     assert '{"rank": {"lte": ' in pypi.filters.text.placeholder
     store.create_workspace("empty")
     assert "no metadata fields" in SearchPanel(store, "empty").filters.text.placeholder
+
+
+def test_search_modes_in_the_state_and_the_panel(store):
+    state = SearchState(store, "pypi", top_k=5)
+    state.query, state.mode = "http", "keyword"
+    hits = state.run()
+    assert hits and state.error is None and state.status.startswith(f"{len(hits)} result(s), keyword search")
+    assert [h.unique_id for h in hits] == [h.unique_id for h in store.search("http", "pypi", top_k=5, mode="keyword")]
+    assert all("http" in h.content.lower() for h in hits)  # BM25: every hit holds the word
+    state.mode = "nonsense"
+    assert state.run() == [] and "mode must be one of 'vector', 'keyword', 'hybrid'" in state.error
+
+    panel = SearchPanel(store, "pypi", top_k=5)
+    panel.search("http")
+    vector_ids = panel.table.ids
+    panel.mode_box.value = "keyword"  # switching the mode runs the search again
+    assert panel.table.ids == [h.unique_id for h in store.search("http", "pypi", top_k=5, mode="keyword")] != vector_ids
+    hybrid = panel.search("http", mode="hybrid")
+    assert [h.unique_id for h in hybrid] == [h.unique_id for h in store.search("http", "pypi", top_k=5, mode="hybrid")]
+    assert "hybrid search" in panel.status_html.value
+    with pytest.raises(ValueError, match="mode must be one of"):
+        panel.search("http", mode="bm25")

@@ -6,6 +6,7 @@ import html
 from typing import Any
 
 from ..errors import FilterError
+from ..stores.fusion import MODES, check_mode
 from . import _deps, _table
 from .filter_builder import MULTI, NO_VALUE, OPS, FilterClause, ops_for, parse_value
 from .filter_text import placeholder
@@ -226,6 +227,10 @@ class SearchPanel(_Widget):
         self.query_box.add_class("vecbook-query")
         self.top_k_box = w.BoundedIntText(value=top_k, min=1, max=10_000, description="top_k", layout=w.Layout(width="140px"),
                                           style={"description_width": "40px"})
+        self.mode_box = w.Dropdown(options=list(MODES), value="vector", description="mode", layout=w.Layout(width="170px"),
+                                   style={"description_width": "40px"},
+                                   tooltip="vector: by meaning; keyword: BM25 over the text; hybrid: both, fused by rank")
+        self.mode_box.add_class("vecbook-search-mode")
         self.search_button = w.Button(description="Search", button_style="primary", layout=w.Layout(width="90px"))
         self.search_button.add_class("vecbook-search-button")
         self.clear_button = w.Button(description="Clear", tooltip="clear the query and the results", layout=w.Layout(width="70px"))
@@ -239,7 +244,7 @@ class SearchPanel(_Widget):
                                on_click=lambda node_id, _toggle: self.state.focus(node_id), on_sort=self.state.sort)
         self.widget = w.VBox([
             w.HTML(f"<b>Search</b> <code>{html.escape(workspace_id)}</code>"),
-            w.HBox([self.query_box, self.top_k_box, self.search_button, self.clear_button]),
+            w.HBox([self.query_box, self.top_k_box, self.mode_box, self.search_button, self.clear_button]),
             self.filters.widget, self.status_html, self.error_html, self.table.widget,
         ])
         self.widget.add_class("vecbook-search-panel")
@@ -248,6 +253,7 @@ class SearchPanel(_Widget):
         self.search_button.on_click(lambda _: self.run())
         self.clear_button.on_click(lambda _: self.clear())
         self.query_box.observe(lambda _: None if self._syncing else self.run(), "value")
+        self.mode_box.observe(lambda _: None if self._syncing or not self.state.query.strip() else self.run(), "value")
         for event in ("results", "sorted", "focus"):
             self.state.on(event, lambda *_: self._render())
         self._render()
@@ -279,16 +285,23 @@ class SearchPanel(_Widget):
         """Search with what the widgets show; returns the result nodes."""
         self.state.query = self.query_box.value
         self.state.top_k = int(self.top_k_box.value)
+        self.state.mode = self.mode_box.value
         self.filters.changed(notify=False)
         if self.filters.error:
             self.state.fail(f"FilterError: {self.filters.error}")
             return []
         return self.state.run()
 
-    def search(self, query: str = "", top_k: int | None = None) -> list:
-        """Type ``query`` (and ``top_k``) and run the search."""
+    def search(self, query: str = "", top_k: int | None = None, mode: str | None = None) -> list:
+        """Type ``query`` (and ``top_k``, and pick the ``mode``: vector, keyword or hybrid) and run the search."""
         if top_k is not None:
             self.top_k_box.value = top_k
+        if mode is not None:
+            self._syncing = True
+            try:
+                self.mode_box.value = check_mode(mode)
+            finally:
+                self._syncing = False
         if self.query_box.value == query:
             return self.run()
         self.query_box.value = query  # the observer runs the search

@@ -34,6 +34,7 @@ class SearchState(Observable):
         self.workspace_id = workspace_id
         self.query = ""
         self.top_k = int(top_k)
+        self.mode = "vector"  # "vector", "keyword" (BM25) or "hybrid": the store's search modes
         self.filter_text = ""
         self.results: list[VectorNode] = []
         self.results_filter: dict | None = None  # the filter the results were fetched with
@@ -95,8 +96,8 @@ class SearchState(Observable):
             if self.top_k < 1:
                 raise FilterError("top_k must be at least 1")
             if self.query.strip():
-                self.results = self.store.search(self.query, self.workspace_id, top_k=self.top_k, filter_dict=filter_dict)
-                self.status = f"{len(self.results)} result(s)"
+                self.results = self.store.search(self.query, self.workspace_id, top_k=self.top_k, filter_dict=filter_dict, mode=self.mode)
+                self.status = f"{len(self.results)} result(s), {self.mode} search"
             else:
                 self.results = collect(self.store, self.workspace_id, limit=self.top_k, filter_dict=filter_dict)
                 self.status = f"{len(self.results)} node(s) matching the filter (no query, so no scores)"
