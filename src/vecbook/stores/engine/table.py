@@ -16,7 +16,7 @@ are never reused and survive compaction (``_labels`` maps rows to labels,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -29,6 +29,16 @@ from .scoring import SAFE_SQ_NORM, fast_scores
 
 if TYPE_CHECKING:
     from .ann import HnswIndex, IndexSpec
+
+
+class RowSource(Protocol):
+    """Rows decoded on demand (a snapshot's): ``row(r)`` → (id, content, metadata); ``columns()`` → the three lists."""
+
+    def __len__(self) -> int: ...
+
+    def row(self, r: int) -> tuple[str, Any, Any]: ...
+
+    def columns(self) -> tuple[list, list, list]: ...
 
 __all__ = ["NodeTable"]
 
@@ -43,10 +53,12 @@ class NodeTable:
         self._labels = np.zeros(0, dtype=np.int64)  # row -> index label
         self._row_of_label = np.zeros(0, dtype=np.int64)  # label -> row (-1: gone)
         self._next_label = 0
+        self._lazy: RowSource | None = None  # rows of a snapshot not decoded yet (see load_rows)
         self.ids: list[str | None] = []
         self.contents: list[str | None] = []
         self.metadatas: list[dict[str, Any] | None] = []
         self.row_of: dict[str, int] = {}
+        self._n = 0  # rows used, dead ones included
         self._vectors = np.zeros((0, dimensions or 0), dtype=np.float32)
         self._sq_norms = np.zeros(0, dtype=np.float64)
         self._alive = np.zeros(0, dtype=bool)
@@ -58,11 +70,81 @@ class NodeTable:
         self.layout = getattr(self, "layout", -1) + 1  # changes whenever rows are renumbered
 
     def __len__(self) -> int:
-        return len(self.row_of)
+        return self._n - self._dead
 
     @property
     def n_rows(self) -> int:
-        return len(self.ids)
+        return self._n
+
+    # The row lists, decoded from a snapshot when first used (searches and counts do not use them).
+
+    @property
+    def ids(self) -> list[str | None]:
+        if self._lazy is not None:
+            self._decode_rows()
+        return self._ids
+
+    @ids.setter
+    def ids(self, value: list[str | None]) -> None:
+        self._ids = value
+
+    @property
+    def contents(self) -> list[str | None]:
+        if self._lazy is not None:
+            self._decode_rows()
+        return self._contents
+
+    @contents.setter
+    def contents(self, value: list[str | None]) -> None:
+        self._contents = value
+
+    @property
+    def metadatas(self) -> list[dict[str, Any] | None]:
+        if self._lazy is not None:
+            self._decode_rows()
+        return self._metadatas
+
+    @metadatas.setter
+    def metadatas(self, value: list[dict[str, Any] | None]) -> None:
+        self._metadatas = value
+
+    @property
+    def row_of(self) -> dict[str, int]:
+        if self._lazy is not None:
+            self._decode_rows()
+        return self._row_of
+
+    @row_of.setter
+    def row_of(self, value: dict[str, int]) -> None:
+        self._row_of = value
+
+    def _decode_rows(self) -> None:
+        ids, contents, metadatas = self._lazy.columns()
+        row_of = dict(zip(ids, range(len(ids))))
+        self._ids, self._contents, self._metadatas, self._row_of = ids, contents, metadatas, row_of
+        self._lazy = None
+
+    def load_rows(self, vectors: np.ndarray, rows: RowSource) -> None:
+        """Fill an empty table with a snapshot's rows without decoding them.
+
+        ``vectors`` (n × d, writable: e.g. a copy-on-write map of a file) becomes the
+        matrix as it is; ``rows`` gives (id, content, metadata) of a row on demand and
+        every row at once when the row lists are first used. Ids must be unique.
+        """
+        n = len(rows)
+        sq_norms = _sq_norms(vectors) if n else np.zeros(0)
+        self.clear()
+        self.dimensions = vectors.shape[1] if n else self.dimensions
+        self._vectors, self._sq_norms, self._alive = vectors, sq_norms, np.ones(n, dtype=bool)
+        self._max_sq = float(sq_norms.max()) if n else 0.0
+        self._n, self._lazy = n, rows
+
+    def reserve(self, rows: int) -> None:
+        """Make room for ``rows`` rows at once (before replaying many writes: one copy, not one per write)."""
+        if self.dimensions is not None:
+            grown = self._grown(rows, self.dimensions)
+            if grown is not None:
+                self._vectors, self._sq_norms, self._alive, self._labels = grown
 
     @property
     def vectors(self) -> np.ndarray:
@@ -108,6 +190,7 @@ class NodeTable:
         self.ids.extend(new_ids)
         self.contents.extend([None] * len(new_ids))
         self.metadatas.extend([None] * len(new_ids))
+        self._n += len(new_ids)
         contents, metadatas = self.contents, self.metadatas
         for i, row in enumerate(rows.tolist()):
             contents[row] = batch.contents[i]
@@ -166,6 +249,7 @@ class NodeTable:
         labels = np.zeros(capacity, dtype=np.int64) if self.index_spec is not None else self._labels
         self.dimensions, self.ids, self.contents, self.metadatas, self.row_of = dims, ids, contents, metadatas, row_of
         self._vectors, self._sq_norms, self._alive, self._labels = matrix, sq_norms, alive, labels
+        self._n = n
         self.layout += 1
         self._max_sq = float(sq_norms[:n].max()) if n else 0.0
         self._dead = 0
@@ -215,6 +299,7 @@ class NodeTable:
             row_of_label[labels] = np.arange(len(keep))
         self._vectors, self._sq_norms, self._alive = vectors, sq_norms, alive
         self.ids, self.contents, self.metadatas, self.row_of = ids, contents, metadatas, row_of
+        self._n = len(keep)
         self._labels, self._row_of_label = labels, row_of_label
         self.layout += 1
         self._dead = 0
@@ -399,6 +484,9 @@ class NodeTable:
     def nodes(self, rows: np.ndarray, workspace_id: str) -> list[VectorNode]:
         """Nodes of many rows: their vectors are rows of one fresh copy."""
         vectors = self._vectors[rows]
+        if self._lazy is not None:  # rows of a snapshot not decoded yet: decode just these
+            picked = [self._lazy.row(r) for r in rows.tolist()]
+            return [trusted_node(i, workspace_id, c, _copy_json(m), v) for (i, c, m), v in zip(picked, vectors)]
         ids, contents, metadatas = self.ids, self.contents, self.metadatas
         return [
             trusted_node(ids[r], workspace_id, contents[r], _copy_json(metadatas[r]), vector)
@@ -433,6 +521,16 @@ class NodeTable:
     def _row_copy(self, rows: np.ndarray) -> np.ndarray:
         """A C-contiguous copy of these rows of the matrix (a plain slice copy when that is what they are)."""
         return self._vectors[: len(rows)].copy() if self._is_prefix(rows) else self._vectors[rows]
+
+
+def _sq_norms(vectors: np.ndarray) -> np.ndarray:
+    """Squared norms of many rows, as float64: summed in float32 (4× faster, and they only rank),
+    redone in float64 for rows whose float32 sum is not comfortably finite."""
+    sq = np.einsum("ij,ij->i", vectors, vectors).astype(np.float64)
+    wide = ~(sq < 1e30)
+    if wide.any():
+        sq[wide] = np.einsum("ij,ij->i", vectors[wide], vectors[wide], dtype=np.float64)
+    return sq
 
 
 def _inverse_norms(sq_norms: np.ndarray) -> np.ndarray:

@@ -341,7 +341,7 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
                 state.needs_reload = True  # the table may be part-changed: rebuild it from the files
                 self._take_back(path, start, exc)
                 raise
-            state.offset, state.tail = start + len(frame), (start, frame[:FRAME_HEADER])
+            state.offset, state.tail, state.wrote = start + len(frame), (start, frame[:FRAME_HEADER]), True
             self._maybe_compact(ws, state)
 
     @contextmanager
@@ -448,6 +448,7 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
             states = list(self._states.items())
             self._states.clear()
         for ws, state in states:
+            await to_thread(self._compact_at_close, ws, state)
             if state.table.index is not None:
                 await to_thread(self._checkpoint_index, ws, state)
             for f in (state.lock_file, state.log_file):
