@@ -316,14 +316,17 @@ class NodeTable:
         capacity = self._vectors.shape[0]
         if rows <= capacity and (dims is None or self._vectors.shape[1] == dims):
             return None
-        new_capacity = max(_MIN_CAPACITY, rows, capacity + capacity // 2)
+        # Doubling: the used rows are copied ~once in all; the spare rows are pages never touched
+        # (large arrays are mapped lazily by the allocator), so they cost address space, not RAM.
+        new_capacity = max(_MIN_CAPACITY, rows, 2 * capacity)
+        used = self.n_rows
         vectors = np.empty((new_capacity, dims or 0), dtype=np.float32)
         if self._vectors.shape[1] == vectors.shape[1]:
-            vectors[:capacity] = self._vectors  # rows appended since are written by the caller
+            vectors[:used] = self._vectors[:used]  # rows appended since are written by the caller
         sq_norms = np.zeros(new_capacity, dtype=np.float64)
-        sq_norms[:capacity] = self._sq_norms
+        sq_norms[:used] = self._sq_norms[:used]
         alive = np.zeros(new_capacity, dtype=bool)
-        alive[:capacity] = self._alive
+        alive[:used] = self._alive[:used]
         labels = self._labels
         if self.index_spec is not None:
             labels = np.zeros(max(new_capacity, len(self._labels)), dtype=np.int64)
