@@ -110,3 +110,12 @@ def test_a_short_log_is_left_for_the_next_open(tmp_path):
     s.insert(node(1), "ws")
     s.close()
     assert generation(tmp_path / "ws") == 0 and (tmp_path / "ws" / "log-000000.bin").stat().st_size > 0
+
+
+def test_a_damaged_or_missing_norms_cache_is_recomputed(tmp_path, big):
+    folder = compacted(tmp_path, n=3000)
+    norms = folder / "snap-000001.nrm"
+    flip(norms, norms.stat().st_size - 3)
+    assert LocalVectorStore(store_dir=tmp_path).search_by_vector(vec(42), "ws", top_k=1)[0].unique_id == "n42"
+    norms.unlink()
+    assert LocalVectorStore(store_dir=tmp_path).search_by_vector(vec(43), "ws", top_k=1)[0].unique_id == "n43"

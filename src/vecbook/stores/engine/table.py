@@ -40,7 +40,7 @@ class RowSource(Protocol):
 
     def columns(self) -> tuple[list, list, list]: ...
 
-__all__ = ["NodeTable"]
+__all__ = ["NodeTable", "squared_norms"]
 
 _MIN_CAPACITY = 1024
 
@@ -124,15 +124,17 @@ class NodeTable:
         self._ids, self._contents, self._metadatas, self._row_of = ids, contents, metadatas, row_of
         self._lazy = None
 
-    def load_rows(self, vectors: np.ndarray, rows: RowSource) -> None:
+    def load_rows(self, vectors: np.ndarray, rows: RowSource, sq_norms: np.ndarray | None = None) -> None:
         """Fill an empty table with a snapshot's rows without decoding them.
 
         ``vectors`` (n × d, writable: e.g. a copy-on-write map of a file) becomes the
         matrix as it is; ``rows`` gives (id, content, metadata) of a row on demand and
         every row at once when the row lists are first used. Ids must be unique.
+        ``sq_norms`` (float64, one per row) saves computing them if they are known.
         """
         n = len(rows)
-        sq_norms = _sq_norms(vectors) if n else np.zeros(0)
+        if sq_norms is None or len(sq_norms) != n:
+            sq_norms = squared_norms(vectors) if n else np.zeros(0)
         self.clear()
         self.dimensions = vectors.shape[1] if n else self.dimensions
         self._vectors, self._sq_norms, self._alive = vectors, sq_norms, np.ones(n, dtype=bool)
@@ -526,7 +528,7 @@ class NodeTable:
         return self._vectors[: len(rows)].copy() if self._is_prefix(rows) else self._vectors[rows]
 
 
-def _sq_norms(vectors: np.ndarray) -> np.ndarray:
+def squared_norms(vectors: np.ndarray) -> np.ndarray:
     """Squared norms of many rows, as float64: summed in float32 (4× faster, and they only rank),
     redone in float64 for rows whose float32 sum is not comfortably finite."""
     sq = np.einsum("ij,ij->i", vectors, vectors).astype(np.float64)

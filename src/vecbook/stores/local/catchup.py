@@ -17,10 +17,10 @@ from ...errors import (
     VecbookError,
     WorkspaceNotFoundError,
 )
+from .. import local as tunables
 from ..engine.ann import load_index, read_checkpoint
 from ..engine.table import NodeTable
 from ..engine.table_store import TableState
-from .. import local as tunables
 from . import locking
 from .files import (
     META,
@@ -168,8 +168,8 @@ class CatchUp:
                     batch = read_legacy_snapshot(prefix)
                     table.upsert(batch)
                 else:
-                    vectors, rows, verifier = open_snapshot(prefix, meta["snapshot"], meta["dimensions"])
-                    table.load_rows(vectors, rows)
+                    vectors, rows, verifier, sq_norms = open_snapshot(prefix, meta["snapshot"], meta["dimensions"])
+                    table.load_rows(vectors, rows, sq_norms)
                     if vectors.nbytes <= tunables.VERIFY_AT_OPEN_BYTES:
                         verifier.wait()
                         table.row_of  # noqa: B018 - decodes every row now: small, and damage shows at open

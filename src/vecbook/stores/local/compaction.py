@@ -34,6 +34,7 @@ from .files import (
 from .logfile import (
     write_snapshot,
 )
+from .snapshot import publish_snapshot
 from .state import _LocalState
 
 logger = logging.getLogger("vecbook.local")
@@ -157,8 +158,7 @@ class Compaction:
             state.verifier.wait()  # never publish rows of a snapshot whose damage is not ruled out
         old, new = state.generation, state.generation + 1
         tail = copy_log(folder / log_name(old), copied_to, state.offset, temp.with_suffix(".log"), durable=True)
-        os.replace(temp.with_suffix(".json"), folder / (snap_name(new) + ".json"))
-        os.replace(temp.with_suffix(".f32"), folder / (snap_name(new) + ".f32"))
+        publish_snapshot(temp, folder, new)
         os.replace(temp.with_suffix(".log"), folder / log_name(new))
         index_state = state.table.index_state()
         saved = index_state is not None and save_index(folder / snap_name(new), *index_state, generation=new, log_offset=tail)

@@ -40,6 +40,7 @@ import numpy as np
 from .. import local as tunables
 from ..engine.batch import NodeBatch
 from .files import damaged
+from .snapshot import write_norms
 
 __all__ = [
     "Frame",
@@ -217,6 +218,7 @@ def write_snapshot(prefix: Path, batch: NodeBatch) -> dict[str, Any]:
             f.write(piece)
         f.flush()
         os.fsync(f.fileno())
+    write_norms(prefix.with_suffix(".nrm"), vectors)
     return {
         "rows": n,
         "json": {"size": json_size, "crcs": line_sums},

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import mmap
 import os
+import struct
 import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -29,9 +30,10 @@ from typing import Any
 import numpy as np
 
 from ...errors import CorruptedFileError
-from .files import damaged
+from ..engine.table import squared_norms
+from .files import damaged, snap_name
 
-__all__ = ["SnapshotRows", "Verifier", "open_snapshot"]
+__all__ = ["SnapshotRows", "Verifier", "open_snapshot", "publish_snapshot", "write_norms"]
 
 _CRC_THREADS = 2  # threads verifying a big snapshot (zlib.crc32 releases the GIL)
 
@@ -47,8 +49,49 @@ def _map(path: Path, size: int, copy: bool) -> mmap.mmap | bytes:
         return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY if copy else mmap.ACCESS_READ)
 
 
-def open_snapshot(prefix: Path, info: dict[str, Any], dimensions: int | None) -> tuple[np.ndarray, SnapshotRows, Verifier]:
-    """The vectors (a copy-on-write map), the lazily decoded rows and the running verifier of a snapshot.
+_NORMS = struct.Struct("<4sQI")  # marker, rows, crc32 of the float64 squared norms that follow
+_NORMS_MAGIC = b"VBN1"
+
+
+def write_norms(path: Path, vectors: np.ndarray) -> None:
+    """Save the squared norms of ``vectors`` beside a snapshot: a cache that spares the next open a pass
+    over every vector. Not fsynced and not in ``meta.json``: a bad or missing one is recomputed."""
+    sq = np.ascontiguousarray(squared_norms(vectors) if len(vectors) else np.zeros(0), dtype="<f8")
+    with open(path, "wb") as f:
+        f.write(_NORMS.pack(_NORMS_MAGIC, len(sq), zlib.crc32(sq)))
+        f.write(memoryview(sq).cast("B"))
+
+
+def _read_norms(path: Path, rows: int) -> np.ndarray | None:
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    if len(raw) != _NORMS.size + 8 * rows:
+        return None
+    magic, count, crc = _NORMS.unpack_from(raw)
+    body = memoryview(raw)[_NORMS.size :]
+    if magic != _NORMS_MAGIC or count != rows or zlib.crc32(body) != crc:
+        return None
+    return np.frombuffer(body, dtype="<f8").astype(np.float64)
+
+
+def publish_snapshot(temp: Path, folder: Path, generation: int) -> None:
+    """Rename a snapshot written at ``temp`` (by ``write_snapshot``) into place as generation ``generation``'s."""
+    target = folder / snap_name(generation)
+    os.replace(temp.with_suffix(".json"), target.with_suffix(".json"))
+    os.replace(temp.with_suffix(".f32"), target.with_suffix(".f32"))
+    try:
+        os.replace(temp.with_suffix(".nrm"), target.with_suffix(".nrm"))
+    except FileNotFoundError:
+        pass
+
+
+def open_snapshot(
+    prefix: Path, info: dict[str, Any], dimensions: int | None
+) -> tuple[np.ndarray, SnapshotRows, Verifier, np.ndarray | None]:
+    """The vectors (a copy-on-write map), the lazily decoded rows, the running verifier of a
+    snapshot, and its rows' squared norms if a valid ``.nrm`` cache holds them.
 
     Raises FileNotFoundError if a file is gone (a concurrent compaction: the caller starts
     again) and :class:`CorruptedFileError` if a size or the line count disagrees with ``info``.
@@ -69,7 +112,7 @@ def open_snapshot(prefix: Path, info: dict[str, Any], dimensions: int | None) ->
     if len(spans) != len(info["f32"]["crcs"]):
         raise damaged(f32_path, f"meta.json records {len(info['f32']['crcs'])} checksums for {f32_path}, which needs {len(spans)}")
     checks.append((f32_path, raw, spans, info["f32"]["crcs"]))
-    return vectors, rows, Verifier(checks)
+    return vectors, rows, Verifier(checks), _read_norms(prefix.with_suffix(".nrm"), n)
 
 
 class SnapshotRows:
@@ -139,6 +182,12 @@ class SnapshotRows:
         return ids, contents, metadatas
 
 
+def _crc_of(piece: memoryview) -> int:
+    crc = zlib.crc32(piece)
+    piece.release()
+    return crc
+
+
 class Verifier:
     """Verify checksummed spans of mapped files in a background thread; remember the first damage found."""
 
@@ -156,12 +205,10 @@ class Verifier:
         try:
             with ThreadPoolExecutor(_CRC_THREADS) as pool:
                 for path, data, spans, crcs in checks:
-                    view = memoryview(data)
-                    sums = pool.map(lambda span: zlib.crc32(view[span[0] : span[1]]), spans)
+                    sums = pool.map(_crc_of, [memoryview(data)[start:end] for start, end in spans])
                     for (start, end), got, crc in zip(spans, sums, crcs):
                         if got != crc:
                             raise damaged(path, f"{path}: bytes {start}-{end} fail their checksum", start)
-                    del view
         except CorruptedFileError as exc:
             self.damage = exc
         except BaseException as exc:  # noqa: BLE001 - an I/O error while reading the map is damage to report too
