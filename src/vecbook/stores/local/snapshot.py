@@ -23,6 +23,7 @@ import os
 import struct
 import threading
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -105,13 +106,13 @@ def open_snapshot(
         vectors = np.frombuffer(raw, dtype="<f4").reshape(n, dims)
     else:
         vectors = np.zeros((n, dims), dtype=np.float32)
-    checks = [(json_path, text, rows.spans, info["json"]["crcs"])]
+    checks = [(json_path, text, lambda: rows.spans, info["json"]["crcs"])]
     chunk = info["f32"]["chunk"]
     size = info["f32"]["size"]
     spans = [(start, min(size, start + chunk)) for start in range(0, size, chunk)]
     if len(spans) != len(info["f32"]["crcs"]):
         raise damaged(f32_path, f"meta.json records {len(info['f32']['crcs'])} checksums for {f32_path}, which needs {len(spans)}")
-    checks.append((f32_path, raw, spans, info["f32"]["crcs"]))
+    checks.append((f32_path, raw, lambda: spans, info["f32"]["crcs"]))
     return vectors, rows, Verifier(checks), _read_norms(prefix.with_suffix(".nrm"), n)
 
 
@@ -120,30 +121,42 @@ class SnapshotRows:
 
     def __init__(self, path: Path, text: mmap.mmap | bytes, info: dict[str, Any]):
         self.path, self._text, self.n = path, text, info["rows"]
-        self.spans: list[tuple[int, int]] = []  # (start, end) of each line, newline excluded
-        start = 0
-        for _ in info["json"]["crcs"]:
-            end = text.find(b"\n", start)
-            if end < 0:
-                break
-            self.spans.append((start, end))
-            start = end + 1
-        if len(self.spans) != len(info["json"]["crcs"]) or start != len(text):
-            raise damaged(path, f"{path} does not hold the {len(info['json']['crcs'])} lines meta.json recorded")
         self._crcs = info["json"]["crcs"]
-        header = self._parse(0)
+        self._spans: list[tuple[int, int]] | None = None
+        self._spans_lock = threading.Lock()  # the verifier's thread may ask for them too
+        end = text.find(b"\n")
+        header = self._parse_span(0, 0, len(text) if end < 0 else end)
         self.chunk_rows = header.get("chunk_rows") if isinstance(header, dict) else None
         if type(self.chunk_rows) is not int or self.chunk_rows < 1:
             raise damaged(path, f"{path}: the header line does not give the rows per line")
         self._lines: dict[int, tuple[list, list, list]] = {}
 
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """(start, end) of each line, newline excluded; found on first use (a pass over the file)."""
+        with self._spans_lock:
+            if self._spans is None:
+                spans, start, text = [], 0, self._text
+                for _ in self._crcs:
+                    end = text.find(b"\n", start)
+                    if end < 0:
+                        break
+                    spans.append((start, end))
+                    start = end + 1
+                if len(spans) != len(self._crcs) or start != len(text):
+                    raise damaged(self.path, f"{self.path} does not hold the {len(self._crcs)} lines meta.json recorded")
+                self._spans = spans
+            return self._spans
+
     def __len__(self) -> int:
         return self.n
 
     def _parse(self, number: int) -> Any:
-        start, end = self.spans[number]
+        return self._parse_span(number, *self.spans[number])
+
+    def _parse_span(self, number: int, start: int, end: int) -> Any:
         line = self._text[start:end]
-        if zlib.crc32(line) != self._crcs[number]:
+        if number >= len(self._crcs) or zlib.crc32(line) != self._crcs[number]:
             raise damaged(self.path, f"{self.path}: line {number + 1} (bytes {start}-{end}) fails its checksum", start)
         try:
             return json.loads(line)
@@ -191,7 +204,7 @@ def _crc_of(piece: memoryview) -> int:
 class Verifier:
     """Verify checksummed spans of mapped files in a background thread; remember the first damage found."""
 
-    def __init__(self, checks: list[tuple[Path, Any, list[tuple[int, int]], list[int]]]):
+    def __init__(self, checks: list[tuple[Path, Any, Callable[[], list[tuple[int, int]]], list[int]]]):
         self.damage: CorruptedFileError | None = None
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(checks,), name="vecbook-verify", daemon=True)
@@ -204,7 +217,8 @@ class Verifier:
             pass
         try:
             with ThreadPoolExecutor(_CRC_THREADS) as pool:
-                for path, data, spans, crcs in checks:
+                for path, data, spans_of, crcs in checks:
+                    spans = spans_of()
                     sums = pool.map(_crc_of, [memoryview(data)[start:end] for start, end in spans])
                     for (start, end), got, crc in zip(spans, sums, crcs):
                         if got != crc:
