@@ -342,7 +342,7 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
                 state.needs_reload = True  # the table may be part-changed: rebuild it from the files
                 self._take_back(path, start, exc)
                 raise
-            state.offset, state.tail, state.wrote = start + len(frame), (start, frame[:FRAME_HEADER]), True
+            state.offset, state.tail, state.wrote = start + len(frame), (start, bytes(frame[:FRAME_HEADER])), True
             self._maybe_compact(ws, state)
 
     @contextmanager
