@@ -311,5 +311,4 @@ class CatchUp:
         if state.tail is None:
             return True
         start, header = state.tail
-        f.seek(start)
-        return f.read(len(header)) == header
+        return os.pread(f.fileno(), len(header), start) == header
