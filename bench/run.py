@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             import sec_peers
 
             sec_peers.run(n, vectors, queries, results, peer_filter, {p: 10_000 for p in sec_peers.PEERS} if args.quick else {})
+            sec_peers.versus(results, n)
         del vectors
 
     loads.append(common.load_average())
