@@ -16,7 +16,6 @@ import sys
 import time
 
 import lancedb
-import numpy as np
 import pyarrow as pa
 
 from _peer import dir_bytes, emit, load, numpy_search, rss_bytes, timed_searches
