@@ -16,36 +16,28 @@ are never reused and survive compaction (``_labels`` maps rows to labels,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...columns import NodeColumns
 from ...errors import DimensionMismatchError
 from ...filters import Column, FilterNode, Path, evaluate
-from ...columns import NodeColumns
 from ...node import VectorNode, trusted_node
 from .batch import NodeBatch
+from .row_lists import RowLists, RowSource, squared_norms
 from .scoring import SAFE_SQ_NORM, fast_scores
 
 if TYPE_CHECKING:
     from .ann import HnswIndex, IndexSpec
 
 
-class RowSource(Protocol):
-    """Rows decoded on demand (a snapshot's): ``row(r)`` → (id, content, metadata); ``columns()`` → the three lists."""
-
-    def __len__(self) -> int: ...
-
-    def row(self, r: int) -> tuple[str, Any, Any]: ...
-
-    def columns(self) -> tuple[list, list, list]: ...
-
-__all__ = ["NodeTable", "squared_norms"]
+__all__ = ["NodeTable", "RowSource", "squared_norms"]
 
 _MIN_CAPACITY = 1024
 
 
-class NodeTable:
+class NodeTable(RowLists):
     def __init__(self, dimensions: int | None = None, index: IndexSpec | None = None, distance: str = "cosine"):
         self.dimensions = dimensions
         self.index_spec, self.distance = index, distance
@@ -75,54 +67,6 @@ class NodeTable:
     @property
     def n_rows(self) -> int:
         return self._n
-
-    # The row lists, decoded from a snapshot when first used (searches and counts do not use them).
-
-    @property
-    def ids(self) -> list[str | None]:
-        if self._lazy is not None:
-            self._decode_rows()
-        return self._ids
-
-    @ids.setter
-    def ids(self, value: list[str | None]) -> None:
-        self._ids = value
-
-    @property
-    def contents(self) -> list[str | None]:
-        if self._lazy is not None:
-            self._decode_rows()
-        return self._contents
-
-    @contents.setter
-    def contents(self, value: list[str | None]) -> None:
-        self._contents = value
-
-    @property
-    def metadatas(self) -> list[dict[str, Any] | None]:
-        if self._lazy is not None:
-            self._decode_rows()
-        return self._metadatas
-
-    @metadatas.setter
-    def metadatas(self, value: list[dict[str, Any] | None]) -> None:
-        self._metadatas = value
-
-    @property
-    def row_of(self) -> dict[str, int]:
-        if self._lazy is not None:
-            self._decode_rows()
-        return self._row_of
-
-    @row_of.setter
-    def row_of(self, value: dict[str, int]) -> None:
-        self._row_of = value
-
-    def _decode_rows(self) -> None:
-        ids, contents, metadatas = self._lazy.columns()
-        row_of = dict(zip(ids, range(len(ids))))
-        self._ids, self._contents, self._metadatas, self._row_of = ids, contents, metadatas, row_of
-        self._lazy = None
 
     def load_rows(self, vectors: np.ndarray, rows: RowSource, sq_norms: np.ndarray | None = None) -> None:
         """Fill an empty table with a snapshot's rows without decoding them.
@@ -340,7 +284,9 @@ class NodeTable:
     def _index_add(self, rows: np.ndarray, first_new_row: int) -> None:
         """Put ``rows`` (just written) into the index: rows from ``first_new_row`` on get new labels."""
         if self.index is None:
-            from .ann import HnswIndex  # the optional dependency, only when an index is asked for
+            from .ann import (
+                HnswIndex,  # the optional dependency, only when an index is asked for
+            )
 
             self.index = HnswIndex(self.dimensions, self.distance, self.index_spec, capacity=max(1024, len(rows)))
         new_rows = rows[rows >= first_new_row]
@@ -526,16 +472,6 @@ class NodeTable:
     def _row_copy(self, rows: np.ndarray) -> np.ndarray:
         """A C-contiguous copy of these rows of the matrix (a plain slice copy when that is what they are)."""
         return self._vectors[: len(rows)].copy() if self._is_prefix(rows) else self._vectors[rows]
-
-
-def squared_norms(vectors: np.ndarray) -> np.ndarray:
-    """Squared norms of many rows, as float64: summed in float32 (4× faster, and they only rank),
-    redone in float64 for rows whose float32 sum is not comfortably finite."""
-    sq = np.einsum("ij,ij->i", vectors, vectors).astype(np.float64)
-    wide = ~(sq < 1e30)
-    if wide.any():
-        sq[wide] = np.einsum("ij,ij->i", vectors[wide], vectors[wide], dtype=np.float64)
-    return sq
 
 
 def _inverse_norms(sq_norms: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import CorruptedFileError
-from ..engine.table import squared_norms
+from ..engine.row_lists import squared_norms
 from .files import damaged, snap_name
 
 __all__ = ["SnapshotRows", "Verifier", "open_snapshot", "publish_snapshot", "write_norms"]
