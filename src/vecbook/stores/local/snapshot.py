@@ -21,6 +21,7 @@ import json
 import mmap
 import os
 import struct
+import sys
 import threading
 import zlib
 from collections.abc import Callable
@@ -211,10 +212,11 @@ class Verifier:
         self._thread.start()
 
     def _run(self, checks: list) -> None:
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # this thread only (Linux): calls first
-        except (AttributeError, OSError):
-            pass
+        if sys.platform.startswith("linux"):  # a thread id is a task id there only: nice this thread, calls first
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+            except OSError:
+                pass
         try:
             with ThreadPoolExecutor(_CRC_THREADS) as pool:
                 for path, data, spans_of, crcs in checks:
