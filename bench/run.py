@@ -13,9 +13,11 @@ with ``PYTHONPATH=src:.``). Sections:
   clustered data), speed against exact (target ≥ 20×), persisted and reloaded by local.
 - ``embed``: OpenAICompatibleEmbeddingModel against the test server with 50 ms
   latency, against the ideal for its batch size and concurrency (target ≤ 1.5×).
-- ``peers``: Chroma, Qdrant local mode and flowllm 0.1.7 on the same data, each
-  in a venv of its own made on first use (see sec_peers.py); sizes capped per peer
-  (flowllm at 10k, the others at 100k; ``--quick``: all at 10k).
+- ``peers``: Chroma, Qdrant local mode, LanceDB, sqlite-vec and flowllm 0.1.7 on the
+  same data, each in a venv of its own made on first use (see sec_peers.py); sizes capped
+  per peer (flowllm at 10k, Chroma and Qdrant at 100k, LanceDB and sqlite-vec at 1M;
+  ``--quick``: all at 10k). ``--only core,lancedb,sqlite-vec`` runs vecbook and those two
+  peers in one run and prints vecbook local's ratio to each.
 
 ``--quick`` takes ~3 minutes (10k and 100k; the first run also installs the
 peers' venvs); the full run adds 1M and takes ~26 minutes on 2 cores. Timings
@@ -109,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             import sec_peers
 
             sec_peers.run(n, vectors, queries, results, peer_filter, {p: 10_000 for p in sec_peers.PEERS} if args.quick else {})
+            sec_peers.versus(results, n)
         del vectors
 
     loads.append(common.load_average())

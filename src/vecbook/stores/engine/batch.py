@@ -138,11 +138,13 @@ class CheckedNodes:
     metadatas: list[dict[str, Any]]
     vectors: list[np.ndarray | None]
     dimensions: int | None
+    stacked: np.ndarray | None = None  # ``vectors`` as one matrix, when validation stacked them all
 
     def to_batch(self, dimensions: int | None) -> NodeBatch:
         if not self.ids:
             return NodeBatch.empty(dimensions or 0)
-        return NodeBatch(self.ids, self.contents, self.metadatas, np.ascontiguousarray(np.stack(self.vectors), dtype=np.float32))
+        matrix = self.stacked if self.stacked is not None and len(self.stacked) == len(self.ids) else np.stack(self.vectors)
+        return NodeBatch(self.ids, self.contents, self.metadatas, np.ascontiguousarray(matrix, dtype=np.float32))
 
 
 class _Where:
@@ -197,10 +199,13 @@ def validate_nodes(nodes: Sequence[VectorNode], dimensions: int | None) -> Check
             checked.dimensions = len(vector)
         checked.vectors.append(vector)
     if unchecked:
-        finite = np.isfinite(np.stack([checked.vectors[i] for i in unchecked])).all(axis=1)
+        stacked = np.stack([checked.vectors[i] for i in unchecked])
+        finite = np.isfinite(stacked).all(axis=1)
         if not finite.all():
             first = unchecked[int(np.argmin(finite))]
             raise ValidationError(f"vector contains NaN or infinity{_Where(first, checked.ids[first])}")
+        if len(unchecked) == len(nodes):
+            checked.stacked = stacked  # every vector, in order: the batch's matrix as it is
     return checked
 
 

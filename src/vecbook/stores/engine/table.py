@@ -20,22 +20,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...columns import NodeColumns
 from ...errors import DimensionMismatchError
 from ...filters import Column, FilterNode, Path, evaluate
-from ...columns import NodeColumns
 from ...node import VectorNode, trusted_node
 from .batch import NodeBatch
+from .row_lists import RowLists, RowSource, squared_norms
 from .scoring import SAFE_SQ_NORM, fast_scores
 
 if TYPE_CHECKING:
     from .ann import HnswIndex, IndexSpec
 
-__all__ = ["NodeTable"]
+
+__all__ = ["NodeTable", "RowSource", "squared_norms"]
 
 _MIN_CAPACITY = 1024
 
 
-class NodeTable:
+class NodeTable(RowLists):
     def __init__(self, dimensions: int | None = None, index: IndexSpec | None = None, distance: str = "cosine"):
         self.dimensions = dimensions
         self.index_spec, self.distance = index, distance
@@ -43,10 +45,12 @@ class NodeTable:
         self._labels = np.zeros(0, dtype=np.int64)  # row -> index label
         self._row_of_label = np.zeros(0, dtype=np.int64)  # label -> row (-1: gone)
         self._next_label = 0
+        self._lazy: RowSource | None = None  # rows of a snapshot not decoded yet (see load_rows)
         self.ids: list[str | None] = []
         self.contents: list[str | None] = []
         self.metadatas: list[dict[str, Any] | None] = []
         self.row_of: dict[str, int] = {}
+        self._n = 0  # rows used, dead ones included
         self._vectors = np.zeros((0, dimensions or 0), dtype=np.float32)
         self._sq_norms = np.zeros(0, dtype=np.float64)
         self._alive = np.zeros(0, dtype=bool)
@@ -59,11 +63,35 @@ class NodeTable:
         self.version = getattr(self, "version", -1) + 1  # changes on every write (keyword indexes follow it)
 
     def __len__(self) -> int:
-        return len(self.row_of)
+        return self._n - self._dead
 
     @property
     def n_rows(self) -> int:
-        return len(self.ids)
+        return self._n
+
+    def load_rows(self, vectors: np.ndarray, rows: RowSource, sq_norms: np.ndarray | None = None) -> None:
+        """Fill an empty table with a snapshot's rows without decoding them.
+
+        ``vectors`` (n × d, writable: e.g. a copy-on-write map of a file) becomes the
+        matrix as it is; ``rows`` gives (id, content, metadata) of a row on demand and
+        every row at once when the row lists are first used. Ids must be unique.
+        ``sq_norms`` (float64, one per row) saves computing them if they are known.
+        """
+        n = len(rows)
+        if sq_norms is None or len(sq_norms) != n:
+            sq_norms = squared_norms(vectors) if n else np.zeros(0)
+        self.clear()
+        self.dimensions = vectors.shape[1] if n else self.dimensions
+        self._vectors, self._sq_norms, self._alive = vectors, sq_norms, np.ones(n, dtype=bool)
+        self._max_sq = float(sq_norms.max()) if n else 0.0
+        self._n, self._lazy = n, rows
+
+    def reserve(self, rows: int) -> None:
+        """Make room for ``rows`` rows at once (before replaying many writes: one copy, not one per write)."""
+        if self.dimensions is not None:
+            grown = self._grown(rows, self.dimensions)
+            if grown is not None:
+                self._vectors, self._sq_norms, self._alive, self._labels = grown
 
     @property
     def vectors(self) -> np.ndarray:
@@ -109,6 +137,7 @@ class NodeTable:
         self.ids.extend(new_ids)
         self.contents.extend([None] * len(new_ids))
         self.metadatas.extend([None] * len(new_ids))
+        self._n += len(new_ids)
         contents, metadatas = self.contents, self.metadatas
         for i, row in enumerate(rows.tolist()):
             contents[row] = batch.contents[i]
@@ -168,6 +197,7 @@ class NodeTable:
         labels = np.zeros(capacity, dtype=np.int64) if self.index_spec is not None else self._labels
         self.dimensions, self.ids, self.contents, self.metadatas, self.row_of = dims, ids, contents, metadatas, row_of
         self._vectors, self._sq_norms, self._alive, self._labels = matrix, sq_norms, alive, labels
+        self._n = n
         self.layout += 1
         self._max_sq = float(sq_norms[:n].max()) if n else 0.0
         self._dead = 0
@@ -218,6 +248,7 @@ class NodeTable:
             row_of_label[labels] = np.arange(len(keep))
         self._vectors, self._sq_norms, self._alive = vectors, sq_norms, alive
         self.ids, self.contents, self.metadatas, self.row_of = ids, contents, metadatas, row_of
+        self._n = len(keep)
         self._labels, self._row_of_label = labels, row_of_label
         self.layout += 1
         self._dead = 0
@@ -234,14 +265,17 @@ class NodeTable:
         capacity = self._vectors.shape[0]
         if rows <= capacity and (dims is None or self._vectors.shape[1] == dims):
             return None
-        new_capacity = max(_MIN_CAPACITY, rows, capacity + capacity // 2)
+        # Doubling: the used rows are copied ~once in all; the spare rows are pages never touched
+        # (large arrays are mapped lazily by the allocator), so they cost address space, not RAM.
+        new_capacity = max(_MIN_CAPACITY, rows, 2 * capacity)
+        used = self.n_rows
         vectors = np.empty((new_capacity, dims or 0), dtype=np.float32)
         if self._vectors.shape[1] == vectors.shape[1]:
-            vectors[:capacity] = self._vectors  # rows appended since are written by the caller
+            vectors[:used] = self._vectors[:used]  # rows appended since are written by the caller
         sq_norms = np.zeros(new_capacity, dtype=np.float64)
-        sq_norms[:capacity] = self._sq_norms
+        sq_norms[:used] = self._sq_norms[:used]
         alive = np.zeros(new_capacity, dtype=bool)
-        alive[:capacity] = self._alive
+        alive[:used] = self._alive[:used]
         labels = self._labels
         if self.index_spec is not None:
             labels = np.zeros(max(new_capacity, len(self._labels)), dtype=np.int64)
@@ -253,7 +287,9 @@ class NodeTable:
     def _index_add(self, rows: np.ndarray, first_new_row: int) -> None:
         """Put ``rows`` (just written) into the index: rows from ``first_new_row`` on get new labels."""
         if self.index is None:
-            from .ann import HnswIndex  # the optional dependency, only when an index is asked for
+            from .ann import (
+                HnswIndex,  # the optional dependency, only when an index is asked for
+            )
 
             self.index = HnswIndex(self.dimensions, self.distance, self.index_spec, capacity=max(1024, len(rows)))
         new_rows = rows[rows >= first_new_row]
@@ -402,6 +438,9 @@ class NodeTable:
     def nodes(self, rows: np.ndarray, workspace_id: str) -> list[VectorNode]:
         """Nodes of many rows: their vectors are rows of one fresh copy."""
         vectors = self._vectors[rows]
+        if self._lazy is not None:  # rows of a snapshot not decoded yet: decode just these
+            picked = [self._lazy.row(r) for r in rows.tolist()]
+            return [trusted_node(i, workspace_id, c, _copy_json(m), v) for (i, c, m), v in zip(picked, vectors)]
         ids, contents, metadatas = self.ids, self.contents, self.metadatas
         return [
             trusted_node(ids[r], workspace_id, contents[r], _copy_json(metadatas[r]), vector)

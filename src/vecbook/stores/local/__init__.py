@@ -14,6 +14,9 @@ they are not part of the public API.
 ``SNAPSHOT_CHUNK_BYTES`` bytes of a snapshot's vectors per checksum (``repair`` loses at most
                          the rows of a damaged chunk)
 ``SNAPSHOT_LINE_ROWS``   rows per line (and per checksum) of a snapshot's JSON
+``VERIFY_AT_OPEN_BYTES`` a snapshot with at most this many bytes of vectors is verified (and
+                         its rows decoded) before the open returns; a bigger one is verified
+                         in a background thread (see ``snapshot.py``)
 """
 
 MIN_COMPACT_BYTES = 8 << 20
@@ -22,7 +25,8 @@ SNAPSHOT_CHUNK_ROWS = 8192
 COMPACT_BACKOFF = 5.0
 COMPACT_BACKOFF_MAX = 600.0
 SNAPSHOT_CHUNK_BYTES = 16 << 20
-SNAPSHOT_LINE_ROWS = 4096
+SNAPSHOT_LINE_ROWS = 128  # a search result decodes the line of its row: keep lines short
+VERIFY_AT_OPEN_BYTES = 16 << 20
 
 from .store import LocalVectorStore
 

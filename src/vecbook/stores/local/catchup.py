@@ -17,6 +17,7 @@ from ...errors import (
     VecbookError,
     WorkspaceNotFoundError,
 )
+from .. import local as tunables
 from ..engine.ann import load_index, read_checkpoint
 from ..engine.table import NodeTable
 from ..engine.table_store import TableState
@@ -35,9 +36,9 @@ from .logfile import (
     FRAME_HEADER,
     LogDamage,
     read_legacy_snapshot,
-    read_snapshot,
     scan_frames,
 )
+from .snapshot import Verifier, open_snapshot
 from .state import _LocalState
 
 logger = logging.getLogger("vecbook.local")
@@ -123,7 +124,7 @@ class CatchUp:
             meta, meta_stat = self._read_meta(ws, folder)
             generation = meta["generation"]
             try:
-                table, snapshot_bytes, log_file = self._read_generation(folder, meta)
+                table, snapshot_bytes, log_file, verifier = self._read_generation(folder, meta)
             except FileNotFoundError as exc:
                 if self._meta_stat(folder) != meta_stat:
                     continue  # a compaction published a new generation and removed this one: read that
@@ -132,7 +133,7 @@ class CatchUp:
             if state.log_file is not None:
                 state.log_file.close()
             state.log_file = log_file
-            state.table, state.incarnation, state.generation = table, meta["id"], generation
+            state.table, state.incarnation, state.generation, state.verifier = table, meta["id"], generation, verifier
             state.meta_stat, state.snapshot_bytes, state.offset, state.tail = meta_stat, snapshot_bytes, 0, None
             state.needs_reload = True  # until the log is applied
             log_path = folder / log_name(generation)
@@ -147,30 +148,36 @@ class CatchUp:
             return
         raise StoreCorruptedError(f"workspace {ws!r} kept changing while it was being opened ({_LOAD_ATTEMPTS} generations)")
 
-    def _read_generation(self, folder: Path, meta: dict) -> tuple[NodeTable, int, Any]:
-        """The table of a generation's snapshot, its size in bytes, and its log, open.
+    def _read_generation(self, folder: Path, meta: dict) -> tuple[NodeTable, int, Any, Verifier | None]:
+        """The table of a generation's snapshot, its size in bytes, its log (open) and the snapshot's verifier.
 
         The log is opened first and the snapshot files next: a compaction removes them
-        only after publishing the next generation, and an open file stays readable.
-        FileNotFoundError if one was already gone.
+        only after publishing the next generation, and an open file (or map) stays
+        readable. FileNotFoundError if one was already gone. The snapshot is mapped, not
+        read (see ``snapshot.py``); one of at most ``VERIFY_AT_OPEN_BYTES`` of vectors is
+        verified and decoded before this returns, a bigger one is verified in the background.
         """
         generation = meta["generation"]
         log = open(folder / log_name(generation), "rb", buffering=0)  # noqa: SIM115 - kept open by the state: see _caught_up
         try:
             table = NodeTable(meta["dimensions"], distance=self.distance)  # indexed once filled, by _load_indexed
-            snapshot_bytes = 0
+            snapshot_bytes, verifier = 0, None
             if generation > 0:
                 prefix = folder / snap_name(generation)
                 if meta["format"] == 1:
                     batch = read_legacy_snapshot(prefix)
+                    table.upsert(batch)
                 else:
-                    batch = read_snapshot(prefix, meta["snapshot"], meta["dimensions"])
-                table.upsert(batch)
-                snapshot_bytes = batch.vectors.nbytes
+                    vectors, rows, verifier, sq_norms = open_snapshot(prefix, meta["snapshot"], meta["dimensions"])
+                    table.load_rows(vectors, rows, sq_norms)
+                    if vectors.nbytes <= tunables.VERIFY_AT_OPEN_BYTES:
+                        verifier.wait()
+                        table.row_of  # noqa: B018 - decodes every row now: small, and damage shows at open
+                snapshot_bytes = table.vectors.nbytes
         except BaseException:
             log.close()
             raise
-        return table, snapshot_bytes, log
+        return table, snapshot_bytes, log, verifier
 
     def _sweep_at_open(self, ws: str, state: _LocalState) -> None:
         """Remove stale files if the lock is free right now (never waits; a read-only store is left alone)."""
@@ -246,6 +253,8 @@ class CatchUp:
 
     @staticmethod
     def _apply_frames(state: _LocalState, data: bytes | memoryview, base: int) -> None:
+        if state.table.dimensions and len(data) > FRAME_HEADER:  # room for every row the frames can hold: one copy
+            state.table.reserve(state.table.n_rows + len(data) // (4 * state.table.dimensions))
         for frame in scan_frames(data, base):
             if frame.batch is not None:
                 state.table.upsert(frame.batch)
@@ -260,7 +269,9 @@ class CatchUp:
         with self._disk(ws):
             if state.needs_reload:
                 self._load(ws, state)
+                self._check_snapshot(state)
                 return
+            self._check_snapshot(state)
             folder = self._dir(ws)
             try:
                 st = os.stat(folder / META)
@@ -270,6 +281,12 @@ class CatchUp:
                 return
             if (st.st_ino, st.st_mtime_ns, st.st_size) != state.meta_stat or not self._caught_up(state, folder):
                 self._load(ws, state)
+
+    @staticmethod
+    def _check_snapshot(state: _LocalState) -> None:
+        """Raise the damage the snapshot's verifier found, if any (it never waits)."""
+        if state.verifier is not None:
+            state.verifier.check()
 
     def _caught_up(self, state: _LocalState, folder: Path) -> bool:
         """Apply the log's new frames; False if the state must be rebuilt (its last frame was taken back).
@@ -294,5 +311,4 @@ class CatchUp:
         if state.tail is None:
             return True
         start, header = state.tail
-        f.seek(start)
-        return f.read(len(header)) == header
+        return os.pread(f.fileno(), len(header), start) == header

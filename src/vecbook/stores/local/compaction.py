@@ -34,6 +34,7 @@ from .files import (
 from .logfile import (
     write_snapshot,
 )
+from .snapshot import publish_snapshot
 from .state import _LocalState
 
 logger = logging.getLogger("vecbook.local")
@@ -153,10 +154,11 @@ class Compaction:
         """Under both locks: snapshot files into place, log g+1 = ``temp.log`` + the frames since
         ``copied_to``, then meta.json; then the old generation's files go."""
         folder = self._dir(ws)
+        if state.verifier is not None:
+            state.verifier.wait()  # never publish rows of a snapshot whose damage is not ruled out
         old, new = state.generation, state.generation + 1
         tail = copy_log(folder / log_name(old), copied_to, state.offset, temp.with_suffix(".log"), durable=True)
-        os.replace(temp.with_suffix(".json"), folder / (snap_name(new) + ".json"))
-        os.replace(temp.with_suffix(".f32"), folder / (snap_name(new) + ".f32"))
+        publish_snapshot(temp, folder, new)
         os.replace(temp.with_suffix(".log"), folder / log_name(new))
         index_state = state.table.index_state()
         saved = index_state is not None and save_index(folder / snap_name(new), *index_state, generation=new, log_offset=tail)
@@ -177,6 +179,21 @@ class Compaction:
             threads = [s.compactor for s in self._states.values() if s.compactor is not None]
         for thread in threads:
             thread.join()
+
+    def _compact_at_close(self, ws: str, state: _LocalState) -> None:
+        """Publish a generation if this process left a long log: the next open then replays none.
+
+        A log of at least ``MIN_COMPACT_BYTES`` (a bulk load, say) would cost every later
+        open its replay. Failures are logged like any compaction's: closing never fails.
+        """
+        if not state.wrote or not state.offset or state.offset < tunables.MIN_COMPACT_BYTES or time.monotonic() < state.compact_retry_at:
+            return
+        try:
+            with self._writing(ws, state):
+                if state.offset and state.offset >= tunables.MIN_COMPACT_BYTES:
+                    self._compact_now(ws, state)
+        except Exception as exc:  # noqa: BLE001 - every write is safe in the log
+            self._compaction_failed(ws, state, exc)
 
     def _checkpoint_index(self, ws: str, state: _LocalState) -> None:
         """Save the index if it ran well ahead of the saved one, so the next open need not rebuild."""

@@ -40,6 +40,7 @@ import numpy as np
 from .. import local as tunables
 from ..engine.batch import NodeBatch
 from .files import damaged
+from .snapshot import write_norms
 
 __all__ = [
     "Frame",
@@ -82,11 +83,22 @@ def _frame(payload: bytes) -> bytes:
     return _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
 
 
-def encode_upsert(batch: NodeBatch) -> bytes:
+def encode_upsert(batch: NodeBatch) -> bytearray:
     rows = json.dumps([batch.ids, batch.contents, batch.metadatas], ensure_ascii=False, separators=(",", ":")).encode()
-    vectors = np.ascontiguousarray(batch.vectors, dtype="<f4")
-    head = _U32.pack(len(rows)) + _U32.pack(vectors.shape[1] if vectors.ndim == 2 else 0)
-    return _frame(b"U" + head + rows + vectors.tobytes())
+    vectors = memoryview(np.ascontiguousarray(batch.vectors, dtype="<f4")).cast("B")
+    head = b"U" + _U32.pack(len(rows)) + _U32.pack(batch.vectors.shape[1] if batch.vectors.ndim == 2 else 0)
+    # One buffer, filled in place: the vectors (most of the bytes) are copied once, not three times.
+    size = len(head) + len(rows) + len(vectors)
+    out = bytearray(_HEADER.size + size)
+    view = memoryview(out)
+    body = _HEADER.size
+    view[body : body + len(head)] = head
+    view[body + len(head) : body + len(head) + len(rows)] = rows
+    view[body + len(head) + len(rows) :] = vectors
+    crc = zlib.crc32(view[body:])
+    _HEADER.pack_into(out, 0, MAGIC, size, crc)
+    view.release()
+    return out
 
 
 def encode_delete(ids: list[str]) -> bytes:
@@ -217,6 +229,7 @@ def write_snapshot(prefix: Path, batch: NodeBatch) -> dict[str, Any]:
             f.write(piece)
         f.flush()
         os.fsync(f.fileno())
+    write_norms(prefix.with_suffix(".nrm"), vectors)
     return {
         "rows": n,
         "json": {"size": json_size, "crcs": line_sums},

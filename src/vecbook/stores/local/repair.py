@@ -42,6 +42,7 @@ from .logfile import (
     salvage_snapshot,
     write_snapshot,
 )
+from .snapshot import publish_snapshot
 
 __all__ = ["repair_folder"]
 
@@ -150,8 +151,7 @@ def _publish(folder: Path, table: NodeTable, incarnation: str) -> None:
     temp = temp_prefix(folder)
     try:
         info = write_snapshot(temp, batch)
-        os.replace(temp.with_suffix(".json"), folder / (snap_name(new) + ".json"))
-        os.replace(temp.with_suffix(".f32"), folder / (snap_name(new) + ".f32"))
+        publish_snapshot(temp, folder, new)
     finally:
         remove_temp(temp)
     write_durably(folder / log_name(new), b"")

@@ -28,6 +28,8 @@ class _LocalState(TableState):
     compactor: threading.Thread | None = None  # a background compaction of this workspace, while it runs
     compact_failures: int = 0
     compact_retry_at: float = 0.0  # time.monotonic() before which a failed compaction is not retried
+    verifier: Any = None  # the snapshot's Verifier (snapshot.py), checking its sums in the background
+    wrote: bool = False  # whether this process wrote to the workspace (then close compacts a long log)
 
     def __post_init__(self) -> None:
         if self.write_lock is None:

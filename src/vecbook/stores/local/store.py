@@ -6,18 +6,22 @@ Layout of ``{store_dir}/{workspace_id}/``::
                      "snapshot": sizes and crc32 sums of the snapshot's files, "crc": its own}
     snap-<g>.json    ids, contents, metadata of generation g (absent for g = 0), a line per chunk
     snap-<g>.f32     their vectors, raw float32
+    snap-<g>.nrm     their squared norms: a cache with its own checksum (absent or bad: recomputed)
     log-<g>.bin      writes since that snapshot: checksummed frames (see logfile.py)
     LOCK             flock()ed by a writer for the length of one write; holds the writer's pid
 
-Once open, a workspace lives in RAM (a NodeTable) and searches never touch the
-disk beyond two ``stat`` calls that pick up other processes' writes. A write
+Once open, a workspace lives in a NodeTable whose matrix is a copy-on-write map of
+the snapshot's vectors and whose rows are decoded when first used (``snapshot.py``);
+searches never touch the disk beyond a ``stat`` and an ``fstat`` that pick up other
+processes' writes. A write
 waits its turn among this process's writers, takes the file lock (waiting at most
 ``lock_timeout``), catches up with the log, appends one frame, fsyncs it and only
 then changes the table and returns: an acknowledged write survives ``kill -9``. A
 write whose append or fsync fails (disk full, EIO) is truncated off the log before
 :class:`StorageError` is raised: a call that raised has not happened.
 
-When the log outgrows the snapshot, a background thread of the writer's process
+Closing a store that wrote a log of at least ``MIN_COMPACT_BYTES`` publishes a
+generation first, so the next open replays none. When the log outgrows the snapshot, a background thread of the writer's process
 publishes a new generation without holding up writes: it copies the table (a
 chunk per hold of the lock; see ``_fuzzy_copy``) from log offset ``o`` on and
 writes that snapshot to temporary files with no lock held; then, under the lock,
@@ -31,8 +35,9 @@ snapshot's rows exactly). Files of older generations and temporary files left by
 a killed process are removed by the next writer, or by an open that finds the
 lock free.
 
-Reading: every byte read is verified (frames by their crc32, snapshots and
-``meta.json`` by the sums ``meta.json`` records). Only a torn **last** frame (a
+Reading: every byte used is verified (frames by their crc32, snapshots and
+``meta.json`` by the sums ``meta.json`` records; a big snapshot in a background
+thread, whose damage then fails every call: see ``snapshot.py``). Only a torn **last** frame (a
 write that never returned) is ignored, and truncated by the next writer; any other
 damage raises :class:`CorruptedFileError` naming the file and offset, and nothing
 is truncated past it. :meth:`LocalVectorStore.repair` (``python -m vecbook repair``)
@@ -341,7 +346,7 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
                 state.needs_reload = True  # the table may be part-changed: rebuild it from the files
                 self._take_back(path, start, exc)
                 raise
-            state.offset, state.tail = start + len(frame), (start, frame[:FRAME_HEADER])
+            state.offset, state.tail, state.wrote = start + len(frame), (start, bytes(frame[:FRAME_HEADER])), True
             self._maybe_compact(ws, state)
 
     @contextmanager
@@ -448,6 +453,7 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
             states = list(self._states.items())
             self._states.clear()
         for ws, state in states:
+            await to_thread(self._compact_at_close, ws, state)
             if state.table.index is not None:
                 await to_thread(self._checkpoint_index, ws, state)
             for f in (state.lock_file, state.log_file):

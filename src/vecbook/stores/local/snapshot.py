@@ -1,0 +1,247 @@
+"""Opening a snapshot without reading it: vectors memory-mapped, rows decoded when first needed.
+
+A snapshot (``snap-<g>.json`` lines + ``snap-<g>.f32``, see ``logfile.py``) is opened by
+checking the sizes ``meta.json`` records and mapping both files; nothing else is read.
+
+- The vectors are a copy-on-write map of the ``.f32`` file: writes to rows change this
+  process's pages, never the file. The page cache holds the file once for every process.
+- The rows (id, content, metadata) are decoded a JSON line at a time, when a result or
+  a lookup needs them (:class:`SnapshotRows`); each line's checksum is checked when it
+  is decoded.
+- Every checksum of both files is verified by a :class:`Verifier` in a thread of its
+  own. The open waits for it when the vectors are at most ``VERIFY_AT_OPEN_BYTES``
+  (a tunable of the package); a bigger snapshot answers first calls meanwhile, and
+  once damage is found every call raises :class:`CorruptedFileError` (see
+  docs/reliability.md). A compaction waits for it: damage is never copied forward.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+import sys
+import threading
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import CorruptedFileError
+from ..engine.row_lists import squared_norms
+from .files import damaged, snap_name
+
+__all__ = ["SnapshotRows", "Verifier", "open_snapshot", "publish_snapshot", "write_norms"]
+
+_CRC_THREADS = 2  # threads verifying a big snapshot (zlib.crc32 releases the GIL)
+
+
+def _map(path: Path, size: int, copy: bool) -> mmap.mmap | bytes:
+    """Map the whole of ``path``, checking it holds ``size`` bytes (FileNotFoundError if it is gone)."""
+    with open(path, "rb") as f:
+        got = f.seek(0, 2)
+        if got != size:
+            raise damaged(path, f"{path} holds {got} bytes where meta.json recorded {size}")
+        if size == 0:
+            return b""
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY if copy else mmap.ACCESS_READ)
+
+
+_NORMS = struct.Struct("<4sQI")  # marker, rows, crc32 of the float64 squared norms that follow
+_NORMS_MAGIC = b"VBN1"
+
+
+def write_norms(path: Path, vectors: np.ndarray) -> None:
+    """Save the squared norms of ``vectors`` beside a snapshot: a cache that spares the next open a pass
+    over every vector. Not fsynced and not in ``meta.json``: a bad or missing one is recomputed."""
+    sq = np.ascontiguousarray(squared_norms(vectors) if len(vectors) else np.zeros(0), dtype="<f8")
+    with open(path, "wb") as f:
+        f.write(_NORMS.pack(_NORMS_MAGIC, len(sq), zlib.crc32(sq)))
+        f.write(memoryview(sq).cast("B"))
+
+
+def _read_norms(path: Path, rows: int) -> np.ndarray | None:
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    if len(raw) != _NORMS.size + 8 * rows:
+        return None
+    magic, count, crc = _NORMS.unpack_from(raw)
+    body = memoryview(raw)[_NORMS.size :]
+    if magic != _NORMS_MAGIC or count != rows or zlib.crc32(body) != crc:
+        return None
+    return np.frombuffer(body, dtype="<f8").astype(np.float64)
+
+
+def publish_snapshot(temp: Path, folder: Path, generation: int) -> None:
+    """Rename a snapshot written at ``temp`` (by ``write_snapshot``) into place as generation ``generation``'s."""
+    target = folder / snap_name(generation)
+    os.replace(temp.with_suffix(".json"), target.with_suffix(".json"))
+    os.replace(temp.with_suffix(".f32"), target.with_suffix(".f32"))
+    try:
+        os.replace(temp.with_suffix(".nrm"), target.with_suffix(".nrm"))
+    except FileNotFoundError:
+        pass
+
+
+def open_snapshot(
+    prefix: Path, info: dict[str, Any], dimensions: int | None
+) -> tuple[np.ndarray, SnapshotRows, Verifier, np.ndarray | None]:
+    """The vectors (a copy-on-write map), the lazily decoded rows, the running verifier of a
+    snapshot, and its rows' squared norms if a valid ``.nrm`` cache holds them.
+
+    Raises FileNotFoundError if a file is gone (a concurrent compaction: the caller starts
+    again) and :class:`CorruptedFileError` if a size or the line count disagrees with ``info``.
+    """
+    json_path, f32_path = prefix.with_suffix(".json"), prefix.with_suffix(".f32")
+    n, dims = info["rows"], dimensions or 0
+    text = _map(json_path, info["json"]["size"], copy=False)
+    raw = _map(f32_path, info["f32"]["size"], copy=True)
+    rows = SnapshotRows(json_path, text, info)
+    if n * dims:
+        vectors = np.frombuffer(raw, dtype="<f4").reshape(n, dims)
+    else:
+        vectors = np.zeros((n, dims), dtype=np.float32)
+    checks = [(json_path, text, lambda: rows.spans, info["json"]["crcs"])]
+    chunk = info["f32"]["chunk"]
+    size = info["f32"]["size"]
+    spans = [(start, min(size, start + chunk)) for start in range(0, size, chunk)]
+    if len(spans) != len(info["f32"]["crcs"]):
+        raise damaged(f32_path, f"meta.json records {len(info['f32']['crcs'])} checksums for {f32_path}, which needs {len(spans)}")
+    checks.append((f32_path, raw, lambda: spans, info["f32"]["crcs"]))
+    return vectors, rows, Verifier(checks), _read_norms(prefix.with_suffix(".nrm"), n)
+
+
+class SnapshotRows:
+    """The rows of a snapshot's JSON lines, decoded one line (``chunk_rows`` rows) at a time."""
+
+    def __init__(self, path: Path, text: mmap.mmap | bytes, info: dict[str, Any]):
+        self.path, self._text, self.n = path, text, info["rows"]
+        self._crcs = info["json"]["crcs"]
+        self._spans: list[tuple[int, int]] | None = None
+        self._spans_lock = threading.Lock()  # the verifier's thread may ask for them too
+        end = text.find(b"\n")
+        header = self._parse_span(0, 0, len(text) if end < 0 else end)
+        self.chunk_rows = header.get("chunk_rows") if isinstance(header, dict) else None
+        if type(self.chunk_rows) is not int or self.chunk_rows < 1:
+            raise damaged(path, f"{path}: the header line does not give the rows per line")
+        self._lines: dict[int, tuple[list, list, list]] = {}
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """(start, end) of each line, newline excluded; found on first use (a pass over the file)."""
+        with self._spans_lock:
+            if self._spans is None:
+                spans, start, text = [], 0, self._text
+                for _ in self._crcs:
+                    end = text.find(b"\n", start)
+                    if end < 0:
+                        break
+                    spans.append((start, end))
+                    start = end + 1
+                if len(spans) != len(self._crcs) or start != len(text):
+                    raise damaged(self.path, f"{self.path} does not hold the {len(self._crcs)} lines meta.json recorded")
+                self._spans = spans
+            return self._spans
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _parse(self, number: int) -> Any:
+        return self._parse_span(number, *self.spans[number])
+
+    def _parse_span(self, number: int, start: int, end: int) -> Any:
+        line = self._text[start:end]
+        if number >= len(self._crcs) or zlib.crc32(line) != self._crcs[number]:
+            raise damaged(self.path, f"{self.path}: line {number + 1} (bytes {start}-{end}) fails its checksum", start)
+        try:
+            return json.loads(line)
+        except ValueError as exc:  # a checksum that matches bad JSON: written wrongly, not flipped
+            raise damaged(self.path, f"{self.path}: line {number + 1} cannot be parsed: {exc}", start) from exc
+
+    def _line(self, number: int) -> tuple[list, list, list]:
+        part = self._lines.get(number)
+        if part is None:
+            part = self._parse(number)
+            expected = min(self.chunk_rows, self.n - (number - 1) * self.chunk_rows)
+            if not (isinstance(part, list) and len(part) == 3 and all(isinstance(c, list) and len(c) == expected for c in part)):
+                raise damaged(self.path, f"{self.path}: line {number + 1} does not hold {expected} rows", self.spans[number][0])
+            self._lines[number] = part
+        return part
+
+    def row(self, r: int) -> tuple[str, Any, Any]:
+        """(id, content, metadata) of row ``r`` (metadata shared: copy before handing out)."""
+        ids, contents, metadatas = self._line(r // self.chunk_rows + 1)
+        i = r % self.chunk_rows
+        return ids[i], contents[i], metadatas[i]
+
+    def columns(self) -> tuple[list, list, list]:
+        """Every row as (ids, contents, metadatas) lists."""
+        ids: list = []
+        contents: list = []
+        metadatas: list = []
+        for number in range(1, len(self.spans)):
+            part = self._line(number)
+            ids += part[0]
+            contents += part[1]
+            metadatas += part[2]
+        self._lines.clear()
+        if len(ids) != self.n:
+            raise damaged(self.path, f"{self.path} holds {len(ids)} rows where meta.json recorded {self.n}")
+        return ids, contents, metadatas
+
+
+def _crc_of(piece: memoryview) -> int:
+    crc = zlib.crc32(piece)
+    piece.release()
+    return crc
+
+
+class Verifier:
+    """Verify checksummed spans of mapped files in a background thread; remember the first damage found."""
+
+    def __init__(self, checks: list[tuple[Path, Any, Callable[[], list[tuple[int, int]]], list[int]]]):
+        self.damage: CorruptedFileError | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(checks,), name="vecbook-verify", daemon=True)
+        self._thread.start()
+
+    def _run(self, checks: list) -> None:
+        if sys.platform.startswith("linux"):  # a thread id is a task id there only: nice this thread, calls first
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+            except OSError:
+                pass
+        try:
+            with ThreadPoolExecutor(_CRC_THREADS) as pool:
+                for path, data, spans_of, crcs in checks:
+                    spans = spans_of()
+                    sums = pool.map(_crc_of, [memoryview(data)[start:end] for start, end in spans])
+                    for (start, end), got, crc in zip(spans, sums, crcs):
+                        if got != crc:
+                            raise damaged(path, f"{path}: bytes {start}-{end} fail their checksum", start)
+        except CorruptedFileError as exc:
+            self.damage = exc
+        except BaseException as exc:  # noqa: BLE001 - an I/O error while reading the map is damage to report too
+            self.damage = damaged(checks[0][0], f"cannot verify the snapshot: {type(exc).__name__}: {exc}")
+        finally:
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def check(self) -> None:
+        """Raise the damage found so far, if any (does not wait)."""
+        if self.damage is not None:
+            raise self.damage
+
+    def wait(self) -> None:
+        """Wait until every byte is verified; raise the damage found, if any."""
+        self._done.wait()
+        self.check()

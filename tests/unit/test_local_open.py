@@ -1,0 +1,121 @@
+"""Opening a big local workspace (issue 15): the snapshot is mapped, its rows decoded when used,
+its checksums verified in the background; damage is still reported, and never published.
+
+``VERIFY_AT_OPEN_BYTES = 0`` makes these small snapshots take the path of big ones.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vecbook import CorruptedFileError, LocalVectorStore, VectorNode
+from vecbook.stores import local
+
+from .test_local_reliability import compacted, flip, node, vec
+
+
+@pytest.fixture
+def big(monkeypatch):
+    monkeypatch.setattr(local, "VERIFY_AT_OPEN_BYTES", 0)
+
+
+def generation(folder) -> int:
+    return json.loads((folder / "meta.json").read_text())["generation"]
+
+
+def test_a_mapped_snapshot_answers_like_a_read_one(tmp_path, big):
+    compacted(tmp_path, n=3000)
+    s = LocalVectorStore(store_dir=tmp_path)
+    assert s.count("ws") == 3000
+    hit = s.search_by_vector(vec(1234), "ws", top_k=3)[0]
+    assert (hit.unique_id, hit.content, hit.metadata["i"]) == ("n1234", "text n1234", 1234)
+    assert hit.vector.tobytes() == vec(1234).tobytes()
+    assert s.get("n7", "ws")[0].metadata == {"i": 7, "p": "n"}
+    s.insert(node(7, prefix="m"), "ws")  # after the rows are decoded: a write
+    s.delete(["n8"], "ws")
+    assert s.count("ws") == 3000
+    assert [n.unique_id for n in s.search_by_vector(vec(7), "ws", top_k=2)] in (["n7", "m7"], ["m7", "n7"])
+    s.close()
+    again = LocalVectorStore(store_dir=tmp_path)
+    assert again.count("ws") == 3000 and not again.get("n8", "ws")
+    assert (tmp_path / "ws" / "snap-000001.f32").read_bytes()[8 * 64 : 9 * 64] == vec(8).tobytes()  # the map is private
+
+
+def test_a_flipped_bit_in_mapped_vectors_is_reported_once_verified(tmp_path, big):
+    folder = compacted(tmp_path, n=3000)
+    f32 = folder / "snap-000001.f32"
+    flip(f32, 3000 * 16 * 4 // 2)
+    s = LocalVectorStore(store_dir=tmp_path)
+    try:
+        s.count("ws")  # may answer: verification runs meanwhile
+    except CorruptedFileError:
+        pass
+    with pytest.raises(CorruptedFileError) as err:
+        s._state("ws").verifier.wait()
+    assert err.value.path == str(f32)
+    for call in (lambda: s.count("ws"), lambda: s.search_by_vector(vec(1), "ws"), lambda: s.insert(node(1, prefix="x"), "ws")):
+        with pytest.raises(CorruptedFileError) as err:
+            call()
+        assert err.value.path == str(f32)
+    report = s.repair("ws")
+    assert report["repaired"] and s.count("ws") == 3000 - report["lost_nodes"]
+
+
+def test_a_compaction_never_publishes_a_damaged_snapshot(tmp_path, big, monkeypatch):
+    folder = compacted(tmp_path, n=3000)
+    flip(folder / "snap-000001.f32", 100)
+    monkeypatch.setattr(local, "MIN_COMPACT_BYTES", 0)  # every write starts a compaction
+    s = LocalVectorStore(store_dir=tmp_path)
+    try:
+        s.insert([node(i, prefix="x") for i in range(3000)], "ws")
+    except CorruptedFileError:
+        pass
+    s.wait_for_compaction()
+    assert generation(folder) == 1
+    with pytest.raises(CorruptedFileError):
+        s.count("ws")
+
+
+def test_a_flipped_bit_in_mapped_rows_is_reported(tmp_path, big):
+    folder = compacted(tmp_path, n=3000)
+    rows = folder / "snap-000001.json"
+    first_line = rows.read_bytes().index(b"\n")
+    flip(rows, first_line + 40)  # in the first rows
+    s = LocalVectorStore(store_dir=tmp_path)
+    with pytest.raises(CorruptedFileError) as err:
+        s.search_by_vector(vec(0), "ws", top_k=1)
+        s._state("ws").verifier.wait()
+    assert err.value.path == str(rows)
+
+
+def test_close_compacts_a_long_log_so_the_next_open_replays_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(local, "MIN_COMPACT_BYTES", 64 << 10)
+    s = LocalVectorStore(store_dir=tmp_path)
+    s.create_workspace("ws")
+    for start in range(0, 1000, 100):
+        s.insert([VectorNode(unique_id=f"n{i}", vector=np.full(64, i, dtype=np.float32)) for i in range(start, start + 100)], "ws")
+    s.wait_for_compaction()
+    s.close()
+    g = generation(tmp_path / "ws")
+    assert (tmp_path / "ws" / f"log-{g:06d}.bin").stat().st_size == 0
+    assert LocalVectorStore(store_dir=tmp_path).count("ws") == 1000
+
+
+def test_a_short_log_is_left_for_the_next_open(tmp_path):
+    s = LocalVectorStore(store_dir=tmp_path)
+    s.create_workspace("ws")
+    s.insert(node(1), "ws")
+    s.close()
+    assert generation(tmp_path / "ws") == 0 and (tmp_path / "ws" / "log-000000.bin").stat().st_size > 0
+
+
+def test_a_damaged_or_missing_norms_cache_is_recomputed(tmp_path, big):
+    folder = compacted(tmp_path, n=3000)
+    norms = folder / "snap-000001.nrm"
+    flip(norms, norms.stat().st_size - 3)
+    assert LocalVectorStore(store_dir=tmp_path).search_by_vector(vec(42), "ws", top_k=1)[0].unique_id == "n42"
+    norms.unlink()
+    assert LocalVectorStore(store_dir=tmp_path).search_by_vector(vec(43), "ws", top_k=1)[0].unique_id == "n43"
