@@ -1,14 +1,13 @@
 """Plain-Python state of the embedding map: points, projection, colours, highlight, selection, neighbours.
 
-``EmbeddingMap`` (map.py) draws this state with plotly; tests drive it
+``EmbeddingMap`` (map.py) draws this state with jupyter-scatter; tests drive it
 directly. Points are read once through the public store API, sorted by id (so
 the projection cache key does not depend on a backend's iteration order), and
-sampled deterministically above ``max_points`` (``sampled`` says so).
+a stratified sample above ``max_points`` (map_sample.py; ``sampled`` says so).
 """
 
 from __future__ import annotations
 
-import hashlib
 import html
 import re
 import threading
@@ -20,34 +19,17 @@ import numpy as np
 
 from ..node import VectorNode, trusted_node
 from . import _table
+from ..filter_eval import filter_mask
+from ..filters import parse_filter
 from .introspect import _ISO_DATE, flatten_metadata
+from .map_colors import scaled
+from .map_sample import load_points
 from .projection import ProjectionCache, UmapJob, fingerprint, pca
 from .state import Observable, describe_error
 
 __all__ = ["MapState", "load_points", "points_in_selections", "MAX_CATEGORIES"]
 
 MAX_CATEGORIES = 12
-
-
-def _keep_fraction(node_id: str) -> float:
-    return int.from_bytes(hashlib.blake2b(node_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little") / 2.0**64
-
-
-def load_points(store, workspace_id: str, max_points: int | None = None):
-    """``(ids, contents, metadatas, vectors, total)`` of a workspace, sorted by id, sampled above ``max_points``."""
-    columns = store.read_columns(workspace_id)
-    total = len(columns)
-    rows = np.arange(total)
-    if max_points and total > max_points:
-        keep = np.fromiter((_keep_fraction(i) for i in columns.ids), dtype=np.float64, count=total)
-        rows = np.flatnonzero(keep < max_points / total)
-    ids = columns.ids
-    rows = np.asarray(sorted(rows.tolist(), key=ids.__getitem__), dtype=np.int64)[:max_points or None]
-    if len(rows) and (rows[1:] > rows[:-1]).all() and len(rows) == total:
-        return ids, columns.contents, columns.metadatas, columns.vectors, total  # already in order: no copies
-    order = rows.tolist()
-    vectors = columns.vectors[rows] if len(rows) else np.zeros((0, columns.vectors.shape[1]), np.float32)
-    return [ids[r] for r in order], [columns.contents[r] for r in order], [columns.metadatas[r] for r in order], vectors, total
 
 
 def _path_vertices(path: str) -> np.ndarray:
@@ -88,7 +70,9 @@ class MapState(Observable):
     """Everything the map shows, as data.
 
     Events: ``"coords"`` (new projection), ``"colors"``, ``"highlight"``,
-    ``"selection"``, ``"neighbours"``, ``"progress"`` (UMAP), ``"loaded"``.
+    ``"selection"``, ``"neighbours"``, ``"progress"`` (UMAP), ``"loaded"``,
+    ``"focus"`` (a row to centre on), ``"labels"`` (text at positions),
+    ``"filter"`` (which points a search filter keeps).
     """
 
     def __init__(self, store, workspace_id: str, dims: int = 2, max_points: int = 200_000,
@@ -102,6 +86,12 @@ class MapState(Observable):
         self.umap_params = dict(umap_params or {})
         self.method = "pca"
         self.color_by: str | None = None
+        self.color_scale = "linear"
+        self.query_xy: tuple[float, float] | None = None
+        self.focused: int | None = None
+        self.labels: list[tuple[float, float, str]] = []
+        self.kept: np.ndarray | None = None  # rows a search filter keeps (None: no filter)
+        self.filter_dict: dict | None = None
         self.highlighted: dict[str, float | None] = {}
         self.selected: list[int] = []
         self.clicked: str | None = None
@@ -122,11 +112,12 @@ class MapState(Observable):
         self._flat = [flatten_metadata(m) for m in self.metadatas]
         self.fields = sorted({k for m in self._flat for k in m})
         self.selected, self.neighbours, self.clicked = [], [], None
-        self.highlighted = {}
+        self.highlighted, self.query_xy, self.focused, self.kept = {}, None, None, None
         if self.color_by not in self.fields:
             self.color_by = None
+        self.method = self.method if self.method == "pca" or self.cached("umap") else "pca"
+        self.coords = self.projection(self.method)  # before "loaded": a view draws the new points at once
         self._emit("loaded")
-        self.show(self.method if self.method == "pca" or self.cached("umap") else "pca")
 
     @property
     def n_points(self) -> int:
@@ -140,7 +131,7 @@ class MapState(Observable):
         """The line under the map: what is shown, and whether it is a sample."""
         method = "UMAP" if self.method == "umap" else "PCA"
         if self.sampled:
-            return f"{self.n_points:,} of {self.total:,} points (a fixed random sample), {method} {self.dims}-D"
+            return f"{self.n_points:,} of {self.total:,} points (a stratified sample), {method} {self.dims}-D"
         return f"{self.n_points:,} points, {method} {self.dims}-D"
 
     def flat_metadata(self) -> list[dict[str, Any]]:
@@ -178,6 +169,7 @@ class MapState(Observable):
             return
         self.method = method
         self.coords = self.projection(method)
+        self.query_xy = self._place_query() if self.highlighted else None
         self._emit("coords")
 
     def start_umap(self) -> UmapJob | None:
@@ -201,6 +193,7 @@ class MapState(Observable):
             self.cache.put(key, job.result)
             if key == self._key("umap") and dims == self.dims:  # the data did not change meanwhile
                 self.method, self.coords = "umap", job.result
+                self.query_xy = self._place_query() if self.highlighted else None
                 self._emit("coords")
 
         params = {k: v for k, v in self.umap_params.items() if k in ("n_neighbors", "min_dist", "metric", "n_epochs")}
@@ -218,11 +211,27 @@ class MapState(Observable):
 
     # ---- colours and hover --------------------------------------------------------------
 
-    def set_color(self, field: str | None) -> None:
+    def set_color(self, field: str | None, scale: str | None = None) -> None:
+        """Colour by a metadata field (``None``: one colour); numbers on ``scale`` (linear, log, quantile)."""
         if field is not None and field not in self.fields:
             raise KeyError(f"no metadata field {field!r}; fields: {', '.join(self.fields)}")
+        if scale is not None:
+            scaled([], scale)  # checks the name
+            self.color_scale = scale
         self.color_by = field
         self._emit("colors")
+
+    def color_encoding(self) -> dict[str, Any]:
+        """What the view draws: ``color_spec`` with numbers mapped to [0, 1] on ``color_scale``
+        (``"t"`` and legend ``"ticks"``); categories keep their codes and labels."""
+        spec = self.color_spec()
+        if spec["kind"] == "numeric":
+            spec.update(scaled(spec["values"], self.color_scale), scale=self.color_scale)
+        elif spec["kind"] == "ordinal":
+            top = max(float(np.nanmax(spec["values"])), 1.0) if (~np.isnan(spec["values"])).any() else 1.0
+            spec.update(t=(spec["values"] / top).astype(np.float32), scale="time order",
+                        ticks=[(v / top, text) for v, text in zip(spec["tickvals"], spec["ticktext"])])
+        return spec
 
     def color_spec(self) -> dict[str, Any]:
         """``{"kind": "none"}``, ``{"kind": "numeric", "values"}`` (NaN = missing), ``{"kind": "ordinal",
@@ -278,18 +287,60 @@ class MapState(Observable):
 
     # ---- highlight, selection, neighbours -------------------------------------------------
 
-    def highlight(self, nodes: list[VectorNode] | list[str] | None) -> None:
-        """Mark search results (nodes with scores, or ids); the rest of the map is dimmed."""
+    def highlight(self, nodes: list[VectorNode] | list[str] | None, query_vector: Any = None) -> None:
+        """Mark search results (nodes with scores, or ids); the rest of the map is dimmed.
+
+        The query itself is placed on the layout (``query_xy``, see ``_place_query``) and linked to its hits.
+        """
         self.highlighted = {}
         for item in nodes or []:
             if isinstance(item, VectorNode):
                 self.highlighted[item.unique_id] = item.score
             else:
                 self.highlighted[str(item)] = None
+        self.query_xy = self._place_query(query_vector)
         self._emit("highlight")
 
     def clear_highlight(self) -> None:
         self.highlight(None)
+
+    def _place_query(self, query_vector: Any = None) -> tuple[float, float] | None:
+        """Where the query sits on the layout: on PCA its own projection (PCA is linear: the map from
+        vectors to coordinates is fitted on up to 2,000 points); else, or without its vector, the
+        score-weighted mean of its hits' positions (how UMAP's ``transform`` starts a new point)."""
+        rows = self.highlight_indices
+        if not rows:
+            return None
+        if query_vector is not None and self.method == "pca" and self.n_points > self.vectors.shape[1]:
+            fit = np.linspace(0, self.n_points - 1, min(self.n_points, 2000)).astype(int)
+            a = np.hstack([self.vectors[fit].astype(np.float64), np.ones((len(fit), 1))])
+            coef, *_ = np.linalg.lstsq(a, self.coords[fit, :2].astype(np.float64), rcond=None)
+            x, y = np.append(np.asarray(query_vector, dtype=np.float64), 1.0) @ coef
+            return float(x), float(y)
+        scores = np.array([self.highlighted[self.ids[r]] or 0.0 for r in rows], dtype=np.float64)
+        weights = np.clip(scores, 1e-6, None) if (scores > 0).any() else np.ones(len(rows))
+        x, y = (self.coords[rows, :2] * weights[:, None]).sum(axis=0) / weights.sum()
+        return float(x), float(y)
+
+    def show_filter(self, filter_dict: dict | None) -> None:
+        """Mark which points a search filter keeps (the view draws the others apart); ``None`` clears."""
+        self.filter_dict = filter_dict or None
+        try:
+            self.kept = None if not filter_dict else np.flatnonzero(filter_mask(parse_filter(filter_dict), self.metadatas))
+        except Exception as exc:  # a filter the search rejected too: nothing to mark
+            self.kept, self.error = None, describe_error(exc)
+        self._emit("filter")
+
+    def focus(self, node_id: str | None) -> int | None:
+        """Centre the map on a node and mark it (a click on a table row); returns its row, None if not on the map."""
+        self.focused = self.row_of.get(node_id) if node_id is not None else None
+        self._emit("focus")
+        return self.focused
+
+    def set_labels(self, x, y, texts) -> None:
+        """Text labels at layout positions (cluster labels: widgets/clusters.py); empty clears."""
+        self.labels = [(float(a), float(b), str(t)) for a, b, t in zip(x, y, texts)]
+        self._emit("labels")
 
     @property
     def highlight_indices(self) -> list[int]:
