@@ -76,7 +76,7 @@ class Explorer(_Widget):
     def _show_selection(self) -> None:
         s = self.map.state
         if not s.selected:
-            self.selection_html.value = "<div style='color:#666;font-size:12px'>Select points on the map (box or lasso) to list them here.</div>"
+            self.selection_html.value = "<div style='color:#666;font-size:12px'>Select points on the map (the lasso button of the map's toolbar) to list them here.</div>"
             return
         head = f"<b>Selected on the map: {len(s.selected):,} point(s)</b> <span style='color:#666'>(<code>explorer.selection</code> as a DataFrame)</span>"
         self.selection_html.value = head + _table.html_table(s.selection_records(limit=500), "vecbook-selection")

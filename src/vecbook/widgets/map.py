@@ -44,7 +44,7 @@ class EmbeddingMap(_Widget):
     content; a search's hits are ringed while the rest is dimmed (colours kept),
     with the query placed on the layout and linked to them; points a search
     filter excluded are drawn faint. Click a point for its nearest neighbours;
-    shift-drag (or the lasso button) selects; :attr:`selection` and
+    the toolbar's lasso selects; :attr:`selection` and
     :meth:`select` read and set the selection from Python. Above
     ``max_points`` a stratified sample is drawn, and the status line says so.
     """
@@ -52,7 +52,7 @@ class EmbeddingMap(_Widget):
     def __init__(self, store, workspace_id: str, dims: int = 2, color_by: str | None = None, max_points: int = 200_000,
                  cache_dir: Any = None, neighbours_k: int = 10, height: int = 480, show_selection_table: bool = True,
                  umap_params: dict | None = None):
-        w = _deps.widgets()
+        w = self._w = _deps.widgets()
         self._jscatter = _deps.jscatter()
         self._pd = _deps.pandas()
         # The view draws two dimensions; a 3-D state keeps its third coordinate for code that reads it.
@@ -74,7 +74,7 @@ class EmbeddingMap(_Widget):
         self.progress_label.add_class("vecbook-umap-progress")
         self.status_html = w.HTML()
         self.status_html.add_class("vecbook-map-status")
-        self.figure_box = w.Box(layout=w.Layout(width="100%"))
+        self.figure_box = w.Box(layout=w.Layout(width="100%", display="block"))
         self.neighbours_html = w.HTML()
         self.neighbours_html.add_class("vecbook-neighbours-box")
         self.selection_html = w.HTML()
@@ -176,12 +176,14 @@ class EmbeddingMap(_Widget):
                                  "id": s.ids, "content": [c[:300] for c in s.contents]})
         size = 6 if s.n_points < 5000 else 4 if s.n_points < 50_000 else 2 if s.n_points < 300_000 else 1
         self.scatter = self._jscatter.Scatter(data=self._df, x="x", y="y", height=self.height, size=size,
-                                              color=BASE_COLOR, opacity=0.85, lasso_initiator=True)
+                                              color=BASE_COLOR, opacity=0.85, lasso_initiator=True, axes=False,
+                                              width="auto")
         self.scatter.legend(True, position="top-right")
         self.scatter.tooltip(True, properties=["id", "color"], preview="content")
         self.scatter.widget.observe(self._on_plot_selection, "selection")
         self._opacity_key = None
         self.scatter.widget.add_class("vecbook-figure")
+        self.scatter.widget.layout = self._w.Layout(width="100%")
         self.figure_box.children = [self.scatter.widget]
         self._draw_colors()
         self._draw_opacity()
@@ -208,7 +210,8 @@ class EmbeddingMap(_Widget):
         if enc["kind"] == "category":
             column = f"colour:{s.color_by}"
             self._df[column] = pd.Categorical.from_codes(enc["codes"], categories=enc["labels"])
-            self.scatter.color(by=column, map=dict(zip(enc["labels"], category_colors(enc["labels"]))))
+            self.scatter.color(by=column, map=dict(zip(enc["labels"], category_colors(enc["labels"]))),
+                               labeling={"variable": s.color_by})
         elif enc["kind"] in ("numeric", "ordinal"):
             column = f"colour:{s.color_by}:{enc['scale']}"
             self._df[column] = np.nan_to_num(enc["t"], nan=0.0)  # missing values take the low end
@@ -305,7 +308,7 @@ class EmbeddingMap(_Widget):
                 head = f"<b>{len(s.selected):,} point(s) selected</b> (<code>map.selection</code> gives them as a DataFrame)"
                 self.selection_html.value = head + _table.html_table(s.selection_records(limit=200), "vecbook-selection")
             else:
-                self.selection_html.value = "<span style='color:#666;font-size:12px'>Shift-drag (or the lasso button) to select points.</span>"
+                self.selection_html.value = "<span style='color:#666;font-size:12px'>Select points with the lasso button of the map's toolbar.</span>"
         self._draw_status()
 
     def _draw_neighbours(self) -> None:

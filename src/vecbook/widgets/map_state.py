@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from ..node import VectorNode, trusted_node
-from . import _table
 from ..filter_eval import filter_mask
 from ..filters import parse_filter
+from ..node import VectorNode, trusted_node
+from . import _table
 from .introspect import _ISO_DATE, flatten_metadata
 from .map_colors import scaled
 from .map_sample import load_points
