@@ -222,9 +222,9 @@ def canvas_box(page):
     return max((b for b in boxes if b), key=lambda b: b["width"] * b["height"])
 
 
-def drawn_point_near_centre(page):
-    """Page coordinates of a drawn (non-background) pixel close to the canvas centre."""
-    return page.evaluate("""(sel) => { const c = Array.from(document.querySelector(sel).querySelectorAll('canvas'))
+def drawn_point_near_centre(page, dx: float = 0.0, dy: float = 0.0):
+    """Page coordinates of a drawn (non-background) pixel closest to the canvas centre moved by (dx, dy) CSS pixels."""
+    return page.evaluate("""([sel, dx, dy]) => { const c = Array.from(document.querySelector(sel).querySelectorAll('canvas'))
             .sort((a, b) => b.width * b.height - a.width * a.height)[0];
         const r = c.getBoundingClientRect(), ctx = c.getContext('2d'), sx = c.width / r.width, sy = c.height / r.height;
         const d = ctx.getImageData(0, 0, c.width, c.height).data;
@@ -232,9 +232,9 @@ def drawn_point_near_centre(page):
         for (let y = 0; y < c.height; y += 2) for (let x = 0; x < c.width; x += 2) {
             const i = 4 * (y * c.width + x);
             if (d[i + 3] > 0 && d[i] < 200 && d[i + 1] < 200) {
-                const dd = (x - c.width / 2) ** 2 + (y - c.height / 2) ** 2;
+                const dd = (x - c.width / 2 - dx * sx) ** 2 + (y - c.height / 2 - dy * sy) ** 2;
                 if (dd < bestD) { bestD = dd; best = [x, y]; } } }
-        return best && {x: r.left + best[0] / sx, y: r.top + best[1] / sy}; }""", FIG)
+        return best && {x: r.left + best[0] / sx, y: r.top + best[1] / sy}; }""", [FIG, dx, dy])
 
 
 def lasso(page, cx: float, cy: float, r: float) -> None:
