@@ -237,8 +237,8 @@ def drawn_point_near_centre(page, dx: float = 0.0, dy: float = 0.0):
         return best && {x: r.left + best[0] / sx, y: r.top + best[1] / sy}; }""", [FIG, dx, dy])
 
 
-def lasso(page, cx: float, cy: float, r: float) -> None:
-    """The toolbar's lasso button, then a circle drawn with the mouse, then back to pan & zoom."""
+def lasso(page, cx: float, cy: float, r: float, back_to_pan: bool = True) -> None:
+    """The toolbar's lasso button, then a circle drawn with the mouse, then (``back_to_pan``) pan & zoom again."""
     page.locator(f"{FIG} [title='Activate lasso selection']").click()
     page.mouse.move(cx + r, cy)
     page.mouse.down()
@@ -246,4 +246,5 @@ def lasso(page, cx: float, cy: float, r: float) -> None:
         a = 2 * math.pi * i / 40
         page.mouse.move(cx + r * math.cos(a), cy + r * math.sin(a), steps=2)
     page.mouse.up()
-    page.locator(f"{FIG} [title='Activate pan & zoom']").click()
+    if back_to_pan:
+        page.locator(f"{FIG} [title='Activate pan & zoom']").click()

@@ -30,6 +30,7 @@ from .state import Observable, describe_error
 __all__ = ["MapState", "load_points", "points_in_selections", "MAX_CATEGORIES"]
 
 MAX_CATEGORIES = 12
+FIELD_SCAN = 20_000  # the colour menu lists the fields of up to this many points, spread over the map
 
 
 def _path_vertices(path: str) -> np.ndarray:
@@ -109,8 +110,10 @@ class MapState(Observable):
         self.ids, self.contents, self.metadatas, self.vectors, self.total = load_points(self.store, self.workspace_id, self.max_points)
         self.row_of = {node_id: i for i, node_id in enumerate(self.ids)}
         self.fingerprint = fingerprint(self.ids, self.vectors)
-        self._flat = [flatten_metadata(m) for m in self.metadatas]
-        self.fields = sorted({k for m in self._flat for k in m})
+        self._flat: list[dict[str, Any]] | None = None  # flattened when first asked for
+        self._values: dict[str, list[Any]] = {}
+        spread = np.linspace(0, self.n_points - 1, min(self.n_points, FIELD_SCAN)).astype(int) if self.n_points else []
+        self.fields = sorted({k for i in spread for k in flatten_metadata(self.metadatas[i])})
         self.selected, self.neighbours, self.clicked = [], [], None
         self.highlighted, self.query_xy, self.focused, self.kept = {}, None, None, None
         if self.color_by not in self.fields:
@@ -136,7 +139,25 @@ class MapState(Observable):
 
     def flat_metadata(self) -> list[dict[str, Any]]:
         """Each point's metadata with nested dicts as dotted keys."""
+        if self._flat is None:
+            self._flat = [flatten_metadata(m) for m in self.metadatas]
         return self._flat
+
+    def field_values(self, field: str) -> list[Any]:
+        """Every point's value of one field (``None`` where missing), read along its path, no full flattening."""
+        if field not in self._values:
+            if '"' in field:  # a key holding a dot: its label is quoted
+                self._values[field] = [m.get(field) for m in self.flat_metadata()]
+            else:
+                path = field.split(".")
+                out = []
+                for m in self.metadatas:
+                    v: Any = m
+                    for part in path:
+                        v = v.get(part) if isinstance(v, dict) else None
+                    out.append(None if isinstance(v, dict) and v else v)
+                self._values[field] = out
+        return self._values[field]
 
     # ---- projection ---------------------------------------------------------------------
 
@@ -239,7 +260,7 @@ class MapState(Observable):
         "labels"}`` (the last labels may be "other" and "(missing)")."""
         if self.color_by is None or not self.n_points:
             return {"kind": "none"}
-        raw = [m.get(self.color_by) for m in self.flat_metadata()]
+        raw = self.field_values(self.color_by)
         raw = [v[0] if isinstance(v, (list, tuple)) and v else (None if isinstance(v, (list, tuple)) else v) for v in raw]
         numeric = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in raw)
         if numeric and any(v is not None for v in raw):
@@ -272,7 +293,7 @@ class MapState(Observable):
 
         labels: dict[str, str] = {}  # "<br>key: " per field name, made once
         out = []
-        for node_id, content, meta in zip(self.ids, self.contents, self._flat):
+        for node_id, content, meta in zip(self.ids, self.contents, self.flat_metadata()):
             if len(content) > content_chars:
                 content = content[: content_chars - 1] + "…"
             parts = ["<b>", esc(node_id), "</b><br>", esc(content)]
@@ -372,8 +393,19 @@ class MapState(Observable):
 
     @property
     def selection(self):
-        """The selected points as a DataFrame (id, content, metadata columns)."""
-        return _table.frame(self.selection_records())
+        """The selected points as a DataFrame (id, content, metadata columns), as ``selection_records`` rows.
+
+        Built column-wise (a lasso can hold 100,000 points): the same columns as the records, made
+        without a node object per row.
+        """
+        if not self.selected:
+            return _table.frame([])
+        rows = self.selected
+        meta = _table.frame([flatten_metadata(self.metadatas[i]) for i in rows])
+        meta.columns = [f"meta.{c}" if c in ("id", "content", "score") else c for c in meta.columns]
+        meta.insert(0, "content", [self.contents[i] for i in rows])
+        meta.insert(0, "id", [self.ids[i] for i in rows])
+        return meta
 
     def click(self, point: int | str) -> list[VectorNode]:
         """The nearest neighbours of a point (by index or id), with scores, the point itself left out."""
