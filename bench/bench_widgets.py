@@ -167,6 +167,12 @@ def _browser_round(page, nb, n: int, umap: bool) -> None:
     sent = max((f.size for f in nb.frames if f.sent), default=0)
     print(f"  largest browser->kernel frame: {sent:,} bytes; largest kernel->browser: {max(f.size for f in nb.frames if not f.sent):,} bytes")
     if umap:
+        idle = []
+        for _ in range(3):  # the reference: the same round trip (type, run, output shown) with the kernel idle
+            t = time.perf_counter()
+            nb.run("1 + 1")
+            idle.append(time.perf_counter() - t)
+        report(f"{n:,}: another cell answered, kernel idle (reference, median of 3)", statistics.median(idle), None, unit="ms")
         page.locator(".vecbook-projection button", has_text="UMAP").click()
         time.sleep(2.0)
         times = []

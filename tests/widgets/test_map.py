@@ -287,6 +287,7 @@ def test_widget_draws_state_without_resending_points(store):
     m.color_box.value = "rank"
     m.scale_box.value = "quantile"
     assert w.legend_encoding["color"]["variable"] == "rank (quantile)"
+    assert not w.legend_encoding["color"]["categorical"]  # a number's legend, no category labels left over
 
 
 def test_widget_reads_lassos_and_clicks_from_the_plot(store):
