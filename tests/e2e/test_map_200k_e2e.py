@@ -173,10 +173,14 @@ def _drive(page, nb: NotebookDriver, shot) -> None:
     # A colour change: one binary buffer to the browser (16 bytes a point), nothing big back.
     t = time.monotonic()
     page.locator(".vecbook-color-by select").select_option("topic")
+    deadline = time.monotonic() + 60
+    while not any(f.size > 15 * N and not f.sent for f in nb.frames_since(t)):  # the new points buffer arrived
+        assert time.monotonic() < deadline, "no points buffer after the colour change"
+        page.wait_for_timeout(100)  # lets Playwright deliver the recorded frames
     page.wait_for_function("() => document.querySelector('.vecbook-figure').innerText.includes('cloud')", timeout=30_000)
-    time.sleep(1.0)
+    page.wait_for_timeout(1000)
     colour = nb.frames_since(t)
-    assert max(f.size for f in colour if f.sent) < 64 * 1024
+    assert max((f.size for f in colour if f.sent), default=0) < 64 * 1024
     assert max(f.size for f in colour if not f.sent) < 16 * N + 64 * 1024
     shot("06-colour-legend")
 

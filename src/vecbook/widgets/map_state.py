@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import re
 import threading
-from collections import Counter
 from itertools import islice
 from typing import Any
 
@@ -20,7 +19,7 @@ import numpy as np
 from ..filter_eval import filter_mask
 from ..filters import parse_filter
 from ..node import VectorNode, trusted_node
-from . import _table
+from . import _deps, _table
 from .introspect import _ISO_DATE, flatten_metadata
 from .map_colors import scaled
 from .map_sample import load_points
@@ -261,26 +260,35 @@ class MapState(Observable):
         if self.color_by is None or not self.n_points:
             return {"kind": "none"}
         raw = self.field_values(self.color_by)
-        raw = [v[0] if isinstance(v, (list, tuple)) and v else (None if isinstance(v, (list, tuple)) else v) for v in raw]
-        numeric = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in raw)
-        if numeric and any(v is not None for v in raw):
-            return {"kind": "numeric", "values": np.array([np.nan if v is None else v for v in raw], dtype=np.float64)}
-        counts = Counter(str(v) for v in raw if v is not None)
-        if len(counts) > MAX_CATEGORIES and all(isinstance(v, str) and _ISO_DATE.match(v) for v in raw if v is not None):
+        if any(type(v) in (list, tuple) for v in raw):  # a list colours by its first value
+            raw = [v[0] if isinstance(v, (list, tuple)) and v else (None if isinstance(v, (list, tuple)) else v) for v in raw]
+        types = set(map(type, raw))
+        if types != {type(None)} and all(t is type(None) or (issubclass(t, (int, float)) and not issubclass(t, bool)) for t in types):
+            return {"kind": "numeric", "values": np.fromiter((np.nan if v is None else v for v in raw), np.float64, len(raw))}
+        # Categories, coded column-wise (a million values): factorize keeps first-seen order, as Counter does.
+        pd = _deps.pandas()
+        keys = [None if v is None else v if type(v) is str else str(v) for v in raw]
+        codes, uniques = pd.factorize(np.asarray(keys, dtype=object), use_na_sentinel=True)
+        uniques = [str(u) for u in uniques]
+        counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+        if len(uniques) > MAX_CATEGORIES and types <= {str, type(None)} and all(_ISO_DATE.match(u) for u in uniques):
             # Many dates: a continuous scale in time order reads better than 11 dates and "other".
-            order = sorted(counts)
-            index = {label: i for i, label in enumerate(order)}
+            order = sorted(uniques)
+            rank = {label: i for i, label in enumerate(order)}
+            lut = np.array([rank[u] for u in uniques], dtype=np.float64)
             ticks = [order[int(round(i))] for i in np.linspace(0, len(order) - 1, 6)]
-            return {"kind": "ordinal", "values": np.array([np.nan if v is None else index[v] for v in raw], dtype=np.float64),
-                    "tickvals": [index[t] for t in ticks], "ticktext": ticks}
-        top = [label for label, _ in counts.most_common(MAX_CATEGORIES)]
+            return {"kind": "ordinal", "values": np.where(codes < 0, np.nan, lut[np.maximum(codes, 0)]),
+                    "tickvals": [rank[t] for t in ticks], "ticktext": ticks}
+        by_count = np.argsort(-counts, kind="stable")  # most common first, ties in first-seen order
+        top = [uniques[i] for i in by_count[:MAX_CATEGORIES]]
         labels = sorted(top)
-        if len(counts) > MAX_CATEGORIES:
+        if len(uniques) > MAX_CATEGORIES:
             labels = sorted(top[: MAX_CATEGORIES - 1]) + ["other"]
         index = {label: i for i, label in enumerate(labels)}
-        other = index.get("other", -1) if len(counts) > MAX_CATEGORIES else -1
+        other = index.get("other", -1) if len(uniques) > MAX_CATEGORIES else -1
         missing = len(labels)
-        codes = np.array([missing if v is None else index.get(str(v), other) for v in raw], dtype=np.int32)
+        lut = np.array([index.get(u, other) for u in uniques] or [0], dtype=np.int32)
+        codes = np.where(codes < 0, missing, lut[np.maximum(codes, 0)]).astype(np.int32)
         if (codes == missing).any():
             labels.append("(missing)")
         return {"kind": "category", "codes": codes, "labels": labels}
