@@ -100,6 +100,9 @@ def test_map_at_200k_points(workspace, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
         shot = lambda name: page.screenshot(path=str(ARTIFACTS / f"map200k-{name}.png"))
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
         nb = NotebookDriver(page, lab)
         nb.record()
         try:
@@ -109,6 +112,7 @@ def test_map_at_200k_points(workspace, tmp_path):
             raise
         finally:
             sizes = sorted(((f.size, "sent" if f.sent else "received", f.head[:60]) for f in nb.frames), reverse=True)
+            (ARTIFACTS / "map200k-console-errors.txt").write_text("\n".join(errors))
             (ARTIFACTS / "map200k-frames.txt").write_text("\n".join(f"{s}\t{d}\t{h!r}" for s, d, h in sizes))
             browser.close()
 
