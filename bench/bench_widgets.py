@@ -1,17 +1,18 @@
-"""Speed of the notebook explorer (vecbook.widgets), with the targets of issue 4.
+"""Speed of the notebook explorer (vecbook.widgets), with the targets of issue 14.
 
-    python bench/bench_widgets.py [--map-n 50000] [--umap-n 20000] [--search-n 100000] [--skip-umap] [--no-browser]
+    python bench/bench_widgets.py [--sizes 3000,50000,200000,1000000] [--dims 384] [--browser-umap]
+                                  [--compare-plotly] [--umap-n 20000] [--search-n 100000] [--skip-umap] [--no-browser]
 
-1. Map: an ``EmbeddingMap`` of 50k nodes (384-d) built with PCA (read the points,
-   project, build the WebGL figure); then, if /usr/bin/chromium and playwright
-   are there, the same figure drawn in headless chromium. Target: visible in < 2 s.
-2. UMAP: a 20k-node map switched to UMAP after a warm-up fit (the first fit in a
-   process compiles numba code and is reported apart). Target: warm < 30 s.
-3. Search panel: query -> store search (memory backend, 100k nodes, with and
-   without a filter) -> results table HTML, as a user's Enter does. Target: < 200 ms.
+1. The explorer in real JupyterLab + headless chromium (Debian's, software WebGL),
+   one fresh server and kernel per size, on a ``local`` workspace of pre-embedded
+   clustered vectors: map visible after the call; search -> highlight visible;
+   click -> neighbours; lasso -> selection table and ``ex.selection`` DataFrame;
+   colour change; with ``--browser-umap``, a cell's round trip while UMAP runs.
+   ``--compare-plotly`` times plotly's FigureWidget (the map's former renderer).
+2. UMAP in a worker thread (MapState). 3. Search panel round trip.
 
-Vectors are synthetic (clustered Gaussian, unit length) so the figures do not
-depend on an embedding model; queries use HashEmbeddingModel(384).
+Figures are wall-clock, from the Playwright side (what a user waits for), and
+print the machine's load beside them: the machine is shared.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.e2e.labkit: the JupyterLab + chromium driver
 
 import vecbook  # noqa: E402
 from vecbook import HashEmbeddingModel, VectorNode  # noqa: E402
@@ -37,7 +39,7 @@ results: list[tuple[str, str, str, str]] = []
 
 def report(name: str, value: float, target: float | None, unit: str = "s") -> None:
     shown = f"{value * 1000:.0f} ms" if unit == "ms" else f"{value:.2f} s"
-    goal = "" if target is None else (f"< {target * 1000:.0f} ms" if unit == "ms" else f"< {target:.0f} s")
+    goal = "" if target is None else (f"< {target * 1000:.0f} ms" if unit == "ms" else f"< {target:g} s")
     verdict = "" if target is None else ("ok" if value < target else "SLOW")
     results.append((name, shown, goal, verdict))
     print(f"  {name:<58} {shown:>10}  {goal:>9} {verdict}", flush=True)
@@ -66,80 +68,169 @@ def make_store(n: int, seed: int = 0, workspace: str = "bench"):
     return store
 
 
-def bench_map(n: int, browser: bool) -> None:
-    from vecbook.widgets import EmbeddingMap
-    from vecbook.widgets.projection import ProjectionCache
-
-    print(f"\n1. Map of {n:,} nodes (PCA)")
-    store = make_store(n)
-    t = time.perf_counter()
-    import plotly.graph_objects as go  # noqa: F401
-
-    go.FigureWidget()  # plotly's one-time set-up in a process (validators, widget bundle)
-    report("plotly set-up, once per kernel", time.perf_counter() - t, None)
-    ProjectionCache.clear_memory()
-    EmbeddingMap(make_store(2000, seed=9), "bench", cache_dir=False)  # a kernel's first map warms BLAS threads
-    ProjectionCache.clear_memory()
-    t = time.perf_counter()
-    m = EmbeddingMap(store, "bench", cache_dir=False)
-    built = time.perf_counter() - t
-    report(f"EmbeddingMap({n:,}): read + PCA + figure, cold cache", built, None)
-    t = time.perf_counter()
-    EmbeddingMap(store, "bench", cache_dir=False)
-    report("the same map reopened (projection cached)", time.perf_counter() - t, 2.0)
-    t = time.perf_counter()
-    m.state.set_color("topic")
-    report("colour by a field", time.perf_counter() - t, None)
-    if browser:
-        draws = [d for d in (browser_draw_time(m.fig) for _ in range(3)) if d is not None]
-        if draws:
-            draw = statistics.median(draws)
-            report(f"the figure drawn in headless chromium (software WebGL, {n:,} points), median of 3", draw, None)
-            report(f"map of {n:,} visible: Python build + drawing", built + draw, 2.0)
-    else:
-        report(f"map of {n:,} built in Python (drawing not measured)", built, 2.0)
-
-
-def browser_draw_time(fig) -> float | None:
-    """Load the figure's JSON into a page with plotly.js and time Plotly.newPlot until drawn."""
+def bench_browser(sizes: list[int], dims: int, umap: bool, compare_plotly: bool) -> None:
+    """The explorer in real JupyterLab + headless chromium (software WebGL), one fresh server and kernel per size."""
     if not os.path.exists("/usr/bin/chromium"):
-        print("  (no /usr/bin/chromium: browser timing skipped; scripts/e2e_setup.sh installs it)")
-        return None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        print("  (playwright not installed: browser timing skipped)")
-        return None
-    import plotly.io as pio
-    from plotly.offline import get_plotlyjs
+        print("  (no /usr/bin/chromium: browser figures skipped; scripts/e2e_setup.sh installs it)")
+        return
+    from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "plotly.js").write_text(get_plotlyjs())
-        Path(tmp, "fig.json").write_text(pio.to_json(go_figure(fig)))
-        Path(tmp, "index.html").write_text(
-            "<html><body><div id='g' style='width:900px;height:600px'></div><script src='plotly.js'></script></body></html>")
-        args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--disable-dev-shm-usage", "--allow-file-access-from-files"]
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path="/usr/bin/chromium", args=args, headless=True)
+    from tests.e2e.labkit import CHROMIUM, CHROMIUM_ARGS, NotebookDriver, lab_server
+    from tests.e2e.test_map_200k_e2e import build_workspace
+
+    for n in sizes:
+        print(f"\n1. Explorer of {n:,} points x {dims} on local, in JupyterLab + headless chromium  (load {load()})")
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            build_workspace(str(Path(tmp) / "store"), n=n, dims=dims)
+            print(f"  (workspace built in {time.perf_counter() - t:.1f} s)")
+            cells = [f"""\
+import time
+from vecbook import HashEmbeddingModel, LocalVectorStore
+from vecbook.widgets import explore
+store = LocalVectorStore(embedding_model=HashEmbeddingModel(dimensions={dims}), store_dir={str(Path(tmp) / 'store')!r})
+_t = time.perf_counter()
+ex = explore(store, "big", top_k=10, max_points={max(n, 200_000)})
+explore_s = time.perf_counter() - _t
+ex"""]
+            with lab_server(Path(tmp) / "run", "bench.ipynb", cells, Path(tmp) / "lab.log") as lab, sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                try:
+                    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+                    nb = NotebookDriver(page, lab)
+                    nb.record()
+                    nb.open()
+                    _browser_round(page, nb, n, umap)
+                finally:
+                    browser.close()
+    if compare_plotly:
+        bench_plotly(sizes)
+
+
+def _until(page, js: str, arg=None, timeout: float = 120.0) -> float:
+    t = time.perf_counter()
+    page.wait_for_function(js, arg=arg, timeout=timeout * 1000, polling=20)
+    return time.perf_counter() - t
+
+
+def _browser_round(page, nb, n: int, umap: bool) -> None:
+    from tests.e2e.labkit import DRAWN_PIXELS, FIG, canvas_box, drawn_point_near_centre, lasso
+
+    page.locator(".jp-Notebook .jp-Cell").first.locator(".cm-content").click()
+    t = time.perf_counter()
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_function(f"(s) => ({DRAWN_PIXELS})(s) > 200", arg=FIG, timeout=300_000, polling=50)
+    visible = time.perf_counter() - t
+    report(f"{n:,}: map visible after the call (Shift+Enter -> points drawn)", visible, 3.0 if n >= 1_000_000 else 1.5 if n <= 3000 else None)
+    report(f"{n:,}:   of which explore() in the kernel", nb.value("explore_s"), None)
+    page.locator(".vecbook-explorer").scroll_into_view_if_needed()
+    times = []
+    for i, q in enumerate(["fast http client", "vector search server", "plot data tool", "async parser library"]):
+        before = page.inner_text(".vecbook-results") if page.locator(".vecbook-results").count() else ""
+        page.fill(".vecbook-query input", q)
+        t = time.perf_counter()
+        page.press(".vecbook-query input", "Enter")
+        page.wait_for_function("""(b) => { const t = document.querySelector('.vecbook-results');
+            return t && t.innerText !== b && document.querySelector('.vecbook-map-status').innerText.includes('10 highlighted'); }""",
+                               arg=before, timeout=60_000, polling=10)
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        times.append(time.perf_counter() - t)
+    report(f"{n:,}: search -> highlight visible (median of 4)", statistics.median(times), 0.3, unit="ms")
+    times = []
+    for i in range(3):
+        canvas_box(page)
+        target = drawn_point_near_centre(page, 40 * (i - 1), 30 * (i - 1))  # a different point each time
+        old = page.inner_text(".vecbook-neighbours-box")
+        t = time.perf_counter()
+        page.mouse.click(target["x"], target["y"])
+        page.wait_for_function("""(o) => { const b = document.querySelector('.vecbook-neighbours-box');
+            return b.innerText !== o && b.querySelectorAll('tbody tr').length === 10; }""", arg=old, timeout=60_000, polling=10)
+        times.append(time.perf_counter() - t)
+    report(f"{n:,}: click -> neighbours listed (median of 3)", statistics.median(times), 0.3, unit="ms")
+    box = canvas_box(page)
+    lasso(page, box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, min(box["width"], box["height"]) / 4, back_to_pan=False)
+    t = time.perf_counter()  # from the mouse-up
+    page.wait_for_function("""() => { const m = /Selected on the map: ([\\d,]+) point/.exec(document.querySelector('.vecbook-explorer-selection').innerText);
+                                      return m !== null && Number(m[1].replace(/,/g, '')) > 1; }""", timeout=120_000, polling=20)
+    lassoed = time.perf_counter() - t
+    page.locator(f"{FIG} [title='Activate pan & zoom']").click()
+    selected = nb.value("len(ex.map.state.selected)")
+    report(f"{n:,}: lasso of {selected:,} -> selection table shown", lassoed, None)
+    frame_s = nb.value("(lambda t: (ex.selection, time.perf_counter() - t)[1])(time.perf_counter())")
+    report(f"{n:,}: lasso of {selected:,} -> ex.selection DataFrame", frame_s, 1.0 if selected >= 100_000 else None)
+    old = page.inner_text(FIG)
+    t = time.perf_counter()
+    page.locator(".vecbook-color-by select").select_option("topic")
+    page.wait_for_function("(o) => document.querySelector('.vecbook-figure').innerText.includes('cloud')", arg=old, timeout=60_000, polling=10)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    report(f"{n:,}: colour change (categorical, legend drawn)", time.perf_counter() - t, 0.3, unit="ms")
+    sent = max((f.size for f in nb.frames if f.sent), default=0)
+    print(f"  largest browser->kernel frame: {sent:,} bytes; largest kernel->browser: {max(f.size for f in nb.frames if not f.sent):,} bytes")
+    if umap:
+        idle = []
+        for _ in range(3):  # the reference: the same round trip (type, run, output shown) with the kernel idle
+            t = time.perf_counter()
+            nb.run("1 + 1")
+            idle.append(time.perf_counter() - t)
+        report(f"{n:,}: another cell answered, kernel idle (reference, median of 3)", statistics.median(idle), None, unit="ms")
+        page.locator(".vecbook-projection button", has_text="UMAP").click()
+        time.sleep(2.0)
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            nb.run("1 + 1")
+            times.append(time.perf_counter() - t)
+            time.sleep(1.0)
+        running = nb.value("bool(ex.map.state.job and ex.map.state.job.running)")
+        report(f"{n:,}: another cell answered while UMAP runs (median of 3, running={running})", statistics.median(times), 0.2, unit="ms")
+
+
+def bench_plotly(sizes: list[int]) -> None:
+    """The renderer the map had: plotly's FigureWidget (scattergl), for the choice in docs/explorer.md."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.labkit import CHROMIUM, CHROMIUM_ARGS, NotebookDriver, lab_server
+
+    for n in sizes:
+        print(f"\n1b. plotly FigureWidget (scattergl) of {n:,} points  (load {load()})")
+        cells = [f"""\
+import numpy as np, plotly.graph_objects as go
+rng = np.random.default_rng(0)
+xy = rng.normal(size=({n}, 2)).astype(np.float32)
+fig = go.FigureWidget(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", marker={{"size": 3}}), layout={{"dragmode": "lasso", "height": 480}})
+fig"""]
+        with tempfile.TemporaryDirectory() as tmp, lab_server(Path(tmp) / "run", "p.ipynb", cells, Path(tmp) / "lab.log") as lab, \
+                sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:
-                page = b.new_page()
-                page.goto(Path(tmp, "index.html").as_uri())
-                page.wait_for_function("() => window.Plotly !== undefined")
-                return page.evaluate("""async () => {
-                    const fig = await (await fetch('fig.json')).json();
-                    const t = performance.now();
-                    await Plotly.newPlot('g', fig.data, fig.layout);
-                    await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
-                    return (performance.now() - t) / 1000; }""")
+                page = browser.new_page(viewport={"width": 1500, "height": 1100})
+                nb = NotebookDriver(page, lab)
+                nb.record()
+                nb.open()
+                page.locator(".jp-Notebook .jp-Cell").first.locator(".cm-content").click()
+                t = time.perf_counter()
+                page.keyboard.press("Shift+Enter")
+                page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot'); return g && g._fullData && g._fullData[0] && g.querySelector('canvas'); }",
+                                       timeout=300_000, polling=50)
+                page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+                report(f"plotly {n:,}: figure visible after the call", time.perf_counter() - t, None)
+                mark = time.monotonic()
+                box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+                cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+                page.mouse.move(cx - 60, cy - 60)
+                page.mouse.down()
+                for x, y in ((cx + 60, cy - 60), (cx + 60, cy + 60), (cx - 60, cy + 60), (cx - 60, cy - 60)):
+                    page.mouse.move(x, y, steps=5)
+                page.mouse.up()
+                time.sleep(3.0)
+                sent = [f.size for f in nb.frames_since(mark) if f.sent]
+                print(f"  a lasso: the browser sent {len(sent)} frame(s), largest {max(sent, default=0):,} bytes ({max(sent, default=0) / n:.0f} B/point)")
             finally:
-                b.close()
+                browser.close()
 
 
-def go_figure(fig):
-    import plotly.graph_objects as go
-
-    return go.Figure(fig.to_dict())
+def load() -> str:
+    return open("/proc/loadavg").read().split(" ")[0] if os.path.exists("/proc/loadavg") else "?"
 
 
 def bench_umap(n: int) -> None:
@@ -202,14 +293,21 @@ def bench_search(n: int, rounds: int = 30) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--map-n", type=int, default=50_000)
+    parser.add_argument("--sizes", default="3000,50000,200000", help="comma-separated map sizes (add 1000000 for the 1M figures)")
+    parser.add_argument("--dims", type=int, default=384)
+    parser.add_argument("--browser-umap", action="store_true", help="also time a cell while UMAP runs (leaves UMAP computing)")
+    parser.add_argument("--compare-plotly", action="store_true", help="also time plotly's FigureWidget at the same sizes")
+    parser.add_argument("--plotly-only", action="store_true", help="only plotly's FigureWidget (with --sizes), no explorer")
     parser.add_argument("--umap-n", type=int, default=20_000)
     parser.add_argument("--search-n", type=int, default=100_000)
     parser.add_argument("--skip-umap", action="store_true")
     parser.add_argument("--no-browser", action="store_true")
     args = parser.parse_args(argv)
-    print(f"vecbook.widgets benchmark ({os.cpu_count()} cores)")
-    bench_map(args.map_n, browser=not args.no_browser)
+    print(f"vecbook.widgets benchmark ({os.cpu_count()} cores, load {load()})")
+    if args.plotly_only:
+        bench_plotly([int(x) for x in args.sizes.split(",")])
+    elif not args.no_browser:
+        bench_browser([int(x) for x in args.sizes.split(",")], args.dims, args.browser_umap, args.compare_plotly)
     bench_search(args.search_n)
     if not args.skip_umap:
         bench_umap(args.umap_n)

@@ -52,7 +52,7 @@ def missing_requirement() -> str | None:
     if not os.path.exists(CHROMIUM):
         return f"{CHROMIUM} is missing (run scripts/e2e_setup.sh: apt-get install -y chromium)"
     for module, package in (("jupyterlab", "jupyterlab"), ("playwright", "playwright"), ("ipywidgets", "ipywidgets"),
-                            ("plotly", "plotly"), ("anywidget", "anywidget")):
+                            ("jscatter", "jupyter-scatter"), ("anywidget", "anywidget")):
         if importlib.util.find_spec(module) is None:
             return f"the {package!r} Python package is not installed (pip install 'vecbook[notebook,dev]')"
     return None

@@ -13,7 +13,7 @@ from vecbook import BackendUnavailableError, HashEmbeddingModel, VectorNode
 from vecbook.datasets import build_sample_workspace
 
 pytest.importorskip("ipywidgets", reason="the widget tests need the notebook extra")
-pytest.importorskip("plotly", reason="the widget tests need the notebook extra")
+pytest.importorskip("jscatter", reason="the widget tests need the notebook extra")
 pytest.importorskip("pandas", reason="the widget tests need the notebook extra")
 
 DIMS = 32

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import vecbook
@@ -16,12 +17,13 @@ def test_search_highlights_on_the_map_and_selection_fills_the_table(store):
     hits = ex.search.state.results
     assert len(hits) == 8
     assert [ex.map.state.ids[i] for i in ex.map.state.highlight_indices] == [h.unique_id for h in hits]
-    assert len(ex.map.fig.data[1].x) == 8 and "8 highlighted" in ex.map.status_html.value
+    assert len(ex.map.plot.annotations) == 8 + 8 + 2 and "8 highlighted" in ex.map.status_html.value
 
     ex.search.add_condition("rank", "lte", 20)
     ex.search.search_button.click()
     assert all(h.metadata["rank"] <= 20 for h in ex.search.state.results)
     assert len(ex.map.state.highlight_indices) == len(ex.search.state.results)
+    assert ex.map.state.kept is not None and len(ex.map.state.kept) == 20  # the filter's excluded points drawn apart
 
     ex.search.filters.text.value = "{oops"
     ex.search.search_button.click()  # an error clears the highlight, the map stays
@@ -41,7 +43,7 @@ def test_browser_writes_reload_the_map_and_fields(memory_store):
     ex.browser.state.select(["n00", "n01", "n02"])
     ex.browser.delete_button.click()
     ex.browser.confirm_button.click()
-    assert ex.map.state.n_points == 17 and len(ex.map.fig.data[0].x) == 17
+    assert ex.map.state.n_points == 17 and ex.map.plot.points.shape[0] == 17
     assert ex.search.state.schema.total == 17
 
 
@@ -53,12 +55,22 @@ def test_copying_into_the_explored_workspace_reloads_the_map(memory_store):
     ex.browser.copy_button.click()
     ex.browser.confirm_button.click()
     assert memory_store.count("notes") == 320
-    assert ex.map.state.n_points == 320 and len(ex.map.fig.data[0].x) == 320
+    assert ex.map.state.n_points == 320 and ex.map.plot.points.shape[0] == 320
     assert ("rank",) in ex.search.state.schema.fields and ex.search.state.schema.total == 320
     ex.browser.copy_to.value = "pypi_copy"  # a copy elsewhere leaves the explored map alone
     ex.browser.copy_button.click()
     ex.browser.confirm_button.click()
     assert memory_store.count("pypi_copy") == 300 and ex.map.state.n_points == 320
+
+
+def test_table_focus_and_map_click_link_the_parts(memory_store):
+    ex = explore(memory_store, "pypi")
+    ex.search.state._emit("focus", "requests")  # what a click on a results row sends
+    assert ex.map.state.focused == ex.map.state.row_of["requests"] and ex.map.plot.zoom_to is not None
+    ex.browser.state._emit("focus", "numpy")
+    assert ex.map.state.focused == ex.map.state.row_of["numpy"]
+    ex.map.plot.selection = np.array([ex.map.state.row_of["boto3"]], dtype=np.int32)  # a click on the map
+    assert ex.browser.state.detail is not None and ex.browser.state.detail.unique_id == "boto3"
 
 
 def test_defaults_to_the_first_workspace_and_refuses_an_empty_store(memory_store):

@@ -16,6 +16,8 @@ import vecbook
 from vecbook import HashEmbeddingModel
 from vecbook.datasets import build_sample_workspace
 from vecbook.widgets import EmbeddingMap, MapState
+from vecbook.widgets.map_colors import scaled
+from vecbook.widgets.map_sample import id_hash_fractions, stratified_rows
 from vecbook.widgets.map_state import points_in_selections
 from vecbook.widgets.projection import ProjectionCache, fingerprint, pca
 
@@ -209,87 +211,132 @@ def test_neighbour_errors_are_shown(flaky_store):
 def test_sampling_is_deterministic_and_said(memory_store):
     a = MapState(memory_store, "pypi", max_points=100)
     b = MapState(memory_store, "pypi", max_points=100)
-    assert a.n_points <= 100 and a.n_points > 50 and a.sampled and a.ids == b.ids
-    assert f"{a.n_points:,} of 300 points (a fixed random sample)" in a.describe()
+    assert a.n_points == 100 and a.sampled and a.ids == b.ids
+    assert "100 of 300 points (a stratified sample)" in a.describe()
     m = EmbeddingMap(memory_store, "pypi", max_points=100)
-    assert "fixed random sample" in m.status_html.value
+    assert "stratified sample" in m.status_html.value
     m.highlight(memory_store.search("http", "pypi", top_k=30))
     assert "not in the sample" in m.status_html.value
 
 
-# ---- the widget, driven as the browser would ------------------------------------------------
+# ---- sampling and colour scales -----------------------------------------------------------
 
 
-def _points_message(fig, event, trace, indexes):
-    fig._js2py_pointsCallback = {
-        "event_type": event, "device_state": None, "selector": None,
-        "points": {"trace_indexes": [trace] * len(indexes), "point_indexes": list(indexes), "xs": [0.0] * len(indexes), "ys": [0.0] * len(indexes)},
-    }
+def test_stratified_sample_keeps_a_small_group_a_random_one_loses():
+    """40,000 points in one big group and 60 in a distinct small one; a 10% budget."""
+    rng = np.random.default_rng(3)
+    big = rng.normal(size=(40_000, 16)) + 5 * np.eye(16)[0]
+    small = rng.normal(size=(60, 16)) * 0.1 - 5 * np.eye(16)[0]
+    vectors = np.vstack([big, small]).astype(np.float32)
+    ids = [f"b{i:05d}" for i in range(40_000)] + [f"s{i:02d}" for i in range(60)]
+    rows = stratified_rows(ids, vectors, 4000)
+    assert len(rows) == 4000 and len(set(rows.tolist())) == 4000
+    assert (rows >= 40_000).sum() >= 10  # the small group keeps a floor of points
+    plain = np.flatnonzero(id_hash_fractions(ids) < 4000 / len(ids))  # the old sample, by id hash: ~6
+    assert (plain >= 40_000).sum() < (rows >= 40_000).sum()
+    assert np.array_equal(rows, stratified_rows(list(ids), vectors.copy(), 4000))  # deterministic
 
 
-def test_widget_draws_state(store):
+def test_colour_scales():
+    counts = np.array([1, 2, 3, 10, 100, 1000, 10_000, np.nan])
+    lin, log, q = (scaled(counts, s)["t"] for s in ("linear", "log", "quantile"))
+    assert np.isnan(lin[-1]) and lin[0] == 0 and lin[-2] == 1
+    assert (lin[:5] < 0.02).all()  # linear: a long tail is one colour
+    assert np.allclose(log[:7], np.log10(counts[:7]) / 4)  # log: evenly spread decades
+    assert np.allclose(q[:7], np.arange(1, 8) / 7)  # quantile: equal shares
+    with pytest.raises(ValueError, match="scale must be"):
+        scaled(counts, "sqrt")
+
+
+def test_colour_encoding_for_the_view(memory_store):
+    state = MapState(memory_store, "pypi")
+    state.set_color("rank", "log")
+    enc = state.color_encoding()
+    assert enc["kind"] == "numeric" and enc["scale"] == "log" and enc["t"].dtype == np.float32
+    assert enc["ticks"][0][1] == "1" and 0 <= np.nanmin(enc["t"]) and np.nanmax(enc["t"]) == 1
+    with pytest.raises(ValueError):
+        state.set_color("rank", "cubic")
+
+
+# ---- the widget: a view of the state, and the messages the browser would send ----------------
+
+
+def test_widget_draws_state_without_resending_points(store):
     m = EmbeddingMap(store, "pypi")
-    base, hits, near = m.fig.data
-    assert (base.type, len(base.x), len(base.hovertext)) == ("scattergl", 300, 300)
-    assert base.hovertext[0].startswith(f"<b>{m.state.ids[0]}</b>")
-    assert "300 points, PCA 2-D" in m.status_html.value
-    assert m.color_box.options[0] == ("(none)", "") and ("rank", "rank") in m.color_box.options
-    m.color_box.value = "rank"
-    assert base.marker.showscale and base.marker.colorbar.title.text == "rank"
-    m.color_box.value = ""
-    assert not base.marker.showscale
-
+    w = m.plot
+    assert w.points.shape == (300, 4) and "300 points, PCA 2-D" in m.status_html.value
+    assert w.tooltip_preview == "content" and m._df["id"].tolist() == m.state.ids  # details asked on hover
+    resent = []
+    w.observe(lambda c: resent.append(c["name"]), names=["points"])
     results = store.search("http client", "pypi", top_k=6)
     m.highlight(results)
-    assert len(hits.x) == 6 and base.marker.opacity < 0.5 and len(base.x) == 300  # dimmed, not hidden
-    assert hits.hovertext[0].startswith("#1 score ")
-    assert "6 highlighted" in m.status_html.value
-    m.highlight(None)
-    assert len(hits.x) == 0 and base.marker.opacity == 0.8
-
+    assert len(w.annotations) == 6 + 6 + 2  # a ring per hit, a line from the query to each, the query's cross
+    assert w.opacity == 0.4 and "6 highlighted" in m.status_html.value  # dimmed; colours kept (no colour change)
     m.select(["boto3", "numpy"])
-    assert sorted(base.selectedpoints) == sorted(m.state.row_of[i] for i in ("boto3", "numpy"))
-    assert "2 point(s) selected" in m.selection_html.value and sorted(m.selection["id"]) == ["boto3", "numpy"]
+    assert sorted(w.selection.tolist()) == sorted(m.state.row_of[i] for i in ("boto3", "numpy"))
+    m.state.click(3)
+    m.focus("requests")
+    assert w.zoom_to is not None and m.state.row_of["requests"] in w.zoom_to.tolist()
+    m.clear_button.click()
+    assert m.state.highlighted == {} and w.opacity == 0.85
+    assert resent == []  # none of these sent the points again
+    m.color_box.value = "version"
+    assert resent == ["points"] and w.legend_encoding["color"]["categorical"]
+    colours = [c[1] for c in w.legend_encoding["color"]["values"]]
+    assert len(set(colours)) == len(colours)  # distinct colours, one per category, in a legend
+    m.color_box.value = "rank"
+    m.scale_box.value = "quantile"
+    assert w.legend_encoding["color"]["variable"] == "rank (quantile)"
+    assert not w.legend_encoding["color"]["categorical"]  # a number's legend, no category labels left over
 
 
-def test_widget_reads_selections_and_clicks_from_the_plot(store):
+def test_widget_reads_lassos_and_clicks_from_the_plot(store):
     m = EmbeddingMap(store, "pypi", neighbours_k=4)
-    xy = m.state.coords
-    x0, x1 = np.percentile(xy[:, 0], [30, 70])
-    y0, y1 = np.percentile(xy[:, 1], [30, 70])
-    path = f"M{x0},{y0}L{x1},{y0}L{x1},{y1}L{x0},{y1}Z"
-    # What plotly's widget sends when a lasso ends: the shape in layout.selections ...
-    m.fig._js2py_relayout = {"relayout_data": {"selections": [{"xref": "x", "yref": "y", "type": "path", "path": path}]}, "source_view_id": "v"}
-    expected = points_in_selections(xy, [{"type": "path", "path": path}])
-    assert m.state.selected == expected and len(expected) > 10
-    # ... and the selected points (which can arrive or be lost: the same answer either way).
-    _points_message(m.fig, "plotly_selected", 0, expected)
-    assert m.state.selected == expected
-    assert f"{len(expected):,} selected" in m.status_html.value
-    m.fig._js2py_relayout = {"relayout_data": {"selections": []}, "source_view_id": "v"}
-    assert m.state.selected == []
-
-    _points_message(m.fig, "plotly_click", 0, [7])
+    w = m.plot
+    w.selection = np.arange(40, 90, dtype=np.int32)  # what the browser sends after a lasso
+    assert m.state.selected == list(range(40, 90)) and m.state.clicked is None
+    assert "50 selected" in m.status_html.value and "50 point(s) selected" in m.selection_html.value
+    w.selection = np.array([7], dtype=np.int32)  # a click selects one point
     assert m.state.clicked == m.state.ids[7] and m.neighbours_html.value.count("<tr data-id=") == 4
-    assert len(m.fig.data[2].x) == 5  # the point and its neighbours ringed
-    m.highlight(store.search("web framework", "pypi", top_k=3))
-    _points_message(m.fig, "plotly_click", 1, [2])  # a click on the highlight overlay maps back to its point
-    assert m.state.clicked == m.state.ids[m.state.highlight_indices[2]]
+    m.select([1, 2, 3])  # from Python: the plot follows
+    assert w.selection.tolist() == [1, 2, 3]
+    m.select([])
+    assert not len(w.selection)
 
 
-def test_widget_3d_and_projection_controls(memory_store, fake_umap):
+def test_widget_filter_query_labels(store):
+    m = EmbeddingMap(store, "pypi")
+    m.show_filter({"rank": {"lte": 100}})
+    kept = sum(1 for meta in m.state.metadatas if meta["rank"] <= 100)
+    assert len(m.state.kept) == kept > 50 and f"filter keeps {kept}" in m.status_html.value
+    assert m.plot.opacity_by in ("valueA", "valueB") and set(m._df["kept"].unique()) == {0.0, 1.0}
+    m.show_filter(None)
+    assert m.state.kept is None and m.plot.opacity_by is None
+    hits = store.search("web framework", "pypi", top_k=5)
+    m.highlight(hits)
+    xs = m.state.coords[m.state.highlight_indices, 0]
+    assert xs.min() - 1e-6 <= m.state.query_xy[0] <= xs.max() + 1e-6  # among its hits
+    vector = store.embedding_model.embed_batch(["web framework"])[0]
+    m.highlight(hits, query_vector=vector)  # on PCA, the query's own projection
+    from vecbook.widgets.projection import pca
+
+    both = pca(np.vstack([m.state.vectors, vector[None, :]]))
+    assert m.state.query_xy is not None and np.isfinite(m.state.query_xy).all() and both.shape[0] == 301
+    m.draw_labels([0.0, 0.1], [0.0, 0.1], ["alpha", "beta"])
+    assert {"alpha", "beta"} <= set(m.plot.labels["label"])
+    m.draw_labels([], [], [])
+    assert m.plot.labels is None
+
+
+def test_projection_controls(memory_store, fake_umap):
     m = EmbeddingMap(memory_store, "notes", cache_dir=False)
-    m.dims_box.value = 3
-    assert m.fig.data[0].type == "scatter3d" and len(m.fig.data[0].z) == 20 and "3-D" in m.status_html.value
-    m.dims_box.value = 2
-    assert m.fig.data[0].type == "scattergl"
     m.method_box.value = "umap"
     m.state.wait_for_umap(10)
     deadline = time.monotonic() + 5
     while m.state.method != "umap" and time.monotonic() < deadline:
         time.sleep(0.01)
     assert m.method_box.value == "umap" and "UMAP 2-D" in m.status_html.value
-    assert np.allclose(np.asarray(m.fig.data[0].x), m.state.vectors[:, 0] * 10)
+    assert np.allclose(m._df["x"].to_numpy(), m.state.vectors[:, 0] * 10)
     assert "done in" in m.progress_label.value and m.progress.layout.display == "none"
     m.method_box.value = "pca"
     assert m.state.method == "pca" and "PCA" in m.status_html.value
@@ -299,7 +346,7 @@ def test_reload_follows_changes(memory_store):
     m = EmbeddingMap(memory_store, "notes")
     memory_store.delete(["n00", "n01"], "notes")
     m.reload_button.click()
-    assert m.state.n_points == 18 and len(m.fig.data[0].x) == 18
+    assert m.state.n_points == 18 and m.plot.points.shape[0] == 18
 
 
 @pytest.mark.slow

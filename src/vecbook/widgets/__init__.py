@@ -1,4 +1,4 @@
-"""Notebook explorer widgets (the ``notebook`` extra: ipywidgets, plotly, pandas, umap-learn).
+"""Notebook explorer widgets (the ``notebook`` extra: ipywidgets, jupyter-scatter, pandas, umap-learn).
 
 ``explore(store)`` opens the linked explorer; ``WorkspaceBrowser``,
 ``SearchPanel`` and ``EmbeddingMap`` work alone too. Each keeps its state in a

@@ -8,11 +8,11 @@ from types import ModuleType
 from ..errors import MissingDependencyError
 
 # import name -> PyPI name
-_PACKAGES = {"ipywidgets": "ipywidgets", "plotly": "plotly", "pandas": "pandas", "umap": "umap-learn", "anywidget": "anywidget", "sklearn": "scikit-learn"}
+_PACKAGES = {"ipywidgets": "ipywidgets", "pandas": "pandas", "umap": "umap-learn", "anywidget": "anywidget", "jscatter": "jupyter-scatter", "sklearn": "scikit-learn"}
 
 
 def require(module: str, feature: str = "") -> ModuleType:
-    """Import ``module`` (ipywidgets, plotly, pandas, umap or a submodule) or raise MissingDependencyError."""
+    """Import ``module`` (ipywidgets, jscatter, pandas, umap or a submodule) or raise MissingDependencyError."""
     top = module.split(".")[0]
     try:
         return importlib.import_module(module)
@@ -30,7 +30,8 @@ def pandas() -> ModuleType:
     return require("pandas", "vecbook.widgets tables")
 
 
-def graph_objects() -> ModuleType:
-    """plotly's graph objects; its FigureWidget (plotly >= 6) needs anywidget too."""
-    require("anywidget", "EmbeddingMap (plotly's FigureWidget)")
-    return require("plotly.graph_objects", "EmbeddingMap")
+def jscatter() -> ModuleType:
+    """jupyter-scatter (an anywidget over regl-scatterplot), the map's renderer."""
+    require("anywidget", "EmbeddingMap (jupyter-scatter)")
+    return require("jscatter", "EmbeddingMap")
+

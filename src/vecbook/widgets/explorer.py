@@ -16,10 +16,14 @@ __all__ = ["Explorer", "explore"]
 class Explorer(_Widget):
     """Search panel and map side by side, the map's selection as a table, the workspace browser below.
 
-    Links: a search highlights its results on the map (the rest dimmed); a
-    box/lasso selection on the map fills the selection table; a delete or a
-    copy in the browser that writes the explored workspace (a copy *into* it
-    included) reloads the map and the filter fields.
+    Links: a search highlights its results on the map (the rest dimmed, the
+    query placed among them, the points its filter excludes drawn faint); a
+    lasso selection on the map fills the selection table; a click on the map
+    lists the point's neighbours and opens the node in the browser; a
+    ``"focus"`` event (node id) from the search panel or the browser, sent when
+    a user clicks a table row, marks that point and centres the map on it; a
+    delete or a copy in the browser that writes the explored workspace (a copy
+    *into* it included) reloads the map and the filter fields.
     """
 
     def __init__(self, store, workspace_id: str | None = None, top_k: int = 10, **map_kwargs: Any):
@@ -44,7 +48,10 @@ class Explorer(_Widget):
             self.selection_html, browser,
         ])
         self.widget.add_class("vecbook-explorer")
-        self.search.state.on("results", self.map.highlight)
+        self.search.state.on("results", self._search_results)
+        self.search.state.on("focus", self.map.focus)
+        self.browser.state.on("focus", self.map.focus)
+        self.map.state.on("neighbours", self._map_clicked)
         self.map.state.on("selection", self._show_selection)
         self.browser.state.on("modified", self._workspace_modified)
         self._show_selection()
@@ -54,10 +61,22 @@ class Explorer(_Widget):
         """The map's selection as a DataFrame."""
         return self.map.selection
 
+    def _search_results(self, results) -> None:
+        self.map.highlight(results)
+        try:
+            self.map.show_filter(self.search.state.current_filter() if results else None)
+        except Exception:  # a malformed filter: the search panel shows the error
+            self.map.show_filter(None)
+
+    def _map_clicked(self) -> None:
+        clicked = self.map.state.clicked
+        if clicked is not None and self.browser.state.workspace_id == self.workspace_id:
+            self.browser.state.show(clicked)
+
     def _show_selection(self) -> None:
         s = self.map.state
         if not s.selected:
-            self.selection_html.value = "<div style='color:#666;font-size:12px'>Select points on the map (box or lasso) to list them here.</div>"
+            self.selection_html.value = "<div style='color:#666;font-size:12px'>Select points on the map (the lasso button of the map's toolbar) to list them here.</div>"
             return
         head = f"<b>Selected on the map: {len(s.selected):,} point(s)</b> <span style='color:#666'>(<code>explorer.selection</code> as a DataFrame)</span>"
         self.selection_html.value = head + _table.html_table(s.selection_records(limit=500), "vecbook-selection")

@@ -1,4 +1,11 @@
-"""EmbeddingMap: a plotly FigureWidget (WebGL) over a MapState."""
+"""EmbeddingMap: a thin view of a MapState on jupyter-scatter (regl-scatterplot, binary transport).
+
+Why jupyter-scatter (measured in docs/explorer.md): the points go to the browser
+once, as one float32 buffer (x, y, colour, opacity per point), and the browser
+never sends them back; a selection travels as an int32 index buffer, a highlight
+as a few annotation shapes, a hover's details as one small message asked for on
+demand. Its JavaScript is bundled in the wheel and fetches nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,73 +15,89 @@ from typing import Any
 import numpy as np
 
 from . import _deps, _table
+from .map_colors import NUMERIC_MAP, SCALES, category_colors
 from .map_state import MapState
 from .search import _Widget
 
 __all__ = ["EmbeddingMap"]
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#393b79", "#637939"]
 HIGHLIGHT = "#e6194b"
 NEIGHBOUR = "#111111"
-BASE, HITS, NEAR = 0, 1, 2  # trace order
+FOCUS = "#ff8c00"
+QUERY = "#000000"
+BASE_COLOR = "#3b6ea5"
+RING_VERTICES = 16
+
+
+def _ring(x: float, y: float, r: float) -> list[tuple[float, float]]:
+    a = np.linspace(0, 2 * np.pi, RING_VERTICES + 1)
+    return [(float(x + r * np.cos(t)), float(y + r * np.sin(t))) for t in a]
 
 
 class EmbeddingMap(_Widget):
-    """A 2-D (or 3-D) map of a workspace's vectors.
+    """A 2-D map of a workspace's vectors, drawn with WebGL from binary buffers.
 
     PCA shows at once; "UMAP" computes in a thread with a progress bar, then
     replaces it (projections are cached by a fingerprint of ids + vectors).
-    Colour by any metadata field; hover shows content and metadata; search
-    results passed to :meth:`highlight` stand out while the rest is dimmed;
-    clicking a point lists its nearest neighbours with scores; box/lasso
-    selection is readable and settable from Python (:attr:`selection`,
-    :meth:`select`). Above ``max_points`` a fixed random sample is drawn, and
-    the status line says so.
+    Colour by any metadata field (categories: distinct colours and a legend;
+    numbers: linear, log or quantile scale); hover asks the kernel for a point's
+    content; a search's hits are ringed while the rest is dimmed (colours kept),
+    with the query placed on the layout and linked to them; points a search
+    filter excluded are drawn faint. Click a point for its nearest neighbours;
+    the toolbar's lasso selects; :attr:`selection` and
+    :meth:`select` read and set the selection from Python. Above
+    ``max_points`` a stratified sample is drawn, and the status line says so.
     """
 
     def __init__(self, store, workspace_id: str, dims: int = 2, color_by: str | None = None, max_points: int = 200_000,
                  cache_dir: Any = None, neighbours_k: int = 10, height: int = 480, show_selection_table: bool = True,
                  umap_params: dict | None = None):
-        w = _deps.widgets()
-        self._go = _deps.graph_objects()
+        w = self._w = _deps.widgets()
+        self._jscatter = _deps.jscatter()
+        self._pd = _deps.pandas()
+        # The view draws two dimensions; a 3-D state keeps its third coordinate for code that reads it.
         self.state = MapState(store, workspace_id, dims=dims, max_points=max_points, cache_dir=cache_dir,
                               neighbours_k=neighbours_k, umap_params=umap_params)
         self.height = height
         self.show_selection_table = show_selection_table
-        self._hit_rows: list[int] = []
-        self._near_rows: list[int] = []
         self.method_box = w.ToggleButtons(options=[("PCA", "pca"), ("UMAP", "umap")], value="pca", style={"button_width": "60px"})
         self.method_box.add_class("vecbook-projection")
-        self.dims_box = w.ToggleButtons(options=[("2-D", 2), ("3-D", 3)], value=dims, style={"button_width": "44px"})
         self.color_box = w.Dropdown(description="colour", layout=w.Layout(width="220px"), style={"description_width": "45px"})
         self.color_box.add_class("vecbook-color-by")
+        self.scale_box = w.Dropdown(options=list(SCALES), value="linear", layout=w.Layout(width="95px"))
+        self.scale_box.add_class("vecbook-color-scale")
+        self.clear_button = w.Button(description="clear search", tooltip="remove the search highlight", layout=w.Layout(width="110px"))
+        self.clear_button.add_class("vecbook-clear-search")
         self.reload_button = w.Button(description="↻", tooltip="re-read the workspace", layout=w.Layout(width="40px"))
         self.progress = w.FloatProgress(min=0.0, max=1.0, layout=w.Layout(width="200px", display="none"))
         self.progress_label = w.HTML()
         self.progress_label.add_class("vecbook-umap-progress")
         self.status_html = w.HTML()
         self.status_html.add_class("vecbook-map-status")
-        self.figure_box = w.Box()
+        self.figure_box = w.Box(layout=w.Layout(width="100%", display="block"))
         self.neighbours_html = w.HTML()
         self.neighbours_html.add_class("vecbook-neighbours-box")
         self.selection_html = w.HTML()
         self.selection_html.add_class("vecbook-selection-box")
-        children = [w.HBox([self.method_box, self.dims_box, self.color_box, self.reload_button]),
+        children = [w.HBox([self.method_box, self.color_box, self.scale_box, self.clear_button, self.reload_button]),
                     w.HBox([self.progress, self.progress_label]), self.status_html, self.figure_box, self.neighbours_html]
         if show_selection_table:
             children.append(self.selection_html)
         self.widget = w.VBox(children)
         self.widget.add_class("vecbook-map")
         self._syncing = False
-        self._plot_selecting = False
         self.method_box.observe(lambda c: self._syncing or self.state.show(c["new"]), "value")
-        self.dims_box.observe(lambda c: self._syncing or self.state.show(self.state.method, dims=c["new"]), "value")
         self.color_box.observe(lambda c: self._syncing or self.state.set_color(c["new"] or None), "value")
+        self.scale_box.observe(lambda c: self._syncing or self.state.set_color(self.state.color_by, c["new"]), "value")
+        self.clear_button.on_click(lambda _: self.state.clear_highlight())
         self.reload_button.on_click(lambda _: self.reload())
         s = self.state
         s.on("coords", self._draw_coords)
         s.on("colors", self._draw_colors)
-        s.on("highlight", self._draw_highlight)
+        s.on("highlight", self._draw_marks)
+        s.on("focus", self._draw_focus)
+        s.on("filter", self._draw_opacity)
+        s.on("labels", self._draw_labels)
         s.on("selection", self._draw_selection)
         s.on("neighbours", self._draw_neighbours)
         s.on("progress", self._draw_progress)
@@ -94,9 +117,25 @@ class EmbeddingMap(_Widget):
         """Select points from Python (ids or point indices); the plot shows it."""
         self.state.select(ids_or_indices)
 
-    def highlight(self, nodes) -> None:
+    def highlight(self, nodes, query_vector=None) -> None:
         """Highlight search results (nodes or ids) and dim the rest; ``None`` clears."""
-        self.state.highlight(nodes)
+        self.state.highlight(nodes, query_vector)
+
+    def clear_search(self) -> None:
+        """Remove the search highlight (the "clear search" button)."""
+        self.state.clear_highlight()
+
+    def focus(self, node_id: str | None) -> int | None:
+        """Mark a node and centre the map on it (what a click on a table row does); its row or None."""
+        return self.state.focus(node_id)
+
+    def draw_labels(self, x, y, texts) -> None:
+        """Draw text labels at layout positions (e.g. cluster labels); empty lists clear them."""
+        self.state.set_labels(x, y, texts)
+
+    def show_filter(self, filter_dict: dict | None) -> None:
+        """Draw the points ``filter_dict`` excludes faint (``None``: all points normal)."""
+        self.state.show_filter(filter_dict)
 
     def show_umap(self, wait: bool = False, timeout: float | None = None) -> None:
         """Switch to UMAP (computed in a thread if not cached); ``wait=True`` blocks until it shows."""
@@ -108,196 +147,219 @@ class EmbeddingMap(_Widget):
         self.state.load()
 
     @property
-    def figure(self):
-        return self.fig
+    def plot(self):
+        """The jupyter-scatter widget (its traits are what the browser draws)."""
+        return self.scatter.widget
 
     # ---- drawing ------------------------------------------------------------------------
 
-    def _trace(self, **kwargs):
-        go = self._go
-        if self.state.dims == 3:  # no box/lasso selection in 3-D
-            kwargs.pop("selected", None)
-            kwargs.pop("unselected", None)
-            return go.Scatter3d(**kwargs)
-        return go.Scattergl(**kwargs)
+    def _sync(self, fn, *args) -> None:
+        self._syncing = True
+        try:
+            fn(*args)
+        finally:
+            self._syncing = False
 
-    def _xyz(self, rows=None) -> dict[str, Any]:
-        c = self.state.coords if rows is None else self.state.coords[rows]
-        xyz = {"x": np.ascontiguousarray(c[:, 0], dtype=np.float32), "y": np.ascontiguousarray(c[:, 1], dtype=np.float32)}
-        if self.state.dims == 3:
-            xyz["z"] = np.ascontiguousarray(c[:, 2], dtype=np.float32)
-        return xyz
+    def _set_controls(self) -> None:
+        s = self.state
+        self.color_box.options = [("(none)", "")] + [(f, f) for f in s.fields]
+        self.color_box.value = s.color_by or ""
+        self.scale_box.value = s.color_scale
+        self.method_box.value = s.method
 
     def _rebuild(self) -> None:
-        """A new figure: after loading data or switching between 2-D and 3-D."""
-        go, s = self._go, self.state
-        self._syncing = True
-        try:
-            self.color_box.options = [("(none)", "")] + [(f, f) for f in s.fields]
-            self.color_box.value = s.color_by or ""
-            self.dims_box.value = s.dims
-            self.method_box.value = s.method
-        finally:
-            self._syncing = False
-        # An object array passes plotly's validation in one step instead of one check per string.
-        self._hover = np.array(s.hover_texts(content_chars=100 if s.n_points <= 50_000 else 60,
-                                             max_fields=4 if s.n_points <= 50_000 else 2), dtype=object)
-        size = 5 if s.n_points < 5000 else 3 if s.n_points < 50_000 else 2
-        base = self._trace(mode="markers", name="points", hovertext=self._hover, hoverinfo="text", showlegend=False,
-                           marker={"size": size, "opacity": 0.8}, selected={"marker": {"opacity": 0.9}},
-                           unselected={"marker": {"opacity": 0.1}}, **self._xyz())
-        hits = self._trace(mode="markers", name="search results", hoverinfo="text", x=[], y=[], **({"z": []} if s.dims == 3 else {}),
-                           marker={"size": 10, "color": HIGHLIGHT, "line": {"width": 1.5, "color": "#222"}},
-                           selected={"marker": {"opacity": 1}}, unselected={"marker": {"opacity": 1}})
-        near = self._trace(mode="markers", name="neighbours", hoverinfo="text", x=[], y=[], **({"z": []} if s.dims == 3 else {}),
-                           marker={"size": 11, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": NEIGHBOUR}},
-                           selected={"marker": {"opacity": 1}}, unselected={"marker": {"opacity": 1}})
-        layout = {"height": self.height, "margin": {"l": 10, "r": 10, "t": 10, "b": 10}, "dragmode": "lasso" if s.dims == 2 else "orbit",
-                  "hovermode": "closest", "legend": {"x": 0, "y": 1, "bgcolor": "rgba(255,255,255,0.7)"}, "uirevision": "map",
-                  "xaxis": {"showticklabels": False, "zeroline": False}, "yaxis": {"showticklabels": False, "zeroline": False}}
-        self.fig = go.FigureWidget(data=[base, hits, near], layout=layout)
-        self.fig.add_class("vecbook-figure")
-        for trace in self.fig.data:
-            trace.on_click(self._on_click)
-        if s.dims == 2:
-            # A drag's points callback shares one synced slot with hover events and can be overwritten
-            # before it reaches the kernel; the selection shapes (layout.selections) always arrive, so
-            # they are the source of truth and the points callback only a faster path to the same result.
-            self.fig.layout.on_change(self._on_region, "selections")
-            self.fig.data[BASE].on_selection(self._on_select)
-            self.fig.data[BASE].on_deselect(lambda trace, points: self._from_plot(self.state.select, []))
-        self.figure_box.children = [self.fig]
+        """A new plot: after (re)loading the points."""
+        s, pd = self.state, self._pd
+        self._sync(self._set_controls)
+        xy = s.coords[:, :2] if s.n_points else np.zeros((0, 2), np.float32)
+        self._df = pd.DataFrame({"x": xy[:, 0].astype(np.float32), "y": xy[:, 1].astype(np.float32),
+                                 "id": s.ids, "content": [c[:300] for c in s.contents]})
+        size = 6 if s.n_points < 5000 else 4 if s.n_points < 50_000 else 2 if s.n_points < 300_000 else 1
+        self.scatter = self._jscatter.Scatter(data=self._df, x="x", y="y", height=self.height, size=size,
+                                              color=BASE_COLOR, opacity=0.85, lasso_initiator=True, axes=False,
+                                              width="auto")
+        self.scatter.legend(True, position="top-right")
+        self.scatter.tooltip(True, properties=["id", "color"], preview="content")
+        self.scatter.widget.observe(self._on_plot_selection, "selection")
+        self._opacity_key = None
+        self.scatter.widget.add_class("vecbook-figure")
+        self.scatter.widget.layout = self._w.Layout(width="100%")
+        self.figure_box.children = [self.scatter.widget]
         self._draw_colors()
-        self._draw_highlight()
+        self._draw_opacity()
+        self._draw_marks()
+        self._draw_labels()
         self._draw_selection()
         self._draw_neighbours()
-        self._draw_status()
 
     def _draw_coords(self) -> None:
-        if (self.fig.data[BASE].type == "scatter3d") != (self.state.dims == 3):
-            self._rebuild()
-            return
-        with self.fig.batch_update():
-            self.fig.data[BASE].update(**self._xyz())
-            self.fig.layout.xaxis.autorange = True
-            self.fig.layout.yaxis.autorange = True
-        self._syncing = True
-        try:
-            self.method_box.value = self.state.method
-        finally:
-            self._syncing = False
-        self._draw_highlight()
-        self._draw_neighbours()
-        self._draw_status()
+        s = self.state
+        self._df["x"] = s.coords[:, 0].astype(np.float32)
+        self._df["y"] = s.coords[:, 1].astype(np.float32)
+        self.scatter.xy(x="x", y="y")
+        self.scatter.zoom(to=None)
+        self._sync(setattr, self.method_box, "value", s.method)
+        self._draw_marks()
+        self._draw_labels()
 
     def _draw_colors(self) -> None:
-        spec = self.state.color_spec()
-        marker: dict[str, Any] = {"showscale": False, "color": "#3b6ea5", "colorscale": None}
-        if spec["kind"] in ("numeric", "ordinal"):
-            values = spec["values"]
-            missing = np.isnan(values)
-            fill = np.nanmin(values) if (~missing).any() else 0.0  # missing values take the low end
-            colorbar = {"title": {"text": self.state.color_by}, "thickness": 12}
-            if spec["kind"] == "ordinal":
-                colorbar.update(tickvals=spec["tickvals"], ticktext=spec["ticktext"])
-            marker = {"color": np.where(missing, fill, values).astype(np.float32), "colorscale": "Viridis", "showscale": True,
-                      "colorbar": colorbar}
-        elif spec["kind"] == "category":
-            labels, k = spec["labels"], len(spec["labels"])
-            colours = [("#bbbbbb" if lab == "(missing)" else "#888888" if lab == "other" else PALETTE[i % len(PALETTE)]) for i, lab in enumerate(labels)]
-            scale = [s for i, c in enumerate(colours) for s in ((i / k, c), ((i + 1) / k, c))]
-            marker = {"color": spec["codes"].astype(np.float32), "colorscale": scale, "cmin": -0.5, "cmax": k - 0.5, "showscale": True,
-                      "colorbar": {"title": {"text": self.state.color_by}, "tickvals": list(range(k)), "ticktext": labels, "thickness": 12}}
-        with self.fig.batch_update():
-            self.fig.data[BASE].marker.update(marker)
-        self._syncing = True
-        try:
-            self.color_box.value = self.state.color_by or ""
-        finally:
-            self._syncing = False
-
-    def _draw_highlight(self) -> None:
-        s = self.state
-        rows = s.highlight_indices
-        self._hit_rows = rows
-        scores = [s.highlighted[s.ids[r]] for r in rows]
-        text = [f"#{i + 1}" + (f" score {sc:.3f}" if sc is not None else "") + "<br>" + self._hover[r] for i, (r, sc) in enumerate(zip(rows, scores))]
-        with self.fig.batch_update():
-            self.fig.data[HITS].update(hovertext=text, **self._xyz(rows))
-            self.fig.data[BASE].marker.opacity = 0.15 if s.highlighted else 0.8
+        s, pd = self.state, self._pd
+        enc = s.color_encoding()
+        for column in [c for c in self._df.columns if c.startswith("colour:")]:
+            del self._df[column]
+        if enc["kind"] == "category":
+            column = f"colour:{s.color_by}"
+            self._df[column] = pd.Categorical.from_codes(enc["codes"], categories=enc["labels"])
+            self.scatter.color(by=column, map=dict(zip(enc["labels"], category_colors(enc["labels"]))),
+                               labeling={"variable": s.color_by})
+        elif enc["kind"] in ("numeric", "ordinal"):
+            column = f"colour:{s.color_by}:{enc['scale']}"
+            self._df[column] = np.nan_to_num(enc["t"], nan=0.0)  # missing values take the low end
+            ticks = enc["ticks"]
+            self.scatter.color(by=column, map=NUMERIC_MAP, norm=(0, 1),
+                               labeling={"variable": f"{s.color_by} ({enc['scale']})", "minValue": ticks[0][1] if ticks else "",
+                                         "maxValue": ticks[-1][1] if ticks else ""})
+        else:
+            self.scatter.color(by=None, default=BASE_COLOR)
+        self._sync(self._set_controls)
         self._draw_status()
+
+    def _draw_opacity(self) -> None:
+        """Dim for a search (colours stay), and draw the points a filter excluded fainter still."""
+        s = self.state
+        high = 0.4 if s.highlighted else 0.85
+        key = (high, None if s.kept is None else id(s.kept))
+        if key == getattr(self, "_opacity_key", None):
+            return  # unchanged: no new buffer to the browser
+        self._opacity_key = key
+        if s.kept is None:
+            if "kept" in self._df.columns:
+                del self._df["kept"]
+            self.scatter.opacity(by=None, default=high)
+        else:
+            kept = np.zeros(s.n_points, np.float32)
+            kept[s.kept] = 1.0
+            self._df["kept"] = kept
+            self.scatter.opacity(by="kept", map=[0.07, high], norm=(0, 1))
+        self._draw_status()
+
+    def _radius(self) -> float:
+        c = self.state.coords
+        return 0.012 * float(np.ptp(c[:, :2], axis=0).max()) if len(c) else 1.0
+
+    def _draw_marks(self) -> None:
+        """Search hits ringed, the query marked and linked to them, the clicked point's neighbours, the focus."""
+        s, r = self.state, self._radius()
+        shapes: list[tuple[list, str | tuple, int]] = []  # (vertices in data space, colour, width)
+        if s.query_xy is not None:
+            qx, qy = s.query_xy
+            for hx, hy in s.coords[s.highlight_indices, :2]:
+                shapes.append(([(qx, qy), (float(hx), float(hy))], (0.3, 0.3, 0.3, 0.6), 1))
+            shapes.append(([(qx - 1.5 * r, qy), (qx + 1.5 * r, qy)], QUERY, 3))
+            shapes.append(([(qx, qy - 1.5 * r), (qx, qy + 1.5 * r)], QUERY, 3))
+        for row in s.highlight_indices:
+            shapes.append((_ring(*s.coords[row, :2], r), HIGHLIGHT, 2))
+        for row in [s.row_of[n.unique_id] for n in s.neighbours if n.unique_id in s.row_of]:
+            shapes.append((_ring(*s.coords[row, :2], 0.8 * r), NEIGHBOUR, 1))
+        if s.clicked in s.row_of:
+            shapes.append((_ring(*s.coords[s.row_of[s.clicked], :2], 1.3 * r), NEIGHBOUR, 3))
+        if s.focused is not None:
+            shapes.append((_ring(*s.coords[s.focused, :2], 1.6 * r), FOCUS, 3))
+        self.scatter.widget.annotations = self._ndc_lines(shapes) or None
+        self._draw_opacity()
+        self._draw_status()
+
+    def _ndc_lines(self, shapes) -> list:
+        """Lines in the plot's normalised coordinates, computed with numpy: jupyter-scatter's own
+        ``annotations()`` normalises vertex by vertex through matplotlib (~1 ms each, 0.9 s for a click)."""
+        w, Line = self.scatter.widget, self._jscatter.Line
+        (x0, x1), (y0, y1) = w.x_scale_domain, w.y_scale_domain
+        sx, sy = 2.0 / ((x1 - x0) or 1.0), 2.0 / ((y1 - y0) or 1.0)
+        out = []
+        for vertices, colour, width in shapes:
+            v = np.asarray(vertices, dtype=np.float64)
+            ndc = np.column_stack([(v[:, 0] - x0) * sx - 1.0, (v[:, 1] - y0) * sy - 1.0])
+            out.append(Line([tuple(p) for p in ndc.tolist()], line_color=colour, line_width=width))
+        return out
+
+    def _draw_focus(self) -> None:
+        s = self.state
+        self._draw_marks()
+        if s.focused is not None:  # centre on the point with its 2-D surroundings in view
+            d = np.linalg.norm(s.coords[:, :2] - s.coords[s.focused, :2], axis=1)
+            self.scatter.zoom(to=np.argsort(d)[:200].tolist(), animation=400, padding=0.5)
+
+    def _draw_labels(self) -> None:
+        s, w = self.state, self.scatter.widget
+        if not s.labels or not s.n_points:
+            w.label_placement, w.labels = None, None
+            return
+        from jscatter.label_placement.utils import to_js
+
+        # jupyter-scatter places labels relative to their own frame's extent: two empty labels at the
+        # corners of the points' extent make that the map's extent (blank text draws nothing).
+        (x0, y0), (x1, y1) = s.coords[:, :2].min(axis=0), s.coords[:, :2].max(axis=0)
+        frame = self._pd.DataFrame({"x": [x for x, _, _ in s.labels] + [float(x0), float(x1)],
+                                    "y": [y for _, y, _ in s.labels] + [float(y0), float(y1)],
+                                    "label": [t for _, _, t in s.labels] + [" ", "  "]})
+        placement = self._jscatter.LabelPlacement(frame, x="x", y="y", by="label!",
+                                                  positioning="center_of_mass")
+        placement.compute()
+        w.label_tile_size = placement.tile_size
+        w.labels = to_js(placement.get_labels_from_tiles(w.label_tiles))
+        w.label_placement = placement
 
     def _draw_selection(self) -> None:
         s = self.state
-        if s.dims == 2 and not self._plot_selecting:  # the plot already shows its own selections
-            self._plot_selecting = True  # our own edit of layout.selections is not a user's selection
-            try:
-                with self.fig.batch_update():
-                    self.fig.layout.selections = ()
-                    self.fig.data[BASE].selectedpoints = list(s.selected) if s.selected else None
-            finally:
-                self._plot_selecting = False
+        shown = self.scatter.widget.selection
+        if not np.array_equal(np.asarray(shown if shown is not None else [], dtype=np.int64), np.asarray(s.selected, dtype=np.int64)):
+            self._sync(self.scatter.selection, list(s.selected))
         if self.show_selection_table:
             if s.selected:
                 head = f"<b>{len(s.selected):,} point(s) selected</b> (<code>map.selection</code> gives them as a DataFrame)"
                 self.selection_html.value = head + _table.html_table(s.selection_records(limit=200), "vecbook-selection")
             else:
-                self.selection_html.value = "<span style='color:#666;font-size:12px'>Box or lasso select points to list them here.</span>"
+                self.selection_html.value = "<span style='color:#666;font-size:12px'>Select points with the lasso button of the map's toolbar.</span>"
         self._draw_status()
 
     def _draw_neighbours(self) -> None:
         s = self.state
-        rows = ([s.row_of[s.clicked]] if s.clicked in s.row_of else []) + [s.row_of[n.unique_id] for n in s.neighbours if n.unique_id in s.row_of]
-        self._near_rows = rows
-        with self.fig.batch_update():
-            self.fig.data[NEAR].update(hovertext=[self._hover[r] for r in rows], **self._xyz(rows))
+        self._draw_marks()
         if s.error and not s.neighbours:
             self.neighbours_html.value = _table.message_html(s.error, "error")
         elif s.clicked is not None:
             head = f"<b>Nearest neighbours of</b> <code>{html.escape(s.clicked)}</code>"
             self.neighbours_html.value = head + _table.html_table(_table.records(s.neighbours), "vecbook-neighbours", empty="No neighbours.")
         else:
-            self.neighbours_html.value = "<span style='color:#666;font-size:12px'>Click a point to list its nearest neighbours (inside a selection, double-click to clear it first).</span>"
+            self.neighbours_html.value = "<span style='color:#666;font-size:12px'>Click a point to list its nearest neighbours.</span>"
 
     def _draw_progress(self, fraction: float, message: str) -> None:
         failed = message.startswith(("failed", "UMAP failed"))
         self.progress.layout.display = "flex" if fraction < 1.0 and not failed else "none"
         self.progress.value = float(fraction)
-        kind = "error" if failed else "info"
-        self.progress_label.value = _table.message_html(f"UMAP: {message}", kind)
+        self.progress_label.value = _table.message_html(f"UMAP: {message}", "error" if failed else "info")
 
     def _draw_status(self) -> None:
         s = self.state
-        parts = [s.describe()]
+        parts = [s.describe().replace(f" {s.dims}-D", " 2-D" if s.dims == 2 else f" {s.dims}-D (first two axes drawn)")]
         if s.highlighted:
             shown = len(s.highlight_indices)
             parts.append(f"{shown} highlighted" + (f" ({len(s.highlighted) - shown} not in the sample)" if shown < len(s.highlighted) else ""))
+        if s.kept is not None:
+            parts.append(f"filter keeps {len(s.kept):,}")
         if s.selected:
             parts.append(f"{len(s.selected):,} selected")
         self.status_html.value = f"<span style='font-size:12px'>{html.escape(' · '.join(parts))}</span>"
 
     # ---- events from the plot -----------------------------------------------------------
 
-    def _on_click(self, trace, points, state) -> None:
-        if not points.point_inds:
+    def _on_plot_selection(self, change) -> None:
+        """A lasso fills the selection; a click selects one point, and lists its neighbours."""
+        if self._syncing:
             return
-        i = points.point_inds[0]
-        # The overlays hold copies of some points; map their index back to the point's row.
-        rows = {"search results": self._hit_rows, "neighbours": self._near_rows}.get(trace.name)
-        self.state.click(int(rows[i] if rows is not None else i))
-
-    def _from_plot(self, fn, *args) -> None:
-        self._plot_selecting = True
-        try:
-            fn(*args)
-        finally:
-            self._plot_selecting = False
-
-    def _on_select(self, trace, points, selector) -> None:
-        self._from_plot(self.state.select, list(points.point_inds))
-
-    def _on_region(self, layout, selections) -> None:
-        if self._plot_selecting:
-            return
-        # The callback's own argument can be stale for relayouts from the browser; the layout's JSON is not.
-        self._from_plot(self.state.select_region, self.fig.layout.to_plotly_json().get("selections") or [])
+        rows = [] if change["new"] is None else np.asarray(change["new"]).astype(np.int64).tolist()
+        if rows == self.state.selected:
+            return  # the browser's echo of our own selection
+        self._sync(self.state.select, rows)
+        if len(rows) == 1:
+            self.state.click(rows[0])

@@ -1,53 +1,35 @@
 """Plain-Python state of the embedding map: points, projection, colours, highlight, selection, neighbours.
 
-``EmbeddingMap`` (map.py) draws this state with plotly; tests drive it
+``EmbeddingMap`` (map.py) draws this state with jupyter-scatter; tests drive it
 directly. Points are read once through the public store API, sorted by id (so
 the projection cache key does not depend on a backend's iteration order), and
-sampled deterministically above ``max_points`` (``sampled`` says so).
+a stratified sample above ``max_points`` (map_sample.py; ``sampled`` says so).
 """
 
 from __future__ import annotations
 
-import hashlib
 import html
 import re
 import threading
-from collections import Counter
 from itertools import islice
 from typing import Any
 
 import numpy as np
 
+from ..filter_eval import filter_mask
+from ..filters import parse_filter
 from ..node import VectorNode, trusted_node
-from . import _table
+from . import _deps, _table
 from .introspect import _ISO_DATE, flatten_metadata
+from .map_colors import scaled
+from .map_sample import load_points
 from .projection import ProjectionCache, UmapJob, fingerprint, pca
 from .state import Observable, describe_error
 
 __all__ = ["MapState", "load_points", "points_in_selections", "MAX_CATEGORIES"]
 
 MAX_CATEGORIES = 12
-
-
-def _keep_fraction(node_id: str) -> float:
-    return int.from_bytes(hashlib.blake2b(node_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little") / 2.0**64
-
-
-def load_points(store, workspace_id: str, max_points: int | None = None):
-    """``(ids, contents, metadatas, vectors, total)`` of a workspace, sorted by id, sampled above ``max_points``."""
-    columns = store.read_columns(workspace_id)
-    total = len(columns)
-    rows = np.arange(total)
-    if max_points and total > max_points:
-        keep = np.fromiter((_keep_fraction(i) for i in columns.ids), dtype=np.float64, count=total)
-        rows = np.flatnonzero(keep < max_points / total)
-    ids = columns.ids
-    rows = np.asarray(sorted(rows.tolist(), key=ids.__getitem__), dtype=np.int64)[:max_points or None]
-    if len(rows) and (rows[1:] > rows[:-1]).all() and len(rows) == total:
-        return ids, columns.contents, columns.metadatas, columns.vectors, total  # already in order: no copies
-    order = rows.tolist()
-    vectors = columns.vectors[rows] if len(rows) else np.zeros((0, columns.vectors.shape[1]), np.float32)
-    return [ids[r] for r in order], [columns.contents[r] for r in order], [columns.metadatas[r] for r in order], vectors, total
+FIELD_SCAN = 20_000  # the colour menu lists the fields of up to this many points, spread over the map
 
 
 def _path_vertices(path: str) -> np.ndarray:
@@ -88,7 +70,9 @@ class MapState(Observable):
     """Everything the map shows, as data.
 
     Events: ``"coords"`` (new projection), ``"colors"``, ``"highlight"``,
-    ``"selection"``, ``"neighbours"``, ``"progress"`` (UMAP), ``"loaded"``.
+    ``"selection"``, ``"neighbours"``, ``"progress"`` (UMAP), ``"loaded"``,
+    ``"focus"`` (a row to centre on), ``"labels"`` (text at positions),
+    ``"filter"`` (which points a search filter keeps).
     """
 
     def __init__(self, store, workspace_id: str, dims: int = 2, max_points: int = 200_000,
@@ -102,6 +86,12 @@ class MapState(Observable):
         self.umap_params = dict(umap_params or {})
         self.method = "pca"
         self.color_by: str | None = None
+        self.color_scale = "linear"
+        self.query_xy: tuple[float, float] | None = None
+        self.focused: int | None = None
+        self.labels: list[tuple[float, float, str]] = []
+        self.kept: np.ndarray | None = None  # rows a search filter keeps (None: no filter)
+        self.filter_dict: dict | None = None
         self.highlighted: dict[str, float | None] = {}
         self.selected: list[int] = []
         self.clicked: str | None = None
@@ -119,14 +109,17 @@ class MapState(Observable):
         self.ids, self.contents, self.metadatas, self.vectors, self.total = load_points(self.store, self.workspace_id, self.max_points)
         self.row_of = {node_id: i for i, node_id in enumerate(self.ids)}
         self.fingerprint = fingerprint(self.ids, self.vectors)
-        self._flat = [flatten_metadata(m) for m in self.metadatas]
-        self.fields = sorted({k for m in self._flat for k in m})
+        self._flat: list[dict[str, Any]] | None = None  # flattened when first asked for
+        self._values: dict[str, list[Any]] = {}
+        spread = np.linspace(0, self.n_points - 1, min(self.n_points, FIELD_SCAN)).astype(int) if self.n_points else []
+        self.fields = sorted({k for i in spread for k in flatten_metadata(self.metadatas[i])})
         self.selected, self.neighbours, self.clicked = [], [], None
-        self.highlighted = {}
+        self.highlighted, self.query_xy, self.focused, self.kept = {}, None, None, None
         if self.color_by not in self.fields:
             self.color_by = None
+        self.method = self.method if self.method == "pca" or self.cached("umap") else "pca"
+        self.coords = self.projection(self.method)  # before "loaded": a view draws the new points at once
         self._emit("loaded")
-        self.show(self.method if self.method == "pca" or self.cached("umap") else "pca")
 
     @property
     def n_points(self) -> int:
@@ -140,12 +133,30 @@ class MapState(Observable):
         """The line under the map: what is shown, and whether it is a sample."""
         method = "UMAP" if self.method == "umap" else "PCA"
         if self.sampled:
-            return f"{self.n_points:,} of {self.total:,} points (a fixed random sample), {method} {self.dims}-D"
+            return f"{self.n_points:,} of {self.total:,} points (a stratified sample), {method} {self.dims}-D"
         return f"{self.n_points:,} points, {method} {self.dims}-D"
 
     def flat_metadata(self) -> list[dict[str, Any]]:
         """Each point's metadata with nested dicts as dotted keys."""
+        if self._flat is None:
+            self._flat = [flatten_metadata(m) for m in self.metadatas]
         return self._flat
+
+    def field_values(self, field: str) -> list[Any]:
+        """Every point's value of one field (``None`` where missing), read along its path, no full flattening."""
+        if field not in self._values:
+            if '"' in field:  # a key holding a dot: its label is quoted
+                self._values[field] = [m.get(field) for m in self.flat_metadata()]
+            else:
+                path = field.split(".")
+                out = []
+                for m in self.metadatas:
+                    v: Any = m
+                    for part in path:
+                        v = v.get(part) if isinstance(v, dict) else None
+                    out.append(None if isinstance(v, dict) and v else v)
+                self._values[field] = out
+        return self._values[field]
 
     # ---- projection ---------------------------------------------------------------------
 
@@ -178,6 +189,7 @@ class MapState(Observable):
             return
         self.method = method
         self.coords = self.projection(method)
+        self.query_xy = self._place_query() if self.highlighted else None
         self._emit("coords")
 
     def start_umap(self) -> UmapJob | None:
@@ -201,6 +213,7 @@ class MapState(Observable):
             self.cache.put(key, job.result)
             if key == self._key("umap") and dims == self.dims:  # the data did not change meanwhile
                 self.method, self.coords = "umap", job.result
+                self.query_xy = self._place_query() if self.highlighted else None
                 self._emit("coords")
 
         params = {k: v for k, v in self.umap_params.items() if k in ("n_neighbors", "min_dist", "metric", "n_epochs")}
@@ -218,11 +231,27 @@ class MapState(Observable):
 
     # ---- colours and hover --------------------------------------------------------------
 
-    def set_color(self, field: str | None) -> None:
+    def set_color(self, field: str | None, scale: str | None = None) -> None:
+        """Colour by a metadata field (``None``: one colour); numbers on ``scale`` (linear, log, quantile)."""
         if field is not None and field not in self.fields:
             raise KeyError(f"no metadata field {field!r}; fields: {', '.join(self.fields)}")
+        if scale is not None:
+            scaled([], scale)  # checks the name
+            self.color_scale = scale
         self.color_by = field
         self._emit("colors")
+
+    def color_encoding(self) -> dict[str, Any]:
+        """What the view draws: ``color_spec`` with numbers mapped to [0, 1] on ``color_scale``
+        (``"t"`` and legend ``"ticks"``); categories keep their codes and labels."""
+        spec = self.color_spec()
+        if spec["kind"] == "numeric":
+            spec.update(scaled(spec["values"], self.color_scale), scale=self.color_scale)
+        elif spec["kind"] == "ordinal":
+            top = max(float(np.nanmax(spec["values"])), 1.0) if (~np.isnan(spec["values"])).any() else 1.0
+            spec.update(t=(spec["values"] / top).astype(np.float32), scale="time order",
+                        ticks=[(v / top, text) for v, text in zip(spec["tickvals"], spec["ticktext"])])
+        return spec
 
     def color_spec(self) -> dict[str, Any]:
         """``{"kind": "none"}``, ``{"kind": "numeric", "values"}`` (NaN = missing), ``{"kind": "ordinal",
@@ -230,27 +259,36 @@ class MapState(Observable):
         "labels"}`` (the last labels may be "other" and "(missing)")."""
         if self.color_by is None or not self.n_points:
             return {"kind": "none"}
-        raw = [m.get(self.color_by) for m in self.flat_metadata()]
-        raw = [v[0] if isinstance(v, (list, tuple)) and v else (None if isinstance(v, (list, tuple)) else v) for v in raw]
-        numeric = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in raw)
-        if numeric and any(v is not None for v in raw):
-            return {"kind": "numeric", "values": np.array([np.nan if v is None else v for v in raw], dtype=np.float64)}
-        counts = Counter(str(v) for v in raw if v is not None)
-        if len(counts) > MAX_CATEGORIES and all(isinstance(v, str) and _ISO_DATE.match(v) for v in raw if v is not None):
+        raw = self.field_values(self.color_by)
+        if any(type(v) in (list, tuple) for v in raw):  # a list colours by its first value
+            raw = [v[0] if isinstance(v, (list, tuple)) and v else (None if isinstance(v, (list, tuple)) else v) for v in raw]
+        types = set(map(type, raw))
+        if types != {type(None)} and all(t is type(None) or (issubclass(t, (int, float)) and not issubclass(t, bool)) for t in types):
+            return {"kind": "numeric", "values": np.fromiter((np.nan if v is None else v for v in raw), np.float64, len(raw))}
+        # Categories, coded column-wise (a million values): factorize keeps first-seen order, as Counter does.
+        pd = _deps.pandas()
+        keys = [None if v is None else v if type(v) is str else str(v) for v in raw]
+        codes, uniques = pd.factorize(np.asarray(keys, dtype=object), use_na_sentinel=True)
+        uniques = [str(u) for u in uniques]
+        counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+        if len(uniques) > MAX_CATEGORIES and types <= {str, type(None)} and all(_ISO_DATE.match(u) for u in uniques):
             # Many dates: a continuous scale in time order reads better than 11 dates and "other".
-            order = sorted(counts)
-            index = {label: i for i, label in enumerate(order)}
+            order = sorted(uniques)
+            rank = {label: i for i, label in enumerate(order)}
+            lut = np.array([rank[u] for u in uniques], dtype=np.float64)
             ticks = [order[int(round(i))] for i in np.linspace(0, len(order) - 1, 6)]
-            return {"kind": "ordinal", "values": np.array([np.nan if v is None else index[v] for v in raw], dtype=np.float64),
-                    "tickvals": [index[t] for t in ticks], "ticktext": ticks}
-        top = [label for label, _ in counts.most_common(MAX_CATEGORIES)]
+            return {"kind": "ordinal", "values": np.where(codes < 0, np.nan, lut[np.maximum(codes, 0)]),
+                    "tickvals": [rank[t] for t in ticks], "ticktext": ticks}
+        by_count = np.argsort(-counts, kind="stable")  # most common first, ties in first-seen order
+        top = [uniques[i] for i in by_count[:MAX_CATEGORIES]]
         labels = sorted(top)
-        if len(counts) > MAX_CATEGORIES:
+        if len(uniques) > MAX_CATEGORIES:
             labels = sorted(top[: MAX_CATEGORIES - 1]) + ["other"]
         index = {label: i for i, label in enumerate(labels)}
-        other = index.get("other", -1) if len(counts) > MAX_CATEGORIES else -1
+        other = index.get("other", -1) if len(uniques) > MAX_CATEGORIES else -1
         missing = len(labels)
-        codes = np.array([missing if v is None else index.get(str(v), other) for v in raw], dtype=np.int32)
+        lut = np.array([index.get(u, other) for u in uniques] or [0], dtype=np.int32)
+        codes = np.where(codes < 0, missing, lut[np.maximum(codes, 0)]).astype(np.int32)
         if (codes == missing).any():
             labels.append("(missing)")
         return {"kind": "category", "codes": codes, "labels": labels}
@@ -263,7 +301,7 @@ class MapState(Observable):
 
         labels: dict[str, str] = {}  # "<br>key: " per field name, made once
         out = []
-        for node_id, content, meta in zip(self.ids, self.contents, self._flat):
+        for node_id, content, meta in zip(self.ids, self.contents, self.flat_metadata()):
             if len(content) > content_chars:
                 content = content[: content_chars - 1] + "…"
             parts = ["<b>", esc(node_id), "</b><br>", esc(content)]
@@ -278,18 +316,60 @@ class MapState(Observable):
 
     # ---- highlight, selection, neighbours -------------------------------------------------
 
-    def highlight(self, nodes: list[VectorNode] | list[str] | None) -> None:
-        """Mark search results (nodes with scores, or ids); the rest of the map is dimmed."""
+    def highlight(self, nodes: list[VectorNode] | list[str] | None, query_vector: Any = None) -> None:
+        """Mark search results (nodes with scores, or ids); the rest of the map is dimmed.
+
+        The query itself is placed on the layout (``query_xy``, see ``_place_query``) and linked to its hits.
+        """
         self.highlighted = {}
         for item in nodes or []:
             if isinstance(item, VectorNode):
                 self.highlighted[item.unique_id] = item.score
             else:
                 self.highlighted[str(item)] = None
+        self.query_xy = self._place_query(query_vector)
         self._emit("highlight")
 
     def clear_highlight(self) -> None:
         self.highlight(None)
+
+    def _place_query(self, query_vector: Any = None) -> tuple[float, float] | None:
+        """Where the query sits on the layout: on PCA its own projection (PCA is linear: the map from
+        vectors to coordinates is fitted on up to 2,000 points); else, or without its vector, the
+        score-weighted mean of its hits' positions (how UMAP's ``transform`` starts a new point)."""
+        rows = self.highlight_indices
+        if not rows:
+            return None
+        if query_vector is not None and self.method == "pca" and self.n_points > self.vectors.shape[1]:
+            fit = np.linspace(0, self.n_points - 1, min(self.n_points, 2000)).astype(int)
+            a = np.hstack([self.vectors[fit].astype(np.float64), np.ones((len(fit), 1))])
+            coef, *_ = np.linalg.lstsq(a, self.coords[fit, :2].astype(np.float64), rcond=None)
+            x, y = np.append(np.asarray(query_vector, dtype=np.float64), 1.0) @ coef
+            return float(x), float(y)
+        scores = np.array([self.highlighted[self.ids[r]] or 0.0 for r in rows], dtype=np.float64)
+        weights = np.clip(scores, 1e-6, None) if (scores > 0).any() else np.ones(len(rows))
+        x, y = (self.coords[rows, :2] * weights[:, None]).sum(axis=0) / weights.sum()
+        return float(x), float(y)
+
+    def show_filter(self, filter_dict: dict | None) -> None:
+        """Mark which points a search filter keeps (the view draws the others apart); ``None`` clears."""
+        self.filter_dict = filter_dict or None
+        try:
+            self.kept = None if not filter_dict else np.flatnonzero(filter_mask(parse_filter(filter_dict), self.metadatas))
+        except Exception as exc:  # a filter the search rejected too: nothing to mark
+            self.kept, self.error = None, describe_error(exc)
+        self._emit("filter")
+
+    def focus(self, node_id: str | None) -> int | None:
+        """Centre the map on a node and mark it (a click on a table row); returns its row, None if not on the map."""
+        self.focused = self.row_of.get(node_id) if node_id is not None else None
+        self._emit("focus")
+        return self.focused
+
+    def set_labels(self, x, y, texts) -> None:
+        """Text labels at layout positions (cluster labels: widgets/clusters.py); empty clears."""
+        self.labels = [(float(a), float(b), str(t)) for a, b, t in zip(x, y, texts)]
+        self._emit("labels")
 
     @property
     def highlight_indices(self) -> list[int]:
@@ -321,8 +401,19 @@ class MapState(Observable):
 
     @property
     def selection(self):
-        """The selected points as a DataFrame (id, content, metadata columns)."""
-        return _table.frame(self.selection_records())
+        """The selected points as a DataFrame (id, content, metadata columns), as ``selection_records`` rows.
+
+        Built column-wise (a lasso can hold 100,000 points): the same columns as the records, made
+        without a node object per row.
+        """
+        if not self.selected:
+            return _table.frame([])
+        rows = self.selected
+        meta = _table.frame([flatten_metadata(self.metadatas[i]) for i in rows])
+        meta.columns = [f"meta.{c}" if c in ("id", "content", "score") else c for c in meta.columns]
+        meta.insert(0, "content", [self.contents[i] for i in rows])
+        meta.insert(0, "id", [self.ids[i] for i in rows])
+        return meta
 
     def click(self, point: int | str) -> list[VectorNode]:
         """The nearest neighbours of a point (by index or id), with scores, the point itself left out."""
