@@ -18,7 +18,6 @@ from vecbook.datasets import build_sample_workspace
 from vecbook.widgets import EmbeddingMap, MapState
 from vecbook.widgets.map_colors import scaled
 from vecbook.widgets.map_sample import id_hash_fractions, stratified_rows
-from vecbook.widgets.map_state import points_in_selections
 from vecbook.widgets.projection import ProjectionCache, fingerprint, pca
 
 from .conftest import DIMS
@@ -163,23 +162,13 @@ def test_colour_specs(memory_store):
         big.set_color("nope")
 
 
-def test_selection_from_python_and_from_regions(store):
+def test_selection_from_python(store):
     state = MapState(store, "notes")
     state.select(["n03", "n01", "nope", 5, 99])
     assert state.selected == [1, 3, 5] and state.selected_ids == ["n01", "n03", "n05"]
     df = state.selection
     assert df["id"].tolist() == ["n01", "n03", "n05"] and {"topic", "author.name"} <= set(df.columns)
-    xy = state.coords
-    x0, x1 = np.percentile(xy[:, 0], [25, 75])
-    y0, y1 = np.percentile(xy[:, 1], [25, 75])
-    inside = np.flatnonzero((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)).tolist()
-    state.select_region([{"type": "rect", "x0": x1, "x1": x0, "y0": y0, "y1": y1}])
-    assert state.selected == inside
-    lasso = {"type": "path", "path": f"M{x0},{y0}L{x1},{y0}L{x1},{y1}L{x0},{y1}Z"}
-    assert points_in_selections(xy, [lasso]) == inside
-    triangle = {"type": "path", "path": "M0,0L10,0L0,10Z"}
-    assert points_in_selections(np.array([[1.0, 1.0], [9.0, 9.0], [-1.0, 1.0]]), [triangle]) == [0]
-    state.select_region([])
+    state.select([])
     assert state.selected == []
 
 
@@ -359,3 +348,13 @@ def test_real_umap_fit(memory_store, tmp_path):
     assert state.wait_for_umap(560), "UMAP did not finish"
     assert state.error is None and state.method == "umap" and state.coords.shape == (300, 2)
     assert np.isfinite(state.coords).all()
+
+
+def test_umap_cache_key_follows_the_layout_method(store, monkeypatch):
+    from vecbook.widgets import projection
+
+    state = MapState(store, "notes")
+    key = state._key("umap")
+    monkeypatch.setattr(projection, "LAYOUT_VERSION", "another-layout")
+    assert state._key("umap") != key  # a layout made another way is never read back from the cache
+    assert state._key("pca") == MapState(store, "notes")._key("pca")

@@ -8,10 +8,7 @@ a stratified sample above ``max_points`` (map_sample.py; ``sampled`` says so).
 
 from __future__ import annotations
 
-import html
-import re
 import threading
-from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -23,47 +20,13 @@ from . import _deps, _table
 from .introspect import _ISO_DATE, flatten_metadata
 from .map_colors import scaled
 from .map_sample import load_points
-from .projection import ProjectionCache, UmapJob, fingerprint, pca
+from .projection import ProjectionCache, UmapJob, fingerprint, layout_params, pca
 from .state import Observable, describe_error
 
-__all__ = ["MapState", "load_points", "points_in_selections", "MAX_CATEGORIES"]
+__all__ = ["MapState", "load_points", "MAX_CATEGORIES"]
 
 MAX_CATEGORIES = 12
 FIELD_SCAN = 20_000  # the colour menu lists the fields of up to this many points, spread over the map
-
-
-def _path_vertices(path: str) -> np.ndarray:
-    """Vertices of an SVG path of straight segments, as plotly writes a lasso (``M x,y L x,y ... Z``)."""
-    numbers = re.findall(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", path)
-    return np.asarray(numbers, dtype=np.float64).reshape(-1, 2)
-
-
-def _in_polygon(xy: np.ndarray, poly: np.ndarray) -> np.ndarray:
-    """Even-odd ray casting, vectorised over points, one edge at a time."""
-    x, y = xy[:, 0], xy[:, 1]
-    inside = np.zeros(len(xy), dtype=bool)
-    for (x1, y1), (x2, y2) in zip(poly, np.roll(poly, -1, axis=0)):
-        crosses = (y1 > y) != (y2 > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            at = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
-        inside ^= crosses & (x < at)
-    return inside
-
-
-def points_in_selections(coords: np.ndarray, selections: list[dict[str, Any]]) -> list[int]:
-    """Rows of 2-D ``coords`` inside any of plotly's ``layout.selections`` (box ``rect`` or lasso ``path``)."""
-    xy = np.asarray(coords, dtype=np.float64)[:, :2]
-    mask = np.zeros(len(xy), dtype=bool)
-    for shape in selections or []:
-        if shape.get("type") == "rect" or shape.get("path") is None:
-            x0, x1 = sorted((float(shape["x0"]), float(shape["x1"])))
-            y0, y1 = sorted((float(shape["y0"]), float(shape["y1"])))
-            mask |= (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
-        else:
-            poly = _path_vertices(shape["path"])
-            if len(poly) >= 3:
-                mask |= _in_polygon(xy, poly)
-    return np.flatnonzero(mask).tolist()
 
 
 class MapState(Observable):
@@ -161,7 +124,7 @@ class MapState(Observable):
     # ---- projection ---------------------------------------------------------------------
 
     def _key(self, method: str) -> str:
-        params = self.umap_params if method == "umap" else None
+        params = {**self.umap_params, **layout_params()} if method == "umap" else None
         return self.cache.key(self.fingerprint, method, self.dims, params)
 
     def cached(self, method: str) -> bool:
@@ -293,27 +256,6 @@ class MapState(Observable):
             labels.append("(missing)")
         return {"kind": "category", "codes": codes, "labels": labels}
 
-    def hover_texts(self, content_chars: int = 100, max_fields: int = 4) -> list[str]:
-        """One hover label per point: id, content (cut), the first few metadata fields."""
-
-        def esc(text: str) -> str:  # plotly labels take a little HTML; most text needs no escaping
-            return html.escape(text, quote=False) if ("<" in text or ">" in text or "&" in text) else text
-
-        labels: dict[str, str] = {}  # "<br>key: " per field name, made once
-        out = []
-        for node_id, content, meta in zip(self.ids, self.contents, self.flat_metadata()):
-            if len(content) > content_chars:
-                content = content[: content_chars - 1] + "…"
-            parts = ["<b>", esc(node_id), "</b><br>", esc(content)]
-            for key, value in islice(meta.items(), max_fields):
-                label = labels.get(key)
-                if label is None:
-                    label = labels[key] = f"<br>{esc(key)}: "
-                parts.append(label)
-                parts.append(esc(value[:40] if type(value) is str else str(value)[:40]))
-            out.append("".join(parts))
-        return out
-
     # ---- highlight, selection, neighbours -------------------------------------------------
 
     def highlight(self, nodes: list[VectorNode] | list[str] | None, query_vector: Any = None) -> None:
@@ -374,10 +316,6 @@ class MapState(Observable):
     @property
     def highlight_indices(self) -> list[int]:
         return [self.row_of[i] for i in self.highlighted if i in self.row_of]
-
-    def select_region(self, selections: list[dict[str, Any]] | None) -> None:
-        """Select the points inside plotly selection shapes (what a box or lasso drag leaves in ``layout.selections``)."""
-        self.select(points_in_selections(self.coords, selections) if selections and self.dims == 2 else [])
 
     def select(self, ids_or_indices: list[Any] | None) -> None:
         """Set the selection from Python: ids, or point indices (as the plot reports them)."""

@@ -198,6 +198,11 @@ def _fit_share(fitted: int, placed: int) -> float:
     return fit / (fit + rest) if fit + rest else 1.0
 
 
+def layout_params(sample_size: int = SAMPLE_SIZE, place_k: int = PLACE_K) -> dict[str, Any]:
+    """What besides the data and UMAP's own parameters shapes a UMAP layout (part of its cache key)."""
+    return {"layout": LAYOUT_VERSION, "sample_size": sample_size, "place_k": place_k}
+
+
 class UmapJob:
     """UMAP of ``vectors`` in a daemon thread: fitted on a sample, the other points placed beside their neighbours.
 
@@ -239,7 +244,7 @@ class UmapJob:
     @property
     def cache_params(self) -> dict[str, Any]:
         """What besides the data and UMAP's parameters shapes the layout: add it to the cache key."""
-        return {"layout": LAYOUT_VERSION, "sample_size": self.sample_size, "place_k": self.place_k}
+        return layout_params(self.sample_size, self.place_k)
 
     @property
     def running(self) -> bool:
