@@ -26,7 +26,7 @@ _CELLS: list[tuple[str, str, str]] = [
 The bundled sample (3,000 popular PyPI packages: the summary as content; `name`, `version`, `month`, `rank` as metadata) in a `local` store, explored with `vecbook.widgets.explore`:
 
 * **Search** (left): type a query, set `top_k`, add filter conditions; the filter it builds is shown as a line of Python to paste into code.
-* **Map** (right): PCA at once; *UMAP* computes in a background thread (the first fit in a kernel compiles numba code for 20-90 s). Colour by a field, hover for content, click a point for its nearest neighbours, box/lasso select points.
+* **Map** (right): PCA at once; *UMAP* computes in a background thread (fitted on a sample, the rest placed beside their neighbours; the first fit in an environment compiles numba code once, 20-60 s). Colour by a field (linear, log or quantile scale), hover for content, click a point for its nearest neighbours, lasso points with the toolbar's lasso button.
 * A search highlights its results on the map; a selection on the map is listed below it; the workspace browser is at the bottom."""),
     ("a407b014", "code", """\
 import os
