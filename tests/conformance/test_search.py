@@ -75,6 +75,25 @@ async def test_query_dimension_is_checked(api, ws, data):
         await api.search_by_vector(np.ones(3), ws)
 
 
+async def test_query_dimension_is_checked_before_the_first_insert(api):
+    await api.create_workspace("sized", dimensions=16)
+    with pytest.raises(DimensionMismatchError):
+        await api.search_by_vector(np.ones(3), "sized")
+    assert await api.search_by_vector(np.ones(16), "sized", top_k=3) == []
+
+
+async def test_changing_a_result_does_not_change_the_store(api, ws):
+    await api.insert(VectorNode(unique_id="a", content="x", metadata={"tags": ["red"], "deep": {"k": 1}}, vector=np.ones(16)), ws)
+    (hit,) = await api.search_by_vector(np.ones(16), ws)
+    hit.metadata["tags"].append("blue")
+    hit.metadata["deep"]["k"] = 2
+    hit.metadata["new"] = True
+    hit.vector[:] = 0
+    (again,) = await api.search_by_vector(np.ones(16), ws)
+    assert {k: v for k, v in again.metadata.items() if k != "score"} == {"tags": ["red"], "deep": {"k": 1}}
+    assert again.score == pytest.approx(1.0) and (again.vector == 1).all()
+
+
 async def test_user_score_in_metadata_is_never_overwritten(api, ws):
     await api.insert(VectorNode(unique_id="a", content="x", metadata={"score": "five stars"}, vector=np.ones(16)), ws)
     (hit,) = await api.search_by_vector(np.ones(16), ws)

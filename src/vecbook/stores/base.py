@@ -29,6 +29,10 @@ Hook contract (coroutines unless noted; ``ws`` is an already validated id):
 ``_search(ws, queries, limit, native) -> list[list[VectorNode]]``
                                     per query row, the best ``limit`` nodes matching ``native``
                                     (with vectors), best first; fewer only if no more match
+``_searchable(ws, queries) -> bool``   (optional) False if ``ws`` holds no vectors yet; raises
+                                    DimensionMismatchError if the query rows have another length.
+                                    The default asks ``_dimensions``; a backend whose ``_search``
+                                    checks both in the same trip returns True (one trip per search)
 ``_pages(ws, page_size, native)``   async iterator of lists of nodes matching ``native``, each once
 ``_columns(ws, filter, limit)``     (optional) matching nodes as NodeColumns; the default reads pages
 ``_close()``                        release clients
@@ -162,6 +166,12 @@ class BaseVectorStore(SearchModes, MetadataMethods, DumpMethods, ABC):
 
     async def _known(self, ws: str) -> bool:
         return await self._exists(ws)
+
+    async def _searchable(self, ws: str, queries: np.ndarray) -> bool:
+        dims = await self._dimensions(ws)
+        if dims is not None and len(queries) and queries.shape[1] != dims:
+            raise DimensionMismatchError(dims, queries.shape[1], "query")
+        return dims is not None
 
     async def _columns(self, ws: str, filter: FilterNode | None, limit: int | None) -> NodeColumns:
         nodes: list[VectorNode] = []
@@ -345,10 +355,7 @@ class BaseVectorStore(SearchModes, MetadataMethods, DumpMethods, ABC):
             found = await self._keyword_hits(ws, texts, int(top_k), tree)
             return [[node.with_score(score) for node, score in hits] for hits in found]
         matrix = await self._query_matrix(queries)
-        dims = await self._dimensions(ws)
-        if dims is not None and len(matrix) and matrix.shape[1] != dims:
-            raise DimensionMismatchError(dims, matrix.shape[1], "query")
-        if top_k == 0 or not len(matrix) or dims is None:
+        if not len(matrix) or not await self._searchable(ws, matrix) or top_k == 0:
             return [[] for _ in range(len(matrix))]
         if mode == "hybrid":
             found = await self._hybrid_hits(ws, texts, matrix, int(top_k), tree)

@@ -389,10 +389,10 @@ class NodeTable(RowLists):
     def search(self, queries: np.ndarray, top_k: int, node: FilterNode | None, distance: str) -> list[np.ndarray]:
         """Row numbers of the best ``top_k`` live (and matching) rows for each query, best first."""
         n = self.n_rows
+        if self.dimensions is not None and queries.shape[1] != self.dimensions:
+            raise DimensionMismatchError(self.dimensions, queries.shape[1], "query")
         if n == 0 or top_k <= 0:
             return [np.zeros(0, dtype=np.int64) for _ in range(len(queries))]
-        if queries.shape[1] != self.dimensions:  # e.g. the workspace was re-created by another process
-            raise DimensionMismatchError(self.dimensions, queries.shape[1], "query")
         if node is None and self.uses_index(top_k):
             hits = self._index_search(queries, top_k)
             if hits is not None:

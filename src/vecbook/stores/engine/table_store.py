@@ -74,6 +74,9 @@ class TableStore(BaseVectorStore):
     async def _dimensions(self, ws: str) -> int | None:
         return await self._locked(ws, lambda t: t.dimensions)
 
+    async def _searchable(self, ws: str, queries: np.ndarray) -> bool:
+        return True  # NodeTable.search checks the length and emptiness under the lock, in the search's own trip
+
     async def _count(self, ws: str) -> int:
         return await self._locked(ws, len)
 

@@ -135,6 +135,7 @@ class CatchUp:
             state.log_file = log_file
             state.table, state.incarnation, state.generation, state.verifier = table, meta["id"], generation, verifier
             state.meta_stat, state.snapshot_bytes, state.offset, state.tail = meta_stat, snapshot_bytes, 0, None
+            state.meta_path, state.log_path = os.fspath(folder / META), folder / log_name(generation)
             state.needs_reload = True  # until the log is applied
             log_path = folder / log_name(generation)
             try:
@@ -272,14 +273,13 @@ class CatchUp:
                 self._check_snapshot(state)
                 return
             self._check_snapshot(state)
-            folder = self._dir(ws)
             try:
-                st = os.stat(folder / META)
+                st = os.stat(state.meta_path)  # a path kept from the load: no Path objects per read
             except FileNotFoundError:
-                self._meta_missing(ws, folder)
+                self._meta_missing(ws, self._dir(ws))
                 self._load(ws, state)
                 return
-            if (st.st_ino, st.st_mtime_ns, st.st_size) != state.meta_stat or not self._caught_up(state, folder):
+            if (st.st_ino, st.st_mtime_ns, st.st_size) != state.meta_stat or not self._caught_up(state):
                 self._load(ws, state)
 
     @staticmethod
@@ -288,7 +288,7 @@ class CatchUp:
         if state.verifier is not None:
             state.verifier.check()
 
-    def _caught_up(self, state: _LocalState, folder: Path) -> bool:
+    def _caught_up(self, state: _LocalState) -> bool:
         """Apply the log's new frames; False if the state must be rebuilt (its last frame was taken back).
 
         The log stays open (unbuffered) from the load on (a compaction changes meta.json,
@@ -303,7 +303,7 @@ class CatchUp:
         if size > state.offset:
             f.seek(state.offset)
             data = f.read()
-            self._apply_log(state, data, state.offset, folder / log_name(state.generation))
+            self._apply_log(state, data, state.offset, state.log_path)
         return True
 
     @staticmethod

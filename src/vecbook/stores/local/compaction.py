@@ -168,6 +168,7 @@ class Compaction:
         log_file, state.log_file = state.log_file, open(folder / log_name(new), "rb", buffering=0)  # noqa: SIM115 - the state's
         log_file.close()
         state.generation, state.offset, state.snapshot_bytes, state.tail = new, tail, batch.vectors.nbytes, None
+        state.log_path = folder / log_name(new)
         state.index_offset = tail if saved else None
         state.meta_stat = (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size)
         self._sweep(folder)  # the old generation's files, and any a killed compaction left

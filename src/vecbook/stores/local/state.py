@@ -18,6 +18,8 @@ class _LocalState(TableState):
     offset: int = 0  # bytes of the log already applied
     tail: tuple[int, bytes] | None = None  # (start, header) of the last frame applied: a rollback shows here
     meta_stat: tuple = ()
+    meta_path: str = ""  # meta.json of the workspace, as a str (stat'ed before every read)
+    log_path: Any = None  # the Path of this generation's log
     snapshot_bytes: int = 0
     lock_file: Any = None  # the LOCK file, open while this state lives
     log_file: Any = None  # the log of this generation, open while this state lives
