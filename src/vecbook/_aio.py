@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextvars
 import functools
 import os
 import threading
@@ -154,8 +155,13 @@ async def finish(awaitable: Awaitable[T]) -> T:
 
 
 async def to_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run blocking ``fn`` in a worker thread; a cancelled caller waits for the thread to finish."""
-    return await finish(asyncio.to_thread(fn, *args, **kwargs))
+    """Run blocking ``fn`` in a worker thread; a cancelled caller waits for the thread to finish.
+
+    What ``asyncio.to_thread`` does (the caller's context variables go along), without
+    wrapping the executor's future in a task of its own: one task fewer per trip.
+    """
+    call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+    return await finish(asyncio.get_running_loop().run_in_executor(None, call))
 
 
 def sync_twin(async_method: Callable[..., Awaitable[T]]) -> Callable[..., T]:
