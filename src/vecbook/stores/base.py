@@ -355,7 +355,7 @@ class BaseVectorStore(SearchModes, MetadataMethods, DumpMethods, ABC):
             found = await self._keyword_hits(ws, texts, int(top_k), tree)
             return [[node.with_score(score) for node, score in hits] for hits in found]
         matrix = await self._query_matrix(queries)
-        if not len(matrix) or not await self._searchable(ws, matrix) or top_k == 0:
+        if not len(matrix) or top_k == 0 or not await self._searchable(ws, matrix):
             return [[] for _ in range(len(matrix))]
         if mode == "hybrid":
             found = await self._hybrid_hits(ws, texts, matrix, int(top_k), tree)
