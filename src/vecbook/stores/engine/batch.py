@@ -125,9 +125,9 @@ def as_node_list(nodes: VectorNode | Iterable[VectorNode]) -> list[VectorNode]:
     if isinstance(nodes, (str, bytes, dict)):
         raise ValidationError(f"expected a VectorNode or a list of them, got {type(nodes).__name__}")
     node_list = list(nodes)
-    for i, node in enumerate(node_list):
-        if not isinstance(node, VectorNode):
-            raise ValidationError(f"item #{i} is a {type(node).__name__}, not a VectorNode")
+    if not all(map(isinstance, node_list, repeat(VectorNode))):
+        i, node = next((i, node) for i, node in enumerate(node_list) if not isinstance(node, VectorNode))
+        raise ValidationError(f"item #{i} is a {type(node).__name__}, not a VectorNode")
     return node_list
 
 
