@@ -171,7 +171,8 @@ def validate_nodes(nodes: Sequence[VectorNode], dimensions: int | None) -> Check
 
     Each column is checked for the whole batch at once (C-level passes, one matrix for
     the vectors); only if a check fails are the nodes walked one by one, to raise the
-    first problem in node order with that node named.
+    error a node-by-node check gives (the first problem in node order, non-finite float32
+    vectors last), with that node named.
     """
     ids = list(map(_UNIQUE_ID, nodes))
     contents = list(map(_CONTENT, nodes))
@@ -191,6 +192,7 @@ class _Invalid(Exception):
 
 _UNIQUE_ID, _CONTENT, _VECTOR = attrgetter("unique_id"), attrgetter("content"), attrgetter("vector")
 _FLAT = frozenset({str, bool, type(None), int, float})
+_DTYPE, _F32 = attrgetter("dtype"), {np.dtype(np.float32)}
 
 
 def _checked_columns(ids: list, contents: list, metadatas: list) -> list[dict[str, Any]]:
@@ -234,7 +236,7 @@ def _checked_vectors(vectors: list, dimensions: int | None) -> tuple[int | None,
         return dimensions, None
     given = vectors if len(present) == len(vectors) else [vectors[i] for i in present]
     matrix = None
-    if set(map(type, given)) == {np.ndarray} and len(lengths := set(map(len, given))) == 1:
+    if set(map(type, given)) == {np.ndarray} and set(map(_DTYPE, given)) == _F32 and len(lengths := set(map(len, given))) == 1:
         flat = np.concatenate(given)  # 1-D arrays end to end: half the cost of np.stack
         matrix = flat.reshape(len(given), lengths.pop()) if flat.ndim == 1 else None
     if matrix is None or matrix.dtype != np.float32 or matrix.ndim != 2:
