@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import json
 import reprlib
+from itertools import repeat
+from operator import attrgetter, is_not, itemgetter
 from typing import Any
 from uuid import uuid4
 
@@ -27,6 +29,7 @@ class _Missing:
 
 
 _MISSING = _Missing()
+_PRIVATE, _SCORE, _METADATA = attrgetter("__pydantic_private__"), itemgetter("_score"), attrgetter("metadata")
 _short = reprlib.Repr()
 _short.maxstring = 60
 _short.maxother = 60
@@ -105,6 +108,14 @@ class VectorNode(BaseModel):
         else:
             metadata["score"] = private["_displaced_score"]
         return metadata
+
+    @staticmethod
+    def stored_metadatas(nodes: list[VectorNode]) -> list[Any]:
+        """``stored_metadata()`` of each node, in C-level passes when no node is a search result."""
+        privates = list(map(_PRIVATE, nodes))
+        if any(map(is_not, map(_SCORE, privates), repeat(None))):
+            return [node.stored_metadata() for node in nodes]
+        return list(map(_METADATA, nodes))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, VectorNode):

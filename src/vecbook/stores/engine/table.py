@@ -458,23 +458,32 @@ class NodeTable(RowLists):
             self._row_copy(rows) if self.dimensions else np.zeros((len(rows), 0), dtype=np.float32),
         )
 
-    def batch(self, rows: np.ndarray) -> NodeBatch:
-        """Rows as a NodeBatch (metadata shared, not copied: treat as read-only)."""
+    def batch(self, rows: np.ndarray, out: np.ndarray | None = None) -> NodeBatch:
+        """Rows as a NodeBatch (metadata shared, not copied: treat as read-only).
+
+        The vectors are copied into ``out`` (``len(rows)`` rows of the table's width) if given.
+        """
         n = len(rows)
         if self._is_prefix(rows):  # every row from the first, in order: slices
-            return NodeBatch(self.ids[:n], self.contents[:n], self.metadatas[:n], self._vectors[:n].copy())
+            return NodeBatch(self.ids[:n], self.contents[:n], self.metadatas[:n], self._row_copy(rows, out))
         picked = rows.tolist()
         ids, contents, metadatas = self.ids, self.contents, self.metadatas
-        return NodeBatch([ids[r] for r in picked], [contents[r] for r in picked], [metadatas[r] for r in picked], self._row_copy(rows))
+        return NodeBatch([ids[r] for r in picked], [contents[r] for r in picked], [metadatas[r] for r in picked], self._row_copy(rows, out))
 
     @staticmethod
     def _is_prefix(rows: np.ndarray) -> bool:
         """Whether ``rows`` is 0, 1, ..., len-1 (sorted and unique, as row lists here are)."""
         return len(rows) == 0 or (rows[0] == 0 and rows[-1] == len(rows) - 1)
 
-    def _row_copy(self, rows: np.ndarray) -> np.ndarray:
-        """A C-contiguous copy of these rows of the matrix (a plain slice copy when that is what they are)."""
-        return self._vectors[: len(rows)].copy() if self._is_prefix(rows) else self._vectors[rows]
+    def _row_copy(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """A C-contiguous copy of these rows of the matrix (a plain slice copy when that is what they are), in ``out`` if given."""
+        if out is None:
+            return self._vectors[: len(rows)].copy() if self._is_prefix(rows) else self._vectors[rows]
+        if self._is_prefix(rows):
+            np.copyto(out, self._vectors[: len(rows)])
+        else:
+            np.take(self._vectors, rows, axis=0, out=out, mode="clip")  # "raise" would copy through a buffer
+        return out
 
 
 def _inverse_norms(sq_norms: np.ndarray) -> np.ndarray:

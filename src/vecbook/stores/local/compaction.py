@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 from ...dumps import fsync_dir
 from ...errors import (
     StoreCorruptedError,
@@ -130,14 +132,21 @@ class Compaction:
             self._refresh(ws, state)
             table, generation, incarnation, start = state.table, state.generation, state.incarnation, state.offset
             layout, n = table.layout, table.n_rows
-        parts = []
+            vectors = np.empty((n, table.dimensions or 0), dtype=np.float32)  # each chunk is copied into place once
+        ids: list = []
+        contents: list = []
+        metadatas: list = []
         step = tunables.SNAPSHOT_CHUNK_ROWS
         for lo in range(0, max(n, 1), step):
             with state.lock:
                 if state.table is not table or table.layout != layout:
                     return None
-                parts.append(table.batch(table.live_rows(lo, min(n, lo + step))))
-        return generation, incarnation, start, NodeBatch.concat(parts)
+                rows = table.live_rows(lo, min(n, lo + step))
+                part = table.batch(rows, out=vectors[len(ids) : len(ids) + len(rows)])
+            ids += part.ids
+            contents += part.contents
+            metadatas += part.metadatas
+        return generation, incarnation, start, NodeBatch(ids, contents, metadatas, vectors[: len(ids)])
 
     def _compact_now(self, ws: str, state: _LocalState) -> None:
         """Publish generation g+1 right here, under both locks: rows of RAM and snapshot stay the same."""
