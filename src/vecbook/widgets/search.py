@@ -223,7 +223,7 @@ class SearchPanel(_Widget):
         w = _deps.widgets()
         self.state = SearchState(store, workspace_id, top_k=top_k)
         self.query_box = w.Text(placeholder="query text (empty: list nodes matching the filter)", continuous_update=False,
-                                layout=w.Layout(width="55%"))
+                                layout=w.Layout(width="38%", min_width="160px"))
         self.query_box.add_class("vecbook-query")
         self.top_k_box = w.BoundedIntText(value=top_k, min=1, max=10_000, description="top_k", layout=w.Layout(width="140px"),
                                           style={"description_width": "40px"})
