@@ -10,6 +10,8 @@ backends use. Callers hold the table's lock.
 
 from __future__ import annotations
 
+from collections import Counter
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,11 +39,37 @@ def count_rows(table: NodeTable, filter: FilterNode | None) -> int:
 
 
 def table_fields(table: NodeTable, filter: FilterNode | None) -> list[MetadataField]:
-    scan, metadatas = FieldScan(), table.metadatas
-    for row in table.filter_rows(filter).tolist():
-        if metadatas[row]:
-            scan.add(metadatas[row])
+    rows = table.filter_rows(filter)
+    metadatas = table.metadatas
+    picked = [m for m in (metadatas[: len(rows)] if _is_prefix(rows) else map(metadatas.__getitem__, rows.tolist())) if m]
+    scan = FieldScan()
+    if not {dict}.issuperset(map(type, picked)):
+        for metadata in picked:
+            scan.add(metadata)
+        return scan.result()
+    # Top-level (key, value type) pairs counted in C: a scalar's field, type and presence
+    # follow from them; values of other types (dicts, lists) are walked one by one.
+    keys = chain.from_iterable(picked)
+    types = map(type, chain.from_iterable(map(dict.values, picked)))
+    walk = set()
+    for (key, kind), times in Counter(zip(keys, types)).items():
+        if kind in _SCALAR_TYPES:
+            scan.add({key: kind()}, times=times)  # "" / 0 / 0.0 / False: a present value of that type
+        elif kind is not _NONE:
+            walk.add(key)
+    for key in sorted(walk):
+        for value in map(dict.get, picked, repeat(key)):
+            if type(value) not in _SCALAR_TYPES and value is not None:
+                scan.add({key: value})
     return scan.result()
+
+
+_SCALAR_TYPES = frozenset({str, int, float, bool})
+_NONE = type(None)
+
+
+def _is_prefix(rows: np.ndarray) -> bool:
+    return len(rows) == 0 or (int(rows[0]) == 0 and int(rows[-1]) == len(rows) - 1)
 
 
 def _selected(table: NodeTable, filter: FilterNode | None, path: Path):
