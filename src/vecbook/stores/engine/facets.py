@@ -43,25 +43,47 @@ def table_fields(table: NodeTable, filter: FilterNode | None) -> list[MetadataFi
     metadatas = table.metadatas
     picked = [m for m in (metadatas[: len(rows)] if _is_prefix(rows) else map(metadatas.__getitem__, rows.tolist())) if m]
     scan = FieldScan()
-    if not {dict}.issuperset(map(type, picked)):
+    if {dict}.issuperset(map(type, picked)):
+        _count_fields(scan, picked, ())
+    else:
         for metadata in picked:
             scan.add(metadata)
-        return scan.result()
-    # Top-level (key, value type) pairs counted in C: a scalar's field, type and presence
-    # follow from them; values of other types (dicts, lists) are walked one by one.
-    keys = chain.from_iterable(picked)
-    types = map(type, chain.from_iterable(map(dict.values, picked)))
-    walk = set()
+    return scan.result()
+
+
+def _count_fields(scan: FieldScan, dicts: list[dict], prefix: tuple) -> None:
+    """Count the fields of ``dicts`` (non-empty plain dicts) into ``scan``, as ``scan.add`` of each would.
+
+    (key, value type) pairs are counted in C: a scalar's field, type and presence follow
+    from them; nested dicts are counted the same way, a level down; lists by the types of
+    their elements (one list per distinct type sequence walked); other values one by one.
+    """
+    keys = chain.from_iterable(dicts)
+    types = map(type, chain.from_iterable(map(dict.values, dicts)))
+    nested, lists, others = set(), set(), set()
     for (key, kind), times in Counter(zip(keys, types)).items():
         if kind in _SCALAR_TYPES:
-            scan.add({key: kind()}, times=times)  # "" / 0 / 0.0 / False: a present value of that type
+            scan.add({key: kind()}, prefix, times)  # "" / 0 / 0.0 / False: a present value of that type
+        elif kind is dict:
+            nested.add(key)
+        elif kind is list or kind is tuple:
+            lists.add(key)
         elif kind is not _NONE:
-            walk.add(key)
-    for key in sorted(walk):
-        for value in map(dict.get, picked, repeat(key)):
-            if type(value) not in _SCALAR_TYPES and value is not None:
-                scan.add({key: value})
-    return scan.result()
+            others.add(key)
+    for key in sorted(nested):
+        inner = [v for v in map(dict.get, dicts, repeat(key)) if type(v) is dict and v]
+        if inner:
+            _count_fields(scan, inner, (*prefix, str(key)))
+    for key in sorted(lists):
+        values = [v for v in map(dict.get, dicts, repeat(key)) if type(v) is list or type(v) is tuple]
+        shapes = list(map(tuple, map(map, repeat(type), values)))
+        example = dict(zip(shapes, values))
+        for shape, times in Counter(shapes).items():
+            scan.add({key: example[shape]}, prefix, times)
+    for key in sorted(others):
+        for value in map(dict.get, dicts, repeat(key)):
+            if type(value) not in _SCALAR_TYPES and type(value) is not dict and type(value) is not list and type(value) is not tuple and value is not None:
+                scan.add({key: value}, prefix)
 
 
 _SCALAR_TYPES = frozenset({str, int, float, bool})
