@@ -49,7 +49,7 @@ def main() -> None:
     store = workspace(n)
     scan = MemoryVectorStore()  # the same tables, read through the base class's scanning hooks
     scan._tables = store._tables
-    for hook in ("_distinct_values", "_field_range", "_metadata_fields", "_count_where", "_matching_ids"):
+    for hook in ("_distinct_values", "_field_range", "_metadata_fields", "_describe_metadata", "_count_where", "_matching_ids"):
         setattr(scan, hook, getattr(BaseVectorStore, hook).__get__(scan))
     calls = {
         "count(filter)": lambda s: s.count("w", filter_dict={"category": "c3"}),
@@ -60,6 +60,7 @@ def main() -> None:
         "field_range(month)": lambda s: s.field_range("w", "month"),
         "distinct_values(category, filter)": lambda s: s.distinct_values("w", "category", filter_dict={"rank": {"lt": n // 10}}),
         "metadata_fields": lambda s: s.metadata_fields("w"),
+        "describe_metadata (the explorer's call)": lambda s: s.describe_metadata("w", max_values=30),
     }
     print(f"{n:,} nodes; median of 5 runs")
     print(f"{'call':38} {'engine ms':>10} {'scan ms':>10} {'scan/engine':>12}")

@@ -15,6 +15,7 @@ import bisect
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,9 @@ from .filters import _ABSENT, _SCALARS, And, Exists, FilterNode, Not, Or, Path, 
 __all__ = ["Column", "evaluate", "filter_mask"]
 
 _STR, _NUM, _BOOL = 0, 1, 2
+_INT, _FLOAT = 3, 4  # while reading only: both are _NUM in a Column
+_KIND_OF = {str: _STR, int: _INT, float: _FLOAT, bool: _BOOL, type(None): -1}
+_SCALAR_TYPES = frozenset(_KIND_OF)
 _EXACT = 2**53  # every int of at most this size is exactly a float64
 _OPS: dict[str, Callable[[Any, Any], Any]] = {"eq": operator.eq, "gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 
@@ -85,8 +89,55 @@ class Column:
 
     def __init__(self, metadatas: Sequence[Mapping[str, Any] | None], path: Path, strings: _Strings | None = None):
         self.path = path
-        self.strings = strings = _Strings() if strings is None else strings
-        ids, items = strings.ids, strings.items
+        self.strings = _Strings() if strings is None else strings
+        self.n_rows = len(metadatas)
+        if len(path) == 1 and {dict}.issuperset(map(type, metadatas)):  # the common case, in C
+            values = list(map(dict.get, metadatas, repeat(path[0])))
+        else:
+            values = [None if (v := _lookup(m, path) if m else None) is _ABSENT else v for m in metadatas]
+        if _SCALAR_TYPES.issuperset(map(type, values)):
+            self._read_scalars(values)
+        else:
+            self._read_each(values)
+
+    def _read_scalars(self, values: list[Any]) -> None:
+        """One scalar (or nothing) per row: typed with numpy, one element per row holding a value."""
+        kind_of = np.fromiter(map(_KIND_OF.__getitem__, map(type, values)), dtype=np.int8, count=len(values))
+        self.present = kind_of >= 0
+        self.rows = np.flatnonzero(self.present)
+        kind = kind_of[self.rows]
+        self.num = np.full(len(self.rows), math.nan)
+        self.code = np.full(len(self.rows), -1, dtype=np.int64)
+        self.big_at, self.big = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        for k in np.unique(kind).tolist():
+            at = np.flatnonzero(kind == k)
+            picked = values if len(at) == len(values) else [values[r] for r in self.rows[at].tolist()]
+            if k == _STR:
+                ids, items = self.strings.ids, self.strings.items
+                for text in dict.fromkeys(picked):  # new strings numbered in first-seen order
+                    if text not in ids:
+                        ids[text] = len(items)
+                        items.append(text)
+                self.code[at] = np.fromiter(map(ids.__getitem__, picked), dtype=np.int64, count=len(picked))
+            elif k == _INT:
+                try:
+                    exact = np.asarray(picked, dtype=np.int64)
+                except OverflowError:  # beyond int64: metadata that clean_metadata never lets in
+                    return self._read_each(values)
+                self.num[at] = exact
+                wide = np.flatnonzero(np.abs(exact) > _EXACT)
+                if len(wide):
+                    lost = np.asarray([float(v) != v for v in exact[wide].tolist()], dtype=bool)
+                    self.big_at, self.big = at[wide[lost]], exact[wide[lost]]
+            else:  # floats, and booleans as 1.0/0.0
+                self.num[at] = np.asarray(picked, dtype=np.float64)
+        kind[kind == _INT] = _NUM
+        kind[kind == _FLOAT] = _NUM
+        self.kind = kind
+
+    def _read_each(self, values: list[Any]) -> None:
+        """Any values (lists, subclasses of str/int/float), walked one by one."""
+        ids, items = self.strings.ids, self.strings.items
         rows: list[int] = []
         kinds: list[int] = []
         nums: list[float] = []
@@ -94,9 +145,8 @@ class Column:
         big_at: list[int] = []
         big: list[int] = []
         add_row, add_kind, add_num, nan, exact = rows.append, kinds.append, nums.append, math.nan, _EXACT
-        present = np.zeros(len(metadatas), dtype=bool)
-        for row, metadata in enumerate(metadatas):
-            value = _lookup(metadata, path) if metadata else _ABSENT
+        present = np.zeros(len(values), dtype=bool)
+        for row, value in enumerate(values):
             if value is _ABSENT or value is None:
                 continue
             present[row] = _present(value)
@@ -139,7 +189,6 @@ class Column:
                 else:
                     add_kind(_BOOL)
                     add_num(1.0 if v else 0.0)
-        self.n_rows = len(metadatas)
         self.present = present
         self.rows = np.asarray(rows, dtype=np.int64)
         self.kind = np.asarray(kinds, dtype=np.int8)

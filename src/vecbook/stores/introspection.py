@@ -147,11 +147,12 @@ class FieldScan:
     def __init__(self) -> None:
         self.fields: dict[Path, tuple[set[str], list[int]]] = {}
 
-    def add(self, metadata: Mapping[str, Any], prefix: Path = ()) -> None:
+    def add(self, metadata: Mapping[str, Any], prefix: Path = (), times: int = 1) -> None:
+        """Count ``metadata``'s fields ``times`` times (``times`` dicts of the same shape seen at once)."""
         for key, value in metadata.items():
             path = (*prefix, str(key))
             if type(value) is dict and value:
-                self.add(value, path)
+                self.add(value, path, times)
                 continue
             if not _present(value):
                 continue
@@ -164,7 +165,7 @@ class FieldScan:
                 types.update(type_name(v) for v in value if v is not None)
             else:
                 types.add(type_name(value))
-            entry[1][0] += 1
+            entry[1][0] += times
             self.leaf(path, value)
 
     def leaf(self, path: Path, value: Any) -> None:

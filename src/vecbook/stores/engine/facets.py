@@ -10,6 +10,8 @@ backends use. Callers hold the table's lock.
 
 from __future__ import annotations
 
+from collections import Counter
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,11 +39,59 @@ def count_rows(table: NodeTable, filter: FilterNode | None) -> int:
 
 
 def table_fields(table: NodeTable, filter: FilterNode | None) -> list[MetadataField]:
-    scan, metadatas = FieldScan(), table.metadatas
-    for row in table.filter_rows(filter).tolist():
-        if metadatas[row]:
-            scan.add(metadatas[row])
+    rows = table.filter_rows(filter)
+    metadatas = table.metadatas
+    picked = [m for m in (metadatas[: len(rows)] if _is_prefix(rows) else map(metadatas.__getitem__, rows.tolist())) if m]
+    scan = FieldScan()
+    if {dict}.issuperset(map(type, picked)):
+        _count_fields(scan, picked, ())
+    else:
+        for metadata in picked:
+            scan.add(metadata)
     return scan.result()
+
+
+def _count_fields(scan: FieldScan, dicts: list[dict], prefix: tuple) -> None:
+    """Count the fields of ``dicts`` (non-empty plain dicts) into ``scan``, as ``scan.add`` of each would.
+
+    (key, value type) pairs are counted in C: a scalar's field, type and presence follow
+    from them; nested dicts are counted the same way, a level down; lists by the types of
+    their elements (one list per distinct type sequence walked); other values one by one.
+    """
+    keys = chain.from_iterable(dicts)
+    types = map(type, chain.from_iterable(map(dict.values, dicts)))
+    nested, lists, others = set(), set(), set()
+    for (key, kind), times in Counter(zip(keys, types)).items():
+        if kind in _SCALAR_TYPES:
+            scan.add({key: kind()}, prefix, times)  # "" / 0 / 0.0 / False: a present value of that type
+        elif kind is dict:
+            nested.add(key)
+        elif kind is list or kind is tuple:
+            lists.add(key)
+        elif kind is not _NONE:
+            others.add(key)
+    for key in sorted(nested):
+        inner = [v for v in map(dict.get, dicts, repeat(key)) if type(v) is dict and v]
+        if inner:
+            _count_fields(scan, inner, (*prefix, str(key)))
+    for key in sorted(lists):
+        values = [v for v in map(dict.get, dicts, repeat(key)) if type(v) is list or type(v) is tuple]
+        shapes = list(map(tuple, map(map, repeat(type), values)))
+        example = dict(zip(shapes, values))
+        for shape, times in Counter(shapes).items():
+            scan.add({key: example[shape]}, prefix, times)
+    for key in sorted(others):
+        for value in map(dict.get, dicts, repeat(key)):
+            if type(value) not in _SCALAR_TYPES and type(value) is not dict and type(value) is not list and type(value) is not tuple and value is not None:
+                scan.add({key: value}, prefix)
+
+
+_SCALAR_TYPES = frozenset({str, int, float, bool})
+_NONE = type(None)
+
+
+def _is_prefix(rows: np.ndarray) -> bool:
+    return len(rows) == 0 or (int(rows[0]) == 0 and int(rows[-1]) == len(rows) - 1)
 
 
 def _selected(table: NodeTable, filter: FilterNode | None, path: Path):

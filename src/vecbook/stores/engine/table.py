@@ -25,6 +25,7 @@ from ...errors import DimensionMismatchError
 from ...filters import Column, FilterNode, Path, evaluate
 from ...node import VectorNode, trusted_node
 from .batch import NodeBatch
+from .json_copy import copy_json, copy_jsons
 from .row_lists import RowLists, RowSource, squared_norms
 from .scoring import SAFE_SQ_NORM, fast_scores
 
@@ -440,21 +441,23 @@ class NodeTable(RowLists):
         vectors = self._vectors[rows]
         if self._lazy is not None:  # rows of a snapshot not decoded yet: decode just these
             picked = [self._lazy.row(r) for r in rows.tolist()]
-            return [trusted_node(i, workspace_id, c, _copy_json(m), v) for (i, c, m), v in zip(picked, vectors)]
+            return [trusted_node(i, workspace_id, c, copy_json(m), v) for (i, c, m), v in zip(picked, vectors)]
         ids, contents, metadatas = self.ids, self.contents, self.metadatas
         return [
-            trusted_node(ids[r], workspace_id, contents[r], _copy_json(metadatas[r]), vector)
+            trusted_node(ids[r], workspace_id, contents[r], copy_json(metadatas[r]), vector)
             for r, vector in zip(rows.tolist(), vectors)
         ]
 
     def columns(self, rows: np.ndarray, workspace_id: str) -> NodeColumns:
         """Rows as NodeColumns (copies: the caller may change them)."""
-        ids, contents, metadatas = self.ids, self.contents, self.metadatas
+        if self._is_prefix(rows):  # every row from the first, in order: slices
+            n = len(rows)
+            ids, contents, metadatas = self.ids[:n], self.contents[:n], self.metadatas[:n]
+        else:
+            picked = rows.tolist()
+            ids, contents, metadatas = ([column[r] for r in picked] for column in (self.ids, self.contents, self.metadatas))
         return NodeColumns(
-            workspace_id,
-            [ids[r] for r in rows.tolist()],
-            [contents[r] for r in rows.tolist()],
-            [_copy_json(metadatas[r]) for r in rows.tolist()],
+            workspace_id, ids, contents, copy_jsons(metadatas),
             self._row_copy(rows) if self.dimensions else np.zeros((len(rows), 0), dtype=np.float32),
         )
 
@@ -490,15 +493,3 @@ def _inverse_norms(sq_norms: np.ndarray) -> np.ndarray:
     norms = np.sqrt(sq_norms)
     with np.errstate(divide="ignore", over="ignore"):
         return np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)
-
-
-def _copy_json(value: Any) -> Any:
-    """A deep copy of JSON-like data (dicts, lists, scalars); scalars are shared, not copied."""
-    if type(value) is dict:
-        return {k: v if type(v) not in _CONTAINERS else _copy_json(v) for k, v in value.items()}
-    if type(value) is list:
-        return [v if type(v) not in _CONTAINERS else _copy_json(v) for v in value]
-    return value
-
-
-_CONTAINERS = (dict, list)
