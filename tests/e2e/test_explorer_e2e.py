@@ -18,7 +18,14 @@ import pytest
 from vecbook.widgets.tour import TOUR_NAME, tour_notebook
 
 from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-from .labkit import FIG, canvas_box, click_at, drawn_point_near_centre, lasso, wait_drawn
+from .labkit import (
+    FIG,
+    canvas_box,
+    click_at,
+    drawn_point_near_centre,
+    lasso,
+    wait_drawn,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

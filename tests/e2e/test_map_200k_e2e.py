@@ -24,7 +24,6 @@ from .labkit import (
     CANVAS_SUM,
     CHROMIUM,
     CHROMIUM_ARGS,
-    DRAWN_PIXELS,
     FIG,
     NotebookDriver,
     canvas_box,
