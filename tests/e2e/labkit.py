@@ -237,10 +237,35 @@ def drawn_point_near_centre(page, dx: float = 0.0, dy: float = 0.0):
         return best && {x: r.left + best[0] / sx, y: r.top + best[1] / sy}; }""", [FIG, dx, dy])
 
 
+# JavaScript: resolves once the page has drawn two more animation frames.
+NEXT_FRAMES = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
+def point_at(page, x: float, y: float) -> None:
+    """Move the pointer to (x, y) as a hand does (a few steps), and return once the map has drawn a frame with it there.
+
+    Why before every press on the map: its pan & zoom camera (dom-2d-camera in jupyter-scatter)
+    reads the pointer once per animation frame. A pointer that jumps and presses within one frame
+    (``page.mouse.click`` when the page is slow, e.g. 200k points drawn by software WebGL under
+    load) is taken as a drag from where the pointer was last seen: the view pans away (a blank
+    canvas), and the long redraw of that pan holds the button down past regl-scatterplot's
+    500 ms long-click limit, so the click selects nothing.
+    """
+    page.mouse.move(x, y, steps=5)
+    page.evaluate(NEXT_FRAMES)
+
+
+def click_at(page, x: float, y: float) -> None:
+    """A user's click at (x, y): the pointer gets there first (:func:`point_at`), then the button goes down and up."""
+    point_at(page, x, y)
+    page.mouse.down()
+    page.mouse.up()
+
+
 def lasso(page, cx: float, cy: float, r: float, back_to_pan: bool = True) -> None:
     """The toolbar's lasso button, then a circle drawn with the mouse, then (``back_to_pan``) pan & zoom again."""
     page.locator(f"{FIG} [title='Activate lasso selection']").click()
-    page.mouse.move(cx + r, cy)
+    point_at(page, cx + r, cy)
     page.mouse.down()
     for i in range(1, 41):
         a = 2 * math.pi * i / 40

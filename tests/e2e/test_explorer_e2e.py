@@ -18,7 +18,14 @@ import pytest
 from vecbook.widgets.tour import TOUR_NAME, tour_notebook
 
 from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-from .labkit import FIG, canvas_box, drawn_point_near_centre, lasso, wait_drawn
+from .labkit import (
+    FIG,
+    canvas_box,
+    click_at,
+    drawn_point_near_centre,
+    lasso,
+    wait_drawn,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -187,7 +194,7 @@ def _drive(lab, page, shot, expected, timings, start):
     # Click a point on the map: its nearest neighbours are listed with scores.
     canvas_box(page)
     target = drawn_point_near_centre(page)
-    page.mouse.click(target["x"], target["y"])
+    click_at(page, target["x"], target["y"])
     page.wait_for_function("document.querySelectorAll('.vecbook-neighbours tbody tr').length === 10", timeout=30_000)
     clicked_id = re.search(r"Nearest neighbours of\s+(\S+)", page.inner_text(".vecbook-neighbours-box")).group(1)
     neighbours = _table_rows(page, ".vecbook-neighbours")
