@@ -14,34 +14,17 @@ missing; ``scripts/e2e_setup.sh`` installs chromium, the ``notebook`` and
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
-import secrets
-import signal
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from vecbook.widgets.lab import LabRun, prepare_lab_run
+from vecbook.widgets.lab import prepare_lab_run
+
+from .labkit import CHROMIUM, serve_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "e2e"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 
 
 def pytest_configure(config):
@@ -58,29 +41,6 @@ def missing_requirement() -> str | None:
     return None
 
 
-@dataclass
-class Lab:
-    url: str
-    token: str
-    run: LabRun
-    log: Path
-
-    def api(self, method: str, path: str, body: dict | None = None) -> dict:
-        request = urllib.request.Request(
-            f"{self.url}{path}", method=method, data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-        return json.loads(raw) if raw else {}
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     reason = missing_requirement()
@@ -91,42 +51,6 @@ def lab(tmp_path_factory):
         stale.unlink()
     run = prepare_lab_run(tmp_path_factory.mktemp("run"))  # a fresh tour, as the demo opens it
     home = tmp_path_factory.mktemp("lab_home")  # an empty home: no user settings answer the news prompt for us
-    env = dict(os.environ)
-    env.update({
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        "VECBOOK_TOUR_EMBEDDING": "hash",
-        "VECBOOK_TOUR_STORE": str(home / "store"),
-        "VECBOOK_CACHE_DIR": str(home / "cache"),
-        "JUPYTER_CONFIG_DIR": str(home / "config"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-        "IPYTHONDIR": str(home / "ipython"),
-    })
-    port, token = _free_port(), secrets.token_hex(16)
-    log = ARTIFACTS / "jupyterlab.log"
-    cmd = [*run.command(port=port, allow_root=True, quiet=False), "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=run.root, start_new_session=True)
-    server = Lab(f"http://127.0.0.1:{port}", token, run, log)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"JupyterLab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                server.api("GET", "/api/status")
-                break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if time.monotonic() > deadline:
-                    pytest.fail(f"JupyterLab did not answer within 90 s:\n{log.read_text()[-3000:]}")
-                time.sleep(0.5)
+    tour = {"VECBOOK_TOUR_EMBEDDING": "hash", "VECBOOK_TOUR_STORE": str(home / "store")}
+    with serve_lab(run, home, ARTIFACTS / "jupyterlab.log", tour) as server:
         yield server
-    finally:
-        proc.terminate()  # the server shuts its kernels down on SIGTERM
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the group this fixture started
-            proc.wait(timeout=10)

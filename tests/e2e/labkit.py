@@ -68,7 +68,14 @@ def lab_server(run_dir: Path, name: str, cells: list[str], log: Path, env: dict[
     base = prepare_lab_run(run_dir)
     run = LabRun(base.root, base.root / name)
     write_notebook(run.notebook, cells)
-    home = run_dir / "home"
+    with serve_lab(run, run_dir / "home", log, env) as lab:
+        yield lab
+
+
+@contextlib.contextmanager
+def serve_lab(run: LabRun, home: Path, log: Path, env: dict[str, str] | None = None):
+    """JupyterLab for a prepared ``run`` with an empty ``home`` (no user settings), its log in ``log``;
+    yields a :class:`Lab` once it answers, stops it (and its kernels) after."""
     full_env = dict(os.environ)
     full_env.update({
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep),

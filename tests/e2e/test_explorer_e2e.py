@@ -17,8 +17,10 @@ import pytest
 
 from vecbook.widgets.tour import TOUR_NAME, tour_notebook
 
-from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from .conftest import ARTIFACTS
 from .labkit import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
     FIG,
     canvas_box,
     click_at,
