@@ -68,6 +68,8 @@ class EmbeddingMap(_Widget):
         self.scale_box.add_class("vecbook-color-scale")
         self.clear_button = w.Button(description="clear search", tooltip="remove the search highlight", layout=w.Layout(width="110px"))
         self.clear_button.add_class("vecbook-clear-search")
+        self.labels_box = w.Checkbox(value=False, description="cluster labels", indent=False, layout=w.Layout(width="120px"))
+        self.labels_box.add_class("vecbook-cluster-labels")
         self.reload_button = w.Button(description="↻", tooltip="re-read the workspace", layout=w.Layout(width="40px"))
         self.progress = w.FloatProgress(min=0.0, max=1.0, layout=w.Layout(width="200px", display="none"))
         self.progress_label = w.HTML()
@@ -79,7 +81,8 @@ class EmbeddingMap(_Widget):
         self.neighbours_html.add_class("vecbook-neighbours-box")
         self.selection_html = w.HTML()
         self.selection_html.add_class("vecbook-selection-box")
-        children = [w.HBox([self.method_box, self.color_box, self.scale_box, self.clear_button, self.reload_button]),
+        children = [w.HBox([self.method_box, self.color_box, self.scale_box, self.clear_button, self.labels_box,
+                            self.reload_button]),
                     w.HBox([self.progress, self.progress_label]), self.status_html, self.figure_box, self.neighbours_html]
         if show_selection_table:
             children.append(self.selection_html)
@@ -89,6 +92,7 @@ class EmbeddingMap(_Widget):
         self.method_box.observe(lambda c: self._syncing or self.state.show(c["new"]), "value")
         self.color_box.observe(lambda c: self._syncing or self.state.set_color(c["new"] or None), "value")
         self.scale_box.observe(lambda c: self._syncing or self.state.set_color(self.state.color_by, c["new"]), "value")
+        self.labels_box.observe(lambda c: self._syncing or self.state.show_cluster_labels(c["new"]), "value")
         self.clear_button.on_click(lambda _: self.state.clear_highlight())
         self.reload_button.on_click(lambda _: self.reload())
         s = self.state
@@ -133,6 +137,15 @@ class EmbeddingMap(_Widget):
         """Draw text labels at layout positions (e.g. cluster labels); empty lists clear them."""
         self.state.set_labels(x, y, texts)
 
+    def show_cluster_labels(self, on: bool = True) -> None:
+        """Label the clusters of the layout at their centres (the "cluster labels" box); ``False`` removes them."""
+        self.state.show_cluster_labels(on)
+
+    @property
+    def clusters(self):
+        """The clusters of the layout shown, one row each (cluster, label, terms, size, x, y), biggest first."""
+        return self.state.clusters.frame
+
     def show_filter(self, filter_dict: dict | None) -> None:
         """Draw the points ``filter_dict`` excludes faint (``None``: all points normal)."""
         self.state.show_filter(filter_dict)
@@ -166,6 +179,7 @@ class EmbeddingMap(_Widget):
         self.color_box.value = s.color_by or ""
         self.scale_box.value = s.color_scale
         self.method_box.value = s.method
+        self.labels_box.value = s.cluster_labels_on
 
     def _rebuild(self) -> None:
         """A new plot: after (re)loading the points."""
@@ -291,6 +305,8 @@ class EmbeddingMap(_Widget):
 
     def _draw_labels(self) -> None:
         s, w = self.state, self.scatter.widget
+        self._sync(setattr, self.labels_box, "value", s.cluster_labels_on)
+        self._draw_status()
         if not s.labels or not s.n_points:
             w.label_placement, w.labels = None, None
             return
@@ -349,6 +365,8 @@ class EmbeddingMap(_Widget):
             parts.append(f"filter keeps {len(s.kept):,}")
         if s.selected:
             parts.append(f"{len(s.selected):,} selected")
+        if s.cluster_error:
+            parts.append(f"no cluster labels: {s.cluster_error}")
         self.status_html.value = f"<span style='font-size:12px'>{html.escape(' · '.join(parts))}</span>"
 
     # ---- events from the plot -----------------------------------------------------------

@@ -17,6 +17,7 @@ from ..filter_eval import filter_mask
 from ..filters import parse_filter
 from ..node import VectorNode, trusted_node
 from . import _deps, _table
+from .clusters import Clusters, cluster_labels
 from .introspect import _ISO_DATE, flatten_metadata
 from .map_colors import scaled
 from .map_sample import load_points
@@ -35,7 +36,8 @@ class MapState(Observable):
     Events: ``"coords"`` (new projection), ``"colors"``, ``"highlight"``,
     ``"selection"``, ``"neighbours"``, ``"progress"`` (UMAP), ``"loaded"``,
     ``"focus"`` (a row to centre on), ``"labels"`` (text at positions),
-    ``"filter"`` (which points a search filter keeps).
+    ``"filter"`` (which points a search filter keeps). Cluster labels
+    (:meth:`show_cluster_labels`) follow every new layout while they are on.
     """
 
     def __init__(self, store, workspace_id: str, dims: int = 2, max_points: int = 200_000,
@@ -53,6 +55,10 @@ class MapState(Observable):
         self.query_xy: tuple[float, float] | None = None
         self.focused: int | None = None
         self.labels: list[tuple[float, float, str]] = []
+        self.cluster_labels_on = False
+        self.cluster_error: str | None = None
+        self._labels_are_clusters = False
+        self._clusters: tuple[tuple, Clusters] | None = None  # (layout key, clusters of that layout)
         self.kept: np.ndarray | None = None  # rows a search filter keeps (None: no filter)
         self.filter_dict: dict | None = None
         self.highlighted: dict[str, float | None] = {}
@@ -82,6 +88,7 @@ class MapState(Observable):
             self.color_by = None
         self.method = self.method if self.method == "pca" or self.cached("umap") else "pca"
         self.coords = self.projection(self.method)  # before "loaded": a view draws the new points at once
+        self._follow_layout()
         self._emit("loaded")
 
     @property
@@ -153,6 +160,7 @@ class MapState(Observable):
         self.method = method
         self.coords = self.projection(method)
         self.query_xy = self._place_query() if self.highlighted else None
+        self._follow_layout()
         self._emit("coords")
 
     def start_umap(self) -> UmapJob | None:
@@ -177,6 +185,7 @@ class MapState(Observable):
             if key == self._key("umap") and dims == self.dims:  # the data did not change meanwhile
                 self.method, self.coords = "umap", job.result
                 self.query_xy = self._place_query() if self.highlighted else None
+                self._follow_layout()
                 self._emit("coords")
 
         params = {k: v for k, v in self.umap_params.items() if k in ("n_neighbors", "min_dist", "metric", "n_epochs")}
@@ -311,7 +320,39 @@ class MapState(Observable):
     def set_labels(self, x, y, texts) -> None:
         """Text labels at layout positions (cluster labels: widgets/clusters.py); empty clears."""
         self.labels = [(float(a), float(b), str(t)) for a, b, t in zip(x, y, texts)]
+        self._labels_are_clusters = False
         self._emit("labels")
+
+    # ---- cluster labels -------------------------------------------------------------------
+
+    @property
+    def clusters(self) -> Clusters:
+        """Clusters of the layout shown (k-means + distinctive terms, :mod:`.clusters`), computed once per layout."""
+        key = (self.fingerprint, self.method, self.dims, self.n_points)
+        if self._clusters is None or self._clusters[0] != key:
+            self._clusters = (key, cluster_labels(self.coords[:, :2], self.contents))
+        return self._clusters[1]
+
+    def show_cluster_labels(self, on: bool = True) -> None:
+        """Label each cluster of the layout at its centre (``False`` removes them); kept across layouts and reloads."""
+        self.cluster_labels_on = bool(on)
+        self._follow_layout()
+        self._emit("labels")
+
+    def _follow_layout(self) -> None:
+        """Cluster labels for the current layout, or none when they are off (no event: the caller emits)."""
+        self.cluster_error = None
+        if not self.cluster_labels_on or not self.n_points:
+            if self._labels_are_clusters:  # labels drawn from code (set_labels) stay
+                self.labels, self._labels_are_clusters = [], False
+            return
+        try:
+            frame = self.clusters.frame
+        except Exception as exc:  # e.g. scikit-learn missing: said under the map, the map keeps working
+            self.labels, self.cluster_error = [], describe_error(exc)
+            return
+        self.labels = [(float(x), float(y), str(t)) for x, y, t in zip(frame["x"], frame["y"], frame["label"])]
+        self._labels_are_clusters = True
 
     @property
     def highlight_indices(self) -> list[int]:
