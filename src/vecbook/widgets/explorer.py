@@ -86,6 +86,11 @@ class Explorer(_Widget):
         """A portable ``filter_dict`` selecting exactly the selected nodes (FilterError when no field singles them out)."""
         return selection_filter(self.store, self.workspace_id, self.map.state.selected_ids, key_field=key_field)
 
+    def close(self) -> None:
+        """Stop any UMAP computing for the map (its process is terminated) and close the widgets."""
+        self.map.close()
+        self.widget.close()
+
     def _search_results(self, results) -> None:
         self.map.highlight(results)
         try:

@@ -37,7 +37,7 @@ def _ring(x: float, y: float, r: float) -> list[tuple[float, float]]:
 class EmbeddingMap(_Widget):
     """A 2-D map of a workspace's vectors, drawn with WebGL from binary buffers.
 
-    PCA shows at once; "UMAP" computes in a thread with a progress bar, then
+    PCA shows at once; "UMAP" computes in a child process with a progress bar, then
     replaces it (projections are cached by a fingerprint of ids + vectors).
     Colour by any metadata field (categories: distinct colours and a legend;
     numbers: linear, log or quantile scale); hover asks the kernel for a point's
@@ -151,13 +151,18 @@ class EmbeddingMap(_Widget):
         self.state.show_filter(filter_dict)
 
     def show_umap(self, wait: bool = False, timeout: float | None = None) -> None:
-        """Switch to UMAP (computed in a thread if not cached); ``wait=True`` blocks until it shows."""
+        """Switch to UMAP (computed in a child process if not cached); ``wait=True`` blocks until it shows."""
         self.state.show("umap")
         if wait:
             self.state.wait_for_umap(timeout)
 
     def reload(self) -> None:
         self.state.load()
+
+    def close(self) -> None:
+        """Stop any UMAP computing for this map and close its widgets."""
+        self.state.close()
+        self.widget.close()
 
     @property
     def plot(self):
@@ -351,7 +356,8 @@ class EmbeddingMap(_Widget):
 
     def _draw_progress(self, fraction: float, message: str) -> None:
         failed = message.startswith(("failed", "UMAP failed"))
-        self.progress.layout.display = "flex" if fraction < 1.0 and not failed else "none"
+        ended = failed or message == "cancelled"
+        self.progress.layout.display = "flex" if fraction < 1.0 and not ended else "none"
         self.progress.value = float(fraction)
         self.progress_label.value = _table.message_html(f"UMAP: {message}", "error" if failed else "info")
 

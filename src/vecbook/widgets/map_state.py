@@ -21,6 +21,7 @@ from .clusters import Clusters, cluster_labels
 from .introspect import _ISO_DATE, flatten_metadata
 from .map_colors import scaled
 from .map_sample import load_points
+from ..errors import LayoutCancelledError
 from .projection import ProjectionCache, UmapJob, fingerprint, layout_params, pca
 from .state import Observable, describe_error
 
@@ -67,6 +68,7 @@ class MapState(Observable):
         self.neighbours: list[VectorNode] = []
         self.error: str | None = None
         self.job: UmapJob | None = None
+        self._job_key: str | None = None
         self.umap_message = ""
         self._lock = threading.Lock()
         self.load()
@@ -78,6 +80,8 @@ class MapState(Observable):
         self.ids, self.contents, self.metadatas, self.vectors, self.total = load_points(self.store, self.workspace_id, self.max_points)
         self.row_of = {node_id: i for i, node_id in enumerate(self.ids)}
         self.fingerprint = fingerprint(self.ids, self.vectors)
+        if self.job is not None and self.job.running and self._job_key != self._key("umap"):
+            self.cancel_umap()  # a layout of data the map no longer shows
         self._flat: list[dict[str, Any]] | None = None  # flattened when first asked for
         self._values: dict[str, list[Any]] = {}
         spread = np.linspace(0, self.n_points - 1, min(self.n_points, FIELD_SCAN)).astype(int) if self.n_points else []
@@ -148,7 +152,9 @@ class MapState(Observable):
         return coords
 
     def show(self, method: str = "pca", dims: int | None = None) -> None:
-        """Show a projection; UMAP not yet computed starts in a thread and shows when done."""
+        """Show a projection; UMAP not yet computed starts in a child process and shows when done.
+
+        Choosing another layout while UMAP computes stops it (its process is terminated)."""
         if dims is not None and dims != self.dims:
             self.dims = dims
             self.selected = []
@@ -157,6 +163,8 @@ class MapState(Observable):
         if method == "umap" and not self.cached("umap"):
             self.start_umap()
             return
+        if method != "umap":
+            self.cancel_umap()
         self.method = method
         self.coords = self.projection(method)
         self.query_xy = self._place_query() if self.highlighted else None
@@ -164,19 +172,24 @@ class MapState(Observable):
         self._emit("coords")
 
     def start_umap(self) -> UmapJob | None:
-        """Fit UMAP off the main thread (no-op if running); the map switches to it when done."""
+        """Fit UMAP in a child process (no-op if running); the map switches to it when done."""
         if self.job is not None and self.job.running:
             return self.job
         if self.cached("umap"):
             self.show("umap")
             return None
         key, dims = self._key("umap"), self.dims
+        self._job_key = key
 
         def progress(fraction: float, message: str) -> None:
             self.umap_message = message
             self._emit("progress", fraction, message)
 
         def done(job: UmapJob) -> None:
+            if isinstance(job.error, LayoutCancelledError):
+                self.umap_message = "cancelled"
+                self._emit("progress", job.progress, "cancelled")
+                return
             if job.error is not None:
                 self.error = f"UMAP failed: {describe_error(job.error)}"
                 self._emit("progress", job.progress, self.error)
@@ -200,6 +213,15 @@ class MapState(Observable):
 
     def wait_for_umap(self, timeout: float | None = None) -> bool:
         return self.job is None or self.job.wait(timeout)
+
+    def cancel_umap(self) -> None:
+        """Stop a UMAP that is computing (its process is terminated and reaped); nothing if none is."""
+        if self.job is not None and self.job.running:
+            self.job.cancel()
+
+    def close(self) -> None:
+        """Stop any UMAP computing for this map (the explorer calls it when it closes)."""
+        self.cancel_umap()
 
     # ---- colours and hover --------------------------------------------------------------
 
