@@ -36,7 +36,7 @@ def test_cluster_labels_toggle_follows_the_layout_and_a_reload(store):
     ex.map.reload()  # a reload keeps them on, drawn on the reloaded map
     assert ex.map.labels_box.value and _drawn_labels(ex) == set(ex.clusters["label"])
     ex.map.labels_box.value = False
-    assert ex.map.plot.labels is None and ex.map.state.labels == []
+    assert _drawn_labels(ex) == set() and ex.map.state.labels == []
     ex.map.show_cluster_labels(True)  # from Python: the box follows
     assert ex.map.labels_box.value and _drawn_labels(ex)
 

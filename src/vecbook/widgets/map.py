@@ -312,9 +312,11 @@ class EmbeddingMap(_Widget):
         s, w = self.state, self.scatter.widget
         self._sync(setattr, self.labels_box, "value", s.cluster_labels_on)
         self._draw_status()
-        if not s.labels or not s.n_points:
+        if not s.n_points or (not s.labels and w.labels is None):
             w.label_placement, w.labels = None, None
             return
+        # Labels removed: the blank corner labels below are still sent, because jupyter-scatter's JavaScript
+        # (renderLabels) keeps the labels it drew last when it is sent none.
         from jscatter.label_placement.utils import to_js
 
         # jupyter-scatter places labels relative to their own frame's extent: two empty labels at the
