@@ -92,3 +92,14 @@ def test_selection_as_filter_from_the_button_and_from_python(memory_store):
     ex.map.select([])
     with pytest.raises(ValidationError, match="selection is empty"):
         ex.tag_selection("review", 3)
+
+
+def test_a_reload_or_a_tag_closes_the_old_plot(memory_store):
+    """Each rebuilt plot replaces the old one, which is closed: nothing piles up in the kernel or in a page reload."""
+    ex = explore(memory_store, "pypi")
+    first = ex.map.plot
+    ex.map.reload()
+    ex.map.select(["boto3"])
+    ex.tag_selection("label", "x")
+    assert first.comm is None and ex.map.plot.comm is not None  # closed; the new one open
+    assert list(ex.map.figure_box.children) == [ex.map.plot]

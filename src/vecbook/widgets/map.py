@@ -203,7 +203,9 @@ class EmbeddingMap(_Widget):
         self._opacity_key = None
         self.scatter.widget.add_class("vecbook-figure")
         self.scatter.widget.layout = self._w.Layout(width="100%")
-        self.figure_box.children = [self.scatter.widget]
+        old, self.figure_box.children = self.figure_box.children, [self.scatter.widget]
+        for widget in old:  # a plot left open keeps its points buffer in the kernel and in every page (re)load
+            widget.close()
         self._draw_colors()
         self._draw_opacity()
         self._draw_marks()
