@@ -27,6 +27,7 @@ from .labkit import (
     click_at,
     drawn_point_near_centre,
     lasso,
+    point_at,
     wait_drawn,
 )
 
@@ -146,6 +147,21 @@ def _canvas_changes(page, since: int, timeout: int = 30_000) -> int:
     return last
 
 
+def _slow_presses_still_click(page) -> None:
+    """A press held 0.7 s or 1.3 s (a slow hand, or a page busy drawing between the button's down and up)
+    still lists the point's neighbours: the map has no click-to-start lasso and no lasso on long press."""
+    for hold, (dx, dy) in ((0.7, (60, -40)), (1.3, (-60, 40))):
+        canvas_box(page)
+        target = drawn_point_near_centre(page, dx, dy)
+        old = page.inner_text(".vecbook-neighbours-box")
+        point_at(page, target["x"], target["y"])
+        page.mouse.down()
+        time.sleep(hold)
+        page.mouse.up()
+        page.wait_for_function("""(o) => { const b = document.querySelector('.vecbook-neighbours-box');
+            return b.innerText !== o && b.querySelectorAll('tbody tr').length === 10; }""", arg=old, timeout=30_000)
+
+
 def _toggle_cluster_labels(page, shot) -> None:
     box = page.locator(".vecbook-cluster-labels input")
     assert not box.is_checked()
@@ -255,6 +271,7 @@ def _drive(lab, page, shot, expected, timings, start):
     assert scores == sorted(scores, reverse=True)
     assert clicked_id not in {n["id"] for n in neighbours}
     shot("04-neighbours")
+    _slow_presses_still_click(page)
 
     # Lasso-select points: the selection appears in the table below the map.
     box = canvas_box(page)

@@ -323,3 +323,25 @@ def test_umap_cache_key_follows_the_layout_method(store, monkeypatch):
     monkeypatch.setattr(projection, "LAYOUT_VERSION", "another-layout")
     assert state._key("umap") != key  # a layout made another way is never read back from the cache
     assert state._key("pca") == MapState(store, "notes")._key("pca")
+
+
+def test_a_closed_lasso_keeps_its_points_and_clicks_still_select(memory_store):
+    """The map's lasso has no click-to-start initiator, so a click held long still selects; the click that
+    regl-scatterplot adds where a closed lasso ended does not replace the lasso's points."""
+    m = EmbeddingMap(memory_store, "pypi")
+    assert m.plot.lasso_initiator is False and m.plot.lasso_on_long_press is False
+    xy = m.state.coords[:, :2]
+    start = xy[12] + 1e-4
+    circle = [start + 0.1 * np.ptp(xy, axis=0) * (np.cos(a) - 1, np.sin(a)) for a in np.linspace(0, 2 * np.pi, 20)]
+    lassoed = sorted(set(range(10, 40)) | {12})
+    m.plot.selection = np.asarray(lassoed, dtype=np.int32)  # what the browser sends at the lasso's end: its points,
+    m.plot.set_trait("lasso_selection_polygon", np.asarray(circle, dtype=np.float32))  # its polygon (read-only here),
+    m.plot.selection = np.array([12], dtype=np.int32)  # and the click where it began and ended
+    assert m.state.selected == lassoed and sorted(m.plot.selection.tolist()) == lassoed and m.state.clicked is None
+    far = int(np.argmax(np.linalg.norm(xy - start, axis=1)))
+    m.plot.selection = np.array([far], dtype=np.int32)  # a user's click, elsewhere
+    assert m.state.selected == [far] and m.state.clicked == m.state.ids[far] and m.state.neighbours
+    m.plot.selection = np.asarray(lassoed, dtype=np.int32)  # a lasso that did not end where it began: no click follows,
+    m.plot.set_trait("lasso_selection_polygon", np.asarray(circle[:10], dtype=np.float32))
+    m.plot.selection = np.array([far], dtype=np.int32)  # so the next click, away from its start, selects
+    assert m.state.selected == [far]

@@ -27,6 +27,9 @@ FOCUS = "#ff8c00"
 QUERY = "#000000"
 BASE_COLOR = "#3b6ea5"
 RING_VERTICES = 16
+# A one-point selection right after a lasso, on one of this many points nearest where the lasso began, is the
+# click regl-scatterplot adds to a lasso that ends where it began, not a user's.
+TRAILING_CLICK_NEAREST = 20
 
 
 def _ring(x: float, y: float, r: float) -> list[tuple[float, float]]:
@@ -89,6 +92,7 @@ class EmbeddingMap(_Widget):
         self.widget = w.VBox(children)
         self.widget.add_class("vecbook-map")
         self._syncing = False
+        self._lasso_start: np.ndarray | None = None
         self.method_box.observe(lambda c: self._syncing or self.state.show(c["new"]), "value")
         self.color_box.observe(lambda c: self._syncing or self.state.set_color(c["new"] or None), "value")
         self.scale_box.observe(lambda c: self._syncing or self.state.set_color(self.state.color_by, c["new"]), "value")
@@ -195,11 +199,14 @@ class EmbeddingMap(_Widget):
                                  "id": s.ids, "content": [c[:300] for c in s.contents]})
         size = 6 if s.n_points < 5000 else 4 if s.n_points < 50_000 else 2 if s.n_points < 300_000 else 1
         self.scatter = self._jscatter.Scatter(data=self._df, x="x", y="y", height=self.height, size=size,
-                                              color=BASE_COLOR, opacity=0.85, lasso_initiator=True, axes=False,
+                                              color=BASE_COLOR, opacity=0.85, axes=False,
+                                              # A click must never turn into a lasso: docs/explorer.md, "Clicks and the lasso".
+                                              lasso_initiator=False, lasso_on_long_press=False,
                                               width="auto")
         self.scatter.legend(True, position="top-right")
         self.scatter.tooltip(True, properties=["id", "color"], preview="content")
         self.scatter.widget.observe(self._on_plot_selection, "selection")
+        self.scatter.widget.observe(self._on_lasso_end, "lasso_selection_polygon")
         self._opacity_key = None
         self.scatter.widget.add_class("vecbook-figure")
         self.scatter.widget.layout = self._w.Layout(width="100%")
@@ -388,6 +395,22 @@ class EmbeddingMap(_Widget):
         rows = [] if change["new"] is None else np.asarray(change["new"]).astype(np.int64).tolist()
         if rows == self.state.selected:
             return  # the browser's echo of our own selection
+        start, self._lasso_start = self._lasso_start, None
+        if len(rows) == 1 and len(self.state.selected) > 1 and start is not None and self._near(rows[0], start):
+            # regl-scatterplot follows a lasso that ends where it began by a click there (it compares only where
+            # the button went down and up): keep the lasso, and show it again.
+            self._sync(self.scatter.selection, list(self.state.selected))
+            return
         self._sync(self.state.select, rows)
         if len(rows) == 1:
             self.state.click(rows[0])
+
+    def _on_lasso_end(self, change) -> None:
+        """A lasso ended (its polygon, in layout coordinates, arrives after its selection): remember where it began."""
+        polygon = np.asarray(change["new"] if change["new"] is not None else [], dtype=np.float64)
+        self._lasso_start = polygon[0, :2] if polygon.ndim == 2 and len(polygon) > 2 else None
+
+    def _near(self, row: int, xy: np.ndarray) -> bool:
+        """Whether point ``row`` is among the points nearest ``xy`` on the layout (where a click there lands)."""
+        d = np.linalg.norm(self.state.coords[:, :2] - xy, axis=1)
+        return bool(d[row] <= np.partition(d, min(TRAILING_CLICK_NEAREST, len(d) - 1))[min(TRAILING_CLICK_NEAREST, len(d) - 1)])

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import LayoutCancelledError
 from ..filter_eval import filter_mask
 from ..filters import parse_filter
 from ..node import VectorNode, trusted_node
@@ -21,7 +22,6 @@ from .clusters import Clusters, cluster_labels
 from .introspect import _ISO_DATE, flatten_metadata
 from .map_colors import scaled
 from .map_sample import load_points
-from ..errors import LayoutCancelledError
 from .projection import ProjectionCache, UmapJob, fingerprint, layout_params, pca
 from .state import Observable, describe_error
 
