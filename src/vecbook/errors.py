@@ -24,7 +24,9 @@ naturally catch, so ``except KeyError`` keeps working for a missing workspace::
     │   └── CorruptedFileError                names the damaged file (and offset)
     ├── StorageError (OSError)                the disk refused: full, read-only, permissions, I/O
     │   └── SymlinkError                      a symbolic link inside store_dir, which vecbook refuses
-    └── LockTimeoutError (TimeoutError)       a writer waited too long for another process's lock
+    ├── LockTimeoutError (TimeoutError)       a writer waited too long for another process's lock
+    └── LayoutWorkerError (RuntimeError)      the map's UMAP process died or failed
+        └── LayoutCancelledError              the UMAP was stopped (map closed, another layout chosen)
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ __all__ = [
     "StorageError",
     "SymlinkError",
     "LockTimeoutError",
+    "LayoutWorkerError",
+    "LayoutCancelledError",
 ]
 
 
@@ -224,3 +228,11 @@ class LockTimeoutError(VecbookError, TimeoutError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class LayoutWorkerError(VecbookError, RuntimeError):
+    """The process computing a map layout (UMAP) died or failed; the message says how."""
+
+
+class LayoutCancelledError(LayoutWorkerError):
+    """A map layout was stopped before it finished (the map closed, or another layout was chosen)."""

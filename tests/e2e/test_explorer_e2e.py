@@ -19,6 +19,7 @@ from vecbook.widgets.tour import TOUR_NAME, tour_notebook
 
 from .conftest import ARTIFACTS
 from .labkit import (
+    CANVAS_SUM,
     CHROMIUM,
     CHROMIUM_ARGS,
     FIG,
@@ -26,6 +27,7 @@ from .labkit import (
     click_at,
     drawn_point_near_centre,
     lasso,
+    point_at,
     wait_drawn,
 )
 
@@ -132,6 +134,68 @@ def test_explorer_in_jupyterlab(lab, expected):
     print("e2e timings:", {k: round(v, 1) for k, v in timings.items()})
 
 
+def _canvas_changes(page, since: int, timeout: int = 30_000) -> int:
+    """Wait until the map's pixels differ from checksum ``since``, then until two frames agree; the new checksum."""
+    page.wait_for_function(f"([sel, since]) => ({CANVAS_SUM})(sel) !== since", arg=[FIG, since], timeout=timeout)
+    last = None
+    for _ in range(50):
+        time.sleep(0.2)
+        now = page.evaluate(CANVAS_SUM, FIG)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+def _slow_presses_still_click(page) -> None:
+    """A press held 0.7 s or 1.3 s (a slow hand, or a page busy drawing between the button's down and up)
+    still lists the point's neighbours: the map has no click-to-start lasso and no lasso on long press."""
+    for hold, (dx, dy) in ((0.7, (60, -40)), (1.3, (-60, 40))):
+        canvas_box(page)
+        target = drawn_point_near_centre(page, dx, dy)
+        old = page.inner_text(".vecbook-neighbours-box")
+        point_at(page, target["x"], target["y"])
+        page.mouse.down()
+        time.sleep(hold)
+        page.mouse.up()
+        page.wait_for_function("""(o) => { const b = document.querySelector('.vecbook-neighbours-box');
+            return b.innerText !== o && b.querySelectorAll('tbody tr').length === 10; }""", arg=old, timeout=30_000)
+
+
+def _toggle_cluster_labels(page, shot) -> None:
+    box = page.locator(".vecbook-cluster-labels input")
+    assert not box.is_checked()
+    plain = page.evaluate(CANVAS_SUM, FIG)
+    box.check()
+    labelled = _canvas_changes(page, plain)  # the labels are drawn on the map's canvas
+    shot("01b-cluster-labels")
+    box.uncheck()
+    unlabelled = _canvas_changes(page, labelled)
+    assert unlabelled != labelled
+
+
+def _tag_the_selection(page, shot, n_selected: int) -> None:
+    """Tag the lasso's points: the tag is offered at once by the colour menu and the filter builder; the
+    selection becomes a filter_dict to paste."""
+    actions = ".vecbook-selection-actions"
+    page.locator(actions).scroll_into_view_if_needed()
+    assert page.locator(f"{actions} input").nth(0).input_value() == "label"
+    page.locator(f"{actions} input").nth(1).fill("e2e")
+    page.locator(f"{actions} button", has_text="Tag selection").click()
+    _wait_text(page, actions, f"tagged {n_selected:,} node(s) with label='e2e'", timeout=30_000)
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.vecbook-color-by select option')).some(o => o.textContent === 'label')",
+                           timeout=30_000)
+    _wait_text(page, ".vecbook-map-status", f"{n_selected:,} selected")  # the tag kept the selection
+    page.click(".vecbook-add-condition")  # a new filter clause offers the new field
+    page.wait_for_function("""() => { const c = document.querySelectorAll('.vecbook-clause');
+        return c.length > 0 && Array.from(c[c.length - 1].querySelector('select').options).some(o => o.textContent === 'label'); }""",
+                           timeout=30_000)
+    page.locator(f"{actions} button", has_text="Selection as filter").click()
+    page.wait_for_function("() => { const c = document.querySelector('.vecbook-selection-code'); return c !== null && c.textContent.startsWith('filter_dict={'); }",
+                           timeout=30_000)
+    shot("05b-tagged")
+
+
 def _drive(lab, page, shot, expected, timings, start):
     """Open the notebook, run it and use every part of the explorer, checking what the page shows."""
     page.goto(f"{lab.url}{lab.run.url_path}?token={lab.token}")
@@ -153,6 +217,9 @@ def _drive(lab, page, shot, expected, timings, start):
     assert page.locator(f"{FIG} canvas").count() > 0  # drawn with WebGL (regl-scatterplot)
     assert page.locator("text=Share chart").count() == 0 and page.locator("[data-title*='Chart Studio']").count() == 0
     shot("01-explorer")
+
+    # Cluster labels: the box draws a label at each cluster's centre on the map; unticking removes them.
+    _toggle_cluster_labels(page, shot)
 
     # Type a query: results with scores, highlighted on the map, the rest dimmed.
     page.fill(".vecbook-query input", QUERY)
@@ -204,6 +271,7 @@ def _drive(lab, page, shot, expected, timings, start):
     assert scores == sorted(scores, reverse=True)
     assert clicked_id not in {n["id"] for n in neighbours}
     shot("04-neighbours")
+    _slow_presses_still_click(page)
 
     # Lasso-select points: the selection appears in the table below the map.
     box = canvas_box(page)
@@ -217,6 +285,7 @@ def _drive(lab, page, shot, expected, timings, start):
     shot("05-selection")
     page.locator(".vecbook-explorer-selection").scroll_into_view_if_needed()
     shot("05-selection-table")
+    _tag_the_selection(page, shot, n_selected)
 
     # Colour by a metadata field.
     page.locator(".vecbook-explorer").scroll_into_view_if_needed()

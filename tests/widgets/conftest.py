@@ -108,3 +108,65 @@ def isolated_cache(tmp_path, monkeypatch):
     ProjectionCache.clear_memory()
     yield
     ProjectionCache.clear_memory()
+
+
+_FAKE_UMAP = '''"""A stand-in for umap-learn with its hooks (the epochs loop iterates ``umap.layouts.tqdm``), run in the layout process."""
+import json, os, time
+import numpy as np
+from . import layouts
+
+_HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class UMAP:
+    def __init__(self, n_components=2, init="spectral", **kwargs):
+        self.n_components, self.init = n_components, init
+
+    def fit_transform(self, x):
+        init = None if isinstance(self.init, str) else np.asarray(self.init)
+        with open(os.path.join(_HERE, "calls.jsonl"), "a") as f:
+            f.write(json.dumps({"pid": os.getpid(), "init": None if init is None else
+                                [list(init.shape), float(init.min()), float(init.max())]}) + "\\n")
+        while os.path.exists(os.path.join(_HERE, "hold")):
+            time.sleep(0.02)
+        if os.path.exists(os.path.join(_HERE, "fail")):
+            raise RuntimeError(open(os.path.join(_HERE, "fail")).read())
+        for _ in layouts.tqdm(range(20)):
+            time.sleep(0.001)
+        return np.asarray(x, dtype=np.float32)[:, : self.n_components] * 10
+'''
+
+
+class FakeUmap:
+    """Controls the stand-in umap package: ``hold()``/``release()`` the fit, ``fail(message)``, ``calls()``."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def hold(self):
+        (self.root / "hold").touch()
+
+    def release(self):
+        (self.root / "hold").unlink(missing_ok=True)
+
+    def fail(self, message: str):
+        (self.root / "fail").write_text(message)
+
+    def calls(self) -> list[dict]:
+        import json
+
+        path = self.root / "calls.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture
+def fake_umap(tmp_path, monkeypatch):
+    """A stand-in umap-learn package first on sys.path, so the layout process (spawned: it gets this sys.path) imports it."""
+    root = tmp_path / "fake_umap"
+    (root / "umap").mkdir(parents=True)
+    (root / "umap" / "__init__.py").write_text(_FAKE_UMAP)
+    (root / "umap" / "layouts.py").write_text("def tqdm(iterable, **kwargs):\n    return iterable\n")
+    monkeypatch.syspath_prepend(str(root))
+    fake = FakeUmap(root)
+    yield fake
+    fake.release()

@@ -1,13 +1,10 @@
-"""MapState and EmbeddingMap: projections and their cache, UMAP in a thread, colours, highlight,
+"""MapState and EmbeddingMap: projections and their cache, UMAP in a child process, colours, highlight,
 selection (from Python and from the plot's messages), neighbours, sampling."""
 
 from __future__ import annotations
 
-import importlib.machinery
-import sys
 import threading
 import time
-import types
 
 import numpy as np
 import pytest
@@ -21,35 +18,6 @@ from vecbook.widgets.map_sample import id_hash_fractions, stratified_rows
 from vecbook.widgets.projection import ProjectionCache, fingerprint, pca
 
 from .conftest import DIMS
-
-
-@pytest.fixture
-def fake_umap(monkeypatch):
-    """A stand-in for umap-learn with the same hooks (its epochs loop iterates ``umap.layouts.tqdm``)."""
-    layouts = types.ModuleType("umap.layouts")
-    layouts.tqdm = lambda iterable, **kwargs: iterable
-    umap = types.ModuleType("umap")
-    umap.__spec__ = importlib.machinery.ModuleSpec("umap", None)
-    umap.layouts = layouts
-    calls = []
-    gate = threading.Event()
-    gate.set()
-
-    class UMAP:
-        def __init__(self, n_components=2, init="spectral", **kwargs):
-            self.n_components, self.init, self.kwargs = n_components, init, kwargs
-            calls.append(self)
-
-        def fit_transform(self, x):
-            gate.wait(10)
-            for _ in sys.modules["umap.layouts"].tqdm(range(20)):
-                time.sleep(0.001)
-            return np.asarray(x, dtype=np.float32)[:, : self.n_components] * 10
-
-    umap.UMAP = UMAP
-    monkeypatch.setitem(sys.modules, "umap", umap)
-    monkeypatch.setitem(sys.modules, "umap.layouts", layouts)
-    return types.SimpleNamespace(calls=calls, gate=gate, layouts=layouts)
 
 
 def test_points_projection_and_status(store):
@@ -97,8 +65,8 @@ def test_projections_are_cached_by_content(memory_store, monkeypatch):
     assert len(calls) == 2
 
 
-def test_umap_runs_in_a_thread_with_progress_and_is_cached(memory_store, fake_umap, tmp_path):
-    fake_umap.gate.clear()  # hold the fit until the test has looked at the running state
+def test_umap_runs_in_a_process_with_progress_and_is_cached(memory_store, fake_umap, tmp_path):
+    fake_umap.hold()  # hold the fit until the test has looked at the running state
     state = MapState(memory_store, "notes", cache_dir=tmp_path / "proj")
     events = []
     state.on("progress", lambda f, m: events.append((f, m)))
@@ -106,37 +74,34 @@ def test_umap_runs_in_a_thread_with_progress_and_is_cached(memory_store, fake_um
     state.show("umap")
     assert state.job.running and state.method == "pca"  # PCA stays on screen meanwhile
     assert state.job._thread is not threading.current_thread()
-    fake_umap.gate.set()
-    assert state.wait_for_umap(10)
+    fake_umap.release()
+    assert state.wait_for_umap(60)
     assert state.method == "umap" and events[-1] == "coords"
     fractions = [e[0] for e in events if isinstance(e, tuple)]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any("epoch" in e[1] for e in events if isinstance(e, tuple))
     assert np.allclose(state.coords, state.vectors[:, :2] * 10)
-    init = fake_umap.calls[0].init
-    assert init.shape == (20, 2) and init.min() >= -1e-3 and init.max() <= 10 + 1e-3  # seeded from PCA
-    assert fake_umap.layouts.tqdm is not None and not isinstance(fake_umap.layouts.tqdm, type)  # put back
+    [call] = fake_umap.calls()
+    shape, low, high = call["init"]
+    assert shape == [20, 2] and low >= -1e-3 and high <= 10 + 1e-3  # seeded from PCA
 
     again = MapState(memory_store, "notes", cache_dir=tmp_path / "proj")
     again.show("umap")  # from the in-memory cache: no new fit
-    assert again.method == "umap" and len(fake_umap.calls) == 1
+    assert again.method == "umap" and len(fake_umap.calls()) == 1
     ProjectionCache.clear_memory()
     third = MapState(memory_store, "notes", cache_dir=tmp_path / "proj")
     assert third.cached("umap")  # from disk, as in a new kernel
     third.show("umap")
-    assert len(fake_umap.calls) == 1 and np.array_equal(third.coords, state.coords)
+    assert len(fake_umap.calls()) == 1 and np.array_equal(third.coords, state.coords)
 
 
 def test_umap_failure_is_reported(memory_store, fake_umap):
-    def boom(self, x):
-        raise RuntimeError("numba exploded")
-
-    sys.modules["umap"].UMAP.fit_transform = boom
+    fake_umap.fail("numba exploded")
     state = MapState(memory_store, "notes", cache_dir=False)
     messages = []
     state.on("progress", lambda f, m: messages.append(m))
     state.show("umap")
-    state.wait_for_umap(10)
+    state.wait_for_umap(60)
     assert state.method == "pca" and "RuntimeError: numba exploded" in state.error
     assert any("failed" in m for m in messages)
 
@@ -314,13 +279,13 @@ def test_widget_filter_query_labels(store):
     m.draw_labels([0.0, 0.1], [0.0, 0.1], ["alpha", "beta"])
     assert {"alpha", "beta"} <= set(m.plot.labels["label"])
     m.draw_labels([], [], [])
-    assert m.plot.labels is None
+    assert not [t for t in m.plot.labels["label"] if t.strip()]  # only blank labels left: the browser clears the old ones
 
 
 def test_projection_controls(memory_store, fake_umap):
     m = EmbeddingMap(memory_store, "notes", cache_dir=False)
     m.method_box.value = "umap"
-    m.state.wait_for_umap(10)
+    m.state.wait_for_umap(60)
     deadline = time.monotonic() + 5
     while m.state.method != "umap" and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -358,3 +323,25 @@ def test_umap_cache_key_follows_the_layout_method(store, monkeypatch):
     monkeypatch.setattr(projection, "LAYOUT_VERSION", "another-layout")
     assert state._key("umap") != key  # a layout made another way is never read back from the cache
     assert state._key("pca") == MapState(store, "notes")._key("pca")
+
+
+def test_a_closed_lasso_keeps_its_points_and_clicks_still_select(memory_store):
+    """The map's lasso has no click-to-start initiator, so a click held long still selects; the click that
+    regl-scatterplot adds where a closed lasso ended does not replace the lasso's points."""
+    m = EmbeddingMap(memory_store, "pypi")
+    assert m.plot.lasso_initiator is False and m.plot.lasso_on_long_press is False
+    xy = m.state.coords[:, :2]
+    start = xy[12] + 1e-4
+    circle = [start + 0.1 * np.ptp(xy, axis=0) * (np.cos(a) - 1, np.sin(a)) for a in np.linspace(0, 2 * np.pi, 20)]
+    lassoed = sorted(set(range(10, 40)) | {12})
+    m.plot.selection = np.asarray(lassoed, dtype=np.int32)  # what the browser sends at the lasso's end: its points,
+    m.plot.set_trait("lasso_selection_polygon", np.asarray(circle, dtype=np.float32))  # its polygon (read-only here),
+    m.plot.selection = np.array([12], dtype=np.int32)  # and the click where it began and ended
+    assert m.state.selected == lassoed and sorted(m.plot.selection.tolist()) == lassoed and m.state.clicked is None
+    far = int(np.argmax(np.linalg.norm(xy - start, axis=1)))
+    m.plot.selection = np.array([far], dtype=np.int32)  # a user's click, elsewhere
+    assert m.state.selected == [far] and m.state.clicked == m.state.ids[far] and m.state.neighbours
+    m.plot.selection = np.asarray(lassoed, dtype=np.int32)  # a lasso that did not end where it began: no click follows,
+    m.plot.set_trait("lasso_selection_polygon", np.asarray(circle[:10], dtype=np.float32))
+    m.plot.selection = np.array([far], dtype=np.int32)  # so the next click, away from its start, selects
+    assert m.state.selected == [far]

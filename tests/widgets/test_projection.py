@@ -170,10 +170,25 @@ def test_a_running_job_leaves_the_main_thread_free(pypi_vectors):
 
 @needs_umap
 def test_umap_code_is_kept_in_numba_disk_cache(pypi_vectors):
-    """After a fit, umap's layout code is on disk, so the next kernel loads it instead of compiling."""
-    from vecbook.widgets.layout_numba import cache_umap_code, umap_code_cached
+    """After a fit, umap's layout code is on disk, so the next layout process loads it instead of compiling."""
+    messages: list[str] = []
+    for _ in range(2):
+        messages.clear()
+        job = UmapJob(pypi_vectors[:300], init=pca(pypi_vectors[:300]), on_progress=lambda f, m: messages.append(m)).start()
+        assert job.wait(600) and job.error is None, job.error
+    assert "loading umap's compiled code from numba's cache" in messages, messages
 
-    job = UmapJob(pypi_vectors[:300], init=pca(pypi_vectors[:300])).start()
-    assert job.wait(600) and job.error is None
-    assert umap_code_cached() is True
-    assert cache_umap_code() == 0  # already on: nothing to turn on twice
+
+@needs_umap
+def test_the_kernel_never_imports_umap_or_numba(tmp_path):
+    """The fit runs in a spawned process: the calling process (the kernel) imports neither umap-learn nor numba."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from vecbook.widgets.projection import UmapJob, pca\n"
+            "x = np.random.default_rng(0).normal(size=(500, 16)).astype(np.float32)\n"
+            "job = UmapJob(x, init=pca(x)).start(); job.wait(600)\n"
+            "print(job.error, job.result.shape, sorted(m for m in sys.modules if m.split('.')[0] in ('umap', 'numba', 'pynndescent')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False)
+    assert out.stdout.strip() == "None (500, 2) []", out.stdout + out.stderr

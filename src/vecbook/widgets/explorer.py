@@ -9,6 +9,8 @@ from . import _deps, _table
 from .browser import WorkspaceBrowser
 from .map import EmbeddingMap
 from .search import SearchPanel, _Widget
+from .selection_actions import SelectionActions, SelectionActionsView
+from .tagging import selection_filter
 
 __all__ = ["Explorer", "explore"]
 
@@ -23,7 +25,10 @@ class Explorer(_Widget):
     ``"focus"`` event (node id) from the search panel or the browser, sent when
     a user clicks a table row, marks that point and centres the map on it; a
     delete or a copy in the browser that writes the explored workspace (a copy
-    *into* it included) reloads the map and the filter fields.
+    *into* it included) reloads the map and the filter fields. Under the
+    selection table, the selection can be tagged in the store (the new field is
+    then offered by the filter box and the colour menu) or turned into a
+    ``filter_dict`` to paste into code.
     """
 
     def __init__(self, store, workspace_id: str | None = None, top_k: int = 10, **map_kwargs: Any):
@@ -39,13 +44,14 @@ class Explorer(_Widget):
         self.browser = WorkspaceBrowser(store, workspace_id)
         self.selection_html = w.HTML()
         self.selection_html.add_class("vecbook-explorer-selection")
+        self.actions = SelectionActionsView(SelectionActions(store, workspace_id))
         self.search.widget.layout = w.Layout(width="46%", min_width="380px")
         self.map.widget.layout = w.Layout(width="54%", min_width="380px")
         browser = w.Accordion(children=[self.browser.widget], titles=("Workspace browser",))
         self.widget = w.VBox([
             w.HTML(f"<h3 style='margin:4px 0'>vecbook explorer · <code>{html.escape(workspace_id)}</code></h3>"),
             w.HBox([self.search.widget, self.map.widget], layout=w.Layout(width="100%", flex_flow="row wrap")),
-            self.selection_html, browser,
+            self.selection_html, self.actions.widget, browser,
         ])
         self.widget.add_class("vecbook-explorer")
         self.search.state.on("results", self._search_results)
@@ -54,12 +60,36 @@ class Explorer(_Widget):
         self.map.state.on("neighbours", self._map_clicked)
         self.map.state.on("selection", self._show_selection)
         self.browser.state.on("modified", self._workspace_modified)
+        self.actions.state.on("tagged", lambda workspace_id, _field: self._workspace_modified(workspace_id))
         self._show_selection()
 
     @property
     def selection(self):
         """The map's selection as a DataFrame."""
         return self.map.selection
+
+    @property
+    def clusters(self):
+        """The map's clusters as a DataFrame (cluster, label, terms, size, x, y), for the layout shown."""
+        return self.map.clusters
+
+    def tag_selection(self, label_field: str, value: Any) -> int:
+        """Write ``metadata[label_field] = value`` on the selected nodes (the "Tag selection" button); how many changed.
+
+        The map and the filter fields reload, so the tag is at once a colour and a filter field."""
+        changed = self.actions.state.tag(label_field, value)
+        if changed is None:
+            raise self.actions.state.last_exception
+        return changed
+
+    def selection_filter(self, key_field: str | None = None) -> dict:
+        """A portable ``filter_dict`` selecting exactly the selected nodes (FilterError when no field singles them out)."""
+        return selection_filter(self.store, self.workspace_id, self.map.state.selected_ids, key_field=key_field)
+
+    def close(self) -> None:
+        """Stop any UMAP computing for the map (its process is terminated) and close the widgets."""
+        self.map.close()
+        self.widget.close()
 
     def _search_results(self, results) -> None:
         self.map.highlight(results)
@@ -75,6 +105,7 @@ class Explorer(_Widget):
 
     def _show_selection(self) -> None:
         s = self.map.state
+        self.actions.state.set_ids(s.selected_ids)
         if not s.selected:
             self.selection_html.value = "<div style='color:#666;font-size:12px'>Select points on the map (the lasso button of the map's toolbar) to list them here.</div>"
             return
@@ -83,7 +114,9 @@ class Explorer(_Widget):
 
     def _workspace_modified(self, workspace_id: str) -> None:
         if workspace_id == self.workspace_id:
+            selected = self.map.state.selected_ids
             self.map.reload()
+            self.map.select(selected)  # a tag keeps the selection it was written on
             self.search.state.reload_schema()
             self.search.filters.refresh_schema()
 

@@ -27,6 +27,9 @@ FOCUS = "#ff8c00"
 QUERY = "#000000"
 BASE_COLOR = "#3b6ea5"
 RING_VERTICES = 16
+# A one-point selection right after a lasso, on one of this many points nearest where the lasso began, is the
+# click regl-scatterplot adds to a lasso that ends where it began, not a user's.
+TRAILING_CLICK_NEAREST = 20
 
 
 def _ring(x: float, y: float, r: float) -> list[tuple[float, float]]:
@@ -37,7 +40,7 @@ def _ring(x: float, y: float, r: float) -> list[tuple[float, float]]:
 class EmbeddingMap(_Widget):
     """A 2-D map of a workspace's vectors, drawn with WebGL from binary buffers.
 
-    PCA shows at once; "UMAP" computes in a thread with a progress bar, then
+    PCA shows at once; "UMAP" computes in a child process with a progress bar, then
     replaces it (projections are cached by a fingerprint of ids + vectors).
     Colour by any metadata field (categories: distinct colours and a legend;
     numbers: linear, log or quantile scale); hover asks the kernel for a point's
@@ -68,6 +71,8 @@ class EmbeddingMap(_Widget):
         self.scale_box.add_class("vecbook-color-scale")
         self.clear_button = w.Button(description="clear search", tooltip="remove the search highlight", layout=w.Layout(width="110px"))
         self.clear_button.add_class("vecbook-clear-search")
+        self.labels_box = w.Checkbox(value=False, description="cluster labels", indent=False, layout=w.Layout(width="120px"))
+        self.labels_box.add_class("vecbook-cluster-labels")
         self.reload_button = w.Button(description="↻", tooltip="re-read the workspace", layout=w.Layout(width="40px"))
         self.progress = w.FloatProgress(min=0.0, max=1.0, layout=w.Layout(width="200px", display="none"))
         self.progress_label = w.HTML()
@@ -79,16 +84,19 @@ class EmbeddingMap(_Widget):
         self.neighbours_html.add_class("vecbook-neighbours-box")
         self.selection_html = w.HTML()
         self.selection_html.add_class("vecbook-selection-box")
-        children = [w.HBox([self.method_box, self.color_box, self.scale_box, self.clear_button, self.reload_button]),
+        children = [w.HBox([self.method_box, self.color_box, self.scale_box, self.clear_button, self.labels_box,
+                            self.reload_button]),
                     w.HBox([self.progress, self.progress_label]), self.status_html, self.figure_box, self.neighbours_html]
         if show_selection_table:
             children.append(self.selection_html)
         self.widget = w.VBox(children)
         self.widget.add_class("vecbook-map")
         self._syncing = False
+        self._lasso_start: np.ndarray | None = None
         self.method_box.observe(lambda c: self._syncing or self.state.show(c["new"]), "value")
         self.color_box.observe(lambda c: self._syncing or self.state.set_color(c["new"] or None), "value")
         self.scale_box.observe(lambda c: self._syncing or self.state.set_color(self.state.color_by, c["new"]), "value")
+        self.labels_box.observe(lambda c: self._syncing or self.state.show_cluster_labels(c["new"]), "value")
         self.clear_button.on_click(lambda _: self.state.clear_highlight())
         self.reload_button.on_click(lambda _: self.reload())
         s = self.state
@@ -133,18 +141,32 @@ class EmbeddingMap(_Widget):
         """Draw text labels at layout positions (e.g. cluster labels); empty lists clear them."""
         self.state.set_labels(x, y, texts)
 
+    def show_cluster_labels(self, on: bool = True) -> None:
+        """Label the clusters of the layout at their centres (the "cluster labels" box); ``False`` removes them."""
+        self.state.show_cluster_labels(on)
+
+    @property
+    def clusters(self):
+        """The clusters of the layout shown, one row each (cluster, label, terms, size, x, y), biggest first."""
+        return self.state.clusters.frame
+
     def show_filter(self, filter_dict: dict | None) -> None:
         """Draw the points ``filter_dict`` excludes faint (``None``: all points normal)."""
         self.state.show_filter(filter_dict)
 
     def show_umap(self, wait: bool = False, timeout: float | None = None) -> None:
-        """Switch to UMAP (computed in a thread if not cached); ``wait=True`` blocks until it shows."""
+        """Switch to UMAP (computed in a child process if not cached); ``wait=True`` blocks until it shows."""
         self.state.show("umap")
         if wait:
             self.state.wait_for_umap(timeout)
 
     def reload(self) -> None:
         self.state.load()
+
+    def close(self) -> None:
+        """Stop any UMAP computing for this map and close its widgets."""
+        self.state.close()
+        self.widget.close()
 
     @property
     def plot(self):
@@ -166,6 +188,7 @@ class EmbeddingMap(_Widget):
         self.color_box.value = s.color_by or ""
         self.scale_box.value = s.color_scale
         self.method_box.value = s.method
+        self.labels_box.value = s.cluster_labels_on
 
     def _rebuild(self) -> None:
         """A new plot: after (re)loading the points."""
@@ -176,15 +199,20 @@ class EmbeddingMap(_Widget):
                                  "id": s.ids, "content": [c[:300] for c in s.contents]})
         size = 6 if s.n_points < 5000 else 4 if s.n_points < 50_000 else 2 if s.n_points < 300_000 else 1
         self.scatter = self._jscatter.Scatter(data=self._df, x="x", y="y", height=self.height, size=size,
-                                              color=BASE_COLOR, opacity=0.85, lasso_initiator=True, axes=False,
+                                              color=BASE_COLOR, opacity=0.85, axes=False,
+                                              # A click must never turn into a lasso: docs/explorer.md, "Clicks and the lasso".
+                                              lasso_initiator=False, lasso_on_long_press=False,
                                               width="auto")
         self.scatter.legend(True, position="top-right")
         self.scatter.tooltip(True, properties=["id", "color"], preview="content")
         self.scatter.widget.observe(self._on_plot_selection, "selection")
+        self.scatter.widget.observe(self._on_lasso_end, "lasso_selection_polygon")
         self._opacity_key = None
         self.scatter.widget.add_class("vecbook-figure")
         self.scatter.widget.layout = self._w.Layout(width="100%")
-        self.figure_box.children = [self.scatter.widget]
+        old, self.figure_box.children = self.figure_box.children, [self.scatter.widget]
+        for widget in old:  # a plot left open keeps its points buffer in the kernel and in every page (re)load
+            widget.close()
         self._draw_colors()
         self._draw_opacity()
         self._draw_marks()
@@ -291,9 +319,13 @@ class EmbeddingMap(_Widget):
 
     def _draw_labels(self) -> None:
         s, w = self.state, self.scatter.widget
-        if not s.labels or not s.n_points:
+        self._sync(setattr, self.labels_box, "value", s.cluster_labels_on)
+        self._draw_status()
+        if not s.n_points or (not s.labels and w.labels is None):
             w.label_placement, w.labels = None, None
             return
+        # Labels removed: the blank corner labels below are still sent, because jupyter-scatter's JavaScript
+        # (renderLabels) keeps the labels it drew last when it is sent none.
         from jscatter.label_placement.utils import to_js
 
         # jupyter-scatter places labels relative to their own frame's extent: two empty labels at the
@@ -335,7 +367,8 @@ class EmbeddingMap(_Widget):
 
     def _draw_progress(self, fraction: float, message: str) -> None:
         failed = message.startswith(("failed", "UMAP failed"))
-        self.progress.layout.display = "flex" if fraction < 1.0 and not failed else "none"
+        ended = failed or message == "cancelled"
+        self.progress.layout.display = "flex" if fraction < 1.0 and not ended else "none"
         self.progress.value = float(fraction)
         self.progress_label.value = _table.message_html(f"UMAP: {message}", "error" if failed else "info")
 
@@ -349,6 +382,8 @@ class EmbeddingMap(_Widget):
             parts.append(f"filter keeps {len(s.kept):,}")
         if s.selected:
             parts.append(f"{len(s.selected):,} selected")
+        if s.cluster_error:
+            parts.append(f"no cluster labels: {s.cluster_error}")
         self.status_html.value = f"<span style='font-size:12px'>{html.escape(' · '.join(parts))}</span>"
 
     # ---- events from the plot -----------------------------------------------------------
@@ -360,6 +395,22 @@ class EmbeddingMap(_Widget):
         rows = [] if change["new"] is None else np.asarray(change["new"]).astype(np.int64).tolist()
         if rows == self.state.selected:
             return  # the browser's echo of our own selection
+        start, self._lasso_start = self._lasso_start, None
+        if len(rows) == 1 and len(self.state.selected) > 1 and start is not None and self._near(rows[0], start):
+            # regl-scatterplot follows a lasso that ends where it began by a click there (it compares only where
+            # the button went down and up): keep the lasso, and show it again.
+            self._sync(self.scatter.selection, list(self.state.selected))
+            return
         self._sync(self.state.select, rows)
         if len(rows) == 1:
             self.state.click(rows[0])
+
+    def _on_lasso_end(self, change) -> None:
+        """A lasso ended (its polygon, in layout coordinates, arrives after its selection): remember where it began."""
+        polygon = np.asarray(change["new"] if change["new"] is not None else [], dtype=np.float64)
+        self._lasso_start = polygon[0, :2] if polygon.ndim == 2 and len(polygon) > 2 else None
+
+    def _near(self, row: int, xy: np.ndarray) -> bool:
+        """Whether point ``row`` is among the points nearest ``xy`` on the layout (where a click there lands)."""
+        d = np.linalg.norm(self.state.coords[:, :2] - xy, axis=1)
+        return bool(d[row] <= np.partition(d, min(TRAILING_CLICK_NEAREST, len(d) - 1))[min(TRAILING_CLICK_NEAREST, len(d) - 1)])

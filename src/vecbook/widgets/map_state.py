@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import LayoutCancelledError
 from ..filter_eval import filter_mask
 from ..filters import parse_filter
 from ..node import VectorNode, trusted_node
 from . import _deps, _table
+from .clusters import Clusters, cluster_labels
 from .introspect import _ISO_DATE, flatten_metadata
 from .map_colors import scaled
 from .map_sample import load_points
@@ -35,7 +37,8 @@ class MapState(Observable):
     Events: ``"coords"`` (new projection), ``"colors"``, ``"highlight"``,
     ``"selection"``, ``"neighbours"``, ``"progress"`` (UMAP), ``"loaded"``,
     ``"focus"`` (a row to centre on), ``"labels"`` (text at positions),
-    ``"filter"`` (which points a search filter keeps).
+    ``"filter"`` (which points a search filter keeps). Cluster labels
+    (:meth:`show_cluster_labels`) follow every new layout while they are on.
     """
 
     def __init__(self, store, workspace_id: str, dims: int = 2, max_points: int = 200_000,
@@ -53,6 +56,10 @@ class MapState(Observable):
         self.query_xy: tuple[float, float] | None = None
         self.focused: int | None = None
         self.labels: list[tuple[float, float, str]] = []
+        self.cluster_labels_on = False
+        self.cluster_error: str | None = None
+        self._labels_are_clusters = False
+        self._clusters: tuple[tuple, Clusters] | None = None  # (layout key, clusters of that layout)
         self.kept: np.ndarray | None = None  # rows a search filter keeps (None: no filter)
         self.filter_dict: dict | None = None
         self.highlighted: dict[str, float | None] = {}
@@ -61,6 +68,7 @@ class MapState(Observable):
         self.neighbours: list[VectorNode] = []
         self.error: str | None = None
         self.job: UmapJob | None = None
+        self._job_key: str | None = None
         self.umap_message = ""
         self._lock = threading.Lock()
         self.load()
@@ -72,6 +80,8 @@ class MapState(Observable):
         self.ids, self.contents, self.metadatas, self.vectors, self.total = load_points(self.store, self.workspace_id, self.max_points)
         self.row_of = {node_id: i for i, node_id in enumerate(self.ids)}
         self.fingerprint = fingerprint(self.ids, self.vectors)
+        if self.job is not None and self.job.running and self._job_key != self._key("umap"):
+            self.cancel_umap()  # a layout of data the map no longer shows
         self._flat: list[dict[str, Any]] | None = None  # flattened when first asked for
         self._values: dict[str, list[Any]] = {}
         spread = np.linspace(0, self.n_points - 1, min(self.n_points, FIELD_SCAN)).astype(int) if self.n_points else []
@@ -82,6 +92,7 @@ class MapState(Observable):
             self.color_by = None
         self.method = self.method if self.method == "pca" or self.cached("umap") else "pca"
         self.coords = self.projection(self.method)  # before "loaded": a view draws the new points at once
+        self._follow_layout()
         self._emit("loaded")
 
     @property
@@ -141,7 +152,9 @@ class MapState(Observable):
         return coords
 
     def show(self, method: str = "pca", dims: int | None = None) -> None:
-        """Show a projection; UMAP not yet computed starts in a thread and shows when done."""
+        """Show a projection; UMAP not yet computed starts in a child process and shows when done.
+
+        Choosing another layout while UMAP computes stops it (its process is terminated)."""
         if dims is not None and dims != self.dims:
             self.dims = dims
             self.selected = []
@@ -150,25 +163,33 @@ class MapState(Observable):
         if method == "umap" and not self.cached("umap"):
             self.start_umap()
             return
+        if method != "umap":
+            self.cancel_umap()
         self.method = method
         self.coords = self.projection(method)
         self.query_xy = self._place_query() if self.highlighted else None
+        self._follow_layout()
         self._emit("coords")
 
     def start_umap(self) -> UmapJob | None:
-        """Fit UMAP off the main thread (no-op if running); the map switches to it when done."""
+        """Fit UMAP in a child process (no-op if running); the map switches to it when done."""
         if self.job is not None and self.job.running:
             return self.job
         if self.cached("umap"):
             self.show("umap")
             return None
         key, dims = self._key("umap"), self.dims
+        self._job_key = key
 
         def progress(fraction: float, message: str) -> None:
             self.umap_message = message
             self._emit("progress", fraction, message)
 
         def done(job: UmapJob) -> None:
+            if isinstance(job.error, LayoutCancelledError):
+                self.umap_message = "cancelled"
+                self._emit("progress", job.progress, "cancelled")
+                return
             if job.error is not None:
                 self.error = f"UMAP failed: {describe_error(job.error)}"
                 self._emit("progress", job.progress, self.error)
@@ -177,6 +198,7 @@ class MapState(Observable):
             if key == self._key("umap") and dims == self.dims:  # the data did not change meanwhile
                 self.method, self.coords = "umap", job.result
                 self.query_xy = self._place_query() if self.highlighted else None
+                self._follow_layout()
                 self._emit("coords")
 
         params = {k: v for k, v in self.umap_params.items() if k in ("n_neighbors", "min_dist", "metric", "n_epochs")}
@@ -191,6 +213,15 @@ class MapState(Observable):
 
     def wait_for_umap(self, timeout: float | None = None) -> bool:
         return self.job is None or self.job.wait(timeout)
+
+    def cancel_umap(self) -> None:
+        """Stop a UMAP that is computing (its process is terminated and reaped); nothing if none is."""
+        if self.job is not None and self.job.running:
+            self.job.cancel()
+
+    def close(self) -> None:
+        """Stop any UMAP computing for this map (the explorer calls it when it closes)."""
+        self.cancel_umap()
 
     # ---- colours and hover --------------------------------------------------------------
 
@@ -311,7 +342,39 @@ class MapState(Observable):
     def set_labels(self, x, y, texts) -> None:
         """Text labels at layout positions (cluster labels: widgets/clusters.py); empty clears."""
         self.labels = [(float(a), float(b), str(t)) for a, b, t in zip(x, y, texts)]
+        self._labels_are_clusters = False
         self._emit("labels")
+
+    # ---- cluster labels -------------------------------------------------------------------
+
+    @property
+    def clusters(self) -> Clusters:
+        """Clusters of the layout shown (k-means + distinctive terms, :mod:`.clusters`), computed once per layout."""
+        key = (self.fingerprint, self.method, self.dims, self.n_points)
+        if self._clusters is None or self._clusters[0] != key:
+            self._clusters = (key, cluster_labels(self.coords[:, :2], self.contents))
+        return self._clusters[1]
+
+    def show_cluster_labels(self, on: bool = True) -> None:
+        """Label each cluster of the layout at its centre (``False`` removes them); kept across layouts and reloads."""
+        self.cluster_labels_on = bool(on)
+        self._follow_layout()
+        self._emit("labels")
+
+    def _follow_layout(self) -> None:
+        """Cluster labels for the current layout, or none when they are off (no event: the caller emits)."""
+        self.cluster_error = None
+        if not self.cluster_labels_on or not self.n_points:
+            if self._labels_are_clusters:  # labels drawn from code (set_labels) stay
+                self.labels, self._labels_are_clusters = [], False
+            return
+        try:
+            frame = self.clusters.frame
+        except Exception as exc:  # e.g. scikit-learn missing: said under the map, the map keeps working
+            self.labels, self.cluster_error = [], describe_error(exc)
+            return
+        self.labels = [(float(x), float(y), str(t)) for x, y, t in zip(frame["x"], frame["y"], frame["label"])]
+        self._labels_are_clusters = True
 
     @property
     def highlight_indices(self) -> list[int]:

@@ -1,13 +1,14 @@
-"""2-D/3-D projections of a workspace's vectors: PCA at once, UMAP in a thread, both cached.
+"""2-D/3-D projections of a workspace's vectors: PCA at once, UMAP in a child process, both cached.
 
 Projections are keyed by a fingerprint of the workspace's ids and vectors, so
 reopening a map on unchanged data is instant (from memory in this process, or
 from ``cache_dir`` across processes), and any change to the data computes anew.
 UMAP fits at most ``SAMPLE_SIZE`` points and places the others beside their
 nearest sampled neighbours (:mod:`.layout_umap`), so a million points take
-minutes; it runs in a worker thread, names each stage through a callback, and
-keeps umap's compiled numba code on disk (:mod:`.layout_numba`), so only the
-first UMAP in an environment compiles.
+minutes; it runs in a child process (so the kernel never imports umap or
+numba, whose import and compiled loops hold the GIL), names each stage through
+a callback, and keeps umap's compiled numba code on disk
+(:mod:`.layout_numba`), so only the first UMAP in an environment compiles.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import multiprocessing
 import os
-import sys
+import tempfile
 import threading
 import time
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,10 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingDependencyError
-from . import _deps
-from .layout_numba import cache_umap_code, umap_code_cached
-from .layout_umap import PLACE_K, NeighbourIndex, place, sample_indices
+from ..errors import LayoutCancelledError, LayoutWorkerError, MissingDependencyError
+from . import layout_process
+from .layout_umap import PLACE_K
 
 __all__ = ["ProjectionCache", "UmapJob", "default_cache_dir", "fingerprint", "pca"]
 
@@ -166,36 +166,9 @@ LAYOUT_VERSION = "sample+place/1"  # changes whenever the same inputs would give
 # UMAP fits this many points. On 50k x 384 (bench/bench_projection.py --quality, load 5-7 on 2 cores) samples of
 # 10k / 30k / all 50k took 17 / 24 / 31 s, and the map's 10-NN overlap with vector space was 0.30 / 0.38 / 0.45.
 SAMPLE_SIZE = 30_000
-FIT_MS_PER_POINT, PLACE_MS_PER_POINT = 3.0, 0.1  # measured at 1M; they only weigh the stages on the progress bar
-# The first UMAP of 3k points in a new process took 53 s with numba's cache empty and 9 s with it filled
-# (load 6.7 on 2 cores, bench/bench_projection.py --cold): compiling is most of a first run.
-COMPILE_SECONDS = "20-60"
 _umap_lock = threading.Lock()  # one fit at a time: two would only share 2 cores anyway
-_umap_warm = False  # a fit finished in this process, so numba's code is compiled
-
-
-class _EpochProgress:
-    """Stands in for umap's tqdm so the epochs loop reports to a callback."""
-
-    report: Callable[[int, int], None] | None = None
-
-    def __init__(self, iterable=None, **kwargs: Any):
-        self.iterable = iterable if iterable is not None else ()
-
-    def __iter__(self):
-        items = list(self.iterable)
-        for i, item in enumerate(items):
-            if self.report is not None:
-                self.report(i, len(items))
-            yield item
-        if self.report is not None:
-            self.report(len(items), len(items))
-
-
-def _fit_share(fitted: int, placed: int) -> float:
-    """The part of the progress bar for fitting, by the per-point cost of each stage measured here."""
-    fit, rest = fitted * FIT_MS_PER_POINT, placed * PLACE_MS_PER_POINT
-    return fit / (fit + rest) if fit + rest else 1.0
+_COPY_ROWS = 2_048  # rows copied to the child's file per step (3 MB at d = 384): the GIL is let go between steps
+_POLL = 0.1  # seconds between looks at the child when it says nothing
 
 
 def layout_params(sample_size: int = SAMPLE_SIZE, place_k: int = PLACE_K) -> dict[str, Any]:
@@ -204,18 +177,23 @@ def layout_params(sample_size: int = SAMPLE_SIZE, place_k: int = PLACE_K) -> dic
 
 
 class UmapJob:
-    """UMAP of ``vectors`` in a daemon thread: fitted on a sample, the other points placed beside their neighbours.
+    """UMAP of ``vectors`` in a child process (started with ``spawn``), watched by a daemon thread.
 
-    Up to ``sample_size`` points UMAP lays out every point. Beyond, it fits a
-    fixed random sample of that size, reports it through ``on_partial(indices,
-    coords)`` (row numbers into ``vectors`` and their layout, shown while the
-    rest is placed), then puts every other point at the weighted mean of the
-    layout of its ``place_k`` nearest sampled points in vector space
-    (:mod:`.layout_umap`). ``on_progress(fraction, message)`` names each stage
-    as it starts; ``on_done(job)`` runs once it ends (``job.result`` or
-    ``job.error`` set). Everything runs in the worker thread. ``init`` (e.g.
-    the PCA coordinates) seeds the layout, which keeps the map's orientation;
-    with it the result is the same for the same data.
+    The kernel never imports umap-learn or numba: the child does the whole fit
+    (:mod:`.layout_process`) and the thread here only copies the vectors to a
+    file for it and relays its reports. Up to ``sample_size`` points UMAP lays
+    out every point. Beyond, it fits a fixed random sample of that size,
+    reports it through ``on_partial(indices, coords)`` (row numbers into
+    ``vectors`` and their layout, shown while the rest is placed), then puts
+    every other point at the weighted mean of the layout of its ``place_k``
+    nearest sampled points in vector space (:mod:`.layout_umap`).
+    ``on_progress(fraction, message)`` names each stage as it starts;
+    ``on_done(job)`` runs once it ends (``job.result`` or ``job.error`` set:
+    a ``LayoutWorkerError`` if the child died, ``LayoutCancelledError`` after
+    :meth:`cancel`, ``MissingDependencyError`` without umap-learn). Callbacks
+    run in the watching thread. ``init`` (e.g. the PCA coordinates) seeds the
+    layout, which keeps the map's orientation; with it the result is the same
+    for the same data.
     """
 
     def __init__(self, vectors: np.ndarray, dims: int = 2, init: np.ndarray | None = None,
@@ -238,6 +216,9 @@ class UmapJob:
         self.result: np.ndarray | None = None
         self.error: BaseException | None = None
         self.elapsed: float | None = None
+        self.process = None  # the child while it runs (multiprocessing.Process)
+        self._cancelled = threading.Event()
+        self._process_lock = threading.Lock()
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -264,6 +245,13 @@ class UmapJob:
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
 
+    def cancel(self, timeout: float | None = 10.0) -> bool:
+        """Stop the fit: the child process is terminated (killed if it lingers); True once the job has ended."""
+        self._cancelled.set()
+        with self._process_lock:
+            _stop(self.process)
+        return self._done.wait(timeout) if self._thread is not None else True
+
     def _report(self, fraction: float, message: str) -> None:
         self.progress, self.message = max(fraction, self.progress), message
         if self.on_progress is not None:
@@ -278,16 +266,16 @@ class UmapJob:
             n = len(self.vectors)
             if n <= self.dims + 1:
                 raise ValueError(f"UMAP needs more than {self.dims + 1} points, the map has {n}")
-            self._report(0.0, "waiting for another UMAP fit" if _umap_lock.locked() else "starting")
-            with _umap_lock:
-                sample = sample_indices(n, self.sample_size)
-                self.result = self._fit_and_place(sample)
+            self._report(0.0, "waiting for another UMAP fit" if _umap_lock.locked() else "starting the layout process")
+            with _umap_lock, tempfile.TemporaryDirectory(prefix="vecbook-umap-") as tmp:
+                self.result = self._in_child(Path(tmp))
             self.elapsed = time.perf_counter() - start
             self._report(1.0, f"done in {self.elapsed:.1f} s")
         except BaseException as exc:  # reported to the UI, never raised in a thread nobody joins
             self.error = exc
             self.elapsed = time.perf_counter() - start
-            self._report(self.progress, f"failed: {type(exc).__name__}: {exc}")
+            what = "cancelled" if isinstance(exc, LayoutCancelledError) else "failed"
+            self._report(self.progress, f"{what}: {type(exc).__name__}: {exc}")
         finally:
             if self.on_done is not None:  # before done is set, so wait() returns with the result shown
                 try:
@@ -296,78 +284,84 @@ class UmapJob:
                     pass
             self._done.set()
 
-    def _fit_and_place(self, sample: np.ndarray) -> np.ndarray:
-        n, m = len(self.vectors), len(sample)
-        rest = n - m
-        share = _fit_share(m, rest)  # of the progress bar, by the measured cost of each stage
-        what = f"{m:,} sampled points" if rest else f"{m:,} points"
-        k = max(2, min(self.params["n_neighbors"], m - 1))
-        self._report(0.01, f"finding the {k} nearest neighbours of {what}")
-        index = NeighbourIndex(self.vectors[sample], self.params["metric"])
-        coords = self._fit(index.graph(k), index.points, sample, k, what, share)
-        if not rest:
-            return coords
-        self.partial = (sample, coords)
+    def _in_child(self, tmp: Path) -> np.ndarray:
+        vectors_path, result_path = tmp / "vectors.npy", tmp / "layout.npy"
+        _write_npy(vectors_path, self.vectors, self._cancelled)
+        init_path = None
+        if self.init is not None:
+            init_path = tmp / "init.npy"
+            np.save(init_path, np.asarray(self.init, dtype=np.float32), allow_pickle=False)
+        context = multiprocessing.get_context("spawn")  # never fork a kernel: it has threads
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(target=layout_process.run, name="vecbook-umap", daemon=True,
+                                  args=(send, str(vectors_path), init_path and str(init_path), str(result_path), self.dims,
+                                        self.params, self.sample_size, self.place_k, os.getpid()))
+        with self._process_lock:
+            if self._cancelled.is_set():
+                raise LayoutCancelledError("UMAP cancelled before it started")
+            process.start()
+            self.process = process
+        send.close()  # the child holds the only writing end: its exit ends the pipe
+        try:
+            while True:
+                if not receive.poll(_POLL):
+                    if process.is_alive():
+                        continue
+                    if not receive.poll(0):
+                        break
+                try:
+                    kind, *body = receive.recv()
+                except (EOFError, OSError):
+                    break
+                if kind == "progress":
+                    self._report(*body)
+                elif kind == "partial":
+                    self._partial(*body)
+                elif kind == "done":
+                    return np.load(result_path, allow_pickle=False)
+                elif kind == "missing":
+                    raise MissingDependencyError(*body, feature="UMAP projections")
+                elif kind == "error":
+                    raise body[0]
+            process.join(5)
+            if self._cancelled.is_set():
+                raise LayoutCancelledError("UMAP cancelled: its process was stopped")
+            raise LayoutWorkerError(f"the UMAP layout process (pid {process.pid}) died without a result "
+                                    f"(exit code {process.exitcode}); perhaps out of memory")
+        finally:
+            receive.close()
+            with self._process_lock:
+                _stop(process)
+                self.process = None
+
+    def _partial(self, rows: np.ndarray, coords: np.ndarray) -> None:
+        self.partial = (rows, coords)
         if self.on_partial is not None:
             try:
-                self.on_partial(sample, coords)
+                self.on_partial(rows, coords)
             except Exception:
                 pass
-        out = np.empty((n, self.dims), dtype=np.float32)
-        out[sample] = coords
-        others = np.setdiff1d(np.arange(n), sample, assume_unique=True)
-        self._report(share, f"placing the other {rest:,} points beside their nearest sampled points")
-        for first, placed in place(index, coords, self.vectors, others, k=self.place_k):
-            last = first + len(placed)
-            out[others[first:last]] = placed
-            self._report(share + (1 - share) * last / rest, f"placing the other {rest:,} points: {last:,} placed")
-        return out
 
-    def _fit(self, knn: tuple[np.ndarray, np.ndarray], points: np.ndarray, sample: np.ndarray, k: int, what: str,
-             share: float) -> np.ndarray:
-        global _umap_warm
-        if "umap.umap_" not in sys.modules:
-            self._report(0.05 * share, "importing umap-learn (first UMAP in this kernel, a few seconds; "
-                         f"the first in this environment also compiles pynndescent's code, {COMPILE_SECONDS} s in all)")
-        umap = _deps.require("umap", "UMAP projections")
-        layouts = __import__("umap.layouts", fromlist=["tqdm"])
-        cache_umap_code()
-        if not _umap_warm:
-            cached = umap_code_cached()
-            self._report(0.1 * share, "loading umap's compiled code from numba's cache" if cached else
-                         f"compiling umap's numba code (first UMAP in this environment, {COMPILE_SECONDS} s in all; "
-                         "kept on disk for the next kernels)")
-        init = self._scaled_init(sample) if self.init is not None and len(self.init) == len(self.vectors) else "spectral"
-        params = {key: v for key, v in self.params.items() if v is not None}
-        params["n_neighbors"] = k
-        # random_state: the same layout for the same data; it also means one numba thread, which here was
-        # 2-3x faster than two (OpenMP's barriers on 2 busy cores) and leaves the kernel a core.
-        warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]", category=UserWarning)  # we never call transform
-        model = umap.UMAP(n_components=self.dims, init=init, low_memory=True, verbose=False, random_state=0, n_jobs=1,
-                          precomputed_knn=knn, tqdm_kwds={"disable": False}, **params)
 
-        def epochs(i: int, total: int) -> None:
-            if i == 0 or i == total or i % max(1, total // 50) == 0:
-                self._report(share * (0.15 + 0.85 * i / max(total, 1)), f"fitting {what}: epoch {i}/{total}")
+def _write_npy(path: Path, array: np.ndarray, cancelled: threading.Event) -> None:
+    """``array`` as a ``.npy`` file, a few MB at a time so the kernel's thread gets the GIL in between."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=array.dtype, shape=array.shape)
+    for first in range(0, len(array), _COPY_ROWS):
+        if cancelled.is_set():
+            break
+        out[first : first + _COPY_ROWS] = array[first : first + _COPY_ROWS]
+        time.sleep(0)  # let another thread run
+    out.flush()
+    del out
 
-        original = getattr(layouts, "tqdm", None)
-        progress = type("_Progress", (_EpochProgress,), {"report": staticmethod(epochs)})
-        # umap's epoch loop has no callback; its progress bar is the only hook, so swap it for ours.
-        layouts.tqdm = progress
-        try:
-            coords = model.fit_transform(points)
-        finally:
-            if original is not None:
-                layouts.tqdm = original
-        _umap_warm = True
-        return np.asarray(coords, dtype=np.float32)
 
-    def _scaled_init(self, rows: np.ndarray) -> np.ndarray:
-        init = np.asarray(self.init, dtype=np.float64)[rows, : self.dims]
-        if init.shape[1] < self.dims:
-            init = np.pad(init, ((0, 0), (0, self.dims - init.shape[1])))
-        span = np.ptp(init, axis=0)
-        span[span == 0] = 1.0
-        # UMAP expects a start of about this size; ties would break its spectral fallback.
-        init = 10.0 * (init - init.min(axis=0)) / span
-        return init + np.random.default_rng(0).normal(scale=1e-4, size=init.shape)
+def _stop(process) -> None:
+    """Terminate a child process and reap it (killed if it ignores SIGTERM): no orphan, no zombie."""
+    if process is None or process.pid is None:
+        return
+    if process.is_alive():
+        process.terminate()
+        process.join(5)
+        if process.is_alive():
+            process.kill()
+    process.join(5)

@@ -2,7 +2,7 @@
 
 ``SelectionActions`` is the plain-Python state (ids come from whoever selects:
 the map's lasso, the browser's clicks); ``SelectionActionsView`` its widgets, a
-"Tag selected" button and a "Filter for code" button. The explorer wires them:
+"Tag selection" button and a "Selection as filter" button. The explorer wires them:
 
     actions = SelectionActionsView(SelectionActions(store, workspace_id))
     map.state.on("selection", lambda *_: actions.state.set_ids(selected_ids))
@@ -47,20 +47,24 @@ class SelectionActions(Observable):
         self.message = ""
         self.code = ""
         self.error: str | None = None
+        self.last_exception: BaseException | None = None
 
     def set_ids(self, ids: Iterable[str]) -> None:
-        """The selection changed: remember its ids, forget the old code."""
-        self.ids = list(dict.fromkeys(str(i) for i in ids))
+        """The selection changed: remember its ids, forget the old code (the same ids again change nothing)."""
+        ids = list(dict.fromkeys(str(i) for i in ids))
+        if ids == self.ids:
+            return
+        self.ids = ids
         self.code, self.message, self.error = "", "", None
         self._emit("changed")
 
     def tag(self, label_field: str, value: Any) -> int | None:
         """Set ``metadata[label_field] = value`` on the selected nodes; the number changed, or None on error."""
-        self.error, self.message = None, ""
+        self.error, self.message, self.last_exception = None, "", None
         try:
             changed = tag_selection(self.store, self.workspace_id, self.ids, label_field, value)
         except Exception as exc:  # shown in the panel; the widget keeps working
-            self.error = describe_error(exc)
+            self.error, self.last_exception = describe_error(exc), exc
             self._emit("changed")
             return None
         self.message = (f"tagged {len(self.ids):,} node(s) with {label_field}={value!r} ({changed:,} changed); "
@@ -84,18 +88,18 @@ class SelectionActions(Observable):
 
 
 class SelectionActionsView:
-    """A field and a value box with "Tag selected", and "Filter for code" showing a line to paste."""
+    """A field and a value box with "Tag selection", and "Selection as filter" showing a line to paste."""
 
     def __init__(self, state: SelectionActions):
         w = _deps.widgets()
         self.state = state
         self.field_box = w.Text(value="label", placeholder="field", layout=w.Layout(width="120px"))
         self.value_box = w.Text(placeholder="value, e.g. spam", layout=w.Layout(width="140px"))
-        self.tag_button = w.Button(description="Tag selected", tooltip="write field=value into the selected nodes' metadata",
-                                   layout=w.Layout(width="110px"))
+        self.tag_button = w.Button(description="Tag selection", tooltip="write field=value into the selected nodes' metadata",
+                                   layout=w.Layout(width="115px"))
         self.tag_button.add_class("vecbook-tag-selection")
-        self.code_button = w.Button(description="Filter for code", tooltip="a filter_dict selecting these nodes",
-                                    layout=w.Layout(width="120px"))
+        self.code_button = w.Button(description="Selection as filter", tooltip="a filter_dict selecting these nodes",
+                                    layout=w.Layout(width="140px"))
         self.code_button.add_class("vecbook-selection-filter")
         self.output = w.HTML()
         self.widget = w.VBox([w.HBox([self.field_box, self.value_box, self.tag_button, self.code_button]), self.output])
