@@ -186,10 +186,15 @@ def _tag_the_selection(page, shot, n_selected: int) -> None:
     page.wait_for_function("() => Array.from(document.querySelectorAll('.vecbook-color-by select option')).some(o => o.textContent === 'label')",
                            timeout=30_000)
     _wait_text(page, ".vecbook-map-status", f"{n_selected:,} selected")  # the tag kept the selection
+    clauses = page.locator(".vecbook-clause").count()
     page.click(".vecbook-add-condition")  # a new filter clause offers the new field
-    page.wait_for_function("""() => { const c = document.querySelectorAll('.vecbook-clause');
-        return c.length > 0 && Array.from(c[c.length - 1].querySelector('select').options).some(o => o.textContent === 'label'); }""",
-                           timeout=30_000)
+    offered = """(n) => { const c = document.querySelectorAll('.vecbook-clause');
+        return c.length > n && Array.from(c[c.length - 1].querySelector('select').options).some(o => o.textContent === 'label'); }"""
+    try:
+        page.wait_for_function(offered, arg=clauses, timeout=30_000)
+    except Exception as exc:
+        fields = page.evaluate("() => Array.from(document.querySelectorAll('.vecbook-clause')).map(c => Array.from(c.querySelector('select').options).map(o => o.textContent))")
+        raise AssertionError(f"the new clause does not offer 'label' ({clauses} clause(s) before the click): {fields}") from exc
     page.locator(f"{actions} button", has_text="Selection as filter").click()
     page.wait_for_function("() => { const c = document.querySelector('.vecbook-selection-code'); return c !== null && c.textContent.startsWith('filter_dict={'); }",
                            timeout=30_000)

@@ -27,8 +27,8 @@ FOCUS = "#ff8c00"
 QUERY = "#000000"
 BASE_COLOR = "#3b6ea5"
 RING_VERTICES = 16
-# A one-point selection right after a lasso, on one of this many points nearest where the lasso began, is the
-# click regl-scatterplot adds to a lasso that ends where it began, not a user's.
+# A one-point selection right after a lasso, on one of this many points (or 0.1 % of the map) nearest an end of
+# the lasso, is the click regl-scatterplot adds to a lasso that ends where it began, not a user's.
 TRAILING_CLICK_NEAREST = 20
 
 
@@ -92,7 +92,7 @@ class EmbeddingMap(_Widget):
         self.widget = w.VBox(children)
         self.widget.add_class("vecbook-map")
         self._syncing = False
-        self._lasso_start: np.ndarray | None = None
+        self._lasso_ends: tuple[np.ndarray, np.ndarray] | None = None
         self.method_box.observe(lambda c: self._syncing or self.state.show(c["new"]), "value")
         self.color_box.observe(lambda c: self._syncing or self.state.set_color(c["new"] or None), "value")
         self.scale_box.observe(lambda c: self._syncing or self.state.set_color(self.state.color_by, c["new"]), "value")
@@ -395,8 +395,8 @@ class EmbeddingMap(_Widget):
         rows = [] if change["new"] is None else np.asarray(change["new"]).astype(np.int64).tolist()
         if rows == self.state.selected:
             return  # the browser's echo of our own selection
-        start, self._lasso_start = self._lasso_start, None
-        if len(rows) == 1 and len(self.state.selected) > 1 and start is not None and self._near(rows[0], start):
+        ends, self._lasso_ends = self._lasso_ends, None
+        if len(rows) == 1 and len(self.state.selected) > 1 and ends is not None and any(self._near(rows[0], xy) for xy in ends):
             # regl-scatterplot follows a lasso that ends where it began by a click there (it compares only where
             # the button went down and up): keep the lasso, and show it again.
             self._sync(self.scatter.selection, list(self.state.selected))
@@ -406,11 +406,12 @@ class EmbeddingMap(_Widget):
             self.state.click(rows[0])
 
     def _on_lasso_end(self, change) -> None:
-        """A lasso ended (its polygon, in layout coordinates, arrives after its selection): remember where it began."""
+        """A lasso ended (its polygon, in layout coordinates, arrives after its selection): remember its two ends."""
         polygon = np.asarray(change["new"] if change["new"] is not None else [], dtype=np.float64)
-        self._lasso_start = polygon[0, :2] if polygon.ndim == 2 and len(polygon) > 2 else None
+        self._lasso_ends = (polygon[0, :2], polygon[-1, :2]) if polygon.ndim == 2 and len(polygon) > 2 else None
 
     def _near(self, row: int, xy: np.ndarray) -> bool:
         """Whether point ``row`` is among the points nearest ``xy`` on the layout (where a click there lands)."""
         d = np.linalg.norm(self.state.coords[:, :2] - xy, axis=1)
-        return bool(d[row] <= np.partition(d, min(TRAILING_CLICK_NEAREST, len(d) - 1))[min(TRAILING_CLICK_NEAREST, len(d) - 1)])
+        k = min(max(TRAILING_CLICK_NEAREST, len(d) // 1000), len(d) - 1)  # dense maps: more points within a few pixels
+        return bool(d[row] <= np.partition(d, k)[k])
