@@ -147,7 +147,7 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
         if lock_timeout is not None and (isinstance(lock_timeout, bool) or not isinstance(lock_timeout, (int, float)) or lock_timeout < 0):
             raise ValidationError(f"lock_timeout must be a number of seconds >= 0 or None, got {lock_timeout!r}")
         self.lock_timeout = None if lock_timeout is None else float(lock_timeout)
-        self._index_spec = make_spec(index, index_params)
+        self._index_spec = make_spec(index, index_params, self.distance)
         self.store_dir = str(store_dir)
         self._root = Path(store_dir).resolve()
         self._root_str = str(self._root)

@@ -33,7 +33,7 @@ class MemoryVectorStore(TableStore):
         **kwargs: Any,
     ):
         super().__init__(embedding_model=embedding_model, batch_size=batch_size, **kwargs)
-        self._index_spec = make_spec(index, index_params)
+        self._index_spec = make_spec(index, index_params, self.distance)
         self.store_dir = store_dir
         self._tables: dict[str, TableState] = {}
 
