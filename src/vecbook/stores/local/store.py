@@ -48,11 +48,13 @@ concurrent compaction never makes a read fail.
 
 With ``index="hnsw"`` each process keeps an approximate index in RAM, updated on
 every write and log replay. The index is saved beside the snapshot
-(``snap-<g>.hnsw`` etc., see ``ann.py``) with the log offset it reflects: by the
+(``snap-<g>.usearch`` etc., see ``ann_files.py``) with the log offset it reflects: by the
 writer that publishes a snapshot, and on close by a store whose index ran ahead
 of the saved one. It is a cache: on open it is used only if it matches
 (generation, offset, rows, checksums), the log after that offset is replayed
-into it, and otherwise it is rebuilt from the vectors.
+into it, and otherwise it is rebuilt from the vectors. A saved graph is opened as a
+read-only memory map (copied into RAM by the first write) and checksummed in the
+background when large.
 
 Symbolic links inside ``store_dir`` (a workspace folder that is a link) are
 refused with :class:`SymlinkError`; ``list_workspaces`` skips them with a warning.
