@@ -145,7 +145,7 @@ class HnswIndex:
 
     def _writable(self) -> Any:
         if self.viewed:  # the map is read-only (usearch crashes on a change): copy it into RAM first
-            self._raw, self.viewed = self._raw.copy(), False
+            self._raw, self.viewed, self._ef = self._raw.copy(), False, -1
         return self._raw
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
