@@ -23,6 +23,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data  # noqa: E402
 from bench_ann_scale import stream  # noqa: E402
+
 from vecbook import LocalVectorStore  # noqa: E402
 from vecbook.node import VectorNode  # noqa: E402
 from vecbook.stores.engine import ann  # noqa: E402

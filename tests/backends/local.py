@@ -4,7 +4,6 @@ float32 or int8 (a quantized graph re-ranked exactly; cosine only, so other dist
 import pytest
 
 import vecbook
-
 from tests.backends import HNSW
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from ...errors import MissingDependencyError, ValidationError
 from .scoring import exact_scores
 
-__all__ = ["IndexSpec", "HnswIndex", "make_spec", "best_rows", "QUANTIZATIONS"]
+__all__ = ["QUANTIZATIONS", "HnswIndex", "IndexSpec", "best_rows", "make_spec"]
 
 _METRICS = {"cosine": "cos", "dot": "ip", "euclidean": "l2sq"}
 _KINDS = ("hnsw",)
@@ -237,4 +237,4 @@ def best_rows(queries: np.ndarray, candidates: np.ndarray, vectors: np.ndarray, 
 # persistence lives in ann_files.py; these names stay importable from here
 from .ann_files import index_files, load_index, read_checkpoint, save_index  # noqa: E402
 
-__all__ += ["save_index", "read_checkpoint", "load_index", "index_files"]
+__all__ += ["index_files", "load_index", "read_checkpoint", "save_index"]

@@ -28,7 +28,7 @@ import numpy as np
 
 from .ann import HnswIndex, IndexSpec
 
-__all__ = ["save_index", "read_checkpoint", "load_index", "index_files", "FORMAT", "VERIFY_INLINE_BYTES"]
+__all__ = ["FORMAT", "VERIFY_INLINE_BYTES", "index_files", "load_index", "read_checkpoint", "save_index"]
 
 log = logging.getLogger("vecbook.ann")
 
@@ -68,7 +68,7 @@ def save_index(prefix: Path, index: HnswIndex, labels: np.ndarray, next_label: i
             "format": FORMAT,
             "generation": generation,
             "log_offset": int(log_offset),
-            "rows": int(len(labels)),
+            "rows": len(labels),
             "next_label": int(next_label),
             "dimensions": index.dimensions,
             "distance": index.distance,
