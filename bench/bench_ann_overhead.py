@@ -1,10 +1,11 @@
-"""What vecbook adds to an HNSW query: `local` + `index="hnsw"` against raw hnswlib on the same graph.
+"""What vecbook adds to an HNSW query: `local` + `index="hnsw"` against raw usearch on the same graph.
 
-    python bench/bench_ann_overhead.py [--n 100000] [--ef 32] [--queries 300] [--folder DIR]
+    python bench/bench_ann_overhead.py [--n 100000] [--ef 32] [--quantization int8] [--queries 300] [--folder DIR]
 
 Builds (or reopens, with ``--folder``) a local store of ``n`` clustered unit vectors
-with ``index="hnsw"``, then times, query by query and taking turns: ``knn_query`` on
-the store's own hnswlib graph at the same ef (the reference), vecbook's sync
+with ``index="hnsw"``, then times, query by query and taking turns: ``search`` on
+the store's own usearch graph at the same ef for the same number of candidates
+(the reference; a quantized graph is asked for ``rerank × 10``), vecbook's sync
 ``search_by_vector`` and its ``async_search_by_vector`` awaited on a user event loop.
 Prints median, p99, the median of the per-query ratios and the load average. Also
 times exact search at 10k (memory and local) against a bare numpy product; ``--tail``
@@ -52,7 +53,7 @@ def timed_async(store, queries: np.ndarray):
 
 def ann(args) -> None:
     folder = args.folder or tempfile.mkdtemp(prefix="vecbook-bench-annov-")
-    spec = {"ef_search": args.ef}
+    spec = {"ef_search": args.ef, "quantization": args.quantization}
     vectors = data.vectors(args.n, 384)
     queries = data.queries(args.queries, 384)
     try:
@@ -64,17 +65,19 @@ def ann(args) -> None:
             print(f"built {args.n:,} in {time.perf_counter() - t:.0f} s")
         store = LocalVectorStore(store_dir=folder, index="hnsw", index_params=spec)
         store.search_by_vector(queries[0], "bench", top_k=K)
-        raw = store._state("bench").table.index._raw
-        raw.set_ef(max(args.ef, 2 * K))
+        index = store._state("bench").table.index
+        raw, wanted = index._raw, K * index.spec.candidates_per_result
+        raw.expansion_search = max(args.ef, 2 * K, wanted)
+        codes = index._codes(queries)  # what vecbook computes per query is timed on its side only
         one_async, loop = timed_async(store, queries)
         systems = {
-            "raw hnswlib knn_query": lambda i: raw.knn_query(queries[i % len(queries)], k=K, num_threads=1),
+            "raw usearch search": lambda i: raw.search(codes[i % len(queries)], wanted, threads=1),
             "vecbook local sync": lambda i: store.search_by_vector(queries[i % len(queries)], "bench", top_k=K),
             "vecbook local async": one_async,
         }
-        report(f"ANN {args.n:,} x 384, ef {args.ef}, top {K}", interleaved(systems, args.queries, rounds=args.rounds), "raw hnswlib knn_query")
+        report(f"ANN {args.n:,} x 384, ef {args.ef}, top {K}", interleaved(systems, args.queries, rounds=args.rounds), "raw usearch search")
         if args.tail:
-            tail(store, raw, queries)
+            tail(store, lambda q: raw.search(index._codes(q[None]), wanted, threads=1), queries)
         loop.close()
         store.close()
     finally:
@@ -82,7 +85,7 @@ def ann(args) -> None:
             rmtree(folder)
 
 
-def tail(store, raw, queries: np.ndarray, count: int = 900) -> None:
+def tail(store, raw_search, queries: np.ndarray, count: int = 900) -> None:
     """Where the p99 comes from: the bare hops, and the search with GC off or a shorter GIL switch interval."""
     collections: list[int] = []
     gc.callbacks.append(lambda phase, info: collections.append(info["generation"]) if phase == "start" else None)
@@ -102,7 +105,7 @@ def tail(store, raw, queries: np.ndarray, count: int = 900) -> None:
 
     print(f"\np99 sources   (load {os.getloadavg()[0]:.2f})")
     search = lambda q: store.search_by_vector(q, "bench", top_k=K)  # noqa: E731
-    run("raw knn_query", lambda q: raw.knn_query(q, k=K, num_threads=1))
+    run("raw usearch search", raw_search)
     run("run_sync(bare coroutine)", lambda q: run_sync(nothing()))
     run("run_sync(to_thread(no-op))", lambda q: run_sync(to_thread(lambda: None)))
     run("sync search_by_vector", search)
@@ -146,6 +149,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--ef", type=int, default=32)
+    parser.add_argument("--quantization", choices=["int8", "binary"], help="a quantized graph (default float32)")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--folder", help="keep the built store here and reuse it on later runs")

@@ -198,13 +198,13 @@ def machine() -> dict:
         "platform": platform.platform(),
         "load_at_start": load_average(),
     }
-    try:
-        import hnswlib  # noqa: F401
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-        info["hnswlib"] = version("hnswlib")
-    except ImportError:
-        pass
+    for library in ("usearch", "hnswlib"):  # the index's library (ann extra); hnswlib for the map's UMAP
+        try:
+            info[library] = version(library)
+        except PackageNotFoundError:
+            pass
     return info
 
 

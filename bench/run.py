@@ -1,6 +1,7 @@
 """The vecbook benchmark suite: one command, tables on stdout, every figure in JSON.
 
     python bench/run.py [--quick] [--sizes 10k,100k,1M] [--only core,ann,embed,peers] [--json bench/results/NAME.json]
+    python bench/run.py --scale 10m [--scale-quantization int8|binary|none] [--scale-folder DIR]
 
 Run it with vecbook's ``ann`` and ``openai`` extras importable (or from a checkout
 with ``PYTHONPATH=src:.``). Sections:
@@ -59,7 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ann-iid-sizes", help="memory+hnsw sizes on i.i.d. data, the worst case (default 100k; quick: 10k)")
     parser.add_argument("--queries", type=int, help="queries per round for timed searches")
     parser.add_argument("--json", help="where to write the figures (default bench/results/<date>.json)")
+    parser.add_argument("--scale", help="only the large quantized local store (bench_ann_scale.py), e.g. 10m: build, cold open, recall, ms/query, RAM, disk")
+    parser.add_argument("--scale-quantization", default="int8", choices=["int8", "binary", "none"])
+    parser.add_argument("--scale-folder", help="where to build it (default a temporary folder, removed afterwards)")
     args = parser.parse_args(argv)
+    if args.scale:
+        return scale(args)
 
     only = set(args.only.split(",")) if args.only else None
     peer_filter = None if only is None or "peers" in only else {o for o in only if o not in SECTIONS}
@@ -125,6 +131,24 @@ def main(argv: list[str] | None = None) -> int:
     for r in misses:
         print("  MISSED: " + common.format_row(r))
     return 0
+
+
+def scale(args) -> int:
+    """``--scale N``: bench_ann_scale.py in a process of its own (10M × 384 needs the RAM to itself)."""
+    import subprocess
+    import tempfile
+
+    folder = args.scale_folder or tempfile.mkdtemp(prefix="vecbook-bench-scale-")
+    cmd = [sys.executable, str(Path(__file__).with_name("bench_ann_scale.py")), "--n", args.scale, "--folder", folder, "--quantization", args.scale_quantization]
+    try:
+        done = subprocess.run(cmd, check=False, stdout=subprocess.PIPE, text=True)  # progress on stderr as it comes
+    finally:
+        if not args.scale_folder:
+            common.rmtree(folder)
+    print(done.stdout)
+    if done.returncode == 0 and args.json:
+        Path(args.json).write_text(done.stdout)
+    return done.returncode
 
 
 if __name__ == "__main__":

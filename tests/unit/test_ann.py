@@ -37,7 +37,7 @@ def ids(hits) -> list[str]:
 
 
 def test_missing_library_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "hnswlib", None)
+    monkeypatch.setitem(sys.modules, "usearch", None)
     with pytest.raises(MissingDependencyError, match=r"vecbook\[ann\]"):
         MemoryVectorStore(index="hnsw", index_params=WIDE)
 
@@ -47,14 +47,14 @@ def test_bad_index_arguments_are_refused():
         MemoryVectorStore(index="ivf")
     with pytest.raises(ValidationError):
         MemoryVectorStore(index_params={"M": 8})
-    pytest.importorskip("hnswlib")
+    pytest.importorskip("usearch")
     with pytest.raises(ValidationError):
         MemoryVectorStore(index="hnsw", index_params={"M": 0})
     with pytest.raises(ValidationError):
         MemoryVectorStore(index="hnsw", index_params={"efSearch": 10})
 
 
-requires_hnswlib = pytest.mark.skipif(importlib.util.find_spec("hnswlib") is None, reason="needs the ann extra (hnswlib)")
+requires_usearch = pytest.mark.skipif(importlib.util.find_spec("usearch") is None, reason="needs the ann extra (usearch)")
 
 
 @pytest.fixture(params=["memory", "local"])
@@ -80,7 +80,7 @@ def recall(indexed, exact, queries: np.ndarray, k: int = 10) -> float:
     return float(np.mean([len(set(ids(a)) & set(ids(b))) / k for a, b in zip(got, want)]))
 
 
-@requires_hnswlib
+@requires_usearch
 def test_unfiltered_search_uses_the_index_and_agrees_with_exact(pair):
     indexed, exact = pair
     assert recall(indexed, exact, unit_vectors(50, seed=1)) >= 0.95
@@ -89,7 +89,7 @@ def test_unfiltered_search_uses_the_index_and_agrees_with_exact(pair):
     assert scores == sorted(scores, reverse=True)  # exact scores, recomputed and ordered
 
 
-@requires_hnswlib
+@requires_usearch
 def test_filtered_search_stays_exact(pair):
     indexed, exact = pair
     for q in unit_vectors(10, seed=3):
@@ -97,7 +97,7 @@ def test_filtered_search_stays_exact(pair):
             assert ids(indexed.search_by_vector(q, "w", top_k=7, filter_dict=flt)) == ids(exact.search_by_vector(q, "w", top_k=7, filter_dict=flt))
 
 
-@requires_hnswlib
+@requires_usearch
 def test_upsert_and_delete_update_the_index(pair):
     indexed, exact = pair
     target = unit_vectors(1, seed=4)[0]
@@ -116,7 +116,7 @@ def test_upsert_and_delete_update_the_index(pair):
     assert ids(indexed.search_by_vector(unit_vectors(200, seed=5)[17], "w", top_k=1)) == ["n10017"]
 
 
-@requires_hnswlib
+@requires_usearch
 def test_top_k_beyond_the_count_returns_everything(pair):
     indexed, _ = pair
     indexed.create_workspace("tiny")
@@ -125,7 +125,7 @@ def test_top_k_beyond_the_count_returns_everything(pair):
     assert sorted(ids(indexed.search_by_vector(unit_vectors(1)[0], "tiny", top_k=50))) == ["n1", "n2", "n3", "n4"]
 
 
-@requires_hnswlib
+@requires_usearch
 def test_euclidean_and_dot_indexes(tmp_path):
     for distance in ("euclidean", "dot"):
         indexed, exact = MemoryVectorStore(index="hnsw", index_params=WIDE, distance=distance), MemoryVectorStore(distance=distance)
@@ -147,14 +147,14 @@ def snapshot_files(folder, suffix: str) -> list:
     return sorted(p.name for p in folder.glob(f"snap-*{suffix}"))
 
 
-@requires_hnswlib
+@requires_usearch
 def test_local_saves_the_index_beside_each_snapshot_and_loads_it(tmp_path, small_compactions, monkeypatch):
     store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     store.create_workspace("w")
     store.insert(nodes(unit_vectors(2000)), "w")  # one frame past the threshold: a snapshot
     store.insert(nodes(unit_vectors(10, seed=9), start=5000), "w")  # stays in the log
     folder = tmp_path / "w"
-    assert snapshot_files(folder, ".hnsw") == ["snap-000001.hnsw"]
+    assert snapshot_files(folder, ".usearch") == ["snap-000001.usearch"]
     assert snapshot_files(folder, ".ann.json") == ["snap-000001.ann.json"]
     expected = [ids(h) for h in store.batch_search(unit_vectors(20, seed=10), "w", top_k=5)]
     store.close()
@@ -169,7 +169,7 @@ def test_local_saves_the_index_beside_each_snapshot_and_loads_it(tmp_path, small
     reopened.close()
 
 
-@requires_hnswlib
+@requires_usearch
 @pytest.mark.parametrize("damage", ["corrupt", "truncate", "delete", "stale"])
 def test_a_damaged_or_stale_index_is_rebuilt(tmp_path, small_compactions, damage):
     store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
@@ -177,7 +177,7 @@ def test_a_damaged_or_stale_index_is_rebuilt(tmp_path, small_compactions, damage
     store.insert(nodes(unit_vectors(2000)), "w")
     expected = ids(store.search_by_vector(unit_vectors(1, seed=11)[0], "w", top_k=10))
     store.close()
-    graph = tmp_path / "w" / "snap-000001.hnsw"
+    graph = tmp_path / "w" / "snap-000001.usearch"
     if damage == "corrupt":
         raw = bytearray(graph.read_bytes())
         raw[len(raw) // 2] ^= 0xFF
@@ -195,19 +195,19 @@ def test_a_damaged_or_stale_index_is_rebuilt(tmp_path, small_compactions, damage
     reopened.close()
 
 
-@requires_hnswlib
+@requires_usearch
 def test_old_generations_index_files_are_removed(tmp_path, small_compactions):
     store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     store.create_workspace("w")
     for part in range(3):
         store.insert(nodes(unit_vectors(2000, seed=part), start=part * 2000), "w")
     folder = tmp_path / "w"
-    assert len(snapshot_files(folder, ".hnsw")) == 1
+    assert len(snapshot_files(folder, ".usearch")) == 1
     assert len(snapshot_files(folder, ".labels.npy")) == 1
     store.close()
 
 
-@requires_hnswlib
+@requires_usearch
 def test_another_process_writes_reach_the_index(tmp_path):
     writer = LocalVectorStore(store_dir=tmp_path)  # no index: the file format is the same
     reader = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
@@ -222,22 +222,22 @@ def test_another_process_writes_reach_the_index(tmp_path):
     reader.close()
 
 
-@requires_hnswlib
+@requires_usearch
 def test_repr_names_the_index(tmp_path):
     assert "index='hnsw'" in repr(MemoryVectorStore(index="hnsw"))
     assert "index=" not in repr(LocalVectorStore(store_dir=tmp_path))
     assert isinstance(vecbook.create_vector_store("memory", index="hnsw"), MemoryVectorStore)
 
 
-@requires_hnswlib
+@requires_usearch
 def test_close_saves_an_index_that_ran_ahead_of_the_snapshot(tmp_path, monkeypatch):
     monkeypatch.setattr(local_module, "CHECKPOINT_BYTES", 64 << 10)
     store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     store.create_workspace("w")
     store.insert(nodes(unit_vectors(3000)), "w")  # < 8 MB: no snapshot, all in the log
-    assert not list((tmp_path / "w").glob("*.hnsw"))
+    assert not list((tmp_path / "w").glob("*.usearch"))
     store.close()
-    assert snapshot_files(tmp_path / "w", ".hnsw") == ["snap-000000.hnsw"]
+    assert snapshot_files(tmp_path / "w", ".usearch") == ["snap-000000.usearch"]
 
     built = []
     real_add = ann.HnswIndex.add
@@ -251,7 +251,7 @@ def test_close_saves_an_index_that_ran_ahead_of_the_snapshot(tmp_path, monkeypat
     assert '"log_offset"' in meta
 
 
-@requires_hnswlib
+@requires_usearch
 def test_small_workspaces_are_searched_exactly(monkeypatch):
     store = MemoryVectorStore(index="hnsw", index_params={"exact_below": 5000})
     store.create_workspace("w")
@@ -299,3 +299,110 @@ def test_filter_columns_follow_writes_incrementally():
             node = parse_filter(spec)
             got = sorted(table.ids[r] for r in table.filter_rows(node))
             assert got == sorted(fresh.ids[r] for r in fresh.filter_rows(node)), (step, spec)
+
+
+# ---- quantized graphs (int8 / binary) with exact re-scoring, and graphs opened by mmap ------------
+
+WIDE_DIMS = 128
+
+
+def wide_vectors(n: int, seed: int = 0) -> np.ndarray:
+    """Unit vectors in many small clusters (like embeddings of related texts), with room for sign bits."""
+    rng = np.random.default_rng(seed)
+    centers = np.random.default_rng(99).standard_normal((400, WIDE_DIMS)).astype(np.float32)
+    v = centers[rng.integers(0, 400, n)] + 0.5 * rng.standard_normal((n, WIDE_DIMS)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_bad_quantization_is_refused():
+    pytest.importorskip("usearch")
+    with pytest.raises(ValidationError, match="quantization"):
+        MemoryVectorStore(index="hnsw", index_params={"quantization": "int4"})
+    with pytest.raises(ValidationError, match="cosine"):
+        MemoryVectorStore(index="hnsw", index_params={"quantization": "int8"}, distance="dot")
+    with pytest.raises(ValidationError):
+        MemoryVectorStore(index="hnsw", index_params={"quantization": "binary", "rerank": 0.5})
+
+
+@requires_usearch
+@pytest.mark.parametrize("quantization", ["int8", "binary"])
+@pytest.mark.parametrize("backend", ["memory", "local"])
+def test_quantized_index_returns_exact_scores_and_recall(tmp_path, quantization, backend):
+    params = {"quantization": quantization, "exact_below": 0}
+    if backend == "memory":
+        indexed, exact = MemoryVectorStore(index="hnsw", index_params=params), MemoryVectorStore()
+    else:
+        indexed = LocalVectorStore(store_dir=tmp_path / "a", index="hnsw", index_params=params)
+        exact = LocalVectorStore(store_dir=tmp_path / "b")
+    data = nodes(wide_vectors(4000))
+    for store in (indexed, exact):
+        store.create_workspace("w")
+        store.insert(data, "w")
+    queries = wide_vectors(40, seed=1)
+    got, want = indexed.batch_search(queries, "w", top_k=10), exact.batch_search(queries, "w", top_k=10)
+    assert float(np.mean([len(set(ids(a)) & set(ids(b))) / 10 for a, b in zip(got, want)])) >= 0.95
+    truth = {n.unique_id: n.vector for n in data}
+    for q, hits in zip(queries, got):
+        scores = [h.metadata["score"] for h in hits]
+        assert scores == sorted(scores, reverse=True)
+        exact_float32 = [float(truth[h.unique_id] @ q) for h in hits]  # unit vectors: cosine = dot
+        assert np.allclose(scores, exact_float32, rtol=0, atol=1e-5)
+    indexed.close()
+    exact.close()
+
+
+@requires_usearch
+@pytest.mark.parametrize("quantization", [None, "int8"])
+def test_local_opens_the_saved_graph_as_a_map_and_copies_it_on_the_first_write(tmp_path, small_compactions, quantization):
+    params = {**WIDE, "quantization": quantization}
+    store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=params)
+    store.create_workspace("w")
+    store.insert(nodes(unit_vectors(2000)), "w")
+    queries = unit_vectors(20, seed=15)
+    expected = [ids(h) for h in store.batch_search(queries, "w", top_k=5)]
+    store.close()
+    reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=params)
+    assert [ids(h) for h in reopened.batch_search(queries, "w", top_k=5)] == expected
+    index = reopened._state("w").table.index
+    assert index.viewed and index.nbytes == 0  # a read-only map of the file, nothing copied
+    reopened.insert(nodes(unit_vectors(3, seed=16), start=9000), "w")
+    reopened.delete(["n7"], "w")
+    assert not index.viewed
+    assert ids(reopened.search_by_vector(unit_vectors(3, seed=16)[2], "w", top_k=1)) == ["n9002"]
+    assert "n7" not in ids(reopened.search_by_vector(unit_vectors(2000)[7], "w", top_k=10))
+    reopened.close()
+
+
+@requires_usearch
+def test_a_large_graph_is_verified_in_the_background(tmp_path, small_compactions, monkeypatch):
+    from vecbook.stores.engine import ann_files
+
+    monkeypatch.setattr(ann_files, "VERIFY_INLINE_BYTES", 0)  # every graph counts as large
+    store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    store.create_workspace("w")
+    store.insert(nodes(unit_vectors(2000)), "w")
+    q = unit_vectors(1, seed=17)[0]
+    expected = ids(store.search_by_vector(q, "w", top_k=10))
+    store.close()
+
+    intact = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    index = intact._state("w").table.index
+    index.verifier.join()
+    assert not index.damaged and ids(intact.search_by_vector(q, "w", top_k=10)) == expected
+    intact.close()
+
+    graph = tmp_path / "w" / "snap-000001.usearch"
+    raw = bytearray(graph.read_bytes())
+    raw[200] ^= 0xFF  # inside the stored vectors: a wrong code, not a broken graph
+    graph.write_bytes(bytes(raw))
+    damaged = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    index = damaged._state("w").table.index
+    index.verifier.join()
+    assert index.damaged  # never searched again: searches go exact
+    assert ids(damaged.search_by_vector(q, "w", top_k=10)) == expected
+    assert not (tmp_path / "w" / "snap-000001.ann.json").exists()  # the next open rebuilds it
+    damaged.close()
+    rebuilt = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    assert ids(rebuilt.search_by_vector(q, "w", top_k=10)) == expected
+    assert not rebuilt._state("w").table.index.viewed
+    rebuilt.close()

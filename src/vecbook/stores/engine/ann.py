@@ -1,54 +1,59 @@
-"""An optional approximate nearest-neighbour index (HNSW, via hnswlib) for the memory and local backends.
+"""An optional approximate nearest-neighbour index (HNSW, via usearch) for the memory and local backends.
 
 ``pip install 'vecbook[ann]'``. The index maps integer *labels* to vectors; the
 NodeTable owns the mapping from labels to rows. It is a cache: searches that
-use it are approximate (the final scores are still recomputed exactly), filtered
-searches never use it, and the local backend may always rebuild it from the data.
+use it are approximate (the final scores are still recomputed exactly from the
+table's float32 vectors), filtered searches never use it, and the local backend
+may always rebuild it from the data.
 
-hnswlib was chosen by measurement (``bench/bench_ann_libs.py``): at equal
-recall it answered single queries fastest and built faster than usearch (f32)
-and faiss' HNSW, and unlike faiss' HNSW it deletes and replaces elements in place.
+``quantization`` (``index_params``) chooses what the graph holds and walks:
+``None`` float32 copies, ``"int8"`` scalar codes (a quarter of the float32 size)
+or ``"binary"`` sign bits (1/32). A quantized graph returns ``rerank`` times as
+many candidates as asked for, and the table keeps the best of them by their exact
+score, so the scores a search returns are always the exact float32 ones.
 
-A saved index is three files beside a snapshot: ``<prefix>.hnsw`` (hnswlib's own
-format), ``<prefix>.labels.npy`` (the label of each table row) and
-``<prefix>.ann.json`` (the generation and log offset it reflects, the row count,
-parameters and CRC-32s of the other two). :func:`load_index` returns ``None``
-unless everything matches, and the caller rebuilds the index.
+usearch was chosen by measurement (``bench/bench_ann_libs.py``, docs/performance.md):
+close to hnswlib for float32 graphs, and it alone of those measured offers int8
+and binary graphs and opening a saved graph as a memory map (``view``), which is
+what lets a large index open without being read.
+
+Persistence (``ann_files.py``): a saved index is three files beside a snapshot.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import zlib
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ...errors import MissingDependencyError, ValidationError
+from .scoring import exact_scores
 
-__all__ = ["IndexSpec", "HnswIndex", "make_spec", "save_index", "read_checkpoint", "load_index", "index_files"]
+__all__ = ["QUANTIZATIONS", "HnswIndex", "IndexSpec", "best_rows", "make_spec"]
 
-log = logging.getLogger("vecbook.ann")
-
-_SPACES = {"cosine": "cosine", "dot": "ip", "euclidean": "l2"}
+_METRICS = {"cosine": "cos", "dot": "ip", "euclidean": "l2sq"}
 _KINDS = ("hnsw",)
+QUANTIZATIONS = (None, "int8", "binary")
+_DTYPES = {None: "f32", "int8": "i8", "binary": "b1"}
+# Candidates re-scored exactly per wanted result: recall@10 ≥ 0.95 on MiniLM and clustered
+# vectors at the default ef (bench/bench_ann_libs.py, docs/performance.md).
+_RERANK = {None: 1, "int8": 3, "binary": 20}
+_INT_PARAMS = ("M", "ef_construction", "ef_search", "threads", "exact_below", "rerank")
 
 
-def _hnswlib() -> Any:
+def _usearch() -> Any:
     try:
-        import hnswlib
+        from usearch import index
     except ImportError as exc:
-        raise MissingDependencyError("hnswlib", "ann", feature="index='hnsw'") from exc
-    return hnswlib
+        raise MissingDependencyError("usearch", "ann", feature="index='hnsw'") from exc
+    return index
 
 
 @dataclass(frozen=True)
 class IndexSpec:
-    """How to build an index. ``ef_search`` is raised to ``2 * top_k`` when a search asks for more.
+    """How to build an index. ``ef_search`` is raised to the number of candidates when a search asks for more.
 
     Workspaces with fewer than ``exact_below`` nodes are searched exactly: a matrix
     product over them takes well under a millisecond, so an index gains nothing there.
@@ -61,9 +66,15 @@ class IndexSpec:
     ef_search: int = 200
     threads: int = 0  # 0: every core for bulk adds and batch searches
     exact_below: int = 10_000
+    quantization: str | None = None  # None (float32), "int8" or "binary"
+    rerank: int = 0  # candidates re-scored exactly per result; 0: the quantization's default
+
+    @property
+    def candidates_per_result(self) -> int:
+        return self.rerank or _RERANK[self.quantization]
 
 
-def make_spec(index: Any, params: dict | None = None) -> IndexSpec | None:
+def make_spec(index: Any, params: dict | None = None, distance: str | None = None) -> IndexSpec | None:
     """Turn a store's ``index=`` / ``index_params=`` arguments into an IndexSpec (or None: no index)."""
     if index is None or index is False:
         if params:
@@ -74,154 +85,156 @@ def make_spec(index: Any, params: dict | None = None) -> IndexSpec | None:
     if index not in _KINDS:
         raise ValidationError(f"unknown index {index!r}; use None (exact search) or 'hnsw'")
     params = dict(params or {})
-    unknown = set(params) - {"M", "ef_construction", "ef_search", "threads", "exact_below"}
+    unknown = set(params) - {*_INT_PARAMS, "quantization"}
     if unknown:
         raise ValidationError(f"unknown index_params: {', '.join(sorted(unknown))}")
-    for key, value in params.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key in ("threads", "exact_below") else 2):
+    quantization = params.get("quantization")
+    if quantization not in QUANTIZATIONS:
+        raise ValidationError(f"index_params['quantization'] must be None, 'int8' or 'binary', got {quantization!r}")
+    if quantization is not None and distance not in (None, "cosine"):
+        raise ValidationError(f"index_params['quantization']={quantization!r} needs distance='cosine', not {distance!r}")
+    for key in _INT_PARAMS:
+        value = params.get(key)
+        if key in params and (isinstance(value, bool) or not isinstance(value, int) or value < (0 if key in ("threads", "exact_below", "rerank") else 2)):
             raise ValidationError(f"index_params[{key!r}] must be a positive integer, got {value!r}")
-    _hnswlib()  # fail now, not at the first insert
+    _usearch()  # fail now, not at the first insert
     return IndexSpec(kind=index, **params)
 
 
 class HnswIndex:
     """An HNSW graph over integer labels: add (or replace), remove, search, save, load.
 
-    Labels are never reused: a new vector gets a new label, and the slot of a
-    removed one is recycled by hnswlib (``replace_deleted``) without re-labelling.
+    Labels are never reused: a new vector gets a new label. A graph opened from a
+    file is a read-only memory map until the first change, which copies it into RAM.
     """
 
     def __init__(self, dimensions: int, distance: str, spec: IndexSpec, *, capacity: int = 1024, _raw: Any = None):
+        if spec.quantization is not None and distance != "cosine":
+            raise ValidationError(f"index_params['quantization']={spec.quantization!r} needs distance='cosine', not {distance!r}")
         self.dimensions, self.distance, self.spec = dimensions, distance, spec
         self._threads = spec.threads or os.cpu_count() or 1
+        self.viewed = _raw is not None  # a memory map of a saved file: read-only
+        self.damaged = False  # set by the background check of a mapped file: never searched again
         if _raw is None:
-            _raw = _hnswlib().Index(space=_SPACES[distance], dim=dimensions)
-            _raw.init_index(max_elements=max(capacity, 16), M=spec.M, ef_construction=spec.ef_construction, allow_replace_deleted=True)
+            _raw = _usearch().Index(**self.settings(dimensions, distance, spec))
         self._raw = _raw
+        self._ef = -1
+
+    @staticmethod
+    def settings(dimensions: int, distance: str, spec: IndexSpec) -> dict:
+        binary = spec.quantization == "binary"
+        return {
+            "ndim": dimensions,
+            "metric": "hamming" if binary else _METRICS[distance],
+            "dtype": _DTYPES[spec.quantization],
+            "connectivity": spec.M,
+            "expansion_add": spec.ef_construction,
+            "expansion_search": spec.ef_search,
+        }
+
+    def _codes(self, vectors: np.ndarray) -> np.ndarray:
+        """What the graph stores for these float32 vectors (also used for queries)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if self.spec.quantization == "binary":
+            return np.packbits(vectors > 0, axis=1)
+        if self.spec.quantization == "int8":  # cosine only: scale each vector to unit length, then to ±127
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+            return np.rint(unit * 127.0).astype(np.int8)
+        return vectors
+
+    def _writable(self) -> Any:
+        if self.viewed:  # the map is read-only (usearch crashes on a change): copy it into RAM first
+            self._raw, self.viewed, self._ef = self._raw.copy(), False, -1
+        return self._raw
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         """Insert new labels, or replace the vectors of existing live ones."""
         if not len(labels):
             return
-        needed = self._raw.element_count + len(labels)
-        if needed > self._raw.max_elements:
-            self._raw.resize_index(max(needed, self._raw.max_elements + self._raw.max_elements // 2))
+        raw = self._writable()
+        labels = np.asarray(labels, dtype=np.uint64)
+        present = raw.contains(labels)
+        if present.any():
+            raw.remove(labels[present])
         threads = self._threads if len(labels) >= 256 else 1
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        self._raw.add_items(vectors, np.asarray(labels, dtype=np.int64), num_threads=threads, replace_deleted=True)
+        raw.add(labels, self._codes(vectors), threads=threads)
 
     def remove(self, labels: np.ndarray) -> None:
-        for label in labels:
-            self._raw.mark_deleted(int(label))
+        if len(labels):
+            self._writable().remove(np.asarray(labels, dtype=np.uint64))
 
     def search(self, queries: np.ndarray, k: int) -> np.ndarray | None:
-        """Labels of the ``k`` nearest live elements per query (q × k), or None if it cannot answer.
+        """Labels of the nearest live elements per query (q × c, c ≥ k), or None if it cannot answer.
 
-        ``k`` must not exceed the number of live elements.
+        ``c`` is ``k`` for a float32 graph; a quantized one returns up to
+        ``rerank * k`` candidates, for :func:`best_rows` to narrow down exactly.
         """
-        if k <= 0:
+        if k <= 0 or self.damaged:
             return None
-        self._raw.set_ef(max(self.spec.ef_search, 2 * k))
-        try:
-            labels, _ = self._raw.knn_query(queries, k=k, num_threads=1 if len(queries) == 1 else self._threads)
-        except RuntimeError:  # fewer than k reachable (after many deletions): the caller goes exact
+        wanted = min(k * self.spec.candidates_per_result, len(self._raw))
+        ef = max(self.spec.ef_search, 2 * k, wanted)
+        if ef != self._ef:
+            self._raw.expansion_search, self._ef = ef, ef
+        threads = 1 if len(queries) == 1 else self._threads
+        found = self._raw.search(self._codes(queries), wanted, threads=threads)
+        if hasattr(found, "counts"):  # a batch of queries
+            keys, got = found.keys, int(found.counts.min())
+        else:  # one query: its keys are only the ones found
+            keys, got = found.keys[None, :], len(found.keys)
+        if got < k:  # fewer than k reachable (after many deletions): the caller goes exact
             return None
-        return labels.astype(np.int64)
+        return keys[:, :got].astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self._raw)
 
     @property
     def nbytes(self) -> int:
-        """Approximate RAM held by the graph and its copy of the vectors."""
-        per_element = 4 * self.dimensions + 4 * (2 * self.spec.M + 1) + 8 + 8
-        return self._raw.max_elements * per_element
+        """RAM held by the graph and its codes (0 while it is a memory map of a file)."""
+        return 0 if self.viewed else int(self._raw.memory_usage)
 
-    def save(self, path: Path) -> None:
-        self._raw.save_index(str(path))
+    def save(self, path: os.PathLike) -> None:
+        self._raw.save(str(path))
 
     @classmethod
-    def load(cls, path: Path, dimensions: int, distance: str, spec: IndexSpec) -> HnswIndex:
-        raw = _hnswlib().Index(space=_SPACES[distance], dim=dimensions)
-        raw.load_index(str(path), allow_replace_deleted=True)
+    def open(cls, path: os.PathLike, dimensions: int, distance: str, spec: IndexSpec) -> HnswIndex:
+        """Map a saved graph without reading it; ValueError if it was built with other settings."""
+        raw = _usearch().Index.restore(str(path), view=True)
+        if raw is None:
+            raise ValueError(f"{path} is not a usearch index")
+        expected = cls.settings(dimensions, distance, spec)
+        if raw.ndim != expected["ndim"] or raw.connectivity != spec.M or str(raw.dtype).lower().split(".")[-1] != expected["dtype"]:
+            raise ValueError(f"{path} was built with other settings ({raw.ndim} dims, M={raw.connectivity}, {raw.dtype})")
+        raw.expansion_search = spec.ef_search
         return cls(dimensions, distance, spec, _raw=raw)
 
 
-# ---- persistence beside a snapshot ---------------------------------------------------
+def best_rows(queries: np.ndarray, candidates: np.ndarray, vectors: np.ndarray, distance: str, k: int) -> list[np.ndarray]:
+    """The ``k`` rows of each query's ``candidates`` with the best exact score, best first.
 
-
-def index_files(prefix: Path) -> list[Path]:
-    return [Path(f"{prefix}{suffix}") for suffix in (".hnsw", ".labels.npy", ".ann.json")]
-
-
-def _crc(path: Path) -> int:
-    crc = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(16 << 20):
-            crc = zlib.crc32(chunk, crc)
-    return crc
-
-
-def save_index(prefix: Path, index: HnswIndex, labels: np.ndarray, next_label: int, *, generation: int, log_offset: int) -> bool:
-    """Save the index as it is after applying snapshot ``generation`` and its log up to ``log_offset``.
-
-    ``labels[r]`` is the label of table row ``r`` at that point. Files are
-    written under temporary names and renamed, the sidecar last; best effort
-    (the index is a cache), so failures are logged, not raised.
+    Ranked in float32 (the caller re-scores the ``k`` kept in float64), unless a
+    huge component overflows it.
     """
-    paths = index_files(prefix)
-    tmps = [p.with_name(p.name + ".tmp") for p in paths]
-    try:
-        paths[2].unlink(missing_ok=True)  # no sidecar may vouch for half-replaced files
-        index.save(tmps[0])
-        with open(tmps[1], "wb") as f:
-            np.save(f, np.ascontiguousarray(labels, dtype=np.int64), allow_pickle=False)
-        meta = {
-            "generation": generation,
-            "log_offset": int(log_offset),
-            "rows": int(len(labels)),
-            "next_label": int(next_label),
-            "dimensions": index.dimensions,
-            "distance": index.distance,
-            "spec": asdict(index.spec),
-            "crc_graph": _crc(tmps[0]),
-            "crc_labels": _crc(tmps[1]),
-        }
-        tmps[2].write_text(json.dumps(meta))
-        for tmp, path in zip(tmps, paths):
-            os.replace(tmp, path)
-        return True
-    except (OSError, RuntimeError) as exc:
-        log.warning("could not save the ANN index beside %s (it will be rebuilt on open): %s", prefix, exc)
-        for tmp in tmps:
-            tmp.unlink(missing_ok=True)
-        return False
+    out = []
+    for query, rows in zip(queries, candidates):
+        picked = vectors[rows]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if distance == "euclidean":
+                diff = picked - query
+                scores = -np.einsum("ij,ij->i", diff, diff)
+            else:
+                scores = picked @ query
+                if distance == "cosine":
+                    norms = np.sqrt(np.einsum("ij,ij->i", picked, picked))
+                    scores = np.divide(scores, norms, out=np.zeros_like(scores), where=norms > 0)
+        if not np.isfinite(scores).all():
+            scores = exact_scores(query, picked, distance)
+        out.append(rows[np.argsort(-scores, kind="stable")[:k]])
+    return out
 
 
-def read_checkpoint(prefix: Path, generation: int, distance: str, spec: IndexSpec) -> dict | None:
-    """The sidecar of a saved index, if it was made for this generation and these settings."""
-    try:
-        meta = json.loads(index_files(prefix)[2].read_text())
-    except (OSError, ValueError):
-        return None
-    expected = {"generation": generation, "distance": distance}
-    if any(meta.get(k) != v for k, v in expected.items()) or meta.get("spec", {}).get("M") != spec.M:
-        return None
-    return meta
+# persistence lives in ann_files.py; these names stay importable from here
+from .ann_files import index_files, load_index, read_checkpoint, save_index  # noqa: E402
 
-
-def load_index(prefix: Path, meta: dict, rows: int, dimensions: int | None, spec: IndexSpec) -> tuple[HnswIndex, np.ndarray, int] | None:
-    """(index, label of each row, next free label) from files vouched for by ``meta``, or None if
-    they do not fit a table of ``rows`` rows of ``dimensions`` or are damaged."""
-    graph, label_file, _ = index_files(prefix)
-    try:
-        if meta["rows"] != rows or meta["dimensions"] != dimensions:
-            return None
-        if _crc(label_file) != meta["crc_labels"] or _crc(graph) != meta["crc_graph"]:
-            log.warning("ANN index beside %s fails its checksum; rebuilding it", prefix)
-            return None
-        labels = np.load(label_file, allow_pickle=False)
-        next_label = int(meta["next_label"])
-        if labels.shape != (rows,) or (rows and (labels.min() < 0 or labels.max() >= next_label)):
-            return None
-        return HnswIndex.load(graph, meta["dimensions"], meta["distance"], spec), labels, next_label
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        log.warning("cannot load the ANN index beside %s (%s); rebuilding it", prefix, exc)
-        return None
+__all__ += ["index_files", "load_index", "read_checkpoint", "save_index"]

@@ -351,6 +351,10 @@ class NodeTable(RowLists):
         rows = self._row_of_label[labels]
         if (rows < 0).any():  # cannot happen while index and table agree; stay exact if they do not
             return None
+        if rows.shape[1] > k:  # a quantized graph's candidates: keep the k best by exact score
+            from .ann import best_rows
+
+            return best_rows(queries, rows, self._vectors, self.distance, k)
         return list(rows)
 
     # ---- reads -----------------------------------------------------------------------

@@ -48,11 +48,13 @@ concurrent compaction never makes a read fail.
 
 With ``index="hnsw"`` each process keeps an approximate index in RAM, updated on
 every write and log replay. The index is saved beside the snapshot
-(``snap-<g>.hnsw`` etc., see ``ann.py``) with the log offset it reflects: by the
+(``snap-<g>.usearch`` etc., see ``ann_files.py``) with the log offset it reflects: by the
 writer that publishes a snapshot, and on close by a store whose index ran ahead
 of the saved one. It is a cache: on open it is used only if it matches
 (generation, offset, rows, checksums), the log after that offset is replayed
-into it, and otherwise it is rebuilt from the vectors.
+into it, and otherwise it is rebuilt from the vectors. A saved graph is opened as a
+read-only memory map (copied into RAM by the first write) and checksummed in the
+background when large.
 
 Symbolic links inside ``store_dir`` (a workspace folder that is a link) are
 refused with :class:`SymlinkError`; ``list_workspaces`` skips them with a warning.
@@ -147,7 +149,7 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
         if lock_timeout is not None and (isinstance(lock_timeout, bool) or not isinstance(lock_timeout, (int, float)) or lock_timeout < 0):
             raise ValidationError(f"lock_timeout must be a number of seconds >= 0 or None, got {lock_timeout!r}")
         self.lock_timeout = None if lock_timeout is None else float(lock_timeout)
-        self._index_spec = make_spec(index, index_params)
+        self._index_spec = make_spec(index, index_params, self.distance)
         self.store_dir = str(store_dir)
         self._root = Path(store_dir).resolve()
         self._root_str = str(self._root)

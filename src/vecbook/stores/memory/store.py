@@ -18,7 +18,9 @@ class MemoryVectorStore(TableStore):
     ``store_dir`` is the default directory for dumps and loads. ``index="hnsw"``
     (``pip install 'vecbook[ann]'``) keeps an approximate HNSW index per workspace
     for unfiltered searches; ``index_params`` tunes it (``M``, ``ef_construction``,
-    ``ef_search``, ``threads``). Filtered searches stay exact.
+    ``ef_search``, ``threads``, ``exact_below``; ``quantization="int8"`` or ``"binary"``
+    for a graph of small codes whose candidates, ``rerank`` per result, are re-ranked
+    by their exact score: cosine only). Filtered searches stay exact.
     """
 
     backend = "memory"
@@ -33,7 +35,7 @@ class MemoryVectorStore(TableStore):
         **kwargs: Any,
     ):
         super().__init__(embedding_model=embedding_model, batch_size=batch_size, **kwargs)
-        self._index_spec = make_spec(index, index_params)
+        self._index_spec = make_spec(index, index_params, self.distance)
         self.store_dir = store_dir
         self._tables: dict[str, TableState] = {}
 

@@ -1,0 +1,194 @@
+"""A large quantized local store: build it, open it cold, search it (issue 15's 10M × 384 goal).
+
+    python bench/bench_ann_scale.py --n 1M --quantization int8 --folder /tmp/annscale [--raw] [--keep]
+
+Builds a ``local`` store with ``index="hnsw"`` and ``index_params={"quantization": ...}``
+from clustered 384-d unit vectors (``bench/data.py``'s distribution, generated in
+chunks so 10M never sits in RAM twice), 10,000 nodes per insert call, then
+``close()`` (the final snapshot and the saved graph). ``--raw`` also times
+usearch alone adding the same vectors with the same settings (the reference for
+"building with the index ≤ 1.2× raw"). A fresh process then opens the store and
+reports the time to the first answer (open + an ANN search), RSS, recall@10
+against the exact top 10 (computed while generating) and ms per query, sync
+``search_by_vector``, 200 queries. Prints one JSON object; ``cat /proc/loadavg``
+is in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import data  # noqa: E402
+from common import dir_bytes, rss_bytes  # noqa: E402
+
+DIMS, K, CHUNK = 384, 10, 10_000
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split(" ")[:3].__str__()
+
+
+def stream(n: int, dims: int = DIMS, seed: int = 0, chunk: int = CHUNK):
+    """data.vectors(n, dims) chunk by chunk (the same distribution, one chunk in RAM at a time)."""
+    rng = np.random.default_rng(seed)
+    centers = data._centers(dims, seed)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        block = rng.standard_normal((stop - start, dims), dtype=np.float32)
+        block *= 0.6 / np.sqrt(dims)
+        block += centers[rng.integers(0, len(centers), stop - start)]
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        yield start, block
+
+
+class TopK:
+    """The exact top K rows per query, merged chunk by chunk."""
+
+    def __init__(self, queries: np.ndarray):
+        self.queries = queries
+        self.scores = np.full((len(queries), K), -np.inf, dtype=np.float32)
+        self.rows = np.zeros((len(queries), K), dtype=np.int64)
+
+    def add(self, start: int, block: np.ndarray) -> None:
+        scores = np.hstack([self.scores, self.queries @ block.T])
+        rows = np.hstack([self.rows, np.broadcast_to(np.arange(start, start + len(block)), (len(self.queries), len(block)))])
+        top = np.argpartition(-scores, K, axis=1)[:, :K]
+        self.scores, self.rows = np.take_along_axis(scores, top, 1), np.take_along_axis(rows, top, 1)
+
+
+def build(args) -> dict:
+    from vecbook import LocalVectorStore
+    from vecbook.node import VectorNode
+
+    params = {"quantization": args.quantization}
+    store = LocalVectorStore(store_dir=args.folder, index="hnsw", index_params=params)
+    store.create_workspace("bench")
+    queries = data.queries(args.queries, DIMS)
+    truth = TopK(queries)
+    insert_s, t0 = 0.0, time.perf_counter()
+    for start, block in stream(args.n):
+        truth.add(start, block)
+        batch = [
+            VectorNode.model_construct(unique_id=f"id{start + i}", workspace_id="bench", content="", metadata={"i": start + i}, vector=v)
+            for i, v in enumerate(block)
+        ]
+        t = time.perf_counter()
+        store.insert(batch, "bench")
+        insert_s += time.perf_counter() - t
+        if start % (args.n // 10 or 1) < CHUNK:
+            print(f"  {start + len(block):,} nodes, {time.perf_counter() - t0:.0f} s, load {loadavg()}", file=sys.stderr, flush=True)
+    t = time.perf_counter()
+    store.close()
+    close_s = time.perf_counter() - t
+    np.save(Path(args.folder) / "queries.npy", queries)
+    np.save(Path(args.folder) / "truth.npy", truth.rows)
+    out = {
+        "n": args.n, "quantization": args.quantization, "insert_s": insert_s, "close_s": close_s,
+        "build_s": insert_s + close_s, "nodes_per_s": args.n / (insert_s + close_s),
+        "peak_rss_build_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "disk_bytes": dir_bytes(args.folder) - (Path(args.folder) / "queries.npy").stat().st_size - (Path(args.folder) / "truth.npy").stat().st_size,
+        "load_build": loadavg(),
+    }
+    out["disk_x_raw"] = out["disk_bytes"] / (args.n * DIMS * 4)
+    return out
+
+
+def raw_build(args) -> dict:
+    """usearch alone, same settings, adding the same vectors (codes) in the same chunks."""
+    from vecbook.stores.engine.ann import HnswIndex, IndexSpec
+
+    spec = IndexSpec(quantization=args.quantization)
+    index = HnswIndex(DIMS, "cosine", spec)
+    seconds = 0.0
+    for start, block in stream(args.n):
+        codes = index._codes(block)
+        t = time.perf_counter()
+        index._raw.add(np.arange(start, start + len(block), dtype=np.uint64), codes, threads=os.cpu_count())
+        seconds += time.perf_counter() - t
+    return {"raw_build_s": seconds, "raw_index_bytes": index.nbytes, "load_raw": loadavg()}
+
+
+def open_and_search(args) -> dict:
+    """In a fresh process: open, first answer, RSS, recall and ms per query."""
+    from vecbook import LocalVectorStore
+
+    queries, truth = np.load(Path(args.folder) / "queries.npy"), np.load(Path(args.folder) / "truth.npy")
+    base = rss_bytes()
+    t = time.perf_counter()
+    store = LocalVectorStore(store_dir=args.folder, index="hnsw", index_params={"quantization": args.quantization})
+    store.search_by_vector(queries[0], "bench", top_k=K)
+    first = time.perf_counter() - t
+    rss_open = rss_bytes() - base
+    index = store._state("bench").table.index
+    by_ef = {}
+    for ef in args.efs:
+        index.spec = dataclasses.replace(index.spec, ef_search=ef)  # the search breadth only: same graph
+        times, found = [], []
+        for q in queries:
+            t = time.perf_counter()
+            hits = store.search_by_vector(q, "bench", top_k=K)
+            times.append(time.perf_counter() - t)
+            found.append({int(h.unique_id[2:]) for h in hits})
+        by_ef[ef] = {
+            "recall@10": float(np.mean([len(f & set(map(int, row))) / K for f, row in zip(found, truth)])),
+            "ms_median": float(np.median(times) * 1e3), "ms_p99": float(np.percentile(times, 99) * 1e3),
+        }
+    t = time.perf_counter()
+    verifier = getattr(index, "verifier", None)
+    if verifier is not None:
+        verifier.join()
+    verify_wait = time.perf_counter() - t
+    store.close()
+    return {
+        "open_to_first_answer_s": first, "rss_after_open_gb": rss_open / 2**30, "rss_after_queries_gb": (rss_bytes() - base) / 2**30,
+        "index_viewed": bool(index is not None and index.viewed), "by_ef": by_ef,
+        "verify_wait_after_queries_s": verify_wait, "load_open": loadavg(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", default="1M")
+    parser.add_argument("--quantization", default="int8", choices=["int8", "binary", "none"])
+    parser.add_argument("--folder", required=True)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--raw", action="store_true", help="also time usearch alone on the same vectors")
+    parser.add_argument("--open-only", action="store_true", help="(internal) the fresh-process part")
+    parser.add_argument("--opens", type=int, default=3, help="cold opens, each in a new process")
+    parser.add_argument("--efs", default="64,200", help="search breadths (ef_search) timed after the open")
+    args = parser.parse_args()
+    args.n = data.parse_size(args.n)
+    args.efs = [int(e) for e in args.efs.split(",")]
+    args.quantization = None if args.quantization == "none" else args.quantization
+    if args.open_only:
+        print(json.dumps(open_and_search(args)))
+        return
+    out = build(args)
+    print(json.dumps(out), file=sys.stderr, flush=True)
+    if args.raw:
+        out.update(raw_build(args))
+        out["build_x_raw"] = out["build_s"] / out["raw_build_s"]
+    opens = []
+    for _ in range(args.opens):
+        cmd = [sys.executable, __file__, "--open-only", "--n", str(args.n), "--folder", args.folder, "--queries", str(args.queries),
+               "--quantization", args.quantization or "none", "--efs", ",".join(map(str, args.efs))]
+        opens.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
+    out["opens"] = opens
+    raw = args.n * DIMS * 4
+    out["rss_after_queries_x_raw"] = max(o["rss_after_queries_gb"] for o in opens) * 2**30 / raw
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

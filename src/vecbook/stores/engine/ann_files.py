@@ -1,0 +1,152 @@
+"""The approximate index saved beside a snapshot: a checksummed, derived cache.
+
+Three files: ``<prefix>.usearch`` (usearch's own format), ``<prefix>.labels.npy``
+(the label of each table row) and ``<prefix>.ann.json`` (the format, the
+generation and log offset it reflects, the row count, the settings and CRC-32s of
+the other two). :func:`load_index` returns ``None`` unless everything matches,
+and the caller rebuilds the index.
+
+Opening maps the graph instead of reading it. Its checksum is verified in a
+background thread (at lower CPU priority) when it is larger than
+``VERIFY_INLINE_BYTES``, as the snapshot's vectors are (docs/reliability.md): a
+graph found damaged is never searched again (searches go exact), is never saved
+again, and its sidecar is removed so the next open rebuilds it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import zlib
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .ann import HnswIndex, IndexSpec
+
+__all__ = ["FORMAT", "VERIFY_INLINE_BYTES", "index_files", "load_index", "read_checkpoint", "save_index"]
+
+log = logging.getLogger("vecbook.ann")
+
+FORMAT = "usearch-1"
+VERIFY_INLINE_BYTES = 16 << 20  # graphs up to this size are verified before the open returns
+
+
+def index_files(prefix: Path) -> list[Path]:
+    return [Path(f"{prefix}{suffix}") for suffix in (".usearch", ".labels.npy", ".ann.json")]
+
+
+def _crc(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(16 << 20):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def save_index(prefix: Path, index: HnswIndex, labels: np.ndarray, next_label: int, *, generation: int, log_offset: int) -> bool:
+    """Save the index as it is after applying snapshot ``generation`` and its log up to ``log_offset``.
+
+    ``labels[r]`` is the label of table row ``r`` at that point. Files are
+    written under temporary names and renamed, the sidecar last; best effort
+    (the index is a cache), so failures are logged, not raised.
+    """
+    if index.damaged:
+        return False
+    paths = index_files(prefix)
+    tmps = [p.with_name(p.name + ".tmp") for p in paths]
+    try:
+        paths[2].unlink(missing_ok=True)  # no sidecar may vouch for half-replaced files
+        index.save(tmps[0])
+        with open(tmps[1], "wb") as f:
+            np.save(f, np.ascontiguousarray(labels, dtype=np.int64), allow_pickle=False)
+        meta = {
+            "format": FORMAT,
+            "generation": generation,
+            "log_offset": int(log_offset),
+            "rows": len(labels),
+            "next_label": int(next_label),
+            "dimensions": index.dimensions,
+            "distance": index.distance,
+            "spec": asdict(index.spec),
+            "crc_graph": _crc(tmps[0]),
+            "crc_labels": _crc(tmps[1]),
+        }
+        tmps[2].write_text(json.dumps(meta))
+        for tmp, path in zip(tmps, paths):
+            os.replace(tmp, path)
+        return True
+    except (OSError, RuntimeError) as exc:
+        log.warning("could not save the ANN index beside %s (it will be rebuilt on open): %s", prefix, exc)
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
+        return False
+
+
+def read_checkpoint(prefix: Path, generation: int, distance: str, spec: IndexSpec) -> dict | None:
+    """The sidecar of a saved index, if it was made for this generation and these settings."""
+    try:
+        meta = json.loads(index_files(prefix)[2].read_text())
+    except (OSError, ValueError):
+        return None
+    expected = {"format": FORMAT, "generation": generation, "distance": distance}
+    if any(meta.get(k) != v for k, v in expected.items()) or not isinstance(meta.get("spec"), dict):
+        return None
+    if any(meta["spec"].get(k) != getattr(spec, k) for k in ("M", "quantization")):
+        return None
+    return meta
+
+
+def load_index(prefix: Path, meta: dict, rows: int, dimensions: int | None, spec: IndexSpec) -> tuple[HnswIndex, np.ndarray, int] | None:
+    """(index, label of each row, next free label) from files vouched for by ``meta``, or None if
+    they do not fit a table of ``rows`` rows of ``dimensions`` or are damaged.
+
+    The graph is memory-mapped; a large one is checksummed in the background.
+    """
+    graph, label_file, sidecar = index_files(prefix)
+    try:
+        if meta["rows"] != rows or meta["dimensions"] != dimensions:
+            return None
+        size = graph.stat().st_size
+        if _crc(label_file) != meta["crc_labels"] or (size <= VERIFY_INLINE_BYTES and _crc(graph) != meta["crc_graph"]):
+            log.warning("ANN index beside %s fails its checksum; rebuilding it", prefix)
+            return None
+        labels = np.load(label_file, allow_pickle=False)
+        next_label = int(meta["next_label"])
+        if labels.shape != (rows,) or (rows and (labels.min() < 0 or labels.max() >= next_label)):
+            return None
+        index = HnswIndex.open(graph, meta["dimensions"], meta["distance"], spec)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        log.warning("cannot load the ANN index beside %s (%s); rebuilding it", prefix, exc)
+        return None
+    if size > VERIFY_INLINE_BYTES:
+        index.verifier = _verify_later(index, graph, sidecar, meta["crc_graph"])
+    return index, labels, next_label
+
+
+def _verify_later(index: HnswIndex, graph: Path, sidecar: Path, crc: int) -> threading.Thread:
+    def run() -> None:
+        if sys.platform.startswith("linux"):  # a thread id is a task id there only: nice this thread, calls first
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+            except OSError:
+                pass
+        try:
+            good = _crc(graph) == crc
+        except OSError:
+            good = False
+        if not good:
+            index.damaged = True
+            log.warning("ANN index %s fails its checksum: searches go exact; it is rebuilt at the next open", graph)
+            try:
+                sidecar.unlink(missing_ok=True)
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=run, name="vecbook-verify-ann", daemon=True)
+    thread.start()
+    return thread
