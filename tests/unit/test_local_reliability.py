@@ -477,7 +477,7 @@ def test_a_failing_compaction_warns_once_and_backs_off(tmp_path, monkeypatch, ca
     attempts = []
     real = store_module.write_snapshot
 
-    def full(prefix, batch):
+    def full(prefix, batch, *rest):
         attempts.append(1)
         raise OSError(errno.ENOSPC, "No space left on device", str(prefix))
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["NodeTable", "RowSource", "squared_norms"]
 
 _MIN_CAPACITY = 1024
+UNCHANGED = 1 << 62  # changed_floor of a table none of whose rows changed in place
 
 
 class NodeTable(RowLists):
@@ -62,6 +63,9 @@ class NodeTable(RowLists):
         self._max_sq = 0.0  # the largest squared norm ever stored (never lowered): rules out float32 overflow
         self.layout = getattr(self, "layout", -1) + 1  # changes whenever rows are renumbered
         self.version = getattr(self, "version", -1) + 1  # changes on every write (keyword indexes follow it)
+        # The lowest row rewritten in place or deleted since the last take_changed_floor() (appends
+        # do not count): a snapshot of the first rows is still a snapshot of them if this is above them.
+        self.changed_floor = UNCHANGED
 
     def __len__(self) -> int:
         return self._n - self._dead
@@ -122,6 +126,7 @@ class NodeTable(RowLists):
             return
         rows, new_ids = self._rows_for(batch.ids)
         first_new_row = self.n_rows
+        floor = int(rows[rows < first_new_row].min()) if len(new_ids) < len(rows) else UNCHANGED
         dims = self.dimensions if self.dimensions is not None else batch.dimensions
         grown = self._grown(first_new_row + len(new_ids), dims)
         sq_norms = np.einsum("ij,ij->i", batch.vectors, batch.vectors, dtype=np.float64)
@@ -133,6 +138,7 @@ class NodeTable(RowLists):
         if grown is not None:
             self._vectors, self._sq_norms, self._alive, self._labels = grown
         self.dimensions = dims
+        self.changed_floor = min(self.changed_floor, floor)
         for node_id, row in new_ids.items():
             self.row_of[node_id] = row
         self.ids.extend(new_ids)
@@ -217,6 +223,7 @@ class NodeTable(RowLists):
                 continue
             self.ids[row] = self.contents[row] = self.metadatas[row] = None
             self._alive[row] = False
+            self.changed_floor = min(self.changed_floor, row)
             self._vectors[row] = 0
             if self.index is not None:
                 self.index.remove(self._labels[row : row + 1])
@@ -234,6 +241,8 @@ class NodeTable(RowLists):
 
     def compact(self) -> None:
         """Drop dead rows, keeping the order of the live ones (built first, then swapped in: exception-safe)."""
+        if not self._dead:
+            return  # nothing to drop: copying every row would renumber none (a close after a bulk load)
         keep = np.flatnonzero(self._alive[: self.n_rows])
         vectors = np.ascontiguousarray(self._vectors[keep])
         sq_norms = self._sq_norms[keep]
@@ -256,6 +265,15 @@ class NodeTable(RowLists):
         self._columns.clear()
         self._stale_rows.clear()
         self._inv_norms = None
+
+    def sq_norms(self, rows: np.ndarray) -> np.ndarray:
+        """The squared norms (float64) of these rows, a copy."""
+        return self._sq_norms[rows]
+
+    def take_changed_floor(self) -> int:
+        """The lowest row rewritten in place or deleted since the last call (``UNCHANGED``: none); restarts the count."""
+        floor, self.changed_floor = self.changed_floor, UNCHANGED
+        return floor
 
     def _grown(self, rows: int, dims: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """New (vectors, sq_norms, alive, labels) arrays with room for ``rows`` rows, or None if they fit.

@@ -34,10 +34,12 @@ from .files import (
     write_meta,
 )
 from .logfile import (
+    SnapshotBase,
+    snapshot_base,
     write_snapshot,
 )
 from .snapshot import publish_snapshot
-from .state import _LocalState
+from .state import TableSnapshot, _LocalState
 
 logger = logging.getLogger("vecbook.local")
 
@@ -101,12 +103,13 @@ class Compaction:
     def _compact_in_background(self, ws: str, state: _LocalState) -> bool:
         folder = self._dir(ws)
         temp = temp_prefix(folder)
+        copied = self._fuzzy_copy(ws, state)
+        if copied is None:
+            return False  # rows renumbered or reloaded meanwhile: a later write tries again
+        generation, incarnation, start, batch, sq_norms, base, taken = copied
+        published = False
         try:
-            copied = self._fuzzy_copy(ws, state)
-            if copied is None:
-                return False  # rows renumbered or reloaded meanwhile: a later write tries again
-            generation, incarnation, start, batch = copied
-            info = write_snapshot(temp, batch)
+            info = write_snapshot(temp, batch, base, sq_norms)
             with state.lock:
                 copied_to = state.offset if state.generation == generation else start
             # Frames before copied_to are final (logs are only appended to): copy them unlocked.
@@ -114,52 +117,105 @@ class Compaction:
             with self._writing(ws, state):
                 if (state.generation, state.incarnation) != (generation, incarnation):
                     return False  # another process published meanwhile, or the workspace was re-created
-                self._publish(ws, state, temp, copied_to, batch, info)
+                self._publish(ws, state, temp, copied_to, info, taken)
+            published = True
             return True
         finally:
+            if not published:
+                self._give_back(state, taken)
             remove_temp(temp)
 
-    def _fuzzy_copy(self, ws: str, state: _LocalState) -> tuple[int, str, int, NodeBatch] | None:
+    def _fuzzy_copy(self, ws: str, state: _LocalState) -> tuple | None:
         """Copy the table in chunks, taking the lock per chunk only, plus the log offset to replay from.
 
         Every row not written after that offset stays as it was during the copy;
         a row written after it may be copied in any state, since replaying the log
         from the offset (upserts and deletes are idempotent) overwrites it. Rows are
         only ever appended, so a chunk's row numbers stay valid unless the table is
-        renumbered (``layout``) or reloaded: then give up.
+        renumbered (``layout``) or reloaded: then give up. Rows the published snapshot
+        already holds unchanged (see :meth:`_base`) are not copied: the snapshot's bytes are.
+
+        Returns (generation, incarnation, offset, rows copied, squared norms of every row,
+        base, taken), where ``taken`` is what :meth:`_publish` and :meth:`_give_back` need.
         """
         with state.lock:
             self._refresh(ws, state)
             table, generation, incarnation, start = state.table, state.generation, state.incarnation, state.offset
             layout, n = table.layout, table.n_rows
-            vectors = np.empty((n, table.dimensions or 0), dtype=np.float32)  # each chunk is copied into place once
-        ids: list = []
-        contents: list = []
-        metadatas: list = []
-        step = tunables.SNAPSHOT_CHUNK_ROWS
-        for lo in range(0, max(n, 1), step):
+            floor = table.take_changed_floor()  # from here on, rows rewritten in place are counted again
+        taken = (table, layout, floor, None)
+        try:
             with state.lock:
-                if state.table is not table or table.layout != layout:
-                    return None
-                rows = table.live_rows(lo, min(n, lo + step))
-                part = table.batch(rows, out=vectors[len(ids) : len(ids) + len(rows)])
-            ids += part.ids
-            contents += part.contents
-            metadatas += part.metadatas
-        return generation, incarnation, start, NodeBatch(ids, contents, metadatas, vectors[: len(ids)])
+                base = self._base(ws, state, table, floor, n)
+                first = base.rows if base is not None else 0
+                vectors = np.empty((n - first, table.dimensions or 0), dtype=np.float32)  # each chunk is copied into place once
+                sq_norms = np.empty(n, dtype=np.float64)
+                sq_norms[:first] = table.sq_norms(slice(0, first))
+            ids: list = []
+            contents: list = []
+            metadatas: list = []
+            step = tunables.SNAPSHOT_CHUNK_ROWS
+            for lo in range(first, n, step):
+                with state.lock:
+                    if state.table is not table or table.layout != layout:
+                        self._give_back(state, taken)
+                        return None
+                    rows = table.live_rows(lo, min(n, lo + step))
+                    k = len(ids)
+                    part = table.batch(rows, out=vectors[k : k + len(rows)])
+                    sq_norms[first + k : first + k + len(rows)] = table.sq_norms(rows)
+                ids += part.ids
+                contents += part.contents
+                metadatas += part.metadatas
+        except BaseException:
+            self._give_back(state, taken)
+            raise
+        rows = first + len(ids)
+        taken = (table, layout, floor, rows if rows == n else None)  # with dead rows, snapshot rows != table rows
+        return generation, incarnation, start, NodeBatch(ids, contents, metadatas, vectors[: len(ids)]), sq_norms[:rows], base, taken
+
+    def _base(self, ws: str, state: _LocalState, table, floor: int, n: int) -> SnapshotBase | None:
+        """The published snapshot as the start of the next one, if it holds the table's first rows unchanged.
+
+        It does if this state published it from this table (or opened the table from it),
+        the rows were not renumbered since, and no row of it was rewritten in place or
+        deleted since (``floor``, taken from the table with the lock held, is above them).
+        """
+        known = state.reuse
+        if known is None or known.generation != state.generation or known.table is not table or known.layout != table.layout:
+            return None
+        if floor < known.rows:
+            return None
+        return snapshot_base(self._dir(ws) / snap_name(state.generation), known.info, min(known.rows, n), table.dimensions)
+
+    @staticmethod
+    def _give_back(state: _LocalState, taken: tuple) -> None:
+        """A compaction that publishes nothing: the rows it saw changed still count as changed."""
+        table, _, floor, _ = taken
+        with state.lock:
+            table.changed_floor = min(table.changed_floor, floor)
 
     def _compact_now(self, ws: str, state: _LocalState) -> None:
         """Publish generation g+1 right here, under both locks: rows of RAM and snapshot stay the same."""
-        state.table.compact()
-        batch = state.table.batch(state.table.live_rows())
+        table = state.table
+        table.compact()
+        floor = table.take_changed_floor()
+        rows = table.live_rows()
+        taken = (table, table.layout, floor, len(rows))
+        base = self._base(ws, state, table, floor, len(rows))
+        batch = table.batch(rows[base.rows :] if base is not None else rows)
         temp = temp_prefix(self._dir(ws))
+        published = False
         try:
-            info = write_snapshot(temp, batch)
-            self._publish(ws, state, temp, state.offset, batch, info)  # an empty log g+1
+            info = write_snapshot(temp, batch, base, table.sq_norms(rows))
+            self._publish(ws, state, temp, state.offset, info, taken)  # an empty log g+1
+            published = True
         finally:
+            if not published:
+                self._give_back(state, taken)
             remove_temp(temp)
 
-    def _publish(self, ws: str, state: _LocalState, temp: Path, copied_to: int, batch: NodeBatch, info: dict) -> None:
+    def _publish(self, ws: str, state: _LocalState, temp: Path, copied_to: int, info: dict, taken: tuple) -> None:
         """Under both locks: snapshot files into place, log g+1 = ``temp.log`` + the frames since
         ``copied_to``, then meta.json; then the old generation's files go."""
         folder = self._dir(ws)
@@ -176,7 +232,9 @@ class Compaction:
         meta_stat = os.stat(folder / META)
         log_file, state.log_file = state.log_file, open(folder / log_name(new), "rb", buffering=0)  # noqa: SIM115 - the state's
         log_file.close()
-        state.generation, state.offset, state.snapshot_bytes, state.tail = new, tail, batch.vectors.nbytes, None
+        state.generation, state.offset, state.snapshot_bytes, state.tail = new, tail, info["f32"]["size"], None
+        table, layout, _, rows = taken
+        state.reuse = TableSnapshot(new, table, layout, rows, info) if rows is not None else None
         state.log_path = folder / log_name(new)
         state.index_offset = tail if saved else None
         state.meta_stat = (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size)

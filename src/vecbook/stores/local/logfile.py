@@ -25,10 +25,10 @@ let ``repair`` keep the rows of the chunks that are intact. Snapshots of format 
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import struct
 import threading
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,6 +39,7 @@ import numpy as np
 
 from .. import local as tunables
 from ..engine.batch import NodeBatch
+from .checksum import crc32
 from .files import damaged
 from .snapshot import write_norms
 
@@ -50,7 +51,9 @@ __all__ = [
     "read_legacy_snapshot",
     "read_snapshot",
     "salvage_frames",
+    "SnapshotBase",
     "salvage_snapshot",
+    "snapshot_base",
     "scan_frames",
     "write_snapshot",
 ]
@@ -80,7 +83,7 @@ class LogDamage(Exception):
 
 
 def _frame(payload: bytes) -> bytes:
-    return _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+    return _HEADER.pack(MAGIC, len(payload), crc32(payload)) + payload
 
 
 def encode_upsert(batch: NodeBatch) -> bytearray:
@@ -95,7 +98,7 @@ def encode_upsert(batch: NodeBatch) -> bytearray:
     view[body : body + len(head)] = head
     view[body + len(head) : body + len(head) + len(rows)] = rows
     view[body + len(head) + len(rows) :] = vectors
-    crc = zlib.crc32(view[body:])
+    crc = crc32(view[body:])
     _HEADER.pack_into(out, 0, MAGIC, size, crc)
     view.release()
     return out
@@ -128,7 +131,7 @@ def _problem(data: bytes | memoryview, offset: int) -> str | None:
         return "a frame without its marker"
     if offset + _HEADER.size + length > size:
         return "a frame cut short"
-    if zlib.crc32(data[offset + _HEADER.size : offset + _HEADER.size + length]) != crc:
+    if crc32(data[offset + _HEADER.size : offset + _HEADER.size + length]) != crc:
         return "a frame failing its checksum"
     return None
 
@@ -195,46 +198,158 @@ def salvage_frames(data: bytes, skipped: list[tuple[int, int, str]]) -> Iterator
 # ---- snapshots --------------------------------------------------------------------------------
 
 
-def write_snapshot(prefix: Path, batch: NodeBatch) -> dict[str, Any]:
-    """Write ``prefix.json`` and ``prefix.f32``, both fsynced; return what ``meta.json`` records of them.
+@dataclass
+class SnapshotBase:
+    """A published snapshot whose first ``rows`` rows (whole JSON lines) a new snapshot starts with, unchanged.
+
+    ``prefix`` names its files (``snap-<g>``), ``info`` is what ``meta.json`` records of them.
+    Build it with :func:`snapshot_base`, which says how many rows can be taken over.
+    """
+
+    prefix: Path
+    info: dict[str, Any]
+    rows: int
+    dimensions: int
+
+
+def snapshot_base(prefix: Path, info: dict[str, Any] | None, rows: int, dimensions: int | None) -> SnapshotBase | None:
+    """The base for a new snapshot whose first ``rows`` rows are those of the snapshot ``prefix``/``info``.
+
+    Only whole JSON lines are taken over, so the rows taken are ``rows`` rounded down to a
+    line; None if that is none, or if the snapshot was written with other line or chunk
+    sizes (the tunables) or in the old format.
+    """
+    if not info or "json" not in info or "f32" not in info or not dimensions:
+        return None
+    line_rows, chunk_bytes = tunables.SNAPSHOT_LINE_ROWS, tunables.SNAPSHOT_CHUNK_BYTES
+    if info["f32"].get("chunk") != chunk_bytes or info["f32"]["size"] != info["rows"] * dimensions * 4:
+        return None
+    taken = min(rows, info["rows"]) // line_rows * line_rows
+    if not taken or len(info["json"]["crcs"]) != 1 + -(-info["rows"] // line_rows):
+        return None
+    return SnapshotBase(prefix, info, taken, dimensions)
+
+
+def write_snapshot(prefix: Path, batch: NodeBatch, base: SnapshotBase | None = None, sq_norms: np.ndarray | None = None) -> dict[str, Any]:
+    """Write ``prefix.json``, ``prefix.f32`` and ``prefix.nrm``, the first two fsynced; return what
+    ``meta.json`` records of them.
 
     The JSON is encoded ``SNAPSHOT_LINE_ROWS`` rows at a time and the vectors are
     written from the array itself: no single call holds the GIL for long, so a
     compaction in a background thread does not stall the threads that keep reading
-    and writing.
+    and writing. With a ``base``, the snapshot's first ``base.rows`` rows are the base's
+    and ``batch`` holds only the rows after them: the base's JSON lines and whole
+    checksummed chunks of vectors are copied byte for byte by the kernel, with their
+    sums (damage in them stays detectable), so a compaction after a bulk load encodes
+    and checksums only the rows written since the last one. ``sq_norms``: the squared
+    norms of every row, if known (else computed from ``batch``, which must then hold every row).
     """
-    n, chunk_rows, chunk_bytes = len(batch), tunables.SNAPSHOT_LINE_ROWS, tunables.SNAPSHOT_CHUNK_BYTES
-    line_sums: list[int] = []
+    first = base.rows if base is not None else 0
+    dims = base.dimensions if base is not None else batch.dimensions
+    n, chunk_rows, chunk_bytes = first + len(batch), tunables.SNAPSHOT_LINE_ROWS, tunables.SNAPSHOT_CHUNK_BYTES
     with open(prefix.with_suffix(".json"), "wb") as f:
-        header = {"rows": n, "dimensions": batch.dimensions, "chunk_rows": chunk_rows}
-        for start in range(-chunk_rows, n, chunk_rows):
-            if start < 0:
-                line = json.dumps(header).encode()
-            else:
-                stop = start + chunk_rows
-                rows = [batch.ids[start:stop], batch.contents[start:stop], batch.metadatas[start:stop]]
-                line = json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode()
-            line_sums.append(zlib.crc32(line))
+        header = json.dumps({"rows": n, "dimensions": dims, "chunk_rows": chunk_rows}).encode()
+        f.write(header + b"\n")
+        line_sums = [crc32(header)]
+        if base is not None:
+            line_sums += _copy_lines(base, f)
+        for start in range(0, len(batch), chunk_rows):
+            stop = start + chunk_rows
+            rows = [batch.ids[start:stop], batch.contents[start:stop], batch.metadatas[start:stop]]
+            line = json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode()
+            line_sums.append(crc32(line))
             f.write(line + b"\n")
-        json_size = f.tell()
         f.flush()
+        json_size = os.fstat(f.fileno()).st_size  # not tell(): the copies wrote through the descriptor
         os.fsync(f.fileno())
     vectors = np.ascontiguousarray(batch.vectors, dtype="<f4")
     raw = memoryview(vectors).cast("B") if vectors.size else memoryview(b"")
-    chunk_sums = []
     with open(prefix.with_suffix(".f32"), "wb") as f:
-        for start in range(0, len(raw), chunk_bytes):
-            piece = raw[start : start + chunk_bytes]
-            chunk_sums.append(zlib.crc32(piece))
-            f.write(piece)
+        chunk_sums, lead = _copy_chunks(base, f) if base is not None else ([], b"")
+        sums = _Chunks(chunk_bytes)
+        for piece in (lead, raw):
+            for start in range(0, len(piece), chunk_bytes):
+                part = piece[start : start + chunk_bytes]
+                sums.feed(part)
+                f.write(part)
+        chunk_sums += sums.close()
         f.flush()
+        f32_size = os.fstat(f.fileno()).st_size
         os.fsync(f.fileno())
-    write_norms(prefix.with_suffix(".nrm"), vectors)
+    write_norms(prefix.with_suffix(".nrm"), vectors, sq_norms)
     return {
         "rows": n,
         "json": {"size": json_size, "crcs": line_sums},
-        "f32": {"size": len(raw), "chunk": chunk_bytes, "crcs": chunk_sums},
+        "f32": {"size": f32_size, "chunk": chunk_bytes, "crcs": chunk_sums},
     }
+
+
+def _copy_lines(base: SnapshotBase, out: BinaryIO) -> list[int]:
+    """Append the base's JSON lines of its first ``base.rows`` rows to ``out``; their checksums."""
+    lines = base.rows // tunables.SNAPSHOT_LINE_ROWS
+    with open(base.prefix.with_suffix(".json"), "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        start = end = m.find(b"\n") + 1  # after the header
+        for _ in range(lines):  # JSON escapes newlines inside strings: every one ends a line
+            end = m.find(b"\n", end) + 1
+            if end <= 0:
+                raise ValueError(f"{base.prefix.with_suffix('.json')} holds fewer lines than meta.json records")
+        out.flush()
+        _copy_range(f.fileno(), out.fileno(), start, end - start)
+    return base.info["json"]["crcs"][1 : 1 + lines]
+
+
+def _copy_chunks(base: SnapshotBase, out: BinaryIO) -> tuple[list[int], bytes]:
+    """Append the base's whole checksummed chunks of vectors before row ``base.rows`` to ``out``.
+
+    Returns their checksums and the bytes of those rows after the last whole chunk (to be
+    written, and summed, with the rows that follow).
+    """
+    chunk, size = base.info["f32"]["chunk"], base.rows * base.dimensions * 4
+    whole = size // chunk * chunk
+    with open(base.prefix.with_suffix(".f32"), "rb", buffering=0) as f:
+        out.flush()
+        _copy_range(f.fileno(), out.fileno(), 0, whole)
+        lead = os.pread(f.fileno(), size - whole, whole) if size > whole else b""
+    if len(lead) != size - whole:
+        raise ValueError(f"{base.prefix.with_suffix('.f32')} is shorter than meta.json records")
+    return base.info["f32"]["crcs"][: whole // chunk], lead
+
+
+def _copy_range(src: int, dst: int, offset: int, length: int) -> None:
+    """Copy ``length`` bytes of ``src`` from ``offset`` to the end of ``dst`` (in the kernel where it can)."""
+    os.lseek(dst, 0, os.SEEK_END)
+    end = offset + length
+    while offset < end:
+        try:
+            done = os.copy_file_range(src, dst, end - offset, offset)
+        except (AttributeError, OSError):  # no copy_file_range here (or not between these files)
+            done = os.write(dst, os.pread(src, min(end - offset, 16 << 20), offset))
+        if not done:
+            raise ValueError("a snapshot file ended early while being copied")
+        offset += done
+
+
+class _Chunks:
+    """Running crc32 of every ``size`` bytes of a stream fed in pieces."""
+
+    def __init__(self, size: int):
+        self.size, self.crc, self.filled, self.sums = size, 0, 0, []
+
+    def feed(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while len(view):
+            take = min(len(view), self.size - self.filled)
+            self.crc = crc32(view[:take], self.crc)
+            self.filled += take
+            view = view[take:]
+            if self.filled == self.size:
+                self.sums.append(self.crc)
+                self.crc, self.filled = 0, 0
+
+    def close(self) -> list[int]:
+        if self.filled:
+            self.sums.append(self.crc)
+        return self.sums
 
 
 def read_snapshot(prefix: Path, info: dict[str, Any], dimensions: int | None, spare: float = 0.25) -> NodeBatch:
@@ -280,7 +395,7 @@ def _read_columns(raw: bytes, info: dict[str, Any], path: Path) -> tuple[list, l
     metadatas: list = []
     offset = 0
     for number, (line, crc) in enumerate(zip(lines, expected["crcs"])):
-        if zlib.crc32(line) != crc:
+        if crc32(line) != crc:
             raise damaged(path, f"{path}: line {number + 1} (bytes {offset}-{offset + len(line)}) fails its checksum", offset)
         if number:
             try:
@@ -317,7 +432,7 @@ def _vector_reader(f: BinaryIO, target: memoryview, expected: dict[str, Any], pa
             for number in range(len(sums)):
                 piece = target[number * chunk : (number + 1) * chunk]
                 _read_exactly(f, piece, path, number * chunk)
-                pending.append(pool.submit(zlib.crc32, piece))
+                pending.append(pool.submit(crc32, piece))
             for number, (crc, got) in enumerate(zip(sums, pending)):
                 if got.result() != crc:
                     raise damaged(path, f"{path}: bytes {number * chunk}-{min(size, (number + 1) * chunk)} fail their checksum", number * chunk)
@@ -457,7 +572,7 @@ def _intact_chunks(raw: bytes, expected: dict[str, Any] | None) -> list[bool]:
     if expected is None:
         return [True]  # one chunk as big as any file
     chunk, view = expected["chunk"], memoryview(raw)
-    return [zlib.crc32(view[n * chunk : (n + 1) * chunk]) == crc for n, crc in enumerate(expected["crcs"])]
+    return [crc32(view[n * chunk : (n + 1) * chunk]) == crc for n, crc in enumerate(expected["crcs"])]
 
 
 def _row_intact(row: int, row_bytes: int, size: int, chunk: int, good_chunk: list[bool]) -> bool:
@@ -472,7 +587,7 @@ def _row_intact(row: int, row_bytes: int, size: int, chunk: int, good_chunk: lis
 
 def _salvage_line(line: bytes, number: int, sums: list[int] | None, path: Path, problems: list[str]) -> tuple | None:
     """(ids, contents, metadatas) of one JSON line, or None (noted in ``problems``) if it is damaged."""
-    if sums is not None and (number >= len(sums) or zlib.crc32(line) != sums[number]):
+    if sums is not None and (number >= len(sums) or crc32(line) != sums[number]):
         problems.append(f"{path}: line {number + 1} fails its checksum; its rows are dropped")
         return None
     try:

@@ -311,13 +311,16 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
     # ---- writes --------------------------------------------------------------------------
 
     async def _upsert(self, ws: str, batch: NodeBatch) -> None:
-        frame = await to_thread(encode_upsert, batch)
+        def encode_and_write() -> None:
+            frame = encode_upsert(batch)  # before any lock is taken: readers never wait for it
 
-        def write(table: NodeTable) -> bytes:
-            table.check(batch)
-            return frame
+            def write(table: NodeTable) -> bytes:
+                table.check(batch)
+                return frame
 
-        await to_thread(self._write, ws, write, lambda t: t.upsert(batch))
+            self._write(ws, write, lambda t: t.upsert(batch))
+
+        await to_thread(encode_and_write)  # one worker-thread trip per write
 
     async def _delete(self, ws: str, ids: list[str]) -> None:
         def write(table: NodeTable) -> bytes | None:
