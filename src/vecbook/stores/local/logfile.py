@@ -86,26 +86,22 @@ def _frame(payload: bytes) -> bytes:
     return _HEADER.pack(MAGIC, len(payload), crc32(payload)) + payload
 
 
-def encode_upsert(batch: NodeBatch) -> bytearray:
+def encode_upsert(batch: NodeBatch) -> list[bytes | memoryview]:
+    """The frame of an upsert of ``batch``, as pieces to write one after the other (header first).
+
+    The vectors (most of the bytes) are not copied: the last piece is a view of the
+    batch's matrix, checksummed where it is.
+    """
     rows = json.dumps([batch.ids, batch.contents, batch.metadatas], ensure_ascii=False, separators=(",", ":")).encode()
     vectors = memoryview(np.ascontiguousarray(batch.vectors, dtype="<f4")).cast("B")
     head = b"U" + _U32.pack(len(rows)) + _U32.pack(batch.vectors.shape[1] if batch.vectors.ndim == 2 else 0)
-    # One buffer, filled in place: the vectors (most of the bytes) are copied once, not three times.
-    size = len(head) + len(rows) + len(vectors)
-    out = bytearray(_HEADER.size + size)
-    view = memoryview(out)
-    body = _HEADER.size
-    view[body : body + len(head)] = head
-    view[body + len(head) : body + len(head) + len(rows)] = rows
-    view[body + len(head) + len(rows) :] = vectors
-    crc = crc32(view[body:])
-    _HEADER.pack_into(out, 0, MAGIC, size, crc)
-    view.release()
-    return out
+    crc = crc32(vectors, crc32(rows, crc32(head)))
+    return [_HEADER.pack(MAGIC, len(head) + len(rows) + len(vectors), crc), head, rows, vectors]
 
 
-def encode_delete(ids: list[str]) -> bytes:
-    return _frame(b"D" + json.dumps(ids, ensure_ascii=False).encode())
+def encode_delete(ids: list[str]) -> list[bytes]:
+    """The frame of a delete of ``ids``, as pieces like :func:`encode_upsert`'s."""
+    return [_frame(b"D" + json.dumps(ids, ensure_ascii=False).encode())]
 
 
 def _decode(payload: bytes, start: int, end: int) -> Frame:

@@ -314,7 +314,7 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
         def encode_and_write() -> None:
             frame = encode_upsert(batch)  # before any lock is taken: readers never wait for it
 
-            def write(table: NodeTable) -> bytes:
+            def write(table: NodeTable) -> list:
                 table.check(batch)
                 return frame
 
@@ -323,14 +323,14 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
         await to_thread(encode_and_write)  # one worker-thread trip per write
 
     async def _delete(self, ws: str, ids: list[str]) -> None:
-        def write(table: NodeTable) -> bytes | None:
+        def write(table: NodeTable) -> list | None:
             present = [i for i in ids if i in table.row_of]
             return encode_delete(present) if present else None
 
         await to_thread(self._write, ws, write, lambda t: t.delete(ids))
 
     def _write(self, ws: str, make_frame, apply) -> None:
-        """Holding the workspace and caught up: ``make_frame(table)`` → append + fsync → ``apply(table)``.
+        """Holding the workspace and caught up: ``make_frame(table)`` (a frame's pieces) → append + fsync → ``apply(table)``.
 
         A call that raises has not happened: a failed append is truncated off, and so is
         the frame of an apply that failed (the table is then rebuilt from the files).
@@ -349,7 +349,7 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
                 state.needs_reload = True  # the table may be part-changed: rebuild it from the files
                 self._take_back(path, start, exc)
                 raise
-            state.offset, state.tail, state.wrote = start + len(frame), (start, bytes(frame[:FRAME_HEADER])), True
+            state.offset, state.tail, state.wrote = start + sum(map(len, frame)), (start, bytes(frame[0][:FRAME_HEADER])), True
             self._maybe_compact(ws, state)
 
     @contextmanager
@@ -395,8 +395,8 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
             locking.release(lock)
             state.lock_file = None
 
-    def _append(self, path: Path, start: int, frame: bytes) -> None:
-        """Write ``frame`` at ``start`` (dropping a torn tail there) and fsync; on failure take it back and raise."""
+    def _append(self, path: Path, start: int, frame: list) -> None:
+        """Write ``frame`` (its pieces) at ``start`` (dropping a torn tail there) and fsync; on failure take it back and raise."""
         try:
             fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
@@ -497,11 +497,12 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
         return {"workspace": ws, **report}
 
 
-def _write_all(fd: int, data: bytes, offset: int) -> None:
+def _write_all(fd: int, pieces: list, offset: int) -> None:
     os.lseek(fd, offset, os.SEEK_SET)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view[: 1 << 30]) :]
+    for piece in pieces:
+        view = memoryview(piece)
+        while view:
+            view = view[os.write(fd, view[: 1 << 30]) :]
 
 
 def _valid_id(name: str) -> bool:
