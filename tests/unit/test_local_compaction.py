@@ -113,18 +113,18 @@ def test_a_compaction_that_fails_keeps_the_changes_it_saw(tmp_path, small_files,
     expected = {n.unique_id: n for n in [make(i) for i in range(40)]}
     s.insert(list(expected.values()), "ws")
     s.wait_for_compaction()
-    real = compaction.write_snapshot
+    real = compaction.write_snapshot_from
 
     def failing(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(compaction, "write_snapshot", failing)
+    monkeypatch.setattr(compaction, "write_snapshot_from", failing)
     monkeypatch.setattr(local, "COMPACT_BACKOFF", 0.0)
     updated = make(2, version=5)
     s.insert([updated] + [make(i) for i in range(40, 90)], "ws")
     expected.update({n.unique_id: n for n in [updated] + [make(i) for i in range(40, 90)]})
     s.wait_for_compaction()
-    monkeypatch.setattr(compaction, "write_snapshot", real)
+    monkeypatch.setattr(compaction, "write_snapshot_from", real)
     s._state("ws").compact_retry_at = 0.0
     more = [make(i) for i in range(90, 200)]
     s.insert(more, "ws")
@@ -132,4 +132,39 @@ def test_a_compaction_that_fails_keeps_the_changes_it_saw(tmp_path, small_files,
     s.wait_for_compaction()
     assert published(folder)["generation"] >= 2
     check(folder, expected)
+    s.close()
+
+
+def test_rows_renumbered_during_a_background_copy_abandon_it(tmp_path, small_files, monkeypatch):
+    """The vectors are copied a chunk at a time after the rows were listed; a renumbering in between gives up."""
+    from vecbook.stores.local import compaction
+
+    s = LocalVectorStore(store_dir=tmp_path)
+    s.create_workspace("ws")
+    expected = {n.unique_id: n for n in [make(i) for i in range(30)]}
+    s.insert(list(expected.values()), "ws")
+    s.wait_for_compaction()
+    before = published(tmp_path / "ws")["generation"]
+    real = compaction.write_snapshot_from
+    renumbered = []
+
+    def renumber_first(prefix, columns, chunks, *args):
+        if not renumbered:
+            state = s._state("ws")
+            with state.lock:
+                state.table.layout += 1  # as a compaction of the table's dead rows does
+            renumbered.append(1)
+        return real(prefix, columns, chunks, *args)
+
+    monkeypatch.setattr(compaction, "write_snapshot_from", renumber_first)
+    more = {n.unique_id: n for n in [make(i) for i in range(30, 100)]}
+    s.insert(list(more.values()), "ws")
+    s.wait_for_compaction()
+    assert renumbered and published(tmp_path / "ws")["generation"] == before  # given up, nothing published
+    expected.update(more)
+    s.insert([make(100)], "ws")  # the next write starts a compaction again
+    expected["n100"] = make(100)
+    s.wait_for_compaction()
+    assert published(tmp_path / "ws")["generation"] == before + 1
+    check(tmp_path / "ws", expected)
     s.close()

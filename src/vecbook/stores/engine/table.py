@@ -499,12 +499,23 @@ class NodeTable(RowLists):
 
         The vectors are copied into ``out`` (``len(rows)`` rows of the table's width) if given.
         """
+        return NodeBatch(*self.row_lists(rows), self._row_copy(rows, out))
+
+    def row_lists(self, rows: np.ndarray) -> tuple[list, list, list]:
+        """(ids, contents, metadatas) of these rows (metadata shared, not copied: treat as read-only)."""
         n = len(rows)
         if self._is_prefix(rows):  # every row from the first, in order: slices
-            return NodeBatch(self.ids[:n], self.contents[:n], self.metadatas[:n], self._row_copy(rows, out))
+            return self.ids[:n], self.contents[:n], self.metadatas[:n]
+        if n and rows[-1] - rows[0] + 1 == n:  # a run of rows (sorted and unique, as row lists here are)
+            lo, hi = int(rows[0]), int(rows[-1]) + 1
+            return self.ids[lo:hi], self.contents[lo:hi], self.metadatas[lo:hi]
         picked = rows.tolist()
         ids, contents, metadatas = self.ids, self.contents, self.metadatas
-        return NodeBatch([ids[r] for r in picked], [contents[r] for r in picked], [metadatas[r] for r in picked], self._row_copy(rows, out))
+        return [ids[r] for r in picked], [contents[r] for r in picked], [metadatas[r] for r in picked]
+
+    def vectors_of(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """A C-contiguous copy of these rows' vectors (in ``out`` if given)."""
+        return self._row_copy(rows, out)
 
     @staticmethod
     def _is_prefix(rows: np.ndarray) -> bool:

@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,6 @@ from ...errors import (
 )
 from .. import local as tunables
 from ..engine.ann import save_index
-from ..engine.batch import NodeBatch
 from .files import (
     META,
     copy_log,
@@ -36,12 +36,16 @@ from .files import (
 from .logfile import (
     SnapshotBase,
     snapshot_base,
-    write_snapshot,
+    write_snapshot_from,
 )
 from .snapshot import publish_snapshot
 from .state import TableSnapshot, _LocalState
 
 logger = logging.getLogger("vecbook.local")
+
+
+class _Renumbered(Exception):
+    """The table was renumbered or reloaded during a background compaction's copy: give up."""
 
 
 
@@ -106,10 +110,12 @@ class Compaction:
         copied = self._fuzzy_copy(ws, state)
         if copied is None:
             return False  # rows renumbered or reloaded meanwhile: a later write tries again
-        generation, incarnation, start, batch, sq_norms, base, taken = copied
+        generation, incarnation, start, columns, rows, sq_norms, base, taken = copied
+        table, layout = taken[0], taken[1]
         published = False
         try:
-            info = write_snapshot(temp, batch, base, sq_norms)
+            chunks = self._vector_chunks(state, table, layout, rows)
+            info = write_snapshot_from(temp, columns, chunks, table.dimensions, base, sq_norms)
             with state.lock:
                 copied_to = state.offset if state.generation == generation else start
             # Frames before copied_to are final (logs are only appended to): copy them unlocked.
@@ -120,23 +126,27 @@ class Compaction:
                 self._publish(ws, state, temp, copied_to, info, taken)
             published = True
             return True
+        except _Renumbered:
+            return False
         finally:
             if not published:
                 self._give_back(state, taken)
             remove_temp(temp)
 
     def _fuzzy_copy(self, ws: str, state: _LocalState) -> tuple | None:
-        """Copy the table in chunks, taking the lock per chunk only, plus the log offset to replay from.
+        """Take the table's rows in chunks, holding the lock per chunk only, plus the log offset to replay from.
 
         Every row not written after that offset stays as it was during the copy;
-        a row written after it may be copied in any state, since replaying the log
+        a row written after it may be copied in any state (its vector even in another
+        state than its metadata: see :meth:`_vector_chunks`), since replaying the log
         from the offset (upserts and deletes are idempotent) overwrites it. Rows are
         only ever appended, so a chunk's row numbers stay valid unless the table is
         renumbered (``layout``) or reloaded: then give up. Rows the published snapshot
-        already holds unchanged (see :meth:`_base`) are not copied: the snapshot's bytes are.
+        already holds unchanged (see :meth:`_base`) are not taken: the snapshot's bytes are.
 
-        Returns (generation, incarnation, offset, rows copied, squared norms of every row,
-        base, taken), where ``taken`` is what :meth:`_publish` and :meth:`_give_back` need.
+        Returns (generation, incarnation, offset, (ids, contents, metadatas), row numbers,
+        squared norms of every row, base, taken), where ``taken`` is what :meth:`_publish`
+        and :meth:`_give_back` need.
         """
         with state.lock:
             self._refresh(ws, state)
@@ -148,12 +158,12 @@ class Compaction:
             with state.lock:
                 base = self._base(ws, state, table, floor, n)
                 first = base.rows if base is not None else 0
-                vectors = np.empty((n - first, table.dimensions or 0), dtype=np.float32)  # each chunk is copied into place once
                 sq_norms = np.empty(n, dtype=np.float64)
                 sq_norms[:first] = table.sq_norms(slice(0, first))
             ids: list = []
             contents: list = []
             metadatas: list = []
+            picked: list[np.ndarray] = []
             step = tunables.SNAPSHOT_CHUNK_ROWS
             for lo in range(first, n, step):
                 with state.lock:
@@ -161,18 +171,32 @@ class Compaction:
                         self._give_back(state, taken)
                         return None
                     rows = table.live_rows(lo, min(n, lo + step))
-                    k = len(ids)
-                    part = table.batch(rows, out=vectors[k : k + len(rows)])
-                    sq_norms[first + k : first + k + len(rows)] = table.sq_norms(rows)
-                ids += part.ids
-                contents += part.contents
-                metadatas += part.metadatas
+                    part = table.row_lists(rows)
+                    sq_norms[first + len(ids) : first + len(ids) + len(rows)] = table.sq_norms(rows)
+                ids += part[0]
+                contents += part[1]
+                metadatas += part[2]
+                picked.append(rows)
         except BaseException:
             self._give_back(state, taken)
             raise
-        rows = first + len(ids)
-        taken = (table, layout, floor, rows if rows == n else None)  # with dead rows, snapshot rows != table rows
-        return generation, incarnation, start, NodeBatch(ids, contents, metadatas, vectors[: len(ids)]), sq_norms[:rows], base, taken
+        copied = first + len(ids)
+        taken = (table, layout, floor, copied if copied == n else None)  # with dead rows, snapshot rows != table rows
+        rows = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
+        return generation, incarnation, start, (ids, contents, metadatas), rows, sq_norms[:copied], base, taken
+
+    @staticmethod
+    def _vector_chunks(state: _LocalState, table, layout: int, rows: np.ndarray) -> Iterator[np.ndarray]:
+        """The vectors of ``rows``, a chunk per hold of the lock, each in the same buffer (written before the next)."""
+        step = tunables.SNAPSHOT_CHUNK_ROWS
+        buffer = np.empty((min(step, len(rows)), table.dimensions or 0), dtype=np.float32)
+        for lo in range(0, len(rows), step):
+            part = rows[lo : lo + step]
+            with state.lock:
+                if state.table is not table or table.layout != layout:
+                    raise _Renumbered
+                table.vectors_of(part, out=buffer[: len(part)])
+            yield buffer[: len(part)]
 
     def _base(self, ws: str, state: _LocalState, table, floor: int, n: int) -> SnapshotBase | None:
         """The published snapshot as the start of the next one, if it holds the table's first rows unchanged.
@@ -203,11 +227,13 @@ class Compaction:
         rows = table.live_rows()
         taken = (table, table.layout, floor, len(rows))
         base = self._base(ws, state, table, floor, len(rows))
-        batch = table.batch(rows[base.rows :] if base is not None else rows)
+        rows_after = rows[base.rows :] if base is not None else rows
+        step = tunables.SNAPSHOT_CHUNK_ROWS
+        chunks = (table.vectors_of(rows_after[lo : lo + step]) for lo in range(0, len(rows_after), step))
         temp = temp_prefix(self._dir(ws))
         published = False
         try:
-            info = write_snapshot(temp, batch, base, table.sq_norms(rows))
+            info = write_snapshot_from(temp, table.row_lists(rows_after), chunks, table.dimensions, base, table.sq_norms(rows))
             self._publish(ws, state, temp, state.offset, info, taken)  # an empty log g+1
             published = True
         finally:

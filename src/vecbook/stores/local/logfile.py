@@ -29,7 +29,7 @@ import mmap
 import os
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +41,7 @@ from .. import local as tunables
 from ..engine.batch import NodeBatch
 from .checksum import crc32
 from .files import damaged
+from ..engine.row_lists import squared_norms
 from .snapshot import write_norms
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "snapshot_base",
     "scan_frames",
     "write_snapshot",
+    "write_snapshot_from",
 ]
 
 MAGIC = b"VBL1"
@@ -228,51 +230,70 @@ def snapshot_base(prefix: Path, info: dict[str, Any] | None, rows: int, dimensio
 
 def write_snapshot(prefix: Path, batch: NodeBatch, base: SnapshotBase | None = None, sq_norms: np.ndarray | None = None) -> dict[str, Any]:
     """Write ``prefix.json``, ``prefix.f32`` and ``prefix.nrm``, the first two fsynced; return what
-    ``meta.json`` records of them.
+    ``meta.json`` records of them. See :func:`write_snapshot_from`."""
+    rows = (batch.ids, batch.contents, batch.metadatas)
+    dims = base.dimensions if base is not None else batch.dimensions
+    return write_snapshot_from(prefix, rows, [batch.vectors], dims, base, sq_norms)
+
+
+def write_snapshot_from(
+    prefix: Path,
+    rows: tuple[list, list, list],
+    vector_chunks: Iterable[np.ndarray],
+    dimensions: int | None,
+    base: SnapshotBase | None = None,
+    sq_norms: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Write a snapshot of ``rows`` (ids, contents, metadatas) whose vectors come in ``vector_chunks``
+    (float32 matrices, in row order, each written before the next is asked for).
 
     The JSON is encoded ``SNAPSHOT_LINE_ROWS`` rows at a time and the vectors are
-    written from the array itself: no single call holds the GIL for long, so a
+    written from the arrays themselves: no single call holds the GIL for long, so a
     compaction in a background thread does not stall the threads that keep reading
     and writing. With a ``base``, the snapshot's first ``base.rows`` rows are the base's
-    and ``batch`` holds only the rows after them: the base's JSON lines and whole
+    and ``rows`` are only the rows after them: the base's JSON lines and whole
     checksummed chunks of vectors are copied byte for byte by the kernel, with their
     sums (damage in them stays detectable), so a compaction after a bulk load encodes
     and checksums only the rows written since the last one. ``sq_norms``: the squared
-    norms of every row, if known (else computed from ``batch``, which must then hold every row).
+    norms of every row, if known (required with a base; else computed from the chunks).
     """
+    ids, contents, metadatas = rows
     first = base.rows if base is not None else 0
-    dims = base.dimensions if base is not None else batch.dimensions
-    n, chunk_rows, chunk_bytes = first + len(batch), tunables.SNAPSHOT_LINE_ROWS, tunables.SNAPSHOT_CHUNK_BYTES
+    n, chunk_rows, chunk_bytes = first + len(ids), tunables.SNAPSHOT_LINE_ROWS, tunables.SNAPSHOT_CHUNK_BYTES
     with open(prefix.with_suffix(".json"), "wb") as f:
-        header = json.dumps({"rows": n, "dimensions": dims, "chunk_rows": chunk_rows}).encode()
+        header = json.dumps({"rows": n, "dimensions": dimensions, "chunk_rows": chunk_rows}).encode()
         f.write(header + b"\n")
         line_sums = [crc32(header)]
         if base is not None:
             line_sums += _copy_lines(base, f)
-        for start in range(0, len(batch), chunk_rows):
+        for start in range(0, len(ids), chunk_rows):
             stop = start + chunk_rows
-            rows = [batch.ids[start:stop], batch.contents[start:stop], batch.metadatas[start:stop]]
-            line = json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode()
+            line = json.dumps([ids[start:stop], contents[start:stop], metadatas[start:stop]], ensure_ascii=False, separators=(",", ":")).encode()
             line_sums.append(crc32(line))
             f.write(line + b"\n")
         f.flush()
         json_size = os.fstat(f.fileno()).st_size  # not tell(): the copies wrote through the descriptor
         os.fsync(f.fileno())
-    vectors = np.ascontiguousarray(batch.vectors, dtype="<f4")
-    raw = memoryview(vectors).cast("B") if vectors.size else memoryview(b"")
+    norms: list[np.ndarray] = []
     with open(prefix.with_suffix(".f32"), "wb") as f:
         chunk_sums, lead = _copy_chunks(base, f) if base is not None else ([], b"")
         sums = _Chunks(chunk_bytes)
-        for piece in (lead, raw):
-            for start in range(0, len(piece), chunk_bytes):
-                part = piece[start : start + chunk_bytes]
+        sums.feed(lead)
+        f.write(lead)
+        for chunk in vector_chunks:
+            vectors = np.ascontiguousarray(chunk, dtype="<f4")
+            if sq_norms is None:
+                norms.append(squared_norms(vectors) if len(vectors) else np.zeros(0))
+            raw = memoryview(vectors).cast("B") if vectors.size else memoryview(b"")
+            for start in range(0, len(raw), chunk_bytes):
+                part = raw[start : start + chunk_bytes]
                 sums.feed(part)
                 f.write(part)
         chunk_sums += sums.close()
         f.flush()
         f32_size = os.fstat(f.fileno()).st_size
         os.fsync(f.fileno())
-    write_norms(prefix.with_suffix(".nrm"), vectors, sq_norms)
+    write_norms(prefix.with_suffix(".nrm"), None, sq_norms if sq_norms is not None else np.concatenate(norms or [np.zeros(0)]))
     return {
         "rows": n,
         "json": {"size": json_size, "crcs": line_sums},
