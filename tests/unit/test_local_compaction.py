@@ -168,3 +168,18 @@ def test_rows_renumbered_during_a_background_copy_abandon_it(tmp_path, small_fil
     assert published(tmp_path / "ws")["generation"] == before + 1
     check(tmp_path / "ws", expected)
     s.close()
+
+
+def test_a_snapshot_written_with_other_line_sizes_is_encoded_again(tmp_path, small_files, monkeypatch):
+    s = LocalVectorStore(store_dir=tmp_path)
+    s.create_workspace("ws")
+    expected = {n.unique_id: n for n in [make(i) for i in range(40)]}
+    s.insert(list(expected.values()), "ws")
+    s.wait_for_compaction()
+    monkeypatch.setattr(local, "SNAPSHOT_LINE_ROWS", 8)  # the next snapshot has lines of 8 rows, the last one of 4
+    more = {n.unique_id: n for n in [make(i) for i in range(40, 120)]}
+    s.insert(list(more.values()), "ws")
+    expected.update(more)
+    s.wait_for_compaction()
+    check(tmp_path / "ws", expected)
+    s.close()

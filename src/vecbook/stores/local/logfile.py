@@ -225,6 +225,13 @@ def snapshot_base(prefix: Path, info: dict[str, Any] | None, rows: int, dimensio
     taken = min(rows, info["rows"]) // line_rows * line_rows
     if not taken or len(info["json"]["crcs"]) != 1 + -(-info["rows"] // line_rows):
         return None
+    try:
+        with open(prefix.with_suffix(".json"), "rb") as f:
+            header = json.loads(f.readline())
+    except (OSError, ValueError):
+        return None  # gone (another process published) or damaged: encode every row
+    if not isinstance(header, dict) or header.get("chunk_rows") != line_rows or header.get("rows") != info["rows"]:
+        return None
     return SnapshotBase(prefix, info, taken, dimensions)
 
 
