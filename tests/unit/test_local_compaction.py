@@ -183,3 +183,40 @@ def test_a_snapshot_written_with_other_line_sizes_is_encoded_again(tmp_path, sma
     s.wait_for_compaction()
     check(tmp_path / "ws", expected)
     s.close()
+
+
+def test_another_process_publishing_during_the_copy_makes_it_give_up_quietly(tmp_path, small_files, monkeypatch, caplog):
+    """The snapshot a compaction copies from may be removed by another writer's compaction: nothing fails."""
+    from vecbook.stores.local import compaction
+
+    a = LocalVectorStore(store_dir=tmp_path)
+    a.create_workspace("ws")
+    expected = {n.unique_id: n for n in [make(i) for i in range(40)]}
+    a.insert(list(expected.values()), "ws")
+    a.wait_for_compaction()
+    real = compaction.write_snapshot_from
+    other = []
+
+    def publish_elsewhere_first(*args):
+        if not other:
+            other.append(LocalVectorStore(store_dir=tmp_path))  # as another process would
+            more = [make(i, version=1) for i in range(200, 300)]
+            other[0].insert(more, "ws")  # its compaction (in its own thread) comes through here too
+            other[0].wait_for_compaction()
+            expected.update((n.unique_id, n) for n in more)
+        return real(*args)
+
+    monkeypatch.setattr(compaction, "write_snapshot_from", publish_elsewhere_first)
+    more = {n.unique_id: n for n in [make(i) for i in range(40, 120)]}
+    with caplog.at_level("WARNING", logger="vecbook.local"):
+        a.insert(list(more.values()), "ws")
+        a.wait_for_compaction()
+    expected.update(more)
+    assert other and not [r for r in caplog.records if "compaction failed" in r.getMessage()]
+    monkeypatch.setattr(compaction, "write_snapshot_from", real)
+    a.insert([make(300)], "ws")
+    expected["n300"] = make(300)
+    a.wait_for_compaction()
+    check(tmp_path / "ws", expected)
+    a.close()
+    other[0].close()

@@ -128,6 +128,10 @@ class Compaction:
             return True
         except _Renumbered:
             return False
+        except FileNotFoundError:
+            if base is not None and self._meta_stat(folder) != state.meta_stat:
+                return False  # another process published and removed the snapshot we copied from
+            raise
         finally:
             if not published:
                 self._give_back(state, taken)

@@ -24,7 +24,9 @@ Closing a store that wrote a log of at least ``MIN_COMPACT_BYTES`` publishes a
 generation first, so the next open replays none. When the log outgrows the snapshot, a background thread of the writer's process
 publishes a new generation without holding up writes: it copies the table (a
 chunk per hold of the lock; see ``_fuzzy_copy``) from log offset ``o`` on and
-writes that snapshot to temporary files with no lock held; then, under the lock,
+writes that snapshot to temporary files with no lock held (rows the published
+snapshot already holds unchanged are copied from its files, not encoded again: see
+``compaction.py``); then, under the lock,
 it renames them into place, starts log ``g+1`` with the frames written after ``o``
 (by any process), fsyncs, and replaces ``meta.json`` atomically. Until that
 replace, generation ``g`` is complete on disk; after it, ``g+1`` is. A compaction
