@@ -475,13 +475,13 @@ def test_a_failing_compaction_warns_once_and_backs_off(tmp_path, monkeypatch, ca
 
     monkeypatch.setattr(local, "MIN_COMPACT_BYTES", 0)
     attempts = []
-    real = store_module.write_snapshot
+    real = store_module.write_snapshot_from
 
-    def full(prefix, batch):
+    def full(prefix, batch, *rest):
         attempts.append(1)
         raise OSError(errno.ENOSPC, "No space left on device", str(prefix))
 
-    monkeypatch.setattr(store_module, "write_snapshot", full)
+    monkeypatch.setattr(store_module, "write_snapshot_from", full)
     s = LocalVectorStore(store_dir=tmp_path)
     s.create_workspace("ws")
     with caplog.at_level(logging.WARNING, logger="vecbook.local"):
@@ -491,7 +491,7 @@ def test_a_failing_compaction_warns_once_and_backs_off(tmp_path, monkeypatch, ca
     warnings = [r for r in caplog.records if "compaction failed" in r.getMessage()]
     assert len(attempts) == 1 and len(warnings) == 1 and "the disk is full" in warnings[0].getMessage()
     assert s.count("ws") == 20 and not list((tmp_path / "ws").glob(".snap-*"))
-    monkeypatch.setattr(store_module, "write_snapshot", real)
+    monkeypatch.setattr(store_module, "write_snapshot_from", real)
     monkeypatch.setattr(local, "COMPACT_BACKOFF", 0.0)
     s._state("ws").compact_retry_at = 0.0  # as if the back-off had passed
     s.insert(node(20), "ws")

@@ -15,7 +15,10 @@ are never reused and survive compaction (``_labels`` maps rows to labels,
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from itertools import compress, count, repeat
+from operator import is_
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,6 +39,17 @@ if TYPE_CHECKING:
 __all__ = ["NodeTable", "RowSource", "squared_norms"]
 
 _MIN_CAPACITY = 1024
+
+
+def _quarter_of_ram() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
+        return 2 << 30
+
+
+_ROOMY_BYTES = _quarter_of_ram()  # a matrix smaller than this grows 16-fold (see _grown)
+UNCHANGED = 1 << 62  # changed_floor of a table none of whose rows changed in place
 
 
 class NodeTable(RowLists):
@@ -62,6 +76,9 @@ class NodeTable(RowLists):
         self._max_sq = 0.0  # the largest squared norm ever stored (never lowered): rules out float32 overflow
         self.layout = getattr(self, "layout", -1) + 1  # changes whenever rows are renumbered
         self.version = getattr(self, "version", -1) + 1  # changes on every write (keyword indexes follow it)
+        # The lowest row rewritten in place or deleted since the last take_changed_floor() (appends
+        # do not count): a snapshot of the first rows is still a snapshot of them if this is above them.
+        self.changed_floor = UNCHANGED
 
     def __len__(self) -> int:
         return self._n - self._dead
@@ -122,9 +139,10 @@ class NodeTable(RowLists):
             return
         rows, new_ids = self._rows_for(batch.ids)
         first_new_row = self.n_rows
+        floor = int(rows[rows < first_new_row].min()) if len(new_ids) < len(rows) else UNCHANGED
         dims = self.dimensions if self.dimensions is not None else batch.dimensions
         grown = self._grown(first_new_row + len(new_ids), dims)
-        sq_norms = np.einsum("ij,ij->i", batch.vectors, batch.vectors, dtype=np.float64)
+        sq_norms = squared_norms(batch.vectors)
         inv_inside = None
         if self._inv_norms is not None:
             inside = rows[rows < len(self._inv_norms)]
@@ -133,20 +151,26 @@ class NodeTable(RowLists):
         if grown is not None:
             self._vectors, self._sq_norms, self._alive, self._labels = grown
         self.dimensions = dims
-        for node_id, row in new_ids.items():
-            self.row_of[node_id] = row
+        self.changed_floor = min(self.changed_floor, floor)
+        self.row_of.update(new_ids)
         self.ids.extend(new_ids)
-        self.contents.extend([None] * len(new_ids))
-        self.metadatas.extend([None] * len(new_ids))
         self._n += len(new_ids)
-        contents, metadatas = self.contents, self.metadatas
-        for i, row in enumerate(rows.tolist()):
-            contents[row] = batch.contents[i]
-            metadatas[row] = batch.metadatas[i]
-        self._vectors[rows] = batch.vectors
-        self._sq_norms[rows] = sq_norms
+        if len(new_ids) == len(rows):  # appended in order (a bulk load): slices, no per-row work
+            self.contents.extend(batch.contents)
+            self.metadatas.extend(batch.metadatas)
+            where: slice | np.ndarray = slice(first_new_row, self._n)
+        else:
+            self.contents.extend([None] * len(new_ids))
+            self.metadatas.extend([None] * len(new_ids))
+            contents, metadatas = self.contents, self.metadatas
+            for i, row in enumerate(rows.tolist()):
+                contents[row] = batch.contents[i]
+                metadatas[row] = batch.metadatas[i]
+            where = rows
+        self._vectors[where] = batch.vectors
+        self._sq_norms[where] = sq_norms
         self._max_sq = max(self._max_sq, float(sq_norms.max()))
-        self._alive[rows] = True
+        self._alive[where] = True
         self.version += 1
         self._columns_changed(rows)
         if inv_inside is not None:
@@ -160,19 +184,13 @@ class NodeTable(RowLists):
 
     def _rows_for(self, ids: list[str]) -> tuple[np.ndarray, dict[str, int]]:
         """The row of each id (existing, or appended in order) and the new ids with their rows; changes nothing."""
-        rows = np.empty(len(ids), dtype=np.int64)
-        new_ids: dict[str, int] = {}
-        next_row = self.n_rows
-        row_of = self.row_of
-        for i, node_id in enumerate(ids):
-            row = row_of.get(node_id)
-            if row is None:
-                row = new_ids.get(node_id)
-                if row is None:
-                    row = new_ids[node_id] = next_row
-                    next_row += 1
-            rows[i] = row
-        return rows, new_ids
+        found = list(map(self.row_of.get, ids))  # lookups in C
+        missing = list(compress(ids, map(is_, found, repeat(None))))
+        new_ids = dict(zip(dict.fromkeys(missing), count(self.n_rows)))  # in order of first appearance
+        if len(new_ids) == len(ids):  # every id new (and none twice): rows appended in order
+            return np.arange(self.n_rows, self.n_rows + len(ids), dtype=np.int64), new_ids
+        rows = [new_ids[node_id] if row is None else row for node_id, row in zip(ids, found)]
+        return np.array(rows, dtype=np.int64), new_ids
 
     def _adopt(self, batch: NodeBatch) -> None:
         """Bulk load into an empty table: no per-row Python work, one copy of the vectors at most.
@@ -217,6 +235,7 @@ class NodeTable(RowLists):
                 continue
             self.ids[row] = self.contents[row] = self.metadatas[row] = None
             self._alive[row] = False
+            self.changed_floor = min(self.changed_floor, row)
             self._vectors[row] = 0
             if self.index is not None:
                 self.index.remove(self._labels[row : row + 1])
@@ -234,6 +253,8 @@ class NodeTable(RowLists):
 
     def compact(self) -> None:
         """Drop dead rows, keeping the order of the live ones (built first, then swapped in: exception-safe)."""
+        if not self._dead:
+            return  # nothing to drop: copying every row would renumber none (a close after a bulk load)
         keep = np.flatnonzero(self._alive[: self.n_rows])
         vectors = np.ascontiguousarray(self._vectors[keep])
         sq_norms = self._sq_norms[keep]
@@ -257,6 +278,15 @@ class NodeTable(RowLists):
         self._stale_rows.clear()
         self._inv_norms = None
 
+    def sq_norms(self, rows: np.ndarray) -> np.ndarray:
+        """The squared norms (float64) of these rows, a copy."""
+        return self._sq_norms[rows]
+
+    def take_changed_floor(self) -> int:
+        """The lowest row rewritten in place or deleted since the last call (``UNCHANGED``: none); restarts the count."""
+        floor, self.changed_floor = self.changed_floor, UNCHANGED
+        return floor
+
     def _grown(self, rows: int, dims: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """New (vectors, sq_norms, alive, labels) arrays with room for ``rows`` rows, or None if they fit.
 
@@ -266,9 +296,12 @@ class NodeTable(RowLists):
         capacity = self._vectors.shape[0]
         if rows <= capacity and (dims is None or self._vectors.shape[1] == dims):
             return None
-        # Doubling: the used rows are copied ~once in all; the spare rows are pages never touched
-        # (large arrays are mapped lazily by the allocator), so they cost address space, not RAM.
-        new_capacity = max(_MIN_CAPACITY, rows, 2 * capacity)
+        # Spare rows are pages never touched (large arrays are mapped lazily by the allocator): they
+        # cost address space, not RAM. So grow 16-fold (a bulk load copies each row 1/15 of a time,
+        # not once as by doubling: the copy and its page faults were most of an insert's table
+        # time), while the matrix stays under a quarter of RAM; beyond that, double.
+        row_bytes = 4 * max(1, dims or 0)
+        new_capacity = max(_MIN_CAPACITY, rows, 2 * capacity, min(16 * capacity, _ROOMY_BYTES // row_bytes))
         used = self.n_rows
         vectors = np.empty((new_capacity, dims or 0), dtype=np.float32)
         if self._vectors.shape[1] == vectors.shape[1]:
@@ -470,12 +503,23 @@ class NodeTable(RowLists):
 
         The vectors are copied into ``out`` (``len(rows)`` rows of the table's width) if given.
         """
+        return NodeBatch(*self.row_lists(rows), self._row_copy(rows, out))
+
+    def row_lists(self, rows: np.ndarray) -> tuple[list, list, list]:
+        """(ids, contents, metadatas) of these rows (metadata shared, not copied: treat as read-only)."""
         n = len(rows)
         if self._is_prefix(rows):  # every row from the first, in order: slices
-            return NodeBatch(self.ids[:n], self.contents[:n], self.metadatas[:n], self._row_copy(rows, out))
+            return self.ids[:n], self.contents[:n], self.metadatas[:n]
+        if n and rows[-1] - rows[0] + 1 == n:  # a run of rows (sorted and unique, as row lists here are)
+            lo, hi = int(rows[0]), int(rows[-1]) + 1
+            return self.ids[lo:hi], self.contents[lo:hi], self.metadatas[lo:hi]
         picked = rows.tolist()
         ids, contents, metadatas = self.ids, self.contents, self.metadatas
-        return NodeBatch([ids[r] for r in picked], [contents[r] for r in picked], [metadatas[r] for r in picked], self._row_copy(rows, out))
+        return [ids[r] for r in picked], [contents[r] for r in picked], [metadatas[r] for r in picked]
+
+    def vectors_of(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """A C-contiguous copy of these rows' vectors (in ``out`` if given)."""
+        return self._row_copy(rows, out)
 
     @staticmethod
     def _is_prefix(rows: np.ndarray) -> bool:

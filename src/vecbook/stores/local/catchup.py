@@ -39,7 +39,7 @@ from .logfile import (
     scan_frames,
 )
 from .snapshot import Verifier, open_snapshot
-from .state import _LocalState
+from .state import TableSnapshot, _LocalState
 
 logger = logging.getLogger("vecbook.local")
 
@@ -129,6 +129,7 @@ class CatchUp:
                 if self._meta_stat(folder) != meta_stat:
                     continue  # a compaction published a new generation and removed this one: read that
                 raise damaged(exc.filename, f"{exc.filename} is missing, but {folder / META} names generation {generation}") from None
+            loaded = (table.layout, table.n_rows)  # before the log: the snapshot's rows, exactly
             log = log_file.read()
             if state.log_file is not None:
                 state.log_file.close()
@@ -146,6 +147,7 @@ class CatchUp:
             except FileNotFoundError:
                 continue  # compacted while we re-read the log
             state.needs_reload = False
+            state.reuse = TableSnapshot(generation, table, *loaded, meta["snapshot"]) if generation and meta["format"] != 1 else None
             return
         raise StoreCorruptedError(f"workspace {ws!r} kept changing while it was being opened ({_LOAD_ATTEMPTS} generations)")
 

@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,6 @@ from ...errors import (
 )
 from .. import local as tunables
 from ..engine.ann import save_index
-from ..engine.batch import NodeBatch
 from .files import (
     META,
     copy_log,
@@ -34,12 +34,18 @@ from .files import (
     write_meta,
 )
 from .logfile import (
-    write_snapshot,
+    SnapshotBase,
+    snapshot_base,
+    write_snapshot_from,
 )
 from .snapshot import publish_snapshot
-from .state import _LocalState
+from .state import TableSnapshot, _LocalState
 
 logger = logging.getLogger("vecbook.local")
+
+
+class _Renumbered(Exception):
+    """The table was renumbered or reloaded during a background compaction's copy: give up."""
 
 
 
@@ -101,12 +107,15 @@ class Compaction:
     def _compact_in_background(self, ws: str, state: _LocalState) -> bool:
         folder = self._dir(ws)
         temp = temp_prefix(folder)
+        copied = self._fuzzy_copy(ws, state)
+        if copied is None:
+            return False  # rows renumbered or reloaded meanwhile: a later write tries again
+        generation, incarnation, start, columns, rows, sq_norms, base, taken = copied
+        table, layout = taken[0], taken[1]
+        published = False
         try:
-            copied = self._fuzzy_copy(ws, state)
-            if copied is None:
-                return False  # rows renumbered or reloaded meanwhile: a later write tries again
-            generation, incarnation, start, batch = copied
-            info = write_snapshot(temp, batch)
+            chunks = self._vector_chunks(state, table, layout, rows)
+            info = write_snapshot_from(temp, columns, chunks, table.dimensions, base, sq_norms)
             with state.lock:
                 copied_to = state.offset if state.generation == generation else start
             # Frames before copied_to are final (logs are only appended to): copy them unlocked.
@@ -114,52 +123,129 @@ class Compaction:
             with self._writing(ws, state):
                 if (state.generation, state.incarnation) != (generation, incarnation):
                     return False  # another process published meanwhile, or the workspace was re-created
-                self._publish(ws, state, temp, copied_to, batch, info)
+                self._publish(ws, state, temp, copied_to, info, taken)
+            published = True
             return True
+        except _Renumbered:
+            return False
+        except FileNotFoundError:
+            if base is not None and self._meta_stat(folder) != state.meta_stat:
+                return False  # another process published and removed the snapshot we copied from
+            raise
         finally:
+            if not published:
+                self._give_back(state, taken)
             remove_temp(temp)
 
-    def _fuzzy_copy(self, ws: str, state: _LocalState) -> tuple[int, str, int, NodeBatch] | None:
-        """Copy the table in chunks, taking the lock per chunk only, plus the log offset to replay from.
+    def _fuzzy_copy(self, ws: str, state: _LocalState) -> tuple | None:
+        """Take the table's rows in chunks, holding the lock per chunk only, plus the log offset to replay from.
 
         Every row not written after that offset stays as it was during the copy;
-        a row written after it may be copied in any state, since replaying the log
+        a row written after it may be copied in any state (its vector even in another
+        state than its metadata: see :meth:`_vector_chunks`), since replaying the log
         from the offset (upserts and deletes are idempotent) overwrites it. Rows are
         only ever appended, so a chunk's row numbers stay valid unless the table is
-        renumbered (``layout``) or reloaded: then give up.
+        renumbered (``layout``) or reloaded: then give up. Rows the published snapshot
+        already holds unchanged (see :meth:`_base`) are not taken: the snapshot's bytes are.
+
+        Returns (generation, incarnation, offset, (ids, contents, metadatas), row numbers,
+        squared norms of every row, base, taken), where ``taken`` is what :meth:`_publish`
+        and :meth:`_give_back` need.
         """
         with state.lock:
             self._refresh(ws, state)
             table, generation, incarnation, start = state.table, state.generation, state.incarnation, state.offset
             layout, n = table.layout, table.n_rows
-            vectors = np.empty((n, table.dimensions or 0), dtype=np.float32)  # each chunk is copied into place once
-        ids: list = []
-        contents: list = []
-        metadatas: list = []
+            floor = table.take_changed_floor()  # from here on, rows rewritten in place are counted again
+        taken = (table, layout, floor, None)
+        try:
+            with state.lock:
+                base = self._base(ws, state, table, floor, n)
+                first = base.rows if base is not None else 0
+                sq_norms = np.empty(n, dtype=np.float64)
+                sq_norms[:first] = table.sq_norms(slice(0, first))
+            ids: list = []
+            contents: list = []
+            metadatas: list = []
+            picked: list[np.ndarray] = []
+            step = tunables.SNAPSHOT_CHUNK_ROWS
+            for lo in range(first, n, step):
+                with state.lock:
+                    if state.table is not table or table.layout != layout:
+                        self._give_back(state, taken)
+                        return None
+                    rows = table.live_rows(lo, min(n, lo + step))
+                    part = table.row_lists(rows)
+                    sq_norms[first + len(ids) : first + len(ids) + len(rows)] = table.sq_norms(rows)
+                ids += part[0]
+                contents += part[1]
+                metadatas += part[2]
+                picked.append(rows)
+        except BaseException:
+            self._give_back(state, taken)
+            raise
+        copied = first + len(ids)
+        taken = (table, layout, floor, copied if copied == n else None)  # with dead rows, snapshot rows != table rows
+        rows = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
+        return generation, incarnation, start, (ids, contents, metadatas), rows, sq_norms[:copied], base, taken
+
+    @staticmethod
+    def _vector_chunks(state: _LocalState, table, layout: int, rows: np.ndarray) -> Iterator[np.ndarray]:
+        """The vectors of ``rows``, a chunk per hold of the lock, each in the same buffer (written before the next)."""
         step = tunables.SNAPSHOT_CHUNK_ROWS
-        for lo in range(0, max(n, 1), step):
+        buffer = np.empty((min(step, len(rows)), table.dimensions or 0), dtype=np.float32)
+        for lo in range(0, len(rows), step):
+            part = rows[lo : lo + step]
             with state.lock:
                 if state.table is not table or table.layout != layout:
-                    return None
-                rows = table.live_rows(lo, min(n, lo + step))
-                part = table.batch(rows, out=vectors[len(ids) : len(ids) + len(rows)])
-            ids += part.ids
-            contents += part.contents
-            metadatas += part.metadatas
-        return generation, incarnation, start, NodeBatch(ids, contents, metadatas, vectors[: len(ids)])
+                    raise _Renumbered
+                table.vectors_of(part, out=buffer[: len(part)])
+            yield buffer[: len(part)]
+
+    def _base(self, ws: str, state: _LocalState, table, floor: int, n: int) -> SnapshotBase | None:
+        """The published snapshot as the start of the next one, if it holds the table's first rows unchanged.
+
+        It does if this state published it from this table (or opened the table from it),
+        the rows were not renumbered since, and no row of it was rewritten in place or
+        deleted since (``floor``, taken from the table with the lock held, is above them).
+        """
+        known = state.reuse
+        if known is None or known.generation != state.generation or known.table is not table or known.layout != table.layout:
+            return None
+        if floor < known.rows:
+            return None
+        return snapshot_base(self._dir(ws) / snap_name(state.generation), known.info, min(known.rows, n), table.dimensions)
+
+    @staticmethod
+    def _give_back(state: _LocalState, taken: tuple) -> None:
+        """A compaction that publishes nothing: the rows it saw changed still count as changed."""
+        table, _, floor, _ = taken
+        with state.lock:
+            table.changed_floor = min(table.changed_floor, floor)
 
     def _compact_now(self, ws: str, state: _LocalState) -> None:
         """Publish generation g+1 right here, under both locks: rows of RAM and snapshot stay the same."""
-        state.table.compact()
-        batch = state.table.batch(state.table.live_rows())
+        table = state.table
+        table.compact()
+        floor = table.take_changed_floor()
+        rows = table.live_rows()
+        taken = (table, table.layout, floor, len(rows))
+        base = self._base(ws, state, table, floor, len(rows))
+        rows_after = rows[base.rows :] if base is not None else rows
+        step = tunables.SNAPSHOT_CHUNK_ROWS
+        chunks = (table.vectors_of(rows_after[lo : lo + step]) for lo in range(0, len(rows_after), step))
         temp = temp_prefix(self._dir(ws))
+        published = False
         try:
-            info = write_snapshot(temp, batch)
-            self._publish(ws, state, temp, state.offset, batch, info)  # an empty log g+1
+            info = write_snapshot_from(temp, table.row_lists(rows_after), chunks, table.dimensions, base, table.sq_norms(rows))
+            self._publish(ws, state, temp, state.offset, info, taken)  # an empty log g+1
+            published = True
         finally:
+            if not published:
+                self._give_back(state, taken)
             remove_temp(temp)
 
-    def _publish(self, ws: str, state: _LocalState, temp: Path, copied_to: int, batch: NodeBatch, info: dict) -> None:
+    def _publish(self, ws: str, state: _LocalState, temp: Path, copied_to: int, info: dict, taken: tuple) -> None:
         """Under both locks: snapshot files into place, log g+1 = ``temp.log`` + the frames since
         ``copied_to``, then meta.json; then the old generation's files go."""
         folder = self._dir(ws)
@@ -176,7 +262,9 @@ class Compaction:
         meta_stat = os.stat(folder / META)
         log_file, state.log_file = state.log_file, open(folder / log_name(new), "rb", buffering=0)  # noqa: SIM115 - the state's
         log_file.close()
-        state.generation, state.offset, state.snapshot_bytes, state.tail = new, tail, batch.vectors.nbytes, None
+        state.generation, state.offset, state.snapshot_bytes, state.tail = new, tail, info["f32"]["size"], None
+        table, layout, _, rows = taken
+        state.reuse = TableSnapshot(new, table, layout, rows, info) if rows is not None else None
         state.log_path = folder / log_name(new)
         state.index_offset = tail if saved else None
         state.meta_stat = (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size)

@@ -25,11 +25,12 @@ let ``repair`` keep the rows of the chunks that are intact. Snapshots of format 
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ import numpy as np
 
 from .. import local as tunables
 from ..engine.batch import NodeBatch
+from ..engine.row_lists import squared_norms
 from .files import damaged
 from .snapshot import write_norms
 
@@ -50,9 +52,12 @@ __all__ = [
     "read_legacy_snapshot",
     "read_snapshot",
     "salvage_frames",
+    "SnapshotBase",
     "salvage_snapshot",
+    "snapshot_base",
     "scan_frames",
     "write_snapshot",
+    "write_snapshot_from",
 ]
 
 MAGIC = b"VBL1"
@@ -83,26 +88,22 @@ def _frame(payload: bytes) -> bytes:
     return _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
 
 
-def encode_upsert(batch: NodeBatch) -> bytearray:
+def encode_upsert(batch: NodeBatch) -> list[bytes | memoryview]:
+    """The frame of an upsert of ``batch``, as pieces to write one after the other (header first).
+
+    The vectors (most of the bytes) are not copied: the last piece is a view of the
+    batch's matrix, checksummed where it is.
+    """
     rows = json.dumps([batch.ids, batch.contents, batch.metadatas], ensure_ascii=False, separators=(",", ":")).encode()
     vectors = memoryview(np.ascontiguousarray(batch.vectors, dtype="<f4")).cast("B")
     head = b"U" + _U32.pack(len(rows)) + _U32.pack(batch.vectors.shape[1] if batch.vectors.ndim == 2 else 0)
-    # One buffer, filled in place: the vectors (most of the bytes) are copied once, not three times.
-    size = len(head) + len(rows) + len(vectors)
-    out = bytearray(_HEADER.size + size)
-    view = memoryview(out)
-    body = _HEADER.size
-    view[body : body + len(head)] = head
-    view[body + len(head) : body + len(head) + len(rows)] = rows
-    view[body + len(head) + len(rows) :] = vectors
-    crc = zlib.crc32(view[body:])
-    _HEADER.pack_into(out, 0, MAGIC, size, crc)
-    view.release()
-    return out
+    crc = zlib.crc32(vectors, zlib.crc32(rows, zlib.crc32(head)))
+    return [_HEADER.pack(MAGIC, len(head) + len(rows) + len(vectors), crc), head, rows, vectors]
 
 
-def encode_delete(ids: list[str]) -> bytes:
-    return _frame(b"D" + json.dumps(ids, ensure_ascii=False).encode())
+def encode_delete(ids: list[str]) -> list[bytes]:
+    """The frame of a delete of ``ids``, as pieces like :func:`encode_upsert`'s."""
+    return [_frame(b"D" + json.dumps(ids, ensure_ascii=False).encode())]
 
 
 def _decode(payload: bytes, start: int, end: int) -> Frame:
@@ -195,46 +196,184 @@ def salvage_frames(data: bytes, skipped: list[tuple[int, int, str]]) -> Iterator
 # ---- snapshots --------------------------------------------------------------------------------
 
 
-def write_snapshot(prefix: Path, batch: NodeBatch) -> dict[str, Any]:
-    """Write ``prefix.json`` and ``prefix.f32``, both fsynced; return what ``meta.json`` records of them.
+@dataclass
+class SnapshotBase:
+    """A published snapshot whose first ``rows`` rows (whole JSON lines) a new snapshot starts with, unchanged.
+
+    ``prefix`` names its files (``snap-<g>``), ``info`` is what ``meta.json`` records of them.
+    Build it with :func:`snapshot_base`, which says how many rows can be taken over.
+    """
+
+    prefix: Path
+    info: dict[str, Any]
+    rows: int
+    dimensions: int
+
+
+def snapshot_base(prefix: Path, info: dict[str, Any] | None, rows: int, dimensions: int | None) -> SnapshotBase | None:
+    """The base for a new snapshot whose first ``rows`` rows are those of the snapshot ``prefix``/``info``.
+
+    Only whole JSON lines are taken over, so the rows taken are ``rows`` rounded down to a
+    line; None if that is none, or if the snapshot was written with other line or chunk
+    sizes (the tunables) or in the old format.
+    """
+    if not info or "json" not in info or "f32" not in info or not dimensions:
+        return None
+    line_rows, chunk_bytes = tunables.SNAPSHOT_LINE_ROWS, tunables.SNAPSHOT_CHUNK_BYTES
+    if info["f32"].get("chunk") != chunk_bytes or info["f32"]["size"] != info["rows"] * dimensions * 4:
+        return None
+    taken = min(rows, info["rows"]) // line_rows * line_rows
+    if not taken or len(info["json"]["crcs"]) != 1 + -(-info["rows"] // line_rows):
+        return None
+    try:
+        with open(prefix.with_suffix(".json"), "rb") as f:
+            header = json.loads(f.readline())
+    except (OSError, ValueError):
+        return None  # gone (another process published) or damaged: encode every row
+    if not isinstance(header, dict) or header.get("chunk_rows") != line_rows or header.get("rows") != info["rows"]:
+        return None
+    return SnapshotBase(prefix, info, taken, dimensions)
+
+
+def write_snapshot(prefix: Path, batch: NodeBatch, base: SnapshotBase | None = None, sq_norms: np.ndarray | None = None) -> dict[str, Any]:
+    """Write ``prefix.json``, ``prefix.f32`` and ``prefix.nrm``, the first two fsynced; return what
+    ``meta.json`` records of them. See :func:`write_snapshot_from`."""
+    rows = (batch.ids, batch.contents, batch.metadatas)
+    dims = base.dimensions if base is not None else batch.dimensions
+    return write_snapshot_from(prefix, rows, [batch.vectors], dims, base, sq_norms)
+
+
+def write_snapshot_from(
+    prefix: Path,
+    rows: tuple[list, list, list],
+    vector_chunks: Iterable[np.ndarray],
+    dimensions: int | None,
+    base: SnapshotBase | None = None,
+    sq_norms: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Write a snapshot of ``rows`` (ids, contents, metadatas) whose vectors come in ``vector_chunks``
+    (float32 matrices, in row order, each written before the next is asked for).
 
     The JSON is encoded ``SNAPSHOT_LINE_ROWS`` rows at a time and the vectors are
-    written from the array itself: no single call holds the GIL for long, so a
+    written from the arrays themselves: no single call holds the GIL for long, so a
     compaction in a background thread does not stall the threads that keep reading
-    and writing.
+    and writing. With a ``base``, the snapshot's first ``base.rows`` rows are the base's
+    and ``rows`` are only the rows after them: the base's JSON lines and whole
+    checksummed chunks of vectors are copied byte for byte by the kernel, with their
+    sums (damage in them stays detectable), so a compaction after a bulk load encodes
+    and checksums only the rows written since the last one. ``sq_norms``: the squared
+    norms of every row, if known (required with a base; else computed from the chunks).
     """
-    n, chunk_rows, chunk_bytes = len(batch), tunables.SNAPSHOT_LINE_ROWS, tunables.SNAPSHOT_CHUNK_BYTES
-    line_sums: list[int] = []
+    ids, contents, metadatas = rows
+    first = base.rows if base is not None else 0
+    n, chunk_rows, chunk_bytes = first + len(ids), tunables.SNAPSHOT_LINE_ROWS, tunables.SNAPSHOT_CHUNK_BYTES
     with open(prefix.with_suffix(".json"), "wb") as f:
-        header = {"rows": n, "dimensions": batch.dimensions, "chunk_rows": chunk_rows}
-        for start in range(-chunk_rows, n, chunk_rows):
-            if start < 0:
-                line = json.dumps(header).encode()
-            else:
-                stop = start + chunk_rows
-                rows = [batch.ids[start:stop], batch.contents[start:stop], batch.metadatas[start:stop]]
-                line = json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode()
+        header = json.dumps({"rows": n, "dimensions": dimensions, "chunk_rows": chunk_rows}).encode()
+        f.write(header + b"\n")
+        line_sums = [zlib.crc32(header)]
+        if base is not None:
+            line_sums += _copy_lines(base, f)
+        for start in range(0, len(ids), chunk_rows):
+            stop = start + chunk_rows
+            line = json.dumps([ids[start:stop], contents[start:stop], metadatas[start:stop]], ensure_ascii=False, separators=(",", ":")).encode()
             line_sums.append(zlib.crc32(line))
             f.write(line + b"\n")
-        json_size = f.tell()
         f.flush()
+        json_size = os.fstat(f.fileno()).st_size  # not tell(): the copies wrote through the descriptor
         os.fsync(f.fileno())
-    vectors = np.ascontiguousarray(batch.vectors, dtype="<f4")
-    raw = memoryview(vectors).cast("B") if vectors.size else memoryview(b"")
-    chunk_sums = []
+    norms: list[np.ndarray] = []
     with open(prefix.with_suffix(".f32"), "wb") as f:
-        for start in range(0, len(raw), chunk_bytes):
-            piece = raw[start : start + chunk_bytes]
-            chunk_sums.append(zlib.crc32(piece))
-            f.write(piece)
+        chunk_sums, lead = _copy_chunks(base, f) if base is not None else ([], b"")
+        sums = _Chunks(chunk_bytes)
+        sums.feed(lead)
+        f.write(lead)
+        for chunk in vector_chunks:
+            vectors = np.ascontiguousarray(chunk, dtype="<f4")
+            if sq_norms is None:
+                norms.append(squared_norms(vectors) if len(vectors) else np.zeros(0))
+            raw = memoryview(vectors).cast("B") if vectors.size else memoryview(b"")
+            for start in range(0, len(raw), chunk_bytes):
+                part = raw[start : start + chunk_bytes]
+                sums.feed(part)
+                f.write(part)
+        chunk_sums += sums.close()
         f.flush()
+        f32_size = os.fstat(f.fileno()).st_size
         os.fsync(f.fileno())
-    write_norms(prefix.with_suffix(".nrm"), vectors)
+    write_norms(prefix.with_suffix(".nrm"), None, sq_norms if sq_norms is not None else np.concatenate(norms or [np.zeros(0)]))
     return {
         "rows": n,
         "json": {"size": json_size, "crcs": line_sums},
-        "f32": {"size": len(raw), "chunk": chunk_bytes, "crcs": chunk_sums},
+        "f32": {"size": f32_size, "chunk": chunk_bytes, "crcs": chunk_sums},
     }
+
+
+def _copy_lines(base: SnapshotBase, out: BinaryIO) -> list[int]:
+    """Append the base's JSON lines of its first ``base.rows`` rows to ``out``; their checksums."""
+    lines = base.rows // tunables.SNAPSHOT_LINE_ROWS
+    with open(base.prefix.with_suffix(".json"), "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        start = end = m.find(b"\n") + 1  # after the header
+        for _ in range(lines):  # JSON escapes newlines inside strings: every one ends a line
+            end = m.find(b"\n", end) + 1
+            if end <= 0:
+                raise ValueError(f"{base.prefix.with_suffix('.json')} holds fewer lines than meta.json records")
+        out.flush()
+        _copy_range(f.fileno(), out.fileno(), start, end - start)
+    return base.info["json"]["crcs"][1 : 1 + lines]
+
+
+def _copy_chunks(base: SnapshotBase, out: BinaryIO) -> tuple[list[int], bytes]:
+    """Append the base's whole checksummed chunks of vectors before row ``base.rows`` to ``out``.
+
+    Returns their checksums and the bytes of those rows after the last whole chunk (to be
+    written, and summed, with the rows that follow).
+    """
+    chunk, size = base.info["f32"]["chunk"], base.rows * base.dimensions * 4
+    whole = size // chunk * chunk
+    with open(base.prefix.with_suffix(".f32"), "rb", buffering=0) as f:
+        out.flush()
+        _copy_range(f.fileno(), out.fileno(), 0, whole)
+        lead = os.pread(f.fileno(), size - whole, whole) if size > whole else b""
+    if len(lead) != size - whole:
+        raise ValueError(f"{base.prefix.with_suffix('.f32')} is shorter than meta.json records")
+    return base.info["f32"]["crcs"][: whole // chunk], lead
+
+
+def _copy_range(src: int, dst: int, offset: int, length: int) -> None:
+    """Copy ``length`` bytes of ``src`` from ``offset`` to the end of ``dst`` (in the kernel where it can)."""
+    os.lseek(dst, 0, os.SEEK_END)
+    end = offset + length
+    while offset < end:
+        try:
+            done = os.copy_file_range(src, dst, end - offset, offset)
+        except (AttributeError, OSError):  # no copy_file_range here (or not between these files)
+            done = os.write(dst, os.pread(src, min(end - offset, 16 << 20), offset))
+        if not done:
+            raise ValueError("a snapshot file ended early while being copied")
+        offset += done
+
+
+class _Chunks:
+    """Running crc32 of every ``size`` bytes of a stream fed in pieces."""
+
+    def __init__(self, size: int):
+        self.size, self.crc, self.filled, self.sums = size, 0, 0, []
+
+    def feed(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while len(view):
+            take = min(len(view), self.size - self.filled)
+            self.crc = zlib.crc32(view[:take], self.crc)
+            self.filled += take
+            view = view[take:]
+            if self.filled == self.size:
+                self.sums.append(self.crc)
+                self.crc, self.filled = 0, 0
+
+    def close(self) -> list[int]:
+        if self.filled:
+            self.sums.append(self.crc)
+        return self.sums
 
 
 def read_snapshot(prefix: Path, info: dict[str, Any], dimensions: int | None, spare: float = 0.25) -> NodeBatch:

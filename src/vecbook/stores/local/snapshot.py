@@ -55,10 +55,13 @@ _NORMS = struct.Struct("<4sQI")  # marker, rows, crc32 of the float64 squared no
 _NORMS_MAGIC = b"VBN1"
 
 
-def write_norms(path: Path, vectors: np.ndarray) -> None:
-    """Save the squared norms of ``vectors`` beside a snapshot: a cache that spares the next open a pass
-    over every vector. Not fsynced and not in ``meta.json``: a bad or missing one is recomputed."""
-    sq = np.ascontiguousarray(squared_norms(vectors) if len(vectors) else np.zeros(0), dtype="<f8")
+def write_norms(path: Path, vectors: np.ndarray, sq_norms: np.ndarray | None = None) -> None:
+    """Save the squared norms of ``vectors`` (or ``sq_norms``, if given) beside a snapshot: a cache that
+    spares the next open a pass over every vector. Not fsynced and not in ``meta.json``: a bad or
+    missing one is recomputed."""
+    if sq_norms is None:
+        sq_norms = squared_norms(vectors) if len(vectors) else np.zeros(0)
+    sq = np.ascontiguousarray(sq_norms, dtype="<f8")
     with open(path, "wb") as f:
         f.write(_NORMS.pack(_NORMS_MAGIC, len(sq), zlib.crc32(sq)))
         f.write(memoryview(sq).cast("B"))

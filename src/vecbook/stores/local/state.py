@@ -8,7 +8,23 @@ from typing import Any
 
 from ..engine.table_store import TableState
 
-__all__ = ["_LocalState"]
+__all__ = ["_LocalState", "TableSnapshot"]
+
+
+@dataclass
+class TableSnapshot:
+    """The published snapshot of ``generation`` holds exactly the first ``rows`` rows of ``table``
+    (while its ``layout`` is unchanged), as they were when ``table.changed_floor`` was last taken.
+
+    A compaction may then copy the snapshot's bytes for those rows instead of encoding them
+    again, if none of them changed since (see ``compaction.py``).
+    """
+
+    generation: int
+    table: Any
+    layout: int
+    rows: int
+    info: dict
 
 
 @dataclass
@@ -32,6 +48,7 @@ class _LocalState(TableState):
     compact_retry_at: float = 0.0  # time.monotonic() before which a failed compaction is not retried
     verifier: Any = None  # the snapshot's Verifier (snapshot.py), checking its sums in the background
     wrote: bool = False  # whether this process wrote to the workspace (then close compacts a long log)
+    reuse: TableSnapshot | None = None  # what the published snapshot is of the table, if known
 
     def __post_init__(self) -> None:
         if self.write_lock is None:

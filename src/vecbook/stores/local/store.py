@@ -24,7 +24,9 @@ Closing a store that wrote a log of at least ``MIN_COMPACT_BYTES`` publishes a
 generation first, so the next open replays none. When the log outgrows the snapshot, a background thread of the writer's process
 publishes a new generation without holding up writes: it copies the table (a
 chunk per hold of the lock; see ``_fuzzy_copy``) from log offset ``o`` on and
-writes that snapshot to temporary files with no lock held; then, under the lock,
+writes that snapshot to temporary files with no lock held (rows the published
+snapshot already holds unchanged are copied from its files, not encoded again: see
+``compaction.py``); then, under the lock,
 it renames them into place, starts log ``g+1`` with the frames written after ``o``
 (by any process), fsyncs, and replaces ``meta.json`` atomically. Until that
 replace, generation ``g`` is complete on disk; after it, ``g+1`` is. A compaction
@@ -313,23 +315,26 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
     # ---- writes --------------------------------------------------------------------------
 
     async def _upsert(self, ws: str, batch: NodeBatch) -> None:
-        frame = await to_thread(encode_upsert, batch)
+        def encode_and_write() -> None:
+            frame = encode_upsert(batch)  # before any lock is taken: readers never wait for it
 
-        def write(table: NodeTable) -> bytes:
-            table.check(batch)
-            return frame
+            def write(table: NodeTable) -> list:
+                table.check(batch)
+                return frame
 
-        await to_thread(self._write, ws, write, lambda t: t.upsert(batch))
+            self._write(ws, write, lambda t: t.upsert(batch))
+
+        await to_thread(encode_and_write)  # one worker-thread trip per write
 
     async def _delete(self, ws: str, ids: list[str]) -> None:
-        def write(table: NodeTable) -> bytes | None:
+        def write(table: NodeTable) -> list | None:
             present = [i for i in ids if i in table.row_of]
             return encode_delete(present) if present else None
 
         await to_thread(self._write, ws, write, lambda t: t.delete(ids))
 
     def _write(self, ws: str, make_frame, apply) -> None:
-        """Holding the workspace and caught up: ``make_frame(table)`` → append + fsync → ``apply(table)``.
+        """Holding the workspace and caught up: ``make_frame(table)`` (a frame's pieces) → append + fsync → ``apply(table)``.
 
         A call that raises has not happened: a failed append is truncated off, and so is
         the frame of an apply that failed (the table is then rebuilt from the files).
@@ -348,7 +353,7 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
                 state.needs_reload = True  # the table may be part-changed: rebuild it from the files
                 self._take_back(path, start, exc)
                 raise
-            state.offset, state.tail, state.wrote = start + len(frame), (start, bytes(frame[:FRAME_HEADER])), True
+            state.offset, state.tail, state.wrote = start + sum(map(len, frame)), (start, bytes(frame[0][:FRAME_HEADER])), True
             self._maybe_compact(ws, state)
 
     @contextmanager
@@ -394,8 +399,8 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
             locking.release(lock)
             state.lock_file = None
 
-    def _append(self, path: Path, start: int, frame: bytes) -> None:
-        """Write ``frame`` at ``start`` (dropping a torn tail there) and fsync; on failure take it back and raise."""
+    def _append(self, path: Path, start: int, frame: list) -> None:
+        """Write ``frame`` (its pieces) at ``start`` (dropping a torn tail there) and fsync; on failure take it back and raise."""
         try:
             fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
@@ -496,11 +501,12 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
         return {"workspace": ws, **report}
 
 
-def _write_all(fd: int, data: bytes, offset: int) -> None:
+def _write_all(fd: int, pieces: list, offset: int) -> None:
     os.lseek(fd, offset, os.SEEK_SET)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view[: 1 << 30]) :]
+    for piece in pieces:
+        view = memoryview(piece)
+        while view:
+            view = view[os.write(fd, view[: 1 << 30]) :]
 
 
 def _valid_id(name: str) -> bool:

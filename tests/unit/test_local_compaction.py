@@ -1,0 +1,222 @@
+"""Compactions after a bulk load copy the rows the last snapshot already holds instead of encoding them again.
+
+What a user checks: after any mix of appends, in-place updates and deletes across several
+compactions (in the background, at close, reopened in between), a new process reads exactly
+the nodes written, and the snapshot files are the bytes a full rewrite would have produced.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vecbook import LocalVectorStore, VectorNode
+from vecbook.stores import local
+from vecbook.stores.engine.batch import NodeBatch
+from vecbook.stores.local.files import snap_name
+from vecbook.stores.local.logfile import read_snapshot, write_snapshot
+
+DIMS = 5  # 20-byte rows: small checksum chunks end inside rows
+
+
+def make(i: int, version: int = 0) -> VectorNode:
+    rng = np.random.default_rng(i * 7 + version)
+    return VectorNode(
+        unique_id=f"n{i}", content=f"text {i} v{version}", metadata={"i": i, "v": version, "tags": ["a", str(i)]},
+        vector=rng.standard_normal(DIMS).astype(np.float32),
+    )
+
+
+@pytest.fixture
+def small_files(monkeypatch):
+    monkeypatch.setattr(local, "MIN_COMPACT_BYTES", 0)  # compact whenever the log outgrows the snapshot
+    monkeypatch.setattr(local, "SNAPSHOT_LINE_ROWS", 4)
+    monkeypatch.setattr(local, "SNAPSHOT_CHUNK_BYTES", 64)
+
+
+def published(folder: Path) -> dict:
+    return json.loads((folder / "meta.json").read_text())
+
+
+def check(folder: Path, expected: dict[str, VectorNode]) -> None:
+    """A fresh store reads ``expected``; the snapshot equals a full rewrite of its rows, byte for byte."""
+    reader = LocalVectorStore(store_dir=folder.parent)
+    got = {n.unique_id: n for n in reader.get(list(expected), folder.name)}
+    assert reader.count(folder.name) == len(expected) == len(got)
+    for node_id, node in expected.items():
+        assert (got[node_id].content, got[node_id].metadata) == (node.content, node.metadata)
+        assert np.array_equal(got[node_id].vector, node.vector)
+    reader.close()
+    meta = published(folder)
+    prefix = folder / snap_name(meta["generation"])
+    batch = read_snapshot(prefix, meta["snapshot"], meta["dimensions"])  # verifies every checksum
+    again = folder.parent / "again"
+    write_snapshot(again, NodeBatch(batch.ids, batch.contents, batch.metadatas, np.ascontiguousarray(batch.vectors)))
+    for suffix in (".json", ".f32"):
+        assert prefix.with_suffix(suffix).read_bytes() == again.with_suffix(suffix).read_bytes()
+    for suffix in (".json", ".f32", ".nrm"):
+        again.with_suffix(suffix).unlink()
+
+
+def test_bulk_load_with_updates_and_deletes_between_compactions(tmp_path, small_files):
+    folder = tmp_path / "ws"
+    expected: dict[str, VectorNode] = {}
+    s = LocalVectorStore(store_dir=tmp_path)
+    s.create_workspace("ws")
+    generations = set()
+    for step in range(40):
+        batch = [make(i) for i in range(step * 7, step * 7 + 7)]
+        if step % 9 == 4:
+            batch.append(make(step, version=step))  # an in-place update of an old row
+        s.insert(batch, "ws")
+        expected.update((n.unique_id, n) for n in batch)
+        if step % 13 == 6:
+            s.delete([f"n{step}", f"n{step * 3}"], "ws")
+            expected.pop(f"n{step}", None)
+            expected.pop(f"n{step * 3}", None)
+        s.wait_for_compaction()
+        generations.add(published(folder)["generation"])
+    assert len(generations) > 4  # several compactions ran, most of them on top of the last one
+    check(folder, expected)
+    s.close()
+    check(folder, expected)
+
+
+def test_reopened_store_builds_on_the_snapshot_it_opened(tmp_path, small_files):
+    folder = tmp_path / "ws"
+    expected: dict[str, VectorNode] = {}
+    for session in range(3):
+        s = LocalVectorStore(store_dir=tmp_path)
+        if session == 0:
+            s.create_workspace("ws")
+        for step in range(6):
+            batch = [make(i, session) for i in range(session * 100 + step * 9, session * 100 + step * 9 + 9)]
+            if session == 2 and step == 3:
+                batch.append(make(1, version=99))  # an update of a row of the first session's snapshot
+            s.insert(batch, "ws")
+            expected.update((n.unique_id, n) for n in batch)
+            s.wait_for_compaction()
+        s.close()
+        check(folder, expected)
+
+
+def test_a_compaction_that_fails_keeps_the_changes_it_saw(tmp_path, small_files, monkeypatch):
+    """An update seen by a compaction that then failed still keeps the next one from copying that row."""
+    from vecbook.stores.local import compaction
+
+    folder = tmp_path / "ws"
+    s = LocalVectorStore(store_dir=tmp_path)
+    s.create_workspace("ws")
+    expected = {n.unique_id: n for n in [make(i) for i in range(40)]}
+    s.insert(list(expected.values()), "ws")
+    s.wait_for_compaction()
+    real = compaction.write_snapshot_from
+
+    def failing(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(compaction, "write_snapshot_from", failing)
+    monkeypatch.setattr(local, "COMPACT_BACKOFF", 0.0)
+    updated = make(2, version=5)
+    s.insert([updated] + [make(i) for i in range(40, 90)], "ws")
+    expected.update({n.unique_id: n for n in [updated] + [make(i) for i in range(40, 90)]})
+    s.wait_for_compaction()
+    monkeypatch.setattr(compaction, "write_snapshot_from", real)
+    s._state("ws").compact_retry_at = 0.0
+    more = [make(i) for i in range(90, 200)]
+    s.insert(more, "ws")
+    expected.update((n.unique_id, n) for n in more)
+    s.wait_for_compaction()
+    assert published(folder)["generation"] >= 2
+    check(folder, expected)
+    s.close()
+
+
+def test_rows_renumbered_during_a_background_copy_abandon_it(tmp_path, small_files, monkeypatch):
+    """The vectors are copied a chunk at a time after the rows were listed; a renumbering in between gives up."""
+    from vecbook.stores.local import compaction
+
+    s = LocalVectorStore(store_dir=tmp_path)
+    s.create_workspace("ws")
+    expected = {n.unique_id: n for n in [make(i) for i in range(30)]}
+    s.insert(list(expected.values()), "ws")
+    s.wait_for_compaction()
+    before = published(tmp_path / "ws")["generation"]
+    real = compaction.write_snapshot_from
+    renumbered = []
+
+    def renumber_first(prefix, columns, chunks, *args):
+        if not renumbered:
+            state = s._state("ws")
+            with state.lock:
+                state.table.layout += 1  # as a compaction of the table's dead rows does
+            renumbered.append(1)
+        return real(prefix, columns, chunks, *args)
+
+    monkeypatch.setattr(compaction, "write_snapshot_from", renumber_first)
+    more = {n.unique_id: n for n in [make(i) for i in range(30, 100)]}
+    s.insert(list(more.values()), "ws")
+    s.wait_for_compaction()
+    assert renumbered and published(tmp_path / "ws")["generation"] == before  # given up, nothing published
+    expected.update(more)
+    s.insert([make(100)], "ws")  # the next write starts a compaction again
+    expected["n100"] = make(100)
+    s.wait_for_compaction()
+    assert published(tmp_path / "ws")["generation"] == before + 1
+    check(tmp_path / "ws", expected)
+    s.close()
+
+
+def test_a_snapshot_written_with_other_line_sizes_is_encoded_again(tmp_path, small_files, monkeypatch):
+    s = LocalVectorStore(store_dir=tmp_path)
+    s.create_workspace("ws")
+    expected = {n.unique_id: n for n in [make(i) for i in range(40)]}
+    s.insert(list(expected.values()), "ws")
+    s.wait_for_compaction()
+    monkeypatch.setattr(local, "SNAPSHOT_LINE_ROWS", 8)  # the next snapshot has lines of 8 rows, the last one of 4
+    more = {n.unique_id: n for n in [make(i) for i in range(40, 120)]}
+    s.insert(list(more.values()), "ws")
+    expected.update(more)
+    s.wait_for_compaction()
+    check(tmp_path / "ws", expected)
+    s.close()
+
+
+def test_another_process_publishing_during_the_copy_makes_it_give_up_quietly(tmp_path, small_files, monkeypatch, caplog):
+    """The snapshot a compaction copies from may be removed by another writer's compaction: nothing fails."""
+    from vecbook.stores.local import compaction
+
+    a = LocalVectorStore(store_dir=tmp_path)
+    a.create_workspace("ws")
+    expected = {n.unique_id: n for n in [make(i) for i in range(40)]}
+    a.insert(list(expected.values()), "ws")
+    a.wait_for_compaction()
+    real = compaction.write_snapshot_from
+    other = []
+
+    def publish_elsewhere_first(*args):
+        if not other:
+            other.append(LocalVectorStore(store_dir=tmp_path))  # as another process would
+            more = [make(i, version=1) for i in range(200, 300)]
+            other[0].insert(more, "ws")  # its compaction (in its own thread) comes through here too
+            other[0].wait_for_compaction()
+            expected.update((n.unique_id, n) for n in more)
+        return real(*args)
+
+    monkeypatch.setattr(compaction, "write_snapshot_from", publish_elsewhere_first)
+    more = {n.unique_id: n for n in [make(i) for i in range(40, 120)]}
+    with caplog.at_level("WARNING", logger="vecbook.local"):
+        a.insert(list(more.values()), "ws")
+        a.wait_for_compaction()
+    expected.update(more)
+    assert other and not [r for r in caplog.records if "compaction failed" in r.getMessage()]
+    monkeypatch.setattr(compaction, "write_snapshot_from", real)
+    a.insert([make(300)], "ws")
+    expected["n300"] = make(300)
+    a.wait_for_compaction()
+    check(tmp_path / "ws", expected)
+    a.close()
+    other[0].close()
