@@ -34,7 +34,10 @@ Hook contract (coroutines unless noted; ``ws`` is an already validated id):
                                     The default asks ``_dimensions``; a backend whose ``_search``
                                     checks both in the same trip returns True (one trip per search)
 ``_pages(ws, page_size, native)``   async iterator of lists of nodes matching ``native``, each once
-``_columns(ws, filter, limit)``     (optional) matching nodes as NodeColumns; the default reads pages
+``_columns(ws, filter, limit, offset, columns)``   (optional) matching nodes ``offset`` to
+                                    ``offset + limit`` (in ``_pages``' order) as NodeColumns of the
+                                    names in ``columns`` (a frozenset, the others ``None``); the
+                                    default reads pages
 ``_close()``                        release clients
 ``_after_fork()``                   (optional, sync) make the store usable in a forked child
 
@@ -61,6 +64,7 @@ from ..errors import DimensionMismatchError, ValidationError, WorkspaceNotFoundE
 from ..filters import FilterNode, parse_filter
 from ..node import VectorNode
 from .arguments import public
+from .column_reads import check_columns, check_slice, columns_of_pages
 from .engine.batch import NodeBatch, as_node_list, check_node_id, check_vector, validate_nodes, validate_workspace_id
 from .engine.scoring import exact_scores, normalize_distance
 from .fusion import check_mode
@@ -173,14 +177,9 @@ class BaseVectorStore(SearchModes, MetadataMethods, DumpMethods, ABC):
             raise DimensionMismatchError(dims, queries.shape[1], "query")
         return dims is not None
 
-    async def _columns(self, ws: str, filter: FilterNode | None, limit: int | None) -> NodeColumns:
-        nodes: list[VectorNode] = []
-        async with contextlib.aclosing(self._matching_pages(ws, self.batch_size, filter)) as pages:
-            async for page in pages:
-                nodes.extend(page if limit is None else page[: limit - len(nodes)])
-                if limit is not None and len(nodes) >= limit:
-                    break
-        return NodeColumns.from_nodes(ws, nodes, await self._dimensions(ws))
+    async def _columns(self, ws: str, filter: FilterNode | None, limit: int | None, offset: int, columns: frozenset[str]) -> NodeColumns:
+        pages = self._matching_pages(ws, self.batch_size, filter)
+        return await columns_of_pages(pages, ws, limit, offset, columns, await self._dimensions(ws))
 
     # ---- workspaces ----------------------------------------------------------------------
 
@@ -440,17 +439,22 @@ class BaseVectorStore(SearchModes, MetadataMethods, DumpMethods, ABC):
                 yield page
 
     @public
-    async def async_read_columns(self, workspace_id: str, filter_dict: dict | None = None, limit: int | None = None) -> NodeColumns:
+    async def async_read_columns(self, workspace_id: str, filter_dict: dict | None = None, limit: int | None = None,
+                                 offset: int = 0, columns: Sequence[str] | None = None) -> NodeColumns:
         """Every (matching) node at once, as columns: ids, contents, metadatas and an (n, d) vector matrix.
 
         The fast way to feed a map, a table or a DataFrame (``.to_dataframe()``);
         memory and local hand over their arrays without building a node per row.
+        ``columns`` names the columns to read (any of ``"ids"``, ``"contents"``,
+        ``"metadatas"``, ``"vectors"``; default all); the others are ``None``.
+        ``offset`` skips that many matching nodes first, in iteration's order:
+        ``offset``/``limit`` pages through a workspace that is not being written.
         """
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-            raise ValidationError(f"limit must be a non-negative integer or None, got {limit!r}")
+        check_slice(limit, offset)
+        which = check_columns(columns)
         tree = parse_filter(filter_dict)
         ws = await self._require(workspace_id)
-        return await self._columns(ws, tree, limit)
+        return await self._columns(ws, tree, limit, offset, which)
 
     # ---- the rest ------------------------------------------------------------------------------
 

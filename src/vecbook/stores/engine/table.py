@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...columns import NodeColumns
+from ...columns import COLUMNS, NodeColumns
 from ...errors import DimensionMismatchError
 from ...filters import Column, FilterNode, Path, evaluate
 from ...node import VectorNode, trusted_node
@@ -448,18 +448,21 @@ class NodeTable(RowLists):
             for r, vector in zip(rows.tolist(), vectors)
         ]
 
-    def columns(self, rows: np.ndarray, workspace_id: str) -> NodeColumns:
-        """Rows as NodeColumns (copies: the caller may change them)."""
-        if self._is_prefix(rows):  # every row from the first, in order: slices
-            n = len(rows)
-            ids, contents, metadatas = self.ids[:n], self.contents[:n], self.metadatas[:n]
-        else:
-            picked = rows.tolist()
-            ids, contents, metadatas = ([column[r] for r in picked] for column in (self.ids, self.contents, self.metadatas))
-        return NodeColumns(
-            workspace_id, ids, contents, copy_jsons(metadatas),
-            self._row_copy(rows) if self.dimensions else np.zeros((len(rows), 0), dtype=np.float32),
-        )
+    def columns(self, rows: np.ndarray, workspace_id: str, which: frozenset[str] = COLUMNS) -> NodeColumns:
+        """Rows as NodeColumns of the columns named in ``which`` (copies: the caller may change them)."""
+        prefix, picked = self._is_prefix(rows), rows.tolist()
+
+        def read(name: str) -> list | None:
+            if name not in which:
+                return None
+            column = self.id_column() if name == "ids" else getattr(self, name)  # ids alone need no decoding
+            return column[: len(rows)] if prefix else [column[r] for r in picked]
+
+        metadatas = read("metadatas")
+        vectors = None
+        if "vectors" in which:
+            vectors = self._row_copy(rows) if self.dimensions else np.zeros((len(rows), 0), dtype=np.float32)
+        return NodeColumns(workspace_id, read("ids"), read("contents"), None if metadatas is None else copy_jsons(metadatas), vectors)
 
     def batch(self, rows: np.ndarray, out: np.ndarray | None = None) -> NodeBatch:
         """Rows as a NodeBatch (metadata shared, not copied: treat as read-only).

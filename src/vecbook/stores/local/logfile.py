@@ -40,7 +40,7 @@ import numpy as np
 from .. import local as tunables
 from ..engine.batch import NodeBatch
 from .files import damaged
-from .snapshot import write_norms
+from .snapshot import write_ids, write_norms
 
 __all__ = [
     "Frame",
@@ -230,6 +230,7 @@ def write_snapshot(prefix: Path, batch: NodeBatch) -> dict[str, Any]:
         f.flush()
         os.fsync(f.fileno())
     write_norms(prefix.with_suffix(".nrm"), vectors)
+    write_ids(prefix.with_suffix(".ids"), batch.ids)
     return {
         "rows": n,
         "json": {"size": json_size, "crcs": line_sums},
