@@ -56,6 +56,7 @@ class SearchState(Observable):
         self.builder = FilterBuilder(self.schema.fields)
         self.schema_loaded = schema is not None
         self._schema_thread: threading.Thread | None = None
+        self.schema_elapsed: float | None = None  # seconds the background read took
         if schema is None and not defer_schema:
             self.reload_schema()
 
@@ -74,7 +75,9 @@ class SearchState(Observable):
             return
 
         def run() -> None:
+            start = time.perf_counter()
             self.reload_schema()
+            self.schema_elapsed = time.perf_counter() - start
             self._emit("schema")
 
         self._schema_thread = threading.Thread(target=run, name="vecbook-schema", daemon=True)
