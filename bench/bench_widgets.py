@@ -316,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_plotly([int(x) for x in args.sizes.split(",")])
     elif not args.no_browser:
         bench_browser([int(x) for x in args.sizes.split(",")], args.dims, args.browser_umap, args.compare_plotly)
-    bench_search(args.search_n)
+    if args.search_n:
+        bench_search(args.search_n)
     if not args.skip_umap:
         bench_umap(args.umap_n)
     print("\nSummary")

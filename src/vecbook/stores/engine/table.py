@@ -25,7 +25,7 @@ from ...errors import DimensionMismatchError
 from ...filters import Column, FilterNode, Path, evaluate
 from ...node import VectorNode, trusted_node
 from .batch import NodeBatch
-from .json_copy import copy_json, copy_jsons
+from .json_copy import copy_jsons
 from .row_lists import RowLists, RowSource, squared_norms
 from .scoring import SAFE_SQ_NORM, fast_scores
 
@@ -441,12 +441,11 @@ class NodeTable(RowLists):
         vectors = self._vectors[rows]
         if self._lazy is not None:  # rows of a snapshot not decoded yet: decode just these
             picked = [self._lazy.row(r) for r in rows.tolist()]
-            return [trusted_node(i, workspace_id, c, copy_json(m), v) for (i, c, m), v in zip(picked, vectors)]
-        ids, contents, metadatas = self.ids, self.contents, self.metadatas
-        return [
-            trusted_node(ids[r], workspace_id, contents[r], copy_json(metadatas[r]), vector)
-            for r, vector in zip(rows.tolist(), vectors)
-        ]
+            ids, contents, metadatas = [p[0] for p in picked], [p[1] for p in picked], [p[2] for p in picked]
+        else:
+            picked = rows.tolist()
+            ids, contents, metadatas = ([column[r] for r in picked] for column in (self.ids, self.contents, self.metadatas))
+        return list(map(trusted_node, ids, [workspace_id] * len(ids), contents, copy_jsons(metadatas), vectors))
 
     def columns(self, rows: np.ndarray, workspace_id: str, which: frozenset[str] = COLUMNS) -> NodeColumns:
         """Rows as NodeColumns of the columns named in ``which`` (copies: the caller may change them)."""
