@@ -34,6 +34,9 @@ Hook contract (coroutines unless noted; ``ws`` is an already validated id):
                                     The default asks ``_dimensions``; a backend whose ``_search``
                                     checks both in the same trip returns True (one trip per search)
 ``_pages(ws, page_size, native)``   async iterator of lists of nodes matching ``native``, each once
+``_column_pages(ws, page_size, native, columns)``   (optional) ``_pages`` that may leave out what
+                                    ``columns`` does not name (content "", metadata {}, vector None);
+                                    the default is ``_pages``
 ``_columns(ws, filter, limit, offset, columns)``   (optional) matching nodes ``offset`` to
                                     ``offset + limit`` (in ``_pages``' order) as NodeColumns of the
                                     names in ``columns`` (a frozenset, the others ``None``); the
@@ -64,7 +67,7 @@ from ..errors import DimensionMismatchError, ValidationError, WorkspaceNotFoundE
 from ..filters import FilterNode, parse_filter
 from ..node import VectorNode
 from .arguments import public
-from .column_reads import check_columns, check_slice, columns_of_pages
+from .column_reads import COLUMNS, check_columns, check_slice, columns_of_pages
 from .engine.batch import NodeBatch, as_node_list, check_node_id, check_vector, validate_nodes, validate_workspace_id
 from .engine.scoring import exact_scores, normalize_distance
 from .fusion import check_mode
@@ -150,6 +153,9 @@ class BaseVectorStore(SearchModes, MetadataMethods, DumpMethods, ABC):
     @abstractmethod
     def _pages(self, ws: str, page_size: int, native: Any) -> AsyncIterator[list[VectorNode]]: ...
 
+    def _column_pages(self, ws: str, page_size: int, native: Any, columns: frozenset[str]) -> AsyncIterator[list[VectorNode]]:
+        return self._pages(ws, page_size, native)
+
     async def _write_chunk(self) -> int | None:
         return None
 
@@ -178,7 +184,7 @@ class BaseVectorStore(SearchModes, MetadataMethods, DumpMethods, ABC):
         return dims is not None
 
     async def _columns(self, ws: str, filter: FilterNode | None, limit: int | None, offset: int, columns: frozenset[str]) -> NodeColumns:
-        pages = self._matching_pages(ws, self.batch_size, filter)
+        pages = self._matching_pages(ws, self.batch_size, filter, columns)
         return await columns_of_pages(pages, ws, limit, offset, columns, await self._dimensions(ws))
 
     # ---- workspaces ----------------------------------------------------------------------
@@ -381,12 +387,15 @@ class BaseVectorStore(SearchModes, MetadataMethods, DumpMethods, ABC):
             pending, limit = short, limit * 4
         return results
 
-    async def _matching_pages(self, ws: str, page_size: int, filter: FilterNode | None) -> AsyncIterator[list[VectorNode]]:
-        """Pages of the nodes matching ``filter`` (post-filtered where the native filter is a superset)."""
+    async def _matching_pages(self, ws: str, page_size: int, filter: FilterNode | None,
+                              columns: frozenset[str] = COLUMNS) -> AsyncIterator[list[VectorNode]]:
+        """Pages of the nodes matching ``filter`` (post-filtered where the native filter is a superset),
+        with at least ``columns`` read (the metadata too when a post-filter needs it)."""
         translation = await self._translate(ws, filter)
         if translation.empty:
             return
-        async with contextlib.aclosing(self._pages(ws, page_size, translation.native)) as pages:
+        needed = columns if translation.exact else columns | {"metadatas"}
+        async with contextlib.aclosing(self._column_pages(ws, page_size, translation.native, needed)) as pages:
             async for page in pages:
                 page = page if translation.exact else keep_matching(filter, page)
                 if page:
