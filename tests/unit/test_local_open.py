@@ -119,3 +119,34 @@ def test_a_damaged_or_missing_norms_cache_is_recomputed(tmp_path, big):
     assert LocalVectorStore(store_dir=tmp_path).search_by_vector(vec(42), "ws", top_k=1)[0].unique_id == "n42"
     norms.unlink()
     assert LocalVectorStore(store_dir=tmp_path).search_by_vector(vec(43), "ws", top_k=1)[0].unique_id == "n43"
+
+
+def _decoded(store: LocalVectorStore) -> bool:
+    return store._state("ws").table._lazy is None  # the snapshot's JSON rows were all decoded
+
+
+def test_ids_are_read_from_the_snapshots_id_cache_without_decoding_rows(tmp_path, big):
+    folder = compacted(tmp_path, n=3000, in_log=0)
+    assert (folder / "snap-000001.ids").exists()
+    s = LocalVectorStore(store_dir=tmp_path)
+    columns = s.read_columns("ws", columns=["ids", "vectors"], offset=100, limit=5)
+    assert columns.ids == [f"n{i}" for i in range(100, 105)] and columns.vectors.shape == (5, 16)
+    got = s.get(["n7", "n2999", "missing"], "ws")  # a lookup decodes only the lines of its rows
+    assert sorted(n.unique_id for n in got) == ["n2999", "n7"] and not _decoded(s)
+    s.delete(["n7"], "ws")  # a write decodes the rows, keeping the lookups' id -> row map
+    assert _decoded(s) and s.get(["n7"], "ws") == [] and s.get("n8", "ws")[0].content == node(8).content
+    assert len(s.read_columns("ws", columns=["ids"])) == 2999
+    s.close()
+
+
+def test_a_damaged_or_missing_id_cache_means_the_rows_are_decoded(tmp_path, big):
+    folder = compacted(tmp_path, n=3000)
+    cache = folder / "snap-000001.ids"
+    flip(cache, cache.stat().st_size - 3)
+    s = LocalVectorStore(store_dir=tmp_path)
+    assert s.read_columns("ws", columns=["ids"]).ids == [f"n{i}" for i in range(3000)] and _decoded(s)
+    s.close()
+    cache.unlink()
+    s = LocalVectorStore(store_dir=tmp_path)
+    assert s.get("n42", "ws")[0].unique_id == "n42" and _decoded(s)
+    s.close()

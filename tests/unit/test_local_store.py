@@ -87,7 +87,7 @@ def test_compaction_publishes_a_new_generation(tmp_path, monkeypatch):
     assert meta["generation"] > 1
     files = sorted(p.name for p in (tmp_path / "ws").iterdir())
     g = f"{meta['generation']:06d}"
-    assert files == ["LOCK", f"log-{g}.bin", "meta.json", f"snap-{g}.f32", f"snap-{g}.json", f"snap-{g}.nrm"]
+    assert files == ["LOCK", f"log-{g}.bin", "meta.json", f"snap-{g}.f32", f"snap-{g}.ids", f"snap-{g}.json", f"snap-{g}.nrm"]
     expected = state(a)
     assert len(expected) == 50 and state(store(tmp_path)) == expected
 
@@ -176,7 +176,7 @@ def crash_trial(tmp_path: Path, seed: int) -> int:
 def assert_only_the_published_generation(folder: Path) -> None:
     """Nothing an interrupted compaction or an older generation left: the next writer swept it."""
     g = json.loads((folder / "meta.json").read_text())["generation"]
-    expected = {"LOCK", "meta.json", f"log-{g:06d}.bin"} | ({f"snap-{g:06d}.json", f"snap-{g:06d}.f32", f"snap-{g:06d}.nrm"} if g else set())
+    expected = {"LOCK", "meta.json", f"log-{g:06d}.bin"} | ({f"snap-{g:06d}.json", f"snap-{g:06d}.f32", f"snap-{g:06d}.nrm", f"snap-{g:06d}.ids"} if g else set())
     assert {p.name for p in folder.iterdir()} == expected
 
 

@@ -26,7 +26,7 @@ def test_workspaces_with_counts_and_pages(store):
     assert df.loc[0, "author.name"] == "author0" and df.loc[1, "tags"] == ["x", "y"]
 
 
-def test_a_page_reads_only_up_to_its_end():
+def test_a_page_reads_only_its_own_rows():
     store = CountingStore(embedding_model=HashEmbeddingModel(dimensions=DIMS))
     store.create_workspace("big")
     store.insert([vecbook.VectorNode(unique_id=f"id{i:04d}", content=f"text {i}") for i in range(2000)], "big")
@@ -34,7 +34,9 @@ def test_a_page_reads_only_up_to_its_end():
     state = BrowserState(store, "big", page_size=10)
     assert len(state.rows) == 10 and CountingStore.yielded == 10
     state.goto(3)
-    assert [n.unique_id for n in state.rows][0] == "id0030" and CountingStore.yielded == 10 + 40
+    assert [n.unique_id for n in state.rows][0] == "id0030" and CountingStore.yielded == 10 + 10
+    state.goto(199)  # the last page reads its 10 rows, not the 1,990 before them
+    assert [n.unique_id for n in state.rows] == [f"id{i:04d}" for i in range(1990, 2000)] and CountingStore.yielded == 30
 
 
 def test_show_one_node_in_full(store):

@@ -84,3 +84,13 @@ def test_displays_as_one_widget(memory_store):
     bundle = ex._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.widget.model_id
+
+
+def test_the_search_panels_schema_is_read_after_the_map_is_built(store):
+    ex = explore(store, "pypi")
+    assert ex.map.state.n_points == 300  # the map is there when explore() returns
+    assert ex.search.state.wait_schema(timeout=60)  # the schema follows in a thread
+    assert ("rank",) in ex.search.state.builder.fields and "metadata field" in ex.search.filters.schema_note.value
+    ex.search.filters.text.value = '{"rnak": 3}'
+    ex.search.search_button.click()
+    assert "did you mean &#x27;rank&#x27;" in ex.search.error_html.value

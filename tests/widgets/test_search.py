@@ -312,3 +312,32 @@ def test_search_modes_in_the_state_and_the_panel(store):
     assert "hybrid search" in panel.status_html.value
     with pytest.raises(ValueError, match="mode must be one of"):
         panel.search("http", mode="bm25")
+
+
+def test_a_deferred_schema_fills_the_filter_box_when_it_arrives(store):
+    panel = SearchPanel(store, "pypi", defer_schema=True)
+    state = panel.state
+    # not yet loaded: no fields offered, the note and placeholder say so, searches still run
+    assert not state.schema_loaded and state.schema.fields == {} and state.builder.fields == {}
+    assert "being read" in panel.filters.text.placeholder and "reading" in panel.filters.schema_note.value
+    state.filter_text = '{"rnak": {"lte": 5}}'  # not checkable yet: the search runs, and matches nothing
+    assert state.run() == [] and state.error is None
+    state.filter_text = ""
+    panel.search("http client")
+    assert len(state.results) == 10 and state.error is None
+    arrived = []
+    state.on("schema", lambda: arrived.append(True))
+    panel.load_schema_later()
+    assert state.wait_schema(timeout=60) and arrived == [True]
+    assert ("rank",) in state.builder.fields and '{"rank": {"lte": ' in panel.filters.text.placeholder
+    assert "metadata field" in panel.filters.schema_note.value
+    state.filter_text = '{"rnak": {"lte": 5}}'  # now checked against the fields
+    assert state.run() == [] and "did you mean 'rank'" in state.error
+    panel.load_schema_later()  # once: a second call does nothing
+    assert state.wait_schema(timeout=1)
+
+
+def test_a_schema_that_fails_to_load_is_an_error_not_a_hang(store):
+    panel = SearchPanel(store, "no-such-workspace", defer_schema=True)
+    panel.load_schema_later()
+    assert not panel.state.wait_schema(timeout=60) and "no-such-workspace" in panel.state.error

@@ -270,7 +270,7 @@ class VecbookVectorStore(VectorStore):
         _reject_kwargs("delete", kwargs)
         try:
             if ids is None:
-                ids = self.store.read_columns(self.workspace_id).ids
+                ids = self.store.read_columns(self.workspace_id, columns=["ids"]).ids
             if ids:
                 self.store.delete(list(ids), self.workspace_id)
         except WorkspaceNotFoundError:
@@ -282,7 +282,7 @@ class VecbookVectorStore(VectorStore):
         _reject_kwargs("adelete", kwargs)
         try:
             if ids is None:
-                ids = (await self.store.async_read_columns(self.workspace_id)).ids
+                ids = (await self.store.async_read_columns(self.workspace_id, columns=["ids"])).ids
             if ids:
                 await self.store.async_delete(list(ids), self.workspace_id)
         except WorkspaceNotFoundError:

@@ -332,7 +332,7 @@ class VecbookVectorStore(BasePydanticVectorStore):
         return run_sync(self.async_add(nodes, **kwargs))
 
     async def _matching_ids(self, filter_dict: dict | None) -> list[str]:
-        return (await self._store.async_read_columns(self.workspace_id, filter_dict=filter_dict)).ids
+        return (await self._store.async_read_columns(self.workspace_id, filter_dict=filter_dict, columns=["ids"])).ids
 
     async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node of the document ``ref_doc_id`` (its source document's id)."""

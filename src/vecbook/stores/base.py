@@ -34,7 +34,13 @@ Hook contract (coroutines unless noted; ``ws`` is an already validated id):
                                     The default asks ``_dimensions``; a backend whose ``_search``
                                     checks both in the same trip returns True (one trip per search)
 ``_pages(ws, page_size, native)``   async iterator of lists of nodes matching ``native``, each once
-``_columns(ws, filter, limit)``     (optional) matching nodes as NodeColumns; the default reads pages
+``_column_pages(ws, page_size, native, columns)``   (optional) ``_pages`` that may leave out what
+                                    ``columns`` does not name (content "", metadata {}, vector None);
+                                    the default is ``_pages``
+``_columns(ws, filter, limit, offset, columns)``   (optional) matching nodes ``offset`` to
+                                    ``offset + limit`` (in ``_pages``' order) as NodeColumns of the
+                                    names in ``columns`` (a frozenset, the others ``None``); the
+                                    default reads pages
 ``_close()``                        release clients
 ``_after_fork()``                   (optional, sync) make the store usable in a forked child
 
@@ -62,6 +68,7 @@ from ..filters import FilterNode, parse_filter
 from ..node import VectorNode
 from . import by_filter
 from .arguments import public
+from .column_reads import COLUMNS, check_columns, check_slice, columns_of_pages
 from .dump_api import DumpMethods
 from .engine.batch import (
     NodeBatch,
@@ -152,6 +159,9 @@ class BaseVectorStore(SearchMethods, MetadataMethods, DumpMethods, ABC):
     @abstractmethod
     def _pages(self, ws: str, page_size: int, native: Any) -> AsyncIterator[list[VectorNode]]: ...
 
+    def _column_pages(self, ws: str, page_size: int, native: Any, columns: frozenset[str]) -> AsyncIterator[list[VectorNode]]:
+        return self._pages(ws, page_size, native)
+
     async def _write_chunk(self) -> int | None:
         return None
 
@@ -179,14 +189,9 @@ class BaseVectorStore(SearchMethods, MetadataMethods, DumpMethods, ABC):
             raise DimensionMismatchError(dims, queries.shape[1], "query")
         return dims is not None
 
-    async def _columns(self, ws: str, filter: FilterNode | None, limit: int | None) -> NodeColumns:
-        nodes: list[VectorNode] = []
-        async with contextlib.aclosing(self._matching_pages(ws, self.batch_size, filter)) as pages:
-            async for page in pages:
-                nodes.extend(page if limit is None else page[: limit - len(nodes)])
-                if limit is not None and len(nodes) >= limit:
-                    break
-        return NodeColumns.from_nodes(ws, nodes, await self._dimensions(ws))
+    async def _columns(self, ws: str, filter: FilterNode | None, limit: int | None, offset: int, columns: frozenset[str]) -> NodeColumns:
+        pages = self._matching_pages(ws, self.batch_size, filter, columns)
+        return await columns_of_pages(pages, ws, limit, offset, columns, await self._dimensions(ws))
 
     # ---- workspaces ----------------------------------------------------------------------
 
@@ -309,12 +314,15 @@ class BaseVectorStore(SearchMethods, MetadataMethods, DumpMethods, ABC):
             counted = len(await self._matching_ids(ws, tree))
         return counted
 
-    async def _matching_pages(self, ws: str, page_size: int, filter: FilterNode | None) -> AsyncIterator[list[VectorNode]]:
-        """Pages of the nodes matching ``filter`` (post-filtered where the native filter is a superset)."""
+    async def _matching_pages(self, ws: str, page_size: int, filter: FilterNode | None,
+                              columns: frozenset[str] = COLUMNS) -> AsyncIterator[list[VectorNode]]:
+        """Pages of the nodes matching ``filter`` (post-filtered where the native filter is a superset),
+        with at least ``columns`` read (the metadata too when a post-filter needs it)."""
         translation = await self._translate(ws, filter)
         if translation.empty:
             return
-        async with contextlib.aclosing(self._pages(ws, page_size, translation.native)) as pages:
+        needed = columns if translation.exact else columns | {"metadatas"}
+        async with contextlib.aclosing(self._column_pages(ws, page_size, translation.native, needed)) as pages:
             async for page in pages:
                 page = page if translation.exact else keep_matching(filter, page)
                 if page:
@@ -367,17 +375,22 @@ class BaseVectorStore(SearchMethods, MetadataMethods, DumpMethods, ABC):
                 yield page
 
     @public
-    async def async_read_columns(self, workspace_id: str, filter_dict: dict | None = None, limit: int | None = None) -> NodeColumns:
+    async def async_read_columns(self, workspace_id: str, filter_dict: dict | None = None, limit: int | None = None,
+                                 offset: int = 0, columns: Sequence[str] | None = None) -> NodeColumns:
         """Every (matching) node at once, as columns: ids, contents, metadatas and an (n, d) vector matrix.
 
         The fast way to feed a map, a table or a DataFrame (``.to_dataframe()``);
         memory and local hand over their arrays without building a node per row.
+        ``columns`` names the columns to read (any of ``"ids"``, ``"contents"``,
+        ``"metadatas"``, ``"vectors"``; default all); the others are ``None``.
+        ``offset`` skips that many matching nodes first, in iteration's order:
+        ``offset``/``limit`` pages through a workspace that is not being written.
         """
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-            raise ValidationError(f"limit must be a non-negative integer or None, got {limit!r}")
+        check_slice(limit, offset)
+        which = check_columns(columns)
         tree = parse_filter(filter_dict)
         ws = await self._require(workspace_id)
-        return await self._columns(ws, tree, limit)
+        return await self._columns(ws, tree, limit, offset, which)
 
     # ---- the rest ------------------------------------------------------------------------------
 

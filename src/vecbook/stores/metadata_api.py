@@ -118,7 +118,7 @@ class MetadataMethods:
         return (await self._scan(ws, filter, SummaryScan(max_values))).summary()
 
     async def _scan(self, ws: str, filter: FilterNode | None, tally: Any) -> Any:
-        async with contextlib.aclosing(self._matching_pages(ws, self.batch_size, filter)) as pages:
+        async with contextlib.aclosing(self._matching_pages(ws, self.batch_size, filter, frozenset({"metadatas"}))) as pages:
             async for page in pages:
                 scan((node.metadata for node in page), tally)
         return tally

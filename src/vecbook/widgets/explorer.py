@@ -39,7 +39,7 @@ class Explorer(_Widget):
                 raise ValueError("the store has no workspace to explore; create one and insert nodes first")
             workspace_id = names[0]
         self.store, self.workspace_id = store, workspace_id
-        self.search = SearchPanel(store, workspace_id, top_k=top_k)
+        self.search = SearchPanel(store, workspace_id, top_k=top_k, defer_schema=True)  # read once the map is built
         self.map = EmbeddingMap(store, workspace_id, show_selection_table=False, **map_kwargs)
         self.browser = WorkspaceBrowser(store, workspace_id)
         self.selection_html = w.HTML()
@@ -62,6 +62,7 @@ class Explorer(_Widget):
         self.browser.state.on("modified", self._workspace_modified)
         self.actions.state.on("tagged", lambda workspace_id, _field: self._workspace_modified(workspace_id))
         self._show_selection()
+        self.search.load_schema_later()
 
     @property
     def selection(self):

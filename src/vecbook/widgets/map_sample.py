@@ -91,14 +91,34 @@ def stratified_rows(ids, vectors: np.ndarray, budget: int, floor: int = 25) -> n
 
 
 def load_points(store, workspace_id: str, max_points: int | None = None):
-    """``(ids, contents, metadatas, vectors, total)`` of a workspace, sorted by id, a stratified sample above ``max_points``."""
-    columns = store.read_columns(workspace_id)
-    total = len(columns)
-    ids = columns.ids
-    rows = stratified_rows(ids, columns.vectors, max_points) if max_points and total > max_points else np.arange(total)
-    rows = np.asarray(sorted(rows.tolist(), key=ids.__getitem__), dtype=np.int64)
-    if len(rows) == total and (len(rows) < 2 or (rows[1:] > rows[:-1]).all()):
+    """``(ids, contents, metadatas, vectors, total)`` of a workspace, sorted by id, a stratified sample above ``max_points``.
+
+    Above ``max_points`` only ids and vectors are read for every point (what the sample is drawn
+    from); contents and metadata are fetched for the sampled points alone.
+    """
+    if not max_points or store.count(workspace_id) <= max_points:
+        return _sorted(store.read_columns(workspace_id))
+    head = store.read_columns(workspace_id, columns=["ids", "vectors"])
+    total = len(head)
+    rows = stratified_rows(head.ids, head.vectors, max_points)
+    picked = sorted(head.ids[r] for r in rows.tolist())
+    by_id = {node.unique_id: node for node in _get_many(store, workspace_id, picked)}
+    nodes = [by_id[i] for i in picked if i in by_id]  # a node deleted meanwhile drops out
+    vectors = np.stack([n.vector for n in nodes]).astype(np.float32, copy=False) if nodes else np.zeros((0, head.vectors.shape[1]), np.float32)
+    return [n.unique_id for n in nodes], [n.content for n in nodes], [n.metadata for n in nodes], vectors, total
+
+
+def _get_many(store, workspace_id: str, ids: list[str], chunk: int = 50_000) -> list:
+    out = []
+    for start in range(0, len(ids), chunk):
+        out += store.get(ids[start : start + chunk], workspace_id)
+    return out
+
+
+def _sorted(columns):
+    ids, total = columns.ids, len(columns)
+    order = sorted(range(total), key=ids.__getitem__)
+    if order == list(range(total)):
         return ids, columns.contents, columns.metadatas, columns.vectors, total  # already in order: no copies
-    order = rows.tolist()
-    vectors = columns.vectors[rows] if len(rows) else np.zeros((0, columns.vectors.shape[1]), np.float32)
+    vectors = columns.vectors[np.asarray(order, dtype=np.int64)] if total else columns.vectors
     return [ids[r] for r in order], [columns.contents[r] for r in order], [columns.metadatas[r] for r in order], vectors, total

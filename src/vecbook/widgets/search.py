@@ -26,6 +26,10 @@ class _Widget:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
+def _text_placeholder(state: SearchState) -> str:
+    return placeholder(state.schema) if state.schema_loaded else "or type a filter (the workspace's fields are being read)"
+
+
 def _placeholder(info: FieldInfo | None, op: str, end: str = "") -> str:
     if info is None:
         return "value"
@@ -151,7 +155,7 @@ class FilterBuilderView(_Widget):
         self.add_button.add_class("vecbook-add-condition")
         self.schema_note = w.HTML()
         self.rows_box = w.VBox()
-        self.text = w.Text(placeholder=placeholder(state.schema), continuous_update=False, layout=w.Layout(width="98%"))
+        self.text = w.Text(placeholder=_text_placeholder(state), continuous_update=False, layout=w.Layout(width="98%"))
         self.text.add_class("vecbook-filter-text")
         self.code = w.HTML()
         self.code.add_class("vecbook-filter-code")
@@ -165,8 +169,8 @@ class FilterBuilderView(_Widget):
 
     def refresh_schema(self) -> None:
         self.builder = self.state.builder
-        self.schema_note.value = f"<span style='color:#666;font-size:11px'>{html.escape(self.state.schema.describe())}</span>"
-        self.text.placeholder = placeholder(self.state.schema)
+        self.schema_note.value = f"<span style='color:#666;font-size:11px'>{html.escape(self.state.schema_note())}</span>"
+        self.text.placeholder = _text_placeholder(self.state)
         self.rows = [r for r in self.rows if r.clause in self.builder.clauses]
         self.rows_box.children = [r.box for r in self.rows]
         self.changed()
@@ -219,9 +223,9 @@ class SearchPanel(_Widget):
     header sorts the results.
     """
 
-    def __init__(self, store, workspace_id: str, top_k: int = 10):
+    def __init__(self, store, workspace_id: str, top_k: int = 10, defer_schema: bool = False):
         w = _deps.widgets()
-        self.state = SearchState(store, workspace_id, top_k=top_k)
+        self.state = SearchState(store, workspace_id, top_k=top_k, defer_schema=defer_schema)
         self.query_box = w.Text(placeholder="query text (empty: list nodes matching the filter)", continuous_update=False,
                                 layout=w.Layout(width="38%", min_width="160px"))
         self.query_box.add_class("vecbook-query")
@@ -256,6 +260,15 @@ class SearchPanel(_Widget):
         self.mode_box.observe(lambda _: None if self._syncing or not self.state.query.strip() else self.run(), "value")
         for event in ("results", "sorted", "focus"):
             self.state.on(event, lambda *_: self._render())
+        self.state.on("schema", self._schema_arrived)
+        self._render()
+
+    def load_schema_later(self) -> None:
+        """Read the workspace's schema in a thread; the filter builder and text box fill in when it arrives."""
+        self.state.load_schema_later()
+
+    def _schema_arrived(self) -> None:
+        self.filters.refresh_schema()
         self._render()
 
     def _filter_changed(self) -> None:
@@ -272,8 +285,10 @@ class SearchPanel(_Widget):
         """Add a filter condition as a user would (returns its row of widgets).
 
         ``field`` is a field as the dropdown shows it (``author.name``, ``"file.name"``), its
-        filter key, its raw metadata key or its path (``("file.name",)``).
+        filter key, its raw metadata key or its path (``("file.name",)``). Waits for a schema
+        still being read (the field's type decides the operators).
         """
+        self.state.wait_schema()
         return self.filters.add_row(field, op, value)
 
     @property

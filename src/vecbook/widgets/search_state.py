@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -25,11 +26,17 @@ class SearchState(Observable):
     not have is a FilterError with a "did you mean" (the schema covers every node). With an
     empty query, ``run`` lists the first ``top_k`` nodes that match the filter (no scores).
 
+    With ``defer_schema=True`` the schema is not read at construction: until
+    :meth:`load_schema_later` brings it (``schema_loaded`` False meanwhile) the
+    builder offers no fields and a typed filter's fields are not checked.
+
     Events: ``"results"`` (list of nodes) after every run, ``[]`` after an error or
-    ``clear()``; ``"focus"`` (node id) when the user clicks a result row.
+    ``clear()``; ``"focus"`` (node id) when the user clicks a result row;
+    ``"schema"`` when a schema read in the background arrives.
     """
 
-    def __init__(self, store, workspace_id: str, top_k: int = 10, schema: WorkspaceSchema | None = None):
+    def __init__(self, store, workspace_id: str, top_k: int = 10, schema: WorkspaceSchema | None = None,
+                 defer_schema: bool = False):
         self.store = store
         self.workspace_id = workspace_id
         self.query = ""
@@ -47,7 +54,10 @@ class SearchState(Observable):
         self.focused: str | None = None
         self.schema = schema if schema is not None else WorkspaceSchema(workspace_id)
         self.builder = FilterBuilder(self.schema.fields)
-        if schema is None:
+        self.schema_loaded = schema is not None
+        self._schema_thread: threading.Thread | None = None
+        self.schema_elapsed: float | None = None  # seconds the background read took
+        if schema is None and not defer_schema:
             self.reload_schema()
 
     def reload_schema(self) -> None:
@@ -55,8 +65,33 @@ class SearchState(Observable):
         try:
             self.schema = introspect_workspace(self.store, self.workspace_id)
             self.builder.fields = self.schema.fields
+            self.schema_loaded = True
         except Exception as exc:
             self.error = describe_error(exc)
+
+    def load_schema_later(self) -> None:
+        """Read the schema in a thread (once); emit ``"schema"`` when it arrives (or failed: see ``error``)."""
+        if self._schema_thread is not None or self.schema_loaded:
+            return
+
+        def run() -> None:
+            start = time.perf_counter()
+            self.reload_schema()
+            self.schema_elapsed = time.perf_counter() - start
+            self._emit("schema")
+
+        self._schema_thread = threading.Thread(target=run, name="vecbook-schema", daemon=True)
+        self._schema_thread.start()
+
+    def wait_schema(self, timeout: float | None = None) -> bool:
+        """Wait for a schema being read in the background; whether it has arrived."""
+        if self._schema_thread is not None:
+            self._schema_thread.join(timeout)
+        return self.schema_loaded
+
+    def schema_note(self) -> str:
+        """What the filter section says of the schema."""
+        return self.schema.describe() if self.schema_loaded else "reading the workspace's metadata fields…"
 
     def current_filter(self) -> dict | None:
         """The filter the next search uses. Raises FilterError if it is malformed or names an unknown field."""

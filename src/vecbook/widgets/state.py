@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..columns import NodeColumns
 from ..node import VectorNode
 from . import _table
 from ._events import Observable, describe_error
@@ -107,9 +106,7 @@ class BrowserState(Observable):
         self.total = self.store.count(ws)
         self.page = min(max(0, int(page)), self.n_pages - 1)
         start = self.page * self.page_size
-        # The public API has no offset: read up to the end of this page as columns (arrays on
-        # memory/local) and build nodes for this page's rows only.
-        self.rows = _rows_from(self.store.read_columns(ws, limit=start + self.page_size), start)
+        self.rows = self.store.read_columns(ws, offset=start, limit=self.page_size).nodes()
         present = {n.unique_id for n in self.rows}
         self.selected = [i for i in self.selected if i in present]
 
@@ -254,9 +251,3 @@ class BrowserState(Observable):
         ws = workspace_id or self.workspace_id
         return _table.frame([_table.node_record(node) for node in self.store.read_columns(ws, limit=limit).nodes()])
 
-
-def _rows_from(columns: NodeColumns, start: int) -> list[VectorNode]:
-    """The nodes of ``columns`` from row ``start`` on (without building a node for the rows before)."""
-    tail = NodeColumns(columns.workspace_id, columns.ids[start:], columns.contents[start:], columns.metadatas[start:],
-                       columns.vectors[start:])
-    return tail.nodes()

@@ -49,6 +49,7 @@ from ...errors import MissingDependencyError, ValidationError, WorkspaceNotFound
 from ...filters import FilterNode
 from ...node import VectorNode, trusted_node
 from ..base import BaseVectorStore
+from ..column_reads import COLUMNS
 from ..matching import Translation
 from ..engine.batch import NodeBatch
 from .client import Clients
@@ -235,8 +236,8 @@ class ChromaVectorStore(BaseVectorStore):
             return
         self._layouts.update(read_layouts(found))
 
-    async def _read(self, ws: str, found: dict[str, Any], row: int | None = None) -> list[VectorNode]:
-        """The nodes of a get result, or of row ``row`` of a query result."""
+    async def _read(self, ws: str, found: dict[str, Any], row: int | None = None, vectors: bool = True) -> list[VectorNode]:
+        """The nodes of a get result, or of row ``row`` of a query result (``vectors=False``: vectors may be None)."""
         metadatas = found.get("metadatas")
         metadatas = (metadatas[row] if row is not None else metadatas) or []
         if any(m is None for m in metadatas):
@@ -244,7 +245,8 @@ class ChromaVectorStore(BaseVectorStore):
             metadatas = found.get("metadatas") or []
         if any(m and JSON_KEY not in m and m.get(SHAPE_KEY) is not None and m[SHAPE_KEY] not in self._layouts for m in metadatas):
             await self._learn_layouts(ws)  # a format-3 record: its shape's layout rebuilds it
-        return await self._with_vectors(ws, _nodes(ws, found, row, self._layouts))
+        nodes = _nodes(ws, found, row, self._layouts)
+        return await self._with_vectors(ws, nodes) if vectors else nodes
 
     async def _without_vanished(self, ws: str, found: dict[str, Any], row: int | None, metadatas: list) -> dict[str, Any]:
         """A result without the hits deleted while Chroma made it, as a get result.
@@ -361,12 +363,17 @@ class ChromaVectorStore(BaseVectorStore):
                 f"open it with distance={distance!r} or copy it into a workspace of this store"
             )
 
-    async def _pages(self, ws: str, page_size: int, native: dict | None) -> AsyncIterator[list[VectorNode]]:
-        include = (await self._layout(ws)).include
+    def _pages(self, ws: str, page_size: int, native: dict | None) -> AsyncIterator[list[VectorNode]]:
+        return self._column_pages(ws, page_size, native, COLUMNS)
+
+    async def _column_pages(self, ws: str, page_size: int, native: dict | None, columns: frozenset[str]) -> AsyncIterator[list[VectorNode]]:
+        # the metadata always: it holds the user's metadata and the exact vector copies
+        wanted = {"metadatas", "documents" if "contents" in columns else "", "embeddings" if "vectors" in columns else ""}
+        include = [key for key in (await self._layout(ws)).include if key in wanted]
         offset = 0
         while True:
             found = await self._clients.on(ws, "get", where=native, limit=page_size, offset=offset, include=include)
-            nodes = await self._read(ws, found)
+            nodes = await self._read(ws, found, vectors="vectors" in columns)
             offset += len(found["ids"])
             if nodes:
                 yield nodes

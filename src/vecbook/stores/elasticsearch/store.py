@@ -36,6 +36,7 @@ from ...filters import FilterNode
 from ...node import VectorNode
 from ..arguments import public
 from ..base import BaseVectorStore
+from ..column_reads import COLUMNS
 from ..introspection import ValueCount
 from ..matching import Translation
 from ..engine.batch import NodeBatch
@@ -63,6 +64,7 @@ __all__ = ["EsVectorStore", "index_name", "workspace_of"]
 
 PIT_KEEP_ALIVE = "5m"  # how long iteration may pause between two pages
 _REFRESH: contextvars.ContextVar[Any] = contextvars.ContextVar("vecbook_es_refresh", default=None)
+_SOURCE_OF = (("content", "contents"), ("metadata", "metadatas"), ("vector", "vectors"))  # _source field, column
 _BULK_REFRESH = {True: {"refresh": "true"}, "wait_for": {"refresh": "wait_for"}, False: {}}  # per bulk request
 
 
@@ -356,8 +358,13 @@ class EsVectorStore(BaseVectorStore):
             raise self._doc_error(ws, resp["error"])
         return nodes(ws, resp["hits"]["hits"])
 
-    async def _pages(self, ws: str, page_size: int, native: FilterNode | None) -> AsyncIterator[list[VectorNode]]:
-        """Every matching node once, from a point in time of the index, with search_after."""
+    def _pages(self, ws: str, page_size: int, native: FilterNode | None) -> AsyncIterator[list[VectorNode]]:
+        return self._column_pages(ws, page_size, native, COLUMNS)
+
+    async def _column_pages(self, ws: str, page_size: int, native: FilterNode | None, columns: frozenset[str]) -> AsyncIterator[list[VectorNode]]:
+        """Every matching node once, from a point in time of the index, with search_after; ``_source``
+        holds only the fields of ``columns`` (the id is the document's)."""
+        source = {"includes": [field for field, column in _SOURCE_OF if column in columns] or ["_none_"]}
         es = await self._clients.get()
         size = max(1, min(page_size, MAX_WINDOW))
         query = {"bool": {"filter": [to_query(native)]}} if native is not None else {"match_all": {}}
@@ -366,7 +373,7 @@ class EsVectorStore(BaseVectorStore):
         try:
             after = None
             while True:
-                resp = await self._page(es, ws, pit, query, size, after)
+                resp = await self._page(es, ws, pit, query, size, after, source)
                 pit = resp.get("pit_id", pit)
                 hits = resp["hits"]["hits"]
                 if hits:
@@ -380,7 +387,7 @@ class EsVectorStore(BaseVectorStore):
             except Exception:  # it expires by itself
                 pass
 
-    async def _page(self, es: Any, ws: str, pit: str, query: dict, size: int, after: list | None) -> Any:
+    async def _page(self, es: Any, ws: str, pit: str, query: dict, size: int, after: list | None, source: dict) -> Any:
         try:
             with self._calling(ws):
                 return await es.search(
@@ -388,7 +395,7 @@ class EsVectorStore(BaseVectorStore):
                     query=query,
                     sort=["_shard_doc"],
                     size=size,
-                    source=SOURCE,
+                    source=source,
                     track_total_hits=False,
                     **({"search_after": after} if after is not None else {}),
                 )

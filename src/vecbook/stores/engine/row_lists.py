@@ -15,13 +15,16 @@ __all__ = ["RowLists", "RowSource", "squared_norms"]
 
 
 class RowSource(Protocol):
-    """Rows decoded on demand (a snapshot's): ``row(r)`` → (id, content, metadata); ``columns()`` → the three lists."""
+    """Rows decoded on demand (a snapshot's): ``row(r)`` → (id, content, metadata); ``columns()`` → the three lists;
+    ``ids()`` → every id if they can be had without decoding the rest (a cache), else None."""
 
     def __len__(self) -> int: ...
 
     def row(self, r: int) -> tuple[str, Any, Any]: ...
 
     def columns(self) -> tuple[list, list, list]: ...
+
+    def ids(self) -> list[str] | None: ...
 
 
 class RowLists:
@@ -62,18 +65,40 @@ class RowLists:
     @property
     def row_of(self) -> dict[str, int]:
         if self._lazy is not None:
-            self._decode_rows()
+            ids = self.id_column()  # with an id cache, a lookup decodes only the rows it finds
+            if self._lazy is None:  # there was none: every row was decoded
+                return self._row_of
+            if self._cached_row_of is None or self._cached_row_of[0] is not ids:
+                self._cached_row_of = (ids, dict(zip(ids, range(len(ids)))))
+            return self._cached_row_of[1]
         return self._row_of
 
     @row_of.setter
     def row_of(self, value: dict[str, int]) -> None:
         self._row_of = value
 
+    def id_column(self) -> list[str | None]:
+        """``ids``, read from the row source's id cache if the rows are not decoded yet and it has one."""
+        source = self._lazy
+        if source is not None:
+            if self._lazy_ids is None or self._lazy_ids[0] is not source:
+                self._lazy_ids = (source, source.ids())
+            if self._lazy_ids[1] is not None:
+                return self._lazy_ids[1]
+        return self.ids
+
+    _lazy_ids: tuple[RowSource, list[str] | None] | None = None  # (the source they came from, its ids)
+
+    _cached_row_of: tuple[list[str], dict[str, int]] | None = None  # built from the id cache: (its ids, the dict)
+
     def _decode_rows(self) -> None:
         ids, contents, metadatas = self._lazy.columns()
-        row_of = dict(zip(ids, range(len(ids))))
+        known = self._cached_row_of
+        # a dict built from the id cache is the same dict (a caller may hold it): keep it
+        row_of = known[1] if known is not None and known[0] == ids else dict(zip(ids, range(len(ids))))
+        self._cached_row_of = None
         self._ids, self._contents, self._metadatas, self._row_of = ids, contents, metadatas, row_of
-        self._lazy = None
+        self._lazy = self._lazy_ids = None
 
 
 def squared_norms(vectors: np.ndarray) -> np.ndarray:

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...columns import NodeColumns
+from ...columns import COLUMNS, NodeColumns
 from ...errors import DimensionMismatchError
 from ...filters import Column, FilterNode, Path, evaluate
 from ...node import VectorNode, trusted_node
 from .batch import NodeBatch
-from .json_copy import copy_json, copy_jsons
+from .json_copy import copy_jsons
 from .row_lists import RowLists, RowSource, squared_norms
 from .scoring import SAFE_SQ_NORM, fast_scores
 
@@ -478,25 +478,27 @@ class NodeTable(RowLists):
         vectors = self._vectors[rows]
         if self._lazy is not None:  # rows of a snapshot not decoded yet: decode just these
             picked = [self._lazy.row(r) for r in rows.tolist()]
-            return [trusted_node(i, workspace_id, c, copy_json(m), v) for (i, c, m), v in zip(picked, vectors)]
-        ids, contents, metadatas = self.ids, self.contents, self.metadatas
-        return [
-            trusted_node(ids[r], workspace_id, contents[r], copy_json(metadatas[r]), vector)
-            for r, vector in zip(rows.tolist(), vectors)
-        ]
-
-    def columns(self, rows: np.ndarray, workspace_id: str) -> NodeColumns:
-        """Rows as NodeColumns (copies: the caller may change them)."""
-        if self._is_prefix(rows):  # every row from the first, in order: slices
-            n = len(rows)
-            ids, contents, metadatas = self.ids[:n], self.contents[:n], self.metadatas[:n]
+            ids, contents, metadatas = [p[0] for p in picked], [p[1] for p in picked], [p[2] for p in picked]
         else:
             picked = rows.tolist()
             ids, contents, metadatas = ([column[r] for r in picked] for column in (self.ids, self.contents, self.metadatas))
-        return NodeColumns(
-            workspace_id, ids, contents, copy_jsons(metadatas),
-            self._row_copy(rows) if self.dimensions else np.zeros((len(rows), 0), dtype=np.float32),
-        )
+        return list(map(trusted_node, ids, [workspace_id] * len(ids), contents, copy_jsons(metadatas), vectors))
+
+    def columns(self, rows: np.ndarray, workspace_id: str, which: frozenset[str] = COLUMNS) -> NodeColumns:
+        """Rows as NodeColumns of the columns named in ``which`` (copies: the caller may change them)."""
+        prefix, picked = self._is_prefix(rows), rows.tolist()
+
+        def read(name: str) -> list | None:
+            if name not in which:
+                return None
+            column = self.id_column() if name == "ids" else getattr(self, name)  # ids alone need no decoding
+            return column[: len(rows)] if prefix else [column[r] for r in picked]
+
+        metadatas = read("metadatas")
+        vectors = None
+        if "vectors" in which:
+            vectors = self._row_copy(rows) if self.dimensions else np.zeros((len(rows), 0), dtype=np.float32)
+        return NodeColumns(workspace_id, read("ids"), read("contents"), None if metadatas is None else copy_jsons(metadatas), vectors)
 
     def batch(self, rows: np.ndarray, out: np.ndarray | None = None) -> NodeBatch:
         """Rows as a NodeBatch (metadata shared, not copied: treat as read-only).

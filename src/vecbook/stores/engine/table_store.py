@@ -93,8 +93,9 @@ class TableStore(BaseVectorStore):
         # the filter is evaluated exactly on the table, as for vector search
         return await self._locked(ws, lambda t: table_keyword_search(t, ws, texts, limit, native))
 
-    async def _columns(self, ws: str, filter: FilterNode | None, limit: int | None) -> NodeColumns:
-        return await self._locked(ws, lambda t: t.columns(t.filter_rows(filter)[:limit], ws))
+    async def _columns(self, ws: str, filter: FilterNode | None, limit: int | None, offset: int, columns: frozenset[str]) -> NodeColumns:
+        stop = None if limit is None else offset + limit
+        return await self._locked(ws, lambda t: t.columns(t.filter_rows(filter)[offset:stop], ws, columns))
 
     async def _pages(self, ws: str, page_size: int, native: FilterNode | None) -> AsyncIterator[list[VectorNode]]:
         # A snapshot of the matching ids; nodes deleted meanwhile are skipped.

@@ -42,7 +42,7 @@ from .. import local as tunables
 from ..engine.batch import NodeBatch
 from ..engine.row_lists import squared_norms
 from .files import damaged
-from .snapshot import write_norms
+from .snapshot import read_ids, write_ids, write_norms
 
 __all__ = [
     "Frame",
@@ -301,11 +301,20 @@ def write_snapshot_from(
         f32_size = os.fstat(f.fileno()).st_size
         os.fsync(f.fileno())
     write_norms(prefix.with_suffix(".nrm"), None, sq_norms if sq_norms is not None else np.concatenate(norms or [np.zeros(0)]))
+    all_ids = ids if base is None else _base_ids(base, ids)
+    if all_ids is not None:
+        write_ids(prefix.with_suffix(".ids"), all_ids)
     return {
         "rows": n,
         "json": {"size": json_size, "crcs": line_sums},
         "f32": {"size": f32_size, "chunk": chunk_bytes, "crcs": chunk_sums},
     }
+
+
+def _base_ids(base: SnapshotBase, ids: list[str]) -> list[str] | None:
+    """Every id of a snapshot that starts with ``base``'s rows: the base's id cache + ``ids``; None without that cache."""
+    base_ids = read_ids(base.prefix.with_suffix(".ids"), base.info["rows"])
+    return None if base_ids is None else base_ids[: base.rows] + list(ids)
 
 
 def _copy_lines(base: SnapshotBase, out: BinaryIO) -> list[int]:

@@ -35,7 +35,7 @@ from ...errors import CorruptedFileError
 from ..engine.row_lists import squared_norms
 from .files import damaged, snap_name
 
-__all__ = ["SnapshotRows", "Verifier", "open_snapshot", "publish_snapshot", "write_norms"]
+__all__ = ["SnapshotRows", "Verifier", "open_snapshot", "publish_snapshot", "read_ids", "write_ids", "write_norms"]
 
 _CRC_THREADS = 2  # threads verifying a big snapshot (zlib.crc32 releases the GIL)
 
@@ -81,15 +81,49 @@ def _read_norms(path: Path, rows: int) -> np.ndarray | None:
     return np.frombuffer(body, dtype="<f8").astype(np.float64)
 
 
+_IDS = struct.Struct("<4sQI")  # marker, rows, crc32 of the JSON list of ids that follows
+_IDS_MAGIC = b"VBI1"
+
+
+def write_ids(path: Path, ids: list[str]) -> None:
+    """Save a snapshot's ids beside it, in row order: a cache that lets a reader of ids alone (the
+    map, paging) skip decoding every row. Not fsynced, not in ``meta.json``: a bad or missing one
+    means the rows are decoded instead."""
+    body = json.dumps(ids, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    with open(path, "wb") as f:
+        f.write(_IDS.pack(_IDS_MAGIC, len(ids), zlib.crc32(body)))
+        f.write(body)
+
+
+def read_ids(path: Path, rows: int) -> list[str] | None:
+    """The ids cache at ``path`` if it holds ``rows`` ids and its checksum matches, else None."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    if len(raw) < _IDS.size:
+        return None
+    magic, count, crc = _IDS.unpack_from(raw)
+    body = memoryview(raw)[_IDS.size :]
+    if magic != _IDS_MAGIC or count != rows or zlib.crc32(body) != crc:
+        return None
+    try:
+        ids = json.loads(bytes(body).decode("utf-8", "surrogatepass"))
+    except ValueError:
+        return None
+    return ids if isinstance(ids, list) and len(ids) == rows else None
+
+
 def publish_snapshot(temp: Path, folder: Path, generation: int) -> None:
     """Rename a snapshot written at ``temp`` (by ``write_snapshot``) into place as generation ``generation``'s."""
     target = folder / snap_name(generation)
     os.replace(temp.with_suffix(".json"), target.with_suffix(".json"))
     os.replace(temp.with_suffix(".f32"), target.with_suffix(".f32"))
-    try:
-        os.replace(temp.with_suffix(".nrm"), target.with_suffix(".nrm"))
-    except FileNotFoundError:
-        pass
+    for cache in (".nrm", ".ids"):
+        try:
+            os.replace(temp.with_suffix(cache), target.with_suffix(cache))
+        except FileNotFoundError:
+            pass
 
 
 def open_snapshot(
@@ -134,6 +168,7 @@ class SnapshotRows:
         if type(self.chunk_rows) is not int or self.chunk_rows < 1:
             raise damaged(path, f"{path}: the header line does not give the rows per line")
         self._lines: dict[int, tuple[list, list, list]] = {}
+        self._ids_path = path.with_suffix(".ids")
 
     @property
     def spans(self) -> list[tuple[int, int]]:
@@ -182,6 +217,10 @@ class SnapshotRows:
         ids, contents, metadatas = self._line(r // self.chunk_rows + 1)
         i = r % self.chunk_rows
         return ids[i], contents[i], metadatas[i]
+
+    def ids(self) -> list[str] | None:
+        """Every id in row order from the ``.ids`` cache beside the snapshot; None if it is missing or bad."""
+        return read_ids(self._ids_path, self.n)
 
     def columns(self) -> tuple[list, list, list]:
         """Every row as (ids, contents, metadatas) lists."""

@@ -7,6 +7,7 @@ Layout of ``{store_dir}/{workspace_id}/``::
     snap-<g>.json    ids, contents, metadata of generation g (absent for g = 0), a line per chunk
     snap-<g>.f32     their vectors, raw float32
     snap-<g>.nrm     their squared norms: a cache with its own checksum (absent or bad: recomputed)
+    snap-<g>.ids     their ids in row order: a cache with its own checksum (absent or bad: rows decoded)
     log-<g>.bin      writes since that snapshot: checksummed frames (see logfile.py)
     LOCK             flock()ed by a writer for the length of one write; holds the writer's pid
 

@@ -25,11 +25,12 @@ from ...errors import DimensionMismatchError, MissingDependencyError, Validation
 from ...filters import FilterNode
 from ...node import VectorNode
 from ..base import BaseVectorStore
+from ..column_reads import COLUMNS
 from ..engine.batch import NodeBatch
 from ..engine.scoring import normalize_distance
 from ..introspection import ValueCount
 from ..matching import Translation
-from .points import FORMAT, FORMAT_KEY, READ_PAYLOAD, collection_name, nodes, pending_name, point_id, points, workspace_of
+from .points import FORMAT, FORMAT_KEY, READ_PAYLOAD, VECTOR_KEY, collection_name, nodes, pending_name, point_id, points, workspace_of
 
 try:
     from qdrant_client import AsyncQdrantClient, models
@@ -45,6 +46,7 @@ __all__ = ["QdrantVectorStore", "collection_name", "workspace_of", "point_id"]
 log = logging.getLogger(__name__)
 
 _LOCAL_SCROLL = 4096
+_PAYLOAD_OF = (("unique_id", None), ("content", "contents"), ("metadata", "metadatas"), (VECTOR_KEY, "vectors"))  # None: always read
 _QDRANT_DISTANCE = {"cosine": "Cosine", "dot": "Dot", "euclidean": "Euclid"}
 
 
@@ -292,16 +294,20 @@ class QdrantVectorStore(BaseVectorStore):
             responses = await self._call("query_batch_points", ws, collection_name=name, requests=requests)
         return [_unique(nodes(response.points, ws)) for response in responses]
 
-    async def _pages(self, ws: str, page_size: int, native: Any) -> AsyncIterator[list[VectorNode]]:
+    def _pages(self, ws: str, page_size: int, native: Any) -> AsyncIterator[list[VectorNode]]:
+        return self._column_pages(ws, page_size, native, COLUMNS)
+
+    async def _column_pages(self, ws: str, page_size: int, native: Any, columns: frozenset[str]) -> AsyncIterator[list[VectorNode]]:
         if (await self._info(ws))[0] is None:
             return
-        name, with_vectors = collection_name(ws), await self._with_vectors(ws)
+        name, with_vectors = collection_name(ws), "vectors" in columns and await self._with_vectors(ws)
+        payload = [key for key, column in _PAYLOAD_OF if column is None or column in columns]
         # A local-mode scroll sorts and filters the whole collection whatever its limit: fetch big pages.
         limit = max(page_size, _LOCAL_SCROLL) if self._local else page_size
         offset = None
         while True:
             records, offset = await self._call(
-                "scroll", ws, collection_name=name, scroll_filter=native, limit=limit, offset=offset, with_payload=READ_PAYLOAD, with_vectors=with_vectors
+                "scroll", ws, collection_name=name, scroll_filter=native, limit=limit, offset=offset, with_payload=payload, with_vectors=with_vectors
             )
             page = nodes(records, ws)
             for start in range(0, len(page), page_size):
