@@ -18,6 +18,7 @@ from vecbook.stores import local
 from vecbook.stores.engine.batch import NodeBatch
 from vecbook.stores.local.files import snap_name
 from vecbook.stores.local.logfile import read_snapshot, write_snapshot
+from vecbook.stores.local.snapshot import read_ids
 
 DIMS = 5  # 20-byte rows: small checksum chunks end inside rows
 
@@ -57,7 +58,8 @@ def check(folder: Path, expected: dict[str, VectorNode]) -> None:
     write_snapshot(again, NodeBatch(batch.ids, batch.contents, batch.metadatas, np.ascontiguousarray(batch.vectors)))
     for suffix in (".json", ".f32"):
         assert prefix.with_suffix(suffix).read_bytes() == again.with_suffix(suffix).read_bytes()
-    for suffix in (".json", ".f32", ".nrm"):
+    assert read_ids(prefix.with_suffix(".ids"), len(batch.ids)) == list(batch.ids)  # the id cache covers copied rows too
+    for suffix in (".json", ".f32", ".nrm", ".ids"):
         again.with_suffix(suffix).unlink()
 
 
