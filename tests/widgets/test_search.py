@@ -341,3 +341,19 @@ def test_a_schema_that_fails_to_load_is_an_error_not_a_hang(store):
     panel = SearchPanel(store, "no-such-workspace", defer_schema=True)
     panel.load_schema_later()
     assert not panel.state.wait_schema(timeout=60) and "no-such-workspace" in panel.state.error
+
+
+def test_a_condition_added_before_the_schema_arrives_offers_its_fields_after(store):
+    panel = SearchPanel(store, "pypi", defer_schema=True)
+    early = panel.filters.add_row()  # what the "+ condition" button does, before the fields are known
+    assert [label for label, _ in early.field.options] == ["field…"]
+    panel.load_schema_later()
+    assert panel.state.wait_schema(timeout=60)
+    offered = [label for label, _ in early.field.options]
+    assert "rank" in offered and offered[0] == "field…" and early.field.value == ""
+    early.field.value = "rank"  # and it works as a clause of the arrived schema
+    assert early.clause.field == ("rank",) and early.op.value in ("eq", "lte", "gte", "between")
+    again = [label for label, _ in early.field.options]
+    panel.state.reload_schema()
+    panel.filters.refresh_schema()  # a schema read again (after a tag) keeps the row's choice
+    assert early.field.value == "rank" and [label for label, _ in early.field.options] == again

@@ -59,6 +59,7 @@ class _ClauseRow:
         self.box = w.HBox([self.field, self.op, self.value_box, self.remove])
         self.box.add_class("vecbook-clause")
         self.editors: list[Any] = []
+        self._refreshing = False
         self._set_ops()
         self.field.observe(self._field_changed, "value")
         self.op.observe(self._op_changed, "value")
@@ -67,6 +68,19 @@ class _ClauseRow:
     @property
     def info(self) -> FieldInfo | None:
         return self.by_label.get(self.field.value)
+
+    def refresh_fields(self) -> None:
+        """Offer the builder's current fields (a schema that arrived or changed after this row was added)."""
+        self.by_label = {info.name: info for info in self.view.builder.fields.values()}
+        chosen = self.field.value if self.field.value in self.by_label else ""
+        self._refreshing = True  # new options are not a new choice: the clause keeps its field and value
+        try:
+            self.field.options = [("field…", "")] + [(label, label) for label in self.by_label]
+            self.field.value = chosen
+        finally:
+            self._refreshing = False
+        if chosen == "" and self.clause.field:  # its field is gone from the workspace
+            self._field_changed(None)
 
     def _set_ops(self) -> None:
         ops = ops_for(self.info)
@@ -77,6 +91,8 @@ class _ClauseRow:
         self._make_editors()
 
     def _field_changed(self, change) -> None:
+        if self._refreshing:
+            return
         info = self.info
         self.clause.field = info.path if info is not None else ""
         self.clause.value = None
@@ -172,6 +188,8 @@ class FilterBuilderView(_Widget):
         self.schema_note.value = f"<span style='color:#666;font-size:11px'>{html.escape(self.state.schema_note())}</span>"
         self.text.placeholder = _text_placeholder(self.state)
         self.rows = [r for r in self.rows if r.clause in self.builder.clauses]
+        for row in self.rows:
+            row.refresh_fields()
         self.rows_box.children = [r.box for r in self.rows]
         self.changed()
 
