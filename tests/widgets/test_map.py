@@ -215,6 +215,16 @@ def test_colour_encoding_for_the_view(memory_store):
 # ---- the widget: a view of the state, and the messages the browser would send ----------------
 
 
+def test_hover_reads_the_points_content_from_the_store(store):
+    m = EmbeddingMap(store, "pypi")
+    sent = []
+    m.plot.send = lambda content, buffers=None: sent.append(content)
+    m.plot._handle_custom_msg({"type": "tooltip", "index": 7, "preview": "content", "properties": ["id"]}, [])  # as the browser asks
+    node = store.get([m.state.ids[7]], "pypi")[0]
+    assert sent == [{"type": "tooltip", "index": 7, "preview": node.content[:300], "properties": {"id": node.unique_id}}]
+    assert "content" not in m._df.columns  # the map holds no contents
+
+
 def test_widget_draws_state_without_resending_points(store):
     m = EmbeddingMap(store, "pypi")
     w = m.plot
@@ -261,7 +271,7 @@ def test_widget_reads_lassos_and_clicks_from_the_plot(store):
 def test_widget_filter_query_labels(store):
     m = EmbeddingMap(store, "pypi")
     m.show_filter({"rank": {"lte": 100}})
-    kept = sum(1 for meta in m.state.metadatas if meta["rank"] <= 100)
+    kept = sum(1 for meta in store.read_columns("pypi").metadatas if meta["rank"] <= 100)
     assert len(m.state.kept) == kept > 50 and f"filter keeps {kept}" in m.status_html.value
     assert m.plot.opacity_by in ("valueA", "valueB") and set(m._df["kept"].unique()) == {0.0, 1.0}
     m.show_filter(None)

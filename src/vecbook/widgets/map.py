@@ -30,6 +30,11 @@ RING_VERTICES = 16
 # A one-point selection right after a lasso, on one of this many points (or 0.1 % of the map) nearest an end of
 # the lasso, is the click regl-scatterplot adds to a lasso that ends where it began, not a user's.
 TRAILING_CLICK_NEAREST = 20
+TOOLTIP = "tooltip"  # jupyter-scatter's message type for a hover's details
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _ring(x: float, y: float, r: float) -> list[tuple[float, float]]:
@@ -195,8 +200,7 @@ class EmbeddingMap(_Widget):
         s, pd = self.state, self._pd
         self._sync(self._set_controls)
         xy = s.coords[:, :2] if s.n_points else np.zeros((0, 2), np.float32)
-        self._df = pd.DataFrame({"x": xy[:, 0].astype(np.float32), "y": xy[:, 1].astype(np.float32),
-                                 "id": s.ids, "content": [c[:300] for c in s.contents]})
+        self._df = pd.DataFrame({"x": xy[:, 0].astype(np.float32), "y": xy[:, 1].astype(np.float32), "id": s.ids})
         size = 6 if s.n_points < 5000 else 4 if s.n_points < 50_000 else 2 if s.n_points < 300_000 else 1
         self.scatter = self._jscatter.Scatter(data=self._df, x="x", y="y", height=self.height, size=size,
                                               color=BASE_COLOR, opacity=0.85, axes=False,
@@ -205,6 +209,7 @@ class EmbeddingMap(_Widget):
                                               width="auto")
         self.scatter.legend(True, position="top-right")
         self.scatter.tooltip(True, properties=["id", "color"], preview="content")
+        self.scatter.widget._handle_custom_msg = self._on_plot_message  # hover: the content is read when asked for
         self.scatter.widget.observe(self._on_plot_selection, "selection")
         self.scatter.widget.observe(self._on_lasso_end, "lasso_selection_polygon")
         self._opacity_key = None
@@ -387,6 +392,22 @@ class EmbeddingMap(_Widget):
         self.status_html.value = f"<span style='font-size:12px'>{html.escape(' · '.join(parts))}</span>"
 
     # ---- events from the plot -----------------------------------------------------------
+
+    def _on_plot_message(self, event: dict, buffers) -> None:
+        """A hover asks for a point's details: its id from the map, its content read from the store
+        (the map keeps no contents); jupyter-scatter's reply, in its format."""
+        if not isinstance(event, dict) or event.get("type") != TOOLTIP:
+            return
+        row = int(event["index"])
+        if not 0 <= row < self.state.n_points:
+            return
+        names = [p for p in event.get("properties") or [] if p in self._df.columns]
+        properties = {p: _plain(self._df[p].iat[row]) for p in names}
+        try:
+            preview = self.state.content_of(row)[:300] if event.get("preview") else None
+        except Exception as exc:  # the store is gone or failing: say so in the tooltip
+            preview = f"(details unavailable: {exc})"
+        self.scatter.widget.send({"type": TOOLTIP, "index": row, "preview": preview, "properties": properties})
 
     def _on_plot_selection(self, change) -> None:
         """A lasso fills the selection; a click selects one point, and lists its neighbours."""

@@ -8,18 +8,18 @@ a stratified sample above ``max_points`` (map_sample.py; ``sampled`` says so).
 
 from __future__ import annotations
 
+import bisect
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from ..errors import LayoutCancelledError
-from ..filter_eval import filter_mask
-from ..filters import parse_filter
-from ..node import VectorNode, trusted_node
+from ..node import VectorNode
 from . import _deps, _table
 from .clusters import Clusters, cluster_labels
-from .introspect import _ISO_DATE, flatten_metadata
+from .introspect import _ISO_DATE, field_label, flatten_metadata
 from .map_colors import scaled
 from .map_sample import load_points
 from .projection import ProjectionCache, UmapJob, fingerprint, layout_params, pca
@@ -28,7 +28,6 @@ from .state import Observable, describe_error
 __all__ = ["MapState", "load_points", "MAX_CATEGORIES"]
 
 MAX_CATEGORIES = 12
-FIELD_SCAN = 20_000  # the colour menu lists the fields of up to this many points, spread over the map
 
 
 class MapState(Observable):
@@ -76,19 +75,23 @@ class MapState(Observable):
     # ---- data ---------------------------------------------------------------------------
 
     def load(self) -> None:
-        """(Re)read the workspace; keeps the projection method, drops selection and highlight."""
-        self.ids, self.contents, self.metadatas, self.vectors, self.total = load_points(self.store, self.workspace_id, self.max_points)
-        self.row_of = {node_id: i for i, node_id in enumerate(self.ids)}
+        """(Re)read the workspace; keeps the projection method, drops selection and highlight.
+
+        Reads ids and vectors alone (:func:`load_points`); contents and metadata are read when
+        something shows them: a table's rows (:meth:`nodes`), one field's column for colour
+        (:meth:`field_values`), every content for cluster labels (:attr:`contents`).
+        """
+        self.ids, self.vectors, self.total, self._source_ids, self._source_rows = load_points(self.store, self.workspace_id, self.max_points)
+        self.row_of = _RowIndex(self.ids)
         self.fingerprint = fingerprint(self.ids, self.vectors)
         if self.job is not None and self.job.running and self._job_key != self._key("umap"):
             self.cancel_umap()  # a layout of data the map no longer shows
-        self._flat: list[dict[str, Any]] | None = None  # flattened when first asked for
         self._values: dict[str, list[Any]] = {}
-        spread = np.linspace(0, self.n_points - 1, min(self.n_points, FIELD_SCAN)).astype(int) if self.n_points else []
-        self.fields = sorted({k for i in spread for k in flatten_metadata(self.metadatas[i])})
+        self._contents: list[str] | None = None
+        self._field_paths: dict[str, tuple[str, ...]] | None = None
         self.selected, self.neighbours, self.clicked = [], [], None
         self.highlighted, self.query_xy, self.focused, self.kept = {}, None, None, None
-        if self.color_by not in self.fields:
+        if self.color_by is not None and self.color_by not in self.fields:
             self.color_by = None
         self.method = self.method if self.method == "pca" or self.cached("umap") else "pca"
         self.coords = self.projection(self.method)  # before "loaded": a view draws the new points at once
@@ -110,27 +113,63 @@ class MapState(Observable):
             return f"{self.n_points:,} of {self.total:,} points (a stratified sample), {method} {self.dims}-D"
         return f"{self.n_points:,} points, {method} {self.dims}-D"
 
-    def flat_metadata(self) -> list[dict[str, Any]]:
-        """Each point's metadata with nested dicts as dotted keys."""
-        if self._flat is None:
-            self._flat = [flatten_metadata(m) for m in self.metadatas]
-        return self._flat
+    @property
+    def fields(self) -> list[str]:
+        """The metadata fields (labels as in tables: nested keys dotted, a key holding a dot quoted),
+        from the store's introspection (``metadata_fields``), read when first asked for."""
+        return sorted(self._paths())
+
+    def _paths(self) -> dict[str, tuple[str, ...]]:
+        if self._field_paths is None:
+            found = self.store.metadata_fields(self.workspace_id) if self.total else []
+            self._field_paths = {field_label(f.path): tuple(f.path) for f in found}
+        return self._field_paths
+
+    def _column(self, name: str, fn=lambda value: value) -> list[Any]:
+        """``fn`` of one column (``"contents"`` or ``"metadatas"``) for every drawn point, in drawn order
+        (``None`` for a point deleted since the map was read)."""
+        columns = self.store.read_columns(self.workspace_id, columns=["ids", name])
+        values = [fn(v) for v in getattr(columns, name)]
+        if columns.ids == self._source_ids:  # unchanged since load: the drawn rows, by position
+            return [values[r] for r in self._source_rows.tolist()]
+        where = dict(zip(columns.ids, range(len(values))))
+        return [values[where[i]] if i in where else None for i in self.ids]
+
+    @property
+    def contents(self) -> list[str]:
+        """Every drawn point's content (read once, when first asked for: cluster labels need them)."""
+        if self._contents is None:
+            self._contents = [c or "" for c in self._column("contents")]
+        return self._contents
 
     def field_values(self, field: str) -> list[Any]:
-        """Every point's value of one field (``None`` where missing), read along its path, no full flattening."""
+        """Every drawn point's value of one field (``None`` where missing), read along its path."""
         if field not in self._values:
-            if '"' in field:  # a key holding a dot: its label is quoted
-                self._values[field] = [m.get(field) for m in self.flat_metadata()]
-            else:
-                path = field.split(".")
-                out = []
-                for m in self.metadatas:
-                    v: Any = m
-                    for part in path:
-                        v = v.get(part) if isinstance(v, dict) else None
-                    out.append(None if isinstance(v, dict) and v else v)
-                self._values[field] = out
+            path = self._paths().get(field)
+            if path is None:
+                raise KeyError(f"no metadata field {field!r}; fields: {', '.join(self.fields)}")
+
+            def value(metadata: Any) -> Any:
+                v = metadata
+                for part in path:
+                    v = v.get(part) if isinstance(v, dict) else None
+                return None if isinstance(v, dict) and v else v
+
+            self._values[field] = self._column("metadatas", value)
         return self._values[field]
+
+    def nodes(self, rows: list[int]) -> list[VectorNode | None]:
+        """The stored nodes of drawn points (by row), read from the store now; ``None`` for one deleted since."""
+        ids = [self.ids[r] for r in rows]
+        found: dict[str, VectorNode] = {}
+        for start in range(0, len(ids), 50_000):
+            found.update((n.unique_id, n) for n in self.store.get(ids[start : start + 50_000], self.workspace_id))
+        return [found.get(i) for i in ids]
+
+    def content_of(self, row: int) -> str:
+        """One point's content (a hover's preview), read from the store."""
+        node = self.nodes([row])[0]
+        return "" if node is None else node.content
 
     # ---- projection ---------------------------------------------------------------------
 
@@ -328,10 +367,15 @@ class MapState(Observable):
         """Mark which points a search filter keeps (the view draws the others apart); ``None`` clears."""
         self.filter_dict = filter_dict or None
         try:
-            self.kept = None if not filter_dict else np.flatnonzero(filter_mask(parse_filter(filter_dict), self.metadatas))
+            self.kept = None if not filter_dict else self._kept_rows(filter_dict)
         except Exception as exc:  # a filter the search rejected too: nothing to mark
             self.kept, self.error = None, describe_error(exc)
         self._emit("filter")
+
+    def _kept_rows(self, filter_dict: dict) -> np.ndarray:
+        """Rows of the drawn points the filter keeps, asked of the store (the filter's ids, then a set test per point)."""
+        keep = set(self.store.read_columns(self.workspace_id, filter_dict=filter_dict, columns=["ids"]).ids)
+        return np.flatnonzero(np.fromiter((i in keep for i in self.ids), dtype=bool, count=self.n_points))
 
     def focus(self, node_id: str | None) -> int | None:
         """Centre the map on a node and mark it (a click on a table row); returns its row, None if not on the map."""
@@ -398,22 +442,22 @@ class MapState(Observable):
 
     def selection_records(self, limit: int | None = None) -> list[dict[str, Any]]:
         rows = self.selected if limit is None else self.selected[:limit]
-        return [_table.node_record(trusted_node(self.ids[i], self.workspace_id, self.contents[i], self.metadatas[i], None)) for i in rows]
+        return [_table.node_record(node) for node in self.nodes(rows) if node is not None]
 
     @property
     def selection(self):
         """The selected points as a DataFrame (id, content, metadata columns), as ``selection_records`` rows.
 
-        Built column-wise (a lasso can hold 100,000 points): the same columns as the records, made
-        without a node object per row.
+        Read from the store now (``get`` of the selected ids) and built column-wise (a lasso can hold
+        100,000 points): the same columns as the records, made without a record per row.
         """
         if not self.selected:
             return _table.frame([])
-        rows = self.selected
-        meta = _table.frame([flatten_metadata(self.metadatas[i]) for i in rows])
+        nodes = [n for n in self.nodes(self.selected) if n is not None]
+        meta = _table.frame([flatten_metadata(n.metadata) for n in nodes])
         meta.columns = [f"meta.{c}" if c in ("id", "content", "score") else c for c in meta.columns]
-        meta.insert(0, "content", [self.contents[i] for i in rows])
-        meta.insert(0, "id", [self.ids[i] for i in rows])
+        meta.insert(0, "content", [n.content for n in nodes])
+        meta.insert(0, "id", [n.unique_id for n in nodes])
         return meta
 
     def click(self, point: int | str) -> list[VectorNode]:
@@ -431,3 +475,22 @@ class MapState(Observable):
             self.neighbours, self.error = [], describe_error(exc)
         self._emit("neighbours")
         return self.neighbours
+
+
+class _RowIndex(Mapping):
+    """Row of an id among the map's ids (sorted): a binary search, so nothing is built per point."""
+
+    def __init__(self, ids: list[str]):
+        self._ids = ids
+
+    def __getitem__(self, node_id: str) -> int:
+        row = bisect.bisect_left(self._ids, node_id) if isinstance(node_id, str) else len(self._ids)
+        if row < len(self._ids) and self._ids[row] == node_id:
+            return row
+        raise KeyError(node_id)
+
+    def __iter__(self):
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
