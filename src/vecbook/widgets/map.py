@@ -55,12 +55,17 @@ class EmbeddingMap(_Widget):
     the toolbar's lasso selects; :attr:`selection` and
     :meth:`select` read and set the selection from Python. Above
     ``max_points`` a stratified sample is drawn, and the status line says so.
+    The map holds ids, vectors and the layout; contents and metadata are read
+    from the store when shown. ``defer_fields=True`` leaves the colour menu
+    empty until ``state.set_fields`` gives it the fields (the explorer passes
+    its search panel's schema, read in a thread).
     """
 
     def __init__(self, store, workspace_id: str, dims: int = 2, color_by: str | None = None, max_points: int = 200_000,
                  cache_dir: Any = None, neighbours_k: int = 10, height: int = 480, show_selection_table: bool = True,
-                 umap_params: dict | None = None):
+                 umap_params: dict | None = None, defer_fields: bool = False):
         w = self._w = _deps.widgets()
+        self.defer_fields = defer_fields
         self._jscatter = _deps.jscatter()
         self._pd = _deps.pandas()
         # The view draws two dimensions; a 3-D state keeps its third coordinate for code that reads it.
@@ -115,6 +120,7 @@ class EmbeddingMap(_Widget):
         s.on("neighbours", self._draw_neighbours)
         s.on("progress", self._draw_progress)
         s.on("loaded", self._rebuild)
+        s.on("fields", lambda: self._sync(self._set_controls))
         if color_by is not None:
             s.color_by = color_by
         self._rebuild()
@@ -189,7 +195,8 @@ class EmbeddingMap(_Widget):
 
     def _set_controls(self) -> None:
         s = self.state
-        self.color_box.options = [("(none)", "")] + [(f, f) for f in s.fields]
+        fields = s.fields if s.fields_known or not self.defer_fields else []  # deferred: until set_fields brings them
+        self.color_box.options = [("(none)", "")] + [(f, f) for f in fields]
         self.color_box.value = s.color_by or ""
         self.scale_box.value = s.color_scale
         self.method_box.value = s.method

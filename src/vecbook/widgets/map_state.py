@@ -36,7 +36,7 @@ class MapState(Observable):
     Events: ``"coords"`` (new projection), ``"colors"``, ``"highlight"``,
     ``"selection"``, ``"neighbours"``, ``"progress"`` (UMAP), ``"loaded"``,
     ``"focus"`` (a row to centre on), ``"labels"`` (text at positions),
-    ``"filter"`` (which points a search filter keeps). Cluster labels
+    ``"filter"`` (which points a search filter keeps), ``"fields"`` (the metadata fields became known). Cluster labels
     (:meth:`show_cluster_labels`) follow every new layout while they are on.
     """
 
@@ -118,6 +118,20 @@ class MapState(Observable):
         """The metadata fields (labels as in tables: nested keys dotted, a key holding a dot quoted),
         from the store's introspection (``metadata_fields``), read when first asked for."""
         return sorted(self._paths())
+
+    @property
+    def fields_known(self) -> bool:
+        """Whether :attr:`fields` is at hand (read, or given by :meth:`set_fields`) without asking the store."""
+        return self._field_paths is not None
+
+    def set_fields(self, paths) -> None:
+        """The metadata fields, as paths, from an introspection already made (the explorer's search panel
+        reads the same schema); emits ``"fields"``."""
+        self._field_paths = {field_label(p): tuple(p) for p in paths}
+        if self.color_by is not None and self.color_by not in self._field_paths:
+            self.color_by = None
+            self._emit("colors")
+        self._emit("fields")
 
     def _paths(self) -> dict[str, tuple[str, ...]]:
         if self._field_paths is None:
