@@ -137,6 +137,16 @@ def test_selection_from_python(store):
     assert state.selected == []
 
 
+def test_selection_frame_is_the_stored_rows_small_or_large(store):
+    state = MapState(store, "pypi")
+    for rows in ([3, 40, 41], list(range(0, 300, 2))):  # fetched by id; read as whole columns (over 1/20 of the workspace)
+        state.select(rows)
+        df = state.selection
+        nodes = store.get([state.ids[r] for r in rows], "pypi")
+        assert df["id"].tolist() == [n.unique_id for n in nodes] and df["content"].tolist() == [n.content for n in nodes]
+        assert df["rank"].tolist() == [n.metadata["rank"] for n in nodes] and len(df) == len(rows)
+
+
 def test_highlight_and_neighbours(store):
     state = MapState(store, "pypi", neighbours_k=5)
     hits = store.search("http client", "pypi", top_k=4)

@@ -139,21 +139,22 @@ class MapState(Observable):
             self._field_paths = {field_label(f.path): tuple(f.path) for f in found}
         return self._field_paths
 
-    def _column(self, name: str, fn=lambda value: value) -> list[Any]:
-        """``fn`` of one column (``"contents"`` or ``"metadatas"``) for every drawn point, in drawn order
-        (``None`` for a point deleted since the map was read)."""
-        columns = self.store.read_columns(self.workspace_id, columns=["ids", name])
-        values = [fn(v) for v in getattr(columns, name)]
+    def _columns(self, names: list[str], rows: list[int] | None = None) -> list[list[Any]]:
+        """Columns (``"contents"``, ``"metadatas"``) of drawn points ``rows`` (all: ``None``), in that order,
+        from one ``read_columns``; ``None`` for a point deleted since the map was read."""
+        columns = self.store.read_columns(self.workspace_id, columns=["ids", *names])
         if columns.ids == self._source_ids:  # unchanged since load: the drawn rows, by position
-            return [values[r] for r in self._source_rows.tolist()]
-        where = dict(zip(columns.ids, range(len(values))))
-        return [values[where[i]] if i in where else None for i in self.ids]
+            where = (self._source_rows if rows is None else self._source_rows[np.asarray(rows, dtype=np.int64)]).tolist()
+            return [[values[r] for r in where] for values in (getattr(columns, n) for n in names)]
+        position = dict(zip(columns.ids, range(len(columns))))
+        where = [position.get(self.ids[r]) for r in (range(self.n_points) if rows is None else rows)]
+        return [[None if r is None else values[r] for r in where] for values in (getattr(columns, n) for n in names)]
 
     @property
     def contents(self) -> list[str]:
         """Every drawn point's content (read once, when first asked for: cluster labels need them)."""
         if self._contents is None:
-            self._contents = [c or "" for c in self._column("contents")]
+            self._contents = [c or "" for c in self._columns(["contents"])[0]]
         return self._contents
 
     def field_values(self, field: str) -> list[Any]:
@@ -169,7 +170,7 @@ class MapState(Observable):
                     v = v.get(part) if isinstance(v, dict) else None
                 return None if isinstance(v, dict) and v else v
 
-            self._values[field] = self._column("metadatas", value)
+            self._values[field] = [value(m) for m in self._columns(["metadatas"])[0]]
         return self._values[field]
 
     def nodes(self, rows: list[int]) -> list[VectorNode | None]:
@@ -462,16 +463,24 @@ class MapState(Observable):
     def selection(self):
         """The selected points as a DataFrame (id, content, metadata columns), as ``selection_records`` rows.
 
-        Read from the store now (``get`` of the selected ids) and built column-wise (a lasso can hold
-        100,000 points): the same columns as the records, made without a record per row.
+        Read from the store now and built column-wise (a lasso can hold 100,000 points): the same
+        columns as the records, made without a record per row. Up to a twentieth of the workspace the
+        selected nodes are fetched by id (``get``); a bigger selection reads the content and metadata
+        columns of the whole workspace in one ``read_columns`` (at 1,000,000 points, 100,000 selected:
+        0.9 s instead of 1.5-3.6 s of ``get``, which builds a node, vector included, per point).
         """
         if not self.selected:
             return _table.frame([])
-        nodes = [n for n in self.nodes(self.selected) if n is not None]
-        meta = _table.frame([flatten_metadata(n.metadata) for n in nodes])
+        rows = self.selected
+        if len(rows) > max(self.total // 20, 1):
+            contents, metadatas = self._columns(["contents", "metadatas"], rows)
+            found = [(self.ids[r], c, m) for r, c, m in zip(rows, contents, metadatas) if m is not None]
+        else:
+            found = [(n.unique_id, n.content, n.metadata) for n in self.nodes(rows) if n is not None]
+        meta = _table.frame([flatten_metadata(m) for _, _, m in found])
         meta.columns = [f"meta.{c}" if c in ("id", "content", "score") else c for c in meta.columns]
-        meta.insert(0, "content", [n.content for n in nodes])
-        meta.insert(0, "id", [n.unique_id for n in nodes])
+        meta.insert(0, "content", [c for _, c, _ in found])
+        meta.insert(0, "id", [i for i, _, _ in found])
         return meta
 
     def click(self, point: int | str) -> list[VectorNode]:
