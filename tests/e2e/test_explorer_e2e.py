@@ -49,7 +49,8 @@ def expected():
     build_sample_workspace(store)
     plain = store.search(QUERY, "pypi", top_k=10)
     filtered = store.search(QUERY, "pypi", top_k=10, filter_dict=FILTER)
-    contents = dict(zip(*(lambda c: (c.ids, c.contents))(store.read_columns("pypi", columns=["ids", "contents"]))))
+    columns = store.read_columns("pypi", columns=["ids", "contents"])
+    contents = dict(zip(columns.ids, columns.contents))
     return {"plain": plain, "filtered": filtered, "contents": contents}
 
 

@@ -105,5 +105,6 @@ def test_colour_menu_and_filter_marks_come_from_the_store(store):
     ex.search.query_box.value = "http"
     ex.search.add_condition("rank", "lte", 100)
     ex.search.search_button.click()
-    kept = {i for i, m in zip(*(lambda c: (c.ids, c.metadatas))(store.read_columns("pypi"))) if m["rank"] <= 100}
+    stored = store.read_columns("pypi")
+    kept = {i for i, m in zip(stored.ids, stored.metadatas) if m["rank"] <= 100}
     assert {ex.map.state.ids[r] for r in ex.map.state.kept} == kept

@@ -36,5 +36,6 @@ def test_details_follow_the_store_after_a_change(store):
     first = state.ids[0]
     store.delete([first], "pypi")  # deleted after the map was read: its details are missing, the rest aligned
     values = state.field_values("name")
-    stored = dict(zip(*(lambda c: (c.ids, c.metadatas))(store.read_columns("pypi"))))
+    columns = store.read_columns("pypi")
+    stored = dict(zip(columns.ids, columns.metadatas))
     assert values[0] is None and values[1:] == [stored[i].get("name") for i in state.ids[1:]]

@@ -1,16 +1,17 @@
 """Plain-Python state of the embedding map: points, projection, colours, highlight, selection, neighbours.
 
 ``EmbeddingMap`` (map.py) draws this state with jupyter-scatter; tests drive it
-directly. Points are read once through the public store API, sorted by id (so
-the projection cache key does not depend on a backend's iteration order), and
-a stratified sample above ``max_points`` (map_sample.py; ``sampled`` says so).
+directly. The map holds ids and vectors alone, read once through the public
+store API, sorted by id (so the projection cache key does not depend on a
+backend's iteration order), and a stratified sample above ``max_points``
+(map_sample.py; ``sampled`` says so). Contents and metadata are read from the
+store when something shows them (:meth:`MapState.nodes`, :meth:`MapState.field_values`,
+:attr:`MapState.contents`, :meth:`MapState.show_filter`).
 """
 
 from __future__ import annotations
 
-import bisect
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from . import _deps, _table
 from .clusters import Clusters, cluster_labels
 from .introspect import _ISO_DATE, field_label, flatten_metadata
 from .map_colors import scaled
+from .map_rows import RowIndex, read_aligned
 from .map_sample import load_points
 from .projection import ProjectionCache, UmapJob, fingerprint, layout_params, pca
 from .state import Observable, describe_error
@@ -82,7 +84,7 @@ class MapState(Observable):
         (:meth:`field_values`), every content for cluster labels (:attr:`contents`).
         """
         self.ids, self.vectors, self.total, self._source_ids, self._source_rows = load_points(self.store, self.workspace_id, self.max_points)
-        self.row_of = _RowIndex(self.ids)
+        self.row_of = RowIndex(self.ids)
         self.fingerprint = fingerprint(self.ids, self.vectors)
         if self.job is not None and self.job.running and self._job_key != self._key("umap"):
             self.cancel_umap()  # a layout of data the map no longer shows
@@ -140,15 +142,8 @@ class MapState(Observable):
         return self._field_paths
 
     def _columns(self, names: list[str], rows: list[int] | None = None) -> list[list[Any]]:
-        """Columns (``"contents"``, ``"metadatas"``) of drawn points ``rows`` (all: ``None``), in that order,
-        from one ``read_columns``; ``None`` for a point deleted since the map was read."""
-        columns = self.store.read_columns(self.workspace_id, columns=["ids", *names])
-        if columns.ids == self._source_ids:  # unchanged since load: the drawn rows, by position
-            where = (self._source_rows if rows is None else self._source_rows[np.asarray(rows, dtype=np.int64)]).tolist()
-            return [[values[r] for r in where] for values in (getattr(columns, n) for n in names)]
-        position = dict(zip(columns.ids, range(len(columns))))
-        where = [position.get(self.ids[r]) for r in (range(self.n_points) if rows is None else rows)]
-        return [[None if r is None else values[r] for r in where] for values in (getattr(columns, n) for n in names)]
+        """Columns (``"contents"``, ``"metadatas"``) of drawn points ``rows`` (all: ``None``), from the store now."""
+        return read_aligned(self.store, self.workspace_id, names, self.ids, self._source_ids, self._source_rows, rows)
 
     @property
     def contents(self) -> list[str]:
@@ -499,21 +494,3 @@ class MapState(Observable):
         self._emit("neighbours")
         return self.neighbours
 
-
-class _RowIndex(Mapping):
-    """Row of an id among the map's ids (sorted): a binary search, so nothing is built per point."""
-
-    def __init__(self, ids: list[str]):
-        self._ids = ids
-
-    def __getitem__(self, node_id: str) -> int:
-        row = bisect.bisect_left(self._ids, node_id) if isinstance(node_id, str) else len(self._ids)
-        if row < len(self._ids) and self._ids[row] == node_id:
-            return row
-        raise KeyError(node_id)
-
-    def __iter__(self):
-        return iter(self._ids)
-
-    def __len__(self) -> int:
-        return len(self._ids)
