@@ -127,6 +127,11 @@ class Explorer(_Widget):
         """The map's colour menu from the search panel's schema (one introspection for both)."""
         if self.search.state.schema_loaded:
             self.map.state.set_fields(self.search.state.schema.fields.keys())
+            return
+        try:  # the schema failed (the search panel says why): the map asks the store for the fields alone
+            self.map.state.set_fields([f.path for f in self.store.metadata_fields(self.workspace_id)])
+        except Exception:  # the same failure: the colour menu stays empty, the map works
+            pass
 
 
 def explore(store, workspace_id: str | None = None, top_k: int = 10, **map_kwargs: Any) -> Explorer:
