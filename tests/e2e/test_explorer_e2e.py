@@ -49,7 +49,9 @@ def expected():
     build_sample_workspace(store)
     plain = store.search(QUERY, "pypi", top_k=10)
     filtered = store.search(QUERY, "pypi", top_k=10, filter_dict=FILTER)
-    return {"plain": plain, "filtered": filtered}
+    columns = store.read_columns("pypi", columns=["ids", "contents"])
+    contents = dict(zip(columns.ids, columns.contents))
+    return {"plain": plain, "filtered": filtered, "contents": contents}
 
 
 def _scores(nodes):
@@ -275,6 +277,11 @@ def _drive(lab, page, shot, expected, timings, start):
     scores = [float(n["score"]) for n in neighbours]
     assert scores == sorted(scores, reverse=True)
     assert clicked_id not in {n["id"] for n in neighbours}
+    # The pointer rests on the clicked point: its tooltip shows its content, asked of the kernel (the map keeps none).
+    point_at(page, target["x"] + 1, target["y"])
+    point_at(page, target["x"], target["y"])
+    head = expected["contents"][clicked_id][:40]
+    page.wait_for_function("([fig, head]) => document.querySelector(fig).textContent.includes(head)", arg=[FIG, head], timeout=30_000)
     shot("04-neighbours")
     _slow_presses_still_click(page)
 

@@ -94,3 +94,17 @@ def test_the_search_panels_schema_is_read_after_the_map_is_built(store):
     ex.search.filters.text.value = '{"rnak": 3}'
     ex.search.search_button.click()
     assert "did you mean &#x27;rank&#x27;" in ex.search.error_html.value
+
+
+def test_colour_menu_and_filter_marks_come_from_the_store(store):
+    ex = explore(store, "pypi")
+    assert ex.search.state.wait_schema(60)  # the search panel's schema fills the map's colour menu too
+    assert [v for _, v in ex.map.color_box.options] == ["", "month", "name", "rank", "version"]
+    ex.map.color_box.value = "rank"
+    assert ex.map.state.color_spec()["kind"] == "numeric"
+    ex.search.query_box.value = "http"
+    ex.search.add_condition("rank", "lte", 100)
+    ex.search.search_button.click()
+    stored = store.read_columns("pypi")
+    kept = {i for i, m in zip(stored.ids, stored.metadatas) if m["rank"] <= 100}
+    assert {ex.map.state.ids[r] for r in ex.map.state.kept} == kept

@@ -137,6 +137,16 @@ def test_selection_from_python(store):
     assert state.selected == []
 
 
+def test_selection_frame_is_the_stored_rows_small_or_large(store):
+    state = MapState(store, "pypi")
+    for rows in ([3, 40, 41], list(range(0, 300, 2))):  # fetched by id; read as whole columns (over 1/20 of the workspace)
+        state.select(rows)
+        df = state.selection
+        nodes = store.get([state.ids[r] for r in rows], "pypi")
+        assert df["id"].tolist() == [n.unique_id for n in nodes] and df["content"].tolist() == [n.content for n in nodes]
+        assert df["rank"].tolist() == [n.metadata["rank"] for n in nodes] and len(df) == len(rows)
+
+
 def test_highlight_and_neighbours(store):
     state = MapState(store, "pypi", neighbours_k=5)
     hits = store.search("http client", "pypi", top_k=4)
@@ -215,6 +225,16 @@ def test_colour_encoding_for_the_view(memory_store):
 # ---- the widget: a view of the state, and the messages the browser would send ----------------
 
 
+def test_hover_reads_the_points_content_from_the_store(store):
+    m = EmbeddingMap(store, "pypi")
+    sent = []
+    m.plot.send = lambda content, buffers=None: sent.append(content)
+    m.plot._handle_custom_msg({"type": "tooltip", "index": 7, "preview": "content", "properties": ["id"]}, [])  # as the browser asks
+    node = store.get([m.state.ids[7]], "pypi")[0]
+    assert sent == [{"type": "tooltip", "index": 7, "preview": node.content[:300], "properties": {"id": node.unique_id}}]
+    assert "content" not in m._df.columns  # the map holds no contents
+
+
 def test_widget_draws_state_without_resending_points(store):
     m = EmbeddingMap(store, "pypi")
     w = m.plot
@@ -261,7 +281,7 @@ def test_widget_reads_lassos_and_clicks_from_the_plot(store):
 def test_widget_filter_query_labels(store):
     m = EmbeddingMap(store, "pypi")
     m.show_filter({"rank": {"lte": 100}})
-    kept = sum(1 for meta in m.state.metadatas if meta["rank"] <= 100)
+    kept = sum(1 for meta in store.read_columns("pypi").metadatas if meta["rank"] <= 100)
     assert len(m.state.kept) == kept > 50 and f"filter keeps {kept}" in m.status_html.value
     assert m.plot.opacity_by in ("valueA", "valueB") and set(m._df["kept"].unique()) == {0.0, 1.0}
     m.show_filter(None)

@@ -1,26 +1,41 @@
-"""load_points: every point up to max_points; above it a stratified sample whose details alone are read."""
+"""load_points: ids and vectors of every point up to max_points, above it a stratified sample; details on demand."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from vecbook.widgets.map_sample import load_points, stratified_rows
+from vecbook.widgets.map_state import MapState
 
 
-def test_a_sample_reads_details_of_the_sampled_points_only(store):
+def test_a_sample_is_stratified_and_its_details_are_the_stored_ones(store):
     full = store.read_columns("pypi")
     by_id = {i: (c, m, v) for i, c, m, v in zip(full.ids, full.contents, full.metadatas, full.vectors)}
-    ids, contents, metadatas, vectors, total = load_points(store, "pypi", max_points=100)
-    assert total == 300 and len(ids) == len(contents) == len(metadatas) == len(vectors) == 100
-    assert ids == sorted(ids)
+    ids, vectors, total, source_ids, source_rows = load_points(store, "pypi", max_points=100)
+    assert total == 300 and len(ids) == len(vectors) == 100
+    assert ids == sorted(ids) and [source_ids[r] for r in source_rows.tolist()] == ids
     expected = sorted(full.ids[r] for r in stratified_rows(full.ids, full.vectors, 100).tolist())
     assert ids == expected  # the same stratified sample as before
-    for i, c, m, v in zip(ids, contents, metadatas, vectors):
-        assert (c, m) == by_id[i][:2] and np.array_equal(v, by_id[i][2])
+    for i, v in zip(ids, vectors):
+        assert np.array_equal(v, by_id[i][2])
+    state = MapState(store, "pypi", max_points=100, cache_dir=False)
+    assert state.ids == ids and state.contents == [by_id[i][0] for i in ids]  # read when asked for
+    assert state.field_values("name") == [by_id[i][1].get("name") for i in ids]
+    assert [n.metadata for n in state.nodes([0, 99])] == [by_id[ids[0]][1], by_id[ids[99]][1]]
 
 
 def test_up_to_max_points_every_point_in_id_order(store):
-    ids, contents, metadatas, vectors, total = load_points(store, "pypi", max_points=300)
+    ids, vectors, total, _, _ = load_points(store, "pypi", max_points=300)
     assert total == len(ids) == 300 and ids == sorted(ids) and vectors.shape[0] == 300
     again = load_points(store, "pypi")
-    assert again[0] == ids and np.array_equal(again[3], vectors)
+    assert again[0] == ids and np.array_equal(again[1], vectors)
+
+
+def test_details_follow_the_store_after_a_change(store):
+    state = MapState(store, "pypi", cache_dir=False)
+    first = state.ids[0]
+    store.delete([first], "pypi")  # deleted after the map was read: its details are missing, the rest aligned
+    values = state.field_values("name")
+    columns = store.read_columns("pypi")
+    stored = dict(zip(columns.ids, columns.metadatas))
+    assert values[0] is None and values[1:] == [stored[i].get("name") for i in state.ids[1:]]

@@ -40,7 +40,7 @@ class Explorer(_Widget):
             workspace_id = names[0]
         self.store, self.workspace_id = store, workspace_id
         self.search = SearchPanel(store, workspace_id, top_k=top_k, defer_schema=True)  # read once the map is built
-        self.map = EmbeddingMap(store, workspace_id, show_selection_table=False, **map_kwargs)
+        self.map = EmbeddingMap(store, workspace_id, show_selection_table=False, defer_fields=True, **map_kwargs)
         self.browser = WorkspaceBrowser(store, workspace_id)
         self.selection_html = w.HTML()
         self.selection_html.add_class("vecbook-explorer-selection")
@@ -61,6 +61,7 @@ class Explorer(_Widget):
         self.map.state.on("selection", self._show_selection)
         self.browser.state.on("modified", self._workspace_modified)
         self.actions.state.on("tagged", lambda workspace_id, _field: self._workspace_modified(workspace_id))
+        self.search.state.on("schema", self._fields_to_map)
         self._show_selection()
         self.search.load_schema_later()
 
@@ -120,6 +121,17 @@ class Explorer(_Widget):
             self.map.select(selected)  # a tag keeps the selection it was written on
             self.search.state.reload_schema()
             self.search.filters.refresh_schema()
+            self._fields_to_map()
+
+    def _fields_to_map(self) -> None:
+        """The map's colour menu from the search panel's schema (one introspection for both)."""
+        if self.search.state.schema_loaded:
+            self.map.state.set_fields(self.search.state.schema.fields.keys())
+            return
+        try:  # the schema failed (the search panel says why): the map asks the store for the fields alone
+            self.map.state.set_fields([f.path for f in self.store.metadata_fields(self.workspace_id)])
+        except Exception:  # the same failure: the colour menu stays empty, the map works
+            pass
 
 
 def explore(store, workspace_id: str | None = None, top_k: int = 10, **map_kwargs: Any) -> Explorer:

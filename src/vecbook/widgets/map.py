@@ -30,6 +30,11 @@ RING_VERTICES = 16
 # A one-point selection right after a lasso, on one of this many points (or 0.1 % of the map) nearest an end of
 # the lasso, is the click regl-scatterplot adds to a lasso that ends where it began, not a user's.
 TRAILING_CLICK_NEAREST = 20
+TOOLTIP = "tooltip"  # jupyter-scatter's message type for a hover's details
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _ring(x: float, y: float, r: float) -> list[tuple[float, float]]:
@@ -50,12 +55,17 @@ class EmbeddingMap(_Widget):
     the toolbar's lasso selects; :attr:`selection` and
     :meth:`select` read and set the selection from Python. Above
     ``max_points`` a stratified sample is drawn, and the status line says so.
+    The map holds ids, vectors and the layout; contents and metadata are read
+    from the store when shown. ``defer_fields=True`` leaves the colour menu
+    empty until ``state.set_fields`` gives it the fields (the explorer passes
+    its search panel's schema, read in a thread).
     """
 
     def __init__(self, store, workspace_id: str, dims: int = 2, color_by: str | None = None, max_points: int = 200_000,
                  cache_dir: Any = None, neighbours_k: int = 10, height: int = 480, show_selection_table: bool = True,
-                 umap_params: dict | None = None):
+                 umap_params: dict | None = None, defer_fields: bool = False):
         w = self._w = _deps.widgets()
+        self.defer_fields = defer_fields
         self._jscatter = _deps.jscatter()
         self._pd = _deps.pandas()
         # The view draws two dimensions; a 3-D state keeps its third coordinate for code that reads it.
@@ -110,6 +120,7 @@ class EmbeddingMap(_Widget):
         s.on("neighbours", self._draw_neighbours)
         s.on("progress", self._draw_progress)
         s.on("loaded", self._rebuild)
+        s.on("fields", lambda: self._sync(self._set_controls))
         if color_by is not None:
             s.color_by = color_by
         self._rebuild()
@@ -184,7 +195,8 @@ class EmbeddingMap(_Widget):
 
     def _set_controls(self) -> None:
         s = self.state
-        self.color_box.options = [("(none)", "")] + [(f, f) for f in s.fields]
+        fields = s.fields if s.fields_known or not self.defer_fields else []  # deferred: until set_fields brings them
+        self.color_box.options = [("(none)", "")] + [(f, f) for f in fields]
         self.color_box.value = s.color_by or ""
         self.scale_box.value = s.color_scale
         self.method_box.value = s.method
@@ -195,8 +207,7 @@ class EmbeddingMap(_Widget):
         s, pd = self.state, self._pd
         self._sync(self._set_controls)
         xy = s.coords[:, :2] if s.n_points else np.zeros((0, 2), np.float32)
-        self._df = pd.DataFrame({"x": xy[:, 0].astype(np.float32), "y": xy[:, 1].astype(np.float32),
-                                 "id": s.ids, "content": [c[:300] for c in s.contents]})
+        self._df = pd.DataFrame({"x": xy[:, 0].astype(np.float32), "y": xy[:, 1].astype(np.float32), "id": s.ids})
         size = 6 if s.n_points < 5000 else 4 if s.n_points < 50_000 else 2 if s.n_points < 300_000 else 1
         self.scatter = self._jscatter.Scatter(data=self._df, x="x", y="y", height=self.height, size=size,
                                               color=BASE_COLOR, opacity=0.85, axes=False,
@@ -205,6 +216,7 @@ class EmbeddingMap(_Widget):
                                               width="auto")
         self.scatter.legend(True, position="top-right")
         self.scatter.tooltip(True, properties=["id", "color"], preview="content")
+        self.scatter.widget._handle_custom_msg = self._on_plot_message  # hover: the content is read when asked for
         self.scatter.widget.observe(self._on_plot_selection, "selection")
         self.scatter.widget.observe(self._on_lasso_end, "lasso_selection_polygon")
         self._opacity_key = None
@@ -387,6 +399,22 @@ class EmbeddingMap(_Widget):
         self.status_html.value = f"<span style='font-size:12px'>{html.escape(' · '.join(parts))}</span>"
 
     # ---- events from the plot -----------------------------------------------------------
+
+    def _on_plot_message(self, event: dict, buffers) -> None:
+        """A hover asks for a point's details: its id from the map, its content read from the store
+        (the map keeps no contents); jupyter-scatter's reply, in its format."""
+        if not isinstance(event, dict) or event.get("type") != TOOLTIP:
+            return
+        row = int(event["index"])
+        if not 0 <= row < self.state.n_points:
+            return
+        names = [p for p in event.get("properties") or [] if p in self._df.columns]
+        properties = {p: _plain(self._df[p].iat[row]) for p in names}
+        try:
+            preview = self.state.content_of(row)[:300] if event.get("preview") else None
+        except Exception as exc:  # the store is gone or failing: say so in the tooltip
+            preview = f"(details unavailable: {exc})"
+        self.scatter.widget.send({"type": TOOLTIP, "index": row, "preview": preview, "properties": properties})
 
     def _on_plot_selection(self, change) -> None:
         """A lasso fills the selection; a click selects one point, and lists its neighbours."""

@@ -91,34 +91,21 @@ def stratified_rows(ids, vectors: np.ndarray, budget: int, floor: int = 25) -> n
 
 
 def load_points(store, workspace_id: str, max_points: int | None = None):
-    """``(ids, contents, metadatas, vectors, total)`` of a workspace, sorted by id, a stratified sample above ``max_points``.
+    """``(ids, vectors, total, source_ids, source_rows)`` of a workspace: ids and vectors only, sorted by id,
+    a stratified sample above ``max_points``.
 
-    Above ``max_points`` only ids and vectors are read for every point (what the sample is drawn
-    from); contents and metadata are fetched for the sampled points alone.
+    One ``read_columns(columns=["ids", "vectors"])`` call: no content or metadata is decoded (the map
+    fetches those on demand). ``source_ids`` are the ids in the store's order as read, and
+    ``source_rows[i]`` is the place of drawn point ``i`` among them: a later ``read_columns`` in the
+    same order aligns its columns to the drawn points without a lookup per id.
     """
-    if not max_points or store.count(workspace_id) <= max_points:
-        return _sorted(store.read_columns(workspace_id))
     head = store.read_columns(workspace_id, columns=["ids", "vectors"])
     total = len(head)
-    rows = stratified_rows(head.ids, head.vectors, max_points)
-    picked = sorted(head.ids[r] for r in rows.tolist())
-    by_id = {node.unique_id: node for node in _get_many(store, workspace_id, picked)}
-    nodes = [by_id[i] for i in picked if i in by_id]  # a node deleted meanwhile drops out
-    vectors = np.stack([n.vector for n in nodes]).astype(np.float32, copy=False) if nodes else np.zeros((0, head.vectors.shape[1]), np.float32)
-    return [n.unique_id for n in nodes], [n.content for n in nodes], [n.metadata for n in nodes], vectors, total
-
-
-def _get_many(store, workspace_id: str, ids: list[str], chunk: int = 50_000) -> list:
-    out = []
-    for start in range(0, len(ids), chunk):
-        out += store.get(ids[start : start + chunk], workspace_id)
-    return out
-
-
-def _sorted(columns):
-    ids, total = columns.ids, len(columns)
-    order = sorted(range(total), key=ids.__getitem__)
-    if order == list(range(total)):
-        return ids, columns.contents, columns.metadatas, columns.vectors, total  # already in order: no copies
-    vectors = columns.vectors[np.asarray(order, dtype=np.int64)] if total else columns.vectors
-    return [ids[r] for r in order], [columns.contents[r] for r in order], [columns.metadatas[r] for r in order], vectors, total
+    rows = stratified_rows(head.ids, head.vectors, max_points) if max_points and total > max_points else np.arange(total)
+    picked = head.ids if len(rows) == total else [head.ids[r] for r in rows.tolist()]
+    order = sorted(range(len(picked)), key=picked.__getitem__)
+    if len(rows) == total and order == list(range(total)):  # already in order: no copies
+        return head.ids, head.vectors, total, head.ids, rows
+    source_rows = rows[np.asarray(order, dtype=np.int64)] if len(rows) else rows
+    vectors = head.vectors[source_rows] if len(rows) else head.vectors[:0]
+    return [picked[r] for r in order], vectors, total, head.ids, source_rows

