@@ -17,8 +17,8 @@ from vecbook import LocalVectorStore, VectorNode
 from vecbook.stores import local
 from vecbook.stores.engine.batch import NodeBatch
 from vecbook.stores.local.files import snap_name
-from vecbook.stores.local.logfile import read_snapshot, write_snapshot
 from vecbook.stores.local.snapshot import read_ids
+from vecbook.stores.local.snapshot_files import read_snapshot, write_snapshot
 
 DIMS = 5  # 20-byte rows: small checksum chunks end inside rows
 

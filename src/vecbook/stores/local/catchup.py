@@ -32,13 +32,9 @@ from .files import (
     storage_error,
     sweep,
 )
-from .logfile import (
-    FRAME_HEADER,
-    LogDamage,
-    read_legacy_snapshot,
-    scan_frames,
-)
+from .logfile import FRAME_HEADER, LogDamage, scan_frames
 from .snapshot import Verifier, open_snapshot
+from .snapshot_files import read_legacy_snapshot
 from .state import TableSnapshot, _LocalState
 
 logger = logging.getLogger("vecbook.local")

@@ -33,12 +33,8 @@ from .files import (
     temp_prefix,
     write_meta,
 )
-from .logfile import (
-    SnapshotBase,
-    snapshot_base,
-    write_snapshot_from,
-)
 from .snapshot import publish_snapshot
+from .snapshot_files import SnapshotBase, snapshot_base, write_snapshot_from
 from .state import TableSnapshot, _LocalState
 
 logger = logging.getLogger("vecbook.local")

@@ -35,14 +35,14 @@ from .files import (
     write_durably,
     write_meta,
 )
-from .logfile import (
+from .logfile import salvage_frames
+from .snapshot import publish_snapshot
+from .snapshot_files import (
     read_legacy_snapshot,
     read_snapshot,
-    salvage_frames,
     salvage_snapshot,
     write_snapshot,
 )
-from .snapshot import publish_snapshot
 
 __all__ = ["repair_folder"]
 

@@ -1,6 +1,6 @@
 """Opening a snapshot without reading it: vectors memory-mapped, rows decoded when first needed.
 
-A snapshot (``snap-<g>.json`` lines + ``snap-<g>.f32``, see ``logfile.py``) is opened by
+A snapshot (``snap-<g>.json`` lines + ``snap-<g>.f32``, see ``snapshot_files.py``) is opened by
 checking the sizes ``meta.json`` records and mapping both files; nothing else is read.
 
 - The vectors are a copy-on-write map of the ``.f32`` file: writes to rows change this

@@ -65,7 +65,7 @@ refused with :class:`SymlinkError`; ``list_workspaces`` skips them with a warnin
 The class is written in parts: this module (workspaces, writes, closing, repair),
 ``catchup.py`` (opening a generation and following other writers), ``compaction.py``
 (publishing generations), ``state.py`` (what is held per open workspace); file formats
-in ``files.py`` and ``logfile.py``, locks in ``locking.py``.
+in ``files.py``, ``logfile.py`` and ``snapshot_files.py``, locks in ``locking.py``.
 """
 
 from __future__ import annotations
