@@ -79,3 +79,26 @@ async def test_invalid_columns_and_offsets_raise_typed_errors(api, ws):
 async def test_columns_of_an_empty_workspace(api, ws):
     part = await api.read_columns(ws, columns=["ids", "vectors"], offset=10)
     assert len(part) == 0 and part.ids == [] and part.contents is None and part.vectors.shape[0] == 0
+
+
+async def test_node_ids_read_those_nodes_in_the_order_given(api, ws):
+    nodes = many(60)
+    nodes[7].metadata["nested"] = {"a": [1]}
+    await api.insert(nodes, ws)
+    full = await api.read_columns(ws)
+    by_id = {i: k for k, i in enumerate(full.ids)}
+    asked = ["p42", "p7", "nope", "p3", "p42", "p59"]  # a missing id is left out, a repeated one read once
+    got = await api.read_columns(ws, node_ids=asked)
+    assert got.ids == ["p42", "p7", "p3", "p59"]
+    for name in ("contents", "metadatas"):
+        assert getattr(got, name) == [getattr(full, name)[by_id[i]] for i in got.ids]
+    assert np.array_equal(got.vectors, full.vectors[[by_id[i] for i in got.ids]])
+    got.metadatas[1]["nested"]["a"].append(2)  # a copy
+    assert (await api.get("p7", ws))[0].metadata["nested"] == {"a": [1]}
+    part = await api.read_columns(ws, node_ids=asked, columns=["metadatas"], filter_dict={"even": True}, offset=1, limit=1)
+    even = [i for i in ["p42", "p7", "p3", "p59"] if full.metadatas[by_id[i]]["even"]]
+    assert part.ids is None and part.metadatas == [full.metadatas[by_id[i]] for i in even][1:2]
+    assert (await api.read_columns(ws, node_ids="p5", columns=["ids"])).ids == ["p5"]
+    assert len(await api.read_columns(ws, node_ids=[])) == 0
+    with pytest.raises(ValidationError):
+        await api.read_columns(ws, node_ids=["p1", ""])

@@ -41,6 +41,9 @@ Hook contract (coroutines unless noted; ``ws`` is an already validated id):
                                     ``offset + limit`` (in ``_pages``' order) as NodeColumns of the
                                     names in ``columns`` (a frozenset, the others ``None``); the
                                     default reads pages
+``_id_columns(ws, ids, filter, columns)``   (optional) the nodes with these ids (distinct, in that
+                                    order, missing ones left out) that match ``filter``, as NodeColumns;
+                                    the default reads them with ``_get``
 ``_close()``                        release clients
 ``_after_fork()``                   (optional, sync) make the store usable in a forked child
 
@@ -68,7 +71,7 @@ from ..filters import FilterNode, parse_filter
 from ..node import VectorNode
 from . import by_filter
 from .arguments import public
-from .column_reads import COLUMNS, check_columns, check_slice, columns_of_pages
+from .column_reads import COLUMNS, check_columns, check_slice, columns_of_pages, sliced
 from .dump_api import DumpMethods
 from .engine.batch import (
     NodeBatch,
@@ -192,6 +195,11 @@ class BaseVectorStore(SearchMethods, MetadataMethods, DumpMethods, ABC):
     async def _columns(self, ws: str, filter: FilterNode | None, limit: int | None, offset: int, columns: frozenset[str]) -> NodeColumns:
         pages = self._matching_pages(ws, self.batch_size, filter, columns)
         return await columns_of_pages(pages, ws, limit, offset, columns, await self._dimensions(ws))
+
+    async def _id_columns(self, ws: str, ids: list[str], filter: FilterNode | None, columns: frozenset[str]) -> NodeColumns:
+        found = {node.unique_id: node for node in await self._get(ws, ids)} if ids else {}
+        nodes = keep_matching(filter, [found[i] for i in ids if i in found])
+        return NodeColumns.from_nodes(ws, nodes, await self._dimensions(ws), columns)
 
     # ---- workspaces ----------------------------------------------------------------------
 
@@ -376,7 +384,8 @@ class BaseVectorStore(SearchMethods, MetadataMethods, DumpMethods, ABC):
 
     @public
     async def async_read_columns(self, workspace_id: str, filter_dict: dict | None = None, limit: int | None = None,
-                                 offset: int = 0, columns: Sequence[str] | None = None) -> NodeColumns:
+                                 offset: int = 0, columns: Sequence[str] | None = None,
+                                 node_ids: str | Sequence[str] | None = None) -> NodeColumns:
         """Every (matching) node at once, as columns: ids, contents, metadatas and an (n, d) vector matrix.
 
         The fast way to feed a map, a table or a DataFrame (``.to_dataframe()``);
@@ -385,12 +394,17 @@ class BaseVectorStore(SearchMethods, MetadataMethods, DumpMethods, ABC):
         ``"metadatas"``, ``"vectors"``; default all); the others are ``None``.
         ``offset`` skips that many matching nodes first, in iteration's order:
         ``offset``/``limit`` pages through a workspace that is not being written.
+        ``node_ids`` reads those nodes only, in the order given (each once; missing ids,
+        and nodes ``filter_dict`` rejects, are left out): the columnar twin of ``get``.
         """
         check_slice(limit, offset)
         which = check_columns(columns)
         tree = parse_filter(filter_dict)
+        ids = None if node_ids is None else list(dict.fromkeys(_id_list(node_ids)))
         ws = await self._require(workspace_id)
-        return await self._columns(ws, tree, limit, offset, which)
+        if ids is None:
+            return await self._columns(ws, tree, limit, offset, which)
+        return sliced(await self._id_columns(ws, ids, tree, which), offset, limit)
 
     # ---- the rest ------------------------------------------------------------------------------
 

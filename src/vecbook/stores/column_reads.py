@@ -9,7 +9,7 @@ from ..columns import COLUMNS, NodeColumns
 from ..errors import ValidationError
 from ..node import VectorNode
 
-__all__ = ["COLUMNS", "check_columns", "check_slice", "columns_of_pages"]
+__all__ = ["COLUMNS", "check_columns", "check_slice", "columns_of_pages", "sliced"]
 
 
 def check_columns(columns: Iterable[str] | None) -> frozenset[str]:
@@ -49,3 +49,15 @@ async def columns_of_pages(pages: AsyncIterator[list[VectorNode]], ws: str, limi
             page, skip = page[skip:], 0
             nodes.extend(page if limit is None else page[: limit - len(nodes)])
     return NodeColumns.from_nodes(ws, nodes, dimensions, columns)
+
+
+def sliced(columns: NodeColumns, offset: int, limit: int | None) -> NodeColumns:
+    """Rows ``offset`` to ``offset + limit`` of ``columns``."""
+    if offset == 0 and (limit is None or limit >= len(columns)):
+        return columns
+    stop = None if limit is None else offset + limit
+
+    def cut(values):
+        return None if values is None else values[offset:stop]
+
+    return NodeColumns(columns.workspace_id, cut(columns.ids), cut(columns.contents), cut(columns.metadatas), cut(columns.vectors))

@@ -15,8 +15,8 @@ from ...filters import FilterNode
 from ...node import VectorNode
 from ..base import BaseVectorStore
 from ..introspection import FieldRange, FieldSummary, MetadataField, ValueCount
-from .facets import count_rows, table_fields, table_range, table_summary, table_values
 from ..keyword.tables import table_keyword_search
+from .facets import count_rows, table_fields, table_range, table_summary, table_values
 from .table import NodeTable
 
 __all__ = ["TableStore", "TableState"]
@@ -96,6 +96,15 @@ class TableStore(BaseVectorStore):
     async def _columns(self, ws: str, filter: FilterNode | None, limit: int | None, offset: int, columns: frozenset[str]) -> NodeColumns:
         stop = None if limit is None else offset + limit
         return await self._locked(ws, lambda t: t.columns(t.filter_rows(filter)[offset:stop], ws, columns))
+
+    async def _id_columns(self, ws: str, ids: list[str], filter: FilterNode | None, columns: frozenset[str]) -> NodeColumns:
+        def read(t: NodeTable) -> NodeColumns:
+            rows = np.fromiter((r for r in map(t.row_of.get, ids) if r is not None), dtype=np.int64)
+            if filter is not None:
+                rows = rows[np.isin(rows, t.filter_rows(filter))]
+            return t.columns(rows, ws, columns)
+
+        return await self._locked(ws, read)
 
     async def _pages(self, ws: str, page_size: int, native: FilterNode | None) -> AsyncIterator[list[VectorNode]]:
         # A snapshot of the matching ids; nodes deleted meanwhile are skipped.
