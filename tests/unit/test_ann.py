@@ -57,18 +57,23 @@ def test_bad_index_arguments_are_refused():
 requires_usearch = pytest.mark.skipif(importlib.util.find_spec("usearch") is None, reason="needs the ann extra (usearch)")
 
 
-@pytest.fixture(params=["memory", "local"])
-def pair(request, tmp_path):
-    """(store with an index, the same store without one), both holding the same 3,000 nodes."""
-    if request.param == "memory":
-        indexed, exact = MemoryVectorStore(index="hnsw", index_params=WIDE), MemoryVectorStore()
+def indexed_and_exact(backend: str, tmp_path, params: dict, data: list) -> tuple:
+    """(a store of ``backend`` with an index of ``params``, the same store without one), both holding ``data`` in "w"."""
+    if backend == "memory":
+        indexed, exact = MemoryVectorStore(index="hnsw", index_params=params), MemoryVectorStore()
     else:
-        indexed = LocalVectorStore(store_dir=tmp_path / "a", index="hnsw", index_params=WIDE)
+        indexed = LocalVectorStore(store_dir=tmp_path / "a", index="hnsw", index_params=params)
         exact = LocalVectorStore(store_dir=tmp_path / "b")
-    data = nodes(unit_vectors(3000))
     for store in (indexed, exact):
         store.create_workspace("w")
         store.insert(data, "w")
+    return indexed, exact
+
+
+@pytest.fixture(params=["memory", "local"])
+def pair(request, tmp_path):
+    """(store with an index, the same store without one), both holding the same 3,000 nodes."""
+    indexed, exact = indexed_and_exact(request.param, tmp_path, WIDE, nodes(unit_vectors(3000)))
     yield indexed, exact
     indexed.close()
     exact.close()
@@ -174,8 +179,10 @@ def test_local_saves_the_index_beside_each_snapshot_and_loads_it(tmp_path, small
 def test_a_damaged_or_stale_index_is_rebuilt(tmp_path, small_compactions, damage):
     store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     store.create_workspace("w")
-    store.insert(nodes(unit_vectors(2000)), "w")
-    expected = ids(store.search_by_vector(unit_vectors(1, seed=11)[0], "w", top_k=10))
+    vectors, query = unit_vectors(2000), unit_vectors(1, seed=11)[0]
+    store.insert(nodes(vectors), "w")
+    exact = {f"n{i}" for i in np.argsort(-(vectors @ query))[:10]}
+    assert len(exact & set(ids(store.search_by_vector(query, "w", top_k=10)))) >= 9
     store.close()
     graph = tmp_path / "w" / "snap-000001.usearch"
     if damage == "corrupt":
@@ -190,7 +197,8 @@ def test_a_damaged_or_stale_index_is_rebuilt(tmp_path, small_compactions, damage
         sidecar = tmp_path / "w" / "snap-000001.ann.json"
         sidecar.write_text(sidecar.read_text().replace('"generation": 1', '"generation": 7'))
     reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
-    assert ids(reopened.search_by_vector(unit_vectors(1, seed=11)[0], "w", top_k=10)) == expected
+    # a rebuilt graph (built on several threads, so not the same graph) finds what exact search finds
+    assert len(exact & set(ids(reopened.search_by_vector(query, "w", top_k=10)))) >= 9
     assert reopened._state("w").table.index is not None
     reopened.close()
 
@@ -329,15 +337,8 @@ def test_bad_quantization_is_refused():
 @pytest.mark.parametrize("backend", ["memory", "local"])
 def test_quantized_index_returns_exact_scores_and_recall(tmp_path, quantization, backend):
     params = {"quantization": quantization, "exact_below": 0}
-    if backend == "memory":
-        indexed, exact = MemoryVectorStore(index="hnsw", index_params=params), MemoryVectorStore()
-    else:
-        indexed = LocalVectorStore(store_dir=tmp_path / "a", index="hnsw", index_params=params)
-        exact = LocalVectorStore(store_dir=tmp_path / "b")
     data = nodes(wide_vectors(4000))
-    for store in (indexed, exact):
-        store.create_workspace("w")
-        store.insert(data, "w")
+    indexed, exact = indexed_and_exact(backend, tmp_path, params, data)
     queries = wide_vectors(40, seed=1)
     got, want = indexed.batch_search(queries, "w", top_k=10), exact.batch_search(queries, "w", top_k=10)
     assert float(np.mean([len(set(ids(a)) & set(ids(b))) / 10 for a, b in zip(got, want)])) >= 0.95

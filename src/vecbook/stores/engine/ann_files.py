@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import threading
 import zlib
 from dataclasses import asdict
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .ann import HnswIndex, IndexSpec
+from .background import lower_this_threads_priority
 
 __all__ = ["FORMAT", "VERIFY_INLINE_BYTES", "index_files", "load_index", "read_checkpoint", "save_index"]
 
@@ -130,11 +130,7 @@ def load_index(prefix: Path, meta: dict, rows: int, dimensions: int | None, spec
 
 def _verify_later(index: HnswIndex, graph: Path, sidecar: Path, crc: int) -> threading.Thread:
     def run() -> None:
-        if sys.platform.startswith("linux"):  # a thread id is a task id there only: nice this thread, calls first
-            try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-            except OSError:
-                pass
+        lower_this_threads_priority()
         try:
             good = _crc(graph) == crc
         except OSError:

@@ -21,7 +21,6 @@ import json
 import mmap
 import os
 import struct
-import sys
 import threading
 import zlib
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import CorruptedFileError
+from ..engine.background import lower_this_threads_priority
 from ..engine.row_lists import squared_norms
 from .files import damaged, snap_name
 
@@ -254,11 +254,7 @@ class Verifier:
         self._thread.start()
 
     def _run(self, checks: list) -> None:
-        if sys.platform.startswith("linux"):  # a thread id is a task id there only: nice this thread, calls first
-            try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-            except OSError:
-                pass
+        lower_this_threads_priority()
         try:
             with ThreadPoolExecutor(_CRC_THREADS) as pool:
                 for path, data, spans_of, crcs in checks:
