@@ -200,11 +200,10 @@ def machine() -> dict:
     }
     from importlib.metadata import PackageNotFoundError, version
 
-    for library in ("usearch", "hnswlib"):  # the index's library (ann extra); hnswlib for the map's UMAP
-        try:
-            info[library] = version(library)
-        except PackageNotFoundError:
-            pass
+    try:
+        info["usearch"] = version("usearch")  # the index's library (ann extra) and the map's (notebook extra)
+    except PackageNotFoundError:
+        pass
     return info
 
 

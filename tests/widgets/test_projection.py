@@ -57,7 +57,7 @@ def test_sample_indices_are_fixed_sorted_and_all_when_small():
     assert len(np.unique(a)) == 500
 
 
-@pytest.mark.parametrize("n", [500, 6_000])  # exact search below 4,096 points, hnswlib above
+@pytest.mark.parametrize("n", [500, 6_000])  # umap-learn itself would switch from exact to NN-descent at 4,096
 def test_neighbour_graph_puts_each_point_first_and_finds_true_neighbours(n):
     x = clustered(n)
     labels, dists = NeighbourIndex(x, "cosine").graph(10)

@@ -3,10 +3,11 @@
 UMAP is fitted on a fixed random sample (every point when the map is small);
 each other point is then put at the distance-weighted mean of the layout
 positions of its nearest sampled points in vector space. The neighbours come
-from an hnswlib index over the sample, which releases the GIL while it
-searches, so the kernel stays responsive; it also gives UMAP its k-NN graph, so
-umap-learn never runs its own (a Python-level pairwise loop below 4,096 points,
-numba-compiled NN-descent above).
+from a usearch HNSW index over the sample (the library the stores' ``ann``
+index uses), which releases the GIL while it searches, so the kernel stays
+responsive; it also gives UMAP its k-NN graph, so umap-learn never runs its
+own (a Python-level pairwise loop below 4,096 points, numba-compiled
+NN-descent above).
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from ..errors import MissingDependencyError
 
 __all__ = ["METRICS", "NeighbourIndex", "place", "sample_indices"]
 
-METRICS = {"cosine": "cosine", "euclidean": "l2"}  # umap metric -> hnswlib space
+METRICS = {"cosine": "cos", "euclidean": "l2sq"}  # umap metric -> usearch metric
 # Placing 40k points beside a 10k sample's UMAP (50k x 384 clustered, bench/bench_projection.py): the map's
 # 10-NN overlap with vector space was 0.30 for k=3 at ef=10, 0.26 for k=5, 0.25 for k=1 (points stacked on
 # their neighbour) and 0.06 for k=10 (a mean over 10 neighbours blurs into the gaps between clusters);
 # ef=10 was 2.5x faster than ef=32.
 PLACE_K, PLACE_EF = 3, 10
 QUERY_THREADS = max(1, (os.cpu_count() or 2) - 1)
-EXACT_BELOW = 4_096  # hnswlib may return fewer than k hits on tiny sets; exact search is instant there
 
 
 def sample_indices(n: int, size: int, seed: int = 0) -> np.ndarray:
@@ -43,47 +43,46 @@ class NeighbourIndex:
     def __init__(self, points: np.ndarray, metric: str = "cosine"):
         if metric not in METRICS:
             raise ValueError(f"UMAP metric must be one of {', '.join(METRICS)}, got {metric!r}")
+        try:
+            from usearch.index import Index
+        except ImportError as exc:
+            raise MissingDependencyError("usearch", "notebook", feature="UMAP maps") from exc
         self.points = np.ascontiguousarray(points, dtype=np.float32)
         self.metric = metric
-        self._index = None
-        if len(self.points) >= EXACT_BELOW:
-            try:
-                import hnswlib
-            except ImportError as exc:
-                raise MissingDependencyError("hnswlib", "notebook", feature="UMAP of large maps") from exc
-            # One thread: the build is then deterministic, the kernel keeps a core, and on 2 busy cores a
-            # second thread measured no faster. M=8 builds 3x faster than M=16 (30k x 384: 4.5 s vs 12 s);
-            # its lower recall (0.9 at ef=32) only blurs UMAP's graph and the placement weights slightly.
-            index = hnswlib.Index(space=METRICS[metric], dim=self.points.shape[1])
-            index.init_index(len(self.points), M=8, ef_construction=40, random_seed=0)
-            index.add_items(self.points, num_threads=1)
-            self._index = index
+        # One build thread: the graph, hence the map, is then the same for the same data, and the kernel keeps
+        # a core. Connectivity 8 built 3x faster than 16 (30k x 384); its lower recall only blurs UMAP's graph
+        # and the placement weights slightly. Half-precision copies: at 50k and 200k (bench/bench_map_neighbours.py)
+        # as fast as hnswlib's float32 graph with the same recall; usearch's float32 graph was 1.7-2.4x slower.
+        self._index = Index(ndim=self.points.shape[1], metric=METRICS[metric], dtype="f16", connectivity=8,
+                            expansion_add=40)
+        self._index.add(np.arange(len(self.points), dtype=np.uint64), self.points, threads=1)
 
     def query(self, rows: np.ndarray, k: int, ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Indices into ``points`` (int32) and distances (float32) of each row's ``k`` nearest, nearest first.
 
-        ``ef`` is hnswlib's search breadth (default ``2k``, at least 32): more is slower and more exact."""
-        rows = np.ascontiguousarray(rows, dtype=np.float32)
+        ``ef`` is the search breadth (default ``2k``, at least 32): more is slower and more exact."""
+        rows = np.ascontiguousarray(rows, dtype=np.float32).reshape(-1, self.points.shape[1])
         k = min(k, len(self.points))
-        if self._index is None:
-            return self._exact(rows, k)
-        self._index.set_ef(max(k, ef if ef is not None else max(2 * k, 32)))
+        self._index.expansion_search = max(k, ef if ef is not None else max(2 * k, 32))
         # Searches are read-only, so threads keep results identical; one core stays the kernel's.
-        labels, dists = self._index.knn_query(rows, k=k, num_threads=QUERY_THREADS)
+        keys, dists = self._search(rows, k, exact=False)
         if self.metric == "euclidean":
-            dists = np.sqrt(np.maximum(dists, 0))  # hnswlib's l2 is squared
-        return labels.astype(np.int32), dists.astype(np.float32)
+            dists = np.sqrt(np.maximum(dists, 0))  # usearch's l2sq is squared
+        return keys.astype(np.int32), np.maximum(dists, 0).astype(np.float32)
 
-    def _exact(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        points = self.points
-        if self.metric == "cosine":
-            points = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
-            unit = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
-            dist = 1.0 - unit @ points.T
-        else:
-            dist = np.sqrt(np.maximum((rows**2).sum(1)[:, None] - 2 * rows @ points.T + (points**2).sum(1)[None, :], 0))
-        order = np.argsort(dist, axis=1, kind="stable")[:, :k]
-        return order.astype(np.int32), np.maximum(np.take_along_axis(dist, order, axis=1), 0).astype(np.float32)
+    def _search(self, rows: np.ndarray, k: int, exact: bool) -> tuple[np.ndarray, np.ndarray]:
+        found = self._index.search(rows, k, threads=QUERY_THREADS, exact=exact)
+        if hasattr(found, "counts"):  # a batch: keys and distances are padded to k
+            keys, dists, counts = found.keys, found.distances, found.counts
+        else:  # one row: only the keys found
+            keys, dists = np.zeros((1, k), np.uint64), np.full((1, k), np.inf, np.float32)
+            keys[0, : len(found.keys)], dists[0, : len(found.keys)] = found.keys, found.distances
+            counts = np.array([len(found.keys)])
+        short = np.flatnonzero(counts < k)
+        if len(short) and not exact:  # rows the graph could not reach k points from (none in the benchmarks)
+            keys, dists = keys.copy(), dists.copy()
+            keys[short], dists[short] = self._search(rows[short], k, exact=True)
+        return keys, dists
 
     def graph(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Every point's ``k`` nearest among the points, itself first (umap-learn's ``precomputed_knn``)."""
@@ -105,7 +104,7 @@ def place(index: NeighbourIndex, layout: np.ndarray, vectors: np.ndarray, rows: 
     Weights fall off as 1/distance relative to the nearest, so a near-duplicate
     of a sampled point lands on it. Yields ``(start, coords)`` per chunk of
     ``rows``, gathered a chunk at a time: no copy of them all, and the gather,
-    which holds the GIL (hnswlib's search does not), stays short.
+    which holds the GIL (usearch's search does not), stays short.
     """
     layout = np.asarray(layout, dtype=np.float32)
     for start in range(0, len(rows), chunk):
