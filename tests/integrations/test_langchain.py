@@ -6,9 +6,7 @@ those taking ``mode`` in sync and async.
 
 from __future__ import annotations
 
-import importlib
 import math
-import sys
 
 import numpy as np
 import pytest
@@ -19,13 +17,15 @@ from langchain_core.documents import Document  # noqa: E402
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings  # noqa: E402
 
 import vecbook  # noqa: E402
-from vecbook import FilterError, HashEmbeddingModel, MemoryVectorStore, MissingDependencyError, VectorNode  # noqa: E402
+from vecbook import FilterError, HashEmbeddingModel, MemoryVectorStore, VectorNode  # noqa: E402
 from vecbook.integrations.langchain import (  # noqa: E402
     LangChainEmbeddingModel,
     VecbookEmbeddings,
     VecbookVectorStore,
     relevance_score,
 )
+
+from tests.integrations.conftest import assert_import_names_the_extra, imported_with_vecbook  # noqa: E402
 
 DOCS = [
     Document(id="a1", page_content="the cat sat on the mat", metadata={"topic": "pets", "year": 2020, "tags": ["cat"]}),
@@ -64,23 +64,11 @@ def filled(backend_store, mode):
 
 
 def test_missing_langchain_core_names_the_extra(monkeypatch):
-    for name in [n for n in sys.modules if n == "langchain_core" or n.startswith("langchain_core.")]:
-        monkeypatch.setitem(sys.modules, name, None)
-    monkeypatch.setitem(sys.modules, "langchain_core", None)
-    monkeypatch.delitem(sys.modules, "vecbook.integrations.langchain")
-    with pytest.raises(MissingDependencyError) as info:
-        importlib.import_module("vecbook.integrations.langchain")
-    assert info.value.extra == "langchain"
-    assert "vecbook[langchain]" in str(info.value)
-    assert isinstance(info.value, ImportError)
+    assert_import_names_the_extra(monkeypatch, "langchain_core", "vecbook.integrations.langchain", "langchain")
 
 
 def test_import_vecbook_does_not_import_langchain():
-    import subprocess
-
-    code = "import sys, vecbook, vecbook.integrations; print(any(m.startswith('langchain') for m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert not imported_with_vecbook("langchain")
 
 
 # ---- documents and metadata ------------------------------------------------------------------

@@ -8,7 +8,6 @@ vecbook's ``HashEmbeddingModel`` (through ``VecbookEmbedding``) or LlamaIndex's 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import subprocess
 import sys
 import textwrap
@@ -30,11 +29,11 @@ from llama_index.core.vector_stores.types import (  # noqa: E402
 )
 from llama_index.core.vector_stores.utils import build_metadata_filter_fn  # noqa: E402
 
-from vecbook import FilterError, HashEmbeddingModel, MemoryVectorStore, MissingDependencyError, VectorNode  # noqa: E402
+from vecbook import FilterError, HashEmbeddingModel, MemoryVectorStore, VectorNode  # noqa: E402
 from vecbook.integrations.llamaindex import VecbookEmbedding, VecbookVectorStore, to_vecbook_filter  # noqa: E402
 
 from tests.backends import make_store  # noqa: E402
-from tests.integrations.conftest import EMBEDDED  # noqa: E402
+from tests.integrations.conftest import EMBEDDED, assert_import_names_the_extra, imported_with_vecbook  # noqa: E402
 
 DIMS = 256  # few hash collisions among the test texts
 
@@ -442,21 +441,11 @@ def test_filter_translation():
 
 
 def test_missing_llama_index_names_the_extra(monkeypatch):
-    for name in [n for n in sys.modules if n == "llama_index" or n.startswith("llama_index.")]:
-        monkeypatch.setitem(sys.modules, name, None)
-    monkeypatch.setitem(sys.modules, "llama_index.core", None)
-    monkeypatch.delitem(sys.modules, "vecbook.integrations.llamaindex")
-    with pytest.raises(MissingDependencyError) as info:
-        importlib.import_module("vecbook.integrations.llamaindex")
-    assert info.value.extra == "llamaindex"
-    assert "vecbook[llamaindex]" in str(info.value)
-    assert isinstance(info.value, ImportError)
+    assert_import_names_the_extra(monkeypatch, "llama_index", "vecbook.integrations.llamaindex", "llamaindex")
 
 
 def test_import_vecbook_does_not_import_llama_index():
-    code = "import sys, vecbook, vecbook.integrations; print(any(m.startswith('llama_index') for m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert not imported_with_vecbook("llama_index")
 
 
 async def test_vecbook_model_as_llamaindex_embedding():
