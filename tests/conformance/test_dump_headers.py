@@ -25,6 +25,15 @@ def lines(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+async def dump_of_four(make, mode, tmp_path):
+    """The dump (header included) of a workspace of four nodes, from a store with the suite's model (hash-16)."""
+    source = make(mode)
+    await source.create_workspace("src")
+    await source.insert(nodes(4), "src")
+    await source.dump_workspace("src", path=tmp_path)
+    return tmp_path / "src.jsonl"
+
+
 async def test_the_header_names_model_dimensions_distance_and_version(api, ws, tmp_path):
     await api.insert(nodes(3), ws)
     await api.dump_workspace(ws, path=tmp_path)
@@ -72,11 +81,7 @@ async def test_an_empty_workspace_dumps_a_header_and_loads_empty(api, ws, tmp_pa
 
 
 async def test_another_vector_length_is_a_typed_error_unless_overridden(make, mode, tmp_path):
-    source = make(mode)
-    await source.create_workspace("src")
-    await source.insert(nodes(4), "src")
-    await source.dump_workspace("src", path=tmp_path)
-    dump = tmp_path / "src.jsonl"
+    dump = await dump_of_four(make, mode, tmp_path)
     other = make(mode, embedding_model=HashEmbeddingModel(dimensions=32))
     with pytest.raises(DumpMismatchError, match=r"16 dimensions.*makes 32.*check_header=False") as info:
         await other.load_workspace("dst", path=dump)
@@ -86,11 +91,7 @@ async def test_another_vector_length_is_a_typed_error_unless_overridden(make, mo
 
 
 async def test_another_model_of_the_same_length_is_a_typed_error_unless_overridden(make, mode, tmp_path):
-    source = make(mode)
-    await source.create_workspace("src")
-    await source.insert(nodes(4), "src")
-    await source.dump_workspace("src", path=tmp_path)
-    dump = tmp_path / "src.jsonl"
+    dump = await dump_of_four(make, mode, tmp_path)
     renamed = HashEmbeddingModel(dimensions=16)
     renamed.model_name = "text-embedding-3-small"
     other = make(mode, embedding_model=renamed)
@@ -103,11 +104,7 @@ async def test_another_model_of_the_same_length_is_a_typed_error_unless_overridd
 
 
 async def test_a_store_without_a_model_loads_any_header(make, mode, tmp_path):
-    source = make(mode)
-    await source.create_workspace("src")
-    await source.insert(nodes(4), "src")
-    await source.dump_workspace("src", path=tmp_path)
-    dump = tmp_path / "src.jsonl"
+    dump = await dump_of_four(make, mode, tmp_path)
     bare = make(mode, embedding_model=None)
     assert (await bare.load_workspace("dst", path=dump))["size"] == 4
     await bare.dump_workspace("dst", path=tmp_path / "bare")
