@@ -87,19 +87,6 @@ def qdrant_selects(tree, metadatas):
     return native & expected
 
 
-@pytest.mark.parametrize("spec", CORNER_FILTERS, ids=repr)
-def test_qdrant_corners(spec):
-    tree = parse_filter(spec)
-    assert qdrant_selects(tree, CORNERS).tolist() == [matches(md, spec) for md in CORNERS]
-
-
-@SETTINGS
-@given(st.lists(rich_metadata(), min_size=1, max_size=12), rich_filters)
-def test_qdrant_translation_selects_what_filter_mask_selects(metadatas, spec):
-    tree = parse_filter(spec)
-    assert qdrant_selects(tree, metadatas).tolist() == filter_mask(tree, metadatas).tolist()
-
-
 def server_parses(key: str) -> bool:
     """Whether a Qdrant server (lib/segment json_path parser, 1.x) reads ``key``: keys are
     ``"quoted"`` (no ``"`` or ``\\`` inside) or raw (letters, digits, ``_``, ``-``; recent
@@ -161,17 +148,24 @@ def es_selects(tree, metadatas):
     return parse_query(to_query(tree), index.mapping)(index.searcher)
 
 
+# ---- both translations -----------------------------------------------------------------------
+
+SELECTS = {"qdrant": qdrant_selects, "es": es_selects}
+
+
 @pytest.mark.parametrize("spec", CORNER_FILTERS, ids=repr)
-def test_es_corners(spec):
+@pytest.mark.parametrize("backend", SELECTS)
+def test_corners(backend, spec):
     tree = parse_filter(spec)
-    assert es_selects(tree, CORNERS).tolist() == [matches(md, spec) for md in CORNERS]
+    assert SELECTS[backend](tree, CORNERS).tolist() == [matches(md, spec) for md in CORNERS]
 
 
+@pytest.mark.parametrize("backend", SELECTS)
 @SETTINGS
 @given(st.lists(rich_metadata(), min_size=1, max_size=12), rich_filters)
-def test_es_translation_selects_what_filter_mask_selects(metadatas, spec):
+def test_translation_selects_what_filter_mask_selects(backend, metadatas, spec):
     tree = parse_filter(spec)
-    assert es_selects(tree, metadatas).tolist() == filter_mask(tree, metadatas).tolist()
+    assert SELECTS[backend](tree, metadatas).tolist() == filter_mask(tree, metadatas).tolist()
 
 
 def test_the_pools_cover_the_rules():
