@@ -9,10 +9,12 @@ as a pytest plugin, so each backend lives in its own file.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import pkgutil
 import socket
+import time
 
 import pytest
 
@@ -60,3 +62,15 @@ def silent_port():
         yield listener.getsockname()[1]
     finally:
         listener.close()
+
+
+def unreachable(store, mode: str = "sync", within: float = 3.0) -> vecbook.BackendUnavailableError:
+    """What a store whose server is down (or silent) raises on a call, sync or async: typed, within ``within`` s."""
+    started = time.perf_counter()
+    with pytest.raises(vecbook.BackendUnavailableError) as info:
+        if mode == "sync":
+            store.create_workspace("w")
+        else:
+            asyncio.run(store.async_list_workspaces())
+    assert time.perf_counter() - started < within
+    return info.value

@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from tests.backends import silent_port
+from tests.backends import silent_port, unreachable
 from tests.backends.chroma import free_port
 from tests.oracle import matches
-from vecbook import BackendUnavailableError, DimensionMismatchError, MemoryVectorStore, MissingDependencyError, PartialWriteError, ValidationError
+from vecbook import DimensionMismatchError, MemoryVectorStore, MissingDependencyError, PartialWriteError, ValidationError
 from vecbook import VectorNode, WorkspaceNotFoundError
 from vecbook.filters import parse_filter
 
@@ -360,22 +359,13 @@ def test_an_undo_that_fails_too_names_the_nodes_in_doubt(failing, monkeypatch):
 def test_server_down_is_reported_quickly_naming_host_and_port(mode):
     port = free_port()
     with ChromaVectorStore(host="127.0.0.1", port=port) as s:
-        started = time.perf_counter()
-        with pytest.raises(BackendUnavailableError) as info:
-            if mode == "sync":
-                s.create_workspace("w")
-            else:
-                asyncio.run(s.async_list_workspaces())
-        assert time.perf_counter() - started < 3
-    assert f"127.0.0.1:{port}" in str(info.value) and isinstance(info.value, ConnectionError)
+        error = unreachable(s, mode)
+    assert f"127.0.0.1:{port}" in str(error) and isinstance(error, ConnectionError)
 
 
 def test_server_that_never_answers_times_out():
     with silent_port() as port, ChromaVectorStore(host="127.0.0.1", port=port, connect_timeout=1) as s:
-        started = time.perf_counter()
-        with pytest.raises(BackendUnavailableError, match=f"127.0.0.1:{port}"):
-            s.exist_workspace("w")
-        assert time.perf_counter() - started < 4
+        assert f"127.0.0.1:{port}" in str(unreachable(s, within=4))
 
 
 def test_server_mode_from_sync_code_and_many_event_loops(chroma_server, chroma_test_prefix):

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 
 import numpy as np
 import pytest
 
-from tests.backends import silent_port
+from tests.backends import silent_port, unreachable
 from tests.backends.chroma import free_port
 from tests.oracle import matches
 from vecbook import (
@@ -117,24 +116,15 @@ def test_server_down_is_reported_quickly_naming_host_and_port(mode, how):
     port = free_port()
     kwargs = {"host": "127.0.0.1", "port": port} if how == "host" else {"url": f"http://127.0.0.1:{port}"}
     with QdrantVectorStore(api_key=SECRET, **kwargs) as s:
-        started = time.perf_counter()
-        with pytest.raises(BackendUnavailableError) as info:
-            if mode == "sync":
-                s.create_workspace("w")
-            else:
-                asyncio.run(s.async_list_workspaces())
-        assert time.perf_counter() - started < 3
-    message = str(info.value)
-    assert f"127.0.0.1:{port}" in message and isinstance(info.value, ConnectionError)
-    assert SECRET not in message + repr(info.value.__cause__) + repr(s)
+        error = unreachable(s, mode)
+    message = str(error)
+    assert f"127.0.0.1:{port}" in message and isinstance(error, ConnectionError)
+    assert SECRET not in message + repr(error.__cause__) + repr(s)
 
 
 def test_server_that_never_answers_times_out():
     with silent_port() as port, QdrantVectorStore(host="127.0.0.1", port=port, timeout=1) as s:
-        started = time.perf_counter()
-        with pytest.raises(BackendUnavailableError, match=f"127.0.0.1:{port}"):
-            s.exist_workspace("w")
-        assert time.perf_counter() - started < 4
+        assert f"127.0.0.1:{port}" in str(unreachable(s, within=4))
 
 
 def test_grpc_errors_name_the_grpc_port():
