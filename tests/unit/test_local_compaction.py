@@ -38,6 +38,40 @@ def small_files(monkeypatch):
     monkeypatch.setattr(local, "SNAPSHOT_CHUNK_BYTES", 64)
 
 
+@pytest.fixture
+def store(tmp_path, small_files):
+    """A local store under ``tmp_path`` with an empty workspace "ws"; closed afterwards."""
+    s = LocalVectorStore(store_dir=tmp_path)
+    s.create_workspace("ws")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def before_copy(monkeypatch):
+    """``before_copy(fn)``: each compaction's snapshot copy calls ``fn(*its arguments)`` first (``fn`` may
+    raise to fail it); ``before_copy(None)`` puts the copy back as it was."""
+    from vecbook.stores.local import compaction
+
+    real = compaction.write_snapshot_from
+
+    def install(fn):
+        def copy(*args):
+            fn(*args)
+            return real(*args)
+
+        monkeypatch.setattr(compaction, "write_snapshot_from", real if fn is None else copy)
+
+    return install
+
+
+def write(s: LocalVectorStore, expected: dict[str, VectorNode], nodes: list[VectorNode]) -> None:
+    """Insert ``nodes`` into "ws", note them in ``expected`` and wait for the compaction they may start."""
+    s.insert(nodes, "ws")
+    expected.update((n.unique_id, n) for n in nodes)
+    s.wait_for_compaction()
+
+
 def published(folder: Path) -> dict:
     return json.loads((folder / "meta.json").read_text())
 
@@ -63,27 +97,25 @@ def check(folder: Path, expected: dict[str, VectorNode]) -> None:
         again.with_suffix(suffix).unlink()
 
 
-def test_bulk_load_with_updates_and_deletes_between_compactions(tmp_path, small_files):
+def test_bulk_load_with_updates_and_deletes_between_compactions(tmp_path, store):
     folder = tmp_path / "ws"
     expected: dict[str, VectorNode] = {}
-    s = LocalVectorStore(store_dir=tmp_path)
-    s.create_workspace("ws")
     generations = set()
     for step in range(40):
         batch = [make(i) for i in range(step * 7, step * 7 + 7)]
         if step % 9 == 4:
             batch.append(make(step, version=step))  # an in-place update of an old row
-        s.insert(batch, "ws")
+        store.insert(batch, "ws")
         expected.update((n.unique_id, n) for n in batch)
         if step % 13 == 6:
-            s.delete([f"n{step}", f"n{step * 3}"], "ws")
+            store.delete([f"n{step}", f"n{step * 3}"], "ws")
             expected.pop(f"n{step}", None)
             expected.pop(f"n{step * 3}", None)
-        s.wait_for_compaction()
+        store.wait_for_compaction()
         generations.add(published(folder)["generation"])
     assert len(generations) > 4  # several compactions ran, most of them on top of the last one
     check(folder, expected)
-    s.close()
+    store.close()
     check(folder, expected)
 
 
@@ -98,127 +130,76 @@ def test_reopened_store_builds_on_the_snapshot_it_opened(tmp_path, small_files):
             batch = [make(i, session) for i in range(session * 100 + step * 9, session * 100 + step * 9 + 9)]
             if session == 2 and step == 3:
                 batch.append(make(1, version=99))  # an update of a row of the first session's snapshot
-            s.insert(batch, "ws")
-            expected.update((n.unique_id, n) for n in batch)
-            s.wait_for_compaction()
+            write(s, expected, batch)
         s.close()
         check(folder, expected)
 
 
-def test_a_compaction_that_fails_keeps_the_changes_it_saw(tmp_path, small_files, monkeypatch):
+def test_a_compaction_that_fails_keeps_the_changes_it_saw(tmp_path, store, before_copy, monkeypatch):
     """An update seen by a compaction that then failed still keeps the next one from copying that row."""
-    from vecbook.stores.local import compaction
+    expected: dict[str, VectorNode] = {}
+    write(store, expected, [make(i) for i in range(40)])
 
-    folder = tmp_path / "ws"
-    s = LocalVectorStore(store_dir=tmp_path)
-    s.create_workspace("ws")
-    expected = {n.unique_id: n for n in [make(i) for i in range(40)]}
-    s.insert(list(expected.values()), "ws")
-    s.wait_for_compaction()
-    real = compaction.write_snapshot_from
-
-    def failing(*args, **kwargs):
+    def disk_full(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(compaction, "write_snapshot_from", failing)
+    before_copy(disk_full)
     monkeypatch.setattr(local, "COMPACT_BACKOFF", 0.0)
-    updated = make(2, version=5)
-    s.insert([updated] + [make(i) for i in range(40, 90)], "ws")
-    expected.update({n.unique_id: n for n in [updated] + [make(i) for i in range(40, 90)]})
-    s.wait_for_compaction()
-    monkeypatch.setattr(compaction, "write_snapshot_from", real)
-    s._state("ws").compact_retry_at = 0.0
-    more = [make(i) for i in range(90, 200)]
-    s.insert(more, "ws")
-    expected.update((n.unique_id, n) for n in more)
-    s.wait_for_compaction()
-    assert published(folder)["generation"] >= 2
-    check(folder, expected)
-    s.close()
+    write(store, expected, [make(2, version=5)] + [make(i) for i in range(40, 90)])
+    before_copy(None)
+    store._state("ws").compact_retry_at = 0.0
+    write(store, expected, [make(i) for i in range(90, 200)])
+    assert published(tmp_path / "ws")["generation"] >= 2
+    check(tmp_path / "ws", expected)
 
 
-def test_rows_renumbered_during_a_background_copy_abandon_it(tmp_path, small_files, monkeypatch):
+def test_rows_renumbered_during_a_background_copy_abandon_it(tmp_path, store, before_copy):
     """The vectors are copied a chunk at a time after the rows were listed; a renumbering in between gives up."""
-    from vecbook.stores.local import compaction
-
-    s = LocalVectorStore(store_dir=tmp_path)
-    s.create_workspace("ws")
-    expected = {n.unique_id: n for n in [make(i) for i in range(30)]}
-    s.insert(list(expected.values()), "ws")
-    s.wait_for_compaction()
+    expected: dict[str, VectorNode] = {}
+    write(store, expected, [make(i) for i in range(30)])
     before = published(tmp_path / "ws")["generation"]
-    real = compaction.write_snapshot_from
     renumbered = []
 
-    def renumber_first(prefix, columns, chunks, *args):
+    def renumber_first(*args):
         if not renumbered:
-            state = s._state("ws")
+            state = store._state("ws")
             with state.lock:
                 state.table.layout += 1  # as a compaction of the table's dead rows does
             renumbered.append(1)
-        return real(prefix, columns, chunks, *args)
 
-    monkeypatch.setattr(compaction, "write_snapshot_from", renumber_first)
-    more = {n.unique_id: n for n in [make(i) for i in range(30, 100)]}
-    s.insert(list(more.values()), "ws")
-    s.wait_for_compaction()
+    before_copy(renumber_first)
+    write(store, expected, [make(i) for i in range(30, 100)])
     assert renumbered and published(tmp_path / "ws")["generation"] == before  # given up, nothing published
-    expected.update(more)
-    s.insert([make(100)], "ws")  # the next write starts a compaction again
-    expected["n100"] = make(100)
-    s.wait_for_compaction()
+    write(store, expected, [make(100)])  # the next write starts a compaction again
     assert published(tmp_path / "ws")["generation"] == before + 1
     check(tmp_path / "ws", expected)
-    s.close()
 
 
-def test_a_snapshot_written_with_other_line_sizes_is_encoded_again(tmp_path, small_files, monkeypatch):
-    s = LocalVectorStore(store_dir=tmp_path)
-    s.create_workspace("ws")
-    expected = {n.unique_id: n for n in [make(i) for i in range(40)]}
-    s.insert(list(expected.values()), "ws")
-    s.wait_for_compaction()
+def test_a_snapshot_written_with_other_line_sizes_is_encoded_again(tmp_path, store, monkeypatch):
+    expected: dict[str, VectorNode] = {}
+    write(store, expected, [make(i) for i in range(40)])
     monkeypatch.setattr(local, "SNAPSHOT_LINE_ROWS", 8)  # the next snapshot has lines of 8 rows, the last one of 4
-    more = {n.unique_id: n for n in [make(i) for i in range(40, 120)]}
-    s.insert(list(more.values()), "ws")
-    expected.update(more)
-    s.wait_for_compaction()
+    write(store, expected, [make(i) for i in range(40, 120)])
     check(tmp_path / "ws", expected)
-    s.close()
 
 
-def test_another_process_publishing_during_the_copy_makes_it_give_up_quietly(tmp_path, small_files, monkeypatch, caplog):
+def test_another_process_publishing_during_the_copy_makes_it_give_up_quietly(tmp_path, store, before_copy, caplog):
     """The snapshot a compaction copies from may be removed by another writer's compaction: nothing fails."""
-    from vecbook.stores.local import compaction
-
-    a = LocalVectorStore(store_dir=tmp_path)
-    a.create_workspace("ws")
-    expected = {n.unique_id: n for n in [make(i) for i in range(40)]}
-    a.insert(list(expected.values()), "ws")
-    a.wait_for_compaction()
-    real = compaction.write_snapshot_from
+    expected: dict[str, VectorNode] = {}
+    write(store, expected, [make(i) for i in range(40)])
     other = []
 
     def publish_elsewhere_first(*args):
         if not other:
             other.append(LocalVectorStore(store_dir=tmp_path))  # as another process would
-            more = [make(i, version=1) for i in range(200, 300)]
-            other[0].insert(more, "ws")  # its compaction (in its own thread) comes through here too
-            other[0].wait_for_compaction()
-            expected.update((n.unique_id, n) for n in more)
-        return real(*args)
+            # its compaction (in its own thread) comes through here too
+            write(other[0], expected, [make(i, version=1) for i in range(200, 300)])
 
-    monkeypatch.setattr(compaction, "write_snapshot_from", publish_elsewhere_first)
-    more = {n.unique_id: n for n in [make(i) for i in range(40, 120)]}
+    before_copy(publish_elsewhere_first)
     with caplog.at_level("WARNING", logger="vecbook.local"):
-        a.insert(list(more.values()), "ws")
-        a.wait_for_compaction()
-    expected.update(more)
+        write(store, expected, [make(i) for i in range(40, 120)])
     assert other and not [r for r in caplog.records if "compaction failed" in r.getMessage()]
-    monkeypatch.setattr(compaction, "write_snapshot_from", real)
-    a.insert([make(300)], "ws")
-    expected["n300"] = make(300)
-    a.wait_for_compaction()
+    before_copy(None)
+    write(store, expected, [make(300)])
     check(tmp_path / "ws", expected)
-    a.close()
     other[0].close()
