@@ -204,7 +204,7 @@ def _translate(node: FilterNode, superset: bool) -> tuple[Native, bool]:
     if isinstance(node, (And, Or)):
         parts = [_translate(child, superset) for child in node.children]
         exact = all(e for _, e in parts)
-        return (_all if isinstance(node, And) else _any)([p for p, _ in parts]), exact
+        return _join([p for p, _ in parts], "must" if isinstance(node, And) else "should"), exact
     if isinstance(node, Not):
         inner, exact = _translate(node.child, not superset)
         return _negate(inner), exact
@@ -222,7 +222,7 @@ def _translate(node: FilterNode, superset: bool) -> tuple[Native, bool]:
         # Not expressible: any match needs a present value, so "present" is a superset.
         return (_present_condition(node.path) if superset else False), False
     values = (node.value,) if node.op == "eq" else node.value
-    return _any(_one_of(node.path, values)), True
+    return _join(_one_of(node.path, values), "should"), True
 
 
 def _one_of(path: Path, values: tuple[Any, ...]) -> list[Native]:
@@ -272,7 +272,7 @@ def _number_range(kind: str, path: Path, bounds: Mapping[str, int | float]) -> N
         pairs: Native = models.FieldCondition(key=_key(kind.upper(), path) + "[].h", range=models.Range(**on_h))
     else:
         pairs = _nested(kind, path, on_pairs)
-    return _any([floats, pairs])
+    return _join([floats, pairs], "should")
 
 
 def _pair(key: str, op: str, value: float, also: str | None = None) -> models.FieldCondition:
@@ -293,22 +293,17 @@ def _token(path: Path) -> str:
     return "[" + ",".join(map(_encoded, path)) + "]"
 
 
-def _all(parts: list[Native]) -> Native:
-    if any(p is False for p in parts):
-        return False
-    parts = [p for p in parts if p is not True]
-    if not parts:
-        return True
-    return parts[0] if len(parts) == 1 else models.Filter(must=parts)
+def _join(parts: list[Native], clause: str) -> Native:
+    """``parts`` under one ``clause``: "must" (all of them) or "should" (any), constants folded away.
 
-
-def _any(parts: list[Native]) -> Native:
-    if any(p is True for p in parts):
-        return True
-    parts = [p for p in parts if p is not False]
+    The constant that decides the whole (False for "must", True for "should") wins; the other drops out."""
+    deciding = clause == "should"
+    if any(p is deciding for p in parts):
+        return deciding
+    parts = [p for p in parts if p is not (not deciding)]
     if not parts:
-        return False
-    return parts[0] if len(parts) == 1 else models.Filter(should=parts)
+        return not deciding
+    return parts[0] if len(parts) == 1 else models.Filter(**{clause: parts})
 
 
 def _negate(part: Native) -> Native:
