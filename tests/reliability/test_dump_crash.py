@@ -9,14 +9,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
+from tests.helpers.children import CHILD_ENV, ROOT
 from vecbook import LocalVectorStore, VectorNode
-
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
 
 
 def test_killed_dump_leaves_previous_dump_intact(tmp_path):
@@ -30,7 +27,7 @@ def test_killed_dump_leaves_previous_dump_intact(tmp_path):
     store.insert([VectorNode(unique_id=f"b{i}", content=f"new {i}", vector=rng.standard_normal(256)) for i in range(6000)], "ws")
     outcomes = {"old": 0, "new": 0}
     for trial in range(int(os.environ.get("VECBOOK_DUMP_CRASH_TRIALS", "6"))):
-        child = subprocess.Popen([sys.executable, "-m", "tests.reliability.dump_child", str(tmp_path / "store"), str(dumps)], stdout=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
+        child = subprocess.Popen([sys.executable, "-m", "tests.reliability.dump_child", str(tmp_path / "store"), str(dumps)], stdout=subprocess.PIPE, text=True, env=CHILD_ENV, cwd=ROOT)
         assert child.stdout.readline().strip() == "START"
         time.sleep(random.Random(trial).uniform(0.0, 1.5))
         os.kill(child.pid, signal.SIGKILL)

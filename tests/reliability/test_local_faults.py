@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers.children import CHILD_ENV, ROOT
 from vecbook import (
     CorruptedFileError,
     LocalVectorStore,
@@ -36,14 +37,12 @@ from vecbook import (
 from vecbook.stores import local
 from vecbook.stores.local.logfile import scan_frames
 
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
 DIMS = 16
 LINE_ROWS, CHUNK_BYTES = 100, 4096  # small checksum granules, so damage is local
 
 
 def _child(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tests.reliability.local_fault_child", *args], env=ENV, cwd=ROOT, text=True, **kwargs)
+    return subprocess.Popen([sys.executable, "-m", "tests.reliability.local_fault_child", *args], env=CHILD_ENV, cwd=ROOT, text=True, **kwargs)
 
 
 def _vector(key: str) -> np.ndarray:
@@ -298,7 +297,7 @@ def test_readers_in_other_processes_never_fail_during_compactions(tmp_path, monk
         "        errors.append(repr(exc))\n"
         "print(reads, len(errors), errors[:1])\n"
     )
-    readers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(seconds)], env=ENV, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    readers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(seconds)], env=CHILD_ENV, stdout=subprocess.PIPE, text=True) for _ in range(2)]
     monkeypatch.setattr(local, "MIN_COMPACT_BYTES", 0)  # every write publishes a generation
     k = 0
     while any(r.poll() is None for r in readers):
@@ -348,7 +347,7 @@ def test_a_read_only_store_serves_reads_and_refuses_writes_with_storage_error(sh
         for folder in folders:
             folder.chmod(0o555)
     try:
-        out = subprocess.run([sys.executable, "-c", script, str(shared_dir)], env=ENV, capture_output=True, text=True, timeout=60, check=False)
+        out = subprocess.run([sys.executable, "-c", script, str(shared_dir)], env=CHILD_ENV, capture_output=True, text=True, timeout=60, check=False)
     finally:
         for folder in folders:
             folder.chmod(0o755)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.helpers.children import CHILD_ENV
 from vecbook import LocalVectorStore, MemoryVectorStore, MissingDependencyError, VectorNode
 from vecbook.node import VectorNode as Node
 from vecbook.stores.fusion import hybrid_depth, rrf
@@ -62,7 +61,6 @@ def test_local_keyword_results_follow_writes_of_another_store_on_the_same_folder
     reopened.close()
 
 
-ROOT = Path(__file__).resolve().parents[2]
 CHILD = """
 import sys, numpy as np, vecbook
 store = vecbook.LocalVectorStore(store_dir=sys.argv[1])
@@ -77,8 +75,7 @@ def test_local_keyword_results_follow_writes_of_another_process(tmp_path):
     store.create_workspace("w")
     store.insert([node("c", "apple apple pie"), node("d", "pear")], "w")
     assert [h.unique_id for h in store.search("apple", "w", top_k=5, mode="keyword")] == ["c"]  # the index is built
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], check=True, env=env, timeout=120)
+    subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], check=True, env=CHILD_ENV, timeout=120)
     assert [h.unique_id for h in store.search("apple", "w", top_k=5, mode="keyword")] == ["child"]
     store.close()
 

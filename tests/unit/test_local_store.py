@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.children import CHILD_ENV, ROOT
 from vecbook import (
     HashEmbeddingModel,
     LocalVectorStore,
@@ -21,8 +22,6 @@ from vecbook import (
 )
 from vecbook.stores import local  # the backend's tunables
 
-ROOT = Path(__file__).resolve().parents[2]
-CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
 
 
 def store(path: Path) -> LocalVectorStore:
