@@ -51,8 +51,9 @@ class NeighbourIndex:
         self.metric = metric
         # One build thread: the graph, hence the map, is then the same for the same data, and the kernel keeps
         # a core. Connectivity 8 built 3x faster than 16 (30k x 384); its lower recall only blurs UMAP's graph
-        # and the placement weights slightly. Half-precision copies: at 50k and 200k (bench/bench_map_neighbours.py)
-        # as fast as hnswlib's float32 graph with the same recall; usearch's float32 graph was 1.7-2.4x slower.
+        # and the placement weights slightly. Half-precision copies: against hnswlib's float32 graph at 50k and
+        # 200k (bench/bench_map_neighbours.py, docs/performance.md) the same recall in 1.0-1.6x the time;
+        # usearch's float32 graph took 1.7-2.4x.
         self._index = Index(ndim=self.points.shape[1], metric=METRICS[metric], dtype="f16", connectivity=8,
                             expansion_add=40)
         self._index.add(np.arange(len(self.points), dtype=np.uint64), self.points, threads=1)
