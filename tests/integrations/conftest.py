@@ -42,3 +42,13 @@ def imported_with_vecbook(package: str) -> bool:
     code = f"import sys, vecbook, vecbook.integrations; print(any(m.startswith({package!r}) for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return out.stdout.strip() == "True"
+
+
+def refuse_sync(monkeypatch, obj, *names: str) -> None:
+    """Make ``obj``'s methods ``names`` fail the test if called: an async method must not fall back to them."""
+    for name in names:
+
+        def refuse(*args, name=name, **kwargs):
+            raise AssertionError(f"the sync {name} was called from an async method")
+
+        monkeypatch.setattr(obj, name, refuse)

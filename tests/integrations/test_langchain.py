@@ -25,7 +25,7 @@ from vecbook.integrations.langchain import (  # noqa: E402
     relevance_score,
 )
 
-from tests.integrations.conftest import assert_import_names_the_extra, imported_with_vecbook  # noqa: E402
+from tests.integrations.conftest import assert_import_names_the_extra, imported_with_vecbook, refuse_sync  # noqa: E402
 
 DOCS = [
     Document(id="a1", page_content="the cat sat on the mat", metadata={"topic": "pets", "year": 2020, "tags": ["cat"]}),
@@ -277,9 +277,9 @@ async def test_search_by_vector(filled, mode):
 async def test_async_methods_call_vecbook_async_methods(tmp_path, monkeypatch):
     store = hash_store(tmp_path)
     vs = VecbookVectorStore(store, embedding=VecbookEmbeddings(store.embedding_model))
-    for name in ("insert", "delete", "get", "search", "search_by_vector", "create_workspace", "batch_search", "read_columns"):
-        monkeypatch.setattr(store, name, _refuse(name))
-    monkeypatch.setattr(store.embedding_model, "get_embeddings", _refuse("get_embeddings"))
+    refuse_sync(monkeypatch, store, "insert", "delete", "get", "search", "search_by_vector", "create_workspace", "batch_search",
+                "read_columns")
+    refuse_sync(monkeypatch, store.embedding_model, "get_embeddings")
     assert await vs.aadd_documents(DOCS) == [d.id for d in DOCS]
     assert (await vs.asimilarity_search("cat", k=1, filter={"topic": "pets"}))[0].metadata["topic"] == "pets"
     assert len(await vs.asimilarity_search_with_relevance_scores("cat", k=2)) == 2
@@ -290,13 +290,6 @@ async def test_async_methods_call_vecbook_async_methods(tmp_path, monkeypatch):
     assert len(await vs.as_retriever(search_kwargs={"k": 2}).ainvoke("cat")) == 2
     await vs.adelete()
     assert await store.async_count("langchain") == 0
-
-
-def _refuse(name):
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"the sync {name} was called from an async method")
-
-    return refuse
 
 
 # ---- constructors ----------------------------------------------------------------------------

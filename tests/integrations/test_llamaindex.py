@@ -33,7 +33,7 @@ from vecbook import FilterError, HashEmbeddingModel, MemoryVectorStore, VectorNo
 from vecbook.integrations.llamaindex import VecbookEmbedding, VecbookVectorStore, to_vecbook_filter  # noqa: E402
 
 from tests.backends import make_store  # noqa: E402
-from tests.integrations.conftest import EMBEDDED, assert_import_names_the_extra, imported_with_vecbook  # noqa: E402
+from tests.integrations.conftest import EMBEDDED, assert_import_names_the_extra, imported_with_vecbook, refuse_sync  # noqa: E402
 
 DIMS = 256  # few hash collisions among the test texts
 
@@ -488,8 +488,8 @@ def test_constructor_and_pydantic(tmp_path):
 async def test_async_methods_call_vecbook_async_methods(tmp_path, monkeypatch):
     store = MemoryVectorStore(store_dir=str(tmp_path))
     vs = VecbookVectorStore(store)
-    for name in ("insert", "delete", "get", "search", "search_by_vector", "create_workspace", "read_columns", "iter_workspace_nodes"):
-        monkeypatch.setattr(store, name, _refuse(name))
+    refuse_sync(monkeypatch, store, "insert", "delete", "get", "search", "search_by_vector", "create_workspace", "read_columns",
+                "iter_workspace_nodes")
     loop = asyncio.get_running_loop()
     seen = []
     original = store.async_search_by_vector
@@ -512,13 +512,6 @@ async def test_async_methods_call_vecbook_async_methods(tmp_path, monkeypatch):
     assert [n.node_id for n in await vs.aget_nodes()] == ["n6"]
     await vs.aclear()
     assert await store.async_count("llamaindex") == 0
-
-
-def _refuse(name):
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"the sync {name} was called from an async method")
-
-    return refuse
 
 
 def test_runs_offline(tmp_path):
