@@ -52,6 +52,13 @@ def closing_store(make, tmp_path, request, module: str):
     store.close()
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on (connections to it are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @contextlib.contextmanager
 def silent_port():
     """A loopback port whose connections the kernel accepts and nobody ever answers."""

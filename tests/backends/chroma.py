@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import pytest
 
 import vecbook
 
-from tests.backends import closing_store
+from tests.backends import closing_store, free_port
 
 
 def _make(tmp_path, request, **kwargs):
@@ -42,12 +41,6 @@ VARIANTS = {"chroma": _make, "chroma-server": _make_server}
 def chroma_store(tmp_path, request):
     """A store of the embedded variant, as the conformance suite makes it; closed afterwards."""
     yield from closing_store(_make, tmp_path, request, "chromadb")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_chroma_server(data_dir: Path, port: int) -> subprocess.Popen:

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import logging
-import socket
 import traceback
 
 import pytest
 
 import vecbook
+from tests.backends import free_port
 from vecbook import MemoryVectorStore, VecbookError, VectorNode
 
 SECRET = "sk-TOP-SECRET-4242"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def exposed(*texts: str) -> bool:

@@ -14,8 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.backends import silent_port, unreachable
-from tests.backends.chroma import free_port
+from tests.backends import free_port, silent_port, unreachable
 from tests.oracle import matches
 from vecbook import DimensionMismatchError, MemoryVectorStore, MissingDependencyError, PartialWriteError, ValidationError
 from vecbook import VectorNode, WorkspaceNotFoundError

@@ -12,8 +12,7 @@ import uuid
 import numpy as np
 import pytest
 
-from tests.backends import silent_port, unreachable
-from tests.backends.chroma import free_port
+from tests.backends import free_port, silent_port, unreachable
 from tests.oracle import matches
 from vecbook import (
     BackendUnavailableError,
