@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 import threading
 
 import numpy as np
 import pytest
 
-from vecbook import HashEmbeddingModel
+from vecbook import HashEmbeddingModel, MissingDependencyError
 from vecbook.datasets import load_pypi_sample
 from vecbook.widgets.layout_umap import NeighbourIndex, place, sample_indices
 from vecbook.widgets.projection import ProjectionCache, UmapJob, pca
@@ -74,6 +75,15 @@ def test_neighbour_graph_puts_each_point_first_and_finds_true_neighbours(n):
 def test_unknown_metric_is_refused_by_name():
     with pytest.raises(ValueError, match="cosine, euclidean"):
         NeighbourIndex(clustered(50), "hamming")
+
+
+def test_missing_usearch_names_the_notebook_extra(monkeypatch):
+    for name in [n for n in sys.modules if n == "usearch" or n.startswith("usearch.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "usearch", None)
+    with pytest.raises(MissingDependencyError, match=r"vecbook\[notebook\]") as info:
+        NeighbourIndex(clustered(50), "cosine")
+    assert info.value.package == "usearch" and info.value.extra == "notebook"
 
 
 def test_placement_lands_points_beside_their_neighbours():
