@@ -19,14 +19,14 @@ __all__ = ["RowLists", "RowSource", "is_prefix", "squared_norms"]
 
 class RowSource(Protocol):
     """Rows decoded on demand (a snapshot's): ``pick(rows, names)`` → those columns of just those rows;
-    ``find(ids)`` → the row of each id or None; ``columns()`` → the three lists of every row;
+    ``find(ids)`` → the row of each id (-1: none); ``columns()`` → the three lists of every row;
     ``ids()`` → every id if they can be had without decoding the rest (a cache), else None."""
 
     def __len__(self) -> int: ...
 
     def pick(self, rows: np.ndarray, names: Sequence[str]) -> list[list]: ...
 
-    def find(self, ids: Sequence[str]) -> list[int | None]: ...
+    def find(self, ids: Sequence[str]) -> np.ndarray: ...
 
     def columns(self) -> tuple[list, list, list]: ...
 
@@ -102,8 +102,12 @@ class RowLists:
 
         Rows not decoded yet are looked up without decoding the others when at most half of them are asked for."""
         source = self._lazy
-        found = source.find(ids) if source is not None and 2 * len(ids) <= len(source) else map(self.row_of.get, ids)
-        return np.fromiter((r for r in found if r is not None), dtype=np.int64)
+        if source is not None and 2 * len(ids) <= len(source):
+            found = source.find(ids)
+        else:
+            row_of = self.row_of
+            found = np.fromiter((row_of.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+        return found[found >= 0]
 
     def id_column(self) -> list[str | None]:
         """``ids``, read from the row source's id cache if the rows are not decoded yet and it has one."""

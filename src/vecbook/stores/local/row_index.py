@@ -49,11 +49,15 @@ class RowIndex:
     def candidates(self, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(which asked id, row) pairs whose id hashes match: a superset of the rows holding those ids."""
         wanted = id_hashes(ids)
-        lo = np.searchsorted(self.hashes, wanted, "left")
-        hi = np.searchsorted(self.hashes, wanted, "right")
-        counts = hi - lo
+        lo = np.searchsorted(self.hashes, wanted)
+        counts = (self.hashes[np.minimum(lo, len(self.hashes) - 1)] == wanted).astype(np.int64) if len(self.hashes) else np.zeros(len(ids), np.int64)
+        more = np.flatnonzero(counts)
+        more = more[lo[more] + 1 < len(self.hashes)]
+        more = more[self.hashes[lo[more] + 1] == wanted[more]]  # ids sharing a hash (rare): count them all
+        if len(more):
+            counts[more] = np.searchsorted(self.hashes, wanted[more], "right") - lo[more]
         asked = np.repeat(np.arange(len(ids)), counts)
-        firsts = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) if len(ids) else lo
+        firsts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
         return asked, self.order[firsts + np.arange(len(asked))].astype(np.int64)
 
 

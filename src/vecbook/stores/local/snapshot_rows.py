@@ -42,7 +42,7 @@ class SnapshotRows:
         if type(self.chunk_rows) is not int or self.chunk_rows < 1:
             raise damaged(path, f"{path}: the header line does not give the rows per line")
         self._ids_path = path.with_suffix(".ids")
-        self._checked = bytearray(len(self._crcs))  # 1 for each line whose checksum was verified here
+        self._checked = np.zeros(len(self._crcs), dtype=bool)  # lines whose checksum was verified here
         self._index: tuple[RowIndex, np.ndarray] | None = None  # the row index, and where each line starts
         self._index_lock = threading.Lock()
 
@@ -89,16 +89,15 @@ class SnapshotRows:
         index, line_starts = self._row_index()
         return [self._values(rows, _COLUMNS.index(name), index.spans, line_starts) for name in names]
 
-    def find(self, ids: Sequence[str]) -> list[int | None]:
-        """The row of each id (None where it is not a row here)."""
+    def find(self, ids: Sequence[str]) -> np.ndarray:
+        """The row of each id (-1 where it is not a row here)."""
         ids = list(ids)
         asked, rows = self._row_index()[0].candidates(ids)
-        found: list[int | None] = [None] * len(ids)
+        found = np.full(len(ids), -1, dtype=np.int64)
         if len(rows):
             (held,) = self.pick(rows, ("ids",))
-            for a, row, node_id in zip(asked.tolist(), rows.tolist(), held):
-                if node_id == ids[a]:
-                    found[a] = row
+            same = np.fromiter(map(str.__eq__, held, map(ids.__getitem__, asked.tolist())), dtype=bool, count=len(held))
+            found[asked[same]] = rows[same]
         return found
 
     def _row_index(self) -> tuple[RowIndex, np.ndarray]:
@@ -120,7 +119,7 @@ class SnapshotRows:
         """One column of ``rows``, decoded from their spans (their lines' checksums verified first)."""
         rows = np.asarray(rows, dtype=np.int64)
         lines = rows // self.chunk_rows + 1
-        self._verify(np.unique(lines))
+        self._verify(lines)
         at = line_starts[lines]
         starts = (at + row_spans[rows, 2 * column].astype(np.int64)).tolist()
         ends = (at + row_spans[rows, 2 * column + 1].astype(np.int64)).tolist()
@@ -135,13 +134,16 @@ class SnapshotRows:
 
     def _verify(self, lines: np.ndarray) -> None:
         """Check the checksum of each of these lines not checked yet."""
-        checked, spans, text = self._checked, self.spans, self._text
-        for number in lines.tolist():
-            if not checked[number]:
-                start, end = spans[number]
-                if zlib.crc32(text[start:end]) != self._crcs[number]:
-                    raise damaged(self.path, f"{self.path}: line {number + 1} (bytes {start}-{end}) fails its checksum", start)
-                checked[number] = 1
+        checked = self._checked
+        todo = np.zeros(len(checked), dtype=bool)
+        todo[lines] = True
+        todo &= ~checked
+        spans, text = self.spans, self._text
+        for number in np.flatnonzero(todo).tolist():
+            start, end = spans[number]
+            if zlib.crc32(text[start:end]) != self._crcs[number]:
+                raise damaged(self.path, f"{self.path}: line {number + 1} (bytes {start}-{end}) fails its checksum", start)
+            checked[number] = True
 
     # ---- every row ------------------------------------------------------------------------
 
