@@ -73,10 +73,12 @@ class RowLists:
         if self._lazy is not None:
             ids = self.id_column()  # with an id cache, a lookup decodes only the rows it finds
             if self._lazy is None:  # there was none: every row was decoded
-                return self._row_of
+                return self.row_of
             if self._cached_row_of is None or self._cached_row_of[0] is not ids:
                 self._cached_row_of = (ids, dict(zip(ids, range(len(ids)))))
             return self._cached_row_of[1]
+        if self._row_of is None:  # rows decoded by a call that needed no lookup: built now
+            self._row_of = dict(zip(self._ids, range(len(self._ids))))
         return self._row_of
 
     @row_of.setter
@@ -126,8 +128,8 @@ class RowLists:
     def _decode_rows(self) -> None:
         ids, contents, metadatas = self._lazy.columns()
         known = self._cached_row_of
-        # a dict built from the id cache is the same dict (a caller may hold it): keep it
-        row_of = known[1] if known is not None and known[0] == ids else dict(zip(ids, range(len(ids))))
+        # a dict built from the id cache is the same dict (a caller may hold it): keep it; else built when first used
+        row_of = known[1] if known is not None and known[0] == ids else None
         self._cached_row_of = None
         self._ids, self._contents, self._metadatas, self._row_of = ids, contents, metadatas, row_of
         self._lazy = self._lazy_ids = None
