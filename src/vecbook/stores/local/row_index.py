@@ -35,7 +35,11 @@ __all__ = ["RowIndex", "build_row_index", "index_written", "read_row_index"]
 
 _HEADER = struct.Struct("<4sQQIIQI")  # magic, rows, json size, crc of the line sums, width, lines, crc of the body
 _MAGIC = b"VBR1"
-_SCAN_BYTES = 8 << 20  # lines scanned per numpy pass (its temporaries are ~10x this)
+_SCAN_BYTES = 8 << 20  # lines scanned per numpy pass (its temporaries are a few times this)
+_STRUCTURAL = np.zeros(256, dtype=bool)
+_STRUCTURAL[[ord(c) for c in "[]{},"]] = True
+_STEP = np.zeros(256, dtype=np.int8)
+_STEP[[ord("["), ord("{")]], _STEP[[ord("]"), ord("}")]] = 1, -1
 
 
 @dataclass
@@ -147,18 +151,17 @@ def _scan_lines(path: Path, group: list, first: int, chunk_rows: int, rows: int,
     line_start = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
     # An escaped backslash, then an escaped quote, become two plain bytes: every quote left delimits a string.
     clean = np.frombuffer(raw.replace(b"\\\\", b"__").replace(b'\\"', b"__"), dtype=np.uint8)
-    inside = np.cumsum(clean == ord('"'), dtype=np.int32) & 1  # 1 from an opening quote to before its closing one
-    outside = inside == 0
-    opens = ((clean == ord("[")) | (clean == ord("{"))) & outside
-    closes = ((clean == ord("]")) | (clean == ord("}"))) & outside
-    depth = np.cumsum(opens.astype(np.int8) - closes.astype(np.int8), dtype=np.int32)  # depth after each byte
-    begins = np.flatnonzero(opens & (depth == 2) & (clean == ord("[")))  # a list of the line opens
-    ends = np.flatnonzero(closes & (depth == 1))  # ... and closes
-    commas = np.flatnonzero((clean == ord(",")) & outside & (depth == 2))
-    starts = np.sort(np.concatenate([begins + 1, commas + 1]))
-    stops = np.sort(np.concatenate([commas, ends]))
+    inside = np.cumsum(clean == ord('"'), dtype=np.uint8) & 1  # 1 from an opening quote to before its closing one (parity survives the wrap)
+    at = np.flatnonzero(_STRUCTURAL[clean] & (inside == 0))  # brackets, braces and commas outside strings
+    char = clean[at]
+    depth = np.cumsum(_STEP[char], dtype=np.int32)  # the depth after each of them
+    begins = (char == ord("[")) & (depth == 2)  # a list of the line opens
+    ends = (char == ord("]")) & (depth == 1)  # ... and closes
+    bounds = begins | ends | ((char == ord(",")) & (depth == 2))  # commas between two values of a list
+    where, begins, ends = at[bounds], begins[bounds], ends[bounds]
+    starts, stops, begins = where[~ends] + 1, where[~begins], where[begins]
     counts = np.minimum(chunk_rows, rows - (np.arange(first, last) - 1) * chunk_rows)  # rows of each line
-    if (counts < 1).any() or len(begins) != 3 * len(group) or len(ends) != len(begins) or len(starts) != 3 * int(counts.sum()):
+    if (counts < 1).any() or len(begins) != 3 * len(group) or len(stops) != len(starts) or len(starts) != 3 * int(counts.sum()):
         raise damaged(path, f"{path}: lines {first + 1}-{last} do not hold the lists of their rows")
     per_list = np.diff(np.searchsorted(starts, np.concatenate([begins, [len(raw)]])))
     if not np.array_equal(per_list, np.repeat(counts, 3)):
