@@ -19,9 +19,11 @@ outside strings each value of the three lists ends at a comma or bracket of dept
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import methodcaller
 from pathlib import Path
@@ -31,7 +33,7 @@ import numpy as np
 
 from .files import damaged, temp_prefix
 
-__all__ = ["RowIndex", "build_row_index", "index_written", "read_row_index"]
+__all__ = ["IndexBuilder", "RowIndex", "build_row_index", "index_builder", "read_row_index", "save_row_index"]
 
 _HEADER = struct.Struct("<4sQQIIQI")  # magic, rows, json size, crc of the line sums, width, lines, crc of the body
 _MAGIC = b"VBR1"
@@ -75,10 +77,14 @@ def _binding(info: dict[str, Any]) -> tuple[int, int]:
 
 
 def read_row_index(path: Path, info: dict[str, Any]) -> RowIndex | None:
-    """The index at ``path`` if it is valid and describes the snapshot ``info`` (from ``meta.json``), else None."""
+    """The index at ``path`` if it is valid and describes the snapshot ``info`` (from ``meta.json``), else None.
+
+    Mapped, not read: its pages are the page cache's, shared by every process that opens the snapshot.
+    """
     try:
-        raw = path.read_bytes()
-    except OSError:
+        with open(path, "rb") as f:
+            raw = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # missing, or empty (ValueError: an empty file cannot be mapped)
         return None
     if len(raw) < _HEADER.size:
         return None
@@ -89,58 +95,76 @@ def read_row_index(path: Path, info: dict[str, Any]) -> RowIndex | None:
     if len(body) != rows * (6 * width + 12) or lines != len(info["json"]["crcs"]) or zlib.crc32(body) != crc:
         return None
     spans_end = rows * 6 * width
-    spans = np.frombuffer(body[:spans_end], dtype=f"<u{width}").reshape(rows, 6)
-    hashes = np.frombuffer(body[spans_end : spans_end + 4 * rows], dtype="<u4")
-    order = np.frombuffer(body[spans_end + 4 * rows :], dtype="<u8")
+    spans = np.frombuffer(body, dtype=f"<u{width}", count=rows * 6).reshape(rows, 6)
+    hashes = np.frombuffer(body, dtype="<u4", count=rows, offset=spans_end)
+    order = np.frombuffer(body, dtype="<u8", count=rows, offset=spans_end + 4 * rows)
     return RowIndex(spans, hashes, order)
 
 
-def build_row_index(path: Path, info: dict[str, Any], chunk_rows: int, lines: list, new_ids: list[str],
-                    base: RowIndex | None = None, taken: int = 0) -> RowIndex:
-    """Index the snapshot ``info`` and save it at ``path``.
+class IndexBuilder:
+    """Builds the index of a snapshot of ``rows`` rows from its JSON lines as they are written (:meth:`add`),
+    a few MiB at a time, then from its ids (:meth:`finish`).
 
-    Its first ``taken`` rows (whole lines) are those of the snapshot indexed by ``base``; ``lines``
-    are its JSON lines after them (bytes, newline excluded) and ``new_ids`` the ids of their rows.
+    Its first ``taken`` rows (whole lines) may be those of the snapshot indexed by ``base``: then
+    the lines and ids given are only those after them.
     """
-    rows = info["rows"]
-    longest = max(map(len, lines), default=0)
-    width = 8 if longest >= 1 << 32 or (base is not None and base.spans.dtype.itemsize == 8) else 4
-    spans = np.empty((rows, 6), dtype=f"<u{width}")
-    hashes = np.empty(rows, dtype=np.uint32)
-    if base is not None and taken:
-        spans[:taken] = base.spans[:taken]
-        held = np.empty(len(base.hashes), dtype=np.uint32)
-        held[base.order] = base.hashes
-        hashes[:taken] = held[:taken]
-    first, group, size = taken // chunk_rows + 1, [], 0
+
+    def __init__(self, path: Path, rows: int, chunk_rows: int, base: RowIndex | None = None, taken: int = 0):
+        self.path, self.rows, self.chunk_rows, self.taken = path, rows, chunk_rows, taken
+        self.spans = np.empty((rows, 6), dtype=base.spans.dtype if base is not None else "<u4")
+        self.hashes = np.empty(rows, dtype=np.uint32)
+        if base is not None and taken:
+            self.spans[:taken] = base.spans[:taken]
+            held = np.empty(len(base.hashes), dtype=np.uint32)
+            held[base.order] = base.hashes
+            self.hashes[:taken] = held[:taken]
+        self._first, self._group, self._size = taken // chunk_rows + 1, [], 0
+
+    def add(self, line: bytes) -> None:
+        """The next JSON line (newline excluded)."""
+        if len(line) >= 1 << 32 and self.spans.dtype.itemsize == 4:
+            self.spans = self.spans.astype("<u8")  # offsets within a line of 4 GiB or more
+        self._group.append(line)
+        self._size += len(line) + 1
+        if self._size >= _SCAN_BYTES:
+            self._scan()
+
+    def _scan(self) -> None:
+        if self._group:
+            _scan_lines(self.path, self._group, self._first, self.chunk_rows, self.rows, self.spans)
+            self._first, self._group, self._size = self._first + len(self._group), [], 0
+
+    def finish(self, new_ids: list[str]) -> RowIndex:
+        """The index, given the ids of the rows after the base's."""
+        self._scan()
+        if self._first != -(-self.rows // self.chunk_rows) + 1 or len(new_ids) != self.rows - self.taken:
+            raise ValueError(f"the row index was given {self._first - 1} lines and {len(new_ids)} new ids for {self.rows} rows")
+        self.hashes[self.taken :] = id_hashes(new_ids)
+        order = np.argsort(self.hashes, kind="stable").astype("<u8")
+        return RowIndex(self.spans, self.hashes[order], order)
+
+
+def build_row_index(path: Path, info: dict[str, Any], chunk_rows: int, lines: Iterable[bytes], ids: list[str]) -> RowIndex:
+    """Index the snapshot ``info`` from all its JSON lines but the header, and its ids; save it at ``path``."""
+    builder = IndexBuilder(path, info["rows"], chunk_rows)
     for line in lines:
-        group.append(line)
-        size += len(line) + 1
-        if size >= _SCAN_BYTES:
-            _scan_lines(path, group, first, chunk_rows, rows, spans)
-            first, group, size = first + len(group), [], 0
-    if group:
-        _scan_lines(path, group, first, chunk_rows, rows, spans)
-    if len(new_ids) != rows - taken:
-        raise ValueError(f"{len(new_ids)} ids for {rows - taken} rows")
-    hashes[taken:] = id_hashes(new_ids)
-    order = np.argsort(hashes, kind="stable").astype("<u8")
-    index = RowIndex(spans, hashes[order], order)
-    _save(path, index, info, width)
+        builder.add(line)
+    index = builder.finish(ids)
+    save_row_index(path, index, info)
     return index
 
 
-def index_written(prefix: Path, info: dict[str, Any], chunk_rows: int, lines: list, new_ids: list[str],
-                  base_prefix: Path | None = None, base_info: dict[str, Any] | None = None, taken: int = 0) -> None:
-    """Save the index of a snapshot just written at ``prefix`` (see :func:`build_row_index`), the
-    first ``taken`` rows' from the index of the base snapshot ``base_prefix``. Nothing is saved if
-    that base has no valid index (the snapshot's first reader of some rows builds it)."""
+def index_builder(prefix: Path, rows: int, chunk_rows: int, base_prefix: Path | None = None,
+                  base_info: dict[str, Any] | None = None, taken: int = 0) -> IndexBuilder | None:
+    """A builder for the index of the snapshot being written at ``prefix``, its first ``taken`` rows'
+    from the index of the base snapshot ``base_prefix``; None if that base has no valid index (then
+    the new snapshot's first reader of some rows builds it)."""
     base = None
     if taken:
         base = read_row_index(base_prefix.with_suffix(".rix"), base_info)
         if base is None:
-            return
-    build_row_index(prefix.with_suffix(".rix"), info, chunk_rows, lines, new_ids, base, taken)
+            return None
+    return IndexBuilder(prefix.with_suffix(".rix"), rows, chunk_rows, base, taken)
 
 
 def _scan_lines(path: Path, group: list, first: int, chunk_rows: int, rows: int, out: np.ndarray) -> None:
@@ -174,8 +198,9 @@ def _scan_lines(path: Path, group: list, first: int, chunk_rows: int, rows: int,
     out[row, 2 * column + 1] = stops - line_start[line_of]
 
 
-def _save(path: Path, index: RowIndex, info: dict[str, Any], width: int) -> None:
-    """Write the index beside the snapshot (atomically; silently not where the folder cannot be written)."""
+def save_row_index(path: Path, index: RowIndex, info: dict[str, Any]) -> None:
+    """Write the index beside the snapshot ``info`` (atomically; silently not where the folder cannot be written)."""
+    width = index.spans.dtype.itemsize
     body = b"".join(np.ascontiguousarray(a).tobytes() for a in (index.spans, index.hashes, index.order))
     size, sums = _binding(info)
     header = _HEADER.pack(_MAGIC, info["rows"], size, sums, width, len(info["json"]["crcs"]), zlib.crc32(body))

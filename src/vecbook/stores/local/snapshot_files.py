@@ -32,7 +32,7 @@ import numpy as np
 from .. import local as tunables
 from ..engine.batch import NodeBatch
 from ..engine.row_lists import squared_norms
-from .row_index import index_written
+from .row_index import index_builder, save_row_index
 from .snapshot import read_ids, write_ids, write_norms
 
 __all__ = ["SnapshotBase", "snapshot_base", "write_snapshot", "write_snapshot_from"]
@@ -115,13 +115,17 @@ def write_snapshot_from(
         line_sums = [zlib.crc32(header)]
         if base is not None:
             line_sums += _copy_lines(base, f)
-        lines = []  # kept for the row index
+        if base is None:
+            rows_index = index_builder(prefix, n, chunk_rows)
+        else:
+            rows_index = index_builder(prefix, n, chunk_rows, base.prefix, base.info, base.rows)
         for start in range(0, len(ids), chunk_rows):
             stop = start + chunk_rows
             line = json.dumps([ids[start:stop], contents[start:stop], metadatas[start:stop]], ensure_ascii=False, separators=(",", ":")).encode()
             line_sums.append(zlib.crc32(line))
             f.write(line + b"\n")
-            lines.append(line)
+            if rows_index is not None:
+                rows_index.add(line)
         f.flush()
         json_size = os.fstat(f.fileno()).st_size  # not tell(): the copies wrote through the descriptor
         os.fsync(f.fileno())
@@ -153,10 +157,8 @@ def write_snapshot_from(
         "json": {"size": json_size, "crcs": line_sums},
         "f32": {"size": f32_size, "chunk": chunk_bytes, "crcs": chunk_sums},
     }
-    if base is None:
-        index_written(prefix, info, chunk_rows, lines, list(ids))
-    else:
-        index_written(prefix, info, chunk_rows, lines, list(ids), base.prefix, base.info, base.rows)
+    if rows_index is not None:
+        save_row_index(prefix.with_suffix(".rix"), rows_index.finish(list(ids)), info)
     return info
 
 

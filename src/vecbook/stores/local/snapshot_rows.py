@@ -110,7 +110,7 @@ class SnapshotRows:
                 if index is None:
                     ids = self.ids()
                     ids = ids if ids is not None else self.columns()[0]
-                    lines = [self._text[start:end] for start, end in spans[1:]]
+                    lines = (self._text[start:end] for start, end in spans[1:])
                     index = build_row_index(path, self._info, self.chunk_rows, lines, ids)
                 self._index = (index, np.array([start for start, _ in spans], dtype=np.int64))
             return self._index
