@@ -14,6 +14,7 @@ import pytest
 
 from vecbook import CorruptedFileError, LocalVectorStore, VectorNode
 from vecbook.stores import local
+from vecbook.stores.local import row_index
 
 from .test_local_reliability import flip, vec
 
@@ -95,6 +96,18 @@ def test_a_missing_damaged_or_foreign_row_index_is_rebuilt(folder, big, tmp_path
     shutil.copy(other / "ws" / "snap-000001.rix", index)
     check_first_reads(folder.parent, [5, 6, 2999]).close()
     assert index.read_bytes() == good
+
+
+def test_a_damaged_block_of_the_row_index_is_found_when_used_and_rebuilt(folder, big, monkeypatch):
+    monkeypatch.setattr(row_index, "_BLOCK", 4096)  # many blocks, each verified when a call first uses it
+    index = folder / "snap-000001.rix"
+    index.unlink()
+    check_first_reads(folder.parent, [1, 2]).close()
+    good = index.read_bytes()
+    for offset in (len(good) - 100, len(good) // 2):  # in the rows' order by hash, then in the spans
+        flip(index, offset)
+        check_first_reads(folder.parent, list(range(0, N, 2))).close()  # half the rows: still read through the index
+        assert index.read_bytes() == good
 
 
 def test_a_flipped_bit_in_a_row_nobody_reads_is_reported(folder, big):

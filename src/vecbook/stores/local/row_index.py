@@ -33,10 +33,11 @@ import numpy as np
 
 from .files import damaged, temp_prefix
 
-__all__ = ["IndexBuilder", "RowIndex", "build_row_index", "index_builder", "read_row_index", "save_row_index"]
+__all__ = ["BadRowIndex", "IndexBuilder", "RowIndex", "build_row_index", "index_builder", "read_row_index", "save_row_index"]
 
-_HEADER = struct.Struct("<4sQQIIQI")  # magic, rows, json size, crc of the line sums, width, lines, crc of the body
+_HEADER = struct.Struct("<4sQQIIQQI")  # magic, rows, json size, crc of the line sums, width, lines, blocks, crc of the block sums
 _MAGIC = b"VBR1"
+_BLOCK = 1 << 20  # bytes of the body per checksum: a call verifies the blocks it uses, when first used
 _SCAN_BYTES = 8 << 20  # lines scanned per numpy pass (its temporaries are a few times this)
 _STRUCTURAL = np.zeros(256, dtype=bool)
 _STRUCTURAL[[ord(c) for c in "[]{},"]] = True
@@ -44,16 +45,54 @@ _STEP = np.zeros(256, dtype=np.int8)
 _STEP[[ord("["), ord("{")]], _STEP[[ord("]"), ord("}")]] = 1, -1
 
 
+class BadRowIndex(Exception):
+    """A block of a saved row index fails its checksum: the index is built again."""
+
+
 @dataclass
 class RowIndex:
-    """``spans[r]`` = id, content, metadata (start, end) of row ``r`` within its line; ``hashes``/``order`` find ids."""
+    """``spans[r]`` = id, content, metadata (start, end) of row ``r`` within its line; ``hashes``/``order`` find ids.
+
+    Read from a file, its body's blocks are verified when first used (``sums``: their crc32s, ``body``:
+    the mapped bytes); built here, ``sums`` is None and nothing needs verifying.
+    """
 
     spans: np.ndarray  # (rows, 6) unsigned
     hashes: np.ndarray  # (rows,) uint32, sorted
     order: np.ndarray  # (rows,) row of each hash
+    body: Any = None
+    sums: np.ndarray | None = None
+    _ok: np.ndarray | None = None  # blocks verified
+    _hashes_ok: bool = False
+
+    def row_spans(self, rows: np.ndarray) -> np.ndarray:
+        """``spans[rows]``, their blocks verified."""
+        if self.sums is not None:
+            size = 6 * self.spans.dtype.itemsize
+            self._verify(np.concatenate([rows * size // _BLOCK, (rows * size + size - 1) // _BLOCK]))
+        return self.spans[rows]
+
+    def verify_all(self) -> None:
+        if self.sums is not None:
+            self._verify(np.arange(len(self.sums)))
+
+    def _verify(self, blocks: np.ndarray) -> None:
+        if self._ok is None:
+            self._ok = np.zeros(len(self.sums), dtype=bool)
+        todo = np.zeros(len(self._ok), dtype=bool)
+        todo[blocks] = True
+        todo &= ~self._ok
+        for block in np.flatnonzero(todo).tolist():
+            if zlib.crc32(self.body[block * _BLOCK : (block + 1) * _BLOCK]) != self.sums[block]:
+                raise BadRowIndex(block)
+            self._ok[block] = True
 
     def candidates(self, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(which asked id, row) pairs whose id hashes match: a superset of the rows holding those ids."""
+        if self.sums is not None and not self._hashes_ok:
+            start = self.spans.nbytes  # the hashes follow the spans
+            self._verify(np.arange(start // _BLOCK, (start + self.hashes.nbytes + _BLOCK - 1) // _BLOCK))
+            self._hashes_ok = True
         wanted = id_hashes(ids)
         lo = np.searchsorted(self.hashes, wanted)
         counts = (self.hashes[np.minimum(lo, len(self.hashes) - 1)] == wanted).astype(np.int64) if len(self.hashes) else np.zeros(len(ids), np.int64)
@@ -63,8 +102,11 @@ class RowIndex:
         if len(more):
             counts[more] = np.searchsorted(self.hashes, wanted[more], "right") - lo[more]
         asked = np.repeat(np.arange(len(ids)), counts)
-        firsts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
-        return asked, self.order[firsts + np.arange(len(asked))].astype(np.int64)
+        where = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(len(asked))
+        if self.sums is not None:
+            at = self.spans.nbytes + self.hashes.nbytes + 8 * where
+            self._verify(np.concatenate([at // _BLOCK, (at + 7) // _BLOCK]))
+        return asked, self.order[where].astype(np.int64)
 
 
 def id_hashes(ids: list[str]) -> np.ndarray:
@@ -77,9 +119,10 @@ def _binding(info: dict[str, Any]) -> tuple[int, int]:
 
 
 def read_row_index(path: Path, info: dict[str, Any]) -> RowIndex | None:
-    """The index at ``path`` if it is valid and describes the snapshot ``info`` (from ``meta.json``), else None.
+    """The index at ``path`` if its header is valid and describes the snapshot ``info`` (from ``meta.json``), else None.
 
-    Mapped, not read: its pages are the page cache's, shared by every process that opens the snapshot.
+    Mapped, not read: its pages are the page cache's, shared by every process that opens the
+    snapshot; its blocks are verified when first used (:class:`BadRowIndex` if one fails).
     """
     try:
         with open(path, "rb") as f:
@@ -88,17 +131,18 @@ def read_row_index(path: Path, info: dict[str, Any]) -> RowIndex | None:
         return None
     if len(raw) < _HEADER.size:
         return None
-    magic, rows, size, sums, width, lines, crc = _HEADER.unpack_from(raw)
-    body = memoryview(raw)[_HEADER.size :]
-    if magic != _MAGIC or rows != info["rows"] or (size, sums) != _binding(info) or width not in (4, 8):
+    magic, rows, size, sums, width, lines, blocks, crc = _HEADER.unpack_from(raw)
+    if magic != _MAGIC or rows != info["rows"] or (size, sums) != _binding(info) or width not in (4, 8) or lines != len(info["json"]["crcs"]):
         return None
-    if len(body) != rows * (6 * width + 12) or lines != len(info["json"]["crcs"]) or zlib.crc32(body) != crc:
+    body_size = rows * (6 * width + 12)
+    start = _HEADER.size + 4 * blocks
+    if blocks != -(-body_size // _BLOCK) or len(raw) != start + body_size or zlib.crc32(raw[_HEADER.size : start]) != crc:
         return None
-    spans_end = rows * 6 * width
+    body = memoryview(raw)[start:]
     spans = np.frombuffer(body, dtype=f"<u{width}", count=rows * 6).reshape(rows, 6)
-    hashes = np.frombuffer(body, dtype="<u4", count=rows, offset=spans_end)
-    order = np.frombuffer(body, dtype="<u8", count=rows, offset=spans_end + 4 * rows)
-    return RowIndex(spans, hashes, order)
+    hashes = np.frombuffer(body, dtype="<u4", count=rows, offset=rows * 6 * width)
+    order = np.frombuffer(body, dtype="<u8", count=rows, offset=rows * (6 * width + 4))
+    return RowIndex(spans, hashes, order, body, np.frombuffer(raw, dtype="<u4", count=blocks, offset=_HEADER.size))
 
 
 class IndexBuilder:
@@ -114,6 +158,7 @@ class IndexBuilder:
         self.spans = np.empty((rows, 6), dtype=base.spans.dtype if base is not None else "<u4")
         self.hashes = np.empty(rows, dtype=np.uint32)
         if base is not None and taken:
+            base.verify_all()
             self.spans[:taken] = base.spans[:taken]
             held = np.empty(len(base.hashes), dtype=np.uint32)
             held[base.order] = base.hashes
@@ -164,7 +209,10 @@ def index_builder(prefix: Path, rows: int, chunk_rows: int, base_prefix: Path | 
         base = read_row_index(base_prefix.with_suffix(".rix"), base_info)
         if base is None:
             return None
-    return IndexBuilder(prefix.with_suffix(".rix"), rows, chunk_rows, base, taken)
+    try:
+        return IndexBuilder(prefix.with_suffix(".rix"), rows, chunk_rows, base, taken)
+    except BadRowIndex:
+        return None
 
 
 def _scan_lines(path: Path, group: list, first: int, chunk_rows: int, rows: int, out: np.ndarray) -> None:
@@ -202,12 +250,15 @@ def save_row_index(path: Path, index: RowIndex, info: dict[str, Any]) -> None:
     """Write the index beside the snapshot ``info`` (atomically; silently not where the folder cannot be written)."""
     width = index.spans.dtype.itemsize
     body = b"".join(np.ascontiguousarray(a).tobytes() for a in (index.spans, index.hashes, index.order))
-    size, sums = _binding(info)
-    header = _HEADER.pack(_MAGIC, info["rows"], size, sums, width, len(info["json"]["crcs"]), zlib.crc32(body))
+    sums = struct.pack(f"<{-(-len(body) // _BLOCK)}I", *(zlib.crc32(body[b : b + _BLOCK]) for b in range(0, len(body), _BLOCK)))
+    size, line_sums = _binding(info)
+    blocks = len(sums) // 4
+    header = _HEADER.pack(_MAGIC, info["rows"], size, line_sums, width, len(info["json"]["crcs"]), blocks, zlib.crc32(sums))
     temp = temp_prefix(path.parent).with_suffix(".rix")
     try:
         with open(temp, "wb") as f:
             f.write(header)
+            f.write(sums)
             f.write(body)
         os.replace(temp, path)
     except OSError:

@@ -14,14 +14,14 @@ import mmap
 import struct
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .files import damaged
-from .row_index import RowIndex, build_row_index, read_row_index
+from .row_index import BadRowIndex, RowIndex, build_row_index, read_row_index
 
 __all__ = ["SnapshotRows", "read_ids", "write_ids"]
 
@@ -86,13 +86,14 @@ class SnapshotRows:
 
     def pick(self, rows: np.ndarray, names: Sequence[str] = _COLUMNS) -> list[list]:
         """Columns ``names`` (of ``"ids"``, ``"contents"``, ``"metadatas"``) of ``rows``, decoding only those rows."""
-        index, line_starts = self._row_index()
-        return [self._values(rows, _COLUMNS.index(name), index.spans, line_starts) for name in names]
+        rows = np.asarray(rows, dtype=np.int64)
+        spans, line_starts = self._indexed(lambda index: index.row_spans(rows))
+        return [self._values(rows, _COLUMNS.index(name), spans, line_starts) for name in names]
 
     def find(self, ids: Sequence[str]) -> np.ndarray:
         """The row of each id (-1 where it is not a row here)."""
         ids = list(ids)
-        asked, rows = self._row_index()[0].candidates(ids)
+        (asked, rows), _ = self._indexed(lambda index: index.candidates(ids))
         found = np.full(len(ids), -1, dtype=np.int64)
         if len(rows):
             (held,) = self.pick(rows, ("ids",))
@@ -100,29 +101,36 @@ class SnapshotRows:
             found[asked[same]] = rows[same]
         return found
 
-    def _row_index(self) -> tuple[RowIndex, np.ndarray]:
-        """The row index (read from the ``.rix`` cache, or built from the lines and saved there) and each line's start."""
+    def _indexed(self, use: Callable[[RowIndex], Any]) -> tuple[Any, np.ndarray]:
+        """``use(row index)`` and where each line starts; a saved index with a damaged block is built again."""
         with self._index_lock:
             if self._index is None:
-                spans = self.spans
-                path = self.path.with_suffix(".rix")
-                index = read_row_index(path, self._info)
-                if index is None:
-                    ids = self.ids()
-                    ids = ids if ids is not None else self.columns()[0]
-                    lines = (self._text[start:end] for start, end in spans[1:])
-                    index = build_row_index(path, self._info, self.chunk_rows, lines, ids)
-                self._index = (index, np.array([start for start, _ in spans], dtype=np.int64))
-            return self._index
+                self._index = (self._load_index(), np.array([start for start, _ in self.spans], dtype=np.int64))
+            index, line_starts = self._index
+            try:
+                return use(index), line_starts
+            except BadRowIndex:
+                self._index = (self._build_index(), line_starts)
+                return use(self._index[0]), line_starts
+
+    def _load_index(self) -> RowIndex:
+        """The row index from the ``.rix`` cache beside the snapshot, or built from the lines (and saved there)."""
+        index = read_row_index(self.path.with_suffix(".rix"), self._info)
+        return index if index is not None else self._build_index()
+
+    def _build_index(self) -> RowIndex:
+        ids = self.ids()
+        ids = ids if ids is not None else self.columns()[0]
+        lines = (self._text[start:end] for start, end in self.spans[1:])
+        return build_row_index(self.path.with_suffix(".rix"), self._info, self.chunk_rows, lines, ids)
 
     def _values(self, rows: np.ndarray, column: int, row_spans: np.ndarray, line_starts: np.ndarray) -> list:
-        """One column of ``rows``, decoded from their spans (their lines' checksums verified first)."""
-        rows = np.asarray(rows, dtype=np.int64)
+        """One column of ``rows`` (``row_spans``: theirs), decoded (their lines' checksums verified first)."""
         lines = rows // self.chunk_rows + 1
         self._verify(lines)
         at = line_starts[lines]
-        starts = (at + row_spans[rows, 2 * column].astype(np.int64)).tolist()
-        ends = (at + row_spans[rows, 2 * column + 1].astype(np.int64)).tolist()
+        starts = (at + row_spans[:, 2 * column].astype(np.int64)).tolist()
+        ends = (at + row_spans[:, 2 * column + 1].astype(np.int64)).tolist()
         text = self._text
         try:
             values = json.loads(b"[" + b",".join([text[s:e] for s, e in zip(starts, ends)]) + b"]")
