@@ -2,10 +2,11 @@
 
 It lets a call decode just the rows it reads (``get`` of a few ids, ``read_columns(node_ids=...)``
 of a selection) instead of every row of the snapshot. Kept beside the snapshot as
-``snap-<g>.rix``, a cache like the ``.ids`` one: written when first needed (by any process that
-can write the folder), never fsynced and not in ``meta.json``, with a checksum of its own and
-the size and line checksums of the snapshot it describes; a missing, damaged or foreign one is
-built again from the snapshot. It holds:
+``snap-<g>.rix``, a cache like the ``.ids`` one: written with the snapshot (:class:`IndexBuilder`
+fed each line as it is written), never fsynced and not in ``meta.json``. It records the size and
+line checksums of the snapshot it describes and a crc32 per MiB of its body, verified when a
+call first uses that MiB; a missing, foreign or damaged one is built again from the snapshot by
+the first call that needs it (and saved, where the folder can be written). It holds:
 
 - ``spans``: per row, (start, end) of its id, content and metadata JSON values, counted from the
   start of the row's line (``width``-byte unsigned integers: 4, or 8 for lines of 4 GiB or more);
