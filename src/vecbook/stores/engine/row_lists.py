@@ -93,11 +93,11 @@ class RowLists:
         if source is not None and 2 * len(rows) <= len(source):
             return source.pick(rows, names)
         picked = None if is_prefix(rows) else rows.tolist()
-        out = []
-        for name in names:
+        out = {}
+        for name in sorted(names, key="ids".__eq__):  # the ids last: decoded with the others if any is asked for
             column = self.id_column() if name == "ids" else getattr(self, name)  # ids alone need no decoding
-            out.append(column[: len(rows)] if picked is None else [column[r] for r in picked])
-        return out
+            out[name] = column[: len(rows)] if picked is None else [column[r] for r in picked]
+        return [out[name] for name in names]
 
     def rows_of(self, ids: Sequence[str]) -> np.ndarray:
         """The rows of those of ``ids`` that are here, in that order (unknown ids left out).
