@@ -99,6 +99,10 @@ async def test_node_ids_read_those_nodes_in_the_order_given(api, ws):
     even = [i for i in ["p42", "p7", "p3", "p59"] if full.metadatas[by_id[i]]["even"]]
     assert part.ids is None and part.metadatas == [full.metadatas[by_id[i]] for i in even][1:2]
     assert (await api.read_columns(ws, node_ids="p5", columns=["ids"])).ids == ["p5"]
+    every = [full.ids[0], *reversed(full.ids[1:-1]), full.ids[-1]]  # every node, first and last in place
+    got = await api.read_columns(ws, node_ids=every)
+    assert got.ids == every and got.contents == [full.contents[by_id[i]] for i in every]
+    assert np.array_equal(got.vectors, full.vectors[[by_id[i] for i in every]])
     assert len(await api.read_columns(ws, node_ids=[])) == 0
     with pytest.raises(ValidationError):
         await api.read_columns(ws, node_ids=["p1", ""])

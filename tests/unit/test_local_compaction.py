@@ -18,7 +18,8 @@ from vecbook.stores import local
 from vecbook.stores.engine.batch import NodeBatch
 from vecbook.stores.local.files import snap_name
 from vecbook.stores.local.snapshot import read_ids
-from vecbook.stores.local.snapshot_files import read_snapshot, write_snapshot
+from vecbook.stores.local.snapshot_files import write_snapshot
+from vecbook.stores.local.snapshot_read import read_snapshot
 
 DIMS = 5  # 20-byte rows: small checksum chunks end inside rows
 
@@ -93,7 +94,8 @@ def check(folder: Path, expected: dict[str, VectorNode]) -> None:
     for suffix in (".json", ".f32"):
         assert prefix.with_suffix(suffix).read_bytes() == again.with_suffix(suffix).read_bytes()
     assert read_ids(prefix.with_suffix(".ids"), len(batch.ids)) == list(batch.ids)  # the id cache covers copied rows too
-    for suffix in (".json", ".f32", ".nrm", ".ids"):
+    assert prefix.with_suffix(".rix").read_bytes() == again.with_suffix(".rix").read_bytes()  # so does the row index
+    for suffix in (".json", ".f32", ".nrm", ".ids", ".rix"):
         again.with_suffix(suffix).unlink()
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from vecbook import FilterError, VectorNode
 from vecbook.widgets import BrowserState, MapState, SearchPanel, SearchState
-from vecbook.widgets.introspect import field_label, flatten_metadata, metadata_paths, resolve_field
+from vecbook.widgets.introspect import field_label, flat_rows, flatten_metadata, metadata_paths, resolve_field
 
 NODES = [
     VectorNode(unique_id="d1", content="first file", metadata={"file.name": "a.txt", "a.b": 2}),
@@ -45,6 +45,8 @@ def test_paths_are_kept_apart_and_read_distinctly():
     assert flatten_metadata({1: "x"}) == {"1": "x"}  # a non-string key reads as its text
     assert field_label(("file.name",)) == '"file.name"' and field_label(("file", "name")) == "file.name"
     assert field_label(("a", "b.c", "d")) == 'a."b.c".d' and field_label(("",)) == '""'
+    for rows in ([{"x": 1, "y": [1, 2]}, {}, {"z": None}], [{"x": 1}, {"a": {"b": 1}, "a.b": 2}], [{"x": 1}, {1: "x"}], [{"x": {}}]):
+        assert flat_rows(rows) == [flatten_metadata(m) for m in rows]  # many rows at once: the same columns
 
 
 def test_introspection_offers_each_path_once(dotted):

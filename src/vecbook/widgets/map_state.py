@@ -20,7 +20,7 @@ from ..errors import LayoutCancelledError
 from ..node import VectorNode
 from . import _deps, _table
 from .clusters import Clusters, cluster_labels
-from .introspect import _ISO_DATE, field_label, flatten_metadata
+from .introspect import _ISO_DATE, field_label, flat_rows
 from .map_colors import scaled
 from .map_rows import RowIndex, read_aligned
 from .map_sample import load_points
@@ -465,7 +465,7 @@ class MapState(Observable):
             return _table.frame([])
         read = self.store.read_columns(self.workspace_id, node_ids=self.selected_ids, columns=["ids", "contents", "metadatas"])
         found = list(zip(read.ids, read.contents, read.metadatas))
-        meta = _table.frame([flatten_metadata(m) for _, _, m in found])
+        meta = _table.frame(flat_rows([m for _, _, m in found]))
         meta.columns = [f"meta.{c}" if c in ("id", "content", "score") else c for c in meta.columns]
         meta.insert(0, "content", [c for _, c, _ in found])
         meta.insert(0, "id", [i for i, _, _ in found])

@@ -29,7 +29,7 @@ from ...filters import Column, FilterNode, Path, evaluate
 from ...node import VectorNode, trusted_node
 from .batch import NodeBatch
 from .json_copy import copy_jsons
-from .row_lists import RowLists, RowSource, squared_norms
+from .row_lists import RowLists, RowSource, is_prefix, squared_norms
 from .scoring import SAFE_SQ_NORM, fast_scores
 
 if TYPE_CHECKING:
@@ -476,29 +476,18 @@ class NodeTable(RowLists):
     def nodes(self, rows: np.ndarray, workspace_id: str) -> list[VectorNode]:
         """Nodes of many rows: their vectors are rows of one fresh copy."""
         vectors = self._vectors[rows]
-        if self._lazy is not None:  # rows of a snapshot not decoded yet: decode just these
-            picked = [self._lazy.row(r) for r in rows.tolist()]
-            ids, contents, metadatas = [p[0] for p in picked], [p[1] for p in picked], [p[2] for p in picked]
-        else:
-            picked = rows.tolist()
-            ids, contents, metadatas = ([column[r] for r in picked] for column in (self.ids, self.contents, self.metadatas))
+        ids, contents, metadatas = self.row_values(rows, ("ids", "contents", "metadatas"))
         return list(map(trusted_node, ids, [workspace_id] * len(ids), contents, copy_jsons(metadatas), vectors))
 
     def columns(self, rows: np.ndarray, workspace_id: str, which: frozenset[str] = COLUMNS) -> NodeColumns:
         """Rows as NodeColumns of the columns named in ``which`` (copies: the caller may change them)."""
-        prefix, picked = self._is_prefix(rows), rows.tolist()
-
-        def read(name: str) -> list | None:
-            if name not in which:
-                return None
-            column = self.id_column() if name == "ids" else getattr(self, name)  # ids alone need no decoding
-            return column[: len(rows)] if prefix else [column[r] for r in picked]
-
-        metadatas = read("metadatas")
+        names = [name for name in ("ids", "contents", "metadatas") if name in which]
+        values = dict(zip(names, self.row_values(rows, names)))
+        metadatas = values.get("metadatas")
         vectors = None
         if "vectors" in which:
             vectors = self._row_copy(rows) if self.dimensions else np.zeros((len(rows), 0), dtype=np.float32)
-        return NodeColumns(workspace_id, read("ids"), read("contents"), None if metadatas is None else copy_jsons(metadatas), vectors)
+        return NodeColumns(workspace_id, values.get("ids"), values.get("contents"), None if metadatas is None else copy_jsons(metadatas), vectors)
 
     def batch(self, rows: np.ndarray, out: np.ndarray | None = None) -> NodeBatch:
         """Rows as a NodeBatch (metadata shared, not copied: treat as read-only).
@@ -523,10 +512,7 @@ class NodeTable(RowLists):
         """A C-contiguous copy of these rows' vectors (in ``out`` if given)."""
         return self._row_copy(rows, out)
 
-    @staticmethod
-    def _is_prefix(rows: np.ndarray) -> bool:
-        """Whether ``rows`` is 0, 1, ..., len-1 (sorted and unique, as row lists here are)."""
-        return len(rows) == 0 or (rows[0] == 0 and rows[-1] == len(rows) - 1)
+    _is_prefix = staticmethod(is_prefix)
 
     def _row_copy(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """A C-contiguous copy of these rows of the matrix (a plain slice copy when that is what they are), in ``out`` if given."""

@@ -81,7 +81,7 @@ class TableStore(BaseVectorStore):
         return await self._locked(ws, len)
 
     async def _get(self, ws: str, ids: list[str]) -> list[VectorNode]:
-        return await self._locked(ws, lambda t: t.nodes(np.array([t.row_of[i] for i in ids if i in t.row_of], dtype=np.int64), ws))
+        return await self._locked(ws, lambda t: t.nodes(t.rows_of(ids), ws))
 
     async def _search(self, ws: str, queries: np.ndarray, limit: int, native: FilterNode | None) -> list[list[VectorNode]]:
         def search(table: NodeTable) -> list[list[VectorNode]]:
@@ -99,7 +99,7 @@ class TableStore(BaseVectorStore):
 
     async def _id_columns(self, ws: str, ids: list[str], filter: FilterNode | None, columns: frozenset[str]) -> NodeColumns:
         def read(t: NodeTable) -> NodeColumns:
-            rows = np.fromiter((r for r in map(t.row_of.get, ids) if r is not None), dtype=np.int64)
+            rows = t.rows_of(ids)
             if filter is not None:
                 rows = rows[np.isin(rows, t.filter_rows(filter))]
             return t.columns(rows, ws, columns)

@@ -34,7 +34,7 @@ from .files import (
 )
 from .logfile import FRAME_HEADER, LogDamage, scan_frames
 from .snapshot import Verifier, open_snapshot
-from .snapshot_files import read_legacy_snapshot
+from .snapshot_read import read_legacy_snapshot
 from .state import TableSnapshot, _LocalState
 
 logger = logging.getLogger("vecbook.local")

@@ -64,7 +64,7 @@ def temp_prefix(folder: Path) -> Path:
 
 
 def remove_temp(temp: Path) -> None:
-    for suffix in (".json", ".f32", ".nrm", ".ids", ".log"):
+    for suffix in (".json", ".f32", ".nrm", ".ids", ".rix", ".log"):
         temp.with_suffix(suffix).unlink(missing_ok=True)
 
 

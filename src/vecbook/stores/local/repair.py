@@ -37,12 +37,9 @@ from .files import (
 )
 from .logfile import salvage_frames
 from .snapshot import publish_snapshot
-from .snapshot_files import (
-    read_legacy_snapshot,
-    read_snapshot,
-    salvage_snapshot,
-    write_snapshot,
-)
+from .snapshot_files import write_snapshot
+from .snapshot_read import read_legacy_snapshot, read_snapshot
+from .snapshot_salvage import salvage_snapshot
 
 __all__ = ["repair_folder"]
 

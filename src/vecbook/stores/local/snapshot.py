@@ -5,9 +5,9 @@ checking the sizes ``meta.json`` records and mapping both files; nothing else is
 
 - The vectors are a copy-on-write map of the ``.f32`` file: writes to rows change this
   process's pages, never the file. The page cache holds the file once for every process.
-- The rows (id, content, metadata) are decoded a JSON line at a time, when a result or
-  a lookup needs them (:class:`SnapshotRows`); each line's checksum is checked when it
-  is decoded.
+- The rows (id, content, metadata) are decoded when a call needs them: just the rows it
+  reads, or every row for a call that needs them all (:class:`SnapshotRows`, in
+  ``snapshot_rows.py``); a line's checksum is checked before any value of it is used.
 - Every checksum of both files is verified by a :class:`Verifier` in a thread of its
   own. The open waits for it when the vectors are at most ``VERIFY_AT_OPEN_BYTES``
   (a tunable of the package); a bigger snapshot answers first calls meanwhile, and
@@ -17,7 +17,6 @@ checking the sizes ``meta.json`` records and mapping both files; nothing else is
 
 from __future__ import annotations
 
-import json
 import mmap
 import os
 import struct
@@ -34,6 +33,7 @@ from ...errors import CorruptedFileError
 from ..engine.background import lower_this_threads_priority
 from ..engine.row_lists import squared_norms
 from .files import damaged, snap_name
+from .snapshot_rows import SnapshotRows, read_ids, write_ids
 
 __all__ = ["SnapshotRows", "Verifier", "open_snapshot", "publish_snapshot", "read_ids", "write_ids", "write_norms"]
 
@@ -81,45 +81,12 @@ def _read_norms(path: Path, rows: int) -> np.ndarray | None:
     return np.frombuffer(body, dtype="<f8").astype(np.float64)
 
 
-_IDS = struct.Struct("<4sQI")  # marker, rows, crc32 of the JSON list of ids that follows
-_IDS_MAGIC = b"VBI1"
-
-
-def write_ids(path: Path, ids: list[str]) -> None:
-    """Save a snapshot's ids beside it, in row order: a cache that lets a reader of ids alone (the
-    map, paging) skip decoding every row. Not fsynced, not in ``meta.json``: a bad or missing one
-    means the rows are decoded instead."""
-    body = json.dumps(ids, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
-    with open(path, "wb") as f:
-        f.write(_IDS.pack(_IDS_MAGIC, len(ids), zlib.crc32(body)))
-        f.write(body)
-
-
-def read_ids(path: Path, rows: int) -> list[str] | None:
-    """The ids cache at ``path`` if it holds ``rows`` ids and its checksum matches, else None."""
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        return None
-    if len(raw) < _IDS.size:
-        return None
-    magic, count, crc = _IDS.unpack_from(raw)
-    body = memoryview(raw)[_IDS.size :]
-    if magic != _IDS_MAGIC or count != rows or zlib.crc32(body) != crc:
-        return None
-    try:
-        ids = json.loads(bytes(body).decode("utf-8", "surrogatepass"))
-    except ValueError:
-        return None
-    return ids if isinstance(ids, list) and len(ids) == rows else None
-
-
 def publish_snapshot(temp: Path, folder: Path, generation: int) -> None:
     """Rename a snapshot written at ``temp`` (by ``write_snapshot``) into place as generation ``generation``'s."""
     target = folder / snap_name(generation)
     os.replace(temp.with_suffix(".json"), target.with_suffix(".json"))
     os.replace(temp.with_suffix(".f32"), target.with_suffix(".f32"))
-    for cache in (".nrm", ".ids"):
+    for cache in (".nrm", ".ids", ".rix"):
         try:
             os.replace(temp.with_suffix(cache), target.with_suffix(cache))
         except FileNotFoundError:
@@ -152,90 +119,6 @@ def open_snapshot(
         raise damaged(f32_path, f"meta.json records {len(info['f32']['crcs'])} checksums for {f32_path}, which needs {len(spans)}")
     checks.append((f32_path, raw, lambda: spans, info["f32"]["crcs"]))
     return vectors, rows, Verifier(checks), _read_norms(prefix.with_suffix(".nrm"), n)
-
-
-class SnapshotRows:
-    """The rows of a snapshot's JSON lines, decoded one line (``chunk_rows`` rows) at a time."""
-
-    def __init__(self, path: Path, text: mmap.mmap | bytes, info: dict[str, Any]):
-        self.path, self._text, self.n = path, text, info["rows"]
-        self._crcs = info["json"]["crcs"]
-        self._spans: list[tuple[int, int]] | None = None
-        self._spans_lock = threading.Lock()  # the verifier's thread may ask for them too
-        end = text.find(b"\n")
-        header = self._parse_span(0, 0, len(text) if end < 0 else end)
-        self.chunk_rows = header.get("chunk_rows") if isinstance(header, dict) else None
-        if type(self.chunk_rows) is not int or self.chunk_rows < 1:
-            raise damaged(path, f"{path}: the header line does not give the rows per line")
-        self._lines: dict[int, tuple[list, list, list]] = {}
-        self._ids_path = path.with_suffix(".ids")
-
-    @property
-    def spans(self) -> list[tuple[int, int]]:
-        """(start, end) of each line, newline excluded; found on first use (a pass over the file)."""
-        with self._spans_lock:
-            if self._spans is None:
-                spans, start, text = [], 0, self._text
-                for _ in self._crcs:
-                    end = text.find(b"\n", start)
-                    if end < 0:
-                        break
-                    spans.append((start, end))
-                    start = end + 1
-                if len(spans) != len(self._crcs) or start != len(text):
-                    raise damaged(self.path, f"{self.path} does not hold the {len(self._crcs)} lines meta.json recorded")
-                self._spans = spans
-            return self._spans
-
-    def __len__(self) -> int:
-        return self.n
-
-    def _parse(self, number: int) -> Any:
-        return self._parse_span(number, *self.spans[number])
-
-    def _parse_span(self, number: int, start: int, end: int) -> Any:
-        line = self._text[start:end]
-        if number >= len(self._crcs) or zlib.crc32(line) != self._crcs[number]:
-            raise damaged(self.path, f"{self.path}: line {number + 1} (bytes {start}-{end}) fails its checksum", start)
-        try:
-            return json.loads(line)
-        except ValueError as exc:  # a checksum that matches bad JSON: written wrongly, not flipped
-            raise damaged(self.path, f"{self.path}: line {number + 1} cannot be parsed: {exc}", start) from exc
-
-    def _line(self, number: int) -> tuple[list, list, list]:
-        part = self._lines.get(number)
-        if part is None:
-            part = self._parse(number)
-            expected = min(self.chunk_rows, self.n - (number - 1) * self.chunk_rows)
-            if not (isinstance(part, list) and len(part) == 3 and all(isinstance(c, list) and len(c) == expected for c in part)):
-                raise damaged(self.path, f"{self.path}: line {number + 1} does not hold {expected} rows", self.spans[number][0])
-            self._lines[number] = part
-        return part
-
-    def row(self, r: int) -> tuple[str, Any, Any]:
-        """(id, content, metadata) of row ``r`` (metadata shared: copy before handing out)."""
-        ids, contents, metadatas = self._line(r // self.chunk_rows + 1)
-        i = r % self.chunk_rows
-        return ids[i], contents[i], metadatas[i]
-
-    def ids(self) -> list[str] | None:
-        """Every id in row order from the ``.ids`` cache beside the snapshot; None if it is missing or bad."""
-        return read_ids(self._ids_path, self.n)
-
-    def columns(self) -> tuple[list, list, list]:
-        """Every row as (ids, contents, metadatas) lists."""
-        ids: list = []
-        contents: list = []
-        metadatas: list = []
-        for number in range(1, len(self.spans)):
-            part = self._line(number)
-            ids += part[0]
-            contents += part[1]
-            metadatas += part[2]
-        self._lines.clear()
-        if len(ids) != self.n:
-            raise damaged(self.path, f"{self.path} holds {len(ids)} rows where meta.json recorded {self.n}")
-        return ids, contents, metadatas
 
 
 def _crc_of(piece: memoryview) -> int:

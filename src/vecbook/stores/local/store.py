@@ -8,6 +8,8 @@ Layout of ``{store_dir}/{workspace_id}/``::
     snap-<g>.f32     their vectors, raw float32
     snap-<g>.nrm     their squared norms: a cache with its own checksum (absent or bad: recomputed)
     snap-<g>.ids     their ids in row order: a cache with its own checksum (absent or bad: rows decoded)
+    snap-<g>.rix     where each row sits in the .json, and its id's hash: a cache with its own checksum
+                     (absent or bad: rebuilt; see row_index.py)
     log-<g>.bin      writes since that snapshot: checksummed frames (see logfile.py)
     LOCK             flock()ed by a writer for the length of one write; holds the writer's pid
 
@@ -65,7 +67,7 @@ refused with :class:`SymlinkError`; ``list_workspaces`` skips them with a warnin
 The class is written in parts: this module (workspaces, writes, closing, repair),
 ``catchup.py`` (opening a generation and following other writers), ``compaction.py``
 (publishing generations), ``state.py`` (what is held per open workspace); file formats
-in ``files.py``, ``logfile.py`` and ``snapshot_files.py``, locks in ``locking.py``.
+in ``files.py``, ``logfile.py`` and ``snapshot*.py``, locks in ``locking.py``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,207 @@
+"""A snapshot's rows (ids, contents, metadata in its JSON lines), decoded when a call needs them.
+
+A call that reads some rows (``get``, a search's results, ``read_columns(node_ids=...)``) decodes
+just those rows' values, found through the row index (``row_index.py``); a call that needs
+every row (a filter, a write, a dump) decodes the whole snapshot once. Either way each line's
+checksum is verified before any value of it is used. The ``.ids`` cache (every id in row order)
+lets readers of ids alone skip decoding.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import struct
+import threading
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .files import damaged
+from .row_index import BadRowIndex, RowIndex, build_row_index, read_row_index
+
+__all__ = ["SnapshotRows", "read_ids", "write_ids"]
+
+_COLUMNS = ("ids", "contents", "metadatas")  # the order of a line's lists, and of a row's spans
+
+
+class SnapshotRows:
+    """The rows of a snapshot's JSON lines: some rows decoded through the row index, or every row."""
+
+    def __init__(self, path: Path, text: mmap.mmap | bytes, info: dict[str, Any]):
+        self.path, self._text, self.n, self._info = path, text, info["rows"], info
+        self._crcs = info["json"]["crcs"]
+        self._spans: list[tuple[int, int]] | None = None
+        self._spans_lock = threading.Lock()  # the verifier's thread may ask for them too
+        end = text.find(b"\n")
+        header = self._parse_span(0, 0, len(text) if end < 0 else end)
+        self.chunk_rows = header.get("chunk_rows") if isinstance(header, dict) else None
+        if type(self.chunk_rows) is not int or self.chunk_rows < 1:
+            raise damaged(path, f"{path}: the header line does not give the rows per line")
+        self._ids_path = path.with_suffix(".ids")
+        self._checked = np.zeros(len(self._crcs), dtype=bool)  # lines whose checksum was verified here
+        self._index: tuple[RowIndex, np.ndarray] | None = None  # the row index, and where each line starts
+        self._index_lock = threading.Lock()
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """(start, end) of each line, newline excluded; found on first use (a pass over the file)."""
+        with self._spans_lock:
+            if self._spans is None:
+                spans, start, text = [], 0, self._text
+                for _ in self._crcs:
+                    end = text.find(b"\n", start)
+                    if end < 0:
+                        break
+                    spans.append((start, end))
+                    start = end + 1
+                if len(spans) != len(self._crcs) or start != len(text):
+                    raise damaged(self.path, f"{self.path} does not hold the {len(self._crcs)} lines meta.json recorded")
+                self._spans = spans
+            return self._spans
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _parse_span(self, number: int, start: int, end: int) -> Any:
+        line = self._text[start:end]
+        if number >= len(self._crcs) or zlib.crc32(line) != self._crcs[number]:
+            raise damaged(self.path, f"{self.path}: line {number + 1} (bytes {start}-{end}) fails its checksum", start)
+        try:
+            return json.loads(line)
+        except ValueError as exc:  # a checksum that matches bad JSON: written wrongly, not flipped
+            raise damaged(self.path, f"{self.path}: line {number + 1} cannot be parsed: {exc}", start) from exc
+
+    def _line(self, number: int) -> tuple[list, list, list]:
+        part = self._parse_span(number, *self.spans[number])
+        expected = min(self.chunk_rows, self.n - (number - 1) * self.chunk_rows)
+        if not (isinstance(part, list) and len(part) == 3 and all(isinstance(c, list) and len(c) == expected for c in part)):
+            raise damaged(self.path, f"{self.path}: line {number + 1} does not hold {expected} rows", self.spans[number][0])
+        return part
+
+    # ---- some rows ------------------------------------------------------------------------
+
+    def pick(self, rows: np.ndarray, names: Sequence[str] = _COLUMNS) -> list[list]:
+        """Columns ``names`` (of ``"ids"``, ``"contents"``, ``"metadatas"``) of ``rows``, decoding only those rows."""
+        rows = np.asarray(rows, dtype=np.int64)
+        spans, line_starts = self._indexed(lambda index: index.row_spans(rows))
+        return [self._values(rows, _COLUMNS.index(name), spans, line_starts) for name in names]
+
+    def find(self, ids: Sequence[str]) -> np.ndarray:
+        """The row of each id (-1 where it is not a row here)."""
+        ids = list(ids)
+        (asked, rows), _ = self._indexed(lambda index: index.candidates(ids))
+        found = np.full(len(ids), -1, dtype=np.int64)
+        if len(rows):
+            (held,) = self.pick(rows, ("ids",))
+            same = np.fromiter(map(str.__eq__, held, map(ids.__getitem__, asked.tolist())), dtype=bool, count=len(held))
+            found[asked[same]] = rows[same]
+        return found
+
+    def _indexed(self, use: Callable[[RowIndex], Any]) -> tuple[Any, np.ndarray]:
+        """``use(row index)`` and where each line starts; a saved index with a damaged block is built again."""
+        with self._index_lock:
+            if self._index is None:
+                self._index = (self._load_index(), np.array([start for start, _ in self.spans], dtype=np.int64))
+            index, line_starts = self._index
+            try:
+                return use(index), line_starts
+            except BadRowIndex:
+                self._index = (self._build_index(), line_starts)
+                return use(self._index[0]), line_starts
+
+    def _load_index(self) -> RowIndex:
+        """The row index from the ``.rix`` cache beside the snapshot, or built from the lines (and saved there)."""
+        index = read_row_index(self.path.with_suffix(".rix"), self._info)
+        return index if index is not None else self._build_index()
+
+    def _build_index(self) -> RowIndex:
+        ids = self.ids()
+        ids = ids if ids is not None else self.columns()[0]
+        lines = (self._text[start:end] for start, end in self.spans[1:])
+        return build_row_index(self.path.with_suffix(".rix"), self._info, self.chunk_rows, lines, ids)
+
+    def _values(self, rows: np.ndarray, column: int, row_spans: np.ndarray, line_starts: np.ndarray) -> list:
+        """One column of ``rows`` (``row_spans``: theirs), decoded (their lines' checksums verified first)."""
+        lines = rows // self.chunk_rows + 1
+        self._verify(lines)
+        at = line_starts[lines]
+        starts = (at + row_spans[:, 2 * column].astype(np.int64)).tolist()
+        ends = (at + row_spans[:, 2 * column + 1].astype(np.int64)).tolist()
+        text = self._text
+        try:
+            values = json.loads(b"[" + b",".join([text[s:e] for s, e in zip(starts, ends)]) + b"]")
+        except ValueError as exc:  # lines that pass their checksums: the index or the writer is wrong
+            raise damaged(self.path, f"{self.path}: the {_COLUMNS[column]} of {len(rows)} rows cannot be parsed: {exc}") from exc
+        if len(values) != len(rows):
+            raise damaged(self.path, f"{self.path}: the {_COLUMNS[column]} of {len(rows)} rows read as {len(values)} values")
+        return values
+
+    def _verify(self, lines: np.ndarray) -> None:
+        """Check the checksum of each of these lines not checked yet."""
+        checked = self._checked
+        todo = np.zeros(len(checked), dtype=bool)
+        todo[lines] = True
+        todo &= ~checked
+        spans, text = self.spans, self._text
+        for number in np.flatnonzero(todo).tolist():
+            start, end = spans[number]
+            if zlib.crc32(text[start:end]) != self._crcs[number]:
+                raise damaged(self.path, f"{self.path}: line {number + 1} (bytes {start}-{end}) fails its checksum", start)
+            checked[number] = True
+
+    # ---- every row ------------------------------------------------------------------------
+
+    def ids(self) -> list[str] | None:
+        """Every id in row order from the ``.ids`` cache beside the snapshot; None if it is missing or bad."""
+        return read_ids(self._ids_path, self.n)
+
+    def columns(self) -> tuple[list, list, list]:
+        """Every row as (ids, contents, metadatas) lists."""
+        ids: list = []
+        contents: list = []
+        metadatas: list = []
+        for number in range(1, len(self.spans)):
+            part = self._line(number)
+            ids += part[0]
+            contents += part[1]
+            metadatas += part[2]
+        if len(ids) != self.n:
+            raise damaged(self.path, f"{self.path} holds {len(ids)} rows where meta.json recorded {self.n}")
+        return ids, contents, metadatas
+
+
+_IDS = struct.Struct("<4sQI")  # marker, rows, crc32 of the JSON list of ids that follows
+_IDS_MAGIC = b"VBI1"
+
+
+def write_ids(path: Path, ids: list[str]) -> None:
+    """Save a snapshot's ids beside it, in row order: a cache that lets a reader of ids alone (the
+    map, paging) skip decoding every row. Not fsynced, not in ``meta.json``: a bad or missing one
+    means the rows are decoded instead."""
+    body = json.dumps(ids, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    with open(path, "wb") as f:
+        f.write(_IDS.pack(_IDS_MAGIC, len(ids), zlib.crc32(body)))
+        f.write(body)
+
+
+def read_ids(path: Path, rows: int) -> list[str] | None:
+    """The ids cache at ``path`` if it holds ``rows`` ids and its checksum matches, else None."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    if len(raw) < _IDS.size:
+        return None
+    magic, count, crc = _IDS.unpack_from(raw)
+    body = memoryview(raw)[_IDS.size :]
+    if magic != _IDS_MAGIC or count != rows or zlib.crc32(body) != crc:
+        return None
+    try:
+        ids = json.loads(bytes(body).decode("utf-8", "surrogatepass"))
+    except ValueError:
+        return None
+    return ids if isinstance(ids, list) and len(ids) == rows else None
