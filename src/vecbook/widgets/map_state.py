@@ -59,6 +59,7 @@ class MapState(Observable):
         self.labels: list[tuple[float, float, str]] = []
         self.cluster_labels_on = False
         self.cluster_error: str | None = None
+        self.fields_error: str | None = None  # why the colour menu has no fields (the explorer's schema failed)
         self._labels_are_clusters = False
         self._clusters: tuple[tuple, Clusters] | None = None  # (layout key, clusters of that layout)
         self.kept: np.ndarray | None = None  # rows a search filter keeps (None: no filter)
@@ -126,10 +127,11 @@ class MapState(Observable):
         """Whether :attr:`fields` is at hand (read, or given by :meth:`set_fields`) without asking the store."""
         return self._field_paths is not None
 
-    def set_fields(self, paths) -> None:
+    def set_fields(self, paths, error: str | None = None) -> None:
         """The metadata fields, as paths, from an introspection already made (the explorer's search panel
-        reads the same schema); emits ``"fields"``."""
+        reads the same schema); ``error`` says why there are none (shown under the map); emits ``"fields"``."""
         self._field_paths = {field_label(p): tuple(p) for p in paths}
+        self.fields_error = error
         if self.color_by is not None and self.color_by not in self._field_paths:
             self.color_by = None
             self._emit("colors")
