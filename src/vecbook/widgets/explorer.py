@@ -8,6 +8,7 @@ from typing import Any
 from . import _deps, _table
 from .browser import WorkspaceBrowser
 from .map import EmbeddingMap
+from .map_sample import PointsRead
 from .search import SearchPanel, _Widget
 from .selection_actions import SelectionActions, SelectionActionsView
 from .state import describe_error
@@ -33,15 +34,16 @@ class Explorer(_Widget):
     """
 
     def __init__(self, store, workspace_id: str | None = None, top_k: int = 10, **map_kwargs: Any):
-        w = _deps.widgets()
         if workspace_id is None:
             names = store.list_workspaces()
             if not names:
                 raise ValueError("the store has no workspace to explore; create one and insert nodes first")
             workspace_id = names[0]
+        points = PointsRead(store, workspace_id)  # first: the map's read runs while the widget libraries are imported
+        w = _deps.widgets()
         self.store, self.workspace_id = store, workspace_id
         self.search = SearchPanel(store, workspace_id, top_k=top_k, defer_schema=True)  # read once the map is built
-        self.map = EmbeddingMap(store, workspace_id, show_selection_table=False, defer_fields=True, **map_kwargs)
+        self.map = EmbeddingMap(store, workspace_id, show_selection_table=False, defer_fields=True, points=points, **map_kwargs)
         self.browser = WorkspaceBrowser(store, workspace_id, defer_page=True)  # read when its section opens
         self.selection_html = w.HTML()
         self.selection_html.add_class("vecbook-explorer-selection")

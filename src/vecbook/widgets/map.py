@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _deps, _table
 from .map_colors import NUMERIC_MAP, SCALES, category_colors
+from .map_sample import PointsRead
 from .map_state import MapState
 from .search import _Widget
 
@@ -58,12 +59,14 @@ class EmbeddingMap(_Widget):
     The map holds ids, vectors and the layout; contents and metadata are read
     from the store when shown. ``defer_fields=True`` leaves the colour menu
     empty until ``state.set_fields`` gives it the fields (the explorer passes
-    its search panel's schema, read in a thread).
+    its search panel's schema, read in a thread). ``points``: the workspace's read,
+    if the caller started it already (:class:`~vecbook.widgets.map_sample.PointsRead`).
     """
 
     def __init__(self, store, workspace_id: str, dims: int = 2, color_by: str | None = None, max_points: int = 200_000,
                  cache_dir: Any = None, neighbours_k: int = 10, height: int = 480, show_selection_table: bool = True,
-                 umap_params: dict | None = None, defer_fields: bool = False):
+                 umap_params: dict | None = None, defer_fields: bool = False, points: PointsRead | None = None):
+        points = points or PointsRead(store, workspace_id)  # the read runs while the libraries below are imported
         w = self._w = _deps.widgets()
         self.defer_fields = defer_fields
         self._extent: tuple[np.ndarray, float] | None = None  # (the coords it was measured on, their extent)
@@ -71,7 +74,7 @@ class EmbeddingMap(_Widget):
         self._pd = _deps.pandas()
         # The view draws two dimensions; a 3-D state keeps its third coordinate for code that reads it.
         self.state = MapState(store, workspace_id, dims=dims, max_points=max_points, cache_dir=cache_dir,
-                              neighbours_k=neighbours_k, umap_params=umap_params)
+                              neighbours_k=neighbours_k, umap_params=umap_params, points=points)
         self.height = height
         self.show_selection_table = show_selection_table
         self.method_box = w.ToggleButtons(options=[("PCA", "pca"), ("UMAP", "umap")], value="pca", style={"button_width": "60px"})
