@@ -2,6 +2,7 @@
 
     python bench/bench_widgets.py [--sizes 3000,50000,200000,1000000] [--dims 384] [--browser-umap]
                                   [--compare-plotly] [--umap-n 20000] [--search-n 100000] [--skip-umap] [--no-browser]
+                                  [--stores DIR]
 
 1. The explorer in real JupyterLab + headless chromium (Debian's, software WebGL),
    one fresh server and kernel per size, on a ``local`` workspace of pre-embedded
@@ -69,7 +70,7 @@ def make_store(n: int, seed: int = 0, workspace: str = "bench"):
     return store
 
 
-def bench_browser(sizes: list[int], dims: int, umap: bool, compare_plotly: bool) -> None:
+def bench_browser(sizes: list[int], dims: int, umap: bool, compare_plotly: bool, stores: str | None = None) -> None:
     """The explorer in real JupyterLab + headless chromium (software WebGL), one fresh server and kernel per size."""
     if not os.path.exists("/usr/bin/chromium"):
         print("  (no /usr/bin/chromium: browser figures skipped; scripts/e2e_setup.sh installs it)")
@@ -81,14 +82,16 @@ def bench_browser(sizes: list[int], dims: int, umap: bool, compare_plotly: bool)
         for n in sizes:
             print(f"\n1. Explorer of {n:,} points x {dims} on local, in JupyterLab + headless chromium  (load {load()})")
             with tempfile.TemporaryDirectory() as tmp:
-                t = time.perf_counter()
-                build_workspace(str(Path(tmp) / "store"), n=n, dims=dims)
-                print(f"  (workspace built in {time.perf_counter() - t:.1f} s)")
+                store = Path(stores) / f"big-{n}x{dims}" if stores else Path(tmp) / "store"
+                if not (store / "big").exists():  # built once per size with --stores (the bench only reads it)
+                    t = time.perf_counter()
+                    build_workspace(str(store), n=n, dims=dims)
+                    print(f"  (workspace built in {time.perf_counter() - t:.1f} s)")
                 cells = [f"""\
 import time
 from vecbook import HashEmbeddingModel, LocalVectorStore
 from vecbook.widgets import explore
-store = LocalVectorStore(embedding_model=HashEmbeddingModel(dimensions={dims}), store_dir={str(Path(tmp) / 'store')!r})
+store = LocalVectorStore(embedding_model=HashEmbeddingModel(dimensions={dims}), store_dir={str(store)!r})
 _t = time.perf_counter()
 ex = explore(store, "big", top_k=10, max_points={max(n, 200_000)})
 explore_s = time.perf_counter() - _t
@@ -328,12 +331,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search-n", type=int, default=100_000)
     parser.add_argument("--skip-umap", action="store_true")
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--stores", help="keep each size's local workspace in this folder and reuse it in later runs")
     args = parser.parse_args(argv)
     print(f"vecbook.widgets benchmark ({os.cpu_count()} cores, load {load()})")
     if args.plotly_only:
         bench_plotly([int(x) for x in args.sizes.split(",")])
     elif not args.no_browser:
-        bench_browser([int(x) for x in args.sizes.split(",")], args.dims, args.browser_umap, args.compare_plotly)
+        bench_browser([int(x) for x in args.sizes.split(",")], args.dims, args.browser_umap, args.compare_plotly, args.stores)
     if args.search_n:
         bench_search(args.search_n)
     if not args.skip_umap:
