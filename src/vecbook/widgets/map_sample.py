@@ -53,9 +53,12 @@ def _strata(vectors: np.ndarray) -> np.ndarray:
     planes = np.random.default_rng(20_240_601).normal(size=(vectors.shape[1], _PLANES)).astype(np.float32)
     weights = (1 << np.arange(_PLANES)).astype(np.int32)
     codes = np.empty(len(vectors), dtype=np.int32)
-    for start in range(0, len(vectors), _CHUNK):  # bounded temporaries at a million rows
-        part = np.asarray(vectors[start:start + _CHUNK], dtype=np.float32)
-        codes[start:start + len(part)] = ((part @ planes) > 0).astype(np.int32) @ weights
+    from .projection import _one_blas_thread
+
+    with _one_blas_thread():  # BLAS's worker threads stall when other processes keep the cores busy
+        for start in range(0, len(vectors), _CHUNK):  # bounded temporaries at a million rows
+            part = np.asarray(vectors[start:start + _CHUNK], dtype=np.float32)
+            codes[start:start + len(part)] = ((part @ planes) > 0).astype(np.int32) @ weights
     return codes
 
 
