@@ -21,6 +21,8 @@ from concurrent.futures import Future
 
 import numpy as np
 
+from .projection import _one_blas_thread
+
 __all__ = ["PointsRead", "load_points", "stratified_rows", "id_hash_fractions"]
 
 _PLANES = 8
@@ -53,8 +55,6 @@ def _strata(vectors: np.ndarray) -> np.ndarray:
     planes = np.random.default_rng(20_240_601).normal(size=(vectors.shape[1], _PLANES)).astype(np.float32)
     weights = (1 << np.arange(_PLANES)).astype(np.int32)
     codes = np.empty(len(vectors), dtype=np.int32)
-    from .projection import _one_blas_thread
-
     with _one_blas_thread():  # BLAS's worker threads stall when other processes keep the cores busy
         for start in range(0, len(vectors), _CHUNK):  # bounded temporaries at a million rows
             part = np.asarray(vectors[start:start + _CHUNK], dtype=np.float32)
