@@ -2,6 +2,7 @@
 
     python bench/bench_widgets.py [--sizes 3000,50000,200000,1000000] [--dims 384] [--browser-umap]
                                   [--compare-plotly] [--umap-n 20000] [--search-n 100000] [--skip-umap] [--no-browser]
+                                  [--stores DIR]
 
 1. The explorer in real JupyterLab + headless chromium (Debian's, software WebGL),
    one fresh server and kernel per size, on a ``local`` workspace of pre-embedded
@@ -18,6 +19,7 @@ print the machine's load beside them: the machine is shared.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -68,43 +70,69 @@ def make_store(n: int, seed: int = 0, workspace: str = "bench"):
     return store
 
 
-def bench_browser(sizes: list[int], dims: int, umap: bool, compare_plotly: bool) -> None:
+def bench_browser(sizes: list[int], dims: int, umap: bool, compare_plotly: bool, stores: str | None = None) -> None:
     """The explorer in real JupyterLab + headless chromium (software WebGL), one fresh server and kernel per size."""
     if not os.path.exists("/usr/bin/chromium"):
         print("  (no /usr/bin/chromium: browser figures skipped; scripts/e2e_setup.sh installs it)")
         return
-    from playwright.sync_api import sync_playwright
-
-    from tests.e2e.labkit import CHROMIUM, CHROMIUM_ARGS, NotebookDriver, lab_server
+    from tests.e2e.labkit import lab_server
     from tests.e2e.test_map_200k_e2e import build_workspace
 
-    for n in sizes:
-        print(f"\n1. Explorer of {n:,} points x {dims} on local, in JupyterLab + headless chromium  (load {load()})")
-        with tempfile.TemporaryDirectory() as tmp:
-            t = time.perf_counter()
-            build_workspace(str(Path(tmp) / "store"), n=n, dims=dims)
-            print(f"  (workspace built in {time.perf_counter() - t:.1f} s)")
-            cells = [f"""\
+    with _chromium() as browser:
+        for n in sizes:
+            print(f"\n1. Explorer of {n:,} points x {dims} on local, in JupyterLab + headless chromium  (load {load()})")
+            with tempfile.TemporaryDirectory() as tmp:
+                store = Path(stores) / f"big-{n}x{dims}" if stores else Path(tmp) / "store"
+                if not (store / "big").exists():  # built once per size with --stores (the bench only reads it)
+                    t = time.perf_counter()
+                    build_workspace(str(store), n=n, dims=dims)
+                    print(f"  (workspace built in {time.perf_counter() - t:.1f} s)")
+                cells = [f"""\
 import time
 from vecbook import HashEmbeddingModel, LocalVectorStore
 from vecbook.widgets import explore
-store = LocalVectorStore(embedding_model=HashEmbeddingModel(dimensions={dims}), store_dir={str(Path(tmp) / 'store')!r})
+store = LocalVectorStore(embedding_model=HashEmbeddingModel(dimensions={dims}), store_dir={str(store)!r})
 _t = time.perf_counter()
 ex = explore(store, "big", top_k=10, max_points={max(n, 200_000)})
 explore_s = time.perf_counter() - _t
 ex"""]
-            with lab_server(Path(tmp) / "run", "bench.ipynb", cells, Path(tmp) / "lab.log") as lab, sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-                try:
-                    page = browser.new_page(viewport={"width": 1500, "height": 1100})
-                    nb = NotebookDriver(page, lab)
-                    nb.record()
-                    nb.open()
+                with lab_server(Path(tmp) / "run", "bench.ipynb", cells, Path(tmp) / "lab.log") as lab, \
+                        _notebook(browser, lab) as (page, nb):
                     _browser_round(page, nb, n, umap)
-                finally:
-                    browser.close()
-    if compare_plotly:
-        bench_plotly(sizes)
+        if compare_plotly:
+            bench_plotly(sizes, browser)
+
+
+@contextlib.contextmanager
+def _chromium():
+    """One headless chromium (Debian's) for the whole run: each measurement opens its own context."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.labkit import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def _notebook(browser, lab):
+    """The server's notebook open in a fresh browser context (empty cache: every size loads
+    JupyterLab and the widget bundles as a first visit does), every comm frame recorded."""
+    from tests.e2e.labkit import NotebookDriver
+
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    try:
+        page = context.new_page()
+        nb = NotebookDriver(page, lab)
+        nb.record()
+        nb.open()
+        yield page, nb
+    finally:
+        context.close()
 
 
 def _until(page, js: str, arg=None, timeout: float = 120.0) -> float:
@@ -193,12 +221,13 @@ def _browser_round(page, nb, n: int, umap: bool) -> None:
         report(f"{n:,}: another cell answered while UMAP runs (median of 3, running={running})", statistics.median(times), 0.2, unit="ms")
 
 
-def bench_plotly(sizes: list[int]) -> None:
+def bench_plotly(sizes: list[int], browser=None) -> None:
     """The renderer the map had: plotly's FigureWidget (scattergl), for the choice in docs/explorer.md."""
-    from playwright.sync_api import sync_playwright
+    from tests.e2e.labkit import lab_server
 
-    from tests.e2e.labkit import CHROMIUM, CHROMIUM_ARGS, NotebookDriver, lab_server
-
+    if browser is None:
+        with _chromium() as browser:
+            return bench_plotly(sizes, browser)
     for n in sizes:
         print(f"\n1b. plotly FigureWidget (scattergl) of {n:,} points  (load {load()})")
         cells = [f"""\
@@ -208,33 +237,25 @@ xy = rng.normal(size=({n}, 2)).astype(np.float32)
 fig = go.FigureWidget(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", marker={{"size": 3}}), layout={{"dragmode": "lasso", "height": 480}})
 fig"""]
         with tempfile.TemporaryDirectory() as tmp, lab_server(Path(tmp) / "run", "p.ipynb", cells, Path(tmp) / "lab.log") as lab, \
-                sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            try:
-                page = browser.new_page(viewport={"width": 1500, "height": 1100})
-                nb = NotebookDriver(page, lab)
-                nb.record()
-                nb.open()
-                page.locator(".jp-Notebook .jp-Cell").first.locator(".cm-content").click()
-                t = time.perf_counter()
-                page.keyboard.press("Shift+Enter")
-                page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot'); return g && g._fullData && g._fullData[0] && g.querySelector('canvas'); }",
-                                       timeout=300_000, polling=50)
-                page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
-                report(f"plotly {n:,}: figure visible after the call", time.perf_counter() - t, None)
-                mark = time.monotonic()
-                box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
-                cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-                page.mouse.move(cx - 60, cy - 60)
-                page.mouse.down()
-                for x, y in ((cx + 60, cy - 60), (cx + 60, cy + 60), (cx - 60, cy + 60), (cx - 60, cy - 60)):
-                    page.mouse.move(x, y, steps=5)
-                page.mouse.up()
-                time.sleep(3.0)
-                sent = [f.size for f in nb.frames_since(mark) if f.sent]
-                print(f"  a lasso: the browser sent {len(sent)} frame(s), largest {max(sent, default=0):,} bytes ({max(sent, default=0) / n:.0f} B/point)")
-            finally:
-                browser.close()
+                _notebook(browser, lab) as (page, nb):
+            page.locator(".jp-Notebook .jp-Cell").first.locator(".cm-content").click()
+            t = time.perf_counter()
+            page.keyboard.press("Shift+Enter")
+            page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot'); return g && g._fullData && g._fullData[0] && g.querySelector('canvas'); }",
+                                   timeout=300_000, polling=50)
+            page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+            report(f"plotly {n:,}: figure visible after the call", time.perf_counter() - t, None)
+            mark = time.monotonic()
+            box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+            cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            page.mouse.move(cx - 60, cy - 60)
+            page.mouse.down()
+            for x, y in ((cx + 60, cy - 60), (cx + 60, cy + 60), (cx - 60, cy + 60), (cx - 60, cy - 60)):
+                page.mouse.move(x, y, steps=5)
+            page.mouse.up()
+            time.sleep(3.0)
+            sent = [f.size for f in nb.frames_since(mark) if f.sent]
+            print(f"  a lasso: the browser sent {len(sent)} frame(s), largest {max(sent, default=0):,} bytes ({max(sent, default=0) / n:.0f} B/point)")
 
 
 def load() -> str:
@@ -310,12 +331,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search-n", type=int, default=100_000)
     parser.add_argument("--skip-umap", action="store_true")
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--stores", help="keep each size's local workspace in this folder and reuse it in later runs")
     args = parser.parse_args(argv)
     print(f"vecbook.widgets benchmark ({os.cpu_count()} cores, load {load()})")
     if args.plotly_only:
         bench_plotly([int(x) for x in args.sizes.split(",")])
     elif not args.no_browser:
-        bench_browser([int(x) for x in args.sizes.split(",")], args.dims, args.browser_umap, args.compare_plotly)
+        bench_browser([int(x) for x in args.sizes.split(",")], args.dims, args.browser_umap, args.compare_plotly, args.stores)
     if args.search_n:
         bench_search(args.search_n)
     if not args.skip_umap:

@@ -108,3 +108,29 @@ def test_colour_menu_and_filter_marks_come_from_the_store(store):
     stored = store.read_columns("pypi")
     kept = {i for i, m in zip(stored.ids, stored.metadatas) if m["rank"] <= 100}
     assert {ex.map.state.ids[r] for r in ex.map.state.kept} == kept
+
+
+def test_the_browser_reads_its_first_page_when_its_section_opens(store):
+    ex = explore(store, "pypi")
+    assert not ex.browser.state.page_loaded and ex.browser.state.rows == []  # not read before the map is shown
+    assert "Reading the first page" in ex.browser.table.widget.empty
+    ex.widget.children[-1].selected_index = 0  # the user opens "Workspace browser"
+    assert ex.browser.state.page_loaded and len(ex.browser.state.rows) == 20 and len(ex.browser.table.ids) == 20
+    assert ex.browser.state.rows[0].unique_id == store.read_columns("pypi", limit=1).ids[0]
+
+
+def test_a_schema_that_cannot_be_read_is_said_in_the_filter_section_and_under_the_map(memory_store, monkeypatch):
+    from vecbook.errors import BackendUnavailableError
+    from vecbook.widgets import search_state
+
+    def unreachable(store, workspace_id):
+        raise BackendUnavailableError("the server at localhost:6333 does not answer")
+
+    monkeypatch.setattr(search_state, "introspect_workspace", unreachable)  # a backend going away mid-session
+    ex = explore(memory_store, "pypi")
+    assert not ex.search.state.wait_schema(30)
+    assert isinstance(ex.search.state.schema_error, BackendUnavailableError)
+    assert "could not be read" in ex.search.filters.schema_note.value and "does not answer" in ex.search.filters.schema_note.value
+    assert ex.map.state.fields == [] and [v for _, v in ex.map.color_box.options] == [""]
+    assert "no fields to colour by" in ex.map.status_html.value and "does not answer" in ex.map.status_html.value
+    assert ex.map.state.n_points == 300  # the map works without fields

@@ -39,3 +39,16 @@ def test_details_follow_the_store_after_a_change(store):
     columns = store.read_columns("pypi")
     stored = dict(zip(columns.ids, columns.metadatas))
     assert values[0] is None and values[1:] == [stored[i].get("name") for i in state.ids[1:]]
+
+
+def test_the_read_started_in_a_thread_gives_the_same_points_and_the_stores_error(store):
+    import pytest
+
+    from vecbook.errors import WorkspaceNotFoundError
+    from vecbook.widgets.map_sample import PointsRead
+
+    early = PointsRead(store, "pypi")  # what the explorer starts before importing the widget libraries
+    a, b = load_points(store, "pypi", read=early), load_points(store, "pypi")
+    assert a[0] == b[0] and np.array_equal(a[1], b[1])
+    with pytest.raises(WorkspaceNotFoundError):
+        MapState(store, "no_such_workspace", cache_dir=False)

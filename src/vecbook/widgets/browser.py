@@ -21,11 +21,13 @@ class WorkspaceBrowser(_Widget):
     sorts the page; deletes the selected nodes, copies or dumps the workspace
     after asking to confirm.
     ``browser.state`` is the plain-Python state; ``to_dataframe()`` the whole workspace.
+    ``defer_page=True``: the first page is read by ``state.load_page()`` (the explorer calls it
+    when its browser section is first opened).
     """
 
-    def __init__(self, store, workspace_id: str | None = None, page_size: int = 20):
+    def __init__(self, store, workspace_id: str | None = None, page_size: int = 20, defer_page: bool = False):
         w = _deps.widgets()
-        self.state = BrowserState(store, workspace_id, page_size=page_size)
+        self.state = BrowserState(store, workspace_id, page_size=page_size, defer_page=defer_page)
         self.workspace_box = w.Dropdown(description="workspace", layout=w.Layout(width="320px"))
         self.workspace_box.add_class("vecbook-workspace")
         self.refresh_button = w.Button(description="↻", tooltip="reload workspaces and counts", layout=w.Layout(width="40px"))
@@ -91,7 +93,8 @@ class WorkspaceBrowser(_Widget):
             self.prev_button.disabled = s.page <= 0
             self.next_button.disabled = s.page >= s.n_pages - 1
             self.table.show(s.page_records(), selected=s.selected, sort_by=s.sort_by, ascending=s.ascending,
-                            empty="This workspace is empty." if s.workspace_id else "No workspace.")
+                            empty=("No workspace." if not s.workspace_id else "This workspace is empty." if s.page_loaded
+                                   else "Reading the first page…"))
             n = len(s.selected)
             self.selection_label.value = (f"<span style='font-size:12px;padding:0 8px'>{n} selected</span>" if n else
                                           "<span style='color:#666;font-size:12px;padding:0 8px'>click a row to select it "

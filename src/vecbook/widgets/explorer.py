@@ -8,8 +8,10 @@ from typing import Any
 from . import _deps, _table
 from .browser import WorkspaceBrowser
 from .map import EmbeddingMap
+from .map_sample import PointsRead
 from .search import SearchPanel, _Widget
 from .selection_actions import SelectionActions, SelectionActionsView
+from .state import describe_error
 from .tagging import selection_filter
 
 __all__ = ["Explorer", "explore"]
@@ -32,22 +34,24 @@ class Explorer(_Widget):
     """
 
     def __init__(self, store, workspace_id: str | None = None, top_k: int = 10, **map_kwargs: Any):
-        w = _deps.widgets()
         if workspace_id is None:
             names = store.list_workspaces()
             if not names:
                 raise ValueError("the store has no workspace to explore; create one and insert nodes first")
             workspace_id = names[0]
+        points = PointsRead(store, workspace_id)  # first: the map's read runs while the widget libraries are imported
+        w = _deps.widgets()
         self.store, self.workspace_id = store, workspace_id
         self.search = SearchPanel(store, workspace_id, top_k=top_k, defer_schema=True)  # read once the map is built
-        self.map = EmbeddingMap(store, workspace_id, show_selection_table=False, defer_fields=True, **map_kwargs)
-        self.browser = WorkspaceBrowser(store, workspace_id)
+        self.map = EmbeddingMap(store, workspace_id, show_selection_table=False, defer_fields=True, points=points, **map_kwargs)
+        self.browser = WorkspaceBrowser(store, workspace_id, defer_page=True)  # read when its section opens
         self.selection_html = w.HTML()
         self.selection_html.add_class("vecbook-explorer-selection")
         self.actions = SelectionActionsView(SelectionActions(store, workspace_id))
         self.search.widget.layout = w.Layout(width="46%", min_width="380px")
         self.map.widget.layout = w.Layout(width="54%", min_width="380px")
         browser = w.Accordion(children=[self.browser.widget], titles=("Workspace browser",))
+        browser.observe(lambda change: change["new"] is not None and self.browser.state.load_page(), "selected_index")
         self.widget = w.VBox([
             w.HTML(f"<h3 style='margin:4px 0'>vecbook explorer · <code>{html.escape(workspace_id)}</code></h3>"),
             w.HBox([self.search.widget, self.map.widget], layout=w.Layout(width="100%", flex_flow="row wrap")),
@@ -124,14 +128,13 @@ class Explorer(_Widget):
             self._fields_to_map()
 
     def _fields_to_map(self) -> None:
-        """The map's colour menu from the search panel's schema (one introspection for both)."""
-        if self.search.state.schema_loaded:
-            self.map.state.set_fields(self.search.state.schema.fields.keys())
-            return
-        try:  # the schema failed (the search panel says why): the map asks the store for the fields alone
-            self.map.state.set_fields([f.path for f in self.store.metadata_fields(self.workspace_id)])
-        except Exception:  # the same failure: the colour menu stays empty, the map works
-            pass
+        """The map's colour menu from the search panel's schema (one introspection for both); if it
+        failed, no fields and the store's error under the map (the filter section shows it too)."""
+        s = self.search.state
+        if s.schema_loaded:
+            self.map.state.set_fields(s.schema.fields.keys())
+        elif s.schema_error is not None:
+            self.map.state.set_fields([], error=f"no fields to colour by: {describe_error(s.schema_error)}")
 
 
 def explore(store, workspace_id: str | None = None, top_k: int = 10, **map_kwargs: Any) -> Explorer:

@@ -16,9 +16,14 @@ moves at most a few points in or out).
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future
+
 import numpy as np
 
-__all__ = ["load_points", "stratified_rows", "id_hash_fractions"]
+from .projection import _one_blas_thread
+
+__all__ = ["PointsRead", "load_points", "stratified_rows", "id_hash_fractions"]
 
 _PLANES = 8
 _CHUNK = 65_536
@@ -50,9 +55,10 @@ def _strata(vectors: np.ndarray) -> np.ndarray:
     planes = np.random.default_rng(20_240_601).normal(size=(vectors.shape[1], _PLANES)).astype(np.float32)
     weights = (1 << np.arange(_PLANES)).astype(np.int32)
     codes = np.empty(len(vectors), dtype=np.int32)
-    for start in range(0, len(vectors), _CHUNK):  # bounded temporaries at a million rows
-        part = np.asarray(vectors[start:start + _CHUNK], dtype=np.float32)
-        codes[start:start + len(part)] = ((part @ planes) > 0).astype(np.int32) @ weights
+    with _one_blas_thread():  # BLAS's worker threads stall when other processes keep the cores busy
+        for start in range(0, len(vectors), _CHUNK):  # bounded temporaries at a million rows
+            part = np.asarray(vectors[start:start + _CHUNK], dtype=np.float32)
+            codes[start:start + len(part)] = ((part @ planes) > 0).astype(np.int32) @ weights
     return codes
 
 
@@ -90,16 +96,40 @@ def stratified_rows(ids, vectors: np.ndarray, budget: int, floor: int = 25) -> n
     return np.sort(order[rank < quota[sorted_codes]])
 
 
-def load_points(store, workspace_id: str, max_points: int | None = None):
+class PointsRead:
+    """``read_columns(columns=["ids", "vectors"])`` of a workspace, started in a thread of its own.
+
+    Started before the widgets' libraries are imported (a fresh kernel's first map imports
+    pandas, ipywidgets and jupyter-scatter: 1.5-2.5 s holding the GIL), the copy of the
+    vectors out of the store (which releases the GIL: 1.5 GB at 1,000,000 x 384) runs meanwhile.
+    """
+
+    def __init__(self, store, workspace_id: str):
+        self._future: Future = Future()
+        threading.Thread(target=self._read, args=(store, workspace_id), name="vecbook-map-read", daemon=True).start()
+
+    def _read(self, store, workspace_id: str) -> None:
+        try:
+            self._future.set_result(store.read_columns(workspace_id, columns=["ids", "vectors"]))
+        except BaseException as exc:  # noqa: BLE001 - raised again by result(), in the caller's thread
+            self._future.set_exception(exc)
+
+    def result(self):
+        """The columns read (the store's error, if it failed, is raised here)."""
+        return self._future.result()
+
+
+def load_points(store, workspace_id: str, max_points: int | None = None, read: PointsRead | None = None):
     """``(ids, vectors, total, source_ids, source_rows)`` of a workspace: ids and vectors only, sorted by id,
     a stratified sample above ``max_points``.
 
-    One ``read_columns(columns=["ids", "vectors"])`` call: no content or metadata is decoded (the map
+    One ``read_columns(columns=["ids", "vectors"])`` call (``read``, if the caller started it
+    earlier): no content or metadata is decoded (the map
     fetches those on demand). ``source_ids`` are the ids in the store's order as read, and
     ``source_rows[i]`` is the place of drawn point ``i`` among them: a later ``read_columns`` in the
     same order aligns its columns to the drawn points without a lookup per id.
     """
-    head = store.read_columns(workspace_id, columns=["ids", "vectors"])
+    head = (read or PointsRead(store, workspace_id)).result()
     total = len(head)
     rows = stratified_rows(head.ids, head.vectors, max_points) if max_points and total > max_points else np.arange(total)
     picked = head.ids if len(rows) == total else [head.ids[r] for r in rows.tolist()]

@@ -23,7 +23,7 @@ from .clusters import Clusters, cluster_labels
 from .introspect import _ISO_DATE, field_label, flat_rows
 from .map_colors import scaled
 from .map_rows import RowIndex, read_aligned
-from .map_sample import load_points
+from .map_sample import PointsRead, load_points
 from .projection import ProjectionCache, UmapJob, fingerprint, layout_params, pca
 from .state import Observable, describe_error
 
@@ -43,7 +43,8 @@ class MapState(Observable):
     """
 
     def __init__(self, store, workspace_id: str, dims: int = 2, max_points: int = 200_000,
-                 cache_dir: Any = None, neighbours_k: int = 10, umap_params: dict | None = None):
+                 cache_dir: Any = None, neighbours_k: int = 10, umap_params: dict | None = None,
+                 points: PointsRead | None = None):
         self.store = store
         self.workspace_id = workspace_id
         self.dims = dims
@@ -59,6 +60,7 @@ class MapState(Observable):
         self.labels: list[tuple[float, float, str]] = []
         self.cluster_labels_on = False
         self.cluster_error: str | None = None
+        self.fields_error: str | None = None  # why the colour menu has no fields (the explorer's schema failed)
         self._labels_are_clusters = False
         self._clusters: tuple[tuple, Clusters] | None = None  # (layout key, clusters of that layout)
         self.kept: np.ndarray | None = None  # rows a search filter keeps (None: no filter)
@@ -72,18 +74,20 @@ class MapState(Observable):
         self._job_key: str | None = None
         self.umap_message = ""
         self._lock = threading.Lock()
-        self.load()
+        self.load(points)
 
     # ---- data ---------------------------------------------------------------------------
 
-    def load(self) -> None:
+    def load(self, points: PointsRead | None = None) -> None:
         """(Re)read the workspace; keeps the projection method, drops selection and highlight.
 
-        Reads ids and vectors alone (:func:`load_points`); contents and metadata are read when
+        Reads ids and vectors alone (:func:`load_points`; ``points``: that read, started earlier
+        by the caller); contents and metadata are read when
         something shows them: a table's rows (:meth:`nodes`), one field's column for colour
         (:meth:`field_values`), every content for cluster labels (:attr:`contents`).
         """
-        self.ids, self.vectors, self.total, self._source_ids, self._source_rows = load_points(self.store, self.workspace_id, self.max_points)
+        self.ids, self.vectors, self.total, self._source_ids, self._source_rows = load_points(
+            self.store, self.workspace_id, self.max_points, points)
         self.row_of = RowIndex(self.ids)
         self.fingerprint = fingerprint(self.ids, self.vectors)
         if self.job is not None and self.job.running and self._job_key != self._key("umap"):
@@ -126,10 +130,11 @@ class MapState(Observable):
         """Whether :attr:`fields` is at hand (read, or given by :meth:`set_fields`) without asking the store."""
         return self._field_paths is not None
 
-    def set_fields(self, paths) -> None:
+    def set_fields(self, paths, error: str | None = None) -> None:
         """The metadata fields, as paths, from an introspection already made (the explorer's search panel
-        reads the same schema); emits ``"fields"``."""
+        reads the same schema); ``error`` says why there are none (shown under the map); emits ``"fields"``."""
         self._field_paths = {field_label(p): tuple(p) for p in paths}
+        self.fields_error = error
         if self.color_by is not None and self.color_by not in self._field_paths:
             self.color_by = None
             self._emit("colors")

@@ -69,12 +69,13 @@ def _row_checksums(vectors: np.ndarray, chunk: int = 4_096) -> np.ndarray:
 def pca(vectors: np.ndarray, dims: int = 2, fit_rows: int = 50_000) -> np.ndarray:
     """Project rows onto their top ``dims`` principal components (float32, the same for the same data).
 
-    The components come from the covariance of at most ``fit_rows`` rows (a
-    fixed random subset beyond that): for embedding sizes (d of a few hundred)
-    the d x d covariance is cheaper than a randomized SVD over all rows, and on
-    1M x 384 clustered vectors a 50k subset's top two directions kept 98 % of
-    the variance the exact ones capture (bench/bench_projection.py). Every row
-    is projected; no centred copy of the data is made.
+    The components come from at most ``fit_rows`` rows (a fixed random subset
+    beyond that): for embedding sizes (d of a few hundred) the d x d covariance is cheaper
+    than a randomized SVD over all rows, and on 1M x 384 clustered vectors a 50k subset's
+    top two directions kept 98 % of the variance the exact ones capture
+    (bench/bench_projection.py). Every row is then projected in one product, the only pass
+    over all of them (the projections are centred afterwards: no mean over every vector, no
+    centred copy of the data).
     """
     x = np.asarray(vectors, dtype=np.float32)
     n = len(x)
@@ -82,8 +83,11 @@ def pca(vectors: np.ndarray, dims: int = 2, fit_rows: int = 50_000) -> np.ndarra
     if n < 2 or x.ndim != 2 or x.shape[1] == 0:
         return out
     with _one_blas_thread():
-        mean = x.mean(axis=0, dtype=np.float64)
         rows = np.arange(n) if n <= fit_rows else np.sort(np.random.default_rng(0).choice(n, fit_rows, replace=False))
+        mean = np.zeros(x.shape[1], dtype=np.float64)
+        for first in range(0, len(rows), _CHUNK):
+            mean += x[rows[first : first + _CHUNK]].sum(axis=0, dtype=np.float64)
+        mean /= len(rows)
         cov = np.zeros((x.shape[1], x.shape[1]), dtype=np.float64)
         for first in range(0, len(rows), _CHUNK):  # chunks: the fit never copies more than _CHUNK rows
             block = x[rows[first : first + _CHUNK]] - mean.astype(np.float32)
@@ -91,7 +95,9 @@ def pca(vectors: np.ndarray, dims: int = 2, fit_rows: int = 50_000) -> np.ndarra
         top = _top_eigenvectors(cov, min(dims, x.shape[1]))
         top *= np.where(top[np.abs(top).argmax(axis=0), range(top.shape[1])] < 0, -1.0, 1.0)
         top = top.astype(np.float32)
-        out[:, : top.shape[1]] = x @ top - mean.astype(np.float32) @ top  # = (x - mean) @ top
+        projected = x @ top
+        projected -= projected.mean(axis=0, dtype=np.float64).astype(np.float32)  # = (x - the mean of all rows) @ top
+        out[:, : top.shape[1]] = projected
     return out
 
 

@@ -55,6 +55,7 @@ class SearchState(Observable):
         self.schema = schema if schema is not None else WorkspaceSchema(workspace_id)
         self.builder = FilterBuilder(self.schema.fields)
         self.schema_loaded = schema is not None
+        self.schema_error: Exception | None = None  # why the last schema read failed (the store's typed error)
         self._schema_thread: threading.Thread | None = None
         self.schema_elapsed: float | None = None  # seconds the background read took
         if schema is None and not defer_schema:
@@ -65,9 +66,9 @@ class SearchState(Observable):
         try:
             self.schema = introspect_workspace(self.store, self.workspace_id)
             self.builder.fields = self.schema.fields
-            self.schema_loaded = True
-        except Exception as exc:
-            self.error = describe_error(exc)
+            self.schema_loaded, self.schema_error = True, None
+        except Exception as exc:  # kept and shown: the filter section says why it offers no fields
+            self.schema_error, self.error = exc, describe_error(exc)
 
     def load_schema_later(self) -> None:
         """Read the schema in a thread (once); emit ``"schema"`` when it arrives (or failed: see ``error``)."""
@@ -91,6 +92,8 @@ class SearchState(Observable):
 
     def schema_note(self) -> str:
         """What the filter section says of the schema."""
+        if self.schema_error is not None:
+            return f"the workspace's metadata fields could not be read ({describe_error(self.schema_error)}): no fields to offer"
         return self.schema.describe() if self.schema_loaded else "reading the workspace's metadata fields…"
 
     def current_filter(self) -> dict | None:

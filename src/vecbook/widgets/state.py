@@ -45,10 +45,12 @@ class BrowserState(Observable):
     when the user clicks a row (a linked map highlights and centres that point).
 
     ``sort(column)`` orders the page shown (the store has no order of its own to
-    sort the whole workspace by).
+    sort the whole workspace by). With ``defer_page=True`` the first page is read by
+    :meth:`load_page` (``page_loaded`` False until then): the explorer reads it when
+    its browser section is first opened, not before the map is on screen.
     """
 
-    def __init__(self, store, workspace_id: str | None = None, page_size: int = 20):
+    def __init__(self, store, workspace_id: str | None = None, page_size: int = 20, defer_page: bool = False):
         self.store = store
         self.page_size = int(page_size)
         self.workspaces: list[tuple[str, int]] = []
@@ -63,11 +65,20 @@ class BrowserState(Observable):
         self.message: str = ""
         self.sort_by: str | None = None
         self.ascending = True
+        self.page_loaded = False
         self.refresh()
         if workspace_id is None and self.workspaces:
             workspace_id = self.workspaces[0][0]
-        if workspace_id is not None:
+        if workspace_id is not None and defer_page:
+            self.workspace_id = workspace_id
+            self.total = dict(self.workspaces).get(workspace_id, 0)
+        elif workspace_id is not None:
             self.open(workspace_id)
+
+    def load_page(self) -> None:
+        """Read the page shown if it was deferred (``defer_page``); nothing if it is loaded."""
+        if not self.page_loaded and self.workspace_id is not None:
+            self.goto(self.page)
 
     @property
     def n_pages(self) -> int:
@@ -89,7 +100,7 @@ class BrowserState(Observable):
         def run():
             names = self.store.list_workspaces()
             self.workspaces = [(ws, self.store.count(ws)) for ws in names]
-            if self.workspace_id is not None:
+            if self.workspace_id is not None and self.page_loaded:
                 self._load_page(self.page)
 
         self._guard(run)
@@ -107,6 +118,7 @@ class BrowserState(Observable):
         self.page = min(max(0, int(page)), self.n_pages - 1)
         start = self.page * self.page_size
         self.rows = self.store.read_columns(ws, offset=start, limit=self.page_size).nodes()
+        self.page_loaded = True
         present = {n.unique_id for n in self.rows}
         self.selected = [i for i in self.selected if i in present]
 
