@@ -15,7 +15,6 @@ are never reused and survive compaction (``_labels`` maps rows to labels,
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from itertools import compress, count, repeat
 from operator import is_
@@ -29,6 +28,7 @@ from ...filters import Column, FilterNode, Path, evaluate
 from ...node import VectorNode, trusted_node
 from .batch import NodeBatch
 from .json_copy import copy_jsons
+from .matrix import MatrixStorage, RamMatrix
 from .row_lists import RowLists, RowSource, squared_norms
 from .scoring import SAFE_SQ_NORM, fast_scores
 
@@ -41,20 +41,15 @@ __all__ = ["NodeTable", "RowSource", "squared_norms"]
 _MIN_CAPACITY = 1024
 
 
-def _quarter_of_ram() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
-        return 2 << 30
-
-
-_ROOMY_BYTES = _quarter_of_ram()  # a matrix smaller than this grows 16-fold (see _grown)
 UNCHANGED = 1 << 62  # changed_floor of a table none of whose rows changed in place
 
 
 class NodeTable(RowLists):
-    def __init__(self, dimensions: int | None = None, index: IndexSpec | None = None, distance: str = "cosine"):
+    def __init__(
+        self, dimensions: int | None = None, index: IndexSpec | None = None, distance: str = "cosine", storage: MatrixStorage | None = None
+    ):
         self.dimensions = dimensions
+        self.storage = storage if storage is not None else RamMatrix()  # where the matrix lives (see matrix.py)
         self.index_spec, self.distance = index, distance
         self.index: HnswIndex | None = None
         self._labels = np.zeros(0, dtype=np.int64)  # row -> index label
@@ -201,13 +196,7 @@ class NodeTable(RowLists):
         dims = batch.dimensions
         ids, contents, metadatas = list(batch.ids), list(batch.contents), list(batch.metadatas)
         row_of = dict(zip(ids, range(n)))
-        vectors = batch.vectors
-        base = vectors.base if vectors.base is not None and vectors.base.ndim == 2 else None
-        if base is not None and vectors.flags.writeable and base.shape[0] > n and vectors.ctypes.data == base.ctypes.data:
-            matrix = base  # a buffer with spare rows, handed over by the snapshot reader
-        else:
-            matrix = np.empty((max(_MIN_CAPACITY, n + n // 4), dims), dtype=np.float32)
-            matrix[:n] = vectors
+        matrix = self.storage.adopt(batch.vectors)
         capacity = matrix.shape[0]
         sq_norms = np.zeros(capacity, dtype=np.float64)
         sq_norms[:n] = np.einsum("ij,ij->i", matrix[:n], matrix[:n], dtype=np.float64)
@@ -249,14 +238,14 @@ class NodeTable(RowLists):
         return removed
 
     def clear(self) -> None:
-        self.__init__(self.dimensions, self.index_spec, self.distance)
+        self.__init__(self.dimensions, self.index_spec, self.distance, self.storage)
 
     def compact(self) -> None:
         """Drop dead rows, keeping the order of the live ones (built first, then swapped in: exception-safe)."""
         if not self._dead:
             return  # nothing to drop: copying every row would renumber none (a close after a bulk load)
         keep = np.flatnonzero(self._alive[: self.n_rows])
-        vectors = np.ascontiguousarray(self._vectors[keep])
+        vectors = self.storage.taken(self._vectors, keep)
         sq_norms = self._sq_norms[keep]
         alive = np.ones(len(keep), dtype=bool)
         ids = [self.ids[r] for r in keep]
@@ -296,16 +285,12 @@ class NodeTable(RowLists):
         capacity = self._vectors.shape[0]
         if rows <= capacity and (dims is None or self._vectors.shape[1] == dims):
             return None
-        # Spare rows are pages never touched (large arrays are mapped lazily by the allocator): they
-        # cost address space, not RAM. So grow 16-fold (a bulk load copies each row 1/15 of a time,
-        # not once as by doubling: the copy and its page faults were most of an insert's table
-        # time), while the matrix stays under a quarter of RAM; beyond that, double.
-        row_bytes = 4 * max(1, dims or 0)
-        new_capacity = max(_MIN_CAPACITY, rows, 2 * capacity, min(16 * capacity, _ROOMY_BYTES // row_bytes))
+        new_capacity = self.storage.capacity(rows, capacity, dims or 0)
         used = self.n_rows
-        vectors = np.empty((new_capacity, dims or 0), dtype=np.float32)
-        if self._vectors.shape[1] == vectors.shape[1]:
-            vectors[:used] = self._vectors[:used]  # rows appended since are written by the caller
+        if self._vectors.shape[1] == (dims or 0):
+            vectors = self.storage.grown(self._vectors, used, new_capacity)  # rows appended since are written by the caller
+        else:
+            vectors = self.storage.empty(new_capacity, dims or 0)
         sq_norms = np.zeros(new_capacity, dtype=np.float64)
         sq_norms[:used] = self._sq_norms[:used]
         alive = np.zeros(new_capacity, dtype=bool)
