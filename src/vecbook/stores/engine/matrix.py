@@ -8,13 +8,16 @@ evicts under pressure, not anonymous memory that can exhaust RAM (10M × 384
 float32 is 15.4 GB), and growing is ``fallocate`` + a new map of the same file,
 never a copy. The scratch is never durable state: it has no name (``O_TMPFILE``,
 or unlinked right after creation), so nothing is left behind after ``kill -9``,
-and its blocks are allocated before use, so a full disk raises ``OSError`` rather
-than a ``SIGBUS`` on a write to the map.
+and its blocks are allocated before use (``posix_fallocate``), so a full disk is
+an error at the growth, never a ``SIGBUS`` at a write to the map: the table then
+holds its matrix in RAM, as before scratch files (so does a table of a folder this
+process may not write).
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import mmap
 import os
 import tempfile
@@ -25,6 +28,8 @@ import numpy as np
 __all__ = ["FileMatrix", "MatrixStorage", "RamMatrix"]
 
 _MIN_CAPACITY = 1024
+_NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}  # errors of a scratch: use RAM
+logger = logging.getLogger("vecbook.local")
 
 
 def _quarter_of_ram() -> int:
@@ -104,6 +109,7 @@ class FileMatrix(MatrixStorage):
         self.folder = Path(folder)
         self._fd: int | None = None
         self._current: np.ndarray | None = None  # the latest matrix mapped from self._fd
+        self._warned = False
 
     def capacity(self, rows: int, capacity: int, dims: int) -> int:
         return max(_MIN_CAPACITY, rows, capacity + capacity // 4)
@@ -111,9 +117,14 @@ class FileMatrix(MatrixStorage):
     def empty(self, capacity: int, dims: int) -> np.ndarray:
         fd = self._scratch()
         if fd is None:  # a folder this process may not write (a read-only store): RAM it is
-            return RamMatrix.empty(self, capacity, dims)
+            return self._in_ram(capacity, dims)
         try:
             matrix = self._map(fd, capacity, dims)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in _NO_ROOM:
+                raise
+            return self._in_ram(capacity, dims)
         except BaseException:
             os.close(fd)
             raise
@@ -124,8 +135,24 @@ class FileMatrix(MatrixStorage):
     def grown(self, matrix: np.ndarray, used: int, capacity: int) -> np.ndarray:
         if matrix is not self._current or self._fd is None:
             return super().grown(matrix, used, capacity)  # another matrix (a snapshot's map): copy once
-        self._current = self._map(self._fd, capacity, matrix.shape[1])
+        try:
+            self._current = self._map(self._fd, capacity, matrix.shape[1])
+        except OSError as exc:
+            if exc.errno not in _NO_ROOM:
+                raise
+            return super().grown(matrix, used, capacity)  # into RAM (see _in_ram)
         return self._current
+
+    def _in_ram(self, capacity: int, dims: int) -> np.ndarray:
+        """The fallback when the scratch cannot be had (a read-only folder, a full disk): RAM, as ``memory`` does.
+
+        The table keeps working (reads, and writes the log still takes) as it did before scratch files.
+        """
+        if not self._warned:
+            self._warned = True
+            logger.warning("no room for a scratch file in %s: this table's vectors are held in RAM", self.folder)
+        self._close()
+        return RamMatrix.empty(self, capacity, dims)
 
     def _scratch(self) -> int | None:
         flags = os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
@@ -137,8 +164,8 @@ class FileMatrix(MatrixStorage):
                 pass  # a file system without O_TMPFILE, or a folder we may not write
         try:
             fd, name = tempfile.mkstemp(prefix=".scratch-", dir=self.folder)
-        except (PermissionError, OSError) as exc:
-            if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+        except OSError as exc:
+            if exc.errno in _NO_ROOM:
                 return None
             raise
         os.unlink(name)
