@@ -226,7 +226,7 @@ def main() -> None:
     parser.add_argument("--raw", action="store_true", help="also time usearch alone on the same vectors")
     parser.add_argument("--open-only", action="store_true", help="(internal) the fresh-process part")
     parser.add_argument("--opens", type=int, default=3, help="cold opens, each in a new process")
-    parser.add_argument("--efs", default="64,200", help="search breadths (ef_search) timed after the open")
+    parser.add_argument("--efs", default="64,200,400", help="search breadths (ef_search) timed after the open")
     args = parser.parse_args()
     args.n = data.parse_size(args.n)
     args.efs = [int(e) for e in args.efs.split(",")]

@@ -103,6 +103,9 @@ class FileMatrix(MatrixStorage):
     Growing extends the file and maps it again: the rows stay where they are (an older
     map of the same file, still held by a view, sees the same pages). Grows by a
     quarter, since it costs no copy; every byte of capacity is allocated on disk.
+    Compaction (``taken``) writes the kept rows to a new scratch; the old one goes with
+    its last map. A forked child shares the map, so a child must not write through a
+    parent's table (the local store's child drops them: ``_after_fork``).
     """
 
     def __init__(self, folder: str | os.PathLike):
