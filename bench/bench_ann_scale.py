@@ -1,6 +1,6 @@
 """A large quantized local store: build it, open it cold, search it (issue 15's 10M × 384 goal).
 
-    python bench/bench_ann_scale.py --n 1M --quantization int8 --folder /tmp/annscale [--raw] [--keep]
+    python bench/bench_ann_scale.py --n 1M --quantization int8 --ef-construction 64 --folder /tmp/annscale [--raw]
 
 Builds a ``local`` store with ``index="hnsw"`` and ``index_params={"quantization": ...}``
 from clustered 384-d unit vectors (``bench/data.py``'s distribution, generated in
@@ -11,7 +11,14 @@ usearch alone adding the same vectors with the same settings (the reference for
 reports the time to the first answer (open + an ANN search), RSS, recall@10
 against the exact top 10 (computed while generating) and ms per query, sync
 ``search_by_vector``, 200 queries. Prints one JSON object; ``cat /proc/loadavg``
-is in it.
+is in it. ``--ef-construction`` and ``--M`` go to ``index_params`` (the graph's
+build breadth and links per node: the build's speed against its recall).
+
+While building, a thread samples every 2 s the disk used (the store folder plus
+the writer's unlinked scratch file holding its matrix, see
+``engine/matrix.py``) and the process's anonymous RSS; ``peak_disk_gb`` and
+``peak_rss_anon_gb`` are their maxima. ``peak_rss_build_gb`` (ru_maxrss) also
+counts the scratch's mapped page cache, which the kernel may evict.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -67,13 +75,58 @@ class TopK:
         self.scores, self.rows = np.take_along_axis(scores, top, 1), np.take_along_axis(rows, top, 1)
 
 
+def rss_anon_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def scratch_bytes(folder: str) -> int:
+    """Disk blocks of unlinked files under ``folder`` this process holds open (the table's scratch)."""
+    seen, total = set(), 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+            st = os.stat(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith(str(Path(folder).resolve())) and st.st_nlink == 0 and st.st_ino not in seen:
+            seen.add(st.st_ino)
+            total += st.st_blocks * 512
+    return total
+
+
+class Peaks(threading.Thread):
+    """Samples disk used (store folder + scratch) and anonymous RSS until stopped."""
+
+    def __init__(self, folder: str):
+        super().__init__(daemon=True)
+        self.folder, self.disk, self.anon, self.done = folder, 0, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(2.0):
+            self.disk = max(self.disk, dir_bytes(self.folder) + scratch_bytes(self.folder))
+            self.anon = max(self.anon, rss_anon_bytes())
+
+
+def index_params(args) -> dict:
+    params = {"quantization": args.quantization}
+    if args.ef_construction:
+        params["ef_construction"] = args.ef_construction
+    if args.M:
+        params["M"] = args.M
+    return params
+
+
 def build(args) -> dict:
     from vecbook import LocalVectorStore
     from vecbook.node import VectorNode
 
-    params = {"quantization": args.quantization}
-    store = LocalVectorStore(store_dir=args.folder, index="hnsw", index_params=params)
+    store = LocalVectorStore(store_dir=args.folder, index="hnsw", index_params=index_params(args))
     store.create_workspace("bench")
+    peaks = Peaks(args.folder)
+    peaks.start()
     queries = data.queries(args.queries, DIMS)
     truth = TopK(queries)
     insert_s, t0 = 0.0, time.perf_counter()
@@ -86,17 +139,21 @@ def build(args) -> dict:
         t = time.perf_counter()
         store.insert(batch, "bench")
         insert_s += time.perf_counter() - t
-        if start % (args.n // 10 or 1) < CHUNK:
-            print(f"  {start + len(block):,} nodes, {time.perf_counter() - t0:.0f} s, load {loadavg()}", file=sys.stderr, flush=True)
+        if start % (args.n // 20 or 1) < CHUNK:
+            print(f"  {start + len(block):,} nodes, {time.perf_counter() - t0:.0f} s, disk {peaks.disk / 2**30:.1f} GB, "
+                  f"anon RSS {peaks.anon / 2**30:.1f} GB, load {loadavg()}", file=sys.stderr, flush=True)
     t = time.perf_counter()
     store.close()
     close_s = time.perf_counter() - t
+    peaks.done.set()
+    peaks.join()
     np.save(Path(args.folder) / "queries.npy", queries)
     np.save(Path(args.folder) / "truth.npy", truth.rows)
     out = {
-        "n": args.n, "quantization": args.quantization, "insert_s": insert_s, "close_s": close_s,
+        "n": args.n, "index_params": index_params(args), "insert_s": insert_s, "close_s": close_s,
         "build_s": insert_s + close_s, "nodes_per_s": args.n / (insert_s + close_s),
         "peak_rss_build_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "peak_rss_anon_gb": peaks.anon / 2**30, "peak_disk_gb": peaks.disk / 2**30,
         "disk_bytes": dir_bytes(args.folder) - (Path(args.folder) / "queries.npy").stat().st_size - (Path(args.folder) / "truth.npy").stat().st_size,
         "load_build": loadavg(),
     }
@@ -108,7 +165,7 @@ def raw_build(args) -> dict:
     """usearch alone, same settings, adding the same vectors (codes) in the same chunks."""
     from vecbook.stores.engine.ann import HnswIndex, IndexSpec
 
-    spec = IndexSpec(quantization=args.quantization)
+    spec = IndexSpec(**index_params(args))
     index = HnswIndex(DIMS, "cosine", spec)
     seconds = 0.0
     for start, block in stream(args.n):
@@ -126,10 +183,10 @@ def open_and_search(args) -> dict:
     queries, truth = np.load(Path(args.folder) / "queries.npy"), np.load(Path(args.folder) / "truth.npy")
     base = rss_bytes()
     t = time.perf_counter()
-    store = LocalVectorStore(store_dir=args.folder, index="hnsw", index_params={"quantization": args.quantization})
+    store = LocalVectorStore(store_dir=args.folder, index="hnsw", index_params=index_params(args))
     store.search_by_vector(queries[0], "bench", top_k=K)
     first = time.perf_counter() - t
-    rss_open = rss_bytes() - base
+    rss_open, anon_open = rss_bytes() - base, rss_anon_bytes()
     index = store._state("bench").table.index
     by_ef = {}
     for ef in args.efs:
@@ -152,6 +209,7 @@ def open_and_search(args) -> dict:
     store.close()
     return {
         "open_to_first_answer_s": first, "rss_after_open_gb": rss_open / 2**30, "rss_after_queries_gb": (rss_bytes() - base) / 2**30,
+        "rss_anon_after_open_gb": anon_open / 2**30, "rss_anon_after_queries_gb": rss_anon_bytes() / 2**30,
         "index_viewed": bool(index is not None and index.viewed), "by_ef": by_ef,
         "verify_wait_after_queries_s": verify_wait, "load_open": loadavg(),
     }
@@ -161,12 +219,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", default="1M")
     parser.add_argument("--quantization", default="int8", choices=["int8", "binary", "none"])
+    parser.add_argument("--ef-construction", type=int, default=0, help="index_params['ef_construction'] (default: the store's, 128)")
+    parser.add_argument("--M", type=int, default=0, help="index_params['M'] (default: the store's, 16)")
     parser.add_argument("--folder", required=True)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--raw", action="store_true", help="also time usearch alone on the same vectors")
     parser.add_argument("--open-only", action="store_true", help="(internal) the fresh-process part")
     parser.add_argument("--opens", type=int, default=3, help="cold opens, each in a new process")
-    parser.add_argument("--efs", default="64,200", help="search breadths (ef_search) timed after the open")
+    parser.add_argument("--efs", default="64,200,400", help="search breadths (ef_search) timed after the open")
     args = parser.parse_args()
     args.n = data.parse_size(args.n)
     args.efs = [int(e) for e in args.efs.split(",")]
@@ -182,7 +242,7 @@ def main() -> None:
     opens = []
     for _ in range(args.opens):
         cmd = [sys.executable, __file__, "--open-only", "--n", str(args.n), "--folder", args.folder, "--queries", str(args.queries),
-               "--quantization", args.quantization or "none", "--efs", ",".join(map(str, args.efs))]
+               "--quantization", args.quantization or "none", "--ef-construction", str(args.ef_construction), "--M", str(args.M), "--efs", ",".join(map(str, args.efs))]
         opens.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
     out["opens"] = opens
     raw = args.n * DIMS * 4

@@ -25,6 +25,7 @@ from ..introspection import (
     ValueCount,
     range_result,
 )
+from .row_lists import is_prefix
 
 if TYPE_CHECKING:
     from .table import NodeTable
@@ -41,7 +42,7 @@ def count_rows(table: NodeTable, filter: FilterNode | None) -> int:
 def table_fields(table: NodeTable, filter: FilterNode | None) -> list[MetadataField]:
     rows = table.filter_rows(filter)
     metadatas = table.metadatas
-    picked = [m for m in (metadatas[: len(rows)] if _is_prefix(rows) else map(metadatas.__getitem__, rows.tolist())) if m]
+    picked = [m for m in (metadatas[: len(rows)] if is_prefix(rows) else map(metadatas.__getitem__, rows.tolist())) if m]
     scan = FieldScan()
     if {dict}.issuperset(map(type, picked)):
         _count_fields(scan, picked, ())
@@ -88,10 +89,6 @@ def _count_fields(scan: FieldScan, dicts: list[dict], prefix: tuple) -> None:
 
 _SCALAR_TYPES = frozenset({str, int, float, bool})
 _NONE = type(None)
-
-
-def _is_prefix(rows: np.ndarray) -> bool:
-    return len(rows) == 0 or (int(rows[0]) == 0 and int(rows[-1]) == len(rows) - 1)
 
 
 def _selected(table: NodeTable, filter: FilterNode | None, path: Path):

@@ -15,7 +15,6 @@ are never reused and survive compaction (``_labels`` maps rows to labels,
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from itertools import compress, count, repeat
 from operator import is_
@@ -29,8 +28,10 @@ from ...filters import Column, FilterNode, Path, evaluate
 from ...node import VectorNode, trusted_node
 from .batch import NodeBatch
 from .json_copy import copy_jsons
+from .matrix import MatrixStorage, RamMatrix
 from .row_lists import RowLists, RowSource, is_prefix, squared_norms
 from .scoring import SAFE_SQ_NORM, fast_scores
+from .table_index import TableIndex
 
 if TYPE_CHECKING:
     from .ann import HnswIndex, IndexSpec
@@ -41,20 +42,15 @@ __all__ = ["NodeTable", "RowSource", "squared_norms"]
 _MIN_CAPACITY = 1024
 
 
-def _quarter_of_ram() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
-        return 2 << 30
-
-
-_ROOMY_BYTES = _quarter_of_ram()  # a matrix smaller than this grows 16-fold (see _grown)
 UNCHANGED = 1 << 62  # changed_floor of a table none of whose rows changed in place
 
 
-class NodeTable(RowLists):
-    def __init__(self, dimensions: int | None = None, index: IndexSpec | None = None, distance: str = "cosine"):
+class NodeTable(TableIndex, RowLists):
+    def __init__(
+        self, dimensions: int | None = None, index: IndexSpec | None = None, distance: str = "cosine", storage: MatrixStorage | None = None
+    ):
         self.dimensions = dimensions
+        self.storage = storage if storage is not None else RamMatrix()  # where the matrix lives (see matrix.py)
         self.index_spec, self.distance = index, distance
         self.index: HnswIndex | None = None
         self._labels = np.zeros(0, dtype=np.int64)  # row -> index label
@@ -201,13 +197,7 @@ class NodeTable(RowLists):
         dims = batch.dimensions
         ids, contents, metadatas = list(batch.ids), list(batch.contents), list(batch.metadatas)
         row_of = dict(zip(ids, range(n)))
-        vectors = batch.vectors
-        base = vectors.base if vectors.base is not None and vectors.base.ndim == 2 else None
-        if base is not None and vectors.flags.writeable and base.shape[0] > n and vectors.ctypes.data == base.ctypes.data:
-            matrix = base  # a buffer with spare rows, handed over by the snapshot reader
-        else:
-            matrix = np.empty((max(_MIN_CAPACITY, n + n // 4), dims), dtype=np.float32)
-            matrix[:n] = vectors
+        matrix = self.storage.adopt(batch.vectors)
         capacity = matrix.shape[0]
         sq_norms = np.zeros(capacity, dtype=np.float64)
         sq_norms[:n] = np.einsum("ij,ij->i", matrix[:n], matrix[:n], dtype=np.float64)
@@ -249,14 +239,14 @@ class NodeTable(RowLists):
         return removed
 
     def clear(self) -> None:
-        self.__init__(self.dimensions, self.index_spec, self.distance)
+        self.__init__(self.dimensions, self.index_spec, self.distance, self.storage)
 
     def compact(self) -> None:
         """Drop dead rows, keeping the order of the live ones (built first, then swapped in: exception-safe)."""
         if not self._dead:
             return  # nothing to drop: copying every row would renumber none (a close after a bulk load)
         keep = np.flatnonzero(self._alive[: self.n_rows])
-        vectors = np.ascontiguousarray(self._vectors[keep])
+        vectors = self.storage.taken(self._vectors, keep)
         sq_norms = self._sq_norms[keep]
         alive = np.ones(len(keep), dtype=bool)
         ids = [self.ids[r] for r in keep]
@@ -296,16 +286,12 @@ class NodeTable(RowLists):
         capacity = self._vectors.shape[0]
         if rows <= capacity and (dims is None or self._vectors.shape[1] == dims):
             return None
-        # Spare rows are pages never touched (large arrays are mapped lazily by the allocator): they
-        # cost address space, not RAM. So grow 16-fold (a bulk load copies each row 1/15 of a time,
-        # not once as by doubling: the copy and its page faults were most of an insert's table
-        # time), while the matrix stays under a quarter of RAM; beyond that, double.
-        row_bytes = 4 * max(1, dims or 0)
-        new_capacity = max(_MIN_CAPACITY, rows, 2 * capacity, min(16 * capacity, _ROOMY_BYTES // row_bytes))
+        new_capacity = self.storage.capacity(rows, capacity, dims or 0)
         used = self.n_rows
-        vectors = np.empty((new_capacity, dims or 0), dtype=np.float32)
-        if self._vectors.shape[1] == vectors.shape[1]:
-            vectors[:used] = self._vectors[:used]  # rows appended since are written by the caller
+        if self._vectors.shape[1] == (dims or 0):
+            vectors = self.storage.grown(self._vectors, used, new_capacity)  # rows appended since are written by the caller
+        else:
+            vectors = self.storage.empty(new_capacity, dims or 0)
         sq_norms = np.zeros(new_capacity, dtype=np.float64)
         sq_norms[:used] = self._sq_norms[:used]
         alive = np.zeros(new_capacity, dtype=bool)
@@ -315,80 +301,6 @@ class NodeTable(RowLists):
             labels = np.zeros(max(new_capacity, len(self._labels)), dtype=np.int64)
             labels[: len(self._labels)] = self._labels
         return vectors, sq_norms, alive, labels
-
-    # ---- the approximate index -------------------------------------------------------
-
-    def _index_add(self, rows: np.ndarray, first_new_row: int) -> None:
-        """Put ``rows`` (just written) into the index: rows from ``first_new_row`` on get new labels."""
-        if self.index is None:
-            from .ann import (
-                HnswIndex,  # the optional dependency, only when an index is asked for
-            )
-
-            self.index = HnswIndex(self.dimensions, self.distance, self.index_spec, capacity=max(1024, len(rows)))
-        new_rows = rows[rows >= first_new_row]
-        if len(new_rows):
-            if len(self._labels) < self._vectors.shape[0]:
-                self._labels = np.concatenate([self._labels, np.zeros(self._vectors.shape[0] - len(self._labels), dtype=np.int64)])
-            labels = np.arange(self._next_label, self._next_label + len(new_rows), dtype=np.int64)
-            if len(self._row_of_label) < self._next_label + len(new_rows):
-                grown = np.full(max(self._next_label + len(new_rows), 2 * len(self._row_of_label)), -1, dtype=np.int64)
-                grown[: len(self._row_of_label)] = self._row_of_label
-                self._row_of_label = grown
-            self._next_label += len(new_rows)
-            self._labels[new_rows] = labels
-            self._row_of_label[labels] = new_rows
-        if len(rows) > 1024 and rows[-1] - rows[0] + 1 == len(rows) and (np.diff(rows) == 1).all():
-            span = slice(int(rows[0]), int(rows[-1]) + 1)  # a run of rows: no copy of the vectors
-            self.index.add(self._labels[span], self._vectors[span])
-        else:
-            self.index.add(self._labels[rows], self._vectors[rows])
-
-    def attach_index(self, spec: IndexSpec, saved: tuple[HnswIndex, np.ndarray, int] | None = None) -> None:
-        """Start indexing a filled table: adopt ``saved`` = (index, label of each row, next label)
-        if it describes exactly these rows, else build the index from the live rows."""
-        self.index_spec = spec
-        n = self.n_rows
-        self._labels = np.zeros(self._vectors.shape[0], dtype=np.int64)
-        if saved is not None and len(saved[1]) == n:
-            self.index, labels, self._next_label = saved
-            self._labels[:n] = labels
-            self._row_of_label = np.full(max(self._next_label, 1), -1, dtype=np.int64)
-            live = self.live_rows()
-            self._row_of_label[labels[live]] = live
-            return
-        self.index, self._next_label, self._row_of_label = None, 0, np.zeros(0, dtype=np.int64)
-        if self.dimensions is not None:
-            self._labels[:n] = np.arange(n)
-            self._next_label = n
-            self._row_of_label = np.full(max(n, 1), -1, dtype=np.int64)
-            live = self.live_rows()
-            self._row_of_label[live] = live
-            self._index_add(live, n)  # every label is already assigned: nothing counts as new
-
-    def index_state(self) -> tuple[HnswIndex, np.ndarray, int] | None:
-        """(index, label of each row, next label): what :meth:`attach_index` takes back."""
-        if self.index is None:
-            return None
-        return self.index, self._labels[: self.n_rows].copy(), self._next_label
-
-    def uses_index(self, top_k: int) -> bool:
-        """Whether an unfiltered search for ``top_k`` goes to the approximate index."""
-        return self.index is not None and top_k < len(self) and len(self) >= self.index_spec.exact_below
-
-    def _index_search(self, queries: np.ndarray, top_k: int) -> list[np.ndarray] | None:
-        k = min(top_k, len(self))
-        labels = self.index.search(queries, k)
-        if labels is None:
-            return None
-        rows = self._row_of_label[labels]
-        if (rows < 0).any():  # cannot happen while index and table agree; stay exact if they do not
-            return None
-        if rows.shape[1] > k:  # a quantized graph's candidates: keep the k best by exact score
-            from .ann import best_rows
-
-            return best_rows(queries, rows, self._vectors, self.distance, k)
-        return list(rows)
 
     # ---- reads -----------------------------------------------------------------------
 

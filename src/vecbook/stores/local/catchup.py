@@ -19,6 +19,7 @@ from ...errors import (
 )
 from .. import local as tunables
 from ..engine.ann import load_index, read_checkpoint
+from ..engine.matrix import FileMatrix
 from ..engine.table import NodeTable
 from ..engine.table_store import TableState
 from . import locking
@@ -159,7 +160,7 @@ class CatchUp:
         generation = meta["generation"]
         log = open(folder / log_name(generation), "rb", buffering=0)  # noqa: SIM115 - kept open by the state: see _caught_up
         try:
-            table = NodeTable(meta["dimensions"], distance=self.distance)  # indexed once filled, by _load_indexed
+            table = NodeTable(meta["dimensions"], distance=self.distance, storage=FileMatrix(folder))  # indexed once filled, by _load_indexed
             snapshot_bytes, verifier = 0, None
             if generation > 0:
                 prefix = folder / snap_name(generation)

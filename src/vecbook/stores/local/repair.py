@@ -21,6 +21,7 @@ import numpy as np
 from ...dumps import fsync_dir
 from ...errors import CorruptedFileError, ValidationError
 from ..engine.batch import NodeBatch
+from ..engine.matrix import FileMatrix
 from ..engine.table import NodeTable
 from .files import (
     META,
@@ -51,7 +52,7 @@ def repair_folder(folder: Path, damaged_root: Path, distance: str) -> dict[str, 
     problems: list[str] = []
     meta = _meta_or_none(folder, problems)
     generation = meta["generation"] if meta else _newest_generation(folder, problems)
-    table = NodeTable(meta["dimensions"] if meta else None, distance=distance)
+    table = NodeTable(meta["dimensions"] if meta else None, distance=distance, storage=FileMatrix(folder))
     lost_ids: list[str] = []
     lost_nodes = 0
     if generation > 0:

@@ -1,0 +1,196 @@
+"""Where a NodeTable's float32 matrix lives: anonymous RAM (``memory``) or a scratch file (``local``).
+
+A table's matrix grows as rows are appended. :class:`RamMatrix` allocates a bigger
+array and copies the used rows into it (so it grows 16-fold while small: see
+:meth:`RamMatrix.capacity`). :class:`FileMatrix` keeps the matrix in an unlinked
+scratch file mapped shared: its pages are page cache the kernel writes back and
+evicts under pressure, not anonymous memory that can exhaust RAM (10M × 384
+float32 is 15.4 GB), and growing is ``fallocate`` + a new map of the same file,
+never a copy. The scratch is never durable state: it has no name (``O_TMPFILE``,
+or unlinked right after creation), so nothing is left behind after ``kill -9``,
+and its blocks are allocated before use (``posix_fallocate``), so a full disk is
+an error at the growth, never a ``SIGBUS`` at a write to the map: the table then
+holds its matrix in RAM, as before scratch files (so does a table of a folder this
+process may not write).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import mmap
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FileMatrix", "MatrixStorage", "RamMatrix"]
+
+_MIN_CAPACITY = 1024
+_NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}  # errors of a scratch: use RAM
+logger = logging.getLogger("vecbook.local")
+
+
+def _quarter_of_ram() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
+        return 2 << 30
+
+
+_ROOMY_BYTES = _quarter_of_ram()  # a RAM matrix smaller than this grows 16-fold
+
+
+class MatrixStorage:
+    """Allocates and grows a table's (capacity × dims) float32 matrix."""
+
+    def capacity(self, rows: int, capacity: int, dims: int) -> int:
+        """The capacity to grow to so that ``rows`` rows fit (now ``capacity``)."""
+        raise NotImplementedError
+
+    def empty(self, capacity: int, dims: int) -> np.ndarray:
+        """A new matrix (contents undefined)."""
+        raise NotImplementedError
+
+    def grown(self, matrix: np.ndarray, used: int, capacity: int) -> np.ndarray:
+        """``matrix`` (same width) with room for ``capacity`` rows, its first ``used`` rows kept."""
+        new = self.empty(capacity, matrix.shape[1])
+        new[:used] = matrix[:used]
+        return new
+
+    def adopt(self, vectors: np.ndarray) -> np.ndarray:
+        """A matrix with spare rows whose first rows are ``vectors`` (a bulk load into an empty table)."""
+        n = len(vectors)
+        matrix = self.empty(max(_MIN_CAPACITY, n + n // 4), vectors.shape[1])
+        matrix[:n] = vectors
+        return matrix
+
+    def taken(self, matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """A new matrix holding just ``rows`` of ``matrix``, in order (compaction)."""
+        new = self.empty(len(rows), matrix.shape[1])
+        step = max(1, (8 << 20) // max(1, 4 * matrix.shape[1]))  # 8 MB at a time: no whole temporary copy
+        for lo in range(0, len(rows), step):
+            np.take(matrix, rows[lo : lo + step], axis=0, out=new[lo : lo + step], mode="clip")
+        return new
+
+
+class RamMatrix(MatrixStorage):
+    """Anonymous RAM: growing copies, so grow 16-fold while the matrix is under a quarter of RAM.
+
+    Spare rows are pages never touched (the allocator maps large arrays lazily): they cost
+    address space, not RAM, and a bulk load copies each row 1/15 of a time, not once as by
+    doubling. Beyond a quarter of RAM, double.
+    """
+
+    def capacity(self, rows: int, capacity: int, dims: int) -> int:
+        row_bytes = 4 * max(1, dims)
+        return max(_MIN_CAPACITY, rows, 2 * capacity, min(16 * capacity, _ROOMY_BYTES // row_bytes))
+
+    def empty(self, capacity: int, dims: int) -> np.ndarray:
+        return np.empty((capacity, dims), dtype=np.float32)
+
+    def adopt(self, vectors: np.ndarray) -> np.ndarray:
+        base = vectors.base if vectors.base is not None and vectors.base.ndim == 2 else None
+        if base is not None and vectors.flags.writeable and base.shape[0] > len(vectors) and vectors.ctypes.data == base.ctypes.data:
+            return base  # a buffer with spare rows, handed over by the snapshot reader
+        return super().adopt(vectors)
+
+
+class FileMatrix(MatrixStorage):
+    """An unlinked scratch file in ``folder``, mapped shared: page cache, not anonymous RAM.
+
+    Growing extends the file and maps it again: the rows stay where they are (an older
+    map of the same file, still held by a view, sees the same pages). Grows by a
+    quarter, since it costs no copy; every byte of capacity is allocated on disk.
+    Compaction (``taken``) writes the kept rows to a new scratch; the old one goes with
+    its last map. A forked child shares the map, so a child must not write through a
+    parent's table (the local store's child drops them: ``_after_fork``).
+    """
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self._fd: int | None = None
+        self._current: np.ndarray | None = None  # the latest matrix mapped from self._fd
+        self._warned = False
+
+    def capacity(self, rows: int, capacity: int, dims: int) -> int:
+        return max(_MIN_CAPACITY, rows, capacity + capacity // 4)
+
+    def empty(self, capacity: int, dims: int) -> np.ndarray:
+        fd = self._scratch()
+        if fd is None:  # a folder this process may not write (a read-only store): RAM it is
+            return self._in_ram(capacity, dims)
+        try:
+            matrix = self._map(fd, capacity, dims)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in _NO_ROOM:
+                raise
+            return self._in_ram(capacity, dims)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._close()
+        self._fd, self._current = fd, matrix
+        return matrix
+
+    def grown(self, matrix: np.ndarray, used: int, capacity: int) -> np.ndarray:
+        if matrix is not self._current or self._fd is None:
+            return super().grown(matrix, used, capacity)  # another matrix (a snapshot's map): copy once
+        try:
+            self._current = self._map(self._fd, capacity, matrix.shape[1])
+        except OSError as exc:
+            if exc.errno not in _NO_ROOM:
+                raise
+            return super().grown(matrix, used, capacity)  # into RAM (see _in_ram)
+        return self._current
+
+    def _in_ram(self, capacity: int, dims: int) -> np.ndarray:
+        """The fallback when the scratch cannot be had (a read-only folder, a full disk): RAM, as ``memory`` does.
+
+        The table keeps working (reads, and writes the log still takes) as it did before scratch files.
+        """
+        if not self._warned:
+            self._warned = True
+            logger.warning("no room for a scratch file in %s: this table's vectors are held in RAM", self.folder)
+        self._close()
+        return RamMatrix.empty(self, capacity, dims)
+
+    def _scratch(self) -> int | None:
+        flags = os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
+        tmpfile = getattr(os, "O_TMPFILE", 0)
+        if tmpfile:
+            try:
+                return os.open(self.folder, flags | tmpfile, 0o600)  # never has a name
+            except OSError:
+                pass  # a file system without O_TMPFILE, or a folder we may not write
+        try:
+            fd, name = tempfile.mkstemp(prefix=".scratch-", dir=self.folder)
+        except OSError as exc:
+            if exc.errno in _NO_ROOM:
+                return None
+            raise
+        os.unlink(name)
+        return fd
+
+    @staticmethod
+    def _map(fd: int, capacity: int, dims: int) -> np.ndarray:
+        size = capacity * dims * 4
+        if size == 0:
+            return np.empty((capacity, dims), dtype=np.float32)
+        if os.fstat(fd).st_size < size:
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, size)  # ENOSPC here, not SIGBUS at a write to the map
+            else:
+                os.ftruncate(fd, size)
+        view = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        return np.frombuffer(view, dtype=np.float32).reshape(capacity, dims)  # the array keeps the map alive
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # maps still in use keep the file; it goes with the last of them
+            self._fd, self._current = None, None
+
+    def __del__(self) -> None:
+        self._close()
