@@ -92,12 +92,14 @@ def test_a_flipped_bit_in_mapped_rows_is_reported(tmp_path, big):
 
 
 def test_close_compacts_a_long_log_so_the_next_open_replays_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(local, "MIN_COMPACT_BYTES", 64 << 10)
+    monkeypatch.setattr(local, "MIN_COMPACT_BYTES", 1 << 30)  # no compaction while writing: the whole log is left to close()
     s = LocalVectorStore(store_dir=tmp_path)
     s.create_workspace("ws")
     for start in range(0, 1000, 100):
         s.insert([VectorNode(unique_id=f"n{i}", vector=np.full(64, i, dtype=np.float32)) for i in range(start, start + 100)], "ws")
     s.wait_for_compaction()
+    assert generation(tmp_path / "ws") == 0
+    monkeypatch.setattr(local, "MIN_COMPACT_BYTES", 64 << 10)  # the ~280 KB log is now long
     s.close()
     g = generation(tmp_path / "ws")
     assert (tmp_path / "ws" / f"log-{g:06d}.bin").stat().st_size == 0
