@@ -75,10 +75,10 @@ def bench_browser(sizes: list[int], dims: int, umap: bool, compare_plotly: bool,
     if not os.path.exists("/usr/bin/chromium"):
         print("  (no /usr/bin/chromium: browser figures skipped; scripts/e2e_setup.sh installs it)")
         return
-    from tests.e2e.labkit import lab_server
+    from tests.e2e.labkit import chromium, lab_server
     from tests.e2e.test_map_200k_e2e import build_workspace
 
-    with _chromium() as browser:
+    with chromium() as browser:
         for n in sizes:
             print(f"\n1. Explorer of {n:,} points x {dims} on local, in JupyterLab + headless chromium  (load {load()})")
             with tempfile.TemporaryDirectory() as tmp:
@@ -101,21 +101,6 @@ ex"""]
                     _browser_round(page, nb, n, umap)
         if compare_plotly:
             bench_plotly(sizes, browser)
-
-
-@contextlib.contextmanager
-def _chromium():
-    """One headless chromium (Debian's) for the whole run: each measurement opens its own context."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.e2e.labkit import CHROMIUM, CHROMIUM_ARGS
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @contextlib.contextmanager
@@ -223,10 +208,10 @@ def _browser_round(page, nb, n: int, umap: bool) -> None:
 
 def bench_plotly(sizes: list[int], browser=None) -> None:
     """The renderer the map had: plotly's FigureWidget (scattergl), for the choice in docs/explorer.md."""
-    from tests.e2e.labkit import lab_server
+    from tests.e2e.labkit import chromium, lab_server
 
     if browser is None:
-        with _chromium() as browser:
+        with chromium() as browser:
             return bench_plotly(sizes, browser)
     for n in sizes:
         print(f"\n1b. plotly FigureWidget (scattergl) of {n:,} points  (load {load()})")

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.labkit import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.labkit import CHROMIUM, chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -170,14 +170,8 @@ def browser():
         _missing(f"{CHROMIUM} is missing (run scripts/e2e_setup.sh: apt-get install -y chromium)")
     if importlib.util.find_spec("playwright") is None:
         _missing("the 'playwright' Python package is not installed (pip install -e '.[dev]')")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 class Visit:

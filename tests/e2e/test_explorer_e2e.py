@@ -20,10 +20,9 @@ from vecbook.widgets.tour import TOUR_NAME, tour_notebook
 from .conftest import ARTIFACTS
 from .labkit import (
     CANVAS_SUM,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     FIG,
     canvas_box,
+    chromium,
     click_at,
     drawn_point_near_centre,
     lasso,
@@ -107,29 +106,23 @@ def _run_all(page, timeout: float = 150.0) -> None:
 
 
 def test_explorer_in_jupyterlab(lab, expected):
-    from playwright.sync_api import sync_playwright
-
     # Lab serves the generated tour, never the tracked notebook as a user's Lab may have saved it.
     assert json.loads(lab.run.notebook.read_text(encoding="utf-8")) == tour_notebook()
     # Start the kernel session before the page opens: Lab then attaches to it instead of racing to start two.
     lab.api("POST", "/api/sessions", {"path": TOUR_NAME, "name": TOUR_NAME, "type": "notebook", "kernel": {"name": "python3"}})
     errors: list[str] = []
     timings: dict[str, float] = {}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+        shot = lambda name: page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+        start = time.monotonic()
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-            shot = lambda name: page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-            start = time.monotonic()
-            try:
-                _drive(lab, page, shot, expected, timings, start)
-            except BaseException:
-                shot("failure")
-                raise
-        finally:
-            browser.close()
+            _drive(lab, page, shot, expected, timings, start)
+        except BaseException:
+            shot("failure")
+            raise
     ours = [e for e in errors if not any(b.search(e) for b in BENIGN)]
     (ARTIFACTS / "console-errors.txt").write_text("\n".join(errors))
     assert not ours, f"JavaScript errors in the page: {ours}"

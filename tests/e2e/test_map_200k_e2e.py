@@ -22,11 +22,10 @@ import pytest
 from .conftest import ARTIFACTS, missing_requirement
 from .labkit import (
     CANVAS_SUM,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     FIG,
     NotebookDriver,
     canvas_box,
+    chromium,
     click_at,
     drawn_point_near_centre,
     lab_server,
@@ -93,12 +92,9 @@ def workspace(tmp_path_factory):
 
 
 def test_map_at_200k_points(workspace, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with lab_server(tmp_path / "run", "map200k.ipynb", notebook_cells(workspace), ARTIFACTS / "jupyterlab-200k.log") as lab, \
-            sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            chromium() as browser:
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
         shot = lambda name: page.screenshot(path=str(ARTIFACTS / f"map200k-{name}.png"))
         errors: list[str] = []
@@ -115,7 +111,6 @@ def test_map_at_200k_points(workspace, tmp_path):
             sizes = sorted(((f.size, "sent" if f.sent else "received", f.head[:60]) for f in nb.frames), reverse=True)
             (ARTIFACTS / "map200k-console-errors.txt").write_text("\n".join(errors))
             (ARTIFACTS / "map200k-frames.txt").write_text("\n".join(f"{s}\t{d}\t{h!r}" for s, d, h in sizes))
-            browser.close()
 
 
 def _drive(page, nb: NotebookDriver, shot) -> None:
