@@ -74,3 +74,37 @@ def test_the_memory_backend_keeps_its_matrix_in_ram():
     store.insert(nodes(0, 2000, np.random.default_rng(1)), "ws")
     table = store._tables["ws"].table
     assert isinstance(table.storage, RamMatrix) and isinstance(table.vectors.base, np.ndarray)
+
+
+def test_a_forked_child_writing_the_store_leaves_the_parents_shared_map_alone(tmp_path):
+    """The scratch is mapped shared, so a forked child shares the parent's pages: the child's writes must
+    go through a table of its own (the store drops the parent's after a fork), never into the parent's rows."""
+    rng = np.random.default_rng(2)
+    store = LocalVectorStore(store_dir=tmp_path)
+    store.create_workspace("ws")
+    batch = nodes(0, 500, rng)
+    store.insert(batch, "ws")
+    assert store.count("ws") == 500  # the parent's table is built
+    replacement = np.full(DIMS, 0.5, dtype=np.float32)
+    pid = os.fork()
+    if pid == 0:  # the child: replace n0, delete n1, add n500, then leave without cleanup
+        code = 1
+        try:
+            store.insert([VectorNode(unique_id="n0", vector=replacement)], "ws")  # insert replaces an existing id
+            store.delete(["n1"], "ws")
+            store.insert([VectorNode(unique_id="n500", vector=replacement)], "ws")
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    held = store._states["ws"].table  # before any read catches up: the parent's rows are as it wrote them
+    assert np.array_equal(held.vectors[:500], np.stack([n.vector for n in batch]))
+    # The parent sees the child's acknowledged writes (read from the log), and every other row as it wrote it.
+    got = {n.unique_id: n.vector for n in store.get([f"n{i}" for i in range(2, 500)] + ["n0", "n500"], "ws")}
+    assert store.count("ws") == 500 and "n1" not in {n.unique_id for n in store.get(["n1"], "ws")}
+    assert np.array_equal(got["n0"], replacement) and np.array_equal(got["n500"], replacement)
+    for node in batch[2:]:
+        assert np.array_equal(got[node.unique_id], node.vector), node.unique_id
+    assert store.search_by_vector(batch[7].vector, "ws", top_k=1)[0].unique_id == "n7"
+    store.close()
