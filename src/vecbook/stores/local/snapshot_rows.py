@@ -34,6 +34,7 @@ class SnapshotRows:
     def __init__(self, path: Path, text: mmap.mmap | bytes, info: dict[str, Any]):
         self.path, self._text, self.n, self._info = path, text, info["rows"], info
         self._crcs = info["json"]["crcs"]
+        self._checked = np.zeros(len(self._crcs), dtype=bool)  # lines whose checksum was verified here
         self._spans: list[tuple[int, int]] | None = None
         self._spans_lock = threading.Lock()  # the verifier's thread may ask for them too
         end = text.find(b"\n")
@@ -42,7 +43,6 @@ class SnapshotRows:
         if type(self.chunk_rows) is not int or self.chunk_rows < 1:
             raise damaged(path, f"{path}: the header line does not give the rows per line")
         self._ids_path = path.with_suffix(".ids")
-        self._checked = np.zeros(len(self._crcs), dtype=bool)  # lines whose checksum was verified here
         self._index: tuple[RowIndex, np.ndarray] | None = None  # the row index, and where each line starts
         self._index_lock = threading.Lock()
 
@@ -67,9 +67,8 @@ class SnapshotRows:
         return self.n
 
     def _parse_span(self, number: int, start: int, end: int) -> Any:
+        self._check(number, start, end)
         line = self._text[start:end]
-        if number >= len(self._crcs) or zlib.crc32(line) != self._crcs[number]:
-            raise damaged(self.path, f"{self.path}: line {number + 1} (bytes {start}-{end}) fails its checksum", start)
         try:
             return json.loads(line)
         except ValueError as exc:  # a checksum that matches bad JSON: written wrongly, not flipped
@@ -146,12 +145,17 @@ class SnapshotRows:
         todo = np.zeros(len(checked), dtype=bool)
         todo[lines] = True
         todo &= ~checked
-        spans, text = self.spans, self._text
+        spans = self.spans
         for number in np.flatnonzero(todo).tolist():
-            start, end = spans[number]
-            if zlib.crc32(text[start:end]) != self._crcs[number]:
-                raise damaged(self.path, f"{self.path}: line {number + 1} (bytes {start}-{end}) fails its checksum", start)
-            checked[number] = True
+            self._check(number, *spans[number])
+
+    def _check(self, number: int, start: int, end: int) -> None:
+        """Verify line ``number``'s checksum, once per line."""
+        if number < len(self._crcs) and self._checked[number]:
+            return
+        if number >= len(self._crcs) or zlib.crc32(self._text[start:end]) != self._crcs[number]:
+            raise damaged(self.path, f"{self.path}: line {number + 1} (bytes {start}-{end}) fails its checksum", start)
+        self._checked[number] = True
 
     # ---- every row ------------------------------------------------------------------------
 
