@@ -68,8 +68,9 @@ refused with :class:`SymlinkError`; ``list_workspaces`` skips them with a warnin
 
 The class is written in parts: this module (workspaces, writes, closing, repair),
 ``catchup.py`` (opening a generation and following other writers), ``compaction.py``
-(publishing generations), ``state.py`` (what is held per open workspace); file formats
-in ``files.py``, ``logfile.py`` and ``snapshot*.py``, locks in ``locking.py``.
+(publishing generations), ``state.py`` (what is held per open workspace), ``log_append.py``
+(appending a frame durably, taking it back); file formats in ``files.py``, ``logfile.py`` and
+``snapshot*.py``, locks in ``locking.py``.
 """
 
 from __future__ import annotations
@@ -90,7 +91,6 @@ from ...dumps import fsync_dir
 from ...errors import (
     InvalidWorkspaceIdError,
     LockTimeoutError,
-    StorageError,
     StoreCorruptedError,
     SymlinkError,
     ValidationError,
@@ -104,13 +104,13 @@ from ..engine.table import NodeTable
 from ..engine.table_store import TableStore
 from . import locking
 from .files import (
-    damaged,
     holds_workspace,
     log_name,
     storage_error,
     write_durably,
     write_meta,
 )
+from .log_append import append_frame, take_back
 from .logfile import (
     FRAME_HEADER,
     encode_delete,
@@ -351,12 +351,12 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
                 return
             path = self._dir(ws) / log_name(state.generation)
             start = state.offset
-            self._append(path, start, frame)
+            append_frame(path, start, frame)
             try:
                 apply(state.table)
             except BaseException as exc:
                 state.needs_reload = True  # the table may be part-changed: rebuild it from the files
-                self._take_back(path, start, exc)
+                take_back(path, start, exc)
                 raise
             state.offset, state.tail, state.wrote = start + sum(map(len, frame)), (start, bytes(frame[0][:FRAME_HEADER])), True
             self._maybe_compact(ws, state)
@@ -404,61 +404,6 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
             locking.release(lock)
             state.lock_file = None
 
-    def _append(self, path: Path, start: int, frame: list) -> None:
-        """Write ``frame`` (its pieces) at ``start`` (dropping a torn tail there) and fsync; on failure take it back and raise."""
-        try:
-            fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
-        except FileNotFoundError:
-            raise damaged(path, f"{path} is missing, but meta.json names it as the log of the published generation") from None
-        except OSError as exc:
-            raise storage_error(path, exc, "open") from exc
-        try:
-            size = os.fstat(fd).st_size
-            if size < start:
-                raise damaged(path, f"{path} is {size} bytes long, shorter than the {start} bytes of frames already read from it", size)
-            if size > start:
-                logger.warning(
-                    "%s: dropping the %d bytes after offset %d, the torn last frame of a write that never returned "
-                    "(a crash or a kill); every acknowledged write is before it",
-                    path, size - start, start,
-                )
-            try:
-                if size > start:
-                    os.ftruncate(fd, start)
-                _write_all(fd, frame, start)
-                os.fsync(fd)
-            except OSError as exc:
-                self._undo_append(fd, path, start, exc)
-        finally:
-            os.close(fd)
-
-    @staticmethod
-    def _undo_append(fd: int, path: Path, start: int, exc: OSError) -> None:
-        """Truncate a failed append off the log, then raise StorageError (saying so if that failed too)."""
-        try:
-            os.ftruncate(fd, start)
-            os.fsync(fd)
-        except OSError as undo:
-            raise StorageError(
-                path,
-                f"cannot append to {path} ({exc.strerror or exc}), and taking the partial write back failed too "
-                f"({undo.strerror or undo}): this write may or may not be stored; open the store again to see",
-                exc.errno,
-            ) from exc
-        raise storage_error(path, exc, "append to") from exc
-
-    def _take_back(self, path: Path, start: int, cause: BaseException) -> None:
-        """Truncate the log to ``start`` (a frame whose call is about to raise)."""
-        try:
-            fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
-            try:
-                os.ftruncate(fd, start)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError as undo:
-            raise storage_error(path, undo, f"take back a write that failed ({type(cause).__name__}) from") from cause
-
     async def _close(self) -> None:
         await to_thread(self.wait_for_compaction)
         with self._states_lock:
@@ -504,14 +449,6 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
             with state.lock:
                 state.needs_reload = True
         return {"workspace": ws, **report}
-
-
-def _write_all(fd: int, pieces: list, offset: int) -> None:
-    os.lseek(fd, offset, os.SEEK_SET)
-    for piece in pieces:
-        view = memoryview(piece)
-        while view:
-            view = view[os.write(fd, view[: 1 << 30]) :]
 
 
 def _valid_id(name: str) -> bool:
