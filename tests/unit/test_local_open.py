@@ -11,10 +11,9 @@ import json
 import numpy as np
 import pytest
 
+from tests.helpers.local_files import compacted, flip, node, vec
 from vecbook import CorruptedFileError, LocalVectorStore, VectorNode
 from vecbook.stores import local
-
-from .test_local_reliability import compacted, flip, node, vec
 
 
 @pytest.fixture

@@ -12,11 +12,10 @@ import shutil
 import numpy as np
 import pytest
 
+from tests.helpers.local_files import flip, vec
 from vecbook import CorruptedFileError, LocalVectorStore, VectorNode
 from vecbook.stores import local
 from vecbook.stores.local import row_index
-
-from .test_local_reliability import flip, vec
 
 N = 3000
 AWKWARD = ['a "quoted" word', "back\\slash", 'end\\"', "\\\\", '"],["', "}{][,:", "line\nbreak", "é漢字🙂", "", "\t\x01"]
