@@ -1,6 +1,6 @@
-"""vecbook.integrations.llamaindex: LlamaIndex's own query path over vecbook stores.
+"""vecbook.integrations.llamaindex: nodes, MMR, documents, errors and the extra, through LlamaIndex's own query path.
 
-Tests taking ``backend_store`` run on every embedded backend (tests/integrations/conftest.py)
+Tests taking ``backend_store`` run on every embedded backend (``conftest.py`` here)
 and on Elasticsearch through its in-process stand-in, those taking ``mode`` in sync and async. Everything runs offline: embeddings come from
 vecbook's ``HashEmbeddingModel`` (through ``VecbookEmbedding``) or LlamaIndex's ``MockEmbedding``.
 """
@@ -17,239 +17,37 @@ import pytest
 
 pytest.importorskip("llama_index.core")
 
-from llama_index.core import Document, StorageContext, VectorStoreIndex  # noqa: E402
-from llama_index.core.embeddings import MockEmbedding  # noqa: E402
-from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode  # noqa: E402
-from llama_index.core.vector_stores.types import (  # noqa: E402
-    FilterCondition,
-    FilterOperator,
-    MetadataFilter,
-    MetadataFilters,
+from llama_index.core import Document, StorageContext, VectorStoreIndex
+from llama_index.core.embeddings import MockEmbedding
+from llama_index.core.schema import TextNode
+from llama_index.core.vector_stores.types import (
     VectorStoreQuery,
 )
-from llama_index.core.vector_stores.utils import build_metadata_filter_fn  # noqa: E402
 
-from vecbook import FilterError, HashEmbeddingModel, MemoryVectorStore, VectorNode  # noqa: E402
-from vecbook.integrations.llamaindex import VecbookEmbedding, VecbookVectorStore, to_vecbook_filter  # noqa: E402
-
-from tests.backends import make_store  # noqa: E402
-from tests.integrations.conftest import EMBEDDED, assert_import_names_the_extra, imported_with_vecbook, refuse_sync  # noqa: E402
-
-DIMS = 256  # few hash collisions among the test texts
-
-
-def embed_model() -> VecbookEmbedding:
-    return VecbookEmbedding(HashEmbeddingModel(dimensions=DIMS))
-
-
-def text_node(node_id: str, text: str, metadata: dict, doc: str) -> TextNode:
-    return TextNode(
-        id_=node_id,
-        text=text,
-        metadata=metadata,
-        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=doc)},
-    )
-
-
-# Scalar fields (topic, year, rating, note) and a list field (tags); some nodes lack some keys.
-METADATA = {
-    "n1": {"topic": "pets", "year": 2020, "rating": 4.5, "tags": ["cat"], "note": "old"},
-    "n2": {"topic": "pets", "year": 2022, "rating": 3, "tags": ["dog", "cat"], "note": ""},
-    "n3": {"topic": "finance", "year": 2021, "rating": 2.5, "tags": []},
-    "n4": {"topic": "pets", "year": 2024, "tags": ["dog"], "score": "own"},
-    "n5": {"year": 2024, "rating": 5, "note": None},
-    "n6": {"topic": "finance", "year": 2019, "file.name": "a.txt"},
-}
-TEXTS = {
-    "n1": "the cat sat on the mat",
-    "n2": "a dog chased the cat",
-    "n3": "stock markets fell sharply",
-    "n4": "the dog sleeps all day",
-    "n5": "interest rates and bonds",
-    "n6": "quarterly earnings report",
-}
-DOC_OF = {"n1": "d1", "n2": "d1", "n3": "d2", "n4": "d3", "n5": "d3", "n6": "d2"}
-ALL = set(METADATA)
-
-
-def nodes() -> list[TextNode]:
-    return [text_node(i, TEXTS[i], dict(METADATA[i]), DOC_OF[i]) for i in METADATA]
-
-
-@pytest.fixture(params=[*EMBEDDED, "elasticsearch"])
-def backend_store(request, tmp_path):
-    """An empty vecbook store of each embedded backend, and Elasticsearch through its in-process stand-in."""
-    store = make_store(request.param, tmp_path, request)
-    yield store
-    store.close()
-
-
-@pytest.fixture(params=["sync", "async"])
-def mode(request) -> str:
-    return request.param
-
-
-@pytest.fixture
-def vs(backend_store) -> VecbookVectorStore:
-    return VecbookVectorStore(backend_store, "li")
-
-
-@pytest.fixture
-def index(vs) -> VectorStoreIndex:
-    """A VectorStoreIndex over the vecbook store, holding NODES (inserted through LlamaIndex)."""
-    idx = VectorStoreIndex.from_vector_store(vs, embed_model=embed_model())
-    idx.insert_nodes(nodes())
-    return idx
-
-
-async def retrieve(index: VectorStoreIndex, mode: str, query: str, **kwargs):
-    retriever = index.as_retriever(**kwargs)
-    return await retriever.aretrieve(query) if mode == "async" else retriever.retrieve(query)
-
-
-async def call(obj, mode: str, name: str, *args, **kwargs):
-    """``obj.name(...)`` in sync mode, ``await obj.<async twin>(...)`` in async mode."""
-    if mode == "async":
-        twin = {"add": "async_add"}.get(name, f"a{name}")
-        return await getattr(obj, twin)(*args, **kwargs)
-    return getattr(obj, name)(*args, **kwargs)
-
-
-def F(key, value, op="=="):
-    return MetadataFilter(key=key, value=value, operator=FilterOperator(op))
-
-
-def filters(*items, condition="and"):
-    return MetadataFilters(filters=list(items), condition=FilterCondition(condition))
-
-
-# (name, MetadataFilters, the node ids LlamaIndex's own semantics select: see the test below)
-CASES = [
-    ("eq", filters(F("topic", "pets")), {"n1", "n2", "n4"}),
-    ("eq-int", filters(F("year", 2024)), {"n4", "n5"}),
-    ("eq-float-int", filters(F("rating", 3.0)), {"n2"}),
-    ("ne-missing-matches", filters(F("topic", "pets", "!=")), {"n3", "n5", "n6"}),
-    ("ne-null-matches", filters(F("note", "old", "!=")), ALL - {"n1"}),
-    ("nin-null-and-empty-string", filters(F("note", ["old", ""], "nin")), {"n3", "n4", "n5", "n6"}),
-    ("gt", filters(F("year", 2021, ">")), {"n2", "n4", "n5"}),
-    ("gte", filters(F("year", 2021, ">=")), {"n2", "n3", "n4", "n5"}),
-    ("lt", filters(F("rating", 3, "<")), {"n3"}),
-    ("lte-float", filters(F("rating", 4.5, "<=")), {"n1", "n2", "n3"}),
-    ("gt-string", filters(F("topic", "m", ">")), {"n1", "n2", "n4"}),
-    ("in", filters(F("year", [2019, 2020, 2030], "in")), {"n1", "n6"}),
-    ("in-strings", filters(F("topic", ["finance", "other"], "in")), {"n3", "n6"}),
-    ("nin-missing-matches", filters(F("topic", ["finance"], "nin")), {"n1", "n2", "n4", "n5"}),
-    ("nin-ints", filters(F("year", [2024, 2020], "nin")), {"n2", "n3", "n6"}),
-    ("contains", filters(F("tags", "cat", "contains")), {"n1", "n2"}),
-    ("contains-dog", filters(F("tags", "dog", "contains")), {"n2", "n4"}),
-    ("any", filters(F("tags", ["dog", "bird"], "any")), {"n2", "n4"}),
-    ("all", filters(F("tags", ["dog", "cat"], "all")), {"n2"}),
-    ("is-empty", filters(F("tags", None, "is_empty")), {"n3", "n5", "n6"}),
-    ("is-empty-string-null-missing", filters(F("note", None, "is_empty")), {"n2", "n3", "n4", "n5", "n6"}),
-    ("dotted-key-is-literal", filters(F("file.name", "a.txt")), {"n6"}),
-    ("dotted-key-ne", filters(F("file.name", "a.txt", "!=")), ALL - {"n6"}),
-    ("missing-key-eq", filters(F("absent", "x")), set()),
-    ("missing-key-ne", filters(F("absent", "x", "!=")), ALL),
-    ("missing-key-gt", filters(F("absent", 1, ">")), set()),
-    ("and", filters(F("topic", "pets"), F("year", 2022, ">=")), {"n2", "n4"}),
-    ("or", filters(F("topic", "finance"), F("year", 2024), condition="or"), {"n3", "n4", "n5", "n6"}),
-    ("not", filters(F("topic", "pets"), F("year", 2019), condition="not"), {"n3", "n5"}),
-    ("not-ne", filters(F("topic", "pets", "!="), condition="not"), {"n1", "n2", "n4"}),
-    ("empty", filters(), ALL),
-    (
-        "nested-and-or",
-        filters(F("year", 2020, ">="), filters(F("topic", "finance"), F("tags", "dog", "contains"), condition="or")),
-        {"n2", "n3", "n4"},
-    ),
-    (
-        "nested-not-in-or",
-        filters(F("rating", 5, ">="), filters(F("topic", "pets"), F("topic", "finance"), condition="not"), condition="or"),
-        {"n5"},
-    ),
-    (
-        "nested-or-in-not",
-        filters(filters(F("tags", None, "is_empty"), F("year", 2024), condition="or"), condition="not"),
-        {"n1", "n2"},
-    ),
-    ("nested-empty-and-is-neutral", filters(F("topic", "pets"), filters()), {"n1", "n2", "n4"}),
-    ("nested-empty-or-matches-nothing", filters(F("topic", "pets"), filters(condition="or")), set()),
-]
-
-
-def reference(case_filters: MetadataFilters) -> set[str]:
-    """LlamaIndex's own filter semantics on METADATA: its SimpleVectorStore evaluator for each
-    filter, groups combined by their condition (the evaluator takes no nested groups itself)."""
-    if not case_filters.filters:
-        return set(ALL)
-    return _group(case_filters)
-
-
-def _group(group: MetadataFilters) -> set[str]:
-    sets = []
-    for item in group.filters:
-        if isinstance(item, MetadataFilters):
-            sets.append(_group(item))
-        else:
-            keep = build_metadata_filter_fn(lambda node_id: METADATA[node_id], MetadataFilters(filters=[item]))
-            sets.append({node_id for node_id in METADATA if keep(node_id)})
-    condition = FilterCondition(group.condition or FilterCondition.AND)
-    if condition == FilterCondition.AND:
-        return set.intersection(set(ALL), *sets)
-    union = set().union(*sets)
-    return union if condition == FilterCondition.OR else set(ALL) - union
-
-
-@pytest.mark.parametrize("name,case,expected", CASES, ids=[c[0] for c in CASES])
-def test_expected_sets_follow_llamaindex_reference_semantics(name, case, expected):
-    """The expected sets are LlamaIndex's own semantics (a missing key matches only NE and NIN)."""
-    assert reference(case) == expected
-    if all(isinstance(item, MetadataFilter) for item in case.filters):  # flat: the evaluator as LlamaIndex runs it
-        keep = build_metadata_filter_fn(lambda node_id: METADATA[node_id], case)
-        assert {node_id for node_id in METADATA if keep(node_id)} == expected
-
-
-async def check_cases(index: VectorStoreIndex, mode: str, names: set[str] | None = None, skip: set[str] = frozenset()) -> dict:
-    wrong = {}
-    for name, case, expected in CASES:
-        if (names is not None and name not in names) or name in skip:
-            continue
-        hits = await retrieve(index, mode, "cat dog markets", similarity_top_k=10, filters=case)
-        got = {hit.node.node_id for hit in hits}
-        if got != expected:
-            wrong[name] = (sorted(got), sorted(expected))
-        for hit in hits:
-            assert hit.node.metadata == METADATA[hit.node.node_id]
-    return wrong
-
-
-async def test_every_filter_through_the_retriever(index, vs, mode):
-    """Every operator and condition, including keys that contain a dot, through
-    VectorStoreIndex.as_retriever(filters=...), on each backend."""
-    assert not await check_cases(index, mode)
-
-
-async def test_filters_with_top_k_rank_among_the_matching(index, mode):
-    hits = await retrieve(index, mode, "the dog", similarity_top_k=2, filters=filters(F("topic", "pets")))
-    assert len(hits) == 2 and {h.node.node_id for h in hits} <= {"n1", "n2", "n4"}
-    assert hits[0].node.node_id in {"n2", "n4"} and hits[0].score >= hits[1].score
-
-
-async def test_doc_ids_restrict_the_query(index, mode):
-    hits = await retrieve(index, mode, "cat", similarity_top_k=10, doc_ids=["d1", "d3"], filters=filters(F("year", 2022, ">=")))
-    assert {h.node.node_id for h in hits} == {"n2", "n4", "n5"}
-
-
-async def test_node_ids_restrict_the_query(vs, index, mode):
-    query = embed_model().get_query_embedding("the cat sat")
-    q = VectorStoreQuery(query_embedding=query, similarity_top_k=2, node_ids=["n1", "n3", "n4", "missing"])
-    result = await call(vs, mode, "query", q)
-    assert result.ids == ["n1", "n4"] or result.ids == ["n1", "n3"]
-    full = await call(vs, mode, "query", VectorStoreQuery(query_embedding=query, similarity_top_k=6))
-    by_id = dict(zip(full.ids, full.similarities))
-    assert result.ids[0] == "n1" and result.similarities == pytest.approx([by_id[i] for i in result.ids], abs=1e-5)
-    q = VectorStoreQuery(query_embedding=query, similarity_top_k=5, node_ids=["n1", "n3", "n4"], filters=filters(F("topic", "pets")))
-    assert (await call(vs, mode, "query", q)).ids == ["n1", "n4"]
-
+from tests.integrations.conftest import (
+    assert_import_names_the_extra,
+    imported_with_vecbook,
+    refuse_sync,
+)
+from tests.integrations.llamaindex.corpus import (
+    ALL,
+    DIMS,
+    DOC_OF,
+    METADATA,
+    TEXTS,
+    F,
+    call,
+    embed_model,
+    filters,
+    nodes,
+    retrieve,
+    text_node,
+)
+from vecbook import FilterError, HashEmbeddingModel, MemoryVectorStore, VectorNode
+from vecbook.integrations.llamaindex import (
+    VecbookEmbedding,
+    VecbookVectorStore,
+)
 
 # ---- nodes and metadata ----------------------------------------------------------------------
 
@@ -422,19 +220,6 @@ async def test_unsupported_queries_are_refused(index, vs, mode):
     assert (await call(vs, mode, "query", VectorStoreQuery(query_embedding=emb, similarity_top_k=0))).ids == []
 
 
-def test_filter_translation():
-    assert to_vecbook_filter(None) is None
-    assert to_vecbook_filter(filters()) is None
-    assert to_vecbook_filter(filters(condition="or")) is None  # as LlamaIndex's stores: no filters, no filter
-    assert to_vecbook_filter(filters(F("a", 1))) == {"a": {"eq": 1}}
-    assert to_vecbook_filter(filters(F("a", 1), F("b", [2], "nin"))) == {"$and": [{"a": {"eq": 1}}, {"b": {"nin": [2]}}]}
-    assert to_vecbook_filter(F("a", 1, "!=")) == {"a": {"ne": 1}}
-    assert to_vecbook_filter(filters(F("file.name", "x"))) == {"file\\.name": {"eq": "x"}}
-    assert to_vecbook_filter(filters(F("t", None, "is_empty"))) == {"$or": [{"t": {"exists": False}}, {"t": {"eq": ""}}]}
-    assert to_vecbook_filter(filters(F("a", 1), F("b", 2), condition="not")) == {"$not": {"$or": [{"a": {"eq": 1}}, {"b": {"eq": 2}}]}}
-    for bad in [F("a", [1, 2]), F("a", 1, "in"), F("a", None), F("a", "x", "text_match_insensitive")]:
-        with pytest.raises(FilterError):
-            to_vecbook_filter(filters(bad))
 
 
 # ---- the extra, embeddings, async ------------------------------------------------------------
@@ -563,3 +348,4 @@ def test_an_index_reopens_from_a_persisted_store(tmp_path):
         hits = index.as_retriever(similarity_top_k=3, filters=filters(F("topic", "pets", "!="))).retrieve("stock markets")
         assert hits[0].node.node_id == "n3" and {h.node.node_id for h in hits} == {"n3", "n5", "n6"}
         assert all(h.node.metadata == METADATA[h.node.node_id] and h.node.ref_doc_id == DOC_OF[h.node.node_id] for h in hits)
+
