@@ -10,8 +10,9 @@ explorer's ipywidgets controls and its jupyter-scatter map are really drawn (DOM
 renderer, not by Sphinx) with the state the page's cells left, and that nothing failed in the
 page. Screenshots go to ``artifacts/docs-html/``.
 
-Skips (with the reason) only outside CI, when a requirement is missing: the ``docs`` extra,
-npm (needed once, to fetch the renderer into ``docs/.widgets-js/``) or ``/usr/bin/chromium``.
+Skips (with the reason) when a requirement is missing: the ``docs`` extra, npm (needed once,
+to fetch the renderer into ``docs/.widgets-js/``) or ``/usr/bin/chromium``; in CI a skip fails
+the run (``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from tests.e2e.labkit import CHROMIUM, chromium
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 ARTIFACTS = ROOT / "artifacts" / "docs-html"
-IN_CI = os.environ.get("CI") == "true"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 # What docs/explorer.md leaves in its explorer (its cells assert the same on the Python side).
@@ -53,10 +53,6 @@ BENIGN = (
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
-def _missing(reason: str):
-    if IN_CI:
-        pytest.fail(f"{reason} (CI must run this test)")
-    pytest.skip(reason)
 
 
 def _source_pages() -> list[Path]:
@@ -79,10 +75,10 @@ class Site:
 def site(tmp_path_factory) -> Site:
     for module, package in (("sphinx", "sphinx"), ("myst_nb", "myst-nb"), ("sphinx_book_theme", "sphinx-book-theme")):
         if importlib.util.find_spec(module) is None:
-            _missing(f"the {package!r} package is not installed (pip install -e '.[all,dev,docs]')")
+            pytest.skip(f"the {package!r} package is not installed (pip install -e '.[all,dev,docs]')")
     js_cache = Path(os.environ.get("VECBOOK_DOCS_JS_CACHE") or DOCS / ".widgets-js")
     if shutil.which("npm") is None and not any(js_cache.glob("static-*/vecbook-widgets/anywidget/index.js")):
-        _missing(f"npm is missing and {js_cache} holds no widget renderer yet (install Node.js/npm once)")
+        pytest.skip(f"npm is missing and {js_cache} holds no widget renderer yet (install Node.js/npm once)")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for stale in ARTIFACTS.glob("*"):
         if stale.is_file():
@@ -167,9 +163,9 @@ def server(site):
 @pytest.fixture(scope="module")
 def browser():
     if not os.path.exists(CHROMIUM):
-        _missing(f"{CHROMIUM} is missing (run scripts/e2e_setup.sh: apt-get install -y chromium)")
+        pytest.skip(f"{CHROMIUM} is missing (run scripts/e2e_setup.sh: apt-get install -y chromium)")
     if importlib.util.find_spec("playwright") is None:
-        _missing("the 'playwright' Python package is not installed (pip install -e '.[dev]')")
+        pytest.skip("the 'playwright' Python package is not installed (pip install -e '.[dev]')")
     with chromium() as launched:
         yield launched
 
