@@ -134,3 +134,18 @@ def test_a_schema_that_cannot_be_read_is_said_in_the_filter_section_and_under_th
     assert ex.map.state.fields == [] and [v for _, v in ex.map.color_box.options] == [""]
     assert "no fields to colour by" in ex.map.status_html.value and "does not answer" in ex.map.status_html.value
     assert ex.map.state.n_points == 300  # the map works without fields
+
+
+def test_a_search_puts_its_query_on_the_map_at_its_own_projection(store):
+    """On PCA the query is projected like a point: searching a node's exact text puts it on that
+    node's point; a keyword search embeds nothing and sits among its hits."""
+    ex = explore(store, "pypi", top_k=5)
+    rows = store.read_columns("pypi", node_ids=["requests"], columns=["ids", "contents"])
+    row = ex.map.state.row_of["requests"]
+    ex.search.query_box.value = rows.contents[0]
+    assert ex.search.state.query_vector is not None
+    assert np.allclose(ex.map.state.query_xy, ex.map.state.coords[row, :2], atol=1e-3)
+    far = ex.map.state.coords[ex.map.state.highlight_indices, :2].mean(axis=0)
+    assert not np.allclose(ex.map.state.query_xy, far, atol=1e-3)  # not the mean of its hits
+    ex.search.clear()
+    assert ex.map.state.query_xy is None and ex.search.state.query_vector is None

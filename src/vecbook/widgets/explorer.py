@@ -98,7 +98,7 @@ class Explorer(_Widget):
         self.widget.close()
 
     def _search_results(self, results) -> None:
-        self.map.highlight(results)
+        self.map.highlight(results, self.search.state.query_vector if results else None)
         try:
             self.map.show_filter(self.search.state.current_filter() if results else None)
         except Exception:  # a malformed filter: the search panel shows the error

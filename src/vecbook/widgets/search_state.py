@@ -6,6 +6,8 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
+
 from ..errors import FilterError
 from ..node import VectorNode
 from . import _table
@@ -44,6 +46,7 @@ class SearchState(Observable):
         self.mode = "vector"  # "vector", "keyword" (BM25) or "hybrid": the store's search modes
         self.filter_text = ""
         self.results: list[VectorNode] = []
+        self.query_vector: np.ndarray | None = None  # the embedded query of the last vector or hybrid search
         self.results_filter: dict | None = None  # the filter the results were fetched with
         self.has_run = False
         self.error: str | None = None
@@ -126,7 +129,7 @@ class SearchState(Observable):
 
     def run(self) -> list[VectorNode]:
         """Search now; on any error keep the message in ``error`` and return ``[]``."""
-        self.error, self.has_run, self.focused = None, True, None
+        self.error, self.has_run, self.focused, self.query_vector = None, True, None, None
         start = time.perf_counter()
         try:
             filter_dict = self.current_filter()
@@ -135,6 +138,7 @@ class SearchState(Observable):
                 raise FilterError("top_k must be at least 1")
             if self.query.strip():
                 self.results = self.store.search(self.query, self.workspace_id, top_k=self.top_k, filter_dict=filter_dict, mode=self.mode)
+                self.query_vector = self._query_vector()
                 self.status = f"{len(self.results)} result(s), {self.mode} search"
             else:
                 self.results = collect(self.store, self.workspace_id, limit=self.top_k, filter_dict=filter_dict)
@@ -149,6 +153,14 @@ class SearchState(Observable):
         self._emit("results", self.results)
         return self.results
 
+    def _query_vector(self) -> np.ndarray | None:
+        """The query's vector, as the search just embedded it (the embedding model's cache holds it);
+        None in keyword mode, which embeds nothing."""
+        model = self.store.embedding_model
+        if self.mode == "keyword" or model is None:
+            return None
+        return np.asarray(model.get_embeddings([self.query])[0])
+
     def filter_changed(self) -> list[VectorNode]:
         """The filter was edited: once a search has run, run it again with the new filter, so the
         results shown always match the filter shown (an invalid filter clears them and says why)."""
@@ -159,7 +171,7 @@ class SearchState(Observable):
     def clear(self) -> None:
         """Clear the search: query, results, status and errors (the filter stays). Emits ``"results"`` with ``[]``."""
         self.query = ""
-        self.results, self.results_filter, self.has_run = [], None, False
+        self.results, self.results_filter, self.has_run, self.query_vector = [], None, False, None
         self.error = self.focused = self.elapsed = None
         self.status = ""
         self._emit("results", self.results)
