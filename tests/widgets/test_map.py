@@ -14,7 +14,7 @@ from vecbook import HashEmbeddingModel
 from vecbook.datasets import build_sample_workspace
 from vecbook.widgets import EmbeddingMap, MapState
 from vecbook.widgets.map_colors import scaled
-from vecbook.widgets.map_sample import id_hash_fractions, stratified_rows
+from vecbook.widgets.map_sample import id_hash_fractions, strata_codes, stratified_rows
 from vecbook.widgets.projection import ProjectionCache, fingerprint, pca
 
 from .conftest import DIMS
@@ -193,12 +193,12 @@ def test_stratified_sample_keeps_a_small_group_a_random_one_loses():
     small = rng.normal(size=(60, 16)) * 0.1 - 5 * np.eye(16)[0]
     vectors = np.vstack([big, small]).astype(np.float32)
     ids = [f"b{i:05d}" for i in range(40_000)] + [f"s{i:02d}" for i in range(60)]
-    rows = stratified_rows(ids, vectors, 4000)
+    rows = stratified_rows(ids, strata_codes(vectors), 4000)
     assert len(rows) == 4000 and len(set(rows.tolist())) == 4000
     assert (rows >= 40_000).sum() >= 10  # the small group keeps a floor of points
     plain = np.flatnonzero(id_hash_fractions(ids) < 4000 / len(ids))  # the old sample, by id hash: ~6
     assert (plain >= 40_000).sum() < (rows >= 40_000).sum()
-    assert np.array_equal(rows, stratified_rows(list(ids), vectors.copy(), 4000))  # deterministic
+    assert np.array_equal(rows, stratified_rows(list(ids), strata_codes(vectors.copy()), 4000))  # deterministic
 
 
 def test_colour_scales():

@@ -8,7 +8,7 @@ from typing import Any
 from . import _deps, _table
 from .browser import WorkspaceBrowser
 from .map import EmbeddingMap
-from .map_sample import PointsRead
+from .map_sample import DEFAULT_MAX_POINTS, PointsRead
 from .search import SearchPanel, _Widget
 from .selection_actions import SelectionActions, SelectionActionsView
 from .state import describe_error
@@ -39,7 +39,8 @@ class Explorer(_Widget):
             if not names:
                 raise ValueError("the store has no workspace to explore; create one and insert nodes first")
             workspace_id = names[0]
-        points = PointsRead(store, workspace_id)  # first: the map's read runs while the widget libraries are imported
+        # First: the map's read runs while the widget libraries are imported.
+        points = PointsRead(store, workspace_id, map_kwargs.get("max_points", DEFAULT_MAX_POINTS))
         w = _deps.widgets()
         self.store, self.workspace_id = store, workspace_id
         self.search = SearchPanel(store, workspace_id, top_k=top_k, defer_schema=True)  # read once the map is built

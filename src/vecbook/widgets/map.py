@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _deps, _table
 from .map_colors import NUMERIC_MAP, SCALES, category_colors
-from .map_sample import PointsRead
+from .map_sample import DEFAULT_MAX_POINTS, PointsRead
 from .map_state import MapState
 from .search import _Widget
 
@@ -63,10 +63,10 @@ class EmbeddingMap(_Widget):
     if the caller started it already (:class:`~vecbook.widgets.map_sample.PointsRead`).
     """
 
-    def __init__(self, store, workspace_id: str, dims: int = 2, color_by: str | None = None, max_points: int = 200_000,
+    def __init__(self, store, workspace_id: str, dims: int = 2, color_by: str | None = None, max_points: int = DEFAULT_MAX_POINTS,
                  cache_dir: Any = None, neighbours_k: int = 10, height: int = 480, show_selection_table: bool = True,
                  umap_params: dict | None = None, defer_fields: bool = False, points: PointsRead | None = None):
-        points = points or PointsRead(store, workspace_id)  # the read runs while the libraries below are imported
+        points = points or PointsRead(store, workspace_id, max_points)  # the read runs while the libraries below are imported
         w = self._w = _deps.widgets()
         self.defer_fields = defer_fields
         self._extent: tuple[np.ndarray, float] | None = None  # (the coords it was measured on, their extent)

@@ -23,7 +23,7 @@ from .clusters import Clusters, cluster_labels
 from .introspect import _ISO_DATE, field_label, flat_rows
 from .map_colors import scaled
 from .map_rows import RowIndex, read_aligned
-from .map_sample import PointsRead, load_points
+from .map_sample import DEFAULT_MAX_POINTS, PointsRead, load_points
 from .projection import ProjectionCache, UmapJob, fingerprint, layout_params, pca
 from .state import Observable, describe_error
 
@@ -42,7 +42,7 @@ class MapState(Observable):
     (:meth:`show_cluster_labels`) follow every new layout while they are on.
     """
 
-    def __init__(self, store, workspace_id: str, dims: int = 2, max_points: int = 200_000,
+    def __init__(self, store, workspace_id: str, dims: int = 2, max_points: int = DEFAULT_MAX_POINTS,
                  cache_dir: Any = None, neighbours_k: int = 10, umap_params: dict | None = None,
                  points: PointsRead | None = None):
         self.store = store
