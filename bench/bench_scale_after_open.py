@@ -1,0 +1,103 @@
+"""A store built by bench_ann_scale.py, as a user meets it after a cold open: scores, first writes, the map.
+
+    python bench/bench_scale_after_open.py --folder /tmp/annscale [--quantization int8] [--no-map]
+
+In a fresh process: open to the first answer; exact scores of the ANN hits against float32
+dot products of their stored vectors (the goal: equal within 1e-5); the first and second
+single-node insert after the open (the first moves the matrix to the writer's scratch file
+and the graph into RAM, see ``engine/matrix.py``), then both nodes deleted again; and the
+explorer map's read of the workspace (``MapState``: the stratified sample above
+``max_points``, then PCA) with its time and the peak anonymous RSS while it reads. Prints
+one JSON object with ``/proc/loadavg``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_ann_scale import DIMS, loadavg, rss_anon_bytes  # noqa: E402
+
+
+class AnonPeak(threading.Thread):
+    """The peak anonymous RSS of this process, sampled every 0.2 s until stopped."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak, self.done = rss_anon_bytes(), threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            self.peak = max(self.peak, rss_anon_bytes())
+
+    def stop(self) -> float:
+        self.done.set()
+        self.join()
+        return max(self.peak, rss_anon_bytes()) / 2**30
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+def scores_check(store, queries: np.ndarray) -> float:
+    """The largest difference between an ANN hit's score and the float32 cosine of its stored vector."""
+    worst = 0.0
+    for q in queries:
+        hits = store.search_by_vector(q, "bench", top_k=10)
+        cols = store.read_columns("bench", node_ids=[h.unique_id for h in hits], columns=["ids", "vectors"])
+        v = cols.vectors.astype(np.float64)
+        exact = v @ q.astype(np.float64) / (np.linalg.norm(v, axis=1) * np.linalg.norm(q))
+        worst = max(worst, float(np.abs(exact - np.array([h.metadata["score"] for h in hits])).max()))
+    return worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--folder", required=True)
+    parser.add_argument("--quantization", default="int8", choices=["int8", "binary", "none"])
+    parser.add_argument("--no-map", action="store_true")
+    args = parser.parse_args()
+    from vecbook import LocalVectorStore
+    from vecbook.node import VectorNode
+
+    queries = np.load(Path(args.folder) / "queries.npy")
+    params = {} if args.quantization == "none" else {"quantization": args.quantization}
+    t = time.perf_counter()
+    store = LocalVectorStore(store_dir=args.folder, index="hnsw", index_params=params)
+    store.search_by_vector(queries[0], "bench", top_k=10)
+    out: dict = {"open_to_first_answer_s": time.perf_counter() - t, "load_start": loadavg()}
+    out["score_max_abs_diff"], out["scores_check_s"] = timed(lambda: scores_check(store, queries[:20]))
+    rng = np.random.default_rng(7)
+    new = [VectorNode(unique_id=f"after-open-{i}", content="", metadata={"i": -1}, vector=rng.standard_normal(DIMS).astype(np.float32))
+           for i in range(2)]
+    peak = AnonPeak()
+    peak.start()
+    _, out["first_insert_s"] = timed(lambda: store.insert(new[0], "bench"))
+    _, out["second_insert_s"] = timed(lambda: store.insert(new[1], "bench"))
+    out["anon_peak_writes_gb"] = peak.stop()
+    _, out["delete_both_s"] = timed(lambda: store.delete([n.unique_id for n in new], "bench"))
+    if not args.no_map:
+        from vecbook.widgets.map_state import MapState
+
+        peak = AnonPeak()
+        peak.start()
+        state, out["map_read_and_pca_s"] = timed(lambda: MapState(store, "bench", cache_dir=False))
+        out["map_points"], out["map_total"] = len(state.ids), state.total
+        out["anon_peak_map_gb"] = peak.stop()
+    _, out["close_s"] = timed(store.close)
+    out["load_end"] = loadavg()
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
