@@ -1,0 +1,152 @@
+"""The HTTP side: a threaded HTTP/1.1 server on loopback speaking Qdrant's REST conventions.
+
+Successful answers are ``{"result": ..., "status": "ok", "time": <s>}``, errors
+``{"status": {"error": "..."}, "time": ...}`` with Qdrant's status (errors.py). With
+an API key configured, a request without ``api-key`` (or ``Authorization: Bearer``) is
+a 401 and one with a wrong key a 403, each with Qdrant's plain-text message. The
+engine is guarded by one lock, so requests apply one at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .api import Api, Call
+from .errors import QdrantError
+
+
+@dataclass
+class RecordedCall:
+    method: str
+    path: str
+    params: dict[str, str]
+    body: Any  # parsed JSON, None when empty
+    status: int = 0
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    allow_reuse_address = True
+    standin: QdrantStandin
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms Nagle/delayed-ACK stalls
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def _handle(self) -> None:
+        standin = self.server.standin
+        split = urlsplit(self.path)
+        params = dict(parse_qsl(split.query, keep_blank_values=True))
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        record = RecordedCall(self.command, split.path, params, _parsed(body))
+        denied = self._denied(standin.api_key)
+        if denied is not None:
+            record.status = denied[0]
+            standin.requests.append(record)
+            self._respond(denied[0], denied[1].encode(), "text/plain; charset=utf-8")
+            return
+        try:
+            with standin.lock:
+                status, payload = standin.api.dispatch(Call(self.command, split.path, params, body))
+        except QdrantError as exc:
+            status, payload = exc.status, exc.body()
+        except Exception as exc:  # a stand-in bug: answer 500 and keep it for the tests to see
+            standin.internal_errors.append(exc)
+            status, payload = 500, QdrantError(500, f"Service internal error: {exc!r}").body()
+        record.status = status
+        standin.requests.append(record)
+        self._respond(status, json.dumps(payload).encode(), "application/json")
+
+    def _denied(self, api_key: str | None) -> tuple[int, str] | None:
+        if api_key is None:
+            return None
+        given = self.headers.get("api-key")
+        if given is None and (self.headers.get("Authorization") or "").startswith("Bearer "):
+            given = self.headers["Authorization"][len("Bearer ") :]
+        if given is None:
+            return 401, "Must provide an API key or an Authorization bearer token"
+        if given != api_key:
+            return 403, "Invalid API key or JWT"
+        return None
+
+    def _respond(self, status: int, data: bytes, kind: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _parsed(body: bytes) -> Any:
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
+
+
+class QdrantStandin:
+    """An in-process Qdrant stand-in on ``http://127.0.0.1:<port>``.
+
+    ``requests`` records what was asked, ``internal_errors`` collects stand-in bugs
+    (a test should find it empty); ``reset()`` drops every collection.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None):
+        self.api = Api()
+        self.api_key = api_key
+        self.lock = threading.RLock()
+        self.requests: list[RecordedCall] = []
+        self.internal_errors: list[BaseException] = []
+        self._server = _Server((host, port), _Handler)
+        self._server.standin = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def reset(self) -> None:
+        with self.lock:
+            self.api = Api()
+            self.requests.clear()
+
+    def start(self) -> QdrantStandin:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="qdrant-standin", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def __enter__(self) -> QdrantStandin:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
