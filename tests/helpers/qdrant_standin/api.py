@@ -9,6 +9,7 @@ applied before the answer all the same, answered ``"acknowledged"`` as the serve
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -90,8 +91,13 @@ def _unquote(value: str) -> str:
 
 
 def _parse(adapter: pydantic.TypeAdapter, body: bytes) -> Any:
+    """The body as the model (from Python objects: from JSON, pydantic would turn UUID ids into UUIDs)."""
     try:
-        parsed = adapter.validate_json(body or b"null")
+        document = json.loads(body or b"null")
+    except ValueError as exc:
+        raise format_error(str(exc)) from None
+    try:
+        parsed = adapter.validate_python(document)
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
