@@ -46,7 +46,7 @@ def qdrant_standin():
     pytest.importorskip("qdrant_client")
     from tests.helpers.qdrant_standin import QdrantStandin
 
-    with QdrantStandin() as server:
+    with QdrantStandin(lag=0.5) as server:  # wait=false updates land 0.5 s later, as on a busy server
         yield server
 
 

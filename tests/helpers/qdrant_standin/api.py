@@ -3,8 +3,14 @@
 Routes, bodies and defaults are those of qdrant_client's generated REST client
 (``qdrant_client/http/api/*.py``) and Qdrant's OpenAPI: e.g. a query returns no payload
 unless asked (``with_payload`` "Default is false"), a scroll or a retrieve returns it
-("Default is true"), ``count`` is exact unless told otherwise. ``wait=false`` writes are
-applied before the answer all the same, answered ``"acknowledged"`` as the server does.
+("Default is true"), ``count`` is exact unless told otherwise.
+
+Updates (points, payload indexes) honour ``wait`` as the API documents it ("If true,
+wait for changes to actually happen"): ``wait=true`` answers ``"completed"`` once the
+update and every earlier one are applied; ``wait=false`` answers ``"acknowledged"`` at
+once and, with ``lag`` > 0, applies the update only ``lag`` seconds later (or when a
+later ``wait=true`` update comes), so a client that reads what it did not wait for sees
+it missing, as it may on a busy server. Updates apply in the order they came.
 """
 
 from __future__ import annotations
@@ -16,12 +22,20 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import pydantic
 from qdrant_client.http import models
 from qdrant_client.local.qdrant_local import QdrantLocal
 
-from .errors import QdrantError, bad_request, format_error, from_engine, not_found, unsupported
+from .errors import (
+    QdrantError,
+    bad_request,
+    format_error,
+    from_engine,
+    not_found,
+    unsupported,
+)
 from .indexes import PayloadIndexes
 
 
@@ -60,14 +74,39 @@ class Api:
 
     engine: QdrantLocal = field(default_factory=lambda: QdrantLocal(location=":memory:"))
     indexes: PayloadIndexes = field(default_factory=PayloadIndexes)
+    lag: float = 0.0
+    pending: list[tuple[float, Callable[[], Any]]] = field(default_factory=list)  # (due, apply), in order
+    operations: int = 0
+
+    def update(self, params: dict[str, str], apply: Callable[[], Any]) -> models.UpdateResult:
+        """Apply an update as ``wait`` says (see the module docstring); its UpdateResult."""
+        self.operations += 1
+        if params.get("wait", "false") == "true":
+            self.apply_pending(float("inf"))
+            apply()
+            return models.UpdateResult(operation_id=self.operations, status=models.UpdateStatus.COMPLETED)
+        if self.lag > 0:
+            self.pending.append((time.monotonic() + self.lag, apply))
+        else:
+            apply()
+        return models.UpdateResult(operation_id=self.operations, status=models.UpdateStatus.ACKNOWLEDGED)
+
+    def apply_pending(self, now: float) -> None:
+        while self.pending and self.pending[0][0] <= now:
+            _, apply = self.pending.pop(0)
+            try:
+                apply()
+            except (ValueError, KeyError):
+                pass  # an unawaited update that fails is only logged by the server
 
     def dispatch(self, call: Call) -> tuple[int, Any]:
         started = time.perf_counter()
+        self.apply_pending(time.monotonic())
         for entry in _ROUTES:
             match = entry.pattern.match(call.path)
             if match is None or entry.method != call.method:
                 continue
-            args = {k: _unquote(v) for k, v in match.groupdict().items()}
+            args = {k: unquote(v) for k, v in match.groupdict().items()}
             body = _parse(entry.body, call.body) if entry.body is not None else None
             try:
                 result = entry.handler(self, body=body, params=call.params, **args)
@@ -82,12 +121,6 @@ class Api:
         if name not in self.engine.collections:
             raise not_found(name)
         return self.engine.collections[name]
-
-
-def _unquote(value: str) -> str:
-    from urllib.parse import unquote
-
-    return unquote(value)
 
 
 def _parse(adapter: pydantic.TypeAdapter, body: bytes) -> Any:
@@ -136,11 +169,6 @@ def _jsonable(result: Any) -> Any:
     return result
 
 
-def _update_result(params: dict[str, str]) -> models.UpdateResult:
-    status = models.UpdateStatus.COMPLETED if params.get("wait", "false") == "true" else models.UpdateStatus.ACKNOWLEDGED
-    return models.UpdateResult(operation_id=0, status=status)
-
-
 # ---- collections ------------------------------------------------------------------------
 
 
@@ -167,6 +195,7 @@ def create_collection(api: Api, name: str, body: models.CreateCollection, **_: A
 
 @route("DELETE", "/collections/{name}")
 def delete_collection(api: Api, name: str, **_: Any) -> Any:
+    api.apply_pending(float("inf"))  # the collection's queued updates go with it (or fail, unobserved)
     api.indexes.drop(name)
     return api.engine.delete_collection(name)
 
@@ -184,8 +213,7 @@ def create_field_index(api: Api, name: str, body: models.CreateFieldIndex, param
     api.collection(name)
     if body.field_schema is None:
         raise bad_request(f"Can't auto-detect field type for `{body.field_name}`: give field_schema")
-    api.indexes.create(name, body.field_name, body.field_schema)
-    return _update_result(params)
+    return api.update(params, lambda: api.indexes.create(name, body.field_name, body.field_schema))
 
 
 # ---- points -----------------------------------------------------------------------------
@@ -197,15 +225,13 @@ def upsert_points(api: Api, name: str, body: Any, params: dict[str, str], **_: A
     if body.shard_key is not None:
         raise unsupported("shard keys")
     points = body.batch if isinstance(body, models.PointsBatch) else body.points
-    api.engine.upsert(name, points=points, update_filter=body.update_filter, update_mode=body.update_mode)
-    return _update_result(params)
+    return api.update(params, lambda: api.engine.upsert(name, points=points, update_filter=body.update_filter, update_mode=body.update_mode))
 
 
 @route("POST", "/collections/{name}/points/delete", models.PointsSelector)
 def delete_points(api: Api, name: str, body: Any, params: dict[str, str], **_: Any) -> Any:
     api.collection(name)
-    api.engine.delete(name, points_selector=body)
-    return _update_result(params)
+    return api.update(params, lambda: api.engine.delete(name, points_selector=body))
 
 
 @route("POST", "/collections/{name}/points", models.PointRequest)
@@ -255,5 +281,7 @@ def query_batch_points(api: Api, name: str, body: models.QueryRequestBatch, **_:
 def facet(api: Api, name: str, body: models.FacetRequest, **_: Any) -> Any:
     collection = api.collection(name)
     kind = api.indexes.facet_kind(name, body.key)
-    every = api.engine.facet(name, key=body.key, facet_filter=body.filter, limit=max(1, len(collection.payload)), exact=True)
-    return api.indexes.facet_hits(kind, every, 10 if body.limit is None else body.limit)
+    limit = 10 if body.limit is None else body.limit
+    if limit < 1:
+        raise ValueError(f"limit value {limit} is invalid. Must be 1 or larger.")
+    return api.indexes.facet(kind, collection, body.key, body.filter, limit)

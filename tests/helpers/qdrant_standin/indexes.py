@@ -1,9 +1,12 @@
 """Payload indexes, which local mode does not keep: ``payload_schema`` and the facets that need them.
 
 On a server a facet reads one payload index of its key (keyword, integer, bool or
-uuid; without one the request is a 400) and so counts the values of that type only;
-local mode counts every value. The stand-in keeps the indexes created per collection
-and answers facets as the server does.
+uuid; without one the request is a 400) and so counts the values of that type only, as
+the index holds them: a keyword index keeps strings verbatim, a uuid index parses them.
+Local mode's facet counts every value and prints any UUID-like string in canonical form,
+so the stand-in counts itself: the points the engine's filter matches, their values by
+the engine's own ``value_by_key``, each once per point, most frequent first and ties by
+value (the order local mode and the server share).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import uuid
 from typing import Any
 
 from qdrant_client.http import models
+from qdrant_client.local.payload_value_extractor import value_by_key
 
 from .errors import bad_request
 
@@ -67,6 +71,14 @@ class PayloadIndexes:
             )
         return _kind(schema)
 
-    def facet_hits(self, kind: str, every: models.FacetResponse, limit: int) -> models.FacetResponse:
-        """The hits of the index's type, most frequent first (``every`` is local mode's full, ordered list)."""
-        return models.FacetResponse(hits=[hit for hit in every.hits if _holds(kind, hit.value)][:limit])
+    def facet(self, kind: str, local: Any, key: str, where: models.Filter | None, limit: int) -> models.FacetResponse:
+        """The facet over the index of type ``kind`` on ``key`` (``local``: the engine's collection)."""
+        records, _ = local.scroll(scroll_filter=where, limit=max(1, len(local.payload)), with_payload=True)
+        counts: dict[Any, int] = {}
+        for record in records:
+            values = value_by_key(record.payload or {}, key) or []
+            held = {str(uuid.UUID(v)) if kind == "uuid" else v for v in values if _holds(kind, v)}
+            for value in held:
+                counts[value] = counts.get(value, 0) + 1
+        ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return models.FacetResponse(hits=[models.FacetValueHit(value=value, count=count) for value, count in ordered])

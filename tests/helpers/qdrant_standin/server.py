@@ -3,16 +3,19 @@
 Successful answers are ``{"result": ..., "status": "ok", "time": <s>}``, errors
 ``{"status": {"error": "..."}, "time": ...}`` with Qdrant's status (errors.py). With
 an API key configured, a request without ``api-key`` (or ``Authorization: Bearer``) is
-a 401 and one with a wrong key a 403, each with Qdrant's plain-text message. The
-engine is guarded by one lock, so requests apply one at a time.
+a 401 and one with a wrong key a 403, each with Qdrant's plain-text message
+(src/common/auth in Qdrant). A ``read_only_api_key`` may only read: GET, and the POSTs
+Qdrant lists as reads (src/actix/auth.rs ``READ_ONLY_POST_PATTERNS``, plus query and
+facet); anything else is a 403. The engine is guarded by one lock, so requests apply
+one at a time.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,6 +23,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .api import Api, Call
 from .errors import QdrantError
+
+_READ_POSTS = re.compile(r"^/collections/[^/]+/(points(/count|/scroll|/query|/query/batch|/query/groups|/search|/search/batch|/recommend|/recommend/batch|/discover|/discover/batch)?|facet)$")
 
 
 @dataclass
@@ -60,7 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
         params = dict(parse_qsl(split.query, keep_blank_values=True))
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         record = RecordedCall(self.command, split.path, params, _parsed(body))
-        denied = self._denied(standin.api_key)
+        denied = self._denied(standin.api_key, standin.read_only_api_key, split.path)
         if denied is not None:
             record.status = denied[0]
             standin.requests.append(record)
@@ -78,17 +83,21 @@ class _Handler(BaseHTTPRequestHandler):
         standin.requests.append(record)
         self._respond(status, json.dumps(payload).encode(), "application/json")
 
-    def _denied(self, api_key: str | None) -> tuple[int, str] | None:
-        if api_key is None:
+    def _denied(self, api_key: str | None, read_only_key: str | None, path: str) -> tuple[int, str] | None:
+        if api_key is None and read_only_key is None:
             return None
         given = self.headers.get("api-key")
         if given is None and (self.headers.get("Authorization") or "").startswith("Bearer "):
             given = self.headers["Authorization"][len("Bearer ") :]
         if given is None:
             return 401, "Must provide an API key or an Authorization bearer token"
-        if given != api_key:
-            return 403, "Invalid API key or JWT"
-        return None
+        if given == api_key:
+            return None
+        if given == read_only_key:
+            if self.command == "GET" or (self.command == "POST" and _READ_POSTS.match(path)):
+                return None
+            return 403, "Forbidden: Write access is denied with a read-only API key"
+        return 403, "Invalid API key or JWT"
 
     def _respond(self, status: int, data: bytes, kind: str) -> None:
         self.send_response(status)
@@ -111,12 +120,15 @@ class QdrantStandin:
     """An in-process Qdrant stand-in on ``http://127.0.0.1:<port>``.
 
     ``requests`` records what was asked, ``internal_errors`` collects stand-in bugs
-    (a test should find it empty); ``reset()`` drops every collection.
+    (a test should find it empty); ``reset()`` drops every collection. ``lag``: seconds
+    before a ``wait=false`` update applies (api.py).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None):
-        self.api = Api()
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None, read_only_api_key: str | None = None, lag: float = 0.0):
+        self.lag = lag
+        self.api = Api(lag=lag)
         self.api_key = api_key
+        self.read_only_api_key = read_only_api_key
         self.lock = threading.RLock()
         self.requests: list[RecordedCall] = []
         self.internal_errors: list[BaseException] = []
@@ -131,7 +143,7 @@ class QdrantStandin:
 
     def reset(self) -> None:
         with self.lock:
-            self.api = Api()
+            self.api = Api(lag=self.lag)
             self.requests.clear()
 
     def start(self) -> QdrantStandin:

@@ -329,11 +329,13 @@ class QdrantVectorStore(BaseVectorStore):
             self._indexed[name] = set(schema)
         await self._create_indexes(name, {k: v for k, v in index_schemas(filter).items() if k not in self._indexed[name]})
 
-    async def _create_indexes(self, name: str, wanted: dict[str, Any]) -> None:
+    async def _create_indexes(self, name: str, wanted: dict[str, Any], wait: bool = False) -> None:
+        """Create payload indexes; ``wait`` for them when the next request needs them (a facet does, a filter
+        only runs faster: a server applies an unawaited index later)."""
         for key, schema in wanted.items():
             self._indexed.setdefault(name, set()).add(key)  # tried once: a read-only key may refuse
             try:
-                await self._call("create_payload_index", collection_name=name, field_name=key, field_schema=schema, wait=False)
+                await self._call("create_payload_index", collection_name=name, field_name=key, field_schema=schema, wait=wait)
             except Exception as exc:
                 log.warning("could not create a Qdrant payload index on %s.%s: %s", name, key, exc)
 
