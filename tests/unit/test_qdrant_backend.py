@@ -444,6 +444,39 @@ def test_server_code_path_through_the_async_client():
     assert set(scrolls) == {4}  # a server pages as asked (local mode fetches big pages)
 
 
+def test_writes_of_common_sizes_fit_a_servers_request_limit():
+    """1,100 nodes of 1,536 dimensions (OpenAI's small model) make a 38 MiB upsert, over a default Qdrant
+    server's 32 MiB request limit: they go in several requests."""
+    from tests.helpers.qdrant_standin import QdrantStandin
+
+    many = nodes(1100, dims=1536, metadata=lambda i: {"source": "report.pdf", "page": i, "text": "words " * 40})
+    with QdrantStandin(max_request_size_mb=32) as server, QdrantVectorStore(url=server.url, timeout=60) as store:
+        store.create_workspace("w")
+        store.insert(many, "w")
+        upserts = [r.status for r in server.requests if r.method == "PUT" and r.path.endswith("/points")]
+        assert store.count("w") == 1100 and store.get(["n1099"], "w")[0].vector.tobytes() == vec(1099, 1536).tobytes()
+        assert not server.internal_errors
+    assert len(upserts) > 2 and set(upserts) == {200}
+
+
+def test_batch_searches_fit_a_servers_request_limit(monkeypatch):
+    """A batch search goes in requests under the limit too (scaled down: 1 MiB, 100 queries of 1,536
+    dimensions; 1,000 queries make 33 MiB)."""
+    from tests.helpers.qdrant_standin import QdrantStandin
+    from vecbook.stores.qdrant import requests
+
+    monkeypatch.setattr(requests, "REQUEST_BYTES", 512 * 1024)
+    queries = np.stack([vec(i, 1536) for i in range(100)])
+    with QdrantStandin(max_request_size_mb=1) as server, QdrantVectorStore(url=server.url) as store:
+        store.create_workspace("w")
+        store.insert(nodes(100, dims=1536), "w")
+        hits = store.batch_search(queries, "w", top_k=1, filter_dict={"i": {"lt": 100}})
+        batches = [r.status for r in server.requests if r.path.endswith("/query/batch")]
+        assert not server.internal_errors
+    assert [h[0].unique_id for h in hits] == [f"n{i}" for i in range(100)]
+    assert len(batches) > 4 and set(batches) == {200}
+
+
 def test_a_collection_with_named_vectors_is_left_alone(store):
     store._client.client.create_collection(collection_name("w"), vectors_config={"text": models.VectorParams(size=4, distance=models.Distance.DOT)})
     with pytest.raises(ValidationError, match="named vectors"):

@@ -141,3 +141,12 @@ def test_api_keys(standin):
     assert info.value.status_code == 403
     for c in (writer, reader, stranger, nobody):
         c.close()
+
+
+def test_a_body_over_the_request_limit_is_refused_whole(standin, client):
+    standin.max_request_size = 64 * 1024
+    client.create_collection("c", vectors_config=models.VectorParams(size=3, distance=models.Distance.DOT))
+    big = [models.PointStruct(id=i, vector=[1.0, 2.0, 3.0], payload={"text": "x" * 1000}) for i in range(100)]
+    status, message = error(lambda: client.upsert("c", points=big))
+    assert status == 400 and message.startswith("JSON payload (") and "is larger than allowed (limit: 65536 bytes)" in message
+    assert client.count("c").count == 0

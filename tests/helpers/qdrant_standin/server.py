@@ -64,7 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         params = dict(parse_qsl(split.query, keep_blank_values=True))
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        record = RecordedCall(self.command, split.path, params, _parsed(body))
+        record = RecordedCall(self.command, split.path, params, _parsed(body) if len(body) <= standin.max_request_size else None)
         denied = self._denied(standin.api_key, standin.read_only_api_key, split.path)
         if denied is not None:
             record.status = denied[0]
@@ -72,6 +72,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._respond(denied[0], denied[1].encode(), "text/plain; charset=utf-8")
             return
         try:
+            if len(body) > standin.max_request_size:  # actix's JsonConfig limit (service.max_request_size_mb)
+                raise QdrantError(400, f"JSON payload ({len(body)} bytes) is larger than allowed (limit: {standin.max_request_size} bytes).")
             with standin.lock:
                 status, payload = standin.api.dispatch(Call(self.command, split.path, params, body))
         except QdrantError as exc:
@@ -121,11 +123,22 @@ class QdrantStandin:
 
     ``requests`` records what was asked, ``internal_errors`` collects stand-in bugs
     (a test should find it empty); ``reset()`` drops every collection. ``lag``: seconds
-    before a ``wait=false`` update applies (api.py).
+    before a ``wait=false`` update applies (api.py). ``max_request_size_mb``: a bigger
+    body is refused with a 400, as Qdrant's ``service.max_request_size_mb`` (default 32)
+    makes it refuse it.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None, read_only_api_key: str | None = None, lag: float = 0.0):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        read_only_api_key: str | None = None,
+        lag: float = 0.0,
+        max_request_size_mb: float = 32,
+    ):
         self.lag = lag
+        self.max_request_size = int(max_request_size_mb * 1024 * 1024)
         self.api = Api(lag=lag)
         self.api_key = api_key
         self.read_only_api_key = read_only_api_key

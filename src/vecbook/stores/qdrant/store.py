@@ -38,6 +38,7 @@ try:
     from .clients import LocalClient, RemoteClients, server_args, translate_error
     from .facets import distinct_values as facet_values
     from .filters import PRESENT_KEY, index_schemas, plan_filter
+    from .requests import point_batches, query_spans
 except ImportError:  # the constructor raises MissingDependencyError
     models = None
 
@@ -215,8 +216,9 @@ class QdrantVectorStore(BaseVectorStore):
 
     async def _upsert(self, ws: str, batch: NodeBatch) -> None:
         distance = await self._sized(ws, batch.dimensions)
-        batch_points = await to_thread(points, batch, distance) if len(batch) > 256 else points(batch, distance)
-        await self._call("upsert", ws, collection_name=collection_name(ws), points=batch_points, wait=True)
+        batches = await to_thread(_requests, batch, distance) if len(batch) > 256 else _requests(batch, distance)
+        for batch_points in batches:  # all_or_nothing undoes the whole chunk if a later request fails
+            await self._call("upsert", ws, collection_name=collection_name(ws), points=batch_points, wait=True)
 
     async def _delete(self, ws: str, ids: list[str]) -> None:
         if (await self._info(ws))[0] is None:
@@ -287,11 +289,13 @@ class QdrantVectorStore(BaseVectorStore):
             options = {"limit": limit, "with_payload": READ_PAYLOAD, "with_vectors": with_vector}
             responses = [await self._call("query_points", ws, collection_name=name, query=queries[0], query_filter=native, **options)]
         else:
-            requests = [
-                models.QueryRequest(query=q.tolist(), filter=native, limit=limit, with_payload=READ_PAYLOAD, with_vector=with_vector)
-                for q in queries
-            ]
-            responses = await self._call("query_batch_points", ws, collection_name=name, requests=requests)
+            responses = []
+            for start, stop in query_spans(len(queries), queries.shape[1], native):  # each request under the server's limit
+                requests = [
+                    models.QueryRequest(query=q.tolist(), filter=native, limit=limit, with_payload=READ_PAYLOAD, with_vector=with_vector)
+                    for q in queries[start:stop]
+                ]
+                responses += await self._call("query_batch_points", ws, collection_name=name, requests=requests)
         return [_unique(nodes(response.points, ws)) for response in responses]
 
     def _pages(self, ws: str, page_size: int, native: Any) -> AsyncIterator[list[VectorNode]]:
@@ -341,6 +345,11 @@ class QdrantVectorStore(BaseVectorStore):
 
     async def _close(self) -> None:
         await self._client.close()
+
+
+def _requests(batch: NodeBatch, distance: str | None) -> list[Any]:
+    """The points of ``batch``, in batches that each fit one request."""
+    return point_batches(points(batch, distance))
 
 
 def _unique(hits: list[VectorNode]) -> list[VectorNode]:
