@@ -477,6 +477,32 @@ def test_batch_searches_fit_a_servers_request_limit(monkeypatch):
     assert len(batches) > 4 and set(batches) == {200}
 
 
+@pytest.mark.parametrize("where", ["unique_id", "content", "metadata value", "metadata key", "filter"])
+def test_a_lone_surrogate_is_refused_by_a_server_store_and_changes_nothing(where):
+    """JSON over HTTP cannot carry a lone surrogate (e.g. from a file name decoded with surrogateescape): a
+    typed error, not the client's serialization error, and the workspace as it was. Local mode keeps them."""
+    from tests.helpers.qdrant_standin import QdrantStandin
+
+    odd = "report\udc80.pdf"
+    node = {"unique_id": "n", "content": "c", "metadata": {"k": "v"}}
+    node.update({"unique_id": {"unique_id": odd}, "content": {"content": odd}, "metadata value": {"metadata": {"k": odd}},
+                 "metadata key": {"metadata": {odd: 1}}, "filter": {}}[where])
+    with QdrantStandin() as server, QdrantVectorStore(url=server.url) as store:
+        store.create_workspace("w")
+        store.insert(nodes(3), "w")
+        with pytest.raises(ValidationError, match="lone surrogate"):
+            if where == "filter":
+                store.search_by_vector(vec(0), "w", top_k=3, filter_dict={"k": odd})
+            else:
+                store.insert(nodes(2) + [VectorNode(vector=vec(9), **node)], "w")  # n0, n1 rewritten, then refused
+        assert sorted(n.unique_id for n in store.iter_workspace_nodes("w")) == ["n0", "n1", "n2"]
+        assert not server.internal_errors
+    with QdrantVectorStore(location=":memory:") as local:
+        local.create_workspace("w")
+        local.insert([VectorNode(vector=vec(9), **node)], "w")
+        assert local.count("w") == 1
+
+
 def test_a_collection_with_named_vectors_is_left_alone(store):
     store._client.client.create_collection(collection_name("w"), vectors_config={"text": models.VectorParams(size=4, distance=models.Distance.DOT)})
     with pytest.raises(ValidationError, match="named vectors"):
