@@ -64,11 +64,12 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         params = dict(parse_qsl(split.query, keep_blank_values=True))
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        record = RecordedCall(self.command, split.path, params, _parsed(body) if len(body) <= standin.max_request_size else None)
+        recorded = standin.record and len(body) <= standin.max_request_size
+        record = RecordedCall(self.command, split.path, params, _parsed(body) if recorded else None)
         denied = self._denied(standin.api_key, standin.read_only_api_key, split.path)
         if denied is not None:
             record.status = denied[0]
-            standin.requests.append(record)
+            self._keep(standin, record)
             self._respond(denied[0], denied[1].encode(), "text/plain; charset=utf-8")
             return
         try:
@@ -82,8 +83,13 @@ class _Handler(BaseHTTPRequestHandler):
             standin.internal_errors.append(exc)
             status, payload = 500, QdrantError(500, f"Service internal error: {exc!r}").body()
         record.status = status
-        standin.requests.append(record)
+        self._keep(standin, record)
         self._respond(status, json.dumps(payload).encode(), "application/json")
+
+    @staticmethod
+    def _keep(standin: QdrantStandin, record: RecordedCall) -> None:
+        if standin.record:
+            standin.requests.append(record)
 
     def _denied(self, api_key: str | None, read_only_key: str | None, path: str) -> tuple[int, str] | None:
         if api_key is None and read_only_key is None:
@@ -144,6 +150,7 @@ class QdrantStandin:
         self.read_only_api_key = read_only_api_key
         self.lock = threading.RLock()
         self.requests: list[RecordedCall] = []
+        self.record = True  # keep each request in ``requests`` (a long-running stand-in turns it off)
         self.internal_errors: list[BaseException] = []
         self._server = _Server((host, port), _Handler)
         self._server.standin = self
