@@ -16,6 +16,7 @@ import json
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -84,6 +85,9 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = 500, QdrantError(500, f"Service internal error: {exc!r}").body()
         record.status = status
         self._keep(standin, record)
+        pause = standin.take_delay(self.command, split.path)
+        if pause:  # a slow server: the request is done, the answer comes late
+            time.sleep(pause)
         self._respond(status, json.dumps(payload).encode(), "application/json")
 
     @staticmethod
@@ -150,6 +154,7 @@ class QdrantStandin:
         self.read_only_api_key = read_only_api_key
         self.lock = threading.RLock()
         self.requests: list[RecordedCall] = []
+        self._delays: list[list] = []
         self.record = True  # keep each request in ``requests`` (a long-running stand-in turns it off)
         self.internal_errors: list[BaseException] = []
         self._server = _Server((host, port), _Handler)
@@ -161,10 +166,25 @@ class QdrantStandin:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    def delay(self, seconds: float, method: str, path_suffix: str, times: int = 1) -> None:
+        """Answer the next ``times`` requests ``method`` on a path ending with ``path_suffix`` ``seconds``
+        late, after doing them (as a busy server finishes what a client gave up waiting for)."""
+        with self.lock:
+            self._delays.append([seconds, method, path_suffix, times])
+
+    def take_delay(self, method: str, path: str) -> float:
+        with self.lock:
+            for entry in self._delays:
+                if entry[1] == method and path.endswith(entry[2]) and entry[3] > 0:
+                    entry[3] -= 1
+                    return entry[0]
+        return 0.0
+
     def reset(self) -> None:
         with self.lock:
             self.api = Api(lag=self.lag)
             self.requests.clear()
+            self._delays.clear()
 
     def start(self) -> QdrantStandin:
         self._thread = threading.Thread(target=self._server.serve_forever, name="qdrant-standin", daemon=True)
