@@ -108,7 +108,7 @@ def test_facets_need_a_payload_index_and_count_its_type_only(client):
 
 
 def test_wait_false_updates_land_later_and_wait_true_ones_after_them(client, standin):
-    standin.api.lag = 0.3
+    standin.api.lag = 30.0  # far beyond any stall of a loaded machine
     client.create_collection("c", vectors_config=models.VectorParams(size=3, distance=models.Distance.DOT))
     assert client.upsert("c", points=points(2), wait=False).status == models.UpdateStatus.ACKNOWLEDGED
     assert client.count("c").count == 0  # acknowledged, not applied yet
@@ -116,9 +116,10 @@ def test_wait_false_updates_land_later_and_wait_true_ones_after_them(client, sta
     assert error(lambda: client.facet("c", key="tag"))[0] == 400
     assert client.upsert("c", points=points(4)[2:], wait=True).status == models.UpdateStatus.COMPLETED
     assert client.count("c").count == 4 and len(client.facet("c", key="tag").hits) == 2  # earlier updates first
+    standin.api.lag = 0.2
     client.upsert("c", points=points(6)[4:], wait=False)
-    time.sleep(0.35)
-    assert client.count("c").count == 6
+    time.sleep(0.5)
+    assert client.count("c").count == 6  # due: applied before the next request
 
 
 def test_api_keys(standin):
