@@ -112,10 +112,10 @@ def test_a_lone_surrogate_is_refused_by_a_server_store_and_changes_nothing(where
 
 def test_a_write_the_server_finishes_after_the_timeout_is_undone():
     """A server slower than ``timeout``: BackendUnavailableError, and the points it wrote anyway are taken back."""
-    with QdrantStandin() as server, QdrantVectorStore(url=server.url, timeout=1) as store:
+    with QdrantStandin() as server, QdrantVectorStore(url=server.url, timeout=2) as store:
         store.create_workspace("w")
         store.insert(nodes(3), "w")
-        server.delay(2.5, "PUT", "/points")
+        server.delay(4.0, "PUT", "/points")
         with pytest.raises(BackendUnavailableError, match="not reachable"):
             store.insert(nodes(6)[3:], "w")
         assert sorted(n.unique_id for n in store.iter_workspace_nodes("w")) == ["n0", "n1", "n2"]
