@@ -151,3 +151,27 @@ def test_a_body_over_the_request_limit_is_refused_whole(standin, client):
     status, message = error(lambda: client.upsert("c", points=big))
     assert status == 400 and message.startswith("JSON payload (") and "is larger than allowed (limit: 65536 bytes)" in message
     assert client.count("c").count == 0
+
+
+def test_strict_mode_refuses_filters_on_keys_without_a_fitting_index(standin, client):
+    standin.api.strict = True
+    client.create_collection("c", vectors_config=models.VectorParams(size=3, distance=models.Distance.DOT))
+    client.upsert("c", points=points())
+    by_tag = models.Filter(must=[models.FieldCondition(key="tag", match=models.MatchValue(value="t0"))])
+    by_i = models.Filter(should=[models.FieldCondition(key="i", range=models.Range(gte=2))])
+    status, message = error(lambda: client.count("c", count_filter=by_tag))
+    assert (status, message) == (400, 'Bad request: Index required but not found for "tag" of one of the following types: [keyword]. '
+                                      "Help: Create an index for this key or use a different filter.")
+    assert client.count("c").count == 6  # no filter, nothing to index
+    client.create_payload_index("c", field_name="tag", field_schema=models.PayloadSchemaType.FLOAT, wait=True)
+    assert error(lambda: client.scroll("c", scroll_filter=by_tag))[0] == 400  # a float index cannot match strings
+    client.create_payload_index("c", field_name="tag", field_schema=models.PayloadSchemaType.KEYWORD, wait=True)
+    assert client.count("c", count_filter=by_tag).count == 3
+    assert "[float, integer]" in error(lambda: client.query_points("c", query=[1, 0, 0], query_filter=by_i))[1]
+    client.create_payload_index("c", field_name="i", field_schema=models.PayloadSchemaType.INTEGER, wait=True)
+    assert len(client.query_points("c", query=[1, 0, 0], query_filter=by_i).points) == 4
+    nested = models.Filter(must=[models.NestedCondition(nested=models.Nested(key="n", filter=models.Filter(must=[models.FieldCondition(key="h", range=models.Range(gt=0))])))])
+    assert 'not found for "n[].h"' in error(lambda: client.count("c", count_filter=nested))[1]
+    status, message = error(lambda: client.delete("c", points_selector=models.FilterSelector(filter=models.Filter(must=[models.IsEmptyCondition(is_empty=models.PayloadField(key="ok"))]))))
+    assert status == 400 and '"ok"' in message
+    assert client.count("c").count == 6

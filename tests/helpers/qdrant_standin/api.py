@@ -37,6 +37,7 @@ from .errors import (
     unsupported,
 )
 from .indexes import PayloadIndexes
+from .strict import refuse_unindexed
 
 
 @dataclass
@@ -75,6 +76,7 @@ class Api:
     engine: QdrantLocal = field(default_factory=lambda: QdrantLocal(location=":memory:"))
     indexes: PayloadIndexes = field(default_factory=PayloadIndexes)
     lag: float = 0.0
+    strict: bool = False  # strict mode: filters on keys without a fitting payload index are refused (strict.py)
     pending: list[tuple[float, Callable[[], Any]]] = field(default_factory=list)  # (due, apply), in order
     operations: int = 0
 
@@ -116,6 +118,12 @@ class Api:
                 raise unsupported(str(exc)) from exc
             return 200, {"result": _jsonable(result), "status": "ok", "time": time.perf_counter() - started}
         raise QdrantError(404, f"Not found: no endpoint {call.method} {call.path}")
+
+    def filtered(self, name: str, flt: Any) -> Any:
+        """``flt``, once strict mode (if on) has checked that its keys are indexed."""
+        if self.strict and flt is not None:
+            refuse_unindexed(flt, self.indexes.of(name))
+        return flt
 
     def collection(self, name: str):
         if name not in self.engine.collections:
@@ -231,6 +239,8 @@ def upsert_points(api: Api, name: str, body: Any, params: dict[str, str], **_: A
 @route("POST", "/collections/{name}/points/delete", models.PointsSelector)
 def delete_points(api: Api, name: str, body: Any, params: dict[str, str], **_: Any) -> Any:
     api.collection(name)
+    if isinstance(body, models.FilterSelector):
+        api.filtered(name, body.filter)
     return api.update(params, lambda: api.engine.delete(name, points_selector=body))
 
 
@@ -242,14 +252,16 @@ def get_points(api: Api, name: str, body: models.PointRequest, **_: Any) -> Any:
 
 @route("POST", "/collections/{name}/points/count", models.CountRequest)
 def count_points(api: Api, name: str, body: models.CountRequest, **_: Any) -> Any:
-    return api.engine.count(name, count_filter=body.filter, exact=True if body.exact is None else body.exact)
+    api.collection(name)
+    return api.engine.count(name, count_filter=api.filtered(name, body.filter), exact=True if body.exact is None else body.exact)
 
 
 @route("POST", "/collections/{name}/points/scroll", models.ScrollRequest)
 def scroll_points(api: Api, name: str, body: models.ScrollRequest, **_: Any) -> Any:
     with_payload = True if body.with_payload is None else body.with_payload
+    api.collection(name)
     records, offset = api.engine.scroll(
-        name, scroll_filter=body.filter, limit=10 if body.limit is None else body.limit, order_by=body.order_by,
+        name, scroll_filter=api.filtered(name, body.filter), limit=10 if body.limit is None else body.limit, order_by=body.order_by,
         offset=body.offset, with_payload=with_payload, with_vectors=body.with_vector or False,
     )
     return models.ScrollResult(points=records, next_page_offset=offset)
@@ -258,8 +270,9 @@ def scroll_points(api: Api, name: str, body: models.ScrollRequest, **_: Any) -> 
 def _query(api: Api, name: str, request: models.QueryRequest) -> models.QueryResponse:
     if request.shard_key is not None:
         raise unsupported("shard keys")
+    api.collection(name)
     return api.engine.query_points(
-        name, query=request.query, using=request.using, prefetch=request.prefetch, query_filter=request.filter,
+        name, query=request.query, using=request.using, prefetch=request.prefetch, query_filter=api.filtered(name, request.filter),
         search_params=request.params, limit=10 if request.limit is None else request.limit, offset=request.offset,
         with_payload=request.with_payload or False, with_vectors=request.with_vector or False,
         score_threshold=request.score_threshold, lookup_from=request.lookup_from,
@@ -281,6 +294,7 @@ def query_batch_points(api: Api, name: str, body: models.QueryRequestBatch, **_:
 def facet(api: Api, name: str, body: models.FacetRequest, **_: Any) -> Any:
     collection = api.collection(name)
     kind = api.indexes.facet_kind(name, body.key)
+    api.filtered(name, body.filter)
     limit = 10 if body.limit is None else body.limit
     if limit < 1:
         raise ValueError(f"limit value {limit} is invalid. Must be 1 or larger.")

@@ -50,6 +50,10 @@ class PayloadIndexes:
     def create(self, collection: str, field: str, schema: Any) -> None:
         self._by_collection.setdefault(collection, {})[field] = schema
 
+    def of(self, collection: str) -> dict[str, Any]:
+        """The collection's indexes: key -> schema as created."""
+        return self._by_collection.get(collection, {})
+
     def drop(self, collection: str) -> None:
         self._by_collection.pop(collection, None)
 

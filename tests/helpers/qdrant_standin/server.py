@@ -135,7 +135,8 @@ class QdrantStandin:
     (a test should find it empty); ``reset()`` drops every collection. ``lag``: seconds
     before a ``wait=false`` update applies (api.py). ``max_request_size_mb``: a bigger
     body is refused with a 400, as Qdrant's ``service.max_request_size_mb`` (default 32)
-    makes it refuse it.
+    makes it refuse it. ``strict``: strict mode's refusal of filters on unindexed keys
+    (strict.py), as on Qdrant Cloud.
     """
 
     def __init__(
@@ -146,10 +147,11 @@ class QdrantStandin:
         read_only_api_key: str | None = None,
         lag: float = 0.0,
         max_request_size_mb: float = 32,
+        strict: bool = False,
     ):
-        self.lag = lag
+        self.lag, self.strict = lag, strict
         self.max_request_size = int(max_request_size_mb * 1024 * 1024)
-        self.api = Api(lag=lag)
+        self.api = Api(lag=lag, strict=strict)
         self.api_key = api_key
         self.read_only_api_key = read_only_api_key
         self.lock = threading.RLock()
@@ -182,7 +184,7 @@ class QdrantStandin:
 
     def reset(self) -> None:
         with self.lock:
-            self.api = Api(lag=self.lag)
+            self.api = Api(lag=self.lag, strict=self.strict)
             self.requests.clear()
             self._delays.clear()
 
