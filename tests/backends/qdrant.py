@@ -8,6 +8,8 @@ fsync wait); tests/unit/test_qdrant_backend.py reopens a store on the real disk.
 ``qdrant-server``: ``url=`` to the stand-in (tests/helpers/qdrant_standin), a real
 HTTP server on loopback speaking Qdrant's REST API, which the official
 ``AsyncQdrantClient`` talks to; one per session, emptied after each test.
+``qdrant-strict``: the same in strict mode, as Qdrant Cloud runs collections: a filter on a
+key without a fitting payload index is refused.
 ``qdrant-live``: ``url=$VECBOOK_QDRANT_URL`` (skipped when it is unset), e.g.
 ``VECBOOK_QDRANT_URL=http://localhost:6333``, with ``VECBOOK_QDRANT_API_KEY`` if the
 server wants one. QdrantVectorStore has no collection prefix, so the live server must
@@ -41,13 +43,22 @@ def _in_memory(tmp_path, request, **kwargs):
     return vecbook.QdrantVectorStore(location=":memory:", **kwargs)
 
 
-@pytest.fixture(scope="session")
-def qdrant_standin():
+def _standin(**options):
     pytest.importorskip("qdrant_client")
     from tests.helpers.qdrant_standin import QdrantStandin
 
-    with QdrantStandin(lag=0.5) as server:  # wait=false updates land 0.5 s later, as on a busy server
+    with QdrantStandin(lag=0.5, **options) as server:  # wait=false updates land 0.5 s later, as on a busy server
         yield server
+
+
+@pytest.fixture(scope="session")
+def qdrant_standin():
+    yield from _standin()
+
+
+@pytest.fixture(scope="session")
+def qdrant_standin_strict():
+    yield from _standin(strict=True)
 
 
 def _once_per_test(request, key: str, setup) -> None:
@@ -57,8 +68,8 @@ def _once_per_test(request, key: str, setup) -> None:
         setup(node)
 
 
-def _make_standin(tmp_path, request, **kwargs):
-    server = request.getfixturevalue("qdrant_standin")
+def _make_standin(tmp_path, request, fixture: str = "qdrant_standin", **kwargs):
+    server = request.getfixturevalue(fixture)
 
     def cleanup() -> None:
         server.reset()
@@ -103,7 +114,17 @@ def _make_live(tmp_path, request, **kwargs):
     return vecbook.QdrantVectorStore(url=url, api_key=api_key, **kwargs)
 
 
-VARIANTS = {"qdrant": _on_disk, "qdrant-memory": _in_memory, "qdrant-server": _make_standin, "qdrant-live": _make_live}
+def _make_strict(tmp_path, request, **kwargs):
+    return _make_standin(tmp_path, request, fixture="qdrant_standin_strict", **kwargs)
+
+
+VARIANTS = {
+    "qdrant": _on_disk,
+    "qdrant-memory": _in_memory,
+    "qdrant-server": _make_standin,
+    "qdrant-strict": _make_strict,
+    "qdrant-live": _make_live,
+}
 
 
 @pytest.fixture

@@ -315,11 +315,14 @@ def test_every_key_has_a_name_qdrant_reads():
 
 def test_payload_indexes_for_server_mode():
     tree = parse_filter({"category": {"ne": "AI"}, "rank": {"gte": 1}, "flag": True, "name": {"gte": "m"}, "date": {"gte": "2024"}, "day": {"lt": "2024-02"}, "t": {"exists": True}})
-    assert index_schemas(tree) == {
+    assert index_schemas(plan_filter(tree).filter) == {  # the index serving each condition, as strict mode requires
         "_f.s_category": models.PayloadSchemaType.KEYWORD,
         "_f.n_rank": models.PayloadSchemaType.FLOAT,
+        "_f.N_rank[].h": models.PayloadSchemaType.FLOAT,  # ints beyond 2**53, in a Nested condition
         "_f.b_flag": models.PayloadSchemaType.BOOL,
+        "_present": models.PayloadSchemaType.KEYWORD,  # "name" >= "m" is post-filtered over "name exists"
         "_f.t_day": models.PayloadSchemaType.FLOAT,
+        "_f.T_day[].h": models.PayloadSchemaType.FLOAT,
     }
 
 

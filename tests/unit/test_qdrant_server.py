@@ -16,7 +16,6 @@ pytest.importorskip("qdrant_client")
 
 from tests.helpers.qdrant_standin import QdrantStandin  # noqa: E402
 from vecbook import BackendUnavailableError, QdrantVectorStore, ValidationError, VectorNode  # noqa: E402
-from vecbook.stores.qdrant.filters import PRESENT_KEY  # noqa: E402
 
 
 def vec(i: int, dims: int = 8) -> np.ndarray:
@@ -52,7 +51,7 @@ def test_server_code_path_through_the_async_client():
     assert {h.unique_id for h in hits} == {n.unique_id for n in listed} == expected
     assert [n.unique_id for n in got] == ["n3"] and got[0].vector.tobytes() == vec(3).tobytes()
     assert count == 28 and names == ["Srv"]
-    assert made == [PRESENT_KEY, "_f.s_tag", "_f.n_i", "_f.t_day"]
+    assert made == ["_v", "_f.s_tag", "_f.n_i", "_f.N_i[].h", "_f.t_day", "_f.T_day[].h"]  # each key a filter reads, once
     assert set(scrolls) == {4}  # a server pages as asked (local mode fetches big pages)
 
 

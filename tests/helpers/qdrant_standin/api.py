@@ -213,6 +213,8 @@ def get_collection(api: Api, name: str, **_: Any) -> Any:
     api.collection(name)
     info = api.engine.get_collection(name)
     info.payload_schema = api.indexes.schema(name, api.collection(name))
+    if api.strict:
+        info.config.strict_mode_config = models.StrictModeConfigOutput(enabled=True, unindexed_filtering_retrieve=False, unindexed_filtering_update=False)
     return info
 
 

@@ -42,6 +42,7 @@ async def distinct_values(store: QdrantVectorStore, ws: str, native: models.Filt
     name = collection_name(ws)
     numbers = models.Filter(should=[_holds(_key("n", path)), _holds(_key("N", path))])
     with_numbers = models.Filter(must=[native, numbers]) if native is not None else numbers
+    await store._ensure_indexes(ws, with_numbers)
     if (await store._call("count", ws, collection_name=name, count_filter=with_numbers, exact=True)).count:
         return None
     strings, booleans = _key("s", path), _key("b", path)
