@@ -9,7 +9,9 @@ the server's ``Format error in JSON body``), responses use Qdrant's envelope
 values, 403 without the API key). Each request is executed by qdrant_client's
 local-mode engine (``QdrantLocal``), so filters, scoring and facets are
 Qdrant's reference implementation in Python; the stand-in adds what local mode
-lacks: payload indexes (``payload_schema``; facets need one, as on the server).
+lacks: payload indexes (``payload_schema``; facets need one, as on the server),
+``wait=false`` updates that land late (``lag``), the request-size limit, and strict
+mode's refusal of filters on unindexed keys (``strict``).
 See docs/reliability.md for what it does and does not verify::
 
     with QdrantStandin(api_key="secret") as qdrant:
