@@ -143,15 +143,13 @@ class QdrantVectorStore(BaseVectorStore):
         vectors = models.VectorParams(size=dimensions, distance=_QDRANT_DISTANCE[self.distance])
         await self._create_collection(name, vectors)
 
-    async def _create_collection(self, name: str, vectors: Any) -> bool:
-        """Create a collection; False if it exists already (made meanwhile by someone else)."""
+    async def _create_collection(self, name: str, vectors: Any) -> None:
+        """Create a collection, unless it exists already (made meanwhile by someone else)."""
         try:
             await self._call("create_collection", collection_name=name, vectors_config=vectors)
         except Exception as exc:
             if "already exists" not in str(exc):
                 raise
-            return False
-        return True
 
     async def _drop(self, ws: str) -> None:
         for name in (collection_name(ws), pending_name(ws)):
