@@ -1,10 +1,23 @@
-"""The qdrant backend in the conformance suite: local mode on disk (``path=``) and in memory.
+"""The qdrant backend in the conformance suite: local mode, and server mode over REST.
 
+``qdrant`` (local mode on disk) and ``qdrant-memory`` (``location=":memory:"``).
 Local mode commits one sqlite transaction per point, ~10 ms each on this disk, so the
 on-disk variant lives in /dev/shm where there is one (the same code path, without the
 fsync wait); tests/unit/test_qdrant_backend.py reopens a store on the real disk.
+
+``qdrant-server``: ``url=`` to the stand-in (tests/helpers/qdrant_standin), a real
+HTTP server on loopback speaking Qdrant's REST API, which the official
+``AsyncQdrantClient`` talks to; one per session, emptied after each test.
+``qdrant-strict``: the same in strict mode, as Qdrant Cloud runs collections: a filter on a
+key without a fitting payload index is refused.
+``qdrant-live``: ``url=$VECBOOK_QDRANT_URL`` (skipped when it is unset), e.g.
+``VECBOOK_QDRANT_URL=http://localhost:6333``, with ``VECBOOK_QDRANT_API_KEY`` if the
+server wants one. QdrantVectorStore has no collection prefix, so the live server must
+hold no vecbook collection of its own (the test is skipped otherwise); the collections
+a test creates are deleted when it ends.
 """
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -30,7 +43,88 @@ def _in_memory(tmp_path, request, **kwargs):
     return vecbook.QdrantVectorStore(location=":memory:", **kwargs)
 
 
-VARIANTS = {"qdrant": _on_disk, "qdrant-memory": _in_memory}
+def _standin(**options):
+    pytest.importorskip("qdrant_client")
+    from tests.helpers.qdrant_standin import QdrantStandin
+
+    with QdrantStandin(lag=0.5, **options) as server:  # wait=false updates land 0.5 s later, as on a busy server
+        yield server
+
+
+@pytest.fixture(scope="session")
+def qdrant_standin():
+    yield from _standin()
+
+
+@pytest.fixture(scope="session")
+def qdrant_standin_strict():
+    yield from _standin(strict=True)
+
+
+def _once_per_test(request, key: str, setup) -> None:
+    node = request.node
+    if not getattr(node, key, False):
+        setattr(node, key, True)
+        setup(node)
+
+
+def _make_standin(tmp_path, request, fixture: str = "qdrant_standin", **kwargs):
+    server = request.getfixturevalue(fixture)
+
+    def cleanup() -> None:
+        server.reset()
+        errors, server.internal_errors[:] = list(server.internal_errors), []
+        assert not errors, f"the Qdrant stand-in failed internally: {errors!r}"
+
+    _once_per_test(request, "_vecbook_qdrant_standin", lambda node: node.addfinalizer(cleanup))
+    return vecbook.QdrantVectorStore(url=server.url, api_key=server.api_key, **kwargs)
+
+
+def _vecbook_collections(client) -> set[str]:
+    from vecbook.stores.qdrant.points import workspace_of
+
+    return {c.name for c in client.get_collections().collections if workspace_of(c.name) is not None}
+
+
+def _make_live(tmp_path, request, **kwargs):
+    url = os.environ.get("VECBOOK_QDRANT_URL")
+    if not url:
+        pytest.skip("set VECBOOK_QDRANT_URL to run the suite against a live Qdrant")
+    api_key = os.environ.get("VECBOOK_QDRANT_API_KEY") or None
+
+    def setup(node) -> None:
+        from qdrant_client import QdrantClient
+
+        client = QdrantClient(url=url, api_key=api_key, check_compatibility=False)
+        before = _vecbook_collections(client)
+        if before:
+            client.close()
+            pytest.skip(f"the live Qdrant at {url} already holds vecbook collections ({len(before)}): use a server without them")
+
+        def cleanup() -> None:
+            try:
+                for name in _vecbook_collections(client):
+                    client.delete_collection(name)
+            finally:
+                client.close()
+
+        node.addfinalizer(cleanup)
+
+    _once_per_test(request, "_vecbook_qdrant_live", setup)
+    return vecbook.QdrantVectorStore(url=url, api_key=api_key, **kwargs)
+
+
+def _make_strict(tmp_path, request, **kwargs):
+    return _make_standin(tmp_path, request, fixture="qdrant_standin_strict", **kwargs)
+
+
+VARIANTS = {
+    "qdrant": _on_disk,
+    "qdrant-memory": _in_memory,
+    "qdrant-server": _make_standin,
+    "qdrant-strict": _make_strict,
+    "qdrant-live": _make_live,
+}
 
 
 @pytest.fixture

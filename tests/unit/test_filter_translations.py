@@ -126,7 +126,7 @@ def test_qdrant_filters_name_only_keys_a_server_parses(key, condition):
     tree = parse_filter({key: condition, "other": {"ne": 1}})
     plan = plan_filter(tree)
     assert plan.exact
-    keys = list(condition_keys(plan.filter)) + list(index_schemas(tree))
+    keys = list(condition_keys(plan.filter)) + list(index_schemas(plan.filter))
     assert keys and all(server_parses(k) for k in keys), keys
 
 

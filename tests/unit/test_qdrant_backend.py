@@ -1,6 +1,7 @@
 """What is specific to the qdrant backend: names, ids, server errors, filter translation, partial writes.
 
-The conformance suite covers the shared behaviour (local mode on disk and in memory).
+The conformance suite covers the shared behaviour (local mode on disk and in memory, server mode
+through the stand-in in tests/helpers/qdrant_standin).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ qdrant_client = pytest.importorskip("qdrant_client")
 from qdrant_client import models  # noqa: E402
 
 from vecbook.stores.qdrant import store as backend, points as qdrant_points  # noqa: E402
-from vecbook.stores.qdrant.clients import RemoteClients  # noqa: E402
 from vecbook.stores.qdrant import QdrantVectorStore, collection_name, point_id, workspace_of  # noqa: E402
 from vecbook.stores.qdrant.filters import PRESENT_KEY, field_name, filter_fields, index_schemas, plan_filter, present_tokens  # noqa: E402
 
@@ -315,11 +315,14 @@ def test_every_key_has_a_name_qdrant_reads():
 
 def test_payload_indexes_for_server_mode():
     tree = parse_filter({"category": {"ne": "AI"}, "rank": {"gte": 1}, "flag": True, "name": {"gte": "m"}, "date": {"gte": "2024"}, "day": {"lt": "2024-02"}, "t": {"exists": True}})
-    assert index_schemas(tree) == {
+    assert index_schemas(plan_filter(tree).filter) == {  # the index serving each condition, as strict mode requires
         "_f.s_category": models.PayloadSchemaType.KEYWORD,
         "_f.n_rank": models.PayloadSchemaType.FLOAT,
+        "_f.N_rank[].h": models.PayloadSchemaType.FLOAT,  # ints beyond 2**53, in a Nested condition
         "_f.b_flag": models.PayloadSchemaType.BOOL,
+        "_present": models.PayloadSchemaType.KEYWORD,  # "name" >= "m" is post-filtered over "name exists"
         "_f.t_day": models.PayloadSchemaType.FLOAT,
+        "_f.T_day[].h": models.PayloadSchemaType.FLOAT,
     }
 
 
@@ -411,41 +414,6 @@ def test_an_undo_that_fails_too_names_the_nodes_in_doubt(monkeypatch):
 
 
 # ---- the server code path -------------------------------------------------------------------
-
-
-@pytest.mark.filterwarnings("ignore:Payload indexes have no effect")
-def test_server_code_path_through_the_async_client():
-    """No Qdrant server runs here: drive the server code path (AsyncQdrantClient per loop,
-    payload indexes) with qdrant-client's async local mode, which shares its API."""
-    store = QdrantVectorStore(host="127.0.0.1", port=free_port())
-    store._client = RemoteClients(lambda: qdrant_client.AsyncQdrantClient(location=":memory:"))
-    made: list[str] = []
-
-    async def scenario():
-        client = store._client._clients.get()
-        real = client.create_payload_index
-
-        async def record(collection_name, field_name, **kwargs):
-            made.append(field_name)
-            return await real(collection_name=collection_name, field_name=field_name, **kwargs)
-
-        client.create_payload_index = record
-        await store.async_create_workspace("Srv", dimensions=8)
-        await store.async_insert(nodes(30, metadata=lambda i: {"i": i, "tag": f"t{i % 3}", "day": f"2024-01-{i + 1:02d}"}), "Srv")
-        spec = {"tag": {"ne": "t0"}, "i": {"gte": 3}, "day": {"lt": "2024-01-20"}}
-        hits = await store.async_search_by_vector(vec(0), "Srv", top_k=30, filter_dict=spec)
-        listed = [n async for n in store.async_iter_workspace_nodes("Srv", filter_dict=spec, page_size=4)]
-        await store.async_delete(["n1", "n2"], "Srv")
-        got = await store.async_get(["n3", "n1"], "Srv")
-        return hits, listed, got, await store.async_count("Srv"), await store.async_list_workspaces()
-
-    hits, listed, got, count, names = asyncio.run(scenario())
-    expected = {f"n{i}" for i in range(3, 19) if i % 3}
-    assert {h.unique_id for h in hits} == {n.unique_id for n in listed} == expected
-    assert [n.unique_id for n in got] == ["n3"] and got[0].vector.tobytes() == vec(3).tobytes()
-    assert count == 28 and names == ["Srv"]
-    assert made == [PRESENT_KEY, "_f.s_tag", "_f.n_i", "_f.t_day"]
-    store.close()
 
 
 def test_a_collection_with_named_vectors_is_left_alone(store):

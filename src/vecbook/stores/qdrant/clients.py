@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 
 import grpc
 import httpx
+from pydantic_core import PydanticSerializationError
 from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ..._aio import PerLoop, to_thread
-from ...errors import BackendUnavailableError, StoreInUseError, WorkspaceNotFoundError
+from ...errors import BackendUnavailableError, StoreInUseError, ValidationError, WorkspaceNotFoundError
 
 __all__ = ["RemoteClients", "LocalClient", "server_args", "translate_error"]
 
@@ -124,9 +125,16 @@ def server_args(host, port, url, api_key, prefer_grpc, grpc_port) -> tuple[dict[
 
 
 def translate_error(exc: Exception, ws: str | None, where: str) -> Exception:
-    """Our error for a client's: a missing collection, an unreachable server; else ``exc`` itself."""
+    """Our error for a client's: a missing collection, an unreachable server, text JSON cannot carry;
+    else ``exc`` itself."""
     if ws is not None and _is_not_found(exc):
         return WorkspaceNotFoundError(ws)
+    if isinstance(exc, PydanticSerializationError) and "surrogates not allowed" in str(exc):
+        return ValidationError(
+            "a string holds a lone surrogate (such as '\\udc80', left by decoding a file name with "
+            "errors='surrogateescape'), which a Qdrant server cannot receive (its API carries UTF-8 JSON): "
+            "the call changed nothing. Encode such text first (e.g. with errors='backslashreplace')"
+        )
     reason = _unreachable_reason(exc)
     if reason is not None:
         return BackendUnavailableError(f"Qdrant server at {where} is not reachable: {reason}")

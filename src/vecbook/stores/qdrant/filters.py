@@ -51,7 +51,7 @@ from typing import Any, Union
 
 from qdrant_client import models
 
-from ...filters import And, Compare, Exists, FilterNode, Not, Or, Path, Range, filter_leaves, iso_instant, number_parts
+from ...filters import And, Compare, Exists, FilterNode, Not, Or, Path, Range, iso_instant, number_parts
 
 __all__ = ["METADATA_KEY", "PRESENT_KEY", "FIELDS_KEY", "QueryPlan", "plan_filter", "present_tokens", "filter_payload", "filter_fields", "field_name", "index_schemas"]
 
@@ -173,27 +173,52 @@ def _encoded(key: str) -> str:
 # ---- payload indexes ----------------------------------------------------------------------
 
 
-def index_schemas(node: FilterNode | None) -> dict[str, models.PayloadSchemaType]:
-    """Payload index types that serve a filter's native conditions (server mode).
+def index_schemas(native: models.Filter | None) -> dict[str, models.PayloadSchemaType]:
+    """The payload index each key of a native filter needs (server mode): the type serving its condition,
+    as Qdrant's strict mode requires (lib/collection/src/problems/unindexed_field.rs); keys under a
+    ``Nested`` condition as ``<key>[].<inner key>``.
 
-    Keyword on ``s_`` keys, bool on ``b_``, float on ``n_`` and ``t_``; the ``N``/``T`` keys
-    (ints beyond 2**53) are rare and left unindexed.
+    A match on a string needs a keyword index, on a bool a bool one, on an int an integer one; a range
+    a float one; ``is_empty`` any index, the one of its kind (``s``, ``b``: keyword, bool; numbers and
+    instants: float).
     """
     found: dict[str, models.PayloadSchemaType] = {}
-    for leaf in filter_leaves(node):
-        if isinstance(leaf, Range):
-            if leaf.kind != "string":
-                found.setdefault(_key("n" if leaf.kind == "number" else "t", leaf.path), models.PayloadSchemaType.FLOAT)
-        elif isinstance(leaf, Compare):
-            values = (leaf.value,) if leaf.op in ("eq", "ne") else leaf.value
-            for value in values:
-                if isinstance(value, bool):
-                    found.setdefault(_key("b", leaf.path), models.PayloadSchemaType.BOOL)
-                elif isinstance(value, str):
-                    found.setdefault(_key("s", leaf.path), models.PayloadSchemaType.KEYWORD)
-                else:
-                    found.setdefault(_key("n", leaf.path), models.PayloadSchemaType.FLOAT)
+    _needs(native, "", found)
     return found
+
+
+def _needs(native: Any, prefix: str, found: dict[str, models.PayloadSchemaType]) -> None:
+    if isinstance(native, models.Filter):
+        for part in (native.must, native.should, native.must_not):
+            for condition in part if isinstance(part, list) else [part] if part is not None else []:
+                _needs(condition, prefix, found)
+    elif isinstance(native, models.NestedCondition):
+        _needs(native.nested.filter, f"{prefix}{native.nested.key}[].", found)
+    elif isinstance(native, models.IsEmptyCondition):
+        found.setdefault(prefix + native.is_empty.key, _kind_schema(native.is_empty.key))
+    elif isinstance(native, models.FieldCondition):
+        found.setdefault(prefix + native.key, _condition_schema(native))
+
+
+def _condition_schema(condition: models.FieldCondition) -> models.PayloadSchemaType:
+    match = condition.match
+    value = match.value if isinstance(match, models.MatchValue) else next(iter(match.any), "") if isinstance(match, models.MatchAny) else None
+    if isinstance(value, bool):
+        return models.PayloadSchemaType.BOOL
+    if isinstance(value, int):
+        return models.PayloadSchemaType.INTEGER
+    if isinstance(value, str):
+        return models.PayloadSchemaType.KEYWORD
+    return models.PayloadSchemaType.FLOAT  # a range
+
+
+def _kind_schema(key: str) -> models.PayloadSchemaType:
+    kind = key[len(FIELDS_KEY) + 1] if key.startswith(FIELDS_KEY + ".") else None
+    if kind == "s" or key == PRESENT_KEY:
+        return models.PayloadSchemaType.KEYWORD
+    if kind == "b":
+        return models.PayloadSchemaType.BOOL
+    return models.PayloadSchemaType.FLOAT
 
 
 # ---- translation ------------------------------------------------------------------

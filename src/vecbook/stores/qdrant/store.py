@@ -37,7 +37,8 @@ try:
 
     from .clients import LocalClient, RemoteClients, server_args, translate_error
     from .facets import distinct_values as facet_values
-    from .filters import PRESENT_KEY, index_schemas, plan_filter
+    from .filters import index_schemas, plan_filter
+    from .requests import point_batches, query_spans
 except ImportError:  # the constructor raises MissingDependencyError
     models = None
 
@@ -90,6 +91,7 @@ class QdrantVectorStore(BaseVectorStore):
         if location is not None and location != ":memory:":
             location, url = None, location
         self._indexed: dict[str, set[str]] = {}
+        self._strict: dict[str, bool] = {}  # collection -> whether the server refuses filters on unindexed keys
         self._current: set[str] = set()  # collections known to hold no point of an older format
         if location is not None or path is not None:
             self._mode = {"location": location} if path is None else {"path": os.fspath(path)}
@@ -139,18 +141,15 @@ class QdrantVectorStore(BaseVectorStore):
             return
         name = collection_name(ws)
         vectors = models.VectorParams(size=dimensions, distance=_QDRANT_DISTANCE[self.distance])
-        if await self._create_collection(name, vectors) and not self._local:
-            await self._create_indexes(name, {PRESENT_KEY: models.PayloadSchemaType.KEYWORD})
+        await self._create_collection(name, vectors)
 
-    async def _create_collection(self, name: str, vectors: Any) -> bool:
-        """Create a collection; False if it exists already (made meanwhile by someone else)."""
+    async def _create_collection(self, name: str, vectors: Any) -> None:
+        """Create a collection, unless it exists already (made meanwhile by someone else)."""
         try:
             await self._call("create_collection", collection_name=name, vectors_config=vectors)
         except Exception as exc:
             if "already exists" not in str(exc):
                 raise
-            return False
-        return True
 
     async def _drop(self, ws: str) -> None:
         for name in (collection_name(ws), pending_name(ws)):
@@ -204,6 +203,7 @@ class QdrantVectorStore(BaseVectorStore):
 
     def _forget(self, name: str) -> None:
         self._indexed.pop(name, None)
+        self._strict.pop(name, None)
         self._current.discard(name)
         if self._local:
             self._client.info.pop(name, None)
@@ -215,8 +215,9 @@ class QdrantVectorStore(BaseVectorStore):
 
     async def _upsert(self, ws: str, batch: NodeBatch) -> None:
         distance = await self._sized(ws, batch.dimensions)
-        batch_points = await to_thread(points, batch, distance) if len(batch) > 256 else points(batch, distance)
-        await self._call("upsert", ws, collection_name=collection_name(ws), points=batch_points, wait=True)
+        batches = await to_thread(_requests, batch, distance) if len(batch) > 256 else _requests(batch, distance)
+        for batch_points in batches:  # all_or_nothing undoes the whole chunk if a later request fails
+            await self._call("upsert", ws, collection_name=collection_name(ws), points=batch_points, wait=True)
 
     async def _delete(self, ws: str, ids: list[str]) -> None:
         if (await self._info(ws))[0] is None:
@@ -263,7 +264,7 @@ class QdrantVectorStore(BaseVectorStore):
             return Translation(None, exact=False)  # no filter copies to filter on: every node is a candidate
         plan = plan_filter(filter)
         if not plan.empty:
-            await self._ensure_indexes(ws, filter)
+            await self._ensure_indexes(ws, plan.filter)
         return Translation(plan.filter, exact=plan.exact, empty=plan.empty)
 
     async def _holds_old_points(self, ws: str) -> bool:
@@ -273,6 +274,7 @@ class QdrantVectorStore(BaseVectorStore):
         if name in self._current or (await self._info(ws))[0] is None:
             return False
         old = models.Filter(must_not=[models.FieldCondition(key=FORMAT_KEY, match=models.MatchValue(value=FORMAT))])
+        await self._ensure_indexes(ws, old)
         if (await self._call("count", ws, collection_name=name, count_filter=old, exact=True)).count:
             return True
         self._current.add(name)
@@ -287,11 +289,13 @@ class QdrantVectorStore(BaseVectorStore):
             options = {"limit": limit, "with_payload": READ_PAYLOAD, "with_vectors": with_vector}
             responses = [await self._call("query_points", ws, collection_name=name, query=queries[0], query_filter=native, **options)]
         else:
-            requests = [
-                models.QueryRequest(query=q.tolist(), filter=native, limit=limit, with_payload=READ_PAYLOAD, with_vector=with_vector)
-                for q in queries
-            ]
-            responses = await self._call("query_batch_points", ws, collection_name=name, requests=requests)
+            responses = []
+            for start, stop in query_spans(len(queries), queries.shape[1], native):  # each request under the server's limit
+                requests = [
+                    models.QueryRequest(query=q.tolist(), filter=native, limit=limit, with_payload=READ_PAYLOAD, with_vector=with_vector)
+                    for q in queries[start:stop]
+                ]
+                responses += await self._call("query_batch_points", ws, collection_name=name, requests=requests)
         return [_unique(nodes(response.points, ws)) for response in responses]
 
     def _pages(self, ws: str, page_size: int, native: Any) -> AsyncIterator[list[VectorNode]]:
@@ -320,25 +324,43 @@ class QdrantVectorStore(BaseVectorStore):
 
     # ---- payload indexes (server mode) ---------------------------------------------------
 
-    async def _ensure_indexes(self, ws: str, filter: FilterNode | None) -> None:
-        if self._local or filter is None:
+    async def _ensure_indexes(self, ws: str, native: Any) -> None:
+        """Index each key the native filter ``native`` reads (``index_schemas``) before it is sent: it runs
+        faster, and a server in strict mode (as on Qdrant Cloud) refuses filters on unindexed keys, so
+        there the indexes are waited for."""
+        if self._local or native is None:
             return
         name = collection_name(ws)
-        if name not in self._indexed:
-            schema = (await self._call("get_collection", ws, collection_name=name)).payload_schema or {}
-            self._indexed[name] = set(schema)
-        await self._create_indexes(name, {k: v for k, v in index_schemas(filter).items() if k not in self._indexed[name]})
+        if name not in self._strict:
+            info = await self._call("get_collection", ws, collection_name=name)
+            self._indexed.setdefault(name, set()).update(info.payload_schema or {})
+            self._strict[name] = _refuses_unindexed(info)
+        wanted = {k: v for k, v in index_schemas(native).items() if k not in self._indexed[name]}
+        await self._create_indexes(name, wanted, wait=self._strict[name])
 
-    async def _create_indexes(self, name: str, wanted: dict[str, Any]) -> None:
+    async def _create_indexes(self, name: str, wanted: dict[str, Any], wait: bool = False) -> None:
+        """Create payload indexes; ``wait`` for them when the next request needs them (a facet does, a filter
+        only runs faster: a server applies an unawaited index later)."""
         for key, schema in wanted.items():
             self._indexed.setdefault(name, set()).add(key)  # tried once: a read-only key may refuse
             try:
-                await self._call("create_payload_index", collection_name=name, field_name=key, field_schema=schema, wait=False)
+                await self._call("create_payload_index", collection_name=name, field_name=key, field_schema=schema, wait=wait)
             except Exception as exc:
                 log.warning("could not create a Qdrant payload index on %s.%s: %s", name, key, exc)
 
     async def _close(self) -> None:
         await self._client.close()
+
+
+def _refuses_unindexed(info: Any) -> bool:
+    """Whether a collection's strict mode refuses filters on keys without a payload index."""
+    strict = info.config.strict_mode_config
+    return bool(strict and strict.enabled and (strict.unindexed_filtering_retrieve is False or strict.unindexed_filtering_update is False))
+
+
+def _requests(batch: NodeBatch, distance: str | None) -> list[Any]:
+    """The points of ``batch``, in batches that each fit one request."""
+    return point_batches(points(batch, distance))
 
 
 def _unique(hits: list[VectorNode]) -> list[VectorNode]:
