@@ -1,7 +1,8 @@
 """One module per backend, each telling the conformance suite how to make its stores.
 
 A module here defines ``VARIANTS``: a dict from a variant name (shown in test
-ids, e.g. ``"chroma-server"``) to ``make(tmp_path, request, **kwargs) -> store``.
+ids, e.g. ``"chroma-server"``) to ``make(tmp_path, request, **kwargs) -> store``,
+and may define ``ONLY`` (see :func:`only`).
 It may also define pytest fixtures (e.g. a session-scoped server) and use them
 through ``request.getfixturevalue``. tests/conftest.py loads every module here
 as a pytest plugin, so each backend lives in its own file.
@@ -34,6 +35,18 @@ def variants() -> dict:
     found = {}
     for name in modules():
         found.update(getattr(importlib.import_module(name), "VARIANTS", {}))
+    return found
+
+
+def only() -> dict:
+    """``{variant: {parameter: values}}``: the test parameters a variant has (a module's ``ONLY``).
+
+    The conformance suite leaves the other combinations out (deselected, not skipped: such a
+    store does not exist, e.g. a quantized index with ``distance="dot"``, whose refusal is
+    tested where it is made)."""
+    found = {}
+    for name in modules():
+        found.update(getattr(importlib.import_module(name), "ONLY", {}))
     return found
 
 

@@ -9,7 +9,7 @@ import pytest
 import vecbook
 from vecbook import HashEmbeddingModel
 
-from tests.backends import make_store, variants
+from tests.backends import make_store, only, variants
 
 
 class Api:
@@ -48,6 +48,18 @@ class CountingModel(HashEmbeddingModel):
             raise RuntimeError("embedding service down")
         self.embedded.extend(texts)
         return super().embed_batch(texts)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Leave out the combinations a variant does not have (``tests.backends.only``)."""
+    rules, keep, left_out = only(), [], []
+    for item in items:
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        allowed = rules.get(params.get("backend"), {})
+        (left_out if any(k in params and params[k] not in v for k, v in allowed.items()) else keep).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = keep
 
 
 @pytest.fixture(params=list(variants()))
