@@ -120,3 +120,18 @@ def test_a_write_the_server_finishes_after_the_timeout_is_undone():
         assert sorted(n.unique_id for n in store.iter_workspace_nodes("w")) == ["n0", "n1", "n2"]
         assert [r.status for r in server.requests if r.method == "PUT" and r.path.endswith("/points")] == [200, 200]
         assert not server.internal_errors
+
+
+def test_concurrent_first_filters_on_a_strict_collection_wait_for_the_same_indexes():
+    """Two filtered calls at once on a fresh strict collection (as Qdrant Cloud may run it): the second
+    must not send its filter while the first is still creating the indexes the filter needs."""
+    with QdrantStandin(strict=True) as server, QdrantVectorStore(url=server.url) as store:
+        store.create_workspace("w")
+        store.insert(nodes(20, metadata=lambda i: {"v": i % 2}), "w")
+        server.delay(1.0, "PUT", "/index", times=100, slow_work=True)  # building an index takes a while
+
+        async def both():
+            return await asyncio.gather(store.async_count("w", filter_dict={"v": 1}), store.async_count("w", filter_dict={"v": 0}))
+
+        assert asyncio.run(both()) == [10, 10]
+        assert not [r for r in server.requests if r.status == 400] and not server.internal_errors

@@ -76,6 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if len(body) > standin.max_request_size:  # actix's JsonConfig limit (service.max_request_size_mb)
                 raise QdrantError(400, f"JSON payload ({len(body)} bytes) is larger than allowed (limit: {standin.max_request_size} bytes).")
+            time.sleep(standin.take_delay(self.command, split.path, slow_work=True))
             with standin.lock:
                 status, payload = standin.api.dispatch(Call(self.command, split.path, params, body))
         except QdrantError as exc:
@@ -168,16 +169,18 @@ class QdrantStandin:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def delay(self, seconds: float, method: str, path_suffix: str, times: int = 1) -> None:
+    def delay(self, seconds: float, method: str, path_suffix: str, times: int = 1, slow_work: bool = False) -> None:
         """Answer the next ``times`` requests ``method`` on a path ending with ``path_suffix`` ``seconds``
-        late, after doing them (as a busy server finishes what a client gave up waiting for)."""
+        late, after doing them (as a busy server finishes what a client gave up waiting for); with
+        ``slow_work``, do them ``seconds`` late (as a server building an index before it answers
+        ``wait=true``: meanwhile other requests do not see it)."""
         with self.lock:
-            self._delays.append([seconds, method, path_suffix, times])
+            self._delays.append([seconds, method, path_suffix, times, slow_work])
 
-    def take_delay(self, method: str, path: str) -> float:
+    def take_delay(self, method: str, path: str, slow_work: bool = False) -> float:
         with self.lock:
             for entry in self._delays:
-                if entry[1] == method and path.endswith(entry[2]) and entry[3] > 0:
+                if entry[1] == method and path.endswith(entry[2]) and entry[3] > 0 and entry[4] == slow_work:
                     entry[3] -= 1
                     return entry[0]
         return 0.0

@@ -341,12 +341,18 @@ class QdrantVectorStore(BaseVectorStore):
     async def _create_indexes(self, name: str, wanted: dict[str, Any], wait: bool = False) -> None:
         """Create payload indexes; ``wait`` for them when the next request needs them (a facet does, a filter
         only runs faster: a server applies an unawaited index later)."""
+        # A key is tried once (a read-only key may refuse). Where the next request needs its index, the key
+        # counts as indexed only once the index exists: a concurrent call meanwhile creates it too (creating
+        # an index is idempotent) and waits, instead of sending a filter the server refuses.
+        indexed = self._indexed.setdefault(name, set())
         for key, schema in wanted.items():
-            self._indexed.setdefault(name, set()).add(key)  # tried once: a read-only key may refuse
+            if not wait:
+                indexed.add(key)
             try:
                 await self._call("create_payload_index", collection_name=name, field_name=key, field_schema=schema, wait=wait)
             except Exception as exc:
                 log.warning("could not create a Qdrant payload index on %s.%s: %s", name, key, exc)
+            indexed.add(key)
 
     async def _close(self) -> None:
         await self._client.close()
