@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
+from ..loopback import serve_until_stopped
 from .server import EsStandin
 
 
@@ -14,14 +13,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with EsStandin(args.host, args.port, record_bodies=False) as standin:
-        print(standin.url, flush=True)
-        try:
-            stop.wait()
-        except KeyboardInterrupt:
-            pass
+    serve_until_stopped(EsStandin(args.host, args.port, record_bodies=False))
 
 
 if __name__ == "__main__":

@@ -16,10 +16,11 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from ..loopback import HttpServer, LoopbackServer
 from . import codec
 from .api import VERSION, Api, Call
 from .errors import EsError
@@ -39,16 +40,9 @@ class RecordedCall:
     seconds: float = 0.0  # time spent answering, under the cluster lock
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-    allow_reuse_address = True
-    standin: EsStandin
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: HttpServer
 
     def setup(self) -> None:
         super().setup()
@@ -169,13 +163,15 @@ def _parsed(body: bytes) -> Any:
             return body
 
 
-class EsStandin:
+class EsStandin(LoopbackServer):
     """An in-process Elasticsearch stand-in on ``http://127.0.0.1:<port>``.
 
     ``faults`` injects failures, ``requests`` records what was asked,
     ``internal_errors`` collects stand-in bugs (a test should find it empty).
     Pass ``basic_auth=(user, password)`` and/or ``api_key`` to require credentials.
     """
+
+    thread_name = "es-standin"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, basic_auth: tuple[str, str] | None = None, api_key: str | None = None, record_bodies: bool = True):
         self.cluster = Cluster()
@@ -191,35 +187,4 @@ class EsStandin:
         if api_key is not None:
             credentials.add(f"ApiKey {api_key}")
         self.credentials = credentials or None
-        self._server = _Server((host, port), _Handler)
-        self._server.standin = self
-        self._thread: threading.Thread | None = None
-
-    @property
-    def host(self) -> str:
-        return self._server.server_address[0]
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> EsStandin:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="es-standin", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def __enter__(self) -> EsStandin:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        super().__init__(host, port, _Handler)

@@ -7,9 +7,8 @@ With it, the ``qdrant-live`` conformance variant can be tried without a server:
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
+from ..loopback import serve_until_stopped
 from .server import QdrantStandin
 
 
@@ -20,15 +19,9 @@ def main() -> None:
     parser.add_argument("--api-key", default=None)
     parser.add_argument("--lag", type=float, default=0.0, help="seconds before a wait=false update applies")
     args = parser.parse_args()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with QdrantStandin(args.host, args.port, api_key=args.api_key, lag=args.lag) as standin:
-        standin.record = False
-        print(standin.url, flush=True)
-        try:
-            stop.wait()
-        except KeyboardInterrupt:
-            pass
+    standin = QdrantStandin(args.host, args.port, api_key=args.api_key, lag=args.lag)
+    standin.record = False
+    serve_until_stopped(standin)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,11 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from ..loopback import HttpServer, LoopbackServer
 from .api import Api, Call
 from .errors import QdrantError
 
@@ -37,16 +38,9 @@ class RecordedCall:
     status: int = 0
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-    allow_reuse_address = True
-    standin: QdrantStandin
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: HttpServer
 
     def setup(self) -> None:
         super().setup()
@@ -129,7 +123,7 @@ def _parsed(body: bytes) -> Any:
         return body
 
 
-class QdrantStandin:
+class QdrantStandin(LoopbackServer):
     """An in-process Qdrant stand-in on ``http://127.0.0.1:<port>``.
 
     ``requests`` records what was asked, ``internal_errors`` collects stand-in bugs
@@ -139,6 +133,8 @@ class QdrantStandin:
     makes it refuse it. ``strict``: strict mode's refusal of filters on unindexed keys
     (strict.py), as on Qdrant Cloud.
     """
+
+    thread_name = "qdrant-standin"
 
     def __init__(
         self,
@@ -160,14 +156,7 @@ class QdrantStandin:
         self._delays: list[list] = []
         self.record = True  # keep each request in ``requests`` (a long-running stand-in turns it off)
         self.internal_errors: list[BaseException] = []
-        self._server = _Server((host, port), _Handler)
-        self._server.standin = self
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(host, port, _Handler)
 
     def delay(self, seconds: float, method: str, path_suffix: str, times: int = 1, slow_work: bool = False) -> None:
         """Answer the next ``times`` requests ``method`` on a path ending with ``path_suffix`` ``seconds``
@@ -190,20 +179,3 @@ class QdrantStandin:
             self.api = Api(lag=self.lag, strict=self.strict)
             self.requests.clear()
             self._delays.clear()
-
-    def start(self) -> QdrantStandin:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="qdrant-standin", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def __enter__(self) -> QdrantStandin:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
