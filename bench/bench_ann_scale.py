@@ -14,6 +14,12 @@ against the exact top 10 (computed while generating) and ms per query, sync
 is in it. ``--ef-construction`` and ``--M`` go to ``index_params`` (the graph's
 build breadth and links per node: the build's speed against its recall).
 
+A build may be stopped and go on later (10M takes hours): on SIGINT, SIGTERM
+or after ``--stop-after`` seconds it stops between two insert calls, closes the
+store and writes ``build-progress.json`` beside it; the same command then opens
+the store and goes on from the next row. The build's figures sum its runs, and
+each run's own (rows reached, seconds, load, peaks) are in ``build_runs``.
+
 While building, a thread samples every 2 s the disk used (the store folder plus
 the writer's unlinked scratch file holding its matrix, see
 ``engine/matrix.py``) and the process's anonymous RSS; ``peak_disk_gb`` and
@@ -28,6 +34,7 @@ import dataclasses
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -110,6 +117,53 @@ class Peaks(threading.Thread):
             self.anon = max(self.anon, rss_anon_bytes())
 
 
+class Stop:
+    """A build asked to stop (SIGINT, SIGTERM or ``--stop-after`` seconds) stops between two insert calls."""
+
+    def __init__(self, after_s: float):
+        self.deadline = time.monotonic() + after_s if after_s else float("inf")
+        self.signalled = False
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum, frame) -> None:
+        print(f"signal {signum}: stopping after the insert under way", file=sys.stderr, flush=True)
+        self.signalled = True
+
+    def requested(self) -> bool:
+        return self.signalled or time.monotonic() > self.deadline
+
+
+@dataclasses.dataclass
+class Progress:
+    """How far a build got, kept beside the store so a stopped build goes on where it stopped."""
+
+    FILE = "build-progress.json"
+    path: Path
+    n: int
+    params: dict
+    rows: int = 0
+    runs: list = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def load(cls, args) -> "Progress":
+        path = Path(args.folder) / cls.FILE
+        if path.exists():
+            saved = json.loads(path.read_text())
+            if saved["n"] != args.n or saved["index_params"] != index_params(args):
+                raise SystemExit(f"{args.folder} holds a build of {saved['n']:,} rows with {saved['index_params']}: use another --folder")
+            return cls(path, args.n, index_params(args), saved["rows"], saved["runs"])
+        if Path(args.folder).exists() and any(Path(args.folder).iterdir()):
+            raise SystemExit(f"{args.folder} is not empty and holds no {cls.FILE}: use an empty or new --folder")
+        Path(args.folder).mkdir(parents=True, exist_ok=True)
+        return cls(path, args.n, index_params(args))
+
+    def add_run(self, insert_s: float, close_s: float, peaks: "Peaks", load: str) -> None:
+        self.runs.append({"rows_after": self.rows, "insert_s": insert_s, "close_s": close_s, "load": load,
+                          "peak_rss_anon_gb": peaks.anon / 2**30, "peak_disk_gb": peaks.disk / 2**30})
+        self.path.write_text(json.dumps({"n": self.n, "index_params": self.params, "rows": self.rows, "runs": self.runs}, indent=1))
+
+
 def index_params(args) -> dict:
     params = {"quantization": args.quantization}
     if args.ef_construction:
@@ -123,8 +177,11 @@ def build(args) -> dict:
     from vecbook import LocalVectorStore
     from vecbook.node import VectorNode
 
+    progress = Progress.load(args)
     store = LocalVectorStore(store_dir=args.folder, index="hnsw", index_params=index_params(args))
-    store.create_workspace("bench")
+    if not progress.rows:
+        store.create_workspace("bench")
+    stop = Stop(args.stop_after)
     peaks = Peaks(args.folder)
     peaks.start()
     queries = data.queries(args.queries, DIMS)
@@ -132,6 +189,10 @@ def build(args) -> dict:
     insert_s, t0 = 0.0, time.perf_counter()
     for start, block in stream(args.n):
         truth.add(start, block)
+        if start < progress.rows:
+            continue  # built by an earlier run: generated again for the exact top 10 only
+        if stop.requested():
+            break
         batch = [
             VectorNode.model_construct(unique_id=f"id{start + i}", workspace_id="bench", content="", metadata={"i": start + i}, vector=v)
             for i, v in enumerate(block)
@@ -142,19 +203,27 @@ def build(args) -> dict:
         if start % (args.n // 20 or 1) < CHUNK:
             print(f"  {start + len(block):,} nodes, {time.perf_counter() - t0:.0f} s, disk {peaks.disk / 2**30:.1f} GB, "
                   f"anon RSS {peaks.anon / 2**30:.1f} GB, load {loadavg()}", file=sys.stderr, flush=True)
+        progress.rows = start + len(block)
     t = time.perf_counter()
     store.close()
     close_s = time.perf_counter() - t
     peaks.done.set()
     peaks.join()
+    progress.add_run(insert_s, close_s, peaks, loadavg())
+    if progress.rows < args.n:
+        print(f"stopped at {progress.rows:,} of {args.n:,} rows (the store is closed and whole); "
+              "run the same command again to go on", file=sys.stderr)
+        raise SystemExit(3)
     np.save(Path(args.folder) / "queries.npy", queries)
     np.save(Path(args.folder) / "truth.npy", truth.rows)
+    insert_s, close_s = sum(r["insert_s"] for r in progress.runs), sum(r["close_s"] for r in progress.runs)
     out = {
         "n": args.n, "index_params": index_params(args), "insert_s": insert_s, "close_s": close_s,
-        "build_s": insert_s + close_s, "nodes_per_s": args.n / (insert_s + close_s),
+        "build_s": insert_s + close_s, "nodes_per_s": args.n / (insert_s + close_s), "build_runs": progress.runs,
         "peak_rss_build_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-        "peak_rss_anon_gb": peaks.anon / 2**30, "peak_disk_gb": peaks.disk / 2**30,
-        "disk_bytes": dir_bytes(args.folder) - (Path(args.folder) / "queries.npy").stat().st_size - (Path(args.folder) / "truth.npy").stat().st_size,
+        "peak_rss_anon_gb": max(r["peak_rss_anon_gb"] for r in progress.runs),
+        "peak_disk_gb": max(r["peak_disk_gb"] for r in progress.runs),
+        "disk_bytes": dir_bytes(args.folder) - sum((Path(args.folder) / f).stat().st_size for f in ("queries.npy", "truth.npy", Progress.FILE)),
         "load_build": loadavg(),
     }
     out["disk_x_raw"] = out["disk_bytes"] / (args.n * DIMS * 4)
@@ -226,6 +295,8 @@ def main() -> None:
     parser.add_argument("--raw", action="store_true", help="also time usearch alone on the same vectors")
     parser.add_argument("--open-only", action="store_true", help="(internal) the fresh-process part")
     parser.add_argument("--opens", type=int, default=3, help="cold opens, each in a new process")
+    parser.add_argument("--stop-after", type=float, default=0, help="stop the build (closed and whole) after this many seconds; "
+                        "the same command goes on from there (so do SIGINT and SIGTERM)")
     parser.add_argument("--efs", default="64,200,400", help="search breadths (ef_search) timed after the open")
     args = parser.parse_args()
     args.n = data.parse_size(args.n)

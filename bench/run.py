@@ -1,7 +1,7 @@
 """The vecbook benchmark suite: one command, tables on stdout, every figure in JSON.
 
     python bench/run.py [--quick] [--sizes 10k,100k,1M] [--only core,ann,embed,peers] [--json bench/results/NAME.json]
-    python bench/run.py --scale 10m [--scale-quantization int8|binary|none] [--scale-ef-construction 64] [--scale-folder DIR]
+    python bench/run.py --scale 10m [--scale-quantization int8|binary|none] [--scale-ef-construction 64] [--scale-folder DIR [--scale-stop-after S]]
 
 Run it with vecbook's ``ann`` and ``openai`` extras importable (or from a checkout
 with ``PYTHONPATH=src:.``). Sections:
@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", help="only the large quantized local store (bench_ann_scale.py), e.g. 10m: build, cold open, recall, ms/query, RAM, disk")
     parser.add_argument("--scale-quantization", default="int8", choices=["int8", "binary", "none"])
     parser.add_argument("--scale-ef-construction", type=int, default=0, help="index_params['ef_construction'] of the scale run (default: the store's)")
-    parser.add_argument("--scale-folder", help="where to build it (default a temporary folder, removed afterwards)")
+    parser.add_argument("--scale-folder", help="where to build it (default a temporary folder, removed afterwards); a build stopped there goes on")
+    parser.add_argument("--scale-stop-after", type=float, default=0, help="stop the build after this many seconds, closed and whole (needs --scale-folder to go on)")
     args = parser.parse_args(argv)
     if args.scale:
         return scale(args)
@@ -141,7 +142,7 @@ def scale(args) -> int:
 
     folder = args.scale_folder or tempfile.mkdtemp(prefix="vecbook-bench-scale-")
     cmd = [sys.executable, str(Path(__file__).with_name("bench_ann_scale.py")), "--n", args.scale, "--folder", folder, "--quantization", args.scale_quantization,
-           "--ef-construction", str(args.scale_ef_construction)]
+           "--ef-construction", str(args.scale_ef_construction), "--stop-after", str(args.scale_stop_after)]
     try:
         done = subprocess.run(cmd, check=False, stdout=subprocess.PIPE, text=True)  # progress on stderr as it comes
     finally:
