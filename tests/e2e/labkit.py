@@ -222,6 +222,22 @@ CANVAS_SUM = """(sel) => { const root = document.querySelector(sel); let s = 0;
         for (let i = 0; i < d.length; i += 4 * 3) s = (s * 31 + d[i] + 7 * d[i + 1] + 13 * d[i + 2]) % 1000000007; }
     return s; }"""
 
+# Where the map's canvas is drawn on (any pixel not near-white), on a 48 x 48 grid: the layout's shape,
+# whatever the points' colours (compare two with ``overlap``).
+CANVAS_MASK = """(sel) => { const n = 48, out = new Array(n * n).fill(0);
+    for (const c of document.querySelector(sel).querySelectorAll('canvas')) { if (c.width < 50) continue;
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        for (let y = 0; y < c.height; y += 2) for (let x = 0; x < c.width; x += 2) { const i = 4 * (y * c.width + x);
+            if (d[i + 3] > 0 && d[i] + d[i + 1] + d[i + 2] < 700) out[Math.floor(y * n / c.height) * n + Math.floor(x * n / c.width)] = 1; } }
+    return out; }"""
+
+
+def overlap(a: list[int], b: list[int]) -> float:
+    """Intersection over union of two ``CANVAS_MASK`` grids."""
+    both = sum(x and y for x, y in zip(a, b))
+    either = sum(x or y for x, y in zip(a, b))
+    return both / either if either else 1.0
+
 
 def wait_drawn(page, timeout: float = 120.0) -> float:
     """Seconds until the map's canvas shows points."""

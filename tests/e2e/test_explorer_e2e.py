@@ -19,6 +19,7 @@ from vecbook.widgets.tour import TOUR_NAME, tour_notebook
 
 from .conftest import ARTIFACTS
 from .labkit import (
+    CANVAS_MASK,
     CANVAS_SUM,
     FIG,
     canvas_box,
@@ -26,11 +27,12 @@ from .labkit import (
     click_at,
     drawn_point_near_centre,
     lasso,
+    overlap,
     point_at,
     wait_drawn,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 QUERY = "http client"
 FILTER = {"rank": {"lte": 100}}
@@ -196,6 +198,35 @@ def _tag_the_selection(page, shot, n_selected: int) -> None:
     shot("05b-tagged")
 
 
+def _umap_then_reload(page, shot, n_selected: int) -> None:
+    """UMAP from the toggle, then a reload of the page: the map comes back as the kernel has it (UMAP,
+    the colour and its legend, the selection), not as the page first drew it."""
+    before, pca_shape = page.evaluate(CANVAS_SUM, FIG), page.evaluate(CANVAS_MASK, FIG)
+    page.locator(".vecbook-projection button", has_text="UMAP").click()
+    _wait_text(page, ".vecbook-map-status", "UMAP 2-D", timeout=240_000)  # the first UMAP here may compile numba's code
+    _canvas_changes(page, before)
+    umap_shape = page.evaluate(CANVAS_MASK, FIG)
+    shot("06b-umap")
+    page.locator(".jp-Notebook").first.click()
+    page.keyboard.press("Control+s")
+    time.sleep(1.0)
+    page.reload()
+    page.wait_for_selector(".jp-Notebook", timeout=90_000)
+    wait_drawn(page, 120)
+    page.locator(".vecbook-explorer").scroll_into_view_if_needed()
+    status = page.inner_text(".vecbook-map-status")
+    assert "UMAP 2-D" in status and f"{n_selected:,} selected" in status, status
+    assert page.locator(".vecbook-projection button.mod-active").inner_text() == "UMAP"
+    assert "month" in page.inner_text(FIG)  # the colour's legend
+    _canvas_changes(page, -1)
+    shape = page.evaluate(CANVAS_MASK, FIG)
+    # The UMAP layout is drawn again, not the first one (its selected points may be styled otherwise:
+    # jupyter-scatter draws a selection given at the start with outlines, a later one filled).
+    like_umap, like_pca = overlap(shape, umap_shape), overlap(shape, pca_shape)
+    assert like_umap > 0.8 and like_pca < like_umap - 0.2, (like_umap, like_pca)
+    shot("06c-after-reload")
+
+
 def _drive(lab, page, shot, expected, timings, start):
     """Open the notebook, run it and use every part of the explorer, checking what the page shows."""
     page.goto(f"{lab.url}{lab.run.url_path}?token={lab.token}")
@@ -298,6 +329,7 @@ def _drive(lab, page, shot, expected, timings, start):
     page.locator(".vecbook-color-by select").select_option("month")
     page.wait_for_function(f"() => document.querySelector('{FIG}').innerText.includes('month')", timeout=30_000)  # its legend
     shot("06-colour")
+    _umap_then_reload(page, shot, n_selected)
 
     # The workspace browser, below: the first page of the workspace as a table.
     page.locator(".vecbook-explorer").get_by_text("Workspace browser", exact=True).click()

@@ -106,6 +106,40 @@ def test_umap_failure_is_reported(memory_store, fake_umap):
     assert any("failed" in m for m in messages)
 
 
+def test_umap_on_a_sample_draws_the_fitted_points_first_then_every_point(memory_store, fake_umap):
+    m = EmbeddingMap(memory_store, "pypi", umap_params={"sample_size": 100}, cache_dir=False)
+    s, seen = m.state, []
+    s.on("coords", lambda: seen.append((s.method, None if s.placed is None else s.placed.copy(), s.coords.copy(),
+                                         m.plot.filter, s.describe())))
+    m.show_umap(wait=True, timeout=120)
+    assert [method for method, *_ in seen] == ["umap", "umap"]
+    (_, placed, early, drawn, line), (_, placed_after, final, drawn_after, line_after) = seen
+    assert placed.sum() == 100 and placed_after is None
+    assert drawn.tolist() == np.flatnonzero(placed).tolist() and drawn_after is None  # the rest hidden, then shown
+    assert "100 fitted points shown while the rest are placed" in line and "fitted" not in line_after
+    assert np.allclose(early[placed], s.vectors[placed, :2] * 10)  # the (stand-in) UMAP layout of the sample
+    assert np.array_equal(early[placed], final[placed])  # the sample stays where it was drawn
+
+
+def test_unknown_umap_params_are_refused(memory_store):
+    with pytest.raises(ValueError, match="unknown umap_params 'n_neighbours'; known: n_neighbors"):
+        MapState(memory_store, "pypi", umap_params={"n_neighbours": 5})
+
+
+def test_a_umap_failing_after_its_sample_was_drawn_goes_back_to_pca(memory_store, fake_umap):
+    fake_umap.hold()
+    s = MapState(memory_store, "pypi", umap_params={"sample_size": 100}, cache_dir=False)
+    s.show("umap")
+    rows = np.arange(0, 300, 3)
+    s.job.on_partial(rows, np.ones((100, 2), np.float32))  # what the layout process reports once the sample is fitted
+    assert s.method == "umap" and s.placed.sum() == 100
+    fake_umap.fail("placing failed")
+    fake_umap.release()
+    assert s.wait_for_umap(60)
+    assert s.method == "pca" and s.placed is None and "placing failed" in s.error
+    assert np.array_equal(s.coords, s.projection("pca"))
+
+
 def test_colour_specs(memory_store):
     state = MapState(memory_store, "notes")
     assert state.color_spec() == {"kind": "none"}
@@ -365,3 +399,26 @@ def test_a_closed_lasso_keeps_its_points_and_clicks_still_select(memory_store):
     m.plot.set_trait("lasso_selection_polygon", np.asarray(circle[:10], dtype=np.float32))
     m.plot.selection = np.array([far], dtype=np.int32)  # so the next click, away from its start, selects
     assert m.state.selected == [far]
+
+
+def test_a_reload_keeps_the_selection_and_the_new_plot_starts_with_it(memory_store, monkeypatch):
+    """The rebuilt plot's first message carries its points, colours and selection: nothing is resent
+    after it (each resend was the whole points buffer, and a selection sent before the browser had
+    drawn the points was never drawn)."""
+    from jscatter.widget import JupyterScatter
+
+    m = EmbeddingMap(memory_store, "pypi")
+    m.state.set_color("version")
+    m.select(["boto3", "requests", "numpy"])
+    memory_store.delete(["numpy"], "pypi")
+    sent = []
+    monkeypatch.setattr(JupyterScatter, "send_state", lambda self, key=None: sent.append((self, key)))
+    m.reload()
+    assert m.state.selected_ids == ["boto3", "requests"]  # the points still there
+    assert sorted(m.plot.selection.tolist()) == m.state.selected
+    assert m.plot.points.shape[0] == m.state.n_points and len(np.unique(m.plot.points[:, 2])) > 1  # coloured
+    resent = set()
+    for plot, key in sent:
+        if plot is m.plot:
+            resent.update([key] if isinstance(key, str) else key or ["(every trait)"])
+    assert not resent & {"points", "selection", "(every trait)"}

@@ -202,3 +202,13 @@ def test_the_kernel_never_imports_umap_or_numba(tmp_path):
             "print(job.error, job.result.shape, sorted(m for m in sys.modules if m.split('.')[0] in ('umap', 'numba', 'pynndescent')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False)
     assert out.stdout.strip() == "None (500, 2) []", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_the_vectors_reach_the_layout_process_file_as_they_are(tmp_path, layout):
+    from vecbook.widgets.projection import _COPY_ROWS, _write_npy
+
+    x = np.random.default_rng(0).standard_normal((2 * _COPY_ROWS + 5, 12), dtype=np.float32)
+    x = {"C": x, "F": np.asfortranarray(x), "strided": x[:, ::2]}[layout]
+    _write_npy(tmp_path / "v.npy", x, threading.Event())
+    assert np.array_equal(np.load(tmp_path / "v.npy", mmap_mode="r"), x)

@@ -121,9 +121,8 @@ class Explorer(_Widget):
 
     def _workspace_modified(self, workspace_id: str) -> None:
         if workspace_id == self.workspace_id:
-            selected = self.map.state.selected_ids
-            self.map.reload()
-            self.map.select(selected)  # a tag keeps the selection it was written on
+            self.map.reload()  # keeps the selection (a tag is written on it), drawn with the new plot
+            self._show_selection()  # its table, with the new values
             self.search.state.reload_schema()
             self.search.filters.refresh_schema()
             self._fields_to_map()

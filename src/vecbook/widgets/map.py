@@ -61,6 +61,9 @@ class EmbeddingMap(_Widget):
     empty until ``state.set_fields`` gives it the fields (the explorer passes
     its search panel's schema, read in a thread). ``points``: the workspace's read,
     if the caller started it already (:class:`~vecbook.widgets.map_sample.PointsRead`).
+    ``umap_params``: UMAP's ``n_neighbors``, ``min_dist``, ``metric`` and ``n_epochs``, and
+    ``sample_size`` (30,000): above it UMAP fits a random sample, which is drawn at once, and
+    places every other point beside its ``place_k`` (3) nearest fitted points.
     """
 
     def __init__(self, store, workspace_id: str, dims: int = 2, color_by: str | None = None, max_points: int = DEFAULT_MAX_POINTS,
@@ -220,17 +223,22 @@ class EmbeddingMap(_Widget):
                                               width="auto")
         self.scatter.legend(True, position="top-right")
         self.scatter.tooltip(True, properties=["id", "color"], preview="content")
-        self.scatter.widget._handle_custom_msg = self._on_plot_message  # hover: the content is read when asked for
-        self.scatter.widget.observe(self._on_plot_selection, "selection")
-        self.scatter.widget.observe(self._on_lasso_end, "lasso_selection_polygon")
+        # Colours, opacity and selection are set before the widget exists, so its first message carries
+        # them with the points: set after, each resent the points buffer, and a selection that reached
+        # the browser before its first draw was never drawn.
         self._opacity_key = None
-        self.scatter.widget.add_class("vecbook-figure")
-        self.scatter.widget.layout = self._w.Layout(width="100%")
-        old, self.figure_box.children = self.figure_box.children, [self.scatter.widget]
-        for widget in old:  # a plot left open keeps its points buffer in the kernel and in every page (re)load
-            widget.close()
         self._draw_colors()
         self._draw_opacity()
+        self.scatter.selection(list(s.selected))
+        plot = self.scatter.widget
+        plot._handle_custom_msg = self._on_plot_message  # hover: the content is read when asked for
+        plot.observe(self._on_plot_selection, "selection")
+        plot.observe(self._on_lasso_end, "lasso_selection_polygon")
+        plot.add_class("vecbook-figure")
+        plot.layout = self._w.Layout(width="100%")
+        old, self.figure_box.children = self.figure_box.children, [plot]
+        for widget in old:  # a plot left open keeps its points buffer in the kernel and in every page (re)load
+            widget.close()
         self._draw_marks()
         self._draw_labels()
         self._draw_selection()
@@ -241,6 +249,9 @@ class EmbeddingMap(_Widget):
         self._df["x"] = s.coords[:, 0].astype(np.float32)
         self._df["y"] = s.coords[:, 1].astype(np.float32)
         self.scatter.xy(x="x", y="y")
+        # While UMAP places the rest, only its fitted sample is drawn: 4 bytes a drawn point, and the
+        # browser keeps the points buffer.
+        self.scatter.filter(None if s.placed is None else np.flatnonzero(s.placed))
         self.scatter.zoom(to=None)
         self._sync(setattr, self.method_box, "value", s.method)
         self._draw_marks()
@@ -297,20 +308,21 @@ class EmbeddingMap(_Widget):
     def _draw_marks(self) -> None:
         """Search hits ringed, the query marked and linked to them, the clicked point's neighbours, the focus."""
         s, r = self.state, self._radius()
+        shown = (lambda row: True) if s.placed is None else (lambda row: bool(s.placed[row]))  # not placed yet: hidden
         shapes: list[tuple[list, str | tuple, int]] = []  # (vertices in data space, colour, width)
         if s.query_xy is not None:
             qx, qy = s.query_xy
-            for hx, hy in s.coords[s.highlight_indices, :2]:
+            for hx, hy in s.coords[[row for row in s.highlight_indices if shown(row)], :2]:
                 shapes.append(([(qx, qy), (float(hx), float(hy))], (0.3, 0.3, 0.3, 0.6), 1))
             shapes.append(([(qx - 1.5 * r, qy), (qx + 1.5 * r, qy)], QUERY, 3))
             shapes.append(([(qx, qy - 1.5 * r), (qx, qy + 1.5 * r)], QUERY, 3))
-        for row in s.highlight_indices:
+        for row in filter(shown, s.highlight_indices):
             shapes.append((_ring(*s.coords[row, :2], r), HIGHLIGHT, 2))
-        for row in [s.row_of[n.unique_id] for n in s.neighbours if n.unique_id in s.row_of]:
+        for row in filter(shown, [s.row_of[n.unique_id] for n in s.neighbours if n.unique_id in s.row_of]):
             shapes.append((_ring(*s.coords[row, :2], 0.8 * r), NEIGHBOUR, 1))
-        if s.clicked in s.row_of:
+        if s.clicked in s.row_of and shown(s.row_of[s.clicked]):
             shapes.append((_ring(*s.coords[s.row_of[s.clicked], :2], 1.3 * r), NEIGHBOUR, 3))
-        if s.focused is not None:
+        if s.focused is not None and shown(s.focused):
             shapes.append((_ring(*s.coords[s.focused, :2], 1.6 * r), FOCUS, 3))
         self.scatter.widget.annotations = self._ndc_lines(shapes) or None
         self._draw_opacity()

@@ -30,6 +30,9 @@ from .state import Observable, describe_error
 __all__ = ["MapState", "load_points", "MAX_CATEGORIES"]
 
 MAX_CATEGORIES = 12
+# What ``umap_params`` may hold: UMAP's own options, and how many points it fits (the rest are placed
+# beside their ``place_k`` nearest fitted points: projection.UmapJob).
+UMAP_OPTIONS = ("n_neighbors", "min_dist", "metric", "n_epochs", "sample_size", "place_k")
 
 
 class MapState(Observable):
@@ -52,6 +55,8 @@ class MapState(Observable):
         self.cache = ProjectionCache(cache_dir)
         self.neighbours_k = neighbours_k
         self.umap_params = dict(umap_params or {})
+        if unknown := sorted(set(self.umap_params) - set(UMAP_OPTIONS)):
+            raise ValueError(f"unknown umap_params {', '.join(map(repr, unknown))}; known: {', '.join(UMAP_OPTIONS)}")
         self.method = "pca"
         self.color_by: str | None = None
         self.color_scale = "linear"
@@ -72,6 +77,7 @@ class MapState(Observable):
         self.error: str | None = None
         self.job: UmapJob | None = None
         self._job_key: str | None = None
+        self.placed: np.ndarray | None = None  # while UMAP places the rest: which rows its fitted sample laid out
         self.umap_message = ""
         self._lock = threading.Lock()
         self.load(points)
@@ -79,13 +85,15 @@ class MapState(Observable):
     # ---- data ---------------------------------------------------------------------------
 
     def load(self, points: PointsRead | None = None) -> None:
-        """(Re)read the workspace; keeps the projection method, drops selection and highlight.
+        """(Re)read the workspace; keeps the projection method and the selection (its points still there),
+        drops the highlight.
 
         Reads ids and vectors alone (:func:`load_points`; ``points``: that read, started earlier
         by the caller); contents and metadata are read when
         something shows them: a table's rows (:meth:`nodes`), one field's column for colour
         (:meth:`field_values`), every content for cluster labels (:attr:`contents`).
         """
+        kept_ids = self.selected_ids if self.selected else []
         self.ids, self.vectors, self.total, self._source_ids, self._source_rows = load_points(
             self.store, self.workspace_id, self.max_points, points)
         self.row_of = RowIndex(self.ids)
@@ -95,8 +103,9 @@ class MapState(Observable):
         self._values: dict[str, list[Any]] = {}
         self._contents: list[str] | None = None
         self._field_paths: dict[str, tuple[str, ...]] | None = None
-        self.selected, self.neighbours, self.clicked = [], [], None
-        self.highlighted, self.query_xy, self.focused, self.kept = {}, None, None, None
+        self.selected = sorted({self.row_of[i] for i in kept_ids if i in self.row_of})
+        self.neighbours, self.clicked = [], None
+        self.highlighted, self.query_xy, self.focused, self.kept, self.placed = {}, None, None, None, None
         if self.color_by is not None and self.color_by not in self.fields:
             self.color_by = None
         self.method = self.method if self.method == "pca" or self.cached("umap") else "pca"
@@ -115,6 +124,8 @@ class MapState(Observable):
     def describe(self) -> str:
         """The line under the map: what is shown, and whether it is a sample."""
         method = "UMAP" if self.method == "umap" else "PCA"
+        if self.placed is not None:
+            method += f" ({int(self.placed.sum()):,} fitted points shown while the rest are placed)"
         if self.sampled:
             return f"{self.n_points:,} of {self.total:,} points (a stratified sample), {method} {self.dims}-D"
         return f"{self.n_points:,} points, {method} {self.dims}-D"
@@ -189,8 +200,11 @@ class MapState(Observable):
     # ---- projection ---------------------------------------------------------------------
 
     def _key(self, method: str) -> str:
-        params = {**self.umap_params, **layout_params()} if method == "umap" else None
+        params = {**self.umap_params, **self._layout_params()} if method == "umap" else None
         return self.cache.key(self.fingerprint, method, self.dims, params)
+
+    def _layout_params(self) -> dict[str, Any]:
+        return layout_params(**{k: v for k, v in self.umap_params.items() if k in ("sample_size", "place_k")})
 
     def cached(self, method: str) -> bool:
         return self.cache.get(self._key(method)) is not None
@@ -219,7 +233,7 @@ class MapState(Observable):
             return
         if method != "umap":
             self.cancel_umap()
-        self.method = method
+        self.method, self.placed = method, None
         self.coords = self.projection(method)
         self.query_xy = self._place_query() if self.highlighted else None
         self._follow_layout()
@@ -239,6 +253,13 @@ class MapState(Observable):
             self.umap_message = message
             self._emit("progress", fraction, message)
 
+        def current() -> bool:
+            return key == self._key("umap") and dims == self.dims  # the data did not change meanwhile
+
+        def partial(rows: np.ndarray, coords: np.ndarray) -> None:
+            if current():
+                self._show_layout(_with_unplaced(self.n_points, rows, coords), placed_rows=rows)
+
         def done(job: UmapJob) -> None:
             if isinstance(job.error, LayoutCancelledError):
                 self.umap_message = "cancelled"
@@ -247,23 +268,35 @@ class MapState(Observable):
             if job.error is not None:
                 self.error = f"UMAP failed: {describe_error(job.error)}"
                 self._emit("progress", job.progress, self.error)
+                if self.placed is not None and current():
+                    self._show_layout(self.projection("pca"), method="pca")  # the sample's layout alone would mislead
                 return
             self.cache.put(key, job.result)
-            if key == self._key("umap") and dims == self.dims:  # the data did not change meanwhile
-                self.method, self.coords = "umap", job.result
-                self.query_xy = self._place_query() if self.highlighted else None
-                self._follow_layout()
-                self._emit("coords")
+            if current():
+                self._show_layout(job.result)
 
-        params = {k: v for k, v in self.umap_params.items() if k in ("n_neighbors", "min_dist", "metric", "n_epochs")}
+        params = {k: v for k, v in self.umap_params.items() if k in UMAP_OPTIONS}
         init = self.projection("pca")
         try:
-            self.job = UmapJob(self.vectors, self.dims, init=init, on_progress=progress, on_done=done, **params).start()
+            self.job = UmapJob(self.vectors, self.dims, init=init, on_progress=progress, on_done=done, on_partial=partial,
+                               **params).start()
         except Exception as exc:
             self.error = describe_error(exc)
             self._emit("progress", 0.0, self.error)
             return None
         return self.job
+
+    def _show_layout(self, coords: np.ndarray, method: str = "umap", placed_rows: np.ndarray | None = None) -> None:
+        """Show a layout UMAP's process sent: the whole one, or (``placed_rows``) its fitted sample's while
+        the other points are placed (the view hides those; cluster labels wait for the whole layout)."""
+        placed = None
+        if placed_rows is not None:
+            placed = np.zeros(self.n_points, dtype=bool)
+            placed[placed_rows] = True
+        self.method, self.coords, self.placed = method, coords, placed
+        self.query_xy = self._place_query() if self.highlighted else None
+        self._follow_layout()
+        self._emit("coords")
 
     def wait_for_umap(self, timeout: float | None = None) -> bool:
         return self.job is None or self.job.wait(timeout)
@@ -365,6 +398,8 @@ class MapState(Observable):
         vectors to coordinates is fitted on up to 2,000 points); else, or without its vector, the
         score-weighted mean of its hits' positions (how UMAP's ``transform`` starts a new point)."""
         rows = self.highlight_indices
+        if self.placed is not None:
+            rows = [r for r in rows if self.placed[r]]
         if not rows:
             return None
         if query_vector is not None and self.method == "pca" and self.n_points > self.vectors.shape[1]:
@@ -409,7 +444,7 @@ class MapState(Observable):
     @property
     def clusters(self) -> Clusters:
         """Clusters of the layout shown (k-means + distinctive terms, :mod:`.clusters`), computed once per layout."""
-        key = (self.fingerprint, self.method, self.dims, self.n_points)
+        key = (self.fingerprint, self.method, self.dims, self.n_points, self.placed is None)
         if self._clusters is None or self._clusters[0] != key:
             self._clusters = (key, cluster_labels(self.coords[:, :2], self.contents))
         return self._clusters[1]
@@ -423,7 +458,7 @@ class MapState(Observable):
     def _follow_layout(self) -> None:
         """Cluster labels for the current layout, or none when they are off (no event: the caller emits)."""
         self.cluster_error = None
-        if not self.cluster_labels_on or not self.n_points:
+        if not self.cluster_labels_on or not self.n_points or self.placed is not None:
             if self._labels_are_clusters:  # labels drawn from code (set_labels) stay
                 self.labels, self._labels_are_clusters = [], False
             return
@@ -492,3 +527,11 @@ class MapState(Observable):
         self._emit("neighbours")
         return self.neighbours
 
+
+def _with_unplaced(n: int, rows: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """A layout of ``n`` points from the fitted sample's (``rows``, ``coords``); the points not placed yet
+    sit at the sample's centre, hidden by the view (``MapState.placed``) until the whole layout comes."""
+    out = np.empty((n, coords.shape[1]), dtype=np.float32)
+    out[:] = coords.mean(axis=0)
+    out[rows] = coords
+    return out
