@@ -185,6 +185,9 @@ class NotebookDriver:
         return page.evaluate("""(m) => { const out = Array.from(document.querySelectorAll('.jp-OutputArea-output'))
                                  .filter(e => e.innerText.includes(m)).pop(); return out.innerText.split(m)[0]; }""", marker)
 
+    def save(self) -> None:
+        save_notebook(self.page, self.lab.run.notebook)
+
     def value(self, expr: str, timeout: float = 120.0):
         """The JSON value of a Python expression, evaluated in the notebook's kernel."""
         text = self.run(f"import json as _json\nprint('@@json@@' + _json.dumps({expr}))", timeout)
@@ -237,6 +240,23 @@ def overlap(a: list[int], b: list[int]) -> float:
     both = sum(x and y for x, y in zip(a, b))
     either = sum(x or y for x, y in zip(a, b))
     return both / either if either else 1.0
+
+
+def save_notebook(page, notebook: Path, timeout: float = 30.0) -> None:
+    """Save the open notebook from Lab's File menu, and wait until the file holds the cells' outputs.
+
+    Not Ctrl+S: focus in a widget's input keeps Lab's shortcuts from Lab, and a click on the
+    notebook does not take the focus from it."""
+    page.locator(".lm-MenuBar-itemLabel", has_text="File").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Save Notebook").first.click()
+    deadline = time.monotonic() + timeout
+    while True:
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        if any(c.get("outputs") for c in cells):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the notebook was not saved with its outputs ({len(cells)} cells on disk)")
+        time.sleep(0.2)
 
 
 def wait_drawn(page, timeout: float = 120.0) -> float:

@@ -29,6 +29,7 @@ from .labkit import (
     lasso,
     overlap,
     point_at,
+    save_notebook,
     wait_drawn,
 )
 
@@ -198,7 +199,7 @@ def _tag_the_selection(page, shot, n_selected: int) -> None:
     shot("05b-tagged")
 
 
-def _umap_then_reload(page, shot, n_selected: int) -> None:
+def _umap_then_reload(lab, page, shot, n_selected: int) -> None:
     """UMAP from the toggle, then a reload of the page: the map comes back as the kernel has it (UMAP,
     the colour and its legend, the selection), not as the page first drew it."""
     before, pca_shape = page.evaluate(CANVAS_SUM, FIG), page.evaluate(CANVAS_MASK, FIG)
@@ -207,9 +208,7 @@ def _umap_then_reload(page, shot, n_selected: int) -> None:
     _canvas_changes(page, before)
     umap_shape = page.evaluate(CANVAS_MASK, FIG)
     shot("06b-umap")
-    page.locator(".jp-Notebook").first.click()
-    page.keyboard.press("Control+s")
-    time.sleep(1.0)
+    save_notebook(page, lab.run.notebook)
     page.reload()
     page.wait_for_selector(".jp-Notebook", timeout=90_000)
     wait_drawn(page, 120)
@@ -329,7 +328,7 @@ def _drive(lab, page, shot, expected, timings, start):
     page.locator(".vecbook-color-by select").select_option("month")
     page.wait_for_function(f"() => document.querySelector('{FIG}').innerText.includes('month')", timeout=30_000)  # its legend
     shot("06-colour")
-    _umap_then_reload(page, shot, n_selected)
+    _umap_then_reload(lab, page, shot, n_selected)
 
     # The workspace browser, below: the first page of the workspace as a table.
     page.locator(".vecbook-explorer").get_by_text("Workspace browser", exact=True).click()

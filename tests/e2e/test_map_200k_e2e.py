@@ -6,8 +6,9 @@ websocket frame is recorded in both directions. After the map shows: three
 searches typed in the panel, then a mouse click on the map still lists
 neighbours; a lasso drawn with the mouse fills the selection; ``select()`` from Python
 redraws the plot (also over a mouse lasso); no frame after the initial load is
-over 1 MB. A colour change sends one binary buffer (16 bytes a point) to the
-browser and nothing back. A reload of the page redraws the map as it was.
+over 1 MB. A filtered search (its excluded points drawn faint) and a colour change
+each send one binary buffer (16 bytes a point) to the browser and nothing back; another
+search with the same filter sends nothing big. A reload of the page redraws the map as it was.
 Screenshots go to artifacts/e2e/.
 """
 
@@ -79,6 +80,13 @@ def search(page, query: str) -> None:
     page.wait_for_function("(b) => { const t = document.querySelector('.vecbook-results'); return t && t.innerText !== b && t.querySelectorAll('tbody tr').length === 10; }",
                            arg=before, timeout=60_000)
     page.wait_for_function("() => document.querySelector('.vecbook-map-status').innerText.includes('10 highlighted')", timeout=30_000)
+
+
+def _wait_for_points_buffer(page, nb: NotebookDriver, since: float) -> None:
+    deadline = time.monotonic() + 60
+    while not any(f.size > 15 * N and not f.sent for f in nb.frames_since(since)):  # the new points buffer arrived
+        assert time.monotonic() < deadline, "no new points buffer"
+        page.wait_for_timeout(100)  # lets Playwright deliver the recorded frames
 
 
 @pytest.fixture(scope="module")
@@ -171,13 +179,28 @@ def _drive(page, nb: NotebookDriver, shot) -> None:
     assert biggest < MB, f"a websocket frame of {biggest:,} bytes after the initial load"
     assert all(f.size < MB for f in after if f.sent)
 
+    # A filtered search: the points the filter excluded are drawn faint, which is one points buffer to
+    # the browser (16 bytes a point: the renderer keeps per-point looks in it); another search that keeps
+    # the same points sends nothing big, and nothing big comes back.
+    t = time.monotonic()
+    page.fill(".vecbook-filter-text input", '{"topic": "web"}')
+    page.press(".vecbook-filter-text input", "Enter")
+    search(page, "http server")
+    page.wait_for_function("() => document.querySelector('.vecbook-map-status').innerText.includes('filter keeps')", timeout=30_000)
+    _wait_for_points_buffer(page, nb, t)
+    filtered = nb.frames_since(t)
+    assert max((f.size for f in filtered if f.sent), default=0) < 64 * 1024
+    assert max(f.size for f in filtered if not f.sent) < 16 * N + 64 * 1024
+    shot("05b-filtered-search")
+    t = time.monotonic()
+    search(page, "python parser")
+    page.wait_for_timeout(1000)
+    assert max(f.size for f in nb.frames_since(t)) < MB
+
     # A colour change: one binary buffer to the browser (16 bytes a point), nothing big back.
     t = time.monotonic()
     page.locator(".vecbook-color-by select").select_option("topic")
-    deadline = time.monotonic() + 60
-    while not any(f.size > 15 * N and not f.sent for f in nb.frames_since(t)):  # the new points buffer arrived
-        assert time.monotonic() < deadline, "no points buffer after the colour change"
-        page.wait_for_timeout(100)  # lets Playwright deliver the recorded frames
+    _wait_for_points_buffer(page, nb, t)
     page.wait_for_function("() => document.querySelector('.vecbook-figure').innerText.includes('cloud')", timeout=30_000)
     page.wait_for_timeout(1000)
     colour = nb.frames_since(t)
@@ -186,8 +209,7 @@ def _drive(page, nb: NotebookDriver, shot) -> None:
     shot("06-colour-legend")
 
     # A reload redraws the map as it was: colour, highlight and status from the kernel's models.
-    page.keyboard.press("Control+s")
-    time.sleep(1.0)
+    nb.save()
     page.reload()
     page.wait_for_selector(".jp-Notebook", timeout=90_000)
     wait_drawn(page, 120)

@@ -110,6 +110,35 @@ def test_colour_menu_and_filter_marks_come_from_the_store(store):
     assert {ex.map.state.ids[r] for r in ex.map.state.kept} == kept
 
 
+def test_the_points_buffer_goes_again_only_when_the_kept_points_change(memory_store, monkeypatch):
+    """The points a filter excluded are drawn faint: a new points buffer (16 bytes a point) when the
+    kept points change, none for another search keeping the same ones, none when the filter goes."""
+    from jscatter.widget import JupyterScatter
+
+    ex = explore(memory_store, "pypi")
+    assert ex.search.state.wait_schema(60)
+    ranks = [m["rank"] for m in memory_store.read_columns("pypi", columns=["metadatas"]).metadatas]
+    sent = []
+    monkeypatch.setattr(JupyterScatter, "send_state", lambda self, key=None: sent.append(key))
+
+    def faint() -> int:
+        """Points the browser's buffer marks excluded (its opacity column is the view's "kept" column)."""
+        kept = ex.map._df["kept"].to_numpy()
+        assert any(np.array_equal(ex.map.plot.points[:, c], kept) for c in (2, 3))
+        return int((kept == 0).sum())
+
+    row = ex.search.add_condition("rank", "lte", 100)
+    for query in ("http", "json parser", "plot"):
+        ex.search.query_box.value = query
+        ex.search.search_button.click()
+    assert sent.count("points") == 1 and faint() == sum(r > 100 for r in ranks)
+    row.editors[0].value = "50"  # another filter, typed in its box: other points kept
+    ex.search.search_button.click()
+    assert sent.count("points") == 2 and faint() == sum(r > 50 for r in ranks)
+    ex.search.clear_button.click()  # no search: every point normal again, by one scalar
+    assert sent.count("points") == 2 and ex.map.state.kept is None
+
+
 def test_the_browser_reads_its_first_page_when_its_section_opens(store):
     ex = explore(store, "pypi")
     assert not ex.browser.state.page_loaded and ex.browser.state.rows == []  # not read before the map is shown

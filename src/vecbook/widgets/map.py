@@ -38,6 +38,10 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _same_rows(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return a is b or (a is not None and b is not None and np.array_equal(a, b))
+
+
 def _ring(x: float, y: float, r: float) -> list[tuple[float, float]]:
     a = np.linspace(0, 2 * np.pi, RING_VERTICES + 1)
     return [(float(x + r * np.cos(t)), float(y + r * np.sin(t))) for t in a]
@@ -73,6 +77,7 @@ class EmbeddingMap(_Widget):
         w = self._w = _deps.widgets()
         self.defer_fields = defer_fields
         self._extent: tuple[np.ndarray, float] | None = None  # (the coords it was measured on, their extent)
+        self._opacity_key: tuple | None = None  # (opacity, rows a filter keeps) drawn last
         self._jscatter = _deps.jscatter()
         self._pd = _deps.pandas()
         # The view draws two dimensions; a 3-D state keeps its third coordinate for code that reads it.
@@ -283,9 +288,9 @@ class EmbeddingMap(_Widget):
         """Dim for a search (colours stay), and draw the points a filter excluded fainter still."""
         s = self.state
         high = 0.4 if s.highlighted else 0.85
-        key = (high, None if s.kept is None else id(s.kept))
-        if key == getattr(self, "_opacity_key", None):
-            return  # unchanged: no new buffer to the browser
+        key = (high, s.kept)
+        if self._opacity_key is not None and key[0] == self._opacity_key[0] and _same_rows(key[1], self._opacity_key[1]):
+            return  # unchanged (a new search with the same filter keeps the same points): no new buffer to the browser
         self._opacity_key = key
         if s.kept is None:
             if "kept" in self._df.columns:
