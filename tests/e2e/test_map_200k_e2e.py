@@ -9,6 +9,7 @@ redraws the plot (also over a mouse lasso); no frame after the initial load is
 over 1 MB. A filtered search (its excluded points drawn faint) and a colour change
 each send one binary buffer (16 bytes a point) to the browser and nothing back; another
 search with the same filter sends nothing big. A reload of the page redraws the map as it was.
+Then UMAP shows its fitted sample first, then every point.
 Screenshots go to artifacts/e2e/.
 """
 
@@ -23,6 +24,7 @@ import pytest
 from .conftest import ARTIFACTS, missing_requirement
 from .labkit import (
     CANVAS_SUM,
+    DRAWN_PIXELS,
     FIG,
     NotebookDriver,
     canvas_box,
@@ -40,6 +42,7 @@ N = 200_000
 DIMS = 64
 MB = 1 << 20
 QUERIES = ["fast http client", "vector search server", "plot data tool"]
+UMAP_SAMPLE = 5_000  # UMAP fits this many, then places the rest: its sample is drawn first
 
 def build_workspace(store_dir: str, n: int = N, dims: int = DIMS) -> None:
     """``n`` nodes in workspace "big": 40 clusters, topic/rank/cluster metadata, vectors given (no model)."""
@@ -69,7 +72,7 @@ def notebook_cells(store_dir: str, dims: int = DIMS, max_points: int = 250_000) 
 from vecbook import HashEmbeddingModel, LocalVectorStore
 from vecbook.widgets import explore
 store = LocalVectorStore(embedding_model=HashEmbeddingModel(dimensions={dims}), store_dir={store_dir!r})
-ex = explore(store, "big", top_k=10, max_points={max_points})
+ex = explore(store, "big", top_k=10, max_points={max_points}, umap_params={{"sample_size": {UMAP_SAMPLE}}})
 ex"""]
 
 
@@ -217,3 +220,19 @@ def _drive(page, nb: NotebookDriver, shot) -> None:
     assert "cloud" in page.inner_text(FIG)  # the legend of the colour is back
     page.locator(".vecbook-explorer").scroll_into_view_if_needed()
     shot("07-after-reload")
+
+    # UMAP in two steps: its fitted sample (UMAP_SAMPLE points) is drawn as soon as it is laid out, the
+    # other points hidden, then every point once they are placed.
+    status = "document.querySelector('.vecbook-map-status').innerText"
+    page.locator(".vecbook-projection button", has_text="UMAP").click()
+    page.wait_for_function(f"() => {status}.includes('{UMAP_SAMPLE:,} fitted points shown')", timeout=300_000)
+    canvas_box(page)
+    time.sleep(0.5)
+    sample_pixels = page.evaluate(DRAWN_PIXELS, FIG)
+    shot("08-umap-sample")
+    page.wait_for_function(f"() => {status}.includes('UMAP 2-D') && !{status}.includes('fitted')", timeout=300_000)
+    canvas_box(page)
+    time.sleep(1.0)
+    whole_pixels = page.evaluate(DRAWN_PIXELS, FIG)
+    shot("09-umap-whole")
+    assert 0 < sample_pixels < 0.8 * whole_pixels, (sample_pixels, whole_pixels)
