@@ -251,7 +251,10 @@ def save_notebook(page, notebook: Path, timeout: float = 30.0) -> None:
     page.locator(".lm-Menu-itemLabel", has_text="Save Notebook").first.click()
     deadline = time.monotonic() + timeout
     while True:
-        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        try:
+            cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        except ValueError:  # read while Lab writes it
+            cells = []
         if any(c.get("outputs") for c in cells):
             return
         if time.monotonic() > deadline:
