@@ -144,6 +144,7 @@ class Progress:
     params: dict
     rows: int = 0
     runs: list = dataclasses.field(default_factory=list)
+    first_insert_s: float | None = None  # this run's first insert call
 
     @classmethod
     def load(cls, args) -> "Progress":
@@ -159,7 +160,7 @@ class Progress:
         return cls(path, args.n, index_params(args))
 
     def add_run(self, insert_s: float, close_s: float, peaks: "Peaks", load: str) -> None:
-        self.runs.append({"rows_after": self.rows, "insert_s": insert_s, "close_s": close_s, "load": load,
+        self.runs.append({"rows_after": self.rows, "insert_s": insert_s, "first_insert_s": self.first_insert_s, "close_s": close_s, "load": load,
                           "peak_rss_anon_gb": peaks.anon / 2**30, "peak_disk_gb": peaks.disk / 2**30})
         self.path.write_text(json.dumps({"n": self.n, "index_params": self.params, "rows": self.rows, "runs": self.runs}, indent=1))
 
@@ -200,6 +201,10 @@ def build(args) -> dict:
         t = time.perf_counter()
         store.insert(batch, "bench")
         insert_s += time.perf_counter() - t
+        if progress.first_insert_s is None:  # a resumed build's first write after its cold open
+            progress.first_insert_s = time.perf_counter() - t
+            print(f"  first insert call of this run ({len(batch):,} nodes after {start:,}): {progress.first_insert_s:.1f} s",
+                  file=sys.stderr, flush=True)
         if start % (args.n // 20 or 1) < CHUNK:
             print(f"  {start + len(block):,} nodes, {time.perf_counter() - t0:.0f} s, disk {peaks.disk / 2**30:.1f} GB, "
                   f"anon RSS {peaks.anon / 2**30:.1f} GB, load {loadavg()}", file=sys.stderr, flush=True)
