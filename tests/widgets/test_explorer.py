@@ -165,6 +165,46 @@ def test_a_schema_that_cannot_be_read_is_said_in_the_filter_section_and_under_th
     assert ex.map.state.n_points == 300  # the map works without fields
 
 
+def _count_embedded(model, monkeypatch) -> list[str]:
+    """The texts ``model`` embeds from now on (its cache answers the rest)."""
+    embedded: list[str] = []
+    embed = model.embed_batch
+
+    def counting(texts):
+        embedded.extend(texts)
+        return embed(texts)
+
+    monkeypatch.setattr(model, "embed_batch", counting)
+    return embedded
+
+
+def test_a_search_embeds_its_query_once_even_without_a_cache(store, monkeypatch):
+    """The search and the map's query marker share one embedding: a paid API is called once per
+    search, also with ``cache_size=0`` (the hashing model's default). A hybrid search without a
+    cache leaves the marker off rather than embed again; with a cache, the cached vector is used."""
+    model = store.embedding_model
+    assert model.cache.max_items == 0
+    ex = explore(store, "pypi", top_k=5)
+    embedded = _count_embedded(model, monkeypatch)
+    ex.search.query_box.value = "http client library"
+    assert embedded == ["http client library"]
+    assert ex.search.state.query_vector is not None and ex.map.state.query_xy is not None
+    assert [h.unique_id for h in ex.search.state.results] == [h.unique_id for h in store.search("http client library", "pypi", top_k=5)]
+    embedded.clear()
+    ex.search.mode_box.value = "hybrid"
+    assert embedded == ["http client library"] and ex.search.state.results
+    assert ex.search.state.query_vector is None  # the marker sits among the hits, as for a keyword search
+    hits = ex.map.state.coords[ex.map.state.highlight_indices, :2]
+    x, y = ex.map.state.query_xy
+    assert hits[:, 0].min() <= x <= hits[:, 0].max() and hits[:, 1].min() <= y <= hits[:, 1].max()
+
+    model.cache.max_items = 10
+    embedded.clear()
+    ex.search.query_box.value = "plotting charts"
+    assert embedded == ["plotting charts"] and ex.search.state.query_vector is not None
+    assert np.allclose(ex.search.state.query_vector, model.embed_batch(["plotting charts"])[0])
+
+
 def test_a_search_puts_its_query_on_the_map_at_its_own_projection(store):
     """On PCA the query is projected like a point: searching a node's exact text puts it on that
     node's point; a keyword search embeds nothing and sits among its hits."""

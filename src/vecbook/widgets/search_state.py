@@ -136,9 +136,14 @@ class SearchState(Observable):
             self.results_filter = filter_dict
             if self.top_k < 1:
                 raise FilterError("top_k must be at least 1")
-            if self.query.strip():
+            if self.query.strip() and self.mode == "vector" and self.store.embedding_model is not None:
+                vector = self._embedded_query()
+                self.results = self.store.search_by_vector(vector, self.workspace_id, top_k=self.top_k, filter_dict=filter_dict)
+                self.query_vector = vector
+                self.status = f"{len(self.results)} result(s), {self.mode} search"
+            elif self.query.strip():
                 self.results = self.store.search(self.query, self.workspace_id, top_k=self.top_k, filter_dict=filter_dict, mode=self.mode)
-                self.query_vector = self._query_vector()
+                self.query_vector = self._cached_query_vector()
                 self.status = f"{len(self.results)} result(s), {self.mode} search"
             else:
                 self.results = collect(self.store, self.workspace_id, limit=self.top_k, filter_dict=filter_dict)
@@ -153,13 +158,17 @@ class SearchState(Observable):
         self._emit("results", self.results)
         return self.results
 
-    def _query_vector(self) -> np.ndarray | None:
-        """The query's vector, as the search just embedded it (the embedding model's cache holds it);
-        None in keyword mode, which embeds nothing."""
-        model = self.store.embedding_model
-        if self.mode == "keyword" or model is None:
+    def _embedded_query(self) -> np.ndarray:
+        """The query embedded once by the store's model (the vector search and the map's query marker share it)."""
+        return np.asarray(self.store.embedding_model.get_embeddings([self.query])[0])
+
+    def _cached_query_vector(self) -> np.ndarray | None:
+        """The query's vector after a hybrid search, if the model's cache kept it: never embedded a second time
+        (a model with ``cache_size=0`` leaves the map without a query marker); None in keyword mode."""
+        cache = getattr(self.store.embedding_model, "cache", None)
+        if self.mode == "keyword" or cache is None:
             return None
-        return np.asarray(model.get_embeddings([self.query])[0])
+        return cache.get(cache.key(self.query))
 
     def filter_changed(self) -> list[VectorNode]:
         """The filter was edited: once a search has run, run it again with the new filter, so the
