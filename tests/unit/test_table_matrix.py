@@ -108,3 +108,82 @@ def test_a_forked_child_writing_the_store_leaves_the_parents_shared_map_alone(tm
         assert np.array_equal(got[node.unique_id], node.vector), node.unique_id
     assert store.search_by_vector(batch[7].vector, "ws", top_k=1)[0].unique_id == "n7"
     store.close()
+
+
+def file_of_rows(path: Path, rows: np.ndarray) -> Path:
+    path.write_bytes(np.ascontiguousarray(rows, dtype="<f4").tobytes())
+    return path
+
+
+def test_a_files_rows_grow_in_place_copy_on_write_and_the_file_is_never_written(tmp_path):
+    """map_file: the snapshot's rows, then appended rows right after them in the scratch (no copy);
+    rows rewritten in place are private to this process."""
+    rows = np.random.default_rng(3).standard_normal((1001, 8), dtype=np.float32)  # 32,032 B: ends inside a page
+    path = file_of_rows(tmp_path / "snap.f32", rows)
+    storage = FileMatrix(tmp_path)
+    first = storage.map_file(path, 1001, 8)
+    assert np.array_equal(first, rows)
+    grown = storage.grown(first, 1001, 5000)
+    assert grown.ctypes.data == first.ctypes.data  # the same address: the snapshot's rows were not copied
+    grown[1001:] = 7.0  # appended rows: the rest of the file's last page, then the scratch's pages
+    grown[5] = -1.0  # a row of the file, rewritten: a private page
+    again = storage.grown(grown, 5000, 50_000)
+    assert again.ctypes.data == first.ctypes.data and (again[1001:5000] == 7.0).all() and (first[5] == -1).all()
+    assert np.array_equal(again[:5], rows[:5]) and np.array_equal(again[6:1001], rows[6:])
+    assert path.read_bytes() == rows.tobytes()  # the file is as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snap.f32"]  # the scratch has no name
+    held = again[1001:1003].copy()
+    del first, grown, again  # the views go, the region with them: nothing else held it
+    taken = storage.taken(storage._current, np.array([0, 1001, 1002]))
+    assert np.array_equal(taken[1:], held) and np.array_equal(taken[0], rows[0])
+
+
+def test_growing_past_the_reserved_space_copies_once_and_keeps_every_row(tmp_path, monkeypatch):
+    rows = np.arange(64 * 4, dtype=np.float32).reshape(64, 4)
+    storage = FileMatrix(tmp_path)
+    first = storage.map_file(file_of_rows(tmp_path / "snap.f32", rows), 64, 4)
+    storage._region.reserve = 8192  # room for 512 rows of 16 B
+    inside = storage.grown(first, 64, 512)
+    inside[64:] = 1.0
+    beyond = storage.grown(inside, 512, 4096)
+    assert beyond.ctypes.data != first.ctypes.data  # a scratch of its own
+    assert np.array_equal(beyond[:64], rows) and (beyond[64:512] == 1.0).all()
+
+
+def test_the_first_write_after_a_cold_open_appends_without_copying_the_snapshot(tmp_path, monkeypatch):
+    """After a cold open the table's rows are the snapshot's file, mapped: one new node must not copy
+    them into the writer's scratch or into RAM (a 1M x 384 store took seconds to; 10M, a minute).
+    Its vectors, a row replaced in place and a deleted row are right, and the snapshot still verifies."""
+    from vecbook.stores.local import catchup
+
+    monkeypatch.setattr(catchup.tunables, "VERIFY_AT_OPEN_BYTES", 0)  # verified in the background, as a big one
+    rng = np.random.default_rng(4)
+    store = LocalVectorStore(store_dir=tmp_path)
+    store.create_workspace("ws")
+    batch = nodes(0, 60_000, rng)  # 92 MB of float32
+    store.insert(batch, "ws")
+    store.close()
+    matrix_bytes = 60_000 * DIMS * 4
+
+    store = LocalVectorStore(store_dir=tmp_path)
+    assert store.count("ws") == 60_000
+    before = rss_anon()
+    fresh = nodes(60_000, 1, rng)
+    store.insert(fresh, "ws")
+    store.insert([VectorNode(unique_id="n3", vector=fresh[0].vector)], "ws")  # replaces a row of the snapshot
+    store.delete(["n4"], "ws")
+    assert rss_anon() - before < matrix_bytes / 4
+    assert unlinked_files_open_in(tmp_path / "ws") <= matrix_bytes / 4 + 4096  # not the matrix: room for a quarter more rows
+    hits = store.search_by_vector(fresh[0].vector, "ws", top_k=2)
+    assert sorted(h.unique_id for h in hits) == ["n3", "n60000"]
+    assert store.search_by_vector(batch[59_999].vector, "ws", top_k=1)[0].unique_id == "n59999"
+    assert store.get(["n4"], "ws") == [] and store.count("ws") == 60_000
+    state = store._states["ws"]
+    state.verifier.wait()  # the checksums are of the file, not of rows rewritten here
+    store.close()
+
+    store = LocalVectorStore(store_dir=tmp_path)  # and a reader of the files sees every write
+    got = {n.unique_id: n.vector for n in store.get(["n3", "n5", "n60000"], "ws")}
+    assert np.array_equal(got["n3"], fresh[0].vector) and np.array_equal(got["n5"], batch[5].vector)
+    assert np.array_equal(got["n60000"], fresh[0].vector) and store.count("ws") == 60_000
+    store.close()

@@ -168,7 +168,7 @@ class CatchUp:
                     batch = read_legacy_snapshot(prefix)
                     table.upsert(batch)
                 else:
-                    vectors, rows, verifier, sq_norms = open_snapshot(prefix, meta["snapshot"], meta["dimensions"])
+                    vectors, rows, verifier, sq_norms = open_snapshot(prefix, meta["snapshot"], meta["dimensions"], table.storage)
                     table.load_rows(vectors, rows, sq_norms)
                     if vectors.nbytes <= tunables.VERIFY_AT_OPEN_BYTES:
                         verifier.wait()

@@ -31,6 +31,7 @@ import numpy as np
 
 from ...errors import CorruptedFileError
 from ..engine.background import lower_this_threads_priority
+from ..engine.matrix import FileMatrix
 from ..engine.row_lists import squared_norms
 from .files import damaged, snap_name
 from .snapshot_rows import SnapshotRows, read_ids, write_ids
@@ -94,23 +95,24 @@ def publish_snapshot(temp: Path, folder: Path, generation: int) -> None:
 
 
 def open_snapshot(
-    prefix: Path, info: dict[str, Any], dimensions: int | None
+    prefix: Path, info: dict[str, Any], dimensions: int | None, storage: FileMatrix
 ) -> tuple[np.ndarray, SnapshotRows, Verifier, np.ndarray | None]:
-    """The vectors (a copy-on-write map), the lazily decoded rows, the running verifier of a
-    snapshot, and its rows' squared norms if a valid ``.nrm`` cache holds them.
+    """The vectors (a copy-on-write map, by ``storage.map_file``), the lazily decoded rows, the
+    running verifier of a snapshot, and its rows' squared norms if a valid ``.nrm`` cache holds them.
 
+    The verifier reads a map of its own: rows the table rewrites in place (private pages of
+    its map) never reach the checksums, which are of the file.
     Raises FileNotFoundError if a file is gone (a concurrent compaction: the caller starts
     again) and :class:`CorruptedFileError` if a size or the line count disagrees with ``info``.
     """
     json_path, f32_path = prefix.with_suffix(".json"), prefix.with_suffix(".f32")
     n, dims = info["rows"], dimensions or 0
+    if info["f32"]["size"] != 4 * n * dims:
+        raise damaged(f32_path, f"meta.json records {info['f32']['size']} bytes for {f32_path}, where {n} rows of {dims} need {4 * n * dims}")
     text = _map(json_path, info["json"]["size"], copy=False)
-    raw = _map(f32_path, info["f32"]["size"], copy=True)
+    raw = _map(f32_path, info["f32"]["size"], copy=False)
     rows = SnapshotRows(json_path, text, info)
-    if n * dims:
-        vectors = np.frombuffer(raw, dtype="<f4").reshape(n, dims)
-    else:
-        vectors = np.zeros((n, dims), dtype=np.float32)
+    vectors = storage.map_file(f32_path, n, dims)
     checks = [(json_path, text, lambda: rows.spans, info["json"]["crcs"])]
     chunk = info["f32"]["chunk"]
     size = info["f32"]["size"]
