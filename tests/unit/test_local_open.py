@@ -134,9 +134,18 @@ def test_ids_are_read_from_the_snapshots_id_cache_without_decoding_rows(tmp_path
     assert columns.ids == [f"n{i}" for i in range(100, 105)] and columns.vectors.shape == (5, 16)
     got = s.get(["n7", "n2999", "missing"], "ws")  # a lookup decodes only the lines of its rows
     assert sorted(n.unique_id for n in got) == ["n2999", "n7"] and not _decoded(s)
-    s.delete(["n7"], "ws")  # a write decodes the rows, keeping the lookups' id -> row map
-    assert _decoded(s) and s.get(["n7"], "ws") == [] and s.get("n8", "ws")[0].content == node(8).content
-    assert len(s.read_columns("ws", columns=["ids"])) == 2999
+    s.delete(["n7"], "ws")  # writes need the ids alone: the rows stay undecoded
+    s.insert(node(3000), "ws")
+    s.insert([VectorNode(unique_id="n9", content="rewritten", metadata={"new": True}, vector=vec(9))], "ws")  # replaces n9
+    assert not _decoded(s)
+    assert s.get(["n7"], "ws") == [] and s.get("n8", "ws")[0].content == node(8).content
+    assert s.get("n9", "ws")[0].content == "rewritten" and s.get("n3000", "ws")[0].content == node(3000).content
+    assert len(s.read_columns("ws", columns=["ids"])) == 3000 and not _decoded(s)
+    everything = s.read_columns("ws", columns=["ids", "contents", "metadatas"])  # decodes, the writes laid over
+    assert _decoded(s) and len(everything) == 3000 and "n7" not in everything.ids
+    rows = dict(zip(everything.ids, zip(everything.contents, everything.metadatas)))
+    assert rows["n9"] == ("rewritten", {"new": True}) and rows["n3000"] == (node(3000).content, node(3000).metadata)
+    assert rows["n8"] == (node(8).content, node(8).metadata)
     s.close()
 
 

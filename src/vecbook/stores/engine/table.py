@@ -57,6 +57,7 @@ class NodeTable(TableIndex, RowLists):
         self._row_of_label = np.zeros(0, dtype=np.int64)  # label -> row (-1: gone)
         self._next_label = 0
         self._lazy: RowSource | None = None  # rows of a snapshot not decoded yet (see load_rows)
+        self._pending = self._lazy_ids = self._cached_row_of = None  # see RowLists
         self.ids: list[str | None] = []
         self.contents: list[str | None] = []
         self.metadatas: list[dict[str, Any] | None] = []
@@ -152,16 +153,11 @@ class NodeTable(TableIndex, RowLists):
         self.ids.extend(new_ids)
         self._n += len(new_ids)
         if len(new_ids) == len(rows):  # appended in order (a bulk load): slices, no per-row work
-            self.contents.extend(batch.contents)
-            self.metadatas.extend(batch.metadatas)
+            self.append_rows(batch.contents, batch.metadatas)
             where: slice | np.ndarray = slice(first_new_row, self._n)
         else:
-            self.contents.extend([None] * len(new_ids))
-            self.metadatas.extend([None] * len(new_ids))
-            contents, metadatas = self.contents, self.metadatas
-            for i, row in enumerate(rows.tolist()):
-                contents[row] = batch.contents[i]
-                metadatas[row] = batch.metadatas[i]
+            self.append_rows([None] * len(new_ids), [None] * len(new_ids))
+            self.set_rows(rows.tolist(), batch.contents, batch.metadatas)
             where = rows
         self._vectors[where] = batch.vectors
         self._sq_norms[where] = sq_norms
@@ -205,6 +201,7 @@ class NodeTable(TableIndex, RowLists):
         alive[:n] = True
         labels = np.zeros(capacity, dtype=np.int64) if self.index_spec is not None else self._labels
         self.dimensions, self.ids, self.contents, self.metadatas, self.row_of = dims, ids, contents, metadatas, row_of
+        self._lazy = self._pending = self._lazy_ids = self._cached_row_of = None  # a source of no rows, if any: gone
         self._vectors, self._sq_norms, self._alive, self._labels = matrix, sq_norms, alive, labels
         self._n = n
         self.layout += 1
@@ -223,7 +220,7 @@ class NodeTable(TableIndex, RowLists):
             row = self.row_of.pop(node_id, None)
             if row is None:
                 continue
-            self.ids[row] = self.contents[row] = self.metadatas[row] = None
+            self.clear_row(row)
             self._alive[row] = False
             self.changed_floor = min(self.changed_floor, row)
             self._vectors[row] = 0
@@ -410,15 +407,8 @@ class NodeTable(TableIndex, RowLists):
 
     def row_lists(self, rows: np.ndarray) -> tuple[list, list, list]:
         """(ids, contents, metadatas) of these rows (metadata shared, not copied: treat as read-only)."""
-        n = len(rows)
-        if self._is_prefix(rows):  # every row from the first, in order: slices
-            return self.ids[:n], self.contents[:n], self.metadatas[:n]
-        if n and rows[-1] - rows[0] + 1 == n:  # a run of rows (sorted and unique, as row lists here are)
-            lo, hi = int(rows[0]), int(rows[-1]) + 1
-            return self.ids[lo:hi], self.contents[lo:hi], self.metadatas[lo:hi]
-        picked = rows.tolist()
-        ids, contents, metadatas = self.ids, self.contents, self.metadatas
-        return [ids[r] for r in picked], [contents[r] for r in picked], [metadatas[r] for r in picked]
+        ids, contents, metadatas = self.row_values(rows, ("ids", "contents", "metadatas"))
+        return ids, contents, metadatas
 
     def vectors_of(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """A C-contiguous copy of these rows' vectors (in ``out`` if given)."""
