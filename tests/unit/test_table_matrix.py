@@ -170,7 +170,7 @@ def test_the_first_write_after_a_cold_open_appends_without_copying_the_snapshot(
     before = rss_anon()
     fresh = nodes(60_000, 1, rng)
     store.insert(fresh, "ws")
-    store.insert([VectorNode(unique_id="n3", vector=fresh[0].vector)], "ws")  # replaces a row of the snapshot
+    store.insert([VectorNode(unique_id="n3", content="replaced", metadata={"k": 3}, vector=fresh[0].vector)], "ws")  # a row of the snapshot
     store.delete(["n4"], "ws")
     assert rss_anon() - before < matrix_bytes / 4
     assert unlinked_files_open_in(tmp_path / "ws") <= matrix_bytes / 4 + 4096  # not the matrix: room for a quarter more rows
@@ -183,7 +183,9 @@ def test_the_first_write_after_a_cold_open_appends_without_copying_the_snapshot(
     store.close()
 
     store = LocalVectorStore(store_dir=tmp_path)  # and a reader of the files sees every write
-    got = {n.unique_id: n.vector for n in store.get(["n3", "n5", "n60000"], "ws")}
-    assert np.array_equal(got["n3"], fresh[0].vector) and np.array_equal(got["n5"], batch[5].vector)
-    assert np.array_equal(got["n60000"], fresh[0].vector) and store.count("ws") == 60_000
+    got = {n.unique_id: n for n in store.get(["n3", "n4", "n5", "n60000"], "ws")}
+    assert sorted(got) == ["n3", "n5", "n60000"] and store.count("ws") == 60_000
+    assert np.array_equal(got["n3"].vector, fresh[0].vector) and (got["n3"].content, got["n3"].metadata) == ("replaced", {"k": 3})
+    assert np.array_equal(got["n5"].vector, batch[5].vector) and np.array_equal(got["n60000"].vector, fresh[0].vector)
+    assert store.search_by_vector(batch[59_999].vector, "ws", top_k=1, filter_dict={"k": {"eq": 3}})[0].unique_id == "n3"
     store.close()

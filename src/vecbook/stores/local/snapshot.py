@@ -3,11 +3,14 @@
 A snapshot (``snap-<g>.json`` lines + ``snap-<g>.f32``, see ``snapshot_files.py``) is opened by
 checking the sizes ``meta.json`` records and mapping both files; nothing else is read.
 
-- The vectors are a copy-on-write map of the ``.f32`` file: writes to rows change this
-  process's pages, never the file. The page cache holds the file once for every process.
+- The vectors are a copy-on-write map of the ``.f32`` file (``FileMatrix.map_file``): writes
+  to rows change this process's pages, never the file, and rows appended go right after
+  them in the writer's scratch, with no copy. The page cache holds the file once for every
+  process.
 - The rows (id, content, metadata) are decoded when a call needs them: just the rows it
   reads, or every row for a call that needs them all (:class:`SnapshotRows`, in
   ``snapshot_rows.py``); a line's checksum is checked before any value of it is used.
+  Writes need only the ids (the ``.ids`` cache): what they write waits beside the rows.
 - Every checksum of both files is verified by a :class:`Verifier` in a thread of its
   own. The open waits for it when the vectors are at most ``VERIFY_AT_OPEN_BYTES``
   (a tunable of the package); a bigger snapshot answers first calls meanwhile, and

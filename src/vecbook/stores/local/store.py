@@ -15,9 +15,9 @@ Layout of ``{store_dir}/{workspace_id}/``::
 
 Once open, a workspace lives in a NodeTable whose matrix is a copy-on-write map of
 the snapshot's vectors and whose rows are decoded when first used (``snapshot.py``);
-when rows are appended the matrix moves (once) to a scratch file without a name in the
-workspace folder, mapped shared (``engine/matrix.py``: page cache, not anonymous RAM; never durable
-state: gone with the process, even after ``kill -9``). Searches never touch the disk beyond a ``stat`` and an ``fstat`` that pick up other
+rows appended go to a scratch file without a name in the workspace folder, mapped shared
+right after the snapshot's rows (``engine/matrix.py``: page cache, not anonymous RAM; never
+durable state: gone with the process, even after ``kill -9``). Searches never touch the disk beyond a ``stat`` and an ``fstat`` that pick up other
 processes' writes. A write
 waits its turn among this process's writers, takes the file lock (waiting at most
 ``lock_timeout``), catches up with the log, appends one frame, fsyncs it and only
