@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from vecbook import LocalVectorStore, MemoryVectorStore, VectorNode
 from vecbook.stores.engine.matrix import FileMatrix, RamMatrix
@@ -189,3 +190,12 @@ def test_the_first_write_after_a_cold_open_appends_without_copying_the_snapshot(
     assert np.array_equal(got["n5"].vector, batch[5].vector) and np.array_equal(got["n60000"].vector, fresh[0].vector)
     assert store.search_by_vector(batch[59_999].vector, "ws", top_k=1, filter_dict={"k": {"eq": 3}})[0].unique_id == "n3"
     store.close()
+
+
+def test_a_file_that_cannot_be_mapped_is_an_error_and_reserves_nothing(tmp_path):
+    storage = FileMatrix(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        storage.map_file(tmp_path / "gone.f32", 10, 4)
+    assert storage._current is None
+    rows = np.ones((10, 4), dtype=np.float32)
+    assert np.array_equal(storage.map_file(file_of_rows(tmp_path / "snap.f32", rows), 10, 4), rows)  # and it goes on

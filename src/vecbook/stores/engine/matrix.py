@@ -87,6 +87,7 @@ class _Region:
                 self._mmap(self.addr, nbytes, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_PRIVATE | self._MAP_FIXED, f.fileno())
         except BaseException:
             self._libc.munmap(self.addr, self.reserve)
+            del self.addr  # unmapped: __del__ must not unmap what may be mapped there next
             raise
         self.file_end = self.mapped = self.pages(nbytes)  # the scratch's offset 0 is mapped at addr + file_end
 
