@@ -43,6 +43,18 @@ DIMS = 64
 MB = 1 << 20
 QUERIES = ["fast http client", "vector search server", "plot data tool"]
 UMAP_SAMPLE = 5_000  # UMAP fits this many, then places the rest: its sample is drawn first
+# JavaScript: wait (up to 300 s) until the map's status holds ``text``, then count the drawn pixels
+# (DRAWN_PIXELS, passed as its source) on every animation frame for as long as it does.
+WHILE_SAMPLE_SHOWN = """async ([sel, drawnSource, text]) => {
+    const drawn = new Function('return ' + drawnSource)();
+    const shown = () => document.querySelector('.vecbook-map-status').innerText.includes(text);
+    const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+    const deadline = Date.now() + 300000;
+    while (!shown() && Date.now() < deadline) await frame();
+    const counts = [];
+    while (shown() && counts.length < 3000) { counts.push(drawn(sel)); await frame(); }
+    return counts;
+}"""
 
 def build_workspace(store_dir: str, n: int = N, dims: int = DIMS) -> None:
     """``n`` nodes in workspace "big": 40 clusters, topic/rank/cluster metadata, vectors given (no model)."""
@@ -223,16 +235,19 @@ def _drive(page, nb: NotebookDriver, shot) -> None:
 
     # UMAP in two steps: its fitted sample (UMAP_SAMPLE points) is drawn as soon as it is laid out, the
     # other points hidden, then every point once they are placed.
+    # The sample's stage can be short on a fast machine: the page itself counts the drawn pixels on
+    # every animation frame while the status says the fitted sample is shown.
     status = "document.querySelector('.vecbook-map-status').innerText"
+    canvas_box(page)  # in view through both stages
     page.locator(".vecbook-projection button", has_text="UMAP").click()
-    page.wait_for_function(f"() => {status}.includes('{UMAP_SAMPLE:,} fitted points shown')", timeout=300_000)
-    canvas_box(page)
-    time.sleep(0.5)
-    sample_pixels = page.evaluate(DRAWN_PIXELS, FIG)
-    shot("08-umap-sample")
+    sample_frames = page.evaluate(WHILE_SAMPLE_SHOWN, [FIG, DRAWN_PIXELS, f"{UMAP_SAMPLE:,} fitted points shown"])
+    shot("08-umap-sample-or-after")
     page.wait_for_function(f"() => {status}.includes('UMAP 2-D') && !{status}.includes('fitted')", timeout=300_000)
     canvas_box(page)
     time.sleep(1.0)
     whole_pixels = page.evaluate(DRAWN_PIXELS, FIG)
     shot("09-umap-whole")
-    assert 0 < sample_pixels < 0.8 * whole_pixels, (sample_pixels, whole_pixels)
+    # Seen here: 9 frames, the PCA layout moving away (~2,400 pixels), then the sample alone (181) against
+    # 265 for every point (a layout of tight clumps); unplaced points left visible would draw thousands.
+    drawn = [n for n in sample_frames if n > 0]
+    assert drawn and min(drawn) < 0.9 * whole_pixels, (sample_frames[:20], len(sample_frames), whole_pixels)
