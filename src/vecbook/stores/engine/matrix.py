@@ -236,22 +236,20 @@ class FileMatrix(MatrixStorage):
         return matrix
 
     def grown(self, matrix: np.ndarray, used: int, capacity: int) -> np.ndarray:
-        if matrix is not self._current:
-            return super().grown(matrix, used, capacity)  # another matrix (a file's map on another system): copy once
-        try:
-            if self._region is not None:
-                self._current = self._grown_in_region(capacity, matrix.shape[1])
-            elif self._fd is not None:
-                self._current = self._map(self._fd, capacity, matrix.shape[1])
-            else:
-                return super().grown(matrix, used, capacity)
-        except OSError as exc:
-            if exc.errno not in _NO_ROOM:
-                raise
-            return super().grown(matrix, used, capacity)  # into RAM (see _in_ram)
-        if self._current is None:  # beyond the region's reserved space: copy once into a scratch of its own
+        grown = None
+        if matrix is self._current:  # else another matrix (a file's map on another system): copied below
+            try:
+                if self._region is not None:
+                    grown = self._grown_in_region(capacity, matrix.shape[1])
+                elif self._fd is not None:
+                    grown = self._map(self._fd, capacity, matrix.shape[1])
+            except OSError as exc:
+                if exc.errno not in _NO_ROOM:
+                    raise  # with _NO_ROOM: copied below, into RAM (see _in_ram)
+        if grown is None:  # beyond the region's reserved space too: copied once into a scratch of its own
             return super().grown(matrix, used, capacity)
-        return self._current
+        self._current = grown
+        return grown
 
     def _grown_in_region(self, capacity: int, dims: int) -> np.ndarray | None:
         """The region's matrix with room for ``capacity`` rows (None if it cannot hold them)."""
