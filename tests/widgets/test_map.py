@@ -52,11 +52,11 @@ def test_fingerprint_is_the_same_on_every_backend(tmp_path):
 
 
 def test_projections_are_cached_by_content(memory_store, monkeypatch):
-    from vecbook.widgets import map_state
+    from vecbook.widgets import map_layout
 
     calls = []
-    real = map_state.pca
-    monkeypatch.setattr(map_state, "pca", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = map_layout.pca
+    monkeypatch.setattr(map_layout, "pca", lambda *a, **k: calls.append(1) or real(*a, **k))
     first = MapState(memory_store, "pypi")
     second = MapState(memory_store, "pypi")  # reopened: no recomputation
     assert len(calls) == 1 and np.array_equal(first.coords, second.coords)

@@ -1,4 +1,4 @@
-"""Plain-Python state of the embedding map: points, projection, colours, highlight, selection, neighbours.
+"""Plain-Python state of the embedding map: points, colours, highlight, selection, neighbours.
 
 ``EmbeddingMap`` (map.py) draws this state with jupyter-scatter; tests drive it
 directly. The map holds ids and vectors alone, read once through the public
@@ -6,7 +6,8 @@ store API, sorted by id (so the projection cache key does not depend on a
 backend's iteration order), and a stratified sample above ``max_points``
 (map_sample.py; ``sampled`` says so). Contents and metadata are read from the
 store when something shows them (:meth:`MapState.nodes`, :meth:`MapState.field_values`,
-:attr:`MapState.contents`, :meth:`MapState.show_filter`).
+:attr:`MapState.contents`, :meth:`MapState.show_filter`). The projection (PCA, UMAP
+in a child process) is the :class:`~vecbook.widgets.map_layout.MapLayout` mixin's.
 """
 
 from __future__ import annotations
@@ -16,26 +17,23 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LayoutCancelledError
 from ..node import VectorNode
 from . import _deps, _table
 from .clusters import Clusters, cluster_labels
 from .introspect import _ISO_DATE, field_label, flat_rows
 from .map_colors import scaled
+from .map_layout import UMAP_OPTIONS, MapLayout
 from .map_rows import RowIndex, read_aligned
 from .map_sample import DEFAULT_MAX_POINTS, PointsRead, load_points
-from .projection import ProjectionCache, UmapJob, fingerprint, layout_params, pca
+from .projection import ProjectionCache, UmapJob, fingerprint
 from .state import Observable, describe_error
 
 __all__ = ["MapState", "load_points", "MAX_CATEGORIES"]
 
 MAX_CATEGORIES = 12
-# What ``umap_params`` may hold: UMAP's own options, and how many points it fits (the rest are placed
-# beside their ``place_k`` nearest fitted points: projection.UmapJob).
-UMAP_OPTIONS = ("n_neighbors", "min_dist", "metric", "n_epochs", "sample_size", "place_k")
 
 
-class MapState(Observable):
+class MapState(MapLayout, Observable):
     """Everything the map shows, as data.
 
     Events: ``"coords"`` (new projection), ``"colors"``, ``"highlight"``,
@@ -196,115 +194,6 @@ class MapState(Observable):
         """One point's content (a hover's preview), read from the store."""
         node = self.nodes([row])[0]
         return "" if node is None else node.content
-
-    # ---- projection ---------------------------------------------------------------------
-
-    def _key(self, method: str) -> str:
-        params = {**self.umap_params, **self._layout_params()} if method == "umap" else None
-        return self.cache.key(self.fingerprint, method, self.dims, params)
-
-    def _layout_params(self) -> dict[str, Any]:
-        return layout_params(**{k: v for k, v in self.umap_params.items() if k in ("sample_size", "place_k")})
-
-    def cached(self, method: str) -> bool:
-        return self.cache.get(self._key(method)) is not None
-
-    def projection(self, method: str) -> np.ndarray:
-        """Coordinates for ``method`` ("pca" computes if needed; "umap" must be cached)."""
-        coords = self.cache.get(self._key(method))
-        if coords is None and method == "pca":
-            coords = pca(self.vectors, self.dims)
-            self.cache.put(self._key("pca"), coords, persist=False)  # PCA is cheaper than a disk read
-        if coords is None:
-            raise LookupError(f"no {method} projection yet")
-        return coords
-
-    def show(self, method: str = "pca", dims: int | None = None) -> None:
-        """Show a projection; UMAP not yet computed starts in a child process and shows when done.
-
-        Choosing another layout while UMAP computes stops it (its process is terminated)."""
-        if dims is not None and dims != self.dims:
-            self.dims = dims
-            self.selected = []
-        if method not in ("pca", "umap"):
-            raise ValueError(f"method must be 'pca' or 'umap', got {method!r}")
-        if method == "umap" and not self.cached("umap"):
-            self.start_umap()
-            return
-        if method != "umap":
-            self.cancel_umap()
-        self.method, self.placed = method, None
-        self.coords = self.projection(method)
-        self.query_xy = self._place_query() if self.highlighted else None
-        self._follow_layout()
-        self._emit("coords")
-
-    def start_umap(self) -> UmapJob | None:
-        """Fit UMAP in a child process (no-op if running); the map switches to it when done."""
-        if self.job is not None and self.job.running:
-            return self.job
-        if self.cached("umap"):
-            self.show("umap")
-            return None
-        key, dims = self._key("umap"), self.dims
-        self._job_key = key
-
-        def progress(fraction: float, message: str) -> None:
-            self.umap_message = message
-            self._emit("progress", fraction, message)
-
-        def current() -> bool:
-            return key == self._key("umap") and dims == self.dims  # the data did not change meanwhile
-
-        def partial(rows: np.ndarray, coords: np.ndarray) -> None:
-            if current():
-                self._show_layout(_with_unplaced(self.n_points, rows, coords), placed_rows=rows)
-
-        def done(job: UmapJob) -> None:
-            if isinstance(job.error, LayoutCancelledError):
-                self.umap_message = "cancelled"
-                self._emit("progress", job.progress, "cancelled")
-                return
-            if job.error is not None:
-                self.error = f"UMAP failed: {describe_error(job.error)}"
-                self._emit("progress", job.progress, self.error)
-                if self.placed is not None and current():
-                    self._show_layout(self.projection("pca"), method="pca")  # the sample's layout alone would mislead
-                return
-            self.cache.put(key, job.result)
-            if current():
-                self._show_layout(job.result)
-
-        params = {k: v for k, v in self.umap_params.items() if k in UMAP_OPTIONS}
-        init = self.projection("pca")
-        try:
-            self.job = UmapJob(self.vectors, self.dims, init=init, on_progress=progress, on_done=done, on_partial=partial,
-                               **params).start()
-        except Exception as exc:
-            self.error = describe_error(exc)
-            self._emit("progress", 0.0, self.error)
-            return None
-        return self.job
-
-    def _show_layout(self, coords: np.ndarray, method: str = "umap", placed_rows: np.ndarray | None = None) -> None:
-        """Show a layout UMAP's process sent: the whole one, or (``placed_rows``) its fitted sample's while
-        the other points are placed (the view hides those; cluster labels wait for the whole layout)."""
-        placed = None
-        if placed_rows is not None:
-            placed = np.zeros(self.n_points, dtype=bool)
-            placed[placed_rows] = True
-        self.method, self.coords, self.placed = method, coords, placed
-        self.query_xy = self._place_query() if self.highlighted else None
-        self._follow_layout()
-        self._emit("coords")
-
-    def wait_for_umap(self, timeout: float | None = None) -> bool:
-        return self.job is None or self.job.wait(timeout)
-
-    def cancel_umap(self) -> None:
-        """Stop a UMAP that is computing (its process is terminated and reaped); nothing if none is."""
-        if self.job is not None and self.job.running:
-            self.job.cancel()
 
     def close(self) -> None:
         """Stop any UMAP computing for this map (the explorer calls it when it closes)."""
@@ -526,12 +415,3 @@ class MapState(Observable):
             self.neighbours, self.error = [], describe_error(exc)
         self._emit("neighbours")
         return self.neighbours
-
-
-def _with_unplaced(n: int, rows: np.ndarray, coords: np.ndarray) -> np.ndarray:
-    """A layout of ``n`` points from the fitted sample's (``rows``, ``coords``); the points not placed yet
-    sit at the sample's centre, hidden by the view (``MapState.placed``) until the whole layout comes."""
-    out = np.empty((n, coords.shape[1]), dtype=np.float32)
-    out[:] = coords.mean(axis=0)
-    out[rows] = coords
-    return out
