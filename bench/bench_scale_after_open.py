@@ -4,8 +4,10 @@
 
 In a fresh process: open to the first answer; exact scores of the ANN hits against float32
 dot products of their stored vectors (the goal: equal within 1e-5); the first and second
-single-node insert after the open (the first moves the matrix to the writer's scratch file
-and the graph into RAM, see ``engine/matrix.py``), then both nodes deleted again; and the
+single-node insert after the open (the matrix grows in place, see ``engine/matrix.py``, and
+the write waits beside the mapped graph, see ``engine/table_index.py``), then both nodes
+deleted again; queries with 5,000 writes waiting beside the graph (a near twin of each query
+among them: is it the top hit?), then those deleted; and the
 explorer map's read of the workspace (``MapState``: the stratified sample above
 ``max_points``, then PCA) with its time and the peak anonymous RSS while it reads. Prints
 one JSON object with ``/proc/loadavg``.
@@ -61,6 +63,42 @@ def scores_check(store, queries: np.ndarray) -> float:
     return worst
 
 
+def query_figures(store, queries: np.ndarray, truth: np.ndarray | None = None, twins: list[str] | None = None) -> dict:
+    """Median and p99 ms per query; recall@10 against ``truth``, or how often ``twins[i]`` is query i's top hit."""
+    times, hits = [], []
+    for q in queries:
+        t = time.perf_counter()
+        hits.append(store.search_by_vector(q, "bench", top_k=10))
+        times.append(time.perf_counter() - t)
+    out = {"ms_median": float(np.median(times) * 1e3), "ms_p99": float(np.percentile(times, 99) * 1e3)}
+    if truth is not None:
+        found = [{int(h.unique_id[2:]) for h in found if h.unique_id[2:].isdigit()} for found in hits]
+        out["recall@10"] = float(np.mean([len(f & set(map(int, row))) / 10 for f, row in zip(found, truth)]))
+    if twins is not None:
+        out["twin_first"] = float(np.mean([bool(found) and found[0].unique_id == twin for found, twin in zip(hits, twins)]))
+    return out
+
+
+def waiting_writes(store, queries: np.ndarray, n: int) -> dict:
+    """``n`` nodes written after the open (a near twin of each query among them), searched, then deleted."""
+    from bench_ann_scale import stream
+
+    from vecbook.node import VectorNode
+
+    rng = np.random.default_rng(11)
+    vectors = next(stream(n, seed=123, chunk=n))[1]
+    twins = queries + rng.standard_normal(queries.shape).astype(np.float32) * (0.05 / np.sqrt(DIMS))
+    vectors[: len(queries)] = twins / np.linalg.norm(twins, axis=1, keepdims=True)
+    batch = [VectorNode(unique_id=f"waiting-{i}", content="", metadata={"i": -1}, vector=v) for i, v in enumerate(vectors)]
+    out: dict = {}
+    _, out["insert_s"] = timed(lambda: store.insert(batch, "bench"))
+    out["queries"] = query_figures(store, queries, twins=[f"waiting-{i}" for i in range(len(queries))])
+    index = store._state("bench").table.index
+    out["graph_still_a_map"] = bool(index is not None and index.viewed)
+    _, out["delete_s"] = timed(lambda: store.delete([node.unique_id for node in batch], "bench"))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--folder", required=True)
@@ -77,6 +115,7 @@ def main() -> None:
     store.search_by_vector(queries[0], "bench", top_k=10)
     out: dict = {"open_to_first_answer_s": time.perf_counter() - t, "load_start": loadavg()}
     out["score_max_abs_diff"], out["scores_check_s"] = timed(lambda: scores_check(store, queries[:20]))
+    out["queries_after_open"] = query_figures(store, queries[20:120], np.load(Path(args.folder) / "truth.npy")[20:120])
     rng = np.random.default_rng(7)
     new = [VectorNode(unique_id=f"after-open-{i}", content="", metadata={"i": -1}, vector=rng.standard_normal(DIMS).astype(np.float32))
            for i in range(2)]
@@ -86,6 +125,7 @@ def main() -> None:
     _, out["second_insert_s"] = timed(lambda: store.insert(new[1], "bench"))
     out["anon_peak_writes_gb"] = peak.stop()
     _, out["delete_both_s"] = timed(lambda: store.delete([n.unique_id for n in new], "bench"))
+    out["with_5000_waiting"] = waiting_writes(store, queries[20:120], 5000)
     if not args.no_map:
         from vecbook.widgets.map_state import MapState
 

@@ -105,7 +105,8 @@ class HnswIndex:
     """An HNSW graph over integer labels: add (or replace), remove, search, save, load.
 
     Labels are never reused: a new vector gets a new label. A graph opened from a
-    file is a read-only memory map until the first change, which copies it into RAM.
+    file is a read-only memory map until the first change, which copies it into RAM
+    (the table lets changes wait beside a mapped graph: see ``table_index.py``).
     """
 
     def __init__(self, dimensions: int, distance: str, spec: IndexSpec, *, capacity: int = 1024, _raw: Any = None):
@@ -164,15 +165,18 @@ class HnswIndex:
         if len(labels):
             self._writable().remove(np.asarray(labels, dtype=np.uint64))
 
-    def search(self, queries: np.ndarray, k: int) -> np.ndarray | None:
+    def search(self, queries: np.ndarray, k: int, spare: int = 0) -> np.ndarray | None:
         """Labels of the nearest live elements per query (q × c, c ≥ k), or None if it cannot answer.
 
         ``c`` is ``k`` for a float32 graph; a quantized one returns up to
         ``rerank * k`` candidates, for :func:`best_rows` to narrow down exactly.
+        ``spare`` asks for that many more (at most twice as many in all), to make up
+        for candidates the caller knows may be stale.
         """
         if k <= 0 or self.damaged:
             return None
-        wanted = min(k * self.spec.candidates_per_result, len(self._raw))
+        asked = k * self.spec.candidates_per_result
+        wanted = min(asked + min(spare, asked), len(self._raw))
         ef = max(self.spec.ef_search, 2 * k, wanted)
         if ef != self._ef:
             self._raw.expansion_search, self._ef = ef, ef

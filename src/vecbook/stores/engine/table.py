@@ -8,7 +8,7 @@ when next used (a delete needs nothing: dead rows are masked out). Not
 thread-safe: callers hold a lock.
 
 With an ``index`` spec (see ``ann.py``) the table also keeps an approximate
-index, updated on every write, that answers unfiltered searches. Index labels
+index, kept in step with every write, that answers unfiltered searches. Index labels
 are never reused and survive compaction (``_labels`` maps rows to labels,
 ``_row_of_label`` back), so compaction never touches the index.
 """
@@ -52,10 +52,8 @@ class NodeTable(TableIndex, RowLists):
         self.dimensions = dimensions
         self.storage = storage if storage is not None else RamMatrix()  # where the matrix lives (see matrix.py)
         self.index_spec, self.distance = index, distance
-        self.index: HnswIndex | None = None
         self._labels = np.zeros(0, dtype=np.int64)  # row -> index label
-        self._row_of_label = np.zeros(0, dtype=np.int64)  # label -> row (-1: gone)
-        self._next_label = 0
+        self._reset_index()  # no index yet (self.index: HnswIndex | None; see table_index.py)
         self._lazy: RowSource | None = None  # rows of a snapshot not decoded yet (see load_rows)
         self._pending = self._lazy_ids = self._cached_row_of = None  # see RowLists
         self.ids: list[str | None] = []
@@ -211,8 +209,7 @@ class NodeTable(TableIndex, RowLists):
         self._stale_rows.clear()
         self._inv_norms = None
         if self.index_spec is not None:
-            self.index, self._next_label, self._row_of_label = None, 0, np.zeros(0, dtype=np.int64)
-            self._index_add(np.arange(n), 0)
+            self._build_index(np.arange(n))
 
     def delete(self, ids: Sequence[str]) -> int:
         removed = 0
@@ -224,9 +221,7 @@ class NodeTable(TableIndex, RowLists):
             self._alive[row] = False
             self.changed_floor = min(self.changed_floor, row)
             self._vectors[row] = 0
-            if self.index is not None:
-                self.index.remove(self._labels[row : row + 1])
-                self._row_of_label[self._labels[row]] = -1
+            self._index_remove(row)
             removed += 1
         if removed:
             self.version += 1
@@ -344,7 +339,11 @@ class NodeTable(TableIndex, RowLists):
             hits = self._index_search(queries, top_k)
             if hits is not None:
                 return hits
-        candidates = None if node is None else self.filter_rows(node)
+        return self._exact_search(queries, top_k, None if node is None else self.filter_rows(node), distance)
+
+    def _exact_search(self, queries: np.ndarray, top_k: int, candidates: np.ndarray | None, distance: str) -> list[np.ndarray]:
+        """The best ``top_k`` of the live ``candidates`` rows (None: every live row) per query, scored exactly."""
+        n = self.n_rows
         if candidates is not None and len(candidates) < n // 2:
             vectors, sq_norms, row_map = self._vectors[candidates], self._sq_norms[candidates], candidates
         else:

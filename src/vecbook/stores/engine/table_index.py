@@ -1,8 +1,17 @@
-"""The NodeTable's approximate index: label bookkeeping, adding rows, attaching a saved graph, searching it.
+"""The NodeTable's approximate index: label bookkeeping, writes, attaching a saved graph, searching it.
 
 A mixin of :class:`~vecbook.stores.engine.table.NodeTable` (which owns the arrays it
 uses): index labels are never reused and survive compaction (``_labels`` maps rows
 to labels, ``_row_of_label`` back), so compaction never touches the index.
+
+**Rows waiting beside the graph.** A graph opened from a file is a read-only map, and
+usearch changes only a graph held in RAM: the first change would copy the whole graph
+(15 s for the 5 GB graph of 10M nodes). So while the graph is a map, written rows wait
+beside it (``_unindexed``: labels whose current vector the graph does not hold) and
+deleted ones are remembered (``_gone``: labels the graph may still hold). A search asks
+the graph for a few spare candidates, drops the stale ones, and adds the best of the
+waiting rows, scored exactly. They go into the graph (a *fold*) once more than
+``UNINDEXED_MAX`` wait, or before the graph is saved; a graph in RAM folds at once.
 """
 
 from __future__ import annotations
@@ -14,35 +23,86 @@ import numpy as np
 if TYPE_CHECKING:
     from .ann import HnswIndex, IndexSpec
 
-__all__ = ["TableIndex"]
+__all__ = ["UNINDEXED_MAX", "TableIndex"]
+
+# Rows that may wait beside a mapped graph: an exact product over them costs about a
+# millisecond per query (like the ``exact_below`` of a whole workspace).
+UNINDEXED_MAX = 10_000
 
 
 class TableIndex:
-    def _index_add(self, rows: np.ndarray, first_new_row: int) -> None:
-        """Put ``rows`` (just written) into the index: rows from ``first_new_row`` on get new labels."""
-        if self.index is None:
-            from .ann import (
-                HnswIndex,  # the optional dependency, only when an index is asked for
-            )
+    def _reset_index(self, index: HnswIndex | None = None, next_label: int = 0) -> None:
+        self.index, self._next_label = index, next_label
+        self._row_of_label = np.full(max(next_label, 1), -1, dtype=np.int64) if index is not None else np.zeros(0, dtype=np.int64)
+        self._unindexed: set[int] = set()  # labels whose row's current vector is not in the graph
+        self._gone: list[int] = []  # labels of deleted rows the graph may still hold
 
-            self.index = HnswIndex(self.dimensions, self.distance, self.index_spec, capacity=max(1024, len(rows)))
-        new_rows = rows[rows >= first_new_row]
-        if len(new_rows):
-            if len(self._labels) < self._vectors.shape[0]:
-                self._labels = np.concatenate([self._labels, np.zeros(self._vectors.shape[0] - len(self._labels), dtype=np.int64)])
-            labels = np.arange(self._next_label, self._next_label + len(new_rows), dtype=np.int64)
-            if len(self._row_of_label) < self._next_label + len(new_rows):
-                grown = np.full(max(self._next_label + len(new_rows), 2 * len(self._row_of_label)), -1, dtype=np.int64)
-                grown[: len(self._row_of_label)] = self._row_of_label
-                self._row_of_label = grown
-            self._next_label += len(new_rows)
-            self._labels[new_rows] = labels
-            self._row_of_label[labels] = new_rows
+    def _build_index(self, rows: np.ndarray) -> None:
+        """A new graph of ``rows`` (every row of the table, labelled by row number)."""
+        from .ann import HnswIndex  # the optional dependency, only when an index is asked for
+
+        self._reset_index(HnswIndex(self.dimensions, self.distance, self.index_spec, capacity=max(1024, len(rows))))
+        self._index_add(rows, 0)
+
+    def _index_add(self, rows: np.ndarray, first_new_row: int) -> None:
+        """Index ``rows`` (just written): rows from ``first_new_row`` on get new labels."""
+        if self.index is None:
+            return  # dropped after a failure: searches stay exact until the next open rebuilds it
+        self._label_new_rows(rows[rows >= first_new_row])
+        if self._may_wait(len(rows)):
+            self._unindexed.update(self._labels[rows].tolist())
+        else:
+            self._fold(rows)
+
+    def _index_remove(self, row: int) -> None:
+        """Forget the label of ``row`` (just deleted)."""
+        if self.index is None:
+            return
+        label = int(self._labels[row])
+        self._row_of_label[label] = -1
+        self._unindexed.discard(label)
+        self._gone.append(label)
+        if not self._may_wait(0):
+            self._fold()
+
+    def _label_new_rows(self, new_rows: np.ndarray) -> None:
+        if len(self._labels) < self._vectors.shape[0]:
+            self._labels = np.concatenate([self._labels, np.zeros(self._vectors.shape[0] - len(self._labels), dtype=np.int64)])
+        if not len(new_rows):
+            return
+        labels = np.arange(self._next_label, self._next_label + len(new_rows), dtype=np.int64)
+        if len(self._row_of_label) < self._next_label + len(new_rows):
+            grown = np.full(max(self._next_label + len(new_rows), 2 * len(self._row_of_label)), -1, dtype=np.int64)
+            grown[: len(self._row_of_label)] = self._row_of_label
+            self._row_of_label = grown
+        self._next_label += len(new_rows)
+        self._labels[new_rows] = labels
+        self._row_of_label[labels] = new_rows
+
+    def _may_wait(self, more: int) -> bool:
+        """Whether ``more`` changes may wait beside the graph instead of going into it now."""
+        return self.index.viewed and len(self._unindexed) + len(self._gone) + more <= UNINDEXED_MAX
+
+    def _fold(self, rows: np.ndarray | None = None) -> None:
+        """Put the waiting rows and ``rows`` into the graph and drop the deleted ones from it."""
+        rows = np.zeros(0, dtype=np.int64) if rows is None else rows
+        if self._unindexed:
+            rows = np.union1d(self._unindexed_rows(), rows)
+        if self._gone:
+            self.index.remove(np.array(self._gone, dtype=np.int64))
         if len(rows) > 1024 and rows[-1] - rows[0] + 1 == len(rows) and (np.diff(rows) == 1).all():
             span = slice(int(rows[0]), int(rows[-1]) + 1)  # a run of rows: no copy of the vectors
             self.index.add(self._labels[span], self._vectors[span])
         else:
             self.index.add(self._labels[rows], self._vectors[rows])
+        self._unindexed.clear()
+        self._gone.clear()
+
+    def _unindexed_labels(self) -> np.ndarray:
+        return np.fromiter(self._unindexed, dtype=np.int64, count=len(self._unindexed))
+
+    def _unindexed_rows(self) -> np.ndarray:
+        return self._row_of_label[self._unindexed_labels()]
 
     def attach_index(self, spec: IndexSpec, saved: tuple[HnswIndex, np.ndarray, int] | None = None) -> None:
         """Start indexing a filled table: adopt ``saved`` = (index, label of each row, next label)
@@ -51,25 +111,25 @@ class TableIndex:
         n = self.n_rows
         self._labels = np.zeros(self._vectors.shape[0], dtype=np.int64)
         if saved is not None and len(saved[1]) == n:
-            self.index, labels, self._next_label = saved
+            index, labels, next_label = saved
+            self._reset_index(index, next_label)
             self._labels[:n] = labels
-            self._row_of_label = np.full(max(self._next_label, 1), -1, dtype=np.int64)
             live = self.live_rows()
             self._row_of_label[labels[live]] = live
             return
-        self.index, self._next_label, self._row_of_label = None, 0, np.zeros(0, dtype=np.int64)
+        self._reset_index()
         if self.dimensions is not None:
-            self._labels[:n] = np.arange(n)
-            self._next_label = n
-            self._row_of_label = np.full(max(n, 1), -1, dtype=np.int64)
-            live = self.live_rows()
-            self._row_of_label[live] = live
-            self._index_add(live, n)  # every label is already assigned: nothing counts as new
+            self._build_index(self.live_rows())
 
     def index_state(self) -> tuple[HnswIndex, np.ndarray, int] | None:
-        """(index, label of each row, next label): what :meth:`attach_index` takes back."""
+        """(index, label of each row, next label): what :meth:`attach_index` takes back.
+
+        Folds the waiting rows into the graph first: a saved graph holds every row.
+        """
         if self.index is None:
             return None
+        if self._unindexed or self._gone:
+            self._fold()
         return self.index, self._labels[: self.n_rows].copy(), self._next_label
 
     def uses_index(self, top_k: int) -> bool:
@@ -77,15 +137,21 @@ class TableIndex:
         return self.index is not None and top_k < len(self) and len(self) >= self.index_spec.exact_below
 
     def _index_search(self, queries: np.ndarray, top_k: int) -> list[np.ndarray] | None:
+        """The best ``top_k`` rows per query from the graph and the rows waiting beside it; None: go exact."""
         k = min(top_k, len(self))
-        labels = self.index.search(queries, k)
+        waiting = len(self._unindexed) + len(self._gone)
+        labels = self.index.search(queries, k, spare=waiting)
         if labels is None:
             return None
         rows = self._row_of_label[labels]
-        if (rows < 0).any():  # cannot happen while index and table agree; stay exact if they do not
+        if self._unindexed:
+            rows[np.isin(labels, self._unindexed_labels())] = -1  # the graph holds an older vector
+        if not waiting and rows.shape[1] == k:
+            return None if (rows < 0).any() else list(rows)  # a float32 graph in step with the table: its order is exact
+        beside = self._exact_search(queries, k, self._unindexed_rows(), self.distance) if self._unindexed else [rows[:0, 0]] * len(queries)
+        candidates = [np.concatenate([found[found >= 0], extra]) for found, extra in zip(rows, beside)]
+        if min(map(len, candidates)) < k:  # too few left (many deleted near a query): stay exact
             return None
-        if rows.shape[1] > k:  # a quantized graph's candidates: keep the k best by exact score
-            from .ann import best_rows
+        from .ann import best_rows
 
-            return best_rows(queries, rows, self._vectors, self.distance, k)
-        return list(rows)
+        return best_rows(queries, candidates, self._vectors, self.distance, k)

@@ -290,9 +290,13 @@ class Compaction:
             self._compaction_failed(ws, state, exc)
 
     def _checkpoint_index(self, ws: str, state: _LocalState) -> None:
-        """Save the index if it ran well ahead of the saved one, so the next open need not rebuild."""
+        """Save the index if it ran well ahead of the saved one, so the next open need not rebuild.
+
+        A graph still mapped from its file is the saved one: the writes since wait beside it,
+        and will again after the next open, so saving would only copy it.
+        """
         behind = state.offset - state.index_offset if state.index_offset is not None else state.offset + state.snapshot_bytes
-        if behind < tunables.CHECKPOINT_BYTES:
+        if behind < tunables.CHECKPOINT_BYTES or state.table.index.viewed:
             return
         try:
             with self._writing(ws, state):
