@@ -4,9 +4,9 @@ A table filled by ``NodeTable.load_rows`` holds a :class:`RowSource` instead of 
 lists: searches and counts never need them; a call that reads some rows (a search's
 results, a lookup by id, ``read_columns(node_ids=...)``) decodes just those
 (:meth:`RowLists.row_values`, :meth:`RowLists.rows_of`), and the first call that needs
-most or all of them (a filter, a dump) decodes them all, once. Writes need only the ids
-(from the source's id cache): the contents and metadata they write are kept beside the
-source's rows (:class:`_Pending`) and laid over them when those are decoded.
+most or all of them (a filter, a dump) decodes them all, once. Writes decode nothing: they
+look their ids up in the source (its row index) and keep what they write beside the
+source's rows (:class:`_Pending`), laid over them when those are decoded.
 """
 
 from __future__ import annotations
@@ -36,36 +36,43 @@ class RowSource(Protocol):
 
 
 class _Pending:
-    """Contents and metadata written while the source's rows are not decoded: rows of the source
-    rewritten (``edits``, by row) and rows appended after them (``contents``, ``metadatas``)."""
+    """Writes while the source's rows are not decoded: the rows appended after the source's (their
+    ``ids``, ``row_of``, ``contents``, ``metadatas``), the source's rows rewritten (``edits``, by row)
+    and deleted (``deleted``; also in ``edits``, as (None, None)). ``all_ids``: every id, once a call
+    asked for them all, kept up to date from then on."""
 
     def __init__(self, source_rows: int):
         self.source_rows = source_rows
-        self.edits: dict[int, tuple[str | None, dict[str, Any] | None]] = {}
+        self.ids: list[str | None] = []
+        self.row_of: dict[str, int] = {}
         self.contents: list[str | None] = []
         self.metadatas: list[dict[str, Any] | None] = []
+        self.edits: dict[int, tuple[str | None, dict[str, Any] | None]] = {}
+        self.deleted: set[int] = set()
+        self.all_ids: list[str | None] | None = None
 
-    def values(self, row: int, name: str) -> Any:
-        if row >= self.source_rows:
-            return (self.contents if name == "contents" else self.metadatas)[row - self.source_rows]
-        return self.edits[row][name == "metadatas"]
+    def appended(self, row: int, name: str) -> Any:
+        return getattr(self, name)[row - self.source_rows]
 
 
 class RowLists:
-    """``ids``, ``contents``, ``metadatas`` and ``row_of``, decoded from ``self._lazy`` when first used.
+    """A table's ids, contents and metadatas (``ids``, ``contents``, ``metadatas``: every row), and
+    :meth:`find_rows` (ids -> rows). Decoded from ``self._lazy`` when a call first needs every row.
 
-    Writes go through :meth:`append_rows`, :meth:`set_rows` and :meth:`clear_row`, which
-    leave the source's rows undecoded when the ids can be had without them.
+    Writes go through :meth:`append_rows`, :meth:`set_rows` and :meth:`clear_row`, which leave
+    the source's rows undecoded: a write looks its ids up in the source (``RowSource.find``)
+    and keeps what it writes beside the source's rows (:class:`_Pending`).
     """
 
     _lazy: RowSource | None = None
-    _pending: _Pending | None = None  # writes since the source was loaded (the ids are then self._ids)
+    _pending: _Pending | None = None
+    _lazy_ids: tuple[RowSource, list[str] | None] | None = None  # (the source they came from, its id cache)
+    _row_of: dict[str, int] | None = None  # id -> row of decoded rows (None: built when first needed)
 
     @property
     def ids(self) -> list[str | None]:
-        if self._lazy is not None and self._pending is None:
-            self._start_pending()
-        return self._ids
+        """Every row's id (None: a deleted row); treat as read-only."""
+        return self.id_column()
 
     @ids.setter
     def ids(self, value: list[str | None]) -> None:
@@ -91,30 +98,60 @@ class RowLists:
     def metadatas(self, value: list[dict[str, Any] | None]) -> None:
         self._metadatas = value
 
-    @property
-    def row_of(self) -> dict[str, int]:
-        if self._lazy is not None and self._pending is None:
-            ids = self.id_column()  # with an id cache, a lookup decodes only the rows it finds
-            if self._lazy is None:  # there was none: every row was decoded
-                return self.row_of
-            if self._cached_row_of is None or self._cached_row_of[0] is not ids:
-                self._cached_row_of = (ids, dict(zip(ids, range(len(ids)))))
-            return self._cached_row_of[1]
-        if self._row_of is None:  # rows decoded by a call that needed no lookup: built now
-            self._row_of = dict(zip(self._ids, range(len(self._ids))))
+    def decode_rows(self) -> None:
+        """Decode every row of the source now (a small snapshot at open: damage shows there)."""
+        if self._lazy is not None:
+            self._decode_rows()
+
+    # ---- lookups -----------------------------------------------------------------------
+
+    def find_rows(self, ids: Sequence[str]) -> list[int | None]:
+        """The row of each id (None: not here). Rows not decoded are looked up in the source,
+        without decoding the others, unless more than half of them are asked for."""
+        source, pending = self._lazy, self._pending
+        if source is None or 2 * len(ids) > len(source):
+            return list(map(self._id_rows().get, ids))  # lookups in C
+        found = list(map(pending.row_of.get, ids)) if pending is not None else [None] * len(ids)
+        ask = [i for i, row in enumerate(found) if row is None]
+        if ask:
+            deleted = pending.deleted if pending is not None else ()
+            for i, row in zip(ask, source.find([ids[i] for i in ask]).tolist()):
+                if row >= 0 and row not in deleted:
+                    found[i] = row
+        return found
+
+    def rows_of(self, ids: Sequence[str]) -> np.ndarray:
+        """The rows of those of ``ids`` that are here, in that order (unknown ids left out)."""
+        return np.array([row for row in self.find_rows(ids) if row is not None], dtype=np.int64)
+
+    def _id_rows(self) -> dict[str, int]:
+        """id -> row of every live row (built from every id when first needed)."""
+        if self._lazy is not None:
+            ids = self.id_column()
+            if self._lazy is not None:  # an id cache, with the writes since laid over it
+                return {node_id: row for row, node_id in enumerate(ids) if node_id is not None}
+        if self._row_of is None:
+            self._row_of = {node_id: row for row, node_id in enumerate(self._ids) if node_id is not None}
         return self._row_of
 
-    @row_of.setter
-    def row_of(self, value: dict[str, int]) -> None:
-        self._row_of = value
+    # ---- writes ---------------------------------------------------------------------------
 
-    # ---- writes (the ids and row_of are the caller's to change) ------------------------
-
-    def append_rows(self, contents: list, metadatas: list) -> None:
-        """Contents and metadata of rows appended after every row."""
+    def append_rows(self, new_ids: dict[str, int], contents: list, metadatas: list) -> None:
+        """Rows appended after every row: ``new_ids`` maps their ids to their rows, in row order."""
         pending = self._writable()
-        (self._contents if pending is None else pending.contents).extend(contents)
-        (self._metadatas if pending is None else pending.metadatas).extend(metadatas)
+        if pending is None:
+            self._ids.extend(new_ids)
+            if self._row_of is not None:
+                self._row_of.update(new_ids)
+            self._contents.extend(contents)
+            self._metadatas.extend(metadatas)
+            return
+        pending.ids.extend(new_ids)
+        pending.row_of.update(new_ids)
+        pending.contents.extend(contents)
+        pending.metadatas.extend(metadatas)
+        if pending.all_ids is not None:
+            pending.all_ids.extend(new_ids)
 
     def set_rows(self, rows: list[int], contents: Sequence, metadatas: Sequence) -> None:
         """Contents and metadata of existing rows (rows appended by :meth:`append_rows` included)."""
@@ -134,25 +171,28 @@ class RowLists:
                 pending.metadatas[row - first_new] = metadata
 
     def clear_row(self, row: int) -> None:
-        """A deleted row: its id, content and metadata are None."""
-        self.ids[row] = None
+        """A deleted row: its id no longer found, its id, content and metadata None."""
+        pending = self._writable()
+        if pending is None:
+            if self._row_of is not None:
+                self._row_of.pop(self._ids[row], None)
+            self._ids[row] = None
+        elif row < pending.source_rows:
+            pending.deleted.add(row)
+        else:
+            pending.row_of.pop(pending.ids[row - pending.source_rows], None)
+            pending.ids[row - pending.source_rows] = None
+        if pending is not None and pending.all_ids is not None:
+            pending.all_ids[row] = None
         self.set_rows([row], (None,), (None,))
 
     def _writable(self) -> _Pending | None:
         """Where writes go: the pending writes of rows not decoded, or None for the lists themselves."""
-        if self._lazy is not None and self._pending is None:
-            self._start_pending()
-        return self._pending if self._lazy is not None else None
-
-    def _start_pending(self) -> None:
-        """Own the ids (read from the source's id cache) so that writes need no decoding; without an id cache, decode."""
-        ids = self.id_column()
-        if self._lazy is None:  # no id cache: every row was decoded
-            return
-        known = self._cached_row_of
-        self._row_of = known[1] if known is not None and known[0] is ids else None
-        self._ids, self._pending = list(ids), _Pending(len(ids))
-        self._cached_row_of = None
+        if self._lazy is None:
+            return None
+        if self._pending is None:
+            self._pending = _Pending(len(self._lazy))
+        return self._pending
 
     # ---- reads ------------------------------------------------------------------------------
 
@@ -169,7 +209,7 @@ class RowLists:
             run, picked = (picked[0], picked[-1] + 1), None
         out = {}
         for name in sorted(names, key="ids".__eq__):  # the ids last: decoded with the others if any is asked for
-            column = self.id_column() if name == "ids" else getattr(self, name)  # ids alone need no decoding
+            column = getattr(self, name)  # ids alone need no decoding (an id cache)
             if picked is not None:
                 out[name] = [column[r] for r in picked]
             else:
@@ -181,57 +221,64 @@ class RowLists:
         pending = self._pending
         if pending is None:
             return source.pick(rows, names)
-        wanted = [name for name in names if name != "ids"]
-        written = np.fromiter((r >= pending.source_rows or r in pending.edits for r in rows.tolist()), dtype=bool, count=len(rows))
-        from_source = source.pick(rows[~written], wanted) if wanted and not written.all() else [[] for _ in wanted]
-        out = {"ids": [self._ids[r] for r in rows.tolist()]}
-        for name, values in zip(wanted, from_source):
-            it = iter(values)
-            out[name] = [pending.values(r, name) if w else next(it) for r, w in zip(rows.tolist(), written.tolist())]
-        return [out[name] for name in names]
-
-    def rows_of(self, ids: Sequence[str]) -> np.ndarray:
-        """The rows of those of ``ids`` that are here, in that order (unknown ids left out).
-
-        Rows not decoded yet are looked up without decoding the others when at most half of them are asked for."""
-        source = self._lazy
-        if source is not None and self._pending is None and 2 * len(ids) <= len(source):
-            found = source.find(ids)
-        else:
-            row_of = self.row_of
-            found = np.fromiter((row_of.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
-        return found[found >= 0]
+        listed = rows.tolist()
+        in_source = np.fromiter((r < pending.source_rows and r not in pending.deleted for r in listed), dtype=bool, count=len(rows))
+        picked = dict(zip(names, source.pick(rows[in_source], names))) if in_source.any() else {name: [] for name in names}
+        out = []
+        for name in names:
+            it = iter(picked[name])
+            if name == "ids":
+                out.append([next(it) if kept else pending.appended(r, name) if r >= pending.source_rows else None
+                            for r, kept in zip(listed, in_source.tolist())])
+                continue
+            edited = pending.edits
+            column = []
+            for r, kept in zip(listed, in_source.tolist()):
+                value = next(it) if kept else None
+                if r >= pending.source_rows:
+                    value = pending.appended(r, name)
+                elif r in edited:
+                    value = edited[r][name == "metadatas"]
+                column.append(value)
+            out.append(column)
+        return out
 
     def id_column(self) -> list[str | None]:
-        """``ids``, read from the row source's id cache if the rows are not decoded yet and it has one."""
+        """Every id: with rows not decoded, from the source's id cache (with the writes since laid over
+        it) if it has one, else every row is decoded."""
         source = self._lazy
-        if source is not None and self._pending is None:
-            if self._lazy_ids is None or self._lazy_ids[0] is not source:
-                self._lazy_ids = (source, source.ids())
-            if self._lazy_ids[1] is not None:
-                return self._lazy_ids[1]
+        if source is None:
+            return self._ids
+        pending = self._pending
+        if pending is not None and pending.all_ids is not None:
+            return pending.all_ids
+        if self._lazy_ids is None or self._lazy_ids[0] is not source:
+            self._lazy_ids = (source, source.ids())
+        cached = self._lazy_ids[1]
+        if cached is None:  # no id cache
             self._decode_rows()
-        return self._ids
-
-    _lazy_ids: tuple[RowSource, list[str] | None] | None = None  # (the source they came from, its ids)
-
-    _cached_row_of: tuple[list[str], dict[str, int]] | None = None  # built from the id cache: (its ids, the dict)
+            return self._ids
+        if pending is None:
+            return cached
+        all_ids = list(cached)
+        for row in pending.deleted:
+            all_ids[row] = None
+        all_ids += pending.ids
+        pending.all_ids = all_ids
+        return all_ids
 
     def _decode_rows(self) -> None:
         ids, contents, metadatas = self._lazy.columns()
         pending = self._pending
-        if pending is not None:  # the writes since: the ids are ours already, the rest laid over the source's
+        if pending is not None:  # the writes since, laid over the source's rows
             for row, (content, metadata) in pending.edits.items():
                 contents[row], metadatas[row] = content, metadata
+            for row in pending.deleted:
+                ids[row] = None
+            ids += pending.ids
             contents += pending.contents
             metadatas += pending.metadatas
-            self._contents, self._metadatas = contents, metadatas
-        else:
-            known = self._cached_row_of
-            # a dict built from the id cache is the same dict (a caller may hold it): keep it; else built when first used
-            row_of = known[1] if known is not None and known[0] == ids else None
-            self._ids, self._contents, self._metadatas, self._row_of = ids, contents, metadatas, row_of
-        self._cached_row_of = None
+        self._ids, self._contents, self._metadatas, self._row_of = ids, contents, metadatas, None
         self._lazy = self._lazy_ids = self._pending = None
 
 

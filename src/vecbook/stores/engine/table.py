@@ -55,11 +55,11 @@ class NodeTable(TableIndex, RowLists):
         self._labels = np.zeros(0, dtype=np.int64)  # row -> index label
         self._reset_index()  # no index yet (self.index: HnswIndex | None; see table_index.py)
         self._lazy: RowSource | None = None  # rows of a snapshot not decoded yet (see load_rows)
-        self._pending = self._lazy_ids = self._cached_row_of = None  # see RowLists
+        self._pending = self._lazy_ids = None  # see RowLists
         self.ids: list[str | None] = []
         self.contents: list[str | None] = []
         self.metadatas: list[dict[str, Any] | None] = []
-        self.row_of: dict[str, int] = {}
+        self._row_of: dict[str, int] | None = {}
         self._n = 0  # rows used, dead ones included
         self._vectors = np.zeros((0, dimensions or 0), dtype=np.float32)
         self._sq_norms = np.zeros(0, dtype=np.float64)
@@ -129,7 +129,7 @@ class NodeTable(TableIndex, RowLists):
         if not len(batch):
             return
         self.check(batch)
-        if not self.ids:
+        if not self._n:
             self._adopt(batch)
             return
         rows, new_ids = self._rows_for(batch.ids)
@@ -147,14 +147,12 @@ class NodeTable(TableIndex, RowLists):
             self._vectors, self._sq_norms, self._alive, self._labels = grown
         self.dimensions = dims
         self.changed_floor = min(self.changed_floor, floor)
-        self.row_of.update(new_ids)
-        self.ids.extend(new_ids)
         self._n += len(new_ids)
         if len(new_ids) == len(rows):  # appended in order (a bulk load): slices, no per-row work
-            self.append_rows(batch.contents, batch.metadatas)
+            self.append_rows(new_ids, batch.contents, batch.metadatas)
             where: slice | np.ndarray = slice(first_new_row, self._n)
         else:
-            self.append_rows([None] * len(new_ids), [None] * len(new_ids))
+            self.append_rows(new_ids, [None] * len(new_ids), [None] * len(new_ids))
             self.set_rows(rows.tolist(), batch.contents, batch.metadatas)
             where = rows
         self._vectors[where] = batch.vectors
@@ -174,7 +172,7 @@ class NodeTable(TableIndex, RowLists):
 
     def _rows_for(self, ids: list[str]) -> tuple[np.ndarray, dict[str, int]]:
         """The row of each id (existing, or appended in order) and the new ids with their rows; changes nothing."""
-        found = list(map(self.row_of.get, ids))  # lookups in C
+        found = self.find_rows(ids)
         missing = list(compress(ids, map(is_, found, repeat(None))))
         new_ids = dict(zip(dict.fromkeys(missing), count(self.n_rows)))  # in order of first appearance
         if len(new_ids) == len(ids):  # every id new (and none twice): rows appended in order
@@ -198,8 +196,8 @@ class NodeTable(TableIndex, RowLists):
         alive = np.zeros(capacity, dtype=bool)
         alive[:n] = True
         labels = np.zeros(capacity, dtype=np.int64) if self.index_spec is not None else self._labels
-        self.dimensions, self.ids, self.contents, self.metadatas, self.row_of = dims, ids, contents, metadatas, row_of
-        self._lazy = self._pending = self._lazy_ids = self._cached_row_of = None  # a source of no rows, if any: gone
+        self.dimensions, self.ids, self.contents, self.metadatas, self._row_of = dims, ids, contents, metadatas, row_of
+        self._lazy = self._pending = self._lazy_ids = None  # a source of no rows, if any: gone
         self._vectors, self._sq_norms, self._alive, self._labels = matrix, sq_norms, alive, labels
         self._n = n
         self.layout += 1
@@ -213,8 +211,7 @@ class NodeTable(TableIndex, RowLists):
 
     def delete(self, ids: Sequence[str]) -> int:
         removed = 0
-        for node_id in ids:
-            row = self.row_of.pop(node_id, None)
+        for row in self.find_rows(list(dict.fromkeys(ids))):
             if row is None:
                 continue
             self.clear_row(row)
@@ -251,7 +248,7 @@ class NodeTable(TableIndex, RowLists):
             row_of_label = np.full(len(self._row_of_label), -1, dtype=np.int64)
             row_of_label[labels] = np.arange(len(keep))
         self._vectors, self._sq_norms, self._alive = vectors, sq_norms, alive
-        self.ids, self.contents, self.metadatas, self.row_of = ids, contents, metadatas, row_of
+        self.ids, self.contents, self.metadatas, self._row_of = ids, contents, metadatas, row_of
         self._n = len(keep)
         self._labels, self._row_of_label = labels, row_of_label
         self.layout += 1

@@ -35,7 +35,8 @@ class TableIndex:
         self.index, self._next_label = index, next_label
         self._row_of_label = np.full(max(next_label, 1), -1, dtype=np.int64) if index is not None else np.zeros(0, dtype=np.int64)
         self._unindexed: set[int] = set()  # labels whose row's current vector is not in the graph
-        self._gone: list[int] = []  # labels of deleted rows the graph may still hold
+        self._gone: list[int] = []  # labels of deleted rows the graph still holds
+        self._graph_below = next_label  # labels from here on were given since the graph last changed: not in it
 
     def _build_index(self, rows: np.ndarray) -> None:
         """A new graph of ``rows`` (every row of the table, labelled by row number)."""
@@ -61,7 +62,8 @@ class TableIndex:
         label = int(self._labels[row])
         self._row_of_label[label] = -1
         self._unindexed.discard(label)
-        self._gone.append(label)
+        if label < self._graph_below:
+            self._gone.append(label)
         if not self._may_wait(0):
             self._fold()
 
@@ -97,6 +99,7 @@ class TableIndex:
             self.index.add(self._labels[rows], self._vectors[rows])
         self._unindexed.clear()
         self._gone.clear()
+        self._graph_below = self._next_label
 
     def _unindexed_labels(self) -> np.ndarray:
         return np.fromiter(self._unindexed, dtype=np.int64, count=len(self._unindexed))

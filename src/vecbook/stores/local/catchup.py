@@ -172,7 +172,7 @@ class CatchUp:
                     table.load_rows(vectors, rows, sq_norms)
                     if vectors.nbytes <= tunables.VERIFY_AT_OPEN_BYTES:
                         verifier.wait()
-                        table.row_of  # noqa: B018 - decodes every row now: small, and damage shows at open
+                        table.decode_rows()  # small: damage shows at open
                 snapshot_bytes = table.vectors.nbytes
         except BaseException:
             log.close()

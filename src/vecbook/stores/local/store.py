@@ -333,7 +333,7 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
 
     async def _delete(self, ws: str, ids: list[str]) -> None:
         def write(table: NodeTable) -> list | None:
-            present = [i for i in ids if i in table.row_of]
+            present = [node_id for node_id, row in zip(ids, table.find_rows(ids)) if row is not None]
             return encode_delete(present) if present else None
 
         await to_thread(self._write, ws, write, lambda t: t.delete(ids))
