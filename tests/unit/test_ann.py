@@ -493,10 +493,12 @@ def test_waiting_writes_go_into_the_graph_past_the_limit(tmp_path, small_compact
     store.delete(["n1", "n2", "n3"], "w")
     index = store._state("w").table.index
     assert built == [] and index.viewed
-    store.insert(nodes(unit_vectors(10, seed=31), start=6000), "w")  # 25 changes: past the limit
-    assert built == [22] and not index.viewed  # the 12 waiting and the 10 new went in at once
-    assert len(index) == 2000 + 22 - 3  # the deleted ones left the graph
-    assert ids(store.search_by_vector(unit_vectors(12, seed=30)[4], "w", top_k=1)) == ["n5004"]
+    store.delete([f"n500{i}" for i in range(5)], "w")  # never in the graph: nothing to take out of it
+    assert len(store._state("w").table._unindexed) + len(store._state("w").table._gone) == 7 + 3
+    store.insert(nodes(unit_vectors(11, seed=31), start=6000), "w")  # 21 changes: past the limit
+    assert built == [18] and not index.viewed  # the 7 waiting and the 11 new went in at once
+    assert len(index) == 2000 + 18 - 3  # the deleted ones left the graph
+    assert ids(store.search_by_vector(unit_vectors(12, seed=30)[7], "w", top_k=1)) == ["n5007"]
     assert "n2" not in ids(store.search_by_vector(unit_vectors(2000)[2], "w", top_k=10))
     store.close()
 
