@@ -119,6 +119,8 @@ def test_upsert_and_delete_update_the_index(pair):
         assert not set(ids(hits)) & set(gone) and len(hits) == 10
     assert recall(indexed, exact, unit_vectors(50, seed=7)) >= 0.95
     assert ids(indexed.search_by_vector(unit_vectors(200, seed=5)[17], "w", top_k=1)) == ["n10017"]
+    table = indexed._state("w").table
+    assert (np.diff(table._labels[: table.n_rows]) > 0).all()  # labels increase with the rows: found by binary search
 
 
 @requires_usearch
@@ -412,6 +414,29 @@ def test_a_large_graph_is_verified_in_the_background(tmp_path, small_compactions
     rebuilt.close()
 
 
+@requires_usearch
+def test_damaged_labels_of_a_large_graph_are_found_in_the_background(tmp_path, small_compactions, monkeypatch):
+    from vecbook.stores.engine import ann_files
+
+    monkeypatch.setattr(ann_files, "VERIFY_INLINE_BYTES", 0)  # every graph counts as large
+    vectors = unit_vectors(2000)
+    store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    store.create_workspace("w")
+    store.insert(nodes(vectors), "w")
+    store.close()
+    labels = tmp_path / "w" / "snap-000001.labels.npy"
+    raw = bytearray(labels.read_bytes())
+    raw[-8] ^= 1  # the last row's label 1999 becomes 1998: in range, but the wrong row
+    labels.write_bytes(bytes(raw))
+    reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    index = reopened._state("w").table.index
+    index.verifier.join()
+    assert index.damaged  # never searched again
+    q = vectors[1999]
+    assert ids(reopened.search_by_vector(q, "w", top_k=3)) == [f"n{i}" for i in np.argsort(-(vectors @ q), kind="stable")[:3]]
+    reopened.close()
+
+
 # ---- writes beside a mapped graph (table_index.py): nothing copied until they fold in ------------
 
 
@@ -466,8 +491,10 @@ def test_writes_beside_a_mapped_graph_agree_with_exact_search(tmp_path, small_co
         for store_ in (store, exact):
             store_.insert(batch, "w")
         live |= {n.unique_id for n in batch}
-    index = store._state("w").table.index
+    table = store._state("w").table
+    index = table.index
     assert built == [] and index.viewed and index.nbytes == 0  # nothing copied, nothing added to the graph
+    assert (np.diff(table._labels[: table.n_rows]) > 0).all()
     assert store.count("w") == exact.count("w") == len(live)
     for node_id, vector in [*moved.items(), *fresh.items()]:  # each written node is found at its new place
         assert ids(store.search_by_vector(vector, "w", top_k=1)) == [node_id]

@@ -6,9 +6,9 @@ generation and log offset it reflects, the row count, the settings and CRC-32s o
 the other two). :func:`load_index` returns ``None`` unless everything matches,
 and the caller rebuilds the index.
 
-Opening maps the graph instead of reading it. Its checksum is verified in a
-background thread (at lower CPU priority) when it is larger than
-``VERIFY_INLINE_BYTES``, as the snapshot's vectors are (docs/reliability.md): a
+Opening maps the graph instead of reading it. Its checksum and the labels' are
+verified in a background thread (at lower CPU priority) when the graph is larger
+than ``VERIFY_INLINE_BYTES``, as the snapshot's vectors are (docs/reliability.md): a
 graph found damaged is never searched again (searches go exact), is never saved
 again, and its sidecar is removed so the next open rebuilds it.
 """
@@ -112,32 +112,35 @@ def load_index(prefix: Path, meta: dict, rows: int, dimensions: int | None, spec
         if meta["rows"] != rows or meta["dimensions"] != dimensions:
             return None
         size = graph.stat().st_size
-        if _crc(label_file) != meta["crc_labels"] or (size <= VERIFY_INLINE_BYTES and _crc(graph) != meta["crc_graph"]):
+        inline = size <= VERIFY_INLINE_BYTES
+        if inline and (_crc(label_file) != meta["crc_labels"] or _crc(graph) != meta["crc_graph"]):
             log.warning("ANN index beside %s fails its checksum; rebuilding it", prefix)
             return None
-        labels = np.load(label_file, allow_pickle=False)
+        labels = np.load(label_file, mmap_mode="c", allow_pickle=False)  # copy-on-write: read as used
         next_label = int(meta["next_label"])
-        if labels.shape != (rows,) or (rows and (labels.min() < 0 or labels.max() >= next_label)):
+        if labels.shape != (rows,) or labels.dtype != np.int64:
             return None
         index = HnswIndex.open(graph, meta["dimensions"], meta["distance"], spec)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         log.warning("cannot load the ANN index beside %s (%s); rebuilding it", prefix, exc)
         return None
-    if size > VERIFY_INLINE_BYTES:
-        index.verifier = _verify_later(index, graph, sidecar, meta["crc_graph"])
+    if not inline:
+        index.verifier = _verify_later(index, [(label_file, meta["crc_labels"]), (graph, meta["crc_graph"])], sidecar)
     return index, labels, next_label
 
 
-def _verify_later(index: HnswIndex, graph: Path, sidecar: Path, crc: int) -> threading.Thread:
+def _verify_later(index: HnswIndex, files: list[tuple[Path, int]], sidecar: Path) -> threading.Thread:
+    """Check the CRC32 of each of ``files`` in a thread; a mismatch marks the index damaged."""
+
     def run() -> None:
         lower_this_threads_priority()
         try:
-            good = _crc(graph) == crc
-        except OSError:
-            good = False
-        if not good:
+            bad = [path for path, crc in files if _crc(path) != crc]
+        except OSError as exc:
+            bad = [exc.filename]
+        if bad:
             index.damaged = True
-            log.warning("ANN index %s fails its checksum: searches go exact; it is rebuilt at the next open", graph)
+            log.warning("ANN index file %s fails its checksum: searches go exact; it is rebuilt at the next open", bad[0])
             try:
                 sidecar.unlink(missing_ok=True)
             except OSError:

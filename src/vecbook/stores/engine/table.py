@@ -9,8 +9,8 @@ thread-safe: callers hold a lock.
 
 With an ``index`` spec (see ``ann.py``) the table also keeps an approximate
 index, kept in step with every write, that answers unfiltered searches. Index labels
-are never reused and survive compaction (``_labels`` maps rows to labels,
-``_row_of_label`` back), so compaction never touches the index.
+are never reused and survive compaction (``_labels`` maps rows to labels, see
+``table_index.py``), so compaction never touches the index.
 """
 
 from __future__ import annotations
@@ -242,15 +242,11 @@ class NodeTable(TableIndex, RowLists):
         contents = [self.contents[r] for r in keep]
         metadatas = [self.metadatas[r] for r in keep]
         row_of = {node_id: row for row, node_id in enumerate(ids)}
-        labels, row_of_label = self._labels, self._row_of_label
-        if self.index_spec is not None:
-            labels = self._labels[keep]
-            row_of_label = np.full(len(self._row_of_label), -1, dtype=np.int64)
-            row_of_label[labels] = np.arange(len(keep))
+        labels = self._labels[keep] if self.index_spec is not None else self._labels
         self._vectors, self._sq_norms, self._alive = vectors, sq_norms, alive
         self.ids, self.contents, self.metadatas, self._row_of = ids, contents, metadatas, row_of
         self._n = len(keep)
-        self._labels, self._row_of_label = labels, row_of_label
+        self._labels = labels
         self.layout += 1
         self._dead = 0
         self._columns.clear()

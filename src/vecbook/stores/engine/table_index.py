@@ -2,7 +2,10 @@
 
 A mixin of :class:`~vecbook.stores.engine.table.NodeTable` (which owns the arrays it
 uses): index labels are never reused and survive compaction (``_labels`` maps rows
-to labels, ``_row_of_label`` back), so compaction never touches the index.
+to labels), so compaction never touches the index. A row's label is given when the row
+is appended, so labels increase with the rows, and compaction keeps their order: a
+label's row is found by binary search (:meth:`TableIndex._rows_of_labels`), and no
+label -> row array is built or kept (80 MB at 10M rows).
 
 **Rows waiting beside the graph.** A graph opened from a file is a read-only map, and
 usearch changes only a graph held in RAM: the first change would copy the whole graph
@@ -33,17 +36,20 @@ UNINDEXED_MAX = 10_000
 class TableIndex:
     def _reset_index(self, index: HnswIndex | None = None, next_label: int = 0) -> None:
         self.index, self._next_label = index, next_label
-        self._row_of_label = np.full(max(next_label, 1), -1, dtype=np.int64) if index is not None else np.zeros(0, dtype=np.int64)
         self._unindexed: set[int] = set()  # labels whose row's current vector is not in the graph
         self._gone: list[int] = []  # labels of deleted rows the graph still holds
         self._graph_below = next_label  # labels from here on were given since the graph last changed: not in it
 
-    def _build_index(self, rows: np.ndarray) -> None:
-        """A new graph of ``rows`` (every row of the table, labelled by row number)."""
+    def _build_index(self, live: np.ndarray) -> None:
+        """A new graph of the ``live`` rows; every row is labelled by its number."""
         from .ann import HnswIndex  # the optional dependency, only when an index is asked for
 
-        self._reset_index(HnswIndex(self.dimensions, self.distance, self.index_spec, capacity=max(1024, len(rows))))
-        self._index_add(rows, 0)
+        n = self.n_rows
+        self._reset_index(HnswIndex(self.dimensions, self.distance, self.index_spec, capacity=max(1024, len(live))), n)
+        if len(self._labels) < n:
+            self._labels = np.zeros(self._vectors.shape[0], dtype=np.int64)
+        self._labels[:n] = np.arange(n)
+        self._fold(live)
 
     def _index_add(self, rows: np.ndarray, first_new_row: int) -> None:
         """Index ``rows`` (just written): rows from ``first_new_row`` on get new labels."""
@@ -60,7 +66,6 @@ class TableIndex:
         if self.index is None:
             return
         label = int(self._labels[row])
-        self._row_of_label[label] = -1
         self._unindexed.discard(label)
         if label < self._graph_below:
             self._gone.append(label)
@@ -72,14 +77,8 @@ class TableIndex:
             self._labels = np.concatenate([self._labels, np.zeros(self._vectors.shape[0] - len(self._labels), dtype=np.int64)])
         if not len(new_rows):
             return
-        labels = np.arange(self._next_label, self._next_label + len(new_rows), dtype=np.int64)
-        if len(self._row_of_label) < self._next_label + len(new_rows):
-            grown = np.full(max(self._next_label + len(new_rows), 2 * len(self._row_of_label)), -1, dtype=np.int64)
-            grown[: len(self._row_of_label)] = self._row_of_label
-            self._row_of_label = grown
+        self._labels[new_rows] = np.arange(self._next_label, self._next_label + len(new_rows), dtype=np.int64)
         self._next_label += len(new_rows)
-        self._labels[new_rows] = labels
-        self._row_of_label[labels] = new_rows
 
     def _may_wait(self, more: int) -> bool:
         """Whether ``more`` changes may wait beside the graph instead of going into it now."""
@@ -105,21 +104,27 @@ class TableIndex:
         return np.fromiter(self._unindexed, dtype=np.int64, count=len(self._unindexed))
 
     def _unindexed_rows(self) -> np.ndarray:
-        return self._row_of_label[self._unindexed_labels()]
+        return self._rows_of_labels(self._unindexed_labels())
+
+    def _rows_of_labels(self, labels: np.ndarray) -> np.ndarray:
+        """The live row of each label (-1: none), by binary search in the rows' increasing labels."""
+        n = self.n_rows
+        if not n:
+            return np.full(labels.shape, -1, dtype=np.int64)
+        rows = np.minimum(np.searchsorted(self._labels[:n], labels), n - 1)
+        return np.where((self._labels[rows] == labels) & self._alive[rows], rows, -1)
 
     def attach_index(self, spec: IndexSpec, saved: tuple[HnswIndex, np.ndarray, int] | None = None) -> None:
         """Start indexing a filled table: adopt ``saved`` = (index, label of each row, next label)
         if it describes exactly these rows, else build the index from the live rows."""
         self.index_spec = spec
         n = self.n_rows
-        self._labels = np.zeros(self._vectors.shape[0], dtype=np.int64)
         if saved is not None and len(saved[1]) == n:
             index, labels, next_label = saved
             self._reset_index(index, next_label)
-            self._labels[:n] = labels
-            live = self.live_rows()
-            self._row_of_label[labels[live]] = live
+            self._labels = labels  # rows added later extend it
             return
+        self._labels = np.zeros(self._vectors.shape[0], dtype=np.int64)
         self._reset_index()
         if self.dimensions is not None:
             self._build_index(self.live_rows())
@@ -146,7 +151,7 @@ class TableIndex:
         labels = self.index.search(queries, k, spare=waiting)
         if labels is None:
             return None
-        rows = self._row_of_label[labels]
+        rows = self._rows_of_labels(labels)
         if self._unindexed:
             rows[np.isin(labels, self._unindexed_labels())] = -1  # the graph holds an older vector
         if not waiting and rows.shape[1] == k:
