@@ -409,7 +409,8 @@ def test_a_large_graph_is_verified_in_the_background(tmp_path, small_compactions
     assert not (tmp_path / "w" / "snap-000001.ann.json").exists()  # the next open rebuilds it
     damaged.close()
     rebuilt = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
-    assert ids(rebuilt.search_by_vector(q, "w", top_k=10)) == expected
+    # a new graph (built on several threads, so not the same graph) finds what exact search finds
+    assert len(set(ids(rebuilt.search_by_vector(q, "w", top_k=10))) & set(exact)) >= 9
     assert not rebuilt._state("w").table.index.viewed
     rebuilt.close()
 

@@ -11,7 +11,7 @@ label -> row array is built or kept (80 MB at 10M rows).
 usearch changes only a graph held in RAM: the first change would copy the whole graph
 (15 s for the 5 GB graph of 10M nodes). So while the graph is a map, written rows wait
 beside it (``_unindexed``: labels whose current vector the graph does not hold) and
-deleted ones are remembered (``_gone``: labels the graph may still hold). A search asks
+deleted ones are remembered (``_gone``: their labels, still in the graph). A search asks
 the graph for a few spare candidates, drops the stale ones, and adds the best of the
 waiting rows, scored exactly. They go into the graph (a *fold*) once more than
 ``UNINDEXED_MAX`` wait, or before the graph is saved; a graph in RAM folds at once.
