@@ -12,14 +12,14 @@ HTTP server on loopback speaking Qdrant's REST API, which the official
 key without a fitting payload index is refused.
 ``qdrant-live``: ``url=$VECBOOK_QDRANT_URL`` (skipped when it is unset), e.g.
 ``VECBOOK_QDRANT_URL=http://localhost:6333``, with ``VECBOOK_QDRANT_API_KEY`` if the
-server wants one. QdrantVectorStore has no collection prefix, so the live server must
-hold no vecbook collection of its own (the test is skipped otherwise); the collections
-a test creates are deleted when it ends.
+server wants one. Each test uses a collection prefix of its own (``vbt<hex>_``), so the
+server may hold other collections; the ones a test creates are deleted when it ends.
 """
 
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -80,38 +80,31 @@ def _make_standin(tmp_path, request, fixture: str = "qdrant_standin", **kwargs):
     return vecbook.QdrantVectorStore(url=server.url, api_key=server.api_key, **kwargs)
 
 
-def _vecbook_collections(client) -> set[str]:
-    from vecbook.stores.qdrant.points import workspace_of
-
-    return {c.name for c in client.get_collections().collections if workspace_of(c.name) is not None}
-
-
 def _make_live(tmp_path, request, **kwargs):
     url = os.environ.get("VECBOOK_QDRANT_URL")
     if not url:
         pytest.skip("set VECBOOK_QDRANT_URL to run the suite against a live Qdrant")
     api_key = os.environ.get("VECBOOK_QDRANT_API_KEY") or None
-
-    def setup(node) -> None:
-        from qdrant_client import QdrantClient
-
-        client = QdrantClient(url=url, api_key=api_key, check_compatibility=False)
-        before = _vecbook_collections(client)
-        if before:
-            client.close()
-            pytest.skip(f"the live Qdrant at {url} already holds vecbook collections ({len(before)}): use a server without them")
+    node = request.node
+    prefix = getattr(node, "_vecbook_qdrant_prefix", None)
+    if prefix is None:
+        prefix = node._vecbook_qdrant_prefix = f"vbt{uuid.uuid4().hex[:12]}_"
 
         def cleanup() -> None:
+            from qdrant_client import QdrantClient
+
+            from vecbook.stores.qdrant.points import workspace_of
+
+            client = QdrantClient(url=url, api_key=api_key, check_compatibility=False)
             try:
-                for name in _vecbook_collections(client):
-                    client.delete_collection(name)
+                for c in client.get_collections().collections:
+                    if workspace_of(prefix, c.name) is not None:
+                        client.delete_collection(c.name)
             finally:
                 client.close()
 
         node.addfinalizer(cleanup)
-
-    _once_per_test(request, "_vecbook_qdrant_live", setup)
-    return vecbook.QdrantVectorStore(url=url, api_key=api_key, **kwargs)
+    return vecbook.QdrantVectorStore(url=url, api_key=api_key, collection_prefix=prefix, **kwargs)
 
 
 def _make_strict(tmp_path, request, **kwargs):

@@ -22,7 +22,6 @@ from qdrant_client import models
 from ...filters import Path
 from ..introspection import ValueCount, value_sort_key
 from .filters import _key
-from .points import collection_name
 
 if TYPE_CHECKING:
     from .store import QdrantVectorStore
@@ -39,7 +38,7 @@ def _holds(key: str) -> models.Condition:
 
 async def distinct_values(store: QdrantVectorStore, ws: str, native: models.Filter | None, path: Path, limit: int, offset: int) -> list[ValueCount] | None:
     """The page of values, or None where facets cannot say (numbers, UUID-like strings): scan instead."""
-    name = collection_name(ws)
+    name = store._name(ws)
     numbers = models.Filter(should=[_holds(_key("n", path)), _holds(_key("N", path))])
     with_numbers = models.Filter(must=[native, numbers]) if native is not None else numbers
     await store._ensure_indexes(ws, with_numbers)

@@ -1,9 +1,10 @@
 """Qdrant layout: collection names, point ids, the points vecbook writes and the nodes it reads back.
 
-A workspace is the collection ``vecbook_<id>`` (``vecbookx_<hex>_<id in lower case>``
-when the id has capitals, so ids differing only in case never share a directory on a
-case-insensitive disk). A node is a point whose id is a UUID5 of its ``unique_id``,
-with the payload ``{"unique_id", "content", "metadata", "_present", "_f"}``: reads return
+A workspace is the collection ``<prefix><id>`` (``vecbook_<id>`` with the default prefix
+``vecbook_``); ``<prefix without its _>x_<hex>_<id in lower case>`` when the id has capitals,
+so ids differing only in case never share a directory on a case-insensitive disk; and
+``<prefix without its _>p_<its name>`` marks a workspace created without a vector size.
+A node is a point whose id is a UUID5 of its ``unique_id``, with the payload ``{"unique_id", "content", "metadata", "_present", "_f"}``: reads return
 ``metadata``; filters read ``_present`` (``exists``) and ``_f`` (the values by kind and
 path), see ``qdrant/filters.py``. Qdrant normalises vectors of cosine
 collections, so there the original float32 vector is also kept, base64, in ``_vector``.
@@ -12,57 +13,70 @@ collections, so there the original float32 vector is also kept, base64, in ``_ve
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from typing import Any
 
 import numpy as np
 
+from ...errors import ValidationError
 from ...node import VectorNode, trusted_node
 from ..engine.batch import NodeBatch, validate_workspace_id
 from ..engine.vector_copies import decode_copies, encode_copy
 
-__all__ = ["collection_name", "pending_name", "workspace_of", "point_id", "points", "nodes", "VECTOR_KEY", "FORMAT_KEY", "FORMAT", "READ_PAYLOAD"]
+__all__ = ["DEFAULT_PREFIX", "check_prefix", "collection_name", "pending_name", "workspace_of", "point_id", "points", "nodes", "VECTOR_KEY", "FORMAT_KEY", "FORMAT", "READ_PAYLOAD"]
 
-_PREFIX, _CASED_PREFIX, _PENDING = "vecbook_", "vecbookx_", "vecbookp_"
+DEFAULT_PREFIX = "vecbook_"
+_PREFIX_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,100}_")
 _ID_NAMESPACE = uuid.UUID("5b0c1f5e-0f4e-5c3a-9d1e-7a1c6b2e4f10")
 VECTOR_KEY = "_vector"
 FORMAT_KEY, FORMAT = "_v", 2  # 2: filters read ``_f`` (points of format 1 have none)
 READ_PAYLOAD = ["unique_id", "content", "metadata", VECTOR_KEY]  # what reads ask for: not the filter copies
 
 
-def collection_name(ws: str) -> str:
+def check_prefix(prefix: Any) -> str:
+    """``prefix`` if it can start vecbook's collection names, else ValidationError."""
+    if not isinstance(prefix, str) or not _PREFIX_SHAPE.fullmatch(prefix):
+        raise ValidationError(
+            f"collection_prefix must be 2-102 characters of A-Z a-z 0-9 _ - starting with a letter or digit and ending with _, got {prefix!r}"
+        )
+    return prefix
+
+
+def collection_name(prefix: str, ws: str) -> str:
     """The collection that holds workspace ``ws`` (reversible, see :func:`workspace_of`)."""
     if ws == ws.lower():
-        return _PREFIX + ws
+        return prefix + ws
     mask = sum(1 << i for i, c in enumerate(ws) if c.isupper())
-    return f"{_CASED_PREFIX}{mask:x}_{ws.lower()}"
+    return f"{prefix[:-1]}x_{mask:x}_{ws.lower()}"
 
 
-def pending_name(ws: str) -> str:
+def pending_name(prefix: str, ws: str) -> str:
     """The marker collection of workspace ``ws`` while it has no vector size (created without dimensions)."""
-    return _PENDING + collection_name(ws)
+    return f"{prefix[:-1]}p_{collection_name(prefix, ws)}"
 
 
-def workspace_of(name: str) -> str | None:
-    """The workspace id a collection name (or its marker's) encodes, or ``None`` if vecbook did not make it."""
-    if name.startswith(_PENDING):
-        name = name[len(_PENDING) :]
-    if name.startswith(_CASED_PREFIX):
-        mask_hex, _, lower = name[len(_CASED_PREFIX) :].partition("_")
+def workspace_of(prefix: str, name: str) -> str | None:
+    """The workspace id a collection name (or its marker's) encodes, or ``None`` if vecbook did not make it with ``prefix``."""
+    pending, cased = f"{prefix[:-1]}p_", f"{prefix[:-1]}x_"
+    if name.startswith(pending):
+        name = name[len(pending) :]
+    if name.startswith(cased):
+        mask_hex, _, lower = name[len(cased) :].partition("_")
         try:
             mask = int(mask_hex, 16)
         except ValueError:
             return None
         ws = "".join(c.upper() if mask >> i & 1 else c for i, c in enumerate(lower))
-    elif name.startswith(_PREFIX):
-        ws = name[len(_PREFIX) :]
+    elif name.startswith(prefix):
+        ws = name[len(prefix) :]
     else:
         return None
     try:
         validate_workspace_id(ws)
     except ValueError:
         return None
-    return ws if collection_name(ws) == name else None
+    return ws if collection_name(prefix, ws) == name else None
 
 
 def point_id(unique_id: str) -> str:

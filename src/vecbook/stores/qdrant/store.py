@@ -30,7 +30,7 @@ from ..engine.batch import NodeBatch
 from ..engine.scoring import normalize_distance
 from ..introspection import ValueCount
 from ..matching import Translation
-from .points import FORMAT, FORMAT_KEY, READ_PAYLOAD, VECTOR_KEY, collection_name, nodes, pending_name, point_id, points, workspace_of
+from .points import DEFAULT_PREFIX, FORMAT, FORMAT_KEY, READ_PAYLOAD, VECTOR_KEY, check_prefix, collection_name, nodes, pending_name, point_id, points, workspace_of
 
 try:
     from qdrant_client import AsyncQdrantClient, models
@@ -63,6 +63,11 @@ class QdrantVectorStore(BaseVectorStore):
         distance: ``"cosine"``, ``"dot"``, ``"euclidean"`` or a ``qdrant_client`` ``Distance``.
         timeout: seconds per server request, connecting included.
         prefer_grpc, grpc_port: talk to the server over gRPC, on that port.
+        collection_prefix: starts the name of every collection vecbook makes (it must end
+            with ``_``); others are ignored. Stores with different prefixes share a server
+            without seeing each other's workspaces (vecbook also names collections
+            ``<prefix without its _>x_...`` and ``...p_...``: choose prefixes that do not
+            start one another).
     """
 
     backend = "qdrant"
@@ -81,11 +86,13 @@ class QdrantVectorStore(BaseVectorStore):
         timeout: int = 5,
         prefer_grpc: bool = False,
         grpc_port: int = 6334,
+        collection_prefix: str = DEFAULT_PREFIX,
         **kwargs: Any,
     ):
         if models is None:
             raise MissingDependencyError("qdrant-client", "qdrant", feature="QdrantVectorStore")
         super().__init__(embedding_model=embedding_model, batch_size=batch_size, distance=normalize_distance(distance), **kwargs)
+        self.collection_prefix = check_prefix(collection_prefix)
         if sum(x is not None for x in (location, path, url, host)) > 1:
             raise ValidationError("give at most one of location, path, url and host")
         if location is not None and location != ":memory:":
@@ -107,7 +114,13 @@ class QdrantVectorStore(BaseVectorStore):
             self._refuse_in_child()
 
     def _describe(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self._mode.items())
+        return ", ".join(f"{k}={v!r}" for k, v in [*self._mode.items(), ("collection_prefix", self.collection_prefix)])
+
+    def _name(self, ws: str) -> str:
+        return collection_name(self.collection_prefix, ws)
+
+    def _pending(self, ws: str) -> str:
+        return pending_name(self.collection_prefix, ws)
 
     @property
     def _local(self) -> bool:
@@ -128,18 +141,18 @@ class QdrantVectorStore(BaseVectorStore):
     # ---- workspaces ------------------------------------------------------------------------
 
     async def _exists(self, ws: str) -> bool:
-        name = collection_name(ws)
+        name = self._name(ws)
         if self._local and name in self._client.info:
             return True
         return await self._call("collection_exists", collection_name=name) or await self._call(
-            "collection_exists", collection_name=pending_name(ws)
+            "collection_exists", collection_name=self._pending(ws)
         )
 
     async def _create(self, ws: str, dimensions: int | None) -> None:
         if dimensions is None:  # a marker until the first insert knows the size
-            await self._create_collection(pending_name(ws), {})
+            await self._create_collection(self._pending(ws), {})
             return
-        name = collection_name(ws)
+        name = self._name(ws)
         vectors = models.VectorParams(size=dimensions, distance=_QDRANT_DISTANCE[self.distance])
         await self._create_collection(name, vectors)
 
@@ -152,14 +165,14 @@ class QdrantVectorStore(BaseVectorStore):
                 raise
 
     async def _drop(self, ws: str) -> None:
-        for name in (collection_name(ws), pending_name(ws)):
+        for name in (self._name(ws), self._pending(ws)):
             self._forget(name)
             if await self._call("collection_exists", collection_name=name):
                 await self._call("delete_collection", collection_name=name)
 
     async def _list(self) -> list[str]:
         response = await self._call("get_collections")
-        found = (workspace_of(c.name) for c in response.collections)
+        found = (workspace_of(self.collection_prefix, c.name) for c in response.collections)
         return list(dict.fromkeys(ws for ws in found if ws is not None))
 
     async def _dimensions(self, ws: str) -> int | None:
@@ -168,13 +181,13 @@ class QdrantVectorStore(BaseVectorStore):
     async def _info(self, ws: str) -> tuple[int | None, str | None]:
         """The collection's vector size and distance ((None, None) for a marker; cached in local mode,
         where we hold the lock)."""
-        name = collection_name(ws)
+        name = self._name(ws)
         if self._local and name in self._client.info:
             return self._client.info[name]
         try:
             vectors = (await self._call("get_collection", ws, collection_name=name)).config.params.vectors
         except WorkspaceNotFoundError:
-            if await self._call("collection_exists", collection_name=pending_name(ws)):
+            if await self._call("collection_exists", collection_name=self._pending(ws)):
                 return None, None
             raise
         if vectors and not isinstance(vectors, models.VectorParams):
@@ -190,13 +203,13 @@ class QdrantVectorStore(BaseVectorStore):
         if dims is None:
             await self._create(ws, dimensions)  # atomic: if a racing insert made it first, this is a no-op
             dims, distance = await self._info(ws)
-            name = collection_name(ws)
+            name = self._name(ws)
             if dims is None and (await self._call("count", ws, collection_name=name, exact=True)).count == 0:
                 await self._call("delete_collection", collection_name=name)  # made without a size by vecbook < 0.2
                 await self._create(ws, dimensions)
                 dims, distance = await self._info(ws)
-            if await self._call("collection_exists", collection_name=pending_name(ws)):
-                await self._call("delete_collection", collection_name=pending_name(ws))
+            if await self._call("collection_exists", collection_name=self._pending(ws)):
+                await self._call("delete_collection", collection_name=self._pending(ws))
         if dims != dimensions:
             raise DimensionMismatchError(dims or 0, dimensions, f"workspace {ws!r}")
         return distance
@@ -217,20 +230,20 @@ class QdrantVectorStore(BaseVectorStore):
         distance = await self._sized(ws, batch.dimensions)
         batches = await to_thread(_requests, batch, distance) if len(batch) > 256 else _requests(batch, distance)
         for batch_points in batches:  # all_or_nothing undoes the whole chunk if a later request fails
-            await self._call("upsert", ws, collection_name=collection_name(ws), points=batch_points, wait=True)
+            await self._call("upsert", ws, collection_name=self._name(ws), points=batch_points, wait=True)
 
     async def _delete(self, ws: str, ids: list[str]) -> None:
         if (await self._info(ws))[0] is None:
             return  # a marker holds no points
         selector = models.PointIdsList(points=[point_id(i) for i in ids])
-        await self._call("delete", ws, collection_name=collection_name(ws), points_selector=selector, wait=True)
+        await self._call("delete", ws, collection_name=self._name(ws), points_selector=selector, wait=True)
 
     # ---- reads -----------------------------------------------------------------------------
 
     async def _get(self, ws: str, ids: list[str]) -> list[VectorNode]:
         if (await self._info(ws))[0] is None:
             return []
-        name, with_vectors = collection_name(ws), await self._with_vectors(ws)
+        name, with_vectors = self._name(ws), await self._with_vectors(ws)
         found: list[VectorNode] = []
         for start in range(0, len(ids), self.batch_size):
             chunk = [point_id(i) for i in ids[start : start + self.batch_size]]
@@ -241,12 +254,12 @@ class QdrantVectorStore(BaseVectorStore):
     async def _count(self, ws: str) -> int:
         if (await self._info(ws))[0] is None:
             return 0
-        return (await self._call("count", ws, collection_name=collection_name(ws), exact=True)).count
+        return (await self._call("count", ws, collection_name=self._name(ws), exact=True)).count
 
     async def _count_where(self, ws: str, native: Any) -> int:
         if (await self._info(ws))[0] is None:
             return 0
-        return (await self._call("count", ws, collection_name=collection_name(ws), count_filter=native, exact=True)).count
+        return (await self._call("count", ws, collection_name=self._name(ws), count_filter=native, exact=True)).count
 
     async def _distinct_values(self, ws: str, filter: FilterNode | None, path: tuple, limit: int | None, offset: int) -> list[ValueCount]:
         """Facet counts (``facets.py``) for fields of strings and booleans; the base class's scan otherwise."""
@@ -270,7 +283,7 @@ class QdrantVectorStore(BaseVectorStore):
     async def _holds_old_points(self, ws: str) -> bool:
         """Whether some point was written before filters read ``_f`` (vecbook < 0.2): filters on it are
         then answered by post-filtering (``copy_workspace`` rewrites them). Once none is found, never again."""
-        name = collection_name(ws)
+        name = self._name(ws)
         if name in self._current or (await self._info(ws))[0] is None:
             return False
         old = models.Filter(must_not=[models.FieldCondition(key=FORMAT_KEY, match=models.MatchValue(value=FORMAT))])
@@ -284,7 +297,7 @@ class QdrantVectorStore(BaseVectorStore):
         distance = (await self._info(ws))[1]
         if distance != self.distance:
             raise ValidationError(f"workspace {ws!r} was created with distance={distance!r}; open the store with that distance")
-        name, with_vector = collection_name(ws), distance != "cosine"
+        name, with_vector = self._name(ws), distance != "cosine"
         if len(queries) == 1:  # one query: query_points takes the array as it is (a batch request copies it)
             options = {"limit": limit, "with_payload": READ_PAYLOAD, "with_vectors": with_vector}
             responses = [await self._call("query_points", ws, collection_name=name, query=queries[0], query_filter=native, **options)]
@@ -304,7 +317,7 @@ class QdrantVectorStore(BaseVectorStore):
     async def _column_pages(self, ws: str, page_size: int, native: Any, columns: frozenset[str]) -> AsyncIterator[list[VectorNode]]:
         if (await self._info(ws))[0] is None:
             return
-        name, with_vectors = collection_name(ws), "vectors" in columns and await self._with_vectors(ws)
+        name, with_vectors = self._name(ws), "vectors" in columns and await self._with_vectors(ws)
         payload = [key for key, column in _PAYLOAD_OF if column is None or column in columns]
         # A local-mode scroll sorts and filters the whole collection whatever its limit: fetch big pages.
         limit = max(page_size, _LOCAL_SCROLL) if self._local else page_size
@@ -330,7 +343,7 @@ class QdrantVectorStore(BaseVectorStore):
         there the indexes are waited for."""
         if self._local or native is None:
             return
-        name = collection_name(ws)
+        name = self._name(ws)
         if name not in self._strict:
             info = await self._call("get_collection", ws, collection_name=name)
             self._indexed.setdefault(name, set()).update(info.payload_schema or {})
