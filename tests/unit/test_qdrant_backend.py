@@ -472,3 +472,31 @@ def test_points_written_before_filter_copies_are_still_filtered_exactly():
     s.copy_workspace("w", "w2")  # rewritten in the current format: native filters again
     assert not asyncio.run(s._holds_old_points("w2"))
     assert sorted(n.unique_id for n in s.search_by_vector(vec(0), "w2", top_k=12, filter_dict={"i": {"gte": 4}})) == sorted(f"n{i}" for i in range(4, 12))
+
+
+@pytest.mark.parametrize("asks", ["count", "insert"])
+def test_a_workspace_being_sized_by_another_first_insert_is_never_missing(asks):
+    """Another first insert creates the real collection and drops the marker between this
+    call's two questions ("is the real one there?" no; "is the marker?" no): the workspace
+    exists throughout (found 1 time in 200 by ../shared/repros/review/qdrant_dimless_race.py)."""
+    store = QdrantVectorStore(location=":memory:")
+    store.create_workspace("ws")  # no vector size yet: a marker collection
+    real, marker = collection_name("vecbook_", "ws"), pending_name("vecbook_", "ws")
+    call = store._client.call
+    raced = []
+
+    async def interleaved(method, **kwargs):
+        if kwargs.get("collection_name") == marker and method == "collection_exists" and not raced:
+            raced.append(method)  # the other insert, just before this question: real made, marker dropped
+            await call("create_collection", collection_name=real, vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE))
+            await call("delete_collection", collection_name=marker)
+        return await call(method, **kwargs)
+
+    store._client.call = interleaved
+    if asks == "count":
+        assert store.count("ws") == 0
+    else:
+        store.insert([VectorNode(unique_id="a", content="x", vector=np.ones(4))], "ws")
+        assert store.count("ws") == 1
+    assert raced
+    store.close()

@@ -144,9 +144,12 @@ class QdrantVectorStore(BaseVectorStore):
         name = self._name(ws)
         if self._local and name in self._client.info:
             return True
-        return await self._call("collection_exists", collection_name=name) or await self._call(
-            "collection_exists", collection_name=self._pending(ws)
-        )
+        # A first insert creates the real collection, then drops the marker: asked in this
+        # order, a workspace being sized is never missed (the real one is asked again).
+        for asked in (name, self._pending(ws), name):
+            if await self._call("collection_exists", collection_name=asked):
+                return True
+        return False
 
     async def _create(self, ws: str, dimensions: int | None) -> None:
         if dimensions is None:  # a marker until the first insert knows the size
@@ -189,6 +192,8 @@ class QdrantVectorStore(BaseVectorStore):
         except WorkspaceNotFoundError:
             if await self._call("collection_exists", collection_name=self._pending(ws)):
                 return None, None
+            if await self._call("collection_exists", collection_name=name):
+                return await self._info(ws)  # sized meanwhile by a first insert, which then dropped the marker
             raise
         if vectors and not isinstance(vectors, models.VectorParams):
             raise ValidationError(f"collection {name!r} has named vectors: it was not made by vecbook")
