@@ -129,9 +129,9 @@ class RowLists:
         if self._lazy is not None:
             ids = self.id_column()
             if self._lazy is not None:  # an id cache, with the writes since laid over it
-                return {node_id: row for row, node_id in enumerate(ids) if node_id is not None}
+                return _rows_by_id(ids)
         if self._row_of is None:
-            self._row_of = {node_id: row for row, node_id in enumerate(self._ids) if node_id is not None}
+            self._row_of = _rows_by_id(self._ids)
         return self._row_of
 
     # ---- writes ---------------------------------------------------------------------------
@@ -280,6 +280,12 @@ class RowLists:
             metadatas += pending.metadatas
         self._ids, self._contents, self._metadatas, self._row_of = ids, contents, metadatas, None
         self._lazy = self._lazy_ids = self._pending = None
+
+
+def _rows_by_id(ids: list[str | None]) -> dict[str, int]:
+    rows = dict(zip(ids, range(len(ids))))  # in C: several times faster than a comprehension
+    rows.pop(None, None)  # deleted rows
+    return rows
 
 
 def is_prefix(rows: np.ndarray) -> bool:
