@@ -1,0 +1,159 @@
+"""Writes after an open wait beside the mapped graph (engine/table_index.py): nothing copied until they fold in.
+
+The helpers and the sizes are test_ann.py's; the 10M figures are in docs/performance.md
+(bench/bench_scale_after_open.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.unit.test_ann import WIDE, ids, nodes, requires_usearch, small_compactions, unit_vectors, wide_vectors  # noqa: F401 - a fixture
+from vecbook import LocalVectorStore, MemoryVectorStore, VectorNode
+from vecbook.stores import local as local_module
+from vecbook.stores.engine import ann
+
+
+def reopened_with_a_map(tmp_path, params: dict, data: list) -> LocalVectorStore:
+    """A local store whose workspace "w" holds ``data``, saved with its graph and opened again (the graph a map)."""
+    store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=params)
+    store.create_workspace("w")
+    store.insert(data, "w")
+    store.close()
+    reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=params)
+    assert reopened._state("w").table.index.viewed
+    return reopened
+
+
+def counting_adds(monkeypatch) -> list:
+    built: list = []
+    real_add = ann.HnswIndex.add
+    monkeypatch.setattr(ann.HnswIndex, "add", lambda self, labels, vectors: (built.append(len(labels)), real_add(self, labels, vectors)))
+    return built
+
+
+@requires_usearch
+@pytest.mark.parametrize("quantization", [None, "int8"])
+def test_writes_beside_a_mapped_graph_agree_with_exact_search(tmp_path, small_compactions, monkeypatch, quantization):
+    """Inserts, rewrites (same id, new vector) and deletes after an open, checked against exact search."""
+    data = nodes(wide_vectors(3000))
+    params = {**WIDE, "quantization": quantization}
+    store = reopened_with_a_map(tmp_path, params, data)
+    exact = MemoryVectorStore()
+    exact.create_workspace("w")
+    exact.insert(data, "w")
+    built = counting_adds(monkeypatch)
+    rng = np.random.default_rng(21)
+    live, moved, deleted, fresh = {n.unique_id for n in data}, {}, set(), {}
+    for step in range(30):
+        if step % 3 == 0:  # new nodes
+            batch = nodes(wide_vectors(5, seed=100 + step), start=10_000 + 10 * step)
+            fresh.update({n.unique_id: n.vector for n in batch})
+        elif step % 3 == 1:  # existing nodes moved to another place
+            targets = rng.choice(sorted(live), 5, replace=False)
+            batch = [VectorNode(unique_id=t, content="moved", vector=v) for t, v in zip(targets, wide_vectors(5, seed=200 + step))]
+            moved.update({n.unique_id: n.vector for n in batch})
+        else:
+            gone = list(rng.choice(sorted(live), 5, replace=False))
+            for store_ in (store, exact):
+                store_.delete(gone, "w")
+            live -= set(gone)
+            deleted |= set(gone)
+            moved = {k: v for k, v in moved.items() if k not in deleted}
+            fresh = {k: v for k, v in fresh.items() if k not in deleted}
+            continue
+        for store_ in (store, exact):
+            store_.insert(batch, "w")
+        live |= {n.unique_id for n in batch}
+    table = store._state("w").table
+    index = table.index
+    assert built == [] and index.viewed and index.nbytes == 0  # nothing copied, nothing added to the graph
+    assert (np.diff(table._labels[: table.n_rows]) > 0).all()
+    assert store.count("w") == exact.count("w") == len(live)
+    for node_id, vector in [*moved.items(), *fresh.items()]:  # each written node is found at its new place
+        assert ids(store.search_by_vector(vector, "w", top_k=1)) == [node_id]
+    queries = np.vstack([wide_vectors(40, seed=7), *list(moved.values())[:10]])
+    got, want = store.batch_search(queries, "w", top_k=10), exact.batch_search(queries, "w", top_k=10)
+    assert float(np.mean([len(set(ids(a)) & set(ids(b))) / 10 for a, b in zip(got, want)])) >= 0.95
+    for q, hits in zip(queries, got):
+        assert not set(ids(hits)) & deleted and len(hits) == 10
+        for hit in hits:  # the scores are the exact ones of the current vectors
+            assert abs(hit.metadata["score"] - float(exact.get([hit.unique_id], "w")[0].vector @ q)) < 1e-5
+    store.close()
+    exact.close()
+
+
+@requires_usearch
+def test_waiting_writes_go_into_the_graph_past_the_limit(tmp_path, small_compactions, monkeypatch):
+    from vecbook.stores.engine import table_index
+
+    monkeypatch.setattr(table_index, "UNINDEXED_MAX", 20)
+    store = reopened_with_a_map(tmp_path, WIDE, nodes(unit_vectors(2000)))
+    built = counting_adds(monkeypatch)
+    store.insert(nodes(unit_vectors(12, seed=30), start=5000), "w")
+    store.delete(["n1", "n2", "n3"], "w")
+    index = store._state("w").table.index
+    assert built == [] and index.viewed
+    store.delete([f"n500{i}" for i in range(5)], "w")  # never in the graph: nothing to take out of it
+    assert len(store._state("w").table._unindexed) + len(store._state("w").table._gone) == 7 + 3
+    store.insert(nodes(unit_vectors(11, seed=31), start=6000), "w")  # 21 changes: past the limit
+    assert built == [18] and not index.viewed  # the 7 waiting and the 11 new went in at once
+    assert len(index) == 2000 + 18 - 3  # the deleted ones left the graph
+    assert ids(store.search_by_vector(unit_vectors(12, seed=30)[7], "w", top_k=1)) == ["n5007"]
+    assert "n2" not in ids(store.search_by_vector(unit_vectors(2000)[2], "w", top_k=10))
+    store.close()
+
+
+@requires_usearch
+def test_writes_that_waited_wait_again_after_a_reopen_and_a_saved_graph_holds_them(tmp_path, small_compactions, monkeypatch):
+    monkeypatch.setattr(local_module, "CHECKPOINT_BYTES", 1 << 10)
+    store = reopened_with_a_map(tmp_path, WIDE, nodes(unit_vectors(2000)))
+    graph = tmp_path / "w" / "snap-000001.usearch"
+    saved_at = graph.stat().st_mtime_ns
+    store.insert(nodes(unit_vectors(50, seed=32), start=5000), "w")
+    store.delete(["n1"], "w")
+    store.close()  # the graph is still the saved map: nothing to save, the writes will wait beside it again
+    assert graph.stat().st_mtime_ns == saved_at
+
+    built = counting_adds(monkeypatch)
+    reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    table = reopened._state("w").table
+    assert built == [] and table.index.viewed and len(table.index) == 2000 and len(table._unindexed) == 50
+    assert ids(reopened.search_by_vector(unit_vectors(50, seed=32)[7], "w", top_k=1)) == ["n5007"]
+    assert "n1" not in ids(reopened.search_by_vector(unit_vectors(2000)[1], "w", top_k=10))
+    for part in range(20):  # the log outgrows the snapshot: a compaction saves a graph with every row
+        reopened.insert(nodes(unit_vectors(100, seed=40 + part), start=10_000 + 100 * part), "w")
+    assert not table.index.viewed and not table._unindexed and len(table.index) == 2000 - 1 + 50 + 2000
+    reopened.close()
+
+    again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    table = again._state("w").table
+    assert table.index.viewed and not table._unindexed and len(table.index) == again.count("w") == 4049
+    assert ids(again.search_by_vector(unit_vectors(50, seed=32)[7], "w", top_k=1)) == ["n5007"]
+    assert ids(again.search_by_vector(unit_vectors(100, seed=45)[3], "w", top_k=1)) == ["n10503"]
+    again.close()
+
+
+@requires_usearch
+@pytest.mark.parametrize("backend", ["memory", "local"])
+def test_after_a_failed_index_update_searches_still_find_every_node(tmp_path, monkeypatch, backend):
+    """The index is dropped (searches go exact), never rebuilt from the next write's rows alone."""
+    store = MemoryVectorStore(index="hnsw", index_params=WIDE) if backend == "memory" else LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    store.create_workspace("w")
+    vectors = unit_vectors(1000)
+    store.insert(nodes(vectors), "w")
+    real_add = ann.HnswIndex.add
+
+    def fail(self, labels, vectors):
+        raise MemoryError("no room for the graph")
+
+    monkeypatch.setattr(ann.HnswIndex, "add", fail)
+    with pytest.raises(MemoryError):
+        store.insert(nodes(unit_vectors(5, seed=33), start=5000), "w")
+    monkeypatch.setattr(ann.HnswIndex, "add", real_add)
+    store.insert(nodes(unit_vectors(5, seed=34), start=6000), "w")
+    for i in range(0, 1000, 97):
+        assert ids(store.search_by_vector(vectors[i], "w", top_k=1)) == [f"n{i}"]
+    assert ids(store.search_by_vector(unit_vectors(5, seed=34)[3], "w", top_k=1)) == ["n6003"]
+    store.close()
