@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["RowLists", "RowSource", "is_prefix", "squared_norms"]
+__all__ = ["RowLists", "RowSource", "is_prefix", "rows_by_id", "squared_norms"]
 
 
 class RowSource(Protocol):
@@ -129,9 +129,9 @@ class RowLists:
         if self._lazy is not None:
             ids = self.id_column()
             if self._lazy is not None:  # an id cache, with the writes since laid over it
-                return _rows_by_id(ids)
+                return rows_by_id(ids)
         if self._row_of is None:
-            self._row_of = _rows_by_id(self._ids)
+            self._row_of = rows_by_id(self._ids)
         return self._row_of
 
     # ---- writes ---------------------------------------------------------------------------
@@ -282,7 +282,8 @@ class RowLists:
         self._lazy = self._lazy_ids = self._pending = None
 
 
-def _rows_by_id(ids: list[str | None]) -> dict[str, int]:
+def rows_by_id(ids: list[str | None]) -> dict[str, int]:
+    """id -> row of these rows (a deleted row's id is None: left out)."""
     rows = dict(zip(ids, range(len(ids))))  # in C: several times faster than a comprehension
     rows.pop(None, None)  # deleted rows
     return rows

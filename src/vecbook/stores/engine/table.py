@@ -29,7 +29,7 @@ from ...node import VectorNode, trusted_node
 from .batch import NodeBatch
 from .json_copy import copy_jsons
 from .matrix import MatrixStorage, RamMatrix
-from .row_lists import RowLists, RowSource, is_prefix, squared_norms
+from .row_lists import RowLists, RowSource, is_prefix, rows_by_id, squared_norms
 from .scoring import SAFE_SQ_NORM, fast_scores
 from .table_index import TableIndex
 
@@ -241,7 +241,7 @@ class NodeTable(TableIndex, RowLists):
         ids = [self.ids[r] for r in keep]
         contents = [self.contents[r] for r in keep]
         metadatas = [self.metadatas[r] for r in keep]
-        row_of = {node_id: row for row, node_id in enumerate(ids)}
+        row_of = rows_by_id(ids)
         labels = self._labels[keep] if self.index_spec is not None else self._labels
         self._vectors, self._sq_norms, self._alive = vectors, sq_norms, alive
         self.ids, self.contents, self.metadatas, self._row_of = ids, contents, metadatas, row_of
