@@ -139,6 +139,29 @@ def test_a_files_rows_grow_in_place_copy_on_write_and_the_file_is_never_written(
     assert np.array_equal(taken[1:], held) and np.array_equal(taken[0], rows[0])
 
 
+def test_bulk_writes_land_in_the_map_on_both_sides_of_the_files_end(tmp_path):
+    """put() writes rows in the scratch with pwrite, rows of the file through the map (copy-on-write),
+    and the row straddling the file's last page through the map: every row reads back through the map."""
+    rows = np.random.default_rng(4).standard_normal((1100, 12), dtype=np.float32)  # 52,800 B; the scratch starts at 53,248
+    path = file_of_rows(tmp_path / "snap.f32", rows)
+    storage = FileMatrix(tmp_path)
+    matrix = storage.grown(storage.map_file(path, 1100, 12), 1100, 4200)
+    assert 1109 * 48 < storage._region.file_end < 1110 * 48  # row 1109 straddles the file's map and the scratch's
+    fresh = np.random.default_rng(5).standard_normal((3000, 12), dtype=np.float32)
+    storage.put(matrix, 5, rows[5:7] * 2)  # rows of the file only
+    assert np.array_equal(matrix[5:7], rows[5:7] * 2)
+    storage.put(matrix, 1099, fresh)  # the file's last row, the rest of its last page, then the scratch
+    assert np.array_equal(matrix[7:1099], rows[7:1099]) and np.array_equal(matrix[1099:4099], fresh)
+    assert path.read_bytes() == rows.tobytes()
+    expected = np.stack([rows[1098], fresh[0], fresh[10], fresh[11], fresh[2999]])
+    assert np.array_equal(storage.taken(matrix, np.array([1098, 1099, 1109, 1110, 4098])), expected)
+    scratch_only = FileMatrix(tmp_path)
+    plain = scratch_only.empty(2048, 12)
+    scratch_only.put(plain, 5, fresh[:2000])
+    assert np.array_equal(plain[5:2005], fresh[:2000])
+    assert np.array_equal(scratch_only.grown(plain, 2005, 9000)[5:2005], fresh[:2000])
+
+
 def test_growing_past_the_reserved_space_copies_once_and_keeps_every_row(tmp_path, monkeypatch):
     rows = np.arange(64 * 4, dtype=np.float32).reshape(64, 4)
     storage = FileMatrix(tmp_path)

@@ -151,11 +151,12 @@ class NodeTable(TableIndex, RowLists):
         if len(new_ids) == len(rows):  # appended in order (a bulk load): slices, no per-row work
             self.append_rows(new_ids, batch.contents, batch.metadatas)
             where: slice | np.ndarray = slice(first_new_row, self._n)
+            self.storage.put(self._vectors, first_new_row, batch.vectors)
         else:
             self.append_rows(new_ids, [None] * len(new_ids), [None] * len(new_ids))
             self.set_rows(rows.tolist(), batch.contents, batch.metadatas)
             where = rows
-        self._vectors[where] = batch.vectors
+            self._vectors[where] = batch.vectors
         self._sq_norms[where] = sq_norms
         self._max_sq = max(self._max_sq, float(sq_norms.max()))
         self._alive[where] = True
