@@ -104,7 +104,7 @@ class NodeTable(TableIndex, RowLists):
         if self.dimensions is not None:
             grown = self._grown(rows, self.dimensions)
             if grown is not None:
-                self._vectors, self._sq_norms, self._alive, self._labels = grown
+                self._vectors, self._sq_norms, self._alive = grown
 
     @property
     def vectors(self) -> np.ndarray:
@@ -144,7 +144,7 @@ class NodeTable(TableIndex, RowLists):
             inv_inside = (inside, _inverse_norms(sq_norms[rows < len(self._inv_norms)]))
         # From here on nothing allocates more than a few list slots.
         if grown is not None:
-            self._vectors, self._sq_norms, self._alive, self._labels = grown
+            self._vectors, self._sq_norms, self._alive = grown
         self.dimensions = dims
         self.changed_floor = min(self.changed_floor, floor)
         self._n += len(new_ids)
@@ -196,10 +196,9 @@ class NodeTable(TableIndex, RowLists):
         sq_norms[:n] = np.einsum("ij,ij->i", matrix[:n], matrix[:n], dtype=np.float64)
         alive = np.zeros(capacity, dtype=bool)
         alive[:n] = True
-        labels = np.zeros(capacity, dtype=np.int64) if self.index_spec is not None else self._labels
         self.dimensions, self.ids, self.contents, self.metadatas, self._row_of = dims, ids, contents, metadatas, row_of
         self._lazy = self._pending = self._lazy_ids = None  # a source of no rows, if any: gone
-        self._vectors, self._sq_norms, self._alive, self._labels = matrix, sq_norms, alive, labels
+        self._vectors, self._sq_norms, self._alive = matrix, sq_norms, alive
         self._n = n
         self.layout += 1
         self._max_sq = float(sq_norms[:n].max()) if n else 0.0
@@ -243,7 +242,7 @@ class NodeTable(TableIndex, RowLists):
         contents = [self.contents[r] for r in keep]
         metadatas = [self.metadatas[r] for r in keep]
         row_of = rows_by_id(ids)
-        labels = self._labels[keep] if self.index_spec is not None else self._labels
+        labels = self._labels[keep] if self.index is not None else self._labels[:0]  # no graph: its labels are moot
         self._vectors, self._sq_norms, self._alive = vectors, sq_norms, alive
         self.ids, self.contents, self.metadatas, self._row_of = ids, contents, metadatas, row_of
         self._n = len(keep)
@@ -263,8 +262,8 @@ class NodeTable(TableIndex, RowLists):
         floor, self.changed_floor = self.changed_floor, UNCHANGED
         return floor
 
-    def _grown(self, rows: int, dims: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-        """New (vectors, sq_norms, alive, labels) arrays with room for ``rows`` rows, or None if they fit.
+    def _grown(self, rows: int, dims: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """New (vectors, sq_norms, alive) arrays with room for ``rows`` rows, or None if they fit (labels follow lazily).
 
         Builds every array before anything is assigned, so a ``MemoryError`` (or any
         error) leaves the table as it was; the caller assigns them together.
@@ -282,11 +281,7 @@ class NodeTable(TableIndex, RowLists):
         sq_norms[:used] = self._sq_norms[:used]
         alive = np.zeros(new_capacity, dtype=bool)
         alive[:used] = self._alive[:used]
-        labels = self._labels
-        if self.index_spec is not None:
-            labels = np.zeros(max(new_capacity, len(self._labels)), dtype=np.int64)
-            labels[: len(self._labels)] = self._labels
-        return vectors, sq_norms, alive, labels
+        return vectors, sq_norms, alive
 
     # ---- reads -----------------------------------------------------------------------
 

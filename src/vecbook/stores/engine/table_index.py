@@ -46,8 +46,7 @@ class TableIndex:
 
         n = self.n_rows
         self._reset_index(HnswIndex(self.dimensions, self.distance, self.index_spec, capacity=max(1024, len(live))), n)
-        if len(self._labels) < n:
-            self._labels = np.zeros(self._vectors.shape[0], dtype=np.int64)
+        self._room_for_labels()
         self._labels[:n] = np.arange(n)
         self._fold(live)
 
@@ -73,12 +72,20 @@ class TableIndex:
             self._fold()
 
     def _label_new_rows(self, new_rows: np.ndarray) -> None:
-        if len(self._labels) < self._vectors.shape[0]:
-            self._labels = np.concatenate([self._labels, np.zeros(self._vectors.shape[0] - len(self._labels), dtype=np.int64)])
         if not len(new_rows):
             return
+        self._room_for_labels()
         self._labels[new_rows] = np.arange(self._next_label, self._next_label + len(new_rows), dtype=np.int64)
         self._next_label += len(new_rows)
+
+    def _room_for_labels(self) -> None:
+        """Make ``_labels`` as long as the matrix: the one place it grows (it follows the matrix's capacity).
+
+        A saved graph's labels stay the file's copy-on-write map until rows are added after them.
+        """
+        missing = self._vectors.shape[0] - len(self._labels)
+        if missing > 0:
+            self._labels = np.concatenate([self._labels, np.zeros(missing, dtype=np.int64)])
 
     def _may_wait(self, more: int) -> bool:
         """Whether ``more`` changes may wait beside the graph instead of going into it now."""
@@ -124,7 +131,6 @@ class TableIndex:
             self._reset_index(index, next_label)
             self._labels = labels  # rows added later extend it
             return
-        self._labels = np.zeros(self._vectors.shape[0], dtype=np.int64)
         self._reset_index()
         if self.dimensions is not None:
             self._build_index(self.live_rows())
