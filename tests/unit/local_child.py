@@ -2,6 +2,8 @@
 
 ``python -m tests.unit.local_child crash STORE SEED``: random inserts, upserts and
 deletes; prints ``BEGIN <op json>`` before each call and ``ACK`` after it returns.
+``python -m tests.unit.local_child append STORE SEED``: the same with new nodes only (a bulk
+load: each compaction extends the published vector file).
 ``python -m tests.unit.local_child insert STORE PREFIX COUNT``: COUNT single-node inserts.
 """
 
@@ -15,13 +17,13 @@ import vecbook
 from vecbook.stores import local  # the backend's tunables
 
 
-def crash_ops(seed: int):
+def crash_ops(seed: int, append_only: bool = False):
     rng = random.Random(seed)
     ids: list[str] = []
     n = 0
     while True:
         roll = rng.random()
-        if roll < 0.5 or not ids:
+        if roll < 0.5 or not ids or append_only:
             batch = [f"s{seed}-{n + i}" for i in range(rng.randint(1, 20))]
             n += len(batch)
             ids.extend(batch)
@@ -36,11 +38,11 @@ def crash_ops(seed: int):
             yield {"op": "delete", "ids": chosen + ["never-existed"]}
 
 
-def run_crash(store_dir: str, seed: int) -> None:
+def run_crash(store_dir: str, seed: int, append_only: bool = False) -> None:
     local.MIN_COMPACT_BYTES = 16 << 10  # compact often, so kills land inside compactions too
     store = vecbook.LocalVectorStore(embedding_model=vecbook.HashEmbeddingModel(8), store_dir=store_dir)
     store.create_workspace("ws")
-    for op in crash_ops(seed):
+    for op in crash_ops(seed, append_only):
         print("BEGIN " + json.dumps(op), flush=True)
         if op["op"] == "insert":
             store.insert([vecbook.VectorNode(unique_id=n["id"], content=n["content"], metadata={"c": n["content"]}) for n in op["nodes"]], "ws")
@@ -60,7 +62,7 @@ def run_insert(store_dir: str, prefix: str, count: int) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "crash":
-        run_crash(sys.argv[2], int(sys.argv[3]))
+    if sys.argv[1] in ("crash", "append"):
+        run_crash(sys.argv[2], int(sys.argv[3]), append_only=sys.argv[1] == "append")
     else:
         run_insert(sys.argv[2], sys.argv[3], int(sys.argv[4]))

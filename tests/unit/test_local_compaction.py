@@ -205,3 +205,95 @@ def test_another_process_publishing_during_the_copy_makes_it_give_up_quietly(tmp
     write(store, expected, [make(300)])
     check(tmp_path / "ws", expected)
     other[0].close()
+
+
+def vectors_inode(folder: Path) -> int:
+    return (folder / f"{snap_name(published(folder)['generation'])}.f32").stat().st_ino
+
+
+def test_a_compaction_after_appends_extends_the_published_vector_file_instead_of_copying_it(tmp_path, store):
+    """The new generation's .f32 is the old one's file, grown: a bulk load writes each vector once more, not
+    once per compaction. A row rewritten in place needs a new file; the next compaction extends that one."""
+    folder = tmp_path / "ws"
+    expected: dict[str, VectorNode] = {}
+    write(store, expected, [make(i) for i in range(40)])
+    first = published(folder)["generation"], vectors_inode(folder)
+    write(store, expected, [make(i) for i in range(40, 130)])
+    assert published(folder)["generation"] > first[0] and vectors_inode(folder) == first[1]
+    check(folder, expected)  # byte for byte a full rewrite: no stale bytes past the rows
+    write(store, expected, [make(3, version=1)] + [make(i) for i in range(130, 300)])
+    rewritten = vectors_inode(folder)
+    assert rewritten != first[1]
+    write(store, expected, [make(i) for i in range(300, 700)])
+    assert vectors_inode(folder) == rewritten
+    check(folder, expected)
+
+
+def test_the_older_generation_still_verifies_after_its_file_was_extended(tmp_path, store):
+    """A reader of generation g reads only the bytes meta.json recorded for g, whatever was appended since."""
+    folder = tmp_path / "ws"
+    expected: dict[str, VectorNode] = {}
+    write(store, expected, [make(i) for i in range(40)])
+    meta = published(folder)
+    old = folder / snap_name(meta["generation"])
+    keep = tmp_path / "kept"
+    for suffix in (".json", ".f32"):
+        (keep.with_suffix(suffix)).hardlink_to(old.with_suffix(suffix))  # as a process still reading g holds them
+    rows_of_g = read_snapshot(old, meta["snapshot"], meta["dimensions"])
+    write(store, expected, [make(i) for i in range(40, 200)])
+    assert published(folder)["generation"] > meta["generation"] and keep.with_suffix(".f32").stat().st_size > meta["snapshot"]["f32"]["size"]
+    again = read_snapshot(keep, meta["snapshot"], meta["dimensions"])  # verifies every checksum of g
+    assert list(again.ids) == list(rows_of_g.ids) and np.array_equal(again.vectors, rows_of_g.vectors)
+
+
+def test_what_an_interrupted_extension_left_is_ignored_and_then_cut(tmp_path, store):
+    """A writer killed while extending leaves bytes past the published size: readers ignore them (no damage
+    reported), and the next extension cuts them off first."""
+    folder = tmp_path / "ws"
+    expected: dict[str, VectorNode] = {}
+    write(store, expected, [make(i) for i in range(40)])
+    store.close()
+    vectors = folder / f"{snap_name(published(folder)['generation'])}.f32"
+    with open(vectors, "ab") as f:
+        f.write(np.full(7, 9.5, dtype=np.float32).tobytes())  # a torn row of a generation never published
+    inode = vectors.stat().st_ino
+    again = LocalVectorStore(store_dir=tmp_path)
+    got = {n.unique_id: n for n in again.get(list(expected), "ws")}  # verified at open: no damage reported
+    assert len(got) == again.count("ws") == 40 and all(np.array_equal(got[i].vector, n.vector) for i, n in expected.items())
+    write(again, expected, [make(i) for i in range(40, 150)])
+    assert vectors_inode(folder) == inode
+    again.close()
+    check(folder, expected)  # byte for byte a full rewrite: the torn row is gone
+
+
+def test_a_compaction_while_another_writer_extends_writes_a_file_of_its_own(tmp_path, store):
+    from vecbook.stores.local import locking
+
+    folder = tmp_path / "ws"
+    expected: dict[str, VectorNode] = {}
+    write(store, expected, [make(i) for i in range(40)])
+    before = vectors_inode(folder)
+    other = locking.open_lock(folder / "EXTEND")  # another process, extending the published file
+    assert locking.try_acquire(other)
+    try:
+        write(store, expected, [make(i) for i in range(40, 130)])
+        assert vectors_inode(folder) != before
+    finally:
+        locking.release(other)
+        other.close()
+    check(folder, expected)
+
+
+def test_without_hard_links_the_published_bytes_are_copied(tmp_path, store, monkeypatch):
+    folder = tmp_path / "ws"
+    expected: dict[str, VectorNode] = {}
+    write(store, expected, [make(i) for i in range(40)])
+    before = vectors_inode(folder)
+
+    def no_links(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr("os.link", no_links)
+    write(store, expected, [make(i) for i in range(40, 130)])
+    assert vectors_inode(folder) != before
+    check(folder, expected)

@@ -142,10 +142,10 @@ def _apply(expected: dict, op: dict) -> None:
             expected.pop(i, None)
 
 
-def crash_trial(tmp_path: Path, seed: int) -> int:
+def crash_trial(tmp_path: Path, seed: int, mode: str = "crash") -> int:
     """Kill a writing child at a random moment; every acknowledged write must survive, nothing half-there."""
     folder = tmp_path / f"trial{seed}"
-    child = _run_child("crash", str(folder), str(seed))
+    child = _run_child(mode, str(folder), str(seed))
     time.sleep(random.Random(seed).uniform(0.4, 1.5))
     os.kill(child.pid, signal.SIGKILL)
     out, _ = child.communicate()
@@ -176,13 +176,21 @@ def assert_only_the_published_generation(folder: Path) -> None:
     """Nothing an interrupted compaction or an older generation left: the next writer swept it."""
     g = json.loads((folder / "meta.json").read_text())["generation"]
     expected = {"LOCK", "meta.json", f"log-{g:06d}.bin"} | ({f"snap-{g:06d}.json", f"snap-{g:06d}.f32", f"snap-{g:06d}.nrm", f"snap-{g:06d}.ids"} if g else set())
-    assert {p.name for p in folder.iterdir()} - {f"snap-{g:06d}.rix"} == expected  # the row index: a cache, may be absent
+    assert {p.name for p in folder.iterdir()} - {f"snap-{g:06d}.rix", "EXTEND"} == expected  # the row index: a cache, may be absent
 
 
 def test_kill_9_loses_no_acknowledged_write(tmp_path):
     trials = int(os.environ.get("VECBOOK_CRASH_TRIALS", "20"))
     acks = [crash_trial(tmp_path, seed) for seed in range(trials)]
     assert sum(acks) > trials  # the children really were writing when killed
+
+
+def test_kill_9_while_compactions_extend_the_vector_file_loses_no_acknowledged_write(tmp_path):
+    """A bulk load: every compaction extends the published .f32 in place, so kills land inside extensions."""
+    trials = max(4, int(os.environ.get("VECBOOK_CRASH_TRIALS", "20")) // 2)
+    acks = [crash_trial(tmp_path, seed, mode="append") for seed in range(trials)]
+    assert sum(acks) > trials
+    assert any((tmp_path / f"trial{seed}" / "ws" / "EXTEND").exists() for seed in range(trials))  # extensions were under way
 
 
 def test_four_processes_lose_nothing(tmp_path):

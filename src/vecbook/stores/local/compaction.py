@@ -22,6 +22,7 @@ from ...errors import (
     WorkspaceNotFoundError,
 )
 from .. import local as tunables
+from . import locking
 from ..engine.ann import save_index
 from .files import (
     META,
@@ -38,6 +39,11 @@ from .snapshot_files import SnapshotBase, snapshot_base, write_snapshot_from
 from .state import TableSnapshot, _LocalState
 
 logger = logging.getLogger("vecbook.local")
+
+
+def _release(lock) -> None:
+    locking.release(lock)
+    lock.close()
 
 
 class _Renumbered(Exception):
@@ -132,6 +138,7 @@ class Compaction:
             if not published:
                 self._give_back(state, taken)
             remove_temp(temp)
+            self._done_with(base)
 
     def _fuzzy_copy(self, ws: str, state: _LocalState) -> tuple | None:
         """Take the table's rows in chunks, holding the lock per chunk only, plus the log offset to replay from.
@@ -154,6 +161,7 @@ class Compaction:
             layout, n = table.layout, table.n_rows
             floor = table.take_changed_floor()  # from here on, rows rewritten in place are counted again
         taken = (table, layout, floor, None)
+        base = None
         try:
             with state.lock:
                 base = self._base(ws, state, table, floor, n)
@@ -169,6 +177,7 @@ class Compaction:
                 with state.lock:
                     if state.table is not table or table.layout != layout:
                         self._give_back(state, taken)
+                        self._done_with(base)
                         return None
                     rows = table.live_rows(lo, min(n, lo + step))
                     part = table.row_lists(rows)
@@ -179,6 +188,7 @@ class Compaction:
                 picked.append(rows)
         except BaseException:
             self._give_back(state, taken)
+            self._done_with(base)
             raise
         copied = first + len(ids)
         taken = (table, layout, floor, copied if copied == n else None)  # with dead rows, snapshot rows != table rows
@@ -210,7 +220,29 @@ class Compaction:
             return None
         if floor < known.rows:
             return None
-        return snapshot_base(self._dir(ws) / snap_name(state.generation), known.info, min(known.rows, n), table.dimensions)
+        base = snapshot_base(self._dir(ws) / snap_name(state.generation), known.info, n, table.dimensions)
+        if base is not None:
+            base.hold = self._extend_lock(ws, state)
+        return base if base is not None and base.hold is not None else None
+
+    def _extend_lock(self, ws: str, state: _LocalState):
+        """The workspace's ``EXTEND`` lock, held, if no other writer holds it and the published generation
+        is still the state's (None otherwise): only its holder may write past the end of the published
+        snapshot's vector file, and only while that snapshot is the published one."""
+        path = self._dir(ws) / "EXTEND"
+        try:
+            lock = locking.open_lock(path)
+        except OSError:
+            return None  # a folder we may not write: a compaction would fail anyway
+        if locking.try_acquire(lock) and self._meta_stat(self._dir(ws)) == state.meta_stat:
+            return lock
+        _release(lock)
+        return None
+
+    @staticmethod
+    def _done_with(base: SnapshotBase | None) -> None:
+        if base is not None:
+            _release(base.hold)
 
     @staticmethod
     def _give_back(state: _LocalState, taken: tuple) -> None:
@@ -240,6 +272,7 @@ class Compaction:
             if not published:
                 self._give_back(state, taken)
             remove_temp(temp)
+            self._done_with(base)
 
     def _publish(self, ws: str, state: _LocalState, temp: Path, copied_to: int, info: dict, taken: tuple) -> None:
         """Under both locks: snapshot files into place, log g+1 = ``temp.log`` + the frames since

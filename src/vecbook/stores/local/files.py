@@ -236,10 +236,10 @@ def sweep(folder: Path) -> list[str]:
 
 
 def backup(folder: Path, target: Path) -> Path:
-    """Keep every file of ``folder`` (but LOCK) in ``target``: hard links where possible, else copies."""
+    """Keep every file of ``folder`` (but the locks) in ``target``: hard links where possible, else copies."""
     target.mkdir(parents=True)
     for entry in os.scandir(folder):
-        if entry.name == "LOCK" or not entry.is_file(follow_symlinks=False):
+        if entry.name in ("LOCK", "EXTEND") or not entry.is_file(follow_symlinks=False):
             continue
         try:
             os.link(entry.path, target / entry.name)

@@ -44,15 +44,16 @@ __all__ = ["SnapshotRows", "Verifier", "open_snapshot", "publish_snapshot", "rea
 _CRC_THREADS = 2  # threads verifying a big snapshot (zlib.crc32 releases the GIL)
 
 
-def _map(path: Path, size: int, copy: bool) -> mmap.mmap | bytes:
-    """Map the whole of ``path``, checking it holds ``size`` bytes (FileNotFoundError if it is gone)."""
+def _map(path: Path, size: int, copy: bool, extended: bool = False) -> mmap.mmap | bytes:
+    """Map the first ``size`` bytes of ``path``, checking it holds exactly that many (FileNotFoundError if it
+    is gone); ``extended``: or more (a vector file later generations extend, see ``snapshot_files.py``)."""
     with open(path, "rb") as f:
         got = f.seek(0, 2)
-        if got != size:
+        if got < size or (got > size and not extended):
             raise damaged(path, f"{path} holds {got} bytes where meta.json recorded {size}")
         if size == 0:
             return b""
-        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY if copy else mmap.ACCESS_READ)
+        return mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY if copy else mmap.ACCESS_READ)
 
 
 _NORMS = struct.Struct("<4sQI")  # marker, rows, crc32 of the float64 squared norms that follow
@@ -113,7 +114,7 @@ def open_snapshot(
     if info["f32"]["size"] != 4 * n * dims:
         raise damaged(f32_path, f"meta.json records {info['f32']['size']} bytes for {f32_path}, where {n} rows of {dims} need {4 * n * dims}")
     text = _map(json_path, info["json"]["size"], copy=False)
-    raw = _map(f32_path, info["f32"]["size"], copy=False)
+    raw = _map(f32_path, info["f32"]["size"], copy=False, extended=True)
     rows = SnapshotRows(json_path, text, info)
     vectors = storage.map_file(f32_path, n, dims)
     checks = [(json_path, text, lambda: rows.spans, info["json"]["crcs"])]

@@ -6,6 +6,16 @@ A snapshot is two files written before they are published:
                    ``[ids, contents, metadatas]`` per ``chunk_rows`` rows
 ``snap-<g>.f32``   the raw float32 vectors
 
+A snapshot that starts with the published one's rows (a compaction after appends) is
+written on top of it: its JSON starts with a copy of the base's whole lines, and its
+``.f32`` *is* the base's file, extended. The new name is a hard link to the base's file,
+rows are appended past the size ``meta.json`` records for the base, and readers of the
+base read only that many bytes, so the base's generation stays intact while (and after)
+its file grows. Only one writer at a time may extend a file (the caller holds the
+workspace's ``EXTEND`` lock), and it first cuts off what an interrupted extension left.
+A 1M-row bulk load wrote 7.5 GB for 1.5 GB of vectors when every compaction copied the
+whole file; a 10M close rewrote 15 GB to fold in a small log.
+
 :func:`write_snapshot` returns their sizes and the crc32 of every JSON line and of
 every ``SNAPSHOT_CHUNK_BYTES`` bytes of vectors (tunables of the package); ``meta.json`` records them and
 every reader verifies the bytes it uses against them. Per-chunk sums let ``repair`` keep
@@ -50,21 +60,23 @@ class SnapshotBase:
     info: dict[str, Any]
     rows: int
     dimensions: int
+    hold: Any = None  # what makes the base's vector file ours to extend (the EXTEND lock): released by the caller
 
 
 def snapshot_base(prefix: Path, info: dict[str, Any] | None, rows: int, dimensions: int | None) -> SnapshotBase | None:
     """The base for a new snapshot whose first ``rows`` rows are those of the snapshot ``prefix``/``info``.
 
-    Only whole JSON lines are taken over, so the rows taken are ``rows`` rounded down to a
-    line; None if that is none, or if the snapshot was written with other line or chunk
-    sizes (the tunables) or in the old format.
+    The new snapshot must hold every row of the base (its vector file is extended, never
+    cut). Only whole JSON lines are taken over, so the rows taken are the base's rounded
+    down to a line; None if that is none, if ``rows`` is fewer than the base's, or if the
+    snapshot was written with other line or chunk sizes (the tunables) or in the old format.
     """
     if not info or "json" not in info or "f32" not in info or not dimensions:
         return None
     line_rows, chunk_bytes = tunables.SNAPSHOT_LINE_ROWS, tunables.SNAPSHOT_CHUNK_BYTES
-    if info["f32"].get("chunk") != chunk_bytes or info["f32"]["size"] != info["rows"] * dimensions * 4:
+    if info["f32"].get("chunk") != chunk_bytes or info["f32"]["size"] != info["rows"] * dimensions * 4 or rows < info["rows"]:
         return None
-    taken = min(rows, info["rows"]) // line_rows * line_rows
+    taken = info["rows"] // line_rows * line_rows
     if not taken or len(info["json"]["crcs"]) != 1 + -(-info["rows"] // line_rows):
         return None
     try:
@@ -130,20 +142,23 @@ def write_snapshot_from(
         json_size = os.fstat(f.fileno()).st_size  # not tell(): the copies wrote through the descriptor
         os.fsync(f.fileno())
     norms: list[np.ndarray] = []
-    with open(prefix.with_suffix(".f32"), "wb") as f:
-        chunk_sums, lead = _copy_chunks(base, f) if base is not None else ([], b"")
+    with _vector_file(prefix, base) as f:
+        chunk_sums, lead, skip = _kept_vectors(base, f) if base is not None else ([], b"", 0)
         sums = _Chunks(chunk_bytes)
         sums.feed(lead)
-        f.write(lead)
         for chunk in vector_chunks:
             vectors = np.ascontiguousarray(chunk, dtype="<f4")
             if sq_norms is None:
                 norms.append(squared_norms(vectors) if len(vectors) else np.zeros(0))
             raw = memoryview(vectors).cast("B") if vectors.size else memoryview(b"")
+            kept = min(skip, len(raw))  # rows after the base's last whole line: its file holds them already
+            raw, skip = raw[kept:], skip - kept
             for start in range(0, len(raw), chunk_bytes):
                 part = raw[start : start + chunk_bytes]
                 sums.feed(part)
                 f.write(part)
+        if skip:
+            raise ValueError(f"a snapshot on top of {base.prefix} got fewer rows than that snapshot holds")
         chunk_sums += sums.close()
         f.flush()
         f32_size = os.fstat(f.fileno()).st_size
@@ -182,21 +197,41 @@ def _copy_lines(base: SnapshotBase, out: BinaryIO) -> list[int]:
     return base.info["json"]["crcs"][1 : 1 + lines]
 
 
-def _copy_chunks(base: SnapshotBase, out: BinaryIO) -> tuple[list[int], bytes]:
-    """Append the base's whole checksummed chunks of vectors before row ``base.rows`` to ``out``.
+def _vector_file(prefix: Path, base: SnapshotBase | None) -> BinaryIO:
+    """``prefix.f32`` open for writing at its end: a new file, or the base's file (a second name for it)
+    cut back to the size ``meta.json`` records for it (an interrupted extension may have left more)."""
+    path = prefix.with_suffix(".f32")
+    if base is None:
+        return open(path, "wb")  # noqa: SIM115 - the caller's with
+    source, size = base.prefix.with_suffix(".f32"), base.info["f32"]["size"]
+    try:
+        os.link(source, path)
+    except OSError:  # a file system without hard links: a copy of the published bytes
+        with open(source, "rb", buffering=0) as src, open(path, "wb") as dst:
+            _copy_range(src.fileno(), dst.fileno(), 0, size)
+    f = open(path, "r+b")  # noqa: SIM115 - the caller's with
+    try:
+        held = os.fstat(f.fileno()).st_size
+        if held < size:
+            raise ValueError(f"{source} is shorter than meta.json records")
+        if held > size:
+            f.truncate(size)
+        f.seek(size)
+    except BaseException:
+        f.close()
+        raise
+    return f
 
-    Returns their checksums and the bytes of those rows after the last whole chunk (to be
-    written, and summed, with the rows that follow).
-    """
-    chunk, size = base.info["f32"]["chunk"], base.rows * base.dimensions * 4
+
+def _kept_vectors(base: SnapshotBase, f: BinaryIO) -> tuple[list[int], bytes, int]:
+    """What stays of the base's vectors: the checksums of its whole chunks, its bytes after the last of
+    them (summed with the rows appended), and how many bytes of rows after ``base.rows`` it holds."""
+    chunk, size = base.info["f32"]["chunk"], base.info["f32"]["size"]
     whole = size // chunk * chunk
-    with open(base.prefix.with_suffix(".f32"), "rb", buffering=0) as f:
-        out.flush()
-        _copy_range(f.fileno(), out.fileno(), 0, whole)
-        lead = os.pread(f.fileno(), size - whole, whole) if size > whole else b""
+    lead = os.pread(f.fileno(), size - whole, whole)
     if len(lead) != size - whole:
         raise ValueError(f"{base.prefix.with_suffix('.f32')} is shorter than meta.json records")
-    return base.info["f32"]["crcs"][: whole // chunk], lead
+    return base.info["f32"]["crcs"][: whole // chunk], lead, size - base.rows * base.dimensions * 4
 
 
 def _copy_range(src: int, dst: int, offset: int, length: int) -> None:

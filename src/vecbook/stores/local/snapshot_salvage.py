@@ -35,6 +35,8 @@ def salvage_snapshot(prefix: Path, info: dict[str, Any] | None, dimensions: int 
     json_path, f32_path = prefix.with_suffix(".json"), prefix.with_suffix(".f32")
     lines = json_path.read_bytes().split(b"\n")
     raw = f32_path.read_bytes()
+    if info is not None:
+        raw = raw[: info["f32"]["size"]]  # what a later generation appended is not this snapshot's
     if lines[-1] == b"":
         lines.pop()
     problems: list[str] = []
