@@ -89,12 +89,10 @@ def snapshot_base(prefix: Path, info: dict[str, Any] | None, rows: int, dimensio
     return SnapshotBase(prefix, info, taken, dimensions)
 
 
-def write_snapshot(prefix: Path, batch: NodeBatch, base: SnapshotBase | None = None, sq_norms: np.ndarray | None = None) -> dict[str, Any]:
-    """Write ``prefix.json``, ``prefix.f32`` and ``prefix.nrm``, the first two fsynced; return what
-    ``meta.json`` records of them. See :func:`write_snapshot_from`."""
-    rows = (batch.ids, batch.contents, batch.metadatas)
-    dims = base.dimensions if base is not None else batch.dimensions
-    return write_snapshot_from(prefix, rows, [batch.vectors], dims, base, sq_norms)
+def write_snapshot(prefix: Path, batch: NodeBatch) -> dict[str, Any]:
+    """Write ``prefix.json``, ``prefix.f32`` and ``prefix.nrm`` of ``batch`` whole, the first two fsynced;
+    return what ``meta.json`` records of them. See :func:`write_snapshot_from`."""
+    return write_snapshot_from(prefix, (batch.ids, batch.contents, batch.metadatas), [batch.vectors], batch.dimensions)
 
 
 def write_snapshot_from(
