@@ -237,8 +237,3 @@ def best_rows(queries: np.ndarray, candidates: np.ndarray, vectors: np.ndarray, 
         out.append(rows[np.argsort(-scores, kind="stable")[:k]])
     return out
 
-
-# persistence lives in ann_files.py; these names stay importable from here
-from .ann_files import index_files, load_index, read_checkpoint, save_index  # noqa: E402
-
-__all__ += ["index_files", "load_index", "read_checkpoint", "save_index"]

@@ -18,7 +18,7 @@ from ...errors import (
     WorkspaceNotFoundError,
 )
 from .. import local as tunables
-from ..engine.ann import load_index, read_checkpoint
+from ..engine.ann_files import load_index, read_checkpoint
 from ..engine.matrix import FileMatrix
 from ..engine.table import NodeTable
 from ..engine.table_store import TableState

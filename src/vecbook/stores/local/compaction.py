@@ -23,7 +23,7 @@ from ...errors import (
 )
 from .. import local as tunables
 from . import locking
-from ..engine.ann import save_index
+from ..engine.ann_files import save_index
 from .files import (
     META,
     copy_log,
