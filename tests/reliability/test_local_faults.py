@@ -35,6 +35,7 @@ from vecbook import (
     VectorNode,
 )
 from vecbook.stores import local
+from vecbook.stores.local import snapshot_files
 from vecbook.stores.local.logfile import scan_frames
 
 DIMS = 16
@@ -308,6 +309,71 @@ def test_readers_in_other_processes_never_fail_during_compactions(tmp_path, monk
         reads, errors, example = reader.communicate()[0].split(" ", 2)
         assert int(errors) == 0 and int(reads) > 0, example
     assert json.loads((tmp_path / "ws" / "meta.json").read_text())["generation"] > 2
+
+
+def test_readers_see_every_acknowledged_batch_whole_while_compactions_extend_the_vector_file(tmp_path, monkeypatch):
+    """A bulk load (new ids only, so each compaction extends the published ``.f32``) beside readers in other
+    processes: one store kept open and following the writer, one opened afresh for each read. Every read
+    checks the vectors of a whole batch it knows was acknowledged, and that counts never go back."""
+    seconds = float(os.environ.get("VECBOOK_READER_RACE_SECONDS", "2"))
+    batch = 200
+    writer = LocalVectorStore(store_dir=tmp_path)
+    writer.create_workspace("ws")
+    script = (
+        "import sys, time, random, numpy as np, vecbook\n"
+        "folder, seconds, keep = sys.argv[1], float(sys.argv[2]), sys.argv[3] == 'keep'\n"
+        f"batch = {batch}\n"
+        "kept = vecbook.LocalVectorStore(store_dir=folder) if keep else None\n"
+        "rng, problems, reads, last = random.Random(1), [], 0, 0\n"
+        "deadline = time.monotonic() + seconds\n"
+        "while time.monotonic() < deadline:\n"
+        "    store = kept or vecbook.LocalVectorStore(store_dir=folder)\n"
+        "    try:\n"
+        "        n = store.count('ws')\n"
+        "        if n < last or n % batch:\n"
+        "            problems.append(f'count {n} after {last}')\n"
+        "        last = n\n"
+        "        if n:\n"
+        "            k = rng.choice([n // batch - 1, rng.randrange(n // batch)])\n"
+        "            ids = [f'b{k}-{i}' for i in range(batch)]\n"
+        "            got = {node.unique_id: node.vector for node in store.get(ids, 'ws')}\n"
+        "            want = {f'b{k}-{i}': [float(k), float(i), 1.0] for i in range(batch)}\n"
+        "            if set(got) != set(want) or any(list(map(float, got[i])) != want[i] for i in want):\n"
+        "                problems.append(f'batch {k} of {n // batch}: {len(got)} nodes, not all as written')\n"
+        "        reads += 1\n"
+        "    except Exception as exc:\n"
+        "        problems.append(repr(exc))\n"
+        "    if not keep:\n"
+        "        store.close()\n"
+        "print(reads, len(problems), problems[:1])\n"
+    )
+    monkeypatch.setattr(local, "MIN_COMPACT_BYTES", 0)  # every write publishes a generation
+    extended, vector_file = [0], snapshot_files._vector_file
+
+    def counted(prefix, base):
+        extended[0] += base is not None
+        return vector_file(prefix, base)
+
+    monkeypatch.setattr(snapshot_files, "_vector_file", counted)
+    k = 0
+
+    def write_batch() -> None:
+        nonlocal k
+        writer.insert([VectorNode(unique_id=f"b{k}-{i}", content="x", vector=[float(k), float(i), 1.0]) for i in range(batch)], "ws")
+        k += 1
+
+    write_batch()
+    readers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(seconds), mode], env=CHILD_ENV, stdout=subprocess.PIPE, text=True)
+               for mode in ("keep", "fresh")]
+    while any(r.poll() is None for r in readers):
+        write_batch()
+    writer.wait_for_compaction()
+    for reader in readers:
+        reads, problems, example = reader.communicate()[0].split(" ", 2)
+        assert int(problems) == 0 and int(reads) > 0, example
+    assert extended[0] > 2, "the compactions did not extend the vector file: this test checks nothing new"
+    writer.close()
+    assert LocalVectorStore(store_dir=tmp_path).count("ws") == k * batch
 
 
 # ---- a store this user may read but not write ----------------------------------------------------------------
