@@ -4,6 +4,9 @@
 deletes; prints ``BEGIN <op json>`` before each call and ``ACK`` after it returns.
 ``python -m tests.unit.local_child append STORE SEED``: the same with new nodes only (a bulk
 load: each compaction extends the published vector file).
+``python -m tests.unit.local_child indexed STORE SEED``: the same mix on a store opened with
+its saved graph mapped (``INDEX_PARAMS``): compactions carry the mapped graph over, or fold the
+waiting rows into it past a small ``UNINDEXED_MAX`` and save it whole.
 ``python -m tests.unit.local_child insert STORE PREFIX COUNT``: COUNT single-node inserts.
 """
 
@@ -15,6 +18,10 @@ import sys
 
 import vecbook
 from vecbook.stores import local  # the backend's tunables
+from vecbook.stores.engine import table_index
+
+INDEX_PARAMS = {"exact_below": 0}  # every search goes to the graph
+INDEX_DIMS = 64  # 8 hashed dimensions give many equal vectors, which no HNSW graph keeps reachable
 
 
 def crash_ops(seed: int, append_only: bool = False):
@@ -38,17 +45,31 @@ def crash_ops(seed: int, append_only: bool = False):
             yield {"op": "delete", "ids": chosen + ["never-existed"]}
 
 
-def run_crash(store_dir: str, seed: int, append_only: bool = False) -> None:
+def run_crash(store_dir: str, seed: int, append_only: bool = False, indexed: bool = False) -> None:
     local.MIN_COMPACT_BYTES = 16 << 10  # compact often, so kills land inside compactions too
-    store = vecbook.LocalVectorStore(embedding_model=vecbook.HashEmbeddingModel(8), store_dir=store_dir)
+    index = {"index": "hnsw", "index_params": INDEX_PARAMS} if indexed else {}
+    model = vecbook.HashEmbeddingModel(INDEX_DIMS if indexed else 8)
+    store = vecbook.LocalVectorStore(embedding_model=model, store_dir=store_dir, **index)
     store.create_workspace("ws")
-    for op in crash_ops(seed, append_only):
-        print("BEGIN " + json.dumps(op), flush=True)
-        if op["op"] == "insert":
-            store.insert([vecbook.VectorNode(unique_id=n["id"], content=n["content"], metadata={"c": n["content"]}) for n in op["nodes"]], "ws")
-        else:
-            store.delete(op["ids"], "ws")
-        print("ACK", flush=True)
+    ops = crash_ops(seed, append_only)
+    if indexed:
+        table_index.UNINDEXED_MAX = 400  # some compactions fold and save the whole graph, most carry it over
+        local.CHECKPOINT_BYTES = 0  # the close below saves the graph
+        for op in [next(ops) for _ in range(30)]:  # saved with its graph, then opened again: the graph a map
+            _run(store, op)
+        store.close()
+        store = vecbook.LocalVectorStore(embedding_model=model, store_dir=store_dir, **index)
+    for op in ops:
+        _run(store, op)
+
+
+def _run(store, op: dict) -> None:
+    print("BEGIN " + json.dumps(op), flush=True)
+    if op["op"] == "insert":
+        store.insert([vecbook.VectorNode(unique_id=n["id"], content=n["content"], metadata={"c": n["content"]}) for n in op["nodes"]], "ws")
+    else:
+        store.delete(op["ids"], "ws")
+    print("ACK", flush=True)
 
 
 def run_insert(store_dir: str, prefix: str, count: int) -> None:
@@ -62,7 +83,7 @@ def run_insert(store_dir: str, prefix: str, count: int) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] in ("crash", "append"):
-        run_crash(sys.argv[2], int(sys.argv[3]), append_only=sys.argv[1] == "append")
+    if sys.argv[1] in ("crash", "append", "indexed"):
+        run_crash(sys.argv[2], int(sys.argv[3]), append_only=sys.argv[1] == "append", indexed=sys.argv[1] == "indexed")
     else:
         run_insert(sys.argv[2], sys.argv[3], int(sys.argv[4]))

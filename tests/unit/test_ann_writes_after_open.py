@@ -6,13 +6,15 @@ The helpers and the sizes are test_ann.py's; the 10M figures are in docs/perform
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from tests.unit.test_ann import WIDE, ids, nodes, requires_usearch, small_compactions, unit_vectors, wide_vectors  # noqa: F401 - a fixture
 from vecbook import LocalVectorStore, MemoryVectorStore, VectorNode
 from vecbook.stores import local as local_module
-from vecbook.stores.engine import ann
+from vecbook.stores.engine import ann, table_index
 
 
 def reopened_with_a_map(tmp_path, params: dict, data: list) -> LocalVectorStore:
@@ -106,11 +108,12 @@ def test_waiting_writes_go_into_the_graph_past_the_limit(tmp_path, small_compact
 
 
 @requires_usearch
-def test_writes_that_waited_wait_again_after_a_reopen_and_a_saved_graph_holds_them(tmp_path, small_compactions, monkeypatch):
+def test_writes_that_waited_wait_again_after_a_reopen_and_compactions_carry_the_mapped_graph_over(tmp_path, small_compactions, monkeypatch):
     monkeypatch.setattr(local_module, "CHECKPOINT_BYTES", 1 << 10)
     store = reopened_with_a_map(tmp_path, WIDE, nodes(unit_vectors(2000)))
-    graph = tmp_path / "w" / "snap-000001.usearch"
-    saved_at = graph.stat().st_mtime_ns
+    folder = tmp_path / "w"
+    graph = folder / "snap-000001.usearch"
+    saved_at, inode = graph.stat().st_mtime_ns, graph.stat().st_ino
     store.insert(nodes(unit_vectors(50, seed=32), start=5000), "w")
     store.delete(["n1"], "w")
     store.close()  # the graph is still the saved map: nothing to save, the writes will wait beside it again
@@ -122,17 +125,34 @@ def test_writes_that_waited_wait_again_after_a_reopen_and_a_saved_graph_holds_th
     assert built == [] and table.index.viewed and len(table.index) == 2000 and len(table._unindexed) == 50
     assert ids(reopened.search_by_vector(unit_vectors(50, seed=32)[7], "w", top_k=1)) == ["n5007"]
     assert "n1" not in ids(reopened.search_by_vector(unit_vectors(2000)[1], "w", top_k=10))
-    for part in range(20):  # the log outgrows the snapshot: a compaction saves a graph with every row
+    for part in range(20):  # the log outgrows the snapshot: compactions publish new generations
         reopened.insert(nodes(unit_vectors(100, seed=40 + part), start=10_000 + 100 * part), "w")
-    assert not table.index.viewed and not table._unindexed and len(table.index) == 2000 - 1 + 50 + 2000
+    generation = reopened._state("w").generation
+    assert generation > 1 and built == []  # the graph was never copied into RAM, nor written again:
+    carried = folder / f"snap-{generation:06d}.usearch"
+    assert carried.stat().st_ino == inode and not graph.exists()  # the new generation's graph is the mapped file
+    assert table.index.viewed and len(table._unindexed) == 2050 and len(table._gone) == 1
     reopened.close()
 
     again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     table = again._state("w").table
-    assert table.index.viewed and not table._unindexed and len(table.index) == again.count("w") == 4049
+    assert built == [] and table.index.viewed and len(table._unindexed) == 2050 and again.count("w") == 4049
     assert ids(again.search_by_vector(unit_vectors(50, seed=32)[7], "w", top_k=1)) == ["n5007"]
     assert ids(again.search_by_vector(unit_vectors(100, seed=45)[3], "w", top_k=1)) == ["n10503"]
+    assert "n1" not in ids(again.search_by_vector(unit_vectors(2000)[1], "w", top_k=10))
+
+    monkeypatch.setattr(table_index, "UNINDEXED_MAX", 2100)  # past the limit: everything goes into the graph
+    again.insert(nodes(unit_vectors(100, seed=70), start=20_000), "w")
+    assert built == [2150] and not table.index.viewed and not table._unindexed and len(table.index) == 2000 - 1 + 2150
+    for part in range(10):  # and the next compaction saves that graph, whole
+        again.insert(nodes(unit_vectors(100, seed=80 + part), start=30_000 + 100 * part), "w")
     again.close()
+    last = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    table = last._state("w").table
+    assert table.index.viewed and not table._unindexed and not table._gone and len(table.index) == last.count("w") == 5149
+    assert ids(last.search_by_vector(unit_vectors(100, seed=45)[3], "w", top_k=1)) == ["n10503"]
+    assert ids(last.search_by_vector(unit_vectors(100, seed=85)[4], "w", top_k=1)) == ["n30504"]
+    last.close()
 
 
 @requires_usearch
@@ -156,4 +176,71 @@ def test_after_a_failed_index_update_searches_still_find_every_node(tmp_path, mo
     for i in range(0, 1000, 97):
         assert ids(store.search_by_vector(vectors[i], "w", top_k=1)) == [f"n{i}"]
     assert ids(store.search_by_vector(unit_vectors(5, seed=34)[3], "w", top_k=1)) == ["n6003"]
+    store.close()
+
+
+def carried_over(tmp_path, monkeypatch) -> tuple:
+    """A store opened with its graph, 30 nodes inserted and one deleted, compacted at close with the graph carried over."""
+    monkeypatch.setattr(local_module, "MIN_COMPACT_BYTES", 1)  # the close compacts
+    store = reopened_with_a_map(tmp_path, WIDE, nodes(unit_vectors(2000)))
+    store.insert(nodes(unit_vectors(30, seed=32), start=5000), "w")
+    store.delete(["n1"], "w")
+    store.close()
+    generation = LocalVectorStore(store_dir=tmp_path)._state("w").generation
+    return tmp_path / "w" / f"snap-{generation:06d}.ann.json", generation
+
+
+@requires_usearch
+def test_a_sidecar_whose_waiting_list_was_damaged_is_not_believed(tmp_path, monkeypatch):
+    """One waiting label changed to an indexed row's would hide that row from every search: the sidecar's
+    own checksum catches it, and the open rebuilds the graph (with a warning) instead."""
+    sidecar, _ = carried_over(tmp_path, monkeypatch)
+    meta = json.loads(sidecar.read_text())
+    assert meta["format"] == "usearch-2" and len(meta["unindexed"]) == 30 and len(meta["gone"]) == 1
+    meta["unindexed"][0] -= 1  # still a row's label, so only the checksum can tell
+    sidecar.write_text(json.dumps(meta))
+    built = counting_adds(monkeypatch)
+    store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    table = store._state("w").table
+    assert built and not table._unindexed  # rebuilt from the rows
+    assert ids(store.search_by_vector(unit_vectors(30, seed=32)[0], "w", top_k=1)) == ["n5000"]
+    store.close()
+
+
+@requires_usearch
+def test_an_index_saved_before_waiting_lists_opens_as_a_graph_holding_every_row(tmp_path, small_compactions, monkeypatch):
+    """A -1 sidecar (every saved graph then held every row) still opens as the mapped graph, with nothing waiting."""
+    store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    store.create_workspace("w")
+    store.insert(nodes(unit_vectors(2000)), "w")
+    store.close()
+    sidecar = next((tmp_path / "w").glob("snap-*.ann.json"))
+    meta = json.loads(sidecar.read_text())
+    for key in ("unindexed", "gone", "graph_below", "crc"):
+        del meta[key]
+    sidecar.write_text(json.dumps({**meta, "format": "usearch-1"}))
+    built = counting_adds(monkeypatch)
+    reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    table = reopened._state("w").table
+    assert built == [] and table.index.viewed and not table._unindexed and table._graph_below == 2000
+    reopened.insert(nodes(unit_vectors(1, seed=9), start=7000), "w")
+    assert table._unindexed and ids(reopened.search_by_vector(unit_vectors(1, seed=9)[0], "w", top_k=1)) == ["n7000"]
+    reopened.close()
+
+
+@requires_usearch
+def test_without_hard_links_a_carried_over_graph_is_written_out(tmp_path, monkeypatch):
+    def no_links(*args):
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(ann.os, "link", no_links)
+    sidecar, generation = carried_over(tmp_path, monkeypatch)
+    first = tmp_path / "w" / "snap-000001.usearch"
+    assert not first.exists() and (tmp_path / "w" / f"snap-{generation:06d}.usearch").stat().st_nlink == 1
+    built = counting_adds(monkeypatch)
+    store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    table = store._state("w").table
+    assert built == [] and table.index.viewed and len(table._unindexed) == 30
+    assert ids(store.search_by_vector(unit_vectors(30, seed=32)[4], "w", top_k=1)) == ["n5004"]
+    assert "n1" not in ids(store.search_by_vector(unit_vectors(2000)[1], "w", top_k=10))
     store.close()

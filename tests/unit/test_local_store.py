@@ -161,11 +161,13 @@ def crash_trial(tmp_path: Path, seed: int, mode: str = "crash") -> int:
     with_pending = dict(acked)
     if pending is not None:
         _apply(with_pending, pending)
-    reopened = store(folder)
+    reopened = store(folder) if mode != "indexed" else indexed_store(folder)
     got = {i: content for i, (content, _) in state(reopened).items()} if reopened.exist_workspace("ws") else {}
     assert got in (acked, with_pending), f"seed {seed}: state after kill matches neither the acknowledged writes nor them plus the in-flight one"
     for node in reopened.iter_workspace_nodes("ws") if got else ():
         assert node.metadata == {"c": node.content}
+    if mode == "indexed" and got:
+        assert_the_index_serves_every_node(reopened, store(folder), seed)
     if got:
         reopened.insert(VectorNode(unique_id="post-crash", content="ok"), "ws")
         assert_only_the_published_generation(folder / "ws")
@@ -176,7 +178,32 @@ def assert_only_the_published_generation(folder: Path) -> None:
     """Nothing an interrupted compaction or an older generation left: the next writer swept it."""
     g = json.loads((folder / "meta.json").read_text())["generation"]
     expected = {"LOCK", "meta.json", f"log-{g:06d}.bin"} | ({f"snap-{g:06d}.json", f"snap-{g:06d}.f32", f"snap-{g:06d}.nrm", f"snap-{g:06d}.ids"} if g else set())
-    assert {p.name for p in folder.iterdir()} - {f"snap-{g:06d}.rix", "EXTEND"} == expected  # the row index: a cache, may be absent
+    caches = {f"snap-{g:06d}{suffix}" for suffix in (".rix", ".usearch", ".labels.npy", ".ann.json")}  # may be absent
+    assert {p.name for p in folder.iterdir()} - caches - {"EXTEND"} == expected
+
+
+def assert_the_index_serves_every_node(indexed: LocalVectorStore, exact: LocalVectorStore, seed: int) -> None:
+    """Each node's own vector finds it through the index (the graph, mapped, carried over or rebuilt, and
+    the rows waiting beside it). A row waiting beside the graph is searched exactly, so it must be found.
+    A graph that took many removals and re-adds may leave a node unreachable (an approximate index):
+    at most 2 % of the others may be missed."""
+    table = indexed._state("ws").table
+    waiting = set(table._unindexed)
+    misses = 0
+    nodes = list(indexed.iter_workspace_nodes("ws"))
+    for node in nodes:
+        top = indexed.search_by_vector(node.vector, "ws", top_k=1)[0].metadata["score"]
+        assert abs(top - exact.search_by_vector(node.vector, "ws", top_k=1)[0].metadata["score"]) < 1e-6 or not waiting & {
+            int(table._labels[table.find_rows([node.unique_id])[0]])
+        }, f"seed {seed}: {node.unique_id}, waiting beside the graph, was not found"
+        misses += top < 1 - 1e-6
+    assert misses <= 0.02 * len(nodes), f"seed {seed}: {misses} of {len(nodes)} nodes not found by their own vectors"
+
+
+def indexed_store(path: Path) -> LocalVectorStore:
+    from tests.unit.local_child import INDEX_DIMS, INDEX_PARAMS
+
+    return LocalVectorStore(embedding_model=HashEmbeddingModel(INDEX_DIMS), store_dir=path, index="hnsw", index_params=INDEX_PARAMS)
 
 
 def test_kill_9_loses_no_acknowledged_write(tmp_path):
@@ -191,6 +218,17 @@ def test_kill_9_while_compactions_extend_the_vector_file_loses_no_acknowledged_w
     acks = [crash_trial(tmp_path, seed, mode="append") for seed in range(trials)]
     assert sum(acks) > trials
     assert any((tmp_path / f"trial{seed}" / "ws" / "EXTEND").exists() for seed in range(trials))  # extensions were under way
+
+
+def test_kill_9_while_compactions_carry_a_mapped_graph_over_loses_no_acknowledged_write(tmp_path):
+    """A store opened with its saved graph mapped: compactions carry the graph over with the rows waiting
+    beside it, or fold them in and save it whole; after a kill, every node is still found through the graph."""
+    pytest.importorskip("usearch")
+    trials = max(4, int(os.environ.get("VECBOOK_CRASH_TRIALS", "20")) // 2)
+    acks = [crash_trial(tmp_path, seed, mode="indexed") for seed in range(trials)]
+    assert sum(acks) > trials
+    sidecars = [json.loads(p.read_text()) for seed in range(trials) for p in (tmp_path / f"trial{seed}" / "ws").glob("snap-*.ann.json")]
+    assert any(meta["unindexed"] for meta in sidecars)  # some published graphs were carried over, rows waiting beside them
 
 
 def test_four_processes_lose_nothing(tmp_path):

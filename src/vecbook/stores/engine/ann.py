@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ import numpy as np
 from ...errors import MissingDependencyError, ValidationError
 from .scoring import exact_scores
 
-__all__ = ["QUANTIZATIONS", "HnswIndex", "IndexSpec", "best_rows", "make_spec"]
+__all__ = ["QUANTIZATIONS", "HnswIndex", "IndexSpec", "Waiting", "best_rows", "make_spec"]
 
 _METRICS = {"cosine": "cos", "dot": "ip", "euclidean": "l2sq"}
 _KINDS = ("hnsw",)
@@ -72,6 +73,28 @@ class IndexSpec:
     @property
     def candidates_per_result(self) -> int:
         return self.rerank or _RERANK[self.quantization]
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """What a graph mapped from its file does not hold yet (see ``table_index.py``): the labels of
+    rows whose current vectors wait beside it, the labels of deleted rows it still holds, and the
+    first label given since it last changed (labels from there on are not in it)."""
+
+    unindexed: tuple[int, ...]
+    gone: tuple[int, ...]
+    graph_below: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"unindexed": list(self.unindexed), "gone": list(self.gone), "graph_below": self.graph_below}
+
+    @classmethod
+    def from_json(cls, meta: dict[str, Any]) -> Waiting:
+        """From a saved index's sidecar; TypeError or ValueError if its entries are not what ``as_json`` writes."""
+        unindexed, gone, below = meta["unindexed"], meta["gone"], meta["graph_below"]
+        if not (isinstance(unindexed, list) and isinstance(gone, list) and all(type(x) is int for x in (*unindexed, *gone, below))):
+            raise TypeError("the sidecar's waiting changes are not lists of labels")
+        return cls(tuple(unindexed), tuple(gone), below)
 
 
 def make_spec(index: Any, params: dict | None = None, distance: str | None = None) -> IndexSpec | None:
@@ -115,6 +138,7 @@ class HnswIndex:
         self.dimensions, self.distance, self.spec = dimensions, distance, spec
         self._threads = spec.threads or os.cpu_count() or 1
         self.viewed = _raw is not None  # a memory map of a saved file: read-only
+        self.source: tuple[Path, int] | None = None  # while viewed: the mapped file and its CRC-32, if known
         self.damaged = False  # set by the background check of a mapped file: never searched again
         if _raw is None:
             _raw = _usearch().Index(**self.settings(dimensions, distance, spec))
@@ -146,7 +170,7 @@ class HnswIndex:
 
     def _writable(self) -> Any:
         if self.viewed:  # the map is read-only (usearch crashes on a change): copy it into RAM first
-            self._raw, self.viewed, self._ef = self._raw.copy(), False, -1
+            self._raw, self.viewed, self._ef, self.source = self._raw.copy(), False, -1, None
         return self._raw
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
@@ -160,6 +184,10 @@ class HnswIndex:
             raw.remove(labels[present])
         threads = self._threads if len(labels) >= 256 else 1
         raw.add(labels, self._codes(vectors), threads=threads)
+
+    def holds(self, labels: np.ndarray) -> bool:
+        """Whether every one of ``labels`` is in the graph."""
+        return bool(np.all(self._raw.contains(np.asarray(labels, dtype=np.uint64)))) if len(labels) else True
 
     def remove(self, labels: np.ndarray) -> None:
         if len(labels):
@@ -198,8 +226,20 @@ class HnswIndex:
         """RAM held by the graph and its codes (0 while it is a memory map of a file)."""
         return 0 if self.viewed else int(self._raw.memory_usage)
 
-    def save(self, path: os.PathLike) -> None:
+    def save(self, path: os.PathLike) -> int | None:
+        """Write the graph to ``path``; return its CRC-32 when known without reading it back.
+
+        A graph still mapped from a file it has not changed since is that file's bytes:
+        ``path`` becomes a second name for it (a 5 GB graph at 10M rows costs no write).
+        """
+        if self.viewed and self.source is not None:
+            try:
+                os.link(self.source[0], path)
+                return self.source[1]
+            except OSError:
+                pass  # no hard links here, or the file is gone: write it out
         self._raw.save(str(path))
+        return None
 
     @classmethod
     def open(cls, path: os.PathLike, dimensions: int, distance: str, spec: IndexSpec) -> HnswIndex:

@@ -2,9 +2,16 @@
 
 Three files: ``<prefix>.usearch`` (usearch's own format), ``<prefix>.labels.npy``
 (the label of each table row) and ``<prefix>.ann.json`` (the format, the
-generation and log offset it reflects, the row count, the settings and CRC-32s of
-the other two). :func:`load_index` returns ``None`` unless everything matches,
-and the caller rebuilds the index.
+generation and log offset it reflects, the row count, the settings, CRC-32s of
+the other two, and the changes still waiting beside the graph). :func:`load_index`
+returns ``None`` unless everything matches, and the caller rebuilds the index.
+
+A graph saved while it is still mapped from the file it was opened from (a compaction
+of a store opened with its index, fewer than ``UNINDEXED_MAX`` changes since) is that
+file: the new generation's ``.usearch`` is a second name for it, and the sidecar lists
+the labels whose vectors wait beside it and the deleted ones it still holds
+(``table_index.py``). A 10M store's close no longer writes its 5 GB graph for a few
+thousand new rows.
 
 Opening maps the graph instead of reading it. Its checksum and the labels' are
 verified in a background thread (at lower CPU priority) when the graph is larger
@@ -25,14 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .ann import HnswIndex, IndexSpec
+from .ann import HnswIndex, IndexSpec, Waiting
 from .background import lower_this_threads_priority
 
 __all__ = ["FORMAT", "VERIFY_INLINE_BYTES", "index_files", "load_index", "read_checkpoint", "save_index"]
 
 log = logging.getLogger("vecbook.ann")
 
-FORMAT = "usearch-1"
+FORMAT = "usearch-2"  # -2 lists the changes waiting beside the graph; a -1 sidecar has none (older versions rebuild a -2 index)
+_READS = {"usearch-1", FORMAT}
 VERIFY_INLINE_BYTES = 16 << 20  # graphs up to this size are verified before the open returns
 
 
@@ -48,12 +56,14 @@ def _crc(path: Path) -> int:
     return crc
 
 
-def save_index(prefix: Path, index: HnswIndex, labels: np.ndarray, next_label: int, *, generation: int, log_offset: int) -> bool:
+def save_index(
+    prefix: Path, index: HnswIndex, labels: np.ndarray, next_label: int, waiting: Waiting, *, generation: int, log_offset: int
+) -> bool:
     """Save the index as it is after applying snapshot ``generation`` and its log up to ``log_offset``.
 
-    ``labels[r]`` is the label of table row ``r`` at that point. Files are
-    written under temporary names and renamed, the sidecar last; best effort
-    (the index is a cache), so failures are logged, not raised.
+    ``labels[r]`` is the label of table row ``r`` at that point; ``waiting`` what the
+    graph does not hold yet. Files are written under temporary names and renamed, the
+    sidecar last; best effort (the index is a cache), so failures are logged, not raised.
     """
     if index.damaged:
         return False
@@ -61,7 +71,8 @@ def save_index(prefix: Path, index: HnswIndex, labels: np.ndarray, next_label: i
     tmps = [p.with_name(p.name + ".tmp") for p in paths]
     try:
         paths[2].unlink(missing_ok=True)  # no sidecar may vouch for half-replaced files
-        index.save(tmps[0])
+        tmps[0].unlink(missing_ok=True)  # left by an interrupted save: a link cannot replace it
+        crc_graph = index.save(tmps[0])
         with open(tmps[1], "wb") as f:
             np.save(f, np.ascontiguousarray(labels, dtype=np.int64), allow_pickle=False)
         meta = {
@@ -73,12 +84,15 @@ def save_index(prefix: Path, index: HnswIndex, labels: np.ndarray, next_label: i
             "dimensions": index.dimensions,
             "distance": index.distance,
             "spec": asdict(index.spec),
-            "crc_graph": _crc(tmps[0]),
+            "crc_graph": _crc(tmps[0]) if crc_graph is None else crc_graph,
             "crc_labels": _crc(tmps[1]),
+            **waiting.as_json(),
         }
-        tmps[2].write_text(json.dumps(meta))
+        tmps[2].write_text(json.dumps({**meta, "crc": _sidecar_crc(meta)}))
         for tmp, path in zip(tmps, paths):
             os.replace(tmp, path)
+        if index.viewed:
+            index.source = (paths[0], meta["crc_graph"])  # the name it is saved under now: the old one goes with its generation
         return True
     except (OSError, RuntimeError) as exc:
         log.warning("could not save the ANN index beside %s (it will be rebuilt on open): %s", prefix, exc)
@@ -87,23 +101,33 @@ def save_index(prefix: Path, index: HnswIndex, labels: np.ndarray, next_label: i
         return False
 
 
+def _sidecar_crc(meta: dict) -> int:
+    """CRC-32 of a sidecar's entries but its own: the waiting labels it lists decide what searches see."""
+    return zlib.crc32(json.dumps({k: v for k, v in meta.items() if k != "crc"}, sort_keys=True, separators=(",", ":")).encode())
+
+
 def read_checkpoint(prefix: Path, generation: int, distance: str, spec: IndexSpec) -> dict | None:
     """The sidecar of a saved index, if it was made for this generation and these settings."""
     try:
         meta = json.loads(index_files(prefix)[2].read_text())
     except (OSError, ValueError):
         return None
-    expected = {"format": FORMAT, "generation": generation, "distance": distance}
-    if any(meta.get(k) != v for k, v in expected.items()) or not isinstance(meta.get("spec"), dict):
+    if not isinstance(meta, dict):
+        return None
+    if meta.get("format") == FORMAT and meta.get("crc") != _sidecar_crc(meta):
+        log.warning("ANN index sidecar %s fails its checksum; rebuilding the index", index_files(prefix)[2])
+        return None
+    expected = {"generation": generation, "distance": distance}
+    if meta.get("format") not in _READS or any(meta.get(k) != v for k, v in expected.items()) or not isinstance(meta.get("spec"), dict):
         return None
     if any(meta["spec"].get(k) != getattr(spec, k) for k in ("M", "quantization")):
         return None
     return meta
 
 
-def load_index(prefix: Path, meta: dict, rows: int, dimensions: int | None, spec: IndexSpec) -> tuple[HnswIndex, np.ndarray, int] | None:
-    """(index, label of each row, next free label) from files vouched for by ``meta``, or None if
-    they do not fit a table of ``rows`` rows of ``dimensions`` or are damaged.
+def load_index(prefix: Path, meta: dict, rows: int, dimensions: int | None, spec: IndexSpec) -> tuple[HnswIndex, np.ndarray, int, Waiting] | None:
+    """(index, label of each row, next free label, changes waiting beside it) from files vouched for
+    by ``meta``, or None if they do not fit a table of ``rows`` rows of ``dimensions`` or are damaged.
 
     The graph is memory-mapped; a large one is checksummed in the background.
     """
@@ -120,13 +144,29 @@ def load_index(prefix: Path, meta: dict, rows: int, dimensions: int | None, spec
         next_label = int(meta["next_label"])
         if labels.shape != (rows,) or labels.dtype != np.int64:
             return None
+        waiting = Waiting.from_json(meta) if meta["format"] != "usearch-1" else Waiting((), (), next_label)
         index = HnswIndex.open(graph, meta["dimensions"], meta["distance"], spec)
+        if not _fits(waiting, labels, next_label, index):
+            return None
+        index.source = (graph, meta["crc_graph"])
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         log.warning("cannot load the ANN index beside %s (%s); rebuilding it", prefix, exc)
         return None
     if not inline:
         index.verifier = _verify_later(index, [(label_file, meta["crc_labels"]), (graph, meta["crc_graph"])], sidecar)
-    return index, labels, next_label
+    return index, labels, next_label, waiting
+
+
+def _fits(waiting: Waiting, labels: np.ndarray, next_label: int, index: HnswIndex) -> bool:
+    """Whether the waiting changes agree with the rows' labels (sorted) and the graph: each waiting
+    label is a row's, and each deleted one is still in the graph (a few binary searches, no scan)."""
+    unindexed = np.array(waiting.unindexed, dtype=np.int64)
+    at = np.minimum(np.searchsorted(labels, unindexed), max(len(labels) - 1, 0))
+    if len(unindexed) and (not len(labels) or (labels[at] != unindexed).any()):
+        return False
+    if not waiting.graph_below <= next_label or any(label >= waiting.graph_below for label in waiting.gone):
+        return False
+    return index.holds(np.array(waiting.gone, dtype=np.int64))
 
 
 def _verify_later(index: HnswIndex, files: list[tuple[Path, int]], sidecar: Path) -> threading.Thread:

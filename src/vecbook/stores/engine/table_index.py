@@ -14,7 +14,8 @@ beside it (``_unindexed``: labels whose current vector the graph does not hold) 
 deleted ones are remembered (``_gone``: their labels, still in the graph). A search asks
 the graph for a few spare candidates, drops the stale ones, and adds the best of the
 waiting rows, scored exactly. They go into the graph (a *fold*) once more than
-``UNINDEXED_MAX`` wait, or before the graph is saved; a graph in RAM folds at once.
+``UNINDEXED_MAX`` wait; a graph in RAM folds at once. A mapped graph is saved as it is,
+with what waits beside it (``ann_files.py``): a compaction does not copy it into RAM.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .ann import HnswIndex, IndexSpec
+    from .ann import HnswIndex, IndexSpec, Waiting
 
 __all__ = ["UNINDEXED_MAX", "TableIndex"]
 
@@ -121,30 +122,33 @@ class TableIndex:
         rows = np.minimum(np.searchsorted(self._labels[:n], labels), n - 1)
         return np.where((self._labels[rows] == labels) & self._alive[rows], rows, -1)
 
-    def attach_index(self, spec: IndexSpec, saved: tuple[HnswIndex, np.ndarray, int] | None = None) -> None:
-        """Start indexing a filled table: adopt ``saved`` = (index, label of each row, next label)
-        if it describes exactly these rows, else build the index from the live rows."""
+    def attach_index(self, spec: IndexSpec, saved: tuple[HnswIndex, np.ndarray, int, Waiting] | None = None) -> None:
+        """Start indexing a filled table: adopt ``saved`` = (index, label of each row, next label, what
+        waits beside it) if it describes exactly these rows, else build the index from the live rows."""
         self.index_spec = spec
         n = self.n_rows
         if saved is not None and len(saved[1]) == n:
-            index, labels, next_label = saved
+            index, labels, next_label, waiting = saved
             self._reset_index(index, next_label)
             self._labels = labels  # rows added later extend it
+            self._unindexed, self._gone, self._graph_below = set(waiting.unindexed), list(waiting.gone), waiting.graph_below
             return
         self._reset_index()
         if self.dimensions is not None:
             self._build_index(self.live_rows())
 
-    def index_state(self) -> tuple[HnswIndex, np.ndarray, int] | None:
-        """(index, label of each row, next label): what :meth:`attach_index` takes back.
+    def index_state(self) -> tuple[HnswIndex, np.ndarray, int, Waiting] | None:
+        """(index, label of each row, next label, what waits beside it): what :meth:`attach_index` takes back.
 
-        Folds the waiting rows into the graph first: a saved graph holds every row.
+        A mapped graph is left as it is (its file can be saved under a second name);
+        changes wait beside it only while it is mapped.
         """
+        from .ann import Waiting
+
         if self.index is None:
             return None
-        if self._unindexed or self._gone:
-            self._fold()
-        return self.index, self._labels[: self.n_rows].copy(), self._next_label
+        waiting = Waiting(tuple(sorted(self._unindexed)), tuple(self._gone), self._graph_below)
+        return self.index, self._labels[: self.n_rows].copy(), self._next_label, waiting
 
     def uses_index(self, top_k: int) -> bool:
         """Whether an unfiltered search for ``top_k`` goes to the approximate index."""
