@@ -8,6 +8,7 @@ the nodes written, and the snapshot files are the bytes a full rewrite would hav
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,9 @@ import pytest
 from vecbook import LocalVectorStore, VectorNode
 from vecbook.stores import local
 from vecbook.stores.engine.batch import NodeBatch
+from vecbook.stores.local import compaction
 from vecbook.stores.local.files import snap_name
-from vecbook.stores.local.snapshot import read_ids
+from vecbook.stores.local.snapshot import extend_ids, read_ids, write_ids
 from vecbook.stores.local.snapshot_files import write_snapshot
 from vecbook.stores.local.snapshot_read import read_snapshot
 
@@ -52,8 +54,6 @@ def store(tmp_path, small_files):
 def before_copy(monkeypatch):
     """``before_copy(fn)``: each compaction's snapshot copy calls ``fn(*its arguments)`` first (``fn`` may
     raise to fail it); ``before_copy(None)`` puts the copy back as it was."""
-    from vecbook.stores.local import compaction
-
     real = compaction.write_snapshot_from
 
     def install(fn):
@@ -94,7 +94,8 @@ def check(folder: Path, expected: dict[str, VectorNode]) -> None:
     for suffix in (".json", ".f32"):
         assert prefix.with_suffix(suffix).read_bytes() == again.with_suffix(suffix).read_bytes()
     assert read_ids(prefix.with_suffix(".ids"), len(batch.ids)) == list(batch.ids)  # the id cache covers copied rows too
-    assert prefix.with_suffix(".rix").read_bytes() == again.with_suffix(".rix").read_bytes()  # so does the row index
+    for cache in (".ids", ".rix"):  # extended from the base's, yet what a full rewrite writes
+        assert prefix.with_suffix(cache).read_bytes() == again.with_suffix(cache).read_bytes()
     for suffix in (".json", ".f32", ".nrm", ".ids", ".rix"):
         again.with_suffix(suffix).unlink()
 
@@ -297,3 +298,42 @@ def test_without_hard_links_the_published_bytes_are_copied(tmp_path, store, monk
     write(store, expected, [make(i) for i in range(40, 130)])
     assert vectors_inode(folder) != before
     check(folder, expected)
+
+
+@pytest.mark.parametrize("taken", [0, 1, 3, 5])
+@pytest.mark.parametrize("new", [[], ["n"], ['q"uote', "b\\ack\\\\", "üñï", "\ud800 lone", 'end\\"'] * 3])
+def test_an_extended_id_cache_is_the_one_a_full_write_gives(tmp_path, taken, new):
+    """Ids with quotes, backslashes, escaped quotes, non-ASCII and lone surrogates: the base's bytes are cut
+    after its ``taken``-th id without decoding them."""
+    base_ids = ['a"b', "c\\", 'd\\"e', "ф", "\udfff"]
+    write_ids(tmp_path / "base.ids", base_ids)
+    assert extend_ids(tmp_path / "new.ids", tmp_path / "base.ids", len(base_ids), taken, new)
+    write_ids(tmp_path / "full.ids", base_ids[:taken] + new)
+    assert (tmp_path / "new.ids").read_bytes() == (tmp_path / "full.ids").read_bytes()
+    assert read_ids(tmp_path / "new.ids", taken + len(new)) == base_ids[:taken] + new
+
+
+def test_an_id_cache_is_not_extended_from_a_damaged_base(tmp_path):
+    write_ids(tmp_path / "base.ids", ["a", "b", "c"])
+    raw = bytearray((tmp_path / "base.ids").read_bytes())
+    raw[-3] ^= 1
+    (tmp_path / "base.ids").write_bytes(bytes(raw))
+    assert not extend_ids(tmp_path / "new.ids", tmp_path / "base.ids", 3, 2, ["d"])
+    assert not (tmp_path / "new.ids").exists() and not extend_ids(tmp_path / "new.ids", tmp_path / "missing.ids", 3, 2, ["d"])
+
+
+def test_ids_whose_hashes_collide_across_compactions_keep_the_row_index_a_full_rewrite_gives(tmp_path, store, monkeypatch):
+    """The row index of a compaction after appends merges the new rows' hashes into the base's sorted ones;
+    equal hashes (CRC-32 collisions, found by search) must stay in row order, as one stable sort puts them."""
+    folder = tmp_path / "ws"
+    expected: dict[str, VectorNode] = {}
+    first, later = ["xxipexojjc", "vkuoouimcm"], ["jusynyghbq", "tantnjxtci"]  # crc32(first[k]) == crc32(later[k])
+    assert [zlib.crc32(a.encode()) for a in first] == [zlib.crc32(b.encode()) for b in later]
+    extended = []
+    real = compaction.write_snapshot_from
+    monkeypatch.setattr(compaction, "write_snapshot_from", lambda *a: (extended.append(a[4] is not None), real(*a))[1])
+    for step, batch_ids in enumerate([first + [f"a{i}" for i in range(10)], later + [f"b{i}" for i in range(40)]]):
+        write(store, expected, [VectorNode(unique_id=i, content=f"{i} {step}", vector=make(k).vector) for k, i in enumerate(batch_ids)])
+    assert extended == [False, True]  # the second snapshot was built on the first
+    check(folder, expected)
+    assert {n.unique_id for n in store.get(first + later, "ws")} == set(first + later)

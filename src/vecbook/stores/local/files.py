@@ -24,6 +24,7 @@ __all__ = [
     "META",
     "abandoned",
     "copy_log",
+    "copy_range",
     "damaged",
     "generation_of",
     "holds_workspace",
@@ -66,6 +67,20 @@ def temp_prefix(folder: Path) -> Path:
 def remove_temp(temp: Path) -> None:
     for suffix in (".json", ".f32", ".nrm", ".ids", ".rix", ".log"):
         temp.with_suffix(suffix).unlink(missing_ok=True)
+
+
+def copy_range(src: int, dst: int, offset: int, length: int) -> None:
+    """Copy ``length`` bytes of ``src`` from ``offset`` to the end of ``dst`` (in the kernel where it can)."""
+    os.lseek(dst, 0, os.SEEK_END)
+    end = offset + length
+    while offset < end:
+        try:
+            done = os.copy_file_range(src, dst, end - offset, offset)
+        except (AttributeError, OSError):  # no copy_file_range here (or not between these files)
+            done = os.write(dst, os.pread(src, min(end - offset, 16 << 20), offset))
+        if not done:
+            raise ValueError("a file ended early while being copied")
+        offset += done
 
 
 def write_durably(path: Path, data: bytes) -> None:

@@ -157,13 +157,12 @@ class IndexBuilder:
     def __init__(self, path: Path, rows: int, chunk_rows: int, base: RowIndex | None = None, taken: int = 0):
         self.path, self.rows, self.chunk_rows, self.taken = path, rows, chunk_rows, taken
         self.spans = np.empty((rows, 6), dtype=base.spans.dtype if base is not None else "<u4")
-        self.hashes = np.empty(rows, dtype=np.uint32)
+        self._sorted = (np.zeros(0, dtype="<u4"), np.zeros(0, dtype="<u8"))  # the base's rows: (hash, row) by hash, then row
         if base is not None and taken:
             base.verify_all()
             self.spans[:taken] = base.spans[:taken]
-            held = np.empty(len(base.hashes), dtype=np.uint32)
-            held[base.order] = base.hashes
-            self.hashes[:taken] = held[:taken]
+            kept = base.order < taken
+            self._sorted = (base.hashes[kept], base.order[kept])
         self._first, self._group, self._size = taken // chunk_rows + 1, [], 0
 
     def add(self, line: bytes) -> None:
@@ -185,9 +184,14 @@ class IndexBuilder:
         self._scan()
         if self._first != -(-self.rows // self.chunk_rows) + 1 or len(new_ids) != self.rows - self.taken:
             raise ValueError(f"the row index was given {self._first - 1} lines and {len(new_ids)} new ids for {self.rows} rows")
-        self.hashes[self.taken :] = id_hashes(new_ids)
-        order = np.argsort(self.hashes, kind="stable").astype("<u8")
-        return RowIndex(self.spans, self.hashes[order], order)
+        hashes = id_hashes(new_ids)
+        by_hash = np.argsort(hashes, kind="stable")
+        # The base's rows come first, so merging keeps the order one stable sort of every row would give:
+        # by hash, equal hashes by row. A bulk load's compaction sorts only the rows written since.
+        base_hashes, base_rows = self._sorted
+        at = np.searchsorted(base_hashes, hashes[by_hash], side="right")
+        order = np.insert(base_rows, at, (self.taken + by_hash).astype("<u8"))
+        return RowIndex(self.spans, np.insert(base_hashes, at, hashes[by_hash]), order)
 
 
 def build_row_index(path: Path, info: dict[str, Any], chunk_rows: int, lines: Iterable[bytes], ids: list[str]) -> RowIndex:

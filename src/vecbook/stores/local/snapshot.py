@@ -37,9 +37,9 @@ from ..engine.background import lower_this_threads_priority
 from ..engine.matrix import FileMatrix
 from ..engine.row_lists import squared_norms
 from .files import damaged, snap_name
-from .snapshot_rows import SnapshotRows, read_ids, write_ids
+from .snapshot_rows import SnapshotRows, extend_ids, read_ids, write_ids
 
-__all__ = ["SnapshotRows", "Verifier", "open_snapshot", "publish_snapshot", "read_ids", "write_ids", "write_norms"]
+__all__ = ["SnapshotRows", "Verifier", "extend_ids", "open_snapshot", "publish_snapshot", "read_ids", "write_ids", "write_norms"]
 
 _CRC_THREADS = 2  # threads verifying a big snapshot (zlib.crc32 releases the GIL)
 

@@ -42,8 +42,9 @@ import numpy as np
 from .. import local as tunables
 from ..engine.batch import NodeBatch
 from ..engine.row_lists import squared_norms
+from .files import copy_range
 from .row_index import index_builder, save_row_index
-from .snapshot import read_ids, write_ids, write_norms
+from .snapshot import extend_ids, write_ids, write_norms
 
 __all__ = ["SnapshotBase", "snapshot_base", "write_snapshot", "write_snapshot_from"]
 
@@ -162,9 +163,10 @@ def write_snapshot_from(
         f32_size = os.fstat(f.fileno()).st_size
         os.fsync(f.fileno())
     write_norms(prefix.with_suffix(".nrm"), None, sq_norms if sq_norms is not None else np.concatenate(norms or [np.zeros(0)]))
-    all_ids = ids if base is None else _base_ids(base, ids)
-    if all_ids is not None:
-        write_ids(prefix.with_suffix(".ids"), all_ids)
+    if base is None:
+        write_ids(prefix.with_suffix(".ids"), ids)
+    else:  # a base without a valid cache leaves none: the first reader of every id decodes the rows
+        extend_ids(prefix.with_suffix(".ids"), base.prefix.with_suffix(".ids"), base.info["rows"], base.rows, list(ids))
     info = {
         "rows": n,
         "json": {"size": json_size, "crcs": line_sums},
@@ -173,12 +175,6 @@ def write_snapshot_from(
     if rows_index is not None:
         save_row_index(prefix.with_suffix(".rix"), rows_index.finish(list(ids)), info)
     return info
-
-
-def _base_ids(base: SnapshotBase, ids: list[str]) -> list[str] | None:
-    """Every id of a snapshot that starts with ``base``'s rows: the base's id cache + ``ids``; None without that cache."""
-    base_ids = read_ids(base.prefix.with_suffix(".ids"), base.info["rows"])
-    return None if base_ids is None else base_ids[: base.rows] + list(ids)
 
 
 def _copy_lines(base: SnapshotBase, out: BinaryIO) -> list[int]:
@@ -191,7 +187,7 @@ def _copy_lines(base: SnapshotBase, out: BinaryIO) -> list[int]:
             if end <= 0:
                 raise ValueError(f"{base.prefix.with_suffix('.json')} holds fewer lines than meta.json records")
         out.flush()
-        _copy_range(f.fileno(), out.fileno(), start, end - start)
+        copy_range(f.fileno(), out.fileno(), start, end - start)
     return base.info["json"]["crcs"][1 : 1 + lines]
 
 
@@ -206,7 +202,7 @@ def _vector_file(prefix: Path, base: SnapshotBase | None) -> BinaryIO:
         os.link(source, path)
     except OSError:  # a file system without hard links: a copy of the published bytes
         with open(source, "rb", buffering=0) as src, open(path, "wb") as dst:
-            _copy_range(src.fileno(), dst.fileno(), 0, size)
+            copy_range(src.fileno(), dst.fileno(), 0, size)
     f = open(path, "r+b")  # noqa: SIM115 - the caller's with
     try:
         held = os.fstat(f.fileno()).st_size
@@ -230,20 +226,6 @@ def _kept_vectors(base: SnapshotBase, f: BinaryIO) -> tuple[list[int], bytes, in
     if len(lead) != size - whole:
         raise ValueError(f"{base.prefix.with_suffix('.f32')} is shorter than meta.json records")
     return base.info["f32"]["crcs"][: whole // chunk], lead, size - base.rows * base.dimensions * 4
-
-
-def _copy_range(src: int, dst: int, offset: int, length: int) -> None:
-    """Copy ``length`` bytes of ``src`` from ``offset`` to the end of ``dst`` (in the kernel where it can)."""
-    os.lseek(dst, 0, os.SEEK_END)
-    end = offset + length
-    while offset < end:
-        try:
-            done = os.copy_file_range(src, dst, end - offset, offset)
-        except (AttributeError, OSError):  # no copy_file_range here (or not between these files)
-            done = os.write(dst, os.pread(src, min(end - offset, 16 << 20), offset))
-        if not done:
-            raise ValueError("a snapshot file ended early while being copied")
-        offset += done
 
 
 class _Chunks:

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from .files import damaged
+from .files import copy_range, damaged
 from .row_index import BadRowIndex, RowIndex, build_row_index, read_row_index
 
-__all__ = ["SnapshotRows", "read_ids", "write_ids"]
+__all__ = ["SnapshotRows", "extend_ids", "read_ids", "write_ids"]
 
 _COLUMNS = ("ids", "contents", "metadatas")  # the order of a line's lists, and of a row's spans
 
@@ -190,6 +190,54 @@ def write_ids(path: Path, ids: list[str]) -> None:
     with open(path, "wb") as f:
         f.write(_IDS.pack(_IDS_MAGIC, len(ids), zlib.crc32(body)))
         f.write(body)
+
+
+def extend_ids(path: Path, base_path: Path, base_rows: int, taken: int, new_ids: list[str]) -> bool:
+    """Write at ``path`` the ids cache of a snapshot whose rows are the first ``taken`` of the snapshot
+    whose cache (``base_rows`` ids) is at ``base_path``, then ``new_ids``: the base's bytes are copied,
+    not decoded, so a compaction after appends encodes only the ids written since. The file is the
+    one :func:`write_ids` writes for those ids. False, and nothing written, if the base's cache is
+    missing or fails its checksum."""
+    try:
+        with open(base_path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            if len(m) < _IDS.size:
+                return False
+            magic, count, crc = _IDS.unpack_from(m)
+            with memoryview(m) as whole, whole[_IDS.size :] as body:  # released before the map is closed
+                if magic != _IDS_MAGIC or count != base_rows or zlib.crc32(body) != crc:
+                    return False
+                cut = _after_string(body, taken)
+                if cut is None:
+                    return False
+                with body[:cut] as kept:
+                    kept_crc = zlib.crc32(kept)
+            tail = json.dumps(new_ids, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")[1:]
+            tail = (b"," if taken and new_ids else b"") + tail
+            with open(path, "wb") as out:
+                out.write(_IDS.pack(_IDS_MAGIC, taken + len(new_ids), zlib.crc32(tail, kept_crc)))
+                out.flush()
+                copy_range(f.fileno(), out.fileno(), _IDS.size, cut)
+                out.write(tail)
+    except (OSError, ValueError):  # missing, or empty (ValueError: an empty file cannot be mapped)
+        path.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _after_string(body: memoryview, k: int) -> int | None:
+    """Where the ``k``-th string of the JSON list ``body`` ends (after its closing quote; 1 for k = 0):
+    the quotes that delimit strings are counted, escaped ones (``\\"``) not. None if there are fewer."""
+    if not k:
+        return 1
+    clean = bytes(body).replace(b"\\\\", b"__").replace(b'\\"', b"__")  # an escaped backslash, then an escaped quote
+    seen, step = 0, 16 << 20
+    for start in range(0, len(clean), step):
+        part = np.frombuffer(clean, dtype=np.uint8, count=min(step, len(clean) - start), offset=start)
+        quotes = np.flatnonzero(part == ord('"'))
+        if seen + len(quotes) >= 2 * k:
+            return start + int(quotes[2 * k - 1 - seen]) + 1
+        seen += len(quotes)
+    return None
 
 
 def read_ids(path: Path, rows: int) -> list[str] | None:
