@@ -17,7 +17,7 @@ import pytest
 from vecbook import LocalVectorStore, VectorNode
 from vecbook.stores import local
 from vecbook.stores.engine.batch import NodeBatch
-from vecbook.stores.local import compaction
+from vecbook.stores.local import compaction, snapshot_rows
 from vecbook.stores.local.files import snap_name
 from vecbook.stores.local.snapshot import extend_ids, read_ids, write_ids
 from vecbook.stores.local.snapshot_files import write_snapshot
@@ -302,9 +302,11 @@ def test_without_hard_links_the_published_bytes_are_copied(tmp_path, store, monk
 
 @pytest.mark.parametrize("taken", [0, 1, 3, 5])
 @pytest.mark.parametrize("new", [[], ["n"], ['q"uote', "b\\ack\\\\", "üñï", "\ud800 lone", 'end\\"'] * 3])
-def test_an_extended_id_cache_is_the_one_a_full_write_gives(tmp_path, taken, new):
+@pytest.mark.parametrize("scan", [16 << 20, 5])  # 5 bytes: runs of backslashes and escaped quotes cross the scan's steps
+def test_an_extended_id_cache_is_the_one_a_full_write_gives(tmp_path, monkeypatch, taken, new, scan):
     """Ids with quotes, backslashes, escaped quotes, non-ASCII and lone surrogates: the base's bytes are cut
     after its ``taken``-th id without decoding them."""
+    monkeypatch.setattr(snapshot_rows, "_SCAN", scan)
     base_ids = ['a"b', "c\\", 'd\\"e', "ф", "\udfff"]
     write_ids(tmp_path / "base.ids", base_ids)
     assert extend_ids(tmp_path / "new.ids", tmp_path / "base.ids", len(base_ids), taken, new)

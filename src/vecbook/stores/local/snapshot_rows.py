@@ -225,19 +225,38 @@ def extend_ids(path: Path, base_path: Path, base_rows: int, taken: int, new_ids:
 
 
 def _after_string(body: memoryview, k: int) -> int | None:
-    """Where the ``k``-th string of the JSON list ``body`` ends (after its closing quote; 1 for k = 0):
-    the quotes that delimit strings are counted, escaped ones (``\\"``) not. None if there are fewer."""
+    """Where the ``k``-th string of the JSON list ``body`` ends (after its closing quote; 1 for k = 0),
+    found without copying or decoding ``body``: quotes delimit the strings, but for those escaped
+    (after an odd run of backslashes). None if there are fewer strings."""
     if not k:
         return 1
-    clean = bytes(body).replace(b"\\\\", b"__").replace(b'\\"', b"__")  # an escaped backslash, then an escaped quote
-    seen, step = 0, 16 << 20
-    for start in range(0, len(clean), step):
-        part = np.frombuffer(clean, dtype=np.uint8, count=min(step, len(clean) - start), offset=start)
-        quotes = np.flatnonzero(part == ord('"'))
-        if seen + len(quotes) >= 2 * k:
+    data = np.frombuffer(body, dtype=np.uint8)
+    escaped = _escaped_quotes(data)
+    seen = 0
+    for start in range(0, len(data), _SCAN):
+        part = data[start : start + _SCAN]
+        inside = escaped[(escaped >= start) & (escaped < start + len(part))] - start
+        count = int(np.count_nonzero(part == ord('"'))) - len(inside)
+        if seen + count >= 2 * k:
+            quotes = np.setdiff1d(np.flatnonzero(part == ord('"')), inside, assume_unique=True)
             return start + int(quotes[2 * k - 1 - seen]) + 1
-        seen += len(quotes)
+        seen += count
     return None
+
+
+_SCAN = 16 << 20
+
+
+def _escaped_quotes(data: np.ndarray) -> np.ndarray:
+    """Positions of the quotes in ``data`` that an odd run of backslashes escapes (ids rarely have any)."""
+    slashes = np.concatenate([start + np.flatnonzero(data[start : start + _SCAN] == ord("\\")) for start in range(0, len(data), _SCAN)] or [np.zeros(0, np.int64)])
+    if not len(slashes):
+        return slashes
+    breaks = np.flatnonzero(np.diff(slashes) != 1)
+    starts, ends = slashes[np.r_[0, breaks + 1]], slashes[np.r_[breaks, len(slashes) - 1]]
+    after = ends[(ends - starts) % 2 == 0] + 1  # a run of odd length escapes the byte after it
+    after = after[after < len(data)]
+    return after[data[after] == ord('"')]
 
 
 def read_ids(path: Path, rows: int) -> list[str] | None:
