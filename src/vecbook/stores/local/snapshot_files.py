@@ -113,8 +113,9 @@ def write_snapshot_from(
     and writing. With a ``base``, the snapshot's first ``base.rows`` rows are the base's
     and ``rows`` are only the rows after them: the base's JSON lines and whole
     checksummed chunks of vectors are copied byte for byte by the kernel, with their
-    sums (damage in them stays detectable), so a compaction after a bulk load encodes
-    and checksums only the rows written since the last one. ``sq_norms``: the squared
+    sums (damage in them stays detectable), and its id cache and row index are extended
+    (:func:`extend_ids`, :class:`IndexBuilder`), so a compaction after a bulk load encodes,
+    checksums and sorts only the rows written since the last one. ``sq_norms``: the squared
     norms of every row, if known (required with a base; else computed from the chunks).
     """
     ids, contents, metadatas = rows
