@@ -204,13 +204,13 @@ def extend_ids(path: Path, base_path: Path, base_rows: int, taken: int, new_ids:
                 return False
             magic, count, crc = _IDS.unpack_from(m)
             with memoryview(m) as whole, whole[_IDS.size :] as body:  # released before the map is closed
-                if magic != _IDS_MAGIC or count != base_rows or zlib.crc32(body) != crc:
-                    return False
-                cut = _after_string(body, taken)
+                cut = _after_string(body, taken) if magic == _IDS_MAGIC and count == base_rows else None
                 if cut is None:
                     return False
-                with body[:cut] as kept:
+                with body[:cut] as kept, body[cut:] as rest:  # each byte checksummed once: the kept part's sum goes on
                     kept_crc = zlib.crc32(kept)
+                    if zlib.crc32(rest, kept_crc) != crc:
+                        return False
             tail = json.dumps(new_ids, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")[1:]
             tail = (b"," if taken and new_ids else b"") + tail
             with open(path, "wb") as out:
@@ -236,9 +236,10 @@ def _after_string(body: memoryview, k: int) -> int | None:
     for start in range(0, len(data), _SCAN):
         part = data[start : start + _SCAN]
         inside = escaped[(escaped >= start) & (escaped < start + len(part))] - start
-        count = int(np.count_nonzero(part == ord('"'))) - len(inside)
+        is_quote = part == ord('"')
+        count = int(np.count_nonzero(is_quote)) - len(inside)
         if seen + count >= 2 * k:
-            quotes = np.setdiff1d(np.flatnonzero(part == ord('"')), inside, assume_unique=True)
+            quotes = np.setdiff1d(np.flatnonzero(is_quote), inside, assume_unique=True)
             return start + int(quotes[2 * k - 1 - seen]) + 1
         seen += count
     return None
