@@ -225,6 +225,15 @@ CANVAS_SUM = """(sel) => { const root = document.querySelector(sel); let s = 0;
         for (let i = 0; i < d.length; i += 4 * 3) s = (s * 31 + d[i] + 7 * d[i + 1] + 13 * d[i + 2]) % 1000000007; }
     return s; }"""
 
+# JavaScript, started before an action: the times (ms) at which the map's canvas changed in the next
+# ``ms`` milliseconds, checked every animation frame (the last one is when the action's result was drawn;
+# more than one means intermediate frames, e.g. new colours drawn over old values).
+CANVAS_CHANGES = f"""async ([sel, ms]) => {{ const sum = {CANVAS_SUM};
+    const t0 = performance.now(), out = []; let last = sum(sel);
+    while (performance.now() - t0 < ms) {{ await new Promise((r) => requestAnimationFrame(r));
+        const now = sum(sel); if (now !== last) {{ out.push(Math.round(performance.now() - t0)); last = now; }} }}
+    return out; }}"""
+
 # Where the map's canvas is drawn on (any pixel not near-white), on a 48 x 48 grid: the layout's shape,
 # whatever the points' colours (compare two with ``overlap``).
 CANVAS_MASK = """(sel) => { const n = 48, out = new Array(n * n).fill(0);

@@ -401,6 +401,53 @@ def test_a_closed_lasso_keeps_its_points_and_clicks_still_select(memory_store):
     assert m.state.selected == [far]
 
 
+def test_each_change_reaches_the_browser_in_one_message(memory_store, fake_umap, monkeypatch):
+    """What one action changes on the plot goes in one message, drawn in one frame: sent trait by trait, a
+    colour change drew the new colour map over the old values first (a frame of wrong colours, about a
+    second at a million points in software WebGL), and a first search's rings and dimming came a frame apart."""
+    from jscatter.widget import JupyterScatter
+
+    m = EmbeddingMap(memory_store, "pypi", umap_params={"sample_size": 100}, cache_dir=False)
+    sent = []
+    monkeypatch.setattr(JupyterScatter, "send_state", lambda self, key=None: sent.append(
+        {key} if isinstance(key, str) else set(key or ["(every trait)"])))
+
+    def messages(action) -> list[set]:
+        sent.clear()
+        action()
+        return list(sent)
+
+    assert [{"points", "color", "legend_encoding"} <= keys for keys in messages(lambda: m.state.set_color("version"))] == [True]
+    assert [{"annotations", "opacity"} <= keys for keys in messages(lambda: m.highlight(memory_store.search("http client", "pypi", top_k=5)))] == [True]
+    assert len(messages(lambda: m.state.click(3))) == 1
+    assert len(messages(lambda: m.focus("requests"))) == 1
+    assert len(messages(lambda: m.show_filter({"rank": {"$lte": 100}}))) == 1
+    assert len(messages(lambda: m.select(["boto3", "numpy"]))) == 1
+    assert len(messages(lambda: m.clear_search())) == 1
+
+
+def test_only_a_new_layout_is_animated(memory_store, fake_umap, monkeypatch):
+    """The points glide to a new layout; a colour or a filter after it is drawn at once (jupyter-scatter
+    left its animation on, and the colours faded through the wrong categories for 3 seconds)."""
+    from jscatter.widget import JupyterScatter
+
+    m = EmbeddingMap(memory_store, "pypi", cache_dir=False)
+    animated = []  # whether the browser animates each points buffer it is sent
+    send = JupyterScatter.send_state
+
+    def record(self, key=None):
+        keys = {key} if isinstance(key, str) else set(key or [])
+        if "points" in keys:
+            animated.append(self.transition_points)
+        return send(self, key)
+
+    monkeypatch.setattr(JupyterScatter, "send_state", record)
+    m.show_umap(wait=True, timeout=120)
+    m.state.set_color("version")
+    m.show_filter({"rank": {"$lte": 100}})
+    assert m.state.method == "umap" and animated == [True, False, False]
+
+
 def test_a_reload_keeps_the_selection_and_the_new_plot_starts_with_it(memory_store, monkeypatch):
     """The rebuilt plot's first message carries its points, colours and selection: nothing is resent
     after it (each resend was the whole points buffer, and a selection sent before the browser had

@@ -121,15 +121,17 @@ class EmbeddingMap(_Widget):
         self.labels_box.observe(lambda c: self._syncing or self.state.show_cluster_labels(c["new"]), "value")
         self.clear_button.on_click(lambda _: self.state.clear_highlight())
         self.reload_button.on_click(lambda _: self.reload())
-        s = self.state
+        s, one = self.state, self._one_message
+        # Not held: with the points, the filter and the zoom in one message, jupyter-scatter's JavaScript
+        # failed the new layout's draw ("reading 'destroy'"); it expects them trait by trait.
         s.on("coords", self._draw_coords)
-        s.on("colors", self._draw_colors)
-        s.on("highlight", self._draw_marks)
-        s.on("focus", self._draw_focus)
-        s.on("filter", self._draw_opacity)
-        s.on("labels", self._draw_labels)
-        s.on("selection", self._draw_selection)
-        s.on("neighbours", self._draw_neighbours)
+        s.on("colors", one(self._draw_colors))
+        s.on("highlight", one(self._draw_marks))
+        s.on("focus", one(self._draw_focus))
+        s.on("filter", one(self._draw_opacity))
+        s.on("labels", one(self._draw_labels))
+        s.on("selection", one(self._draw_selection))
+        s.on("neighbours", one(self._draw_neighbours))
         s.on("progress", self._draw_progress)
         s.on("loaded", self._rebuild)
         s.on("fields", lambda: (self._sync(self._set_controls), self._draw_status()))
@@ -198,6 +200,17 @@ class EmbeddingMap(_Widget):
 
     # ---- drawing ------------------------------------------------------------------------
 
+    def _one_message(self, draw):
+        """``draw`` with the plot's changes held until it ends: the browser gets them in one message and
+        draws one frame (one change at a time, a colour change drew the new colours on the old values first,
+        and a search's rings and dimming came a frame apart: a second each at a million points here)."""
+
+        def held(*args) -> None:
+            with self.scatter.widget.hold_sync():
+                draw(*args)
+
+        return held
+
     def _sync(self, fn, *args) -> None:
         self._syncing = True
         try:
@@ -253,7 +266,10 @@ class EmbeddingMap(_Widget):
         s = self.state
         self._df["x"] = s.coords[:, 0].astype(np.float32)
         self._df["y"] = s.coords[:, 1].astype(np.float32)
-        self.scatter.xy(x="x", y="y")
+        self.scatter.xy(x="x", y="y")  # the points move to the new layout, animated
+        # ...and only this draw is animated: jupyter-scatter leaves the flag on, and every later points
+        # buffer (a colour, a filter) then faded through the wrong categories' colours for 3 seconds.
+        self.scatter.widget.transition_points = False
         # While UMAP places the rest, only its fitted sample is drawn: 4 bytes a drawn point, and the
         # browser keeps the points buffer.
         self.scatter.filter(None if s.placed is None else np.flatnonzero(s.placed))

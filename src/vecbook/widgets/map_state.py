@@ -230,14 +230,15 @@ class MapState(MapLayout, Observable):
         if self.color_by is None or not self.n_points:
             return {"kind": "none"}
         raw = self.field_values(self.color_by)
-        if any(type(v) in (list, tuple) for v in raw):  # a list colours by its first value
+        types = set(map(type, raw))  # one pass in C; the Python passes below run only for the types that need them
+        if types & {list, tuple}:  # a list colours by its first value
             raw = [v[0] if isinstance(v, (list, tuple)) and v else (None if isinstance(v, (list, tuple)) else v) for v in raw]
-        types = set(map(type, raw))
+            types = set(map(type, raw))
         if types != {type(None)} and all(t is type(None) or (issubclass(t, (int, float)) and not issubclass(t, bool)) for t in types):
             return {"kind": "numeric", "values": np.fromiter((np.nan if v is None else v for v in raw), np.float64, len(raw))}
         # Categories, coded column-wise (a million values): factorize keeps first-seen order, as Counter does.
         pd = _deps.pandas()
-        keys = [None if v is None else v if type(v) is str else str(v) for v in raw]
+        keys = raw if types <= {str, type(None)} else [None if v is None else v if type(v) is str else str(v) for v in raw]
         codes, uniques = pd.factorize(np.asarray(keys, dtype=object), use_na_sentinel=True)
         uniques = [str(u) for u in uniques]
         counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
