@@ -91,6 +91,25 @@ def test_a_flipped_bit_in_mapped_rows_is_reported(tmp_path, big):
     assert err.value.path == str(rows)
 
 
+@pytest.mark.parametrize("run_bytes", [1, 3 * 4096, 16 << 20])
+def test_the_verifier_names_the_damaged_line_inside_a_run_of_lines(tmp_path, big, monkeypatch, run_bytes):
+    """The background check takes the rows' lines a run at a time; a flipped byte in a line nobody reads,
+    in the middle of a run, is reported at that line's first byte."""
+    from vecbook.stores.local import snapshot
+
+    monkeypatch.setattr(snapshot, "_CRC_RUN_BYTES", run_bytes)
+    folder = compacted(tmp_path, n=3000)
+    rows = folder / "snap-000001.json"
+    data = rows.read_bytes()
+    starts = [0] + [i + 1 for i, b in enumerate(data) if b == 0x0A][:-1]
+    line = len(starts) * 2 // 3
+    flip(rows, starts[line] + 25)
+    s = LocalVectorStore(store_dir=tmp_path)
+    with pytest.raises(CorruptedFileError) as err:
+        s._state("ws").verifier.wait()
+    assert (err.value.path, err.value.offset) == (str(rows), starts[line])
+
+
 def test_close_compacts_a_long_log_so_the_next_open_replays_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(local, "MIN_COMPACT_BYTES", 1 << 30)  # no compaction while writing: the whole log is left to close()
     s = LocalVectorStore(store_dir=tmp_path)

@@ -27,6 +27,7 @@ import threading
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from .snapshot_rows import SnapshotRows, extend_ids, read_ids, write_ids
 __all__ = ["SnapshotRows", "Verifier", "extend_ids", "open_snapshot", "publish_snapshot", "read_ids", "write_ids", "write_norms"]
 
 _CRC_THREADS = 2  # threads verifying a big snapshot (zlib.crc32 releases the GIL)
+_CRC_RUN_BYTES = 16 << 20  # what one of them checks at a time
 
 
 def _map(path: Path, size: int, copy: bool, extended: bool = False) -> mmap.mmap | bytes:
@@ -127,10 +129,28 @@ def open_snapshot(
     return vectors, rows, Verifier(checks), _read_norms(prefix.with_suffix(".nrm"), n)
 
 
-def _crc_of(piece: memoryview) -> int:
-    crc = zlib.crc32(piece)
-    piece.release()
-    return crc
+def _crc_runs(spans: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """``spans`` in runs of consecutive spans of about ``_CRC_RUN_BYTES`` each: one task per run, not per
+    line (a task per JSON line made the verifier's threads trade the GIL with the caller's at every line:
+    +20 ms on a 100k open, measured)."""
+    run_bytes = _CRC_RUN_BYTES
+    runs, run, size = [], [], 0
+    for start, end in spans:
+        run.append((start, end))
+        size += end - start
+        if size >= run_bytes:
+            runs.append(run)
+            run, size = [], 0
+    return runs + [run] if run else runs
+
+
+def _crc_of_run(data: Any, run: list[tuple[int, int]]) -> list[int]:
+    sums = []
+    with memoryview(data) as view:
+        for start, end in run:
+            with view[start:end] as piece:
+                sums.append(zlib.crc32(piece))
+    return sums
 
 
 class Verifier:
@@ -147,9 +167,9 @@ class Verifier:
         try:
             with ThreadPoolExecutor(_CRC_THREADS) as pool:
                 for path, data, spans_of, crcs in checks:
-                    spans = spans_of()
-                    sums = pool.map(_crc_of, [memoryview(data)[start:end] for start, end in spans])
-                    for (start, end), got, crc in zip(spans, sums, crcs):
+                    runs = _crc_runs(spans_of())
+                    sums = (got for run_sums in pool.map(partial(_crc_of_run, data), runs) for got in run_sums)
+                    for (start, end), got, crc in zip((span for run in runs for span in run), sums, crcs):
                         if got != crc:
                             raise damaged(path, f"{path}: bytes {start}-{end} fail their checksum", start)
         except CorruptedFileError as exc:
