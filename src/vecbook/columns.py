@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _big_arrays
 from .node import VectorNode, trusted_node
 
 __all__ = ["COLUMNS", "NodeColumns"]
@@ -69,7 +70,7 @@ class NodeColumns:
         vectors = None
         if "vectors" in columns:
             width = dimensions or (len(nodes[0].vector) if nodes and nodes[0].vector is not None else 0)
-            vectors = np.empty((len(nodes), width), dtype=np.float32)
+            vectors = _big_arrays.empty((len(nodes), width), np.float32)  # a bulk read: see _big_arrays
             for row, node in enumerate(nodes):
                 vectors[row] = node.vector
         return cls(workspace_id,

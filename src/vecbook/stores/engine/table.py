@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ... import _big_arrays
 from ...columns import COLUMNS, NodeColumns
 from ...errors import DimensionMismatchError
 from ...filters import Column, FilterNode, Path, evaluate
@@ -383,7 +384,9 @@ class NodeTable(TableIndex, RowLists):
         metadatas = values.get("metadatas")
         vectors = None
         if "vectors" in which:
-            vectors = self._row_copy(rows) if self.dimensions else np.zeros((len(rows), 0), dtype=np.float32)
+            # a bulk read (a million rows is 1.5 GB at 384-d): into memory of its own, see _big_arrays
+            vectors = self._row_copy(rows, _big_arrays.empty((len(rows), self.dimensions), np.float32)) if self.dimensions \
+                else np.zeros((len(rows), 0), dtype=np.float32)
         return NodeColumns(workspace_id, values.get("ids"), values.get("contents"), None if metadatas is None else copy_jsons(metadatas), vectors)
 
     def batch(self, rows: np.ndarray, out: np.ndarray | None = None) -> NodeBatch:
