@@ -168,6 +168,13 @@ class NotebookDriver:
 
     def run(self, code: str, timeout: float = 120.0, wait: bool = True) -> str:
         """Type ``code`` into the last cell, run it (Shift+Enter), and return what it printed after the marker."""
+        return self._run(code, timeout, wait)[0]
+
+    def answer_time(self, code: str, timeout: float = 120.0) -> float:
+        """Seconds from Shift+Enter on ``code`` (typed beforehand) to its output shown: the kernel's answer as a user sees it."""
+        return self._run(code, timeout, True)[1]
+
+    def _run(self, code: str, timeout: float, wait: bool) -> tuple[str, float]:
         self._n += 1
         marker = f"@@done{self._n}@@"
         source = f"{code}\nprint({marker!r})" if wait else code
@@ -177,13 +184,15 @@ class NotebookDriver:
         page.keyboard.press("Control+a")
         page.keyboard.press("Delete")
         page.keyboard.insert_text(source)
+        t = time.perf_counter()
         page.keyboard.press("Shift+Enter")
         if not wait:
-            return ""
+            return "", 0.0
         page.wait_for_function("(m) => Array.from(document.querySelectorAll('.jp-OutputArea-output')).some(e => e.innerText.includes(m))",
-                               arg=marker, timeout=timeout * 1000)
+                               arg=marker, timeout=timeout * 1000, polling=10)
+        answered = time.perf_counter() - t
         return page.evaluate("""(m) => { const out = Array.from(document.querySelectorAll('.jp-OutputArea-output'))
-                                 .filter(e => e.innerText.includes(m)).pop(); return out.innerText.split(m)[0]; }""", marker)
+                                 .filter(e => e.innerText.includes(m)).pop(); return out.innerText.split(m)[0]; }""", marker), answered
 
     def save(self) -> None:
         save_notebook(self.page, self.lab.run.notebook)
