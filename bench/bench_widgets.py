@@ -199,10 +199,9 @@ def _browser_round(page, nb, n: int, umap: bool) -> None:
     frame_s = nb.value("(lambda t: (ex.selection, time.perf_counter() - t)[1])(time.perf_counter())")
     report(f"{n:,}: lasso of {selected:,} -> ex.selection DataFrame", frame_s, 1.0 if selected >= 100_000 else None)
     for field, label in (("topic", "cloud"), ("cluster", "cluster"), ("topic", "cloud")):
-        text, drawn, changes = watched(lambda: page.locator(".vecbook-color-by select").select_option(field), lambda: page.wait_for_function(
+        _, drawn, changes = watched(lambda: page.locator(".vecbook-color-by select").select_option(field), lambda: page.wait_for_function(
             "(l) => document.querySelector('.vecbook-figure').innerText.includes(l)", arg=label, timeout=60_000, polling=10))
         report(f"{n:,}: colour by {field}: recoloured points drawn (canvas changes: {changes})", drawn, 0.3, unit="ms")
-        report(f"{n:,}:   the legend drawn", text, None, unit="ms")
     sent = max((f.size for f in nb.frames if f.sent), default=0)
     print(f"  largest browser->kernel frame: {sent:,} bytes; largest kernel->browser: {max(f.size for f in nb.frames if not f.sent):,} bytes")
     if umap:
