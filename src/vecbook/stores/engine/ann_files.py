@@ -120,9 +120,18 @@ def read_checkpoint(prefix: Path, generation: int, distance: str, spec: IndexSpe
     expected = {"generation": generation, "distance": distance}
     if meta.get("format") not in _READS or any(meta.get(k) != v for k, v in expected.items()) or not isinstance(meta.get("spec"), dict):
         return None
-    if any(meta["spec"].get(k) != getattr(spec, k) for k in ("M", "quantization")):
+    saved = {k: meta["spec"].get(k) for k in ("M", "quantization")}
+    asked = {k: getattr(spec, k) for k in saved}
+    if saved != asked:
+        # not damage, but it costs the first call a whole build (minutes on a large workspace): say why
+        log.warning("the ANN index beside %s was built with %s, and this store asks for %s: rebuilding it from the "
+                    "vectors (saved again at the next compaction or close())", prefix, _settings(saved), _settings(asked))
         return None
     return meta
+
+
+def _settings(spec: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in spec.items())
 
 
 def load_index(prefix: Path, meta: dict, rows: int, dimensions: int | None, spec: IndexSpec) -> tuple[HnswIndex, np.ndarray, int, Waiting] | None:

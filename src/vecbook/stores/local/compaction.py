@@ -23,7 +23,7 @@ from ...errors import (
 )
 from .. import local as tunables
 from . import locking
-from ..engine.ann_files import save_index
+from ..engine.ann_files import index_files, save_index
 from .files import (
     META,
     copy_log,
@@ -326,10 +326,13 @@ class Compaction:
         """Save the index if it ran well ahead of the saved one, so the next open need not rebuild.
 
         A graph still mapped from its file is the saved one: the writes since wait beside it,
-        and will again after the next open, so saving would only copy it.
+        and will again after the next open, so saving would only copy it. Saved files this
+        store could not use (made with other settings, or damaged) are replaced whatever the
+        size, or every open would rebuild again.
         """
         behind = state.offset - state.index_offset if state.index_offset is not None else state.offset + state.snapshot_bytes
-        if behind < tunables.CHECKPOINT_BYTES or state.table.index.viewed:
+        unusable = state.index_offset is None and index_files(self._dir(ws) / snap_name(state.generation))[2].exists()
+        if (behind < tunables.CHECKPOINT_BYTES and not unusable) or state.table.index.viewed:
             return
         try:
             with self._writing(ws, state):
