@@ -402,29 +402,33 @@ def test_damaged_labels_of_a_large_graph_are_found_in_the_background(tmp_path, s
 
 
 @requires_usearch
-def test_an_index_saved_with_other_settings_is_rebuilt_once_and_says_so(tmp_path, small_compactions, monkeypatch, caplog):
+@pytest.mark.parametrize("change, saved_text, asked_text, sidecar_text", [
+    ({"index_params": {**WIDE, "quantization": "int8"}}, "quantization=None", "quantization='int8'", '"quantization": "int8"'),
+    ({"index_params": WIDE, "distance": "euclidean"}, "distance='cosine'", "distance='euclidean'", '"distance": "euclidean"'),
+])
+def test_an_index_saved_with_other_settings_is_rebuilt_once_and_says_so(tmp_path, small_compactions, monkeypatch, caplog,
+                                                                          change, saved_text, asked_text, sidecar_text):
     store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     store.create_workspace("w")
     vectors, query = unit_vectors(2000), unit_vectors(1, seed=11)[0]
     store.insert(nodes(vectors), "w")
     store.close()
-    exact = {f"n{i}" for i in np.argsort(-(vectors @ query))[:10]}
-    int8 = {**WIDE, "quantization": "int8"}
+    exact = {f"n{i}" for i in np.argsort(-(vectors @ query))[:10]}  # unit vectors: the same order by cosine and euclidean
 
     with caplog.at_level("WARNING", logger="vecbook.ann"):
-        changed = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=int8)
+        changed = LocalVectorStore(store_dir=tmp_path, index="hnsw", **change)
         assert len(exact & set(ids(changed.search_by_vector(query, "w", top_k=10)))) >= 9
     (warning,) = [r.getMessage() for r in caplog.records if r.name == "vecbook.ann"]
-    assert "quantization=None" in warning and "quantization='int8'" in warning and "rebuilding" in warning
+    assert saved_text in warning and asked_text in warning and "rebuilding" in warning
     changed.close()
-    assert '"quantization": "int8"' in (tmp_path / "w" / "snap-000001.ann.json").read_text()  # saved by close()
+    assert sidecar_text in (tmp_path / "w" / "snap-000001.ann.json").read_text()  # replaced by close(), small as it is
 
     caplog.clear()
     built = []
     real_add = ann.HnswIndex.add
     monkeypatch.setattr(ann.HnswIndex, "add", lambda self, labels, vectors: (built.append(len(labels)), real_add(self, labels, vectors)))
     with caplog.at_level("WARNING", logger="vecbook.ann"):
-        again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=int8)
+        again = LocalVectorStore(store_dir=tmp_path, index="hnsw", **change)
         assert len(exact & set(ids(again.search_by_vector(query, "w", top_k=10)))) >= 9
     assert built == [] and again._state("w").table.index.viewed and not caplog.records  # opened as saved, no rebuild
     again.close()

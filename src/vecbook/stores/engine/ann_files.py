@@ -117,11 +117,10 @@ def read_checkpoint(prefix: Path, generation: int, distance: str, spec: IndexSpe
     if meta.get("format") == FORMAT and meta.get("crc") != _sidecar_crc(meta):
         log.warning("ANN index sidecar %s fails its checksum; rebuilding the index", index_files(prefix)[2])
         return None
-    expected = {"generation": generation, "distance": distance}
-    if meta.get("format") not in _READS or any(meta.get(k) != v for k, v in expected.items()) or not isinstance(meta.get("spec"), dict):
+    if meta.get("format") not in _READS or meta.get("generation") != generation or not isinstance(meta.get("spec"), dict):
         return None
-    saved = {k: meta["spec"].get(k) for k in ("M", "quantization")}
-    asked = {k: getattr(spec, k) for k in saved}
+    saved = {"distance": meta.get("distance"), "M": meta["spec"].get("M"), "quantization": meta["spec"].get("quantization")}
+    asked = {"distance": distance, "M": spec.M, "quantization": spec.quantization}
     if saved != asked:
         # not damage, but it costs the first call a whole build (minutes on a large workspace): say why
         log.warning("the ANN index beside %s was built with %s, and this store asks for %s: rebuilding it from the "
