@@ -2,14 +2,16 @@
 
     python bench/bench_widgets.py [--sizes 3000,50000,200000,1000000] [--dims 384] [--browser-umap]
                                   [--compare-plotly] [--umap-n 20000] [--search-n 100000] [--skip-umap] [--no-browser]
-                                  [--stores DIR]
+                                  [--stores DIR] [--js-profiles DIR]
 
 1. The explorer in real JupyterLab + headless chromium (Debian's, software WebGL),
    one fresh server and kernel per size, on a ``local`` workspace of pre-embedded
    clustered vectors: map visible after the call; search -> highlight visible;
    click -> neighbours; lasso -> selection table and ``ex.selection`` DataFrame;
    colour change; with ``--browser-umap``, a cell's round trip while UMAP runs.
-   ``--compare-plotly`` times plotly's FigureWidget (the map's former renderer).
+   ``--compare-plotly`` times plotly's FigureWidget (the map's former renderer);
+   ``--js-profiles DIR`` keeps the page's CPU profile of the open, a search and a
+   colour change at each size (Chrome DevTools' .cpuprofile) and prints where it went.
 2. UMAP in a worker thread (MapState). 3. Search panel round trip.
 
 Figures are wall-clock, from the Playwright side (what a user waits for), and
@@ -33,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.e2e.labkit: the JupyterLab + chromium driver
 
 import vecbook  # noqa: E402
+from js_profile import js_profile  # noqa: E402
 from vecbook import HashEmbeddingModel, VectorNode  # noqa: E402
 
 DIMS = 384
@@ -70,7 +73,8 @@ def make_store(n: int, seed: int = 0, workspace: str = "bench"):
     return store
 
 
-def bench_browser(sizes: list[int], dims: int, umap: bool, compare_plotly: bool, stores: str | None = None) -> None:
+def bench_browser(sizes: list[int], dims: int, umap: bool, compare_plotly: bool, stores: str | None = None,
+                  profiles: Path | None = None) -> None:
     """The explorer in real JupyterLab + headless chromium (software WebGL), one fresh server and kernel per size."""
     if not os.path.exists("/usr/bin/chromium"):
         print("  (no /usr/bin/chromium: browser figures skipped; scripts/e2e_setup.sh installs it)")
@@ -100,7 +104,7 @@ imports_s, explore_returned = _t - _t0, time.time()
 ex"""]
                 with lab_server(Path(tmp) / "run", "bench.ipynb", cells, Path(tmp) / "lab.log") as lab, \
                         _notebook(browser, lab) as (page, nb):
-                    _browser_round(page, nb, n, umap)
+                    _browser_round(page, nb, n, umap, profiles)
         if compare_plotly:
             bench_plotly(sizes, browser)
 
@@ -128,17 +132,29 @@ def _until(page, js: str, arg=None, timeout: float = 120.0) -> float:
     return time.perf_counter() - t
 
 
-def _browser_round(page, nb, n: int, umap: bool) -> None:
+@contextlib.contextmanager
+def _profiled(page, profiles: Path | None, name: str):
+    """With ``--js-profiles DIR``: the page's CPU profile of the block in DIR/name.cpuprofile, summed up after it."""
+    if profiles is None:
+        yield
+        return
+    with js_profile(page, profiles / f"{name}.cpuprofile") as summary:
+        yield
+    print(f"    page profile {name}: {summary.text}")
+
+
+def _browser_round(page, nb, n: int, umap: bool, profiles: Path | None = None) -> None:
     from tests.e2e.labkit import CANVAS_CHANGES, DRAWN_PIXELS, FIG, canvas_box, drawn_point_near_centre, lasso, point_at
 
     page.locator(".jp-Notebook .jp-Cell").first.locator(".cm-content").click()
-    t, pressed = time.perf_counter(), time.time()
-    page.keyboard.press("Shift+Enter")
-    page.wait_for_function("(s) => document.querySelector(s) !== null", arg=FIG, timeout=300_000, polling=20)
-    shown_at = time.time()
-    shown = time.perf_counter() - t  # the explorer's view exists: the kernel answered, the points are on their way
-    page.wait_for_function(f"(s) => ({DRAWN_PIXELS})(s) > 200", arg=FIG, timeout=300_000, polling=20)
-    visible = time.perf_counter() - t
+    with _profiled(page, profiles, f"{n}-open"):
+        t, pressed = time.perf_counter(), time.time()
+        page.keyboard.press("Shift+Enter")
+        page.wait_for_function("(s) => document.querySelector(s) !== null", arg=FIG, timeout=300_000, polling=20)
+        shown_at = time.time()
+        shown = time.perf_counter() - t  # the explorer's view exists: the kernel answered, the points are on their way
+        page.wait_for_function(f"(s) => ({DRAWN_PIXELS})(s) > 200", arg=FIG, timeout=300_000, polling=20)
+        visible = time.perf_counter() - t
     report(f"{n:,}: map visible after the call (Shift+Enter -> points drawn)", visible, 3.0 if n >= 1_000_000 else 1.5 if n <= 3000 else None)
     report(f"{n:,}:   Shift+Enter -> the cell runs in the kernel", nb.value("cell_started") - pressed, None)
     report(f"{n:,}:   the cell's imports (vecbook, vecbook.widgets)", nb.value("imports_s"), None)
@@ -176,6 +192,11 @@ def _browser_round(page, nb, n: int, umap: bool) -> None:
             return t && t.innerText !== b && document.querySelector('.vecbook-map-status').innerText.includes('10 highlighted'); }""",
             arg=before, timeout=60_000, polling=10)))
     median_report("search -> hits ringed and the rest dimmed on the map", runs, "the results table and the status line")
+    if profiles is not None:  # one more, not timed: without the canvas watcher, whose reads of every frame would fill the profile
+        page.fill(".vecbook-query input", "database driver")
+        with _profiled(page, profiles, f"{n}-search"):
+            page.press(".vecbook-query input", "Enter")
+            page.wait_for_timeout(window)
     runs = []
     for i in range(3):
         canvas_box(page)
@@ -202,6 +223,10 @@ def _browser_round(page, nb, n: int, umap: bool) -> None:
         _, drawn, changes = watched(lambda: page.locator(".vecbook-color-by select").select_option(field), lambda: page.wait_for_function(
             "(l) => document.querySelector('.vecbook-figure').innerText.includes(l)", arg=label, timeout=60_000, polling=10))
         report(f"{n:,}: colour by {field}: recoloured points drawn (canvas changes: {changes})", drawn, 0.3, unit="ms")
+    if profiles is not None:  # as for the search: one more change, not timed, without the watcher
+        with _profiled(page, profiles, f"{n}-colour"):
+            page.locator(".vecbook-color-by select").select_option("cluster")
+            page.wait_for_timeout(window)
     sent = max((f.size for f in nb.frames if f.sent), default=0)
     print(f"  largest browser->kernel frame: {sent:,} bytes; largest kernel->browser: {max(f.size for f in nb.frames if not f.sent):,} bytes")
     if umap:
@@ -332,12 +357,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-umap", action="store_true")
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--stores", help="keep each size's local workspace in this folder and reuse it in later runs")
+    parser.add_argument("--js-profiles", type=Path, help="write the page's CPU profile of the open, a search and a colour change "
+                        "at each size in this folder (.cpuprofile, for Chrome DevTools) and print where the time went")
     args = parser.parse_args(argv)
     print(f"vecbook.widgets benchmark ({os.cpu_count()} cores, load {load()})")
     if args.plotly_only:
         bench_plotly([int(x) for x in args.sizes.split(",")])
     elif not args.no_browser:
-        bench_browser([int(x) for x in args.sizes.split(",")], args.dims, args.browser_umap, args.compare_plotly, args.stores)
+        bench_browser([int(x) for x in args.sizes.split(",")], args.dims, args.browser_umap, args.compare_plotly, args.stores,
+                      args.js_profiles)
     if args.search_n:
         bench_search(args.search_n)
     if not args.skip_umap:
