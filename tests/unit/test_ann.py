@@ -302,7 +302,9 @@ def test_bad_quantization_is_refused():
 @pytest.mark.parametrize("quantization", ["int8", "binary"])
 @pytest.mark.parametrize("backend", ["memory", "local"])
 def test_quantized_index_returns_exact_scores_and_recall(tmp_path, quantization, backend):
-    params = {"quantization": quantization, "exact_below": 0}
+    # one build thread: the same graph every run (built on several threads, binary's recall here
+    # ranged 0.9475-0.96 between runs, and the lowest failed the bound once in ~90 runs)
+    params = {"quantization": quantization, "exact_below": 0, "threads": 1}
     data = nodes(wide_vectors(4000))
     indexed, exact = indexed_and_exact(backend, tmp_path, params, data)
     queries = wide_vectors(40, seed=1)
