@@ -358,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--stores", help="keep each size's local workspace in this folder and reuse it in later runs")
     parser.add_argument("--js-profiles", type=Path, help="write the page's CPU profile of the open, a search and a colour change "
-                        "at each size in this folder (.cpuprofile, for Chrome DevTools) and print where the time went")
+                        "at each size in this folder (.cpuprofile, for Chrome DevTools) and print where the time went; "
+                        "the open is then timed under the profiler, which slows it")
     args = parser.parse_args(argv)
     print(f"vecbook.widgets benchmark ({os.cpu_count()} cores, load {load()})")
     if args.plotly_only:
