@@ -122,7 +122,7 @@ def test_an_insert_whose_apply_fails_has_not_happened(tmp_path, monkeypatch):
 # ---- 5: a failed fsync or append is rolled back ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("where, code", [("fsync", errno.EIO), ("write", errno.ENOSPC)])
+@pytest.mark.parametrize("where, code", [("fsync", errno.EIO), ("pwrite", errno.ENOSPC)])
 def test_an_insert_whose_write_fails_raises_storage_error_and_leaves_nothing(tmp_path, monkeypatch, where, code):
     s = LocalVectorStore(store_dir=tmp_path)
     s.create_workspace("ws")
@@ -135,8 +135,8 @@ def test_an_insert_whose_write_fails_raises_storage_error_and_leaves_nothing(tmp
     def failing(fd, *args):
         if not calls and os.readlink(f"/proc/self/fd/{fd}") == str(log):
             calls.append(1)
-            if where == "write":
-                real(fd, args[0][:100])  # part of the frame reaches the file first
+            if where == "pwrite":
+                real(fd, args[0][:100], args[1])  # part of the frame reaches the file first
             raise OSError(code, os.strerror(code))
         return real(fd, *args)
 

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._file_writes import write_all
 from ...errors import StorageError
 
 __all__ = ["FileMatrix", "MatrixStorage", "RamMatrix"]
@@ -276,7 +277,7 @@ class FileMatrix(MatrixStorage):
         if first - start < len(vectors):
             data = np.ascontiguousarray(vectors[first - start :], dtype=np.float32)
             try:
-                _pwrite_all(self._fd, memoryview(data).cast("B"), first * row_bytes - file_end)
+                write_all(self._fd, memoryview(data).cast("B"), first * row_bytes - file_end)
             except OSError as exc:
                 why = exc.strerror or str(exc)
                 raise StorageError(self.folder, f"cannot write rows to the table's scratch file in {self.folder}: {why}", exc.errno) from exc
@@ -341,12 +342,6 @@ class FileMatrix(MatrixStorage):
 
     def __del__(self) -> None:
         self._close()
-
-
-def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
-    while len(data):
-        done = os.pwrite(fd, data, offset)
-        data, offset = data[done:], offset + done
 
 
 def _allocate(fd: int, size: int) -> None:

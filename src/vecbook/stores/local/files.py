@@ -77,7 +77,9 @@ def copy_range(src: int, dst: int, offset: int, length: int) -> None:
         try:
             done = os.copy_file_range(src, dst, end - offset, offset)
         except (AttributeError, OSError):  # no copy_file_range here (or not between these files)
-            done = os.write(dst, os.pread(src, min(end - offset, 16 << 20), offset))
+            # 1 MB at a time: a bigger buffer is fresh memory on every read (above malloc's mmap
+            # threshold), which cost 30x (135 MB/s against 4.8 GB/s, measured on this VM)
+            done = os.write(dst, os.pread(src, min(end - offset, 1 << 20), offset))
         if not done:
             raise ValueError("a file ended early while being copied")
         offset += done
@@ -92,20 +94,22 @@ def write_durably(path: Path, data: bytes) -> None:
 
 
 def copy_log(source: Path, start: int, stop: int, target: Path, durable: bool = False) -> int:
-    """Append bytes ``[start, stop)`` of ``source`` to ``target``; fsync if ``durable``. Returns target's size."""
-    with open(source, "rb") as src, open(target, "ab") as dst:
-        src.seek(start)
-        remaining = stop - start
-        while remaining > 0:
-            chunk = src.read(min(remaining, 8 << 20))
-            if not chunk:
+    """Append bytes ``[start, stop)`` of ``source`` to ``target`` (in the kernel where it can); fsync if
+    ``durable``. Returns target's size."""
+    with open(source, "rb") as src:
+        dst = os.open(target, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)  # no O_APPEND: copy_file_range refuses it
+        try:
+            if os.fstat(src.fileno()).st_size < stop:
                 raise damaged(source, f"{source} ended before offset {stop}", start)
-            dst.write(chunk)
-            remaining -= len(chunk)
-        dst.flush()
-        if durable:
-            os.fsync(dst.fileno())
-        return dst.tell()
+            try:
+                copy_range(src.fileno(), dst, start, stop - start)
+            except ValueError:  # cut short while being copied
+                raise damaged(source, f"{source} ended before offset {stop}", start) from None
+            if durable:
+                os.fsync(dst)
+            return os.fstat(dst).st_size
+        finally:
+            os.close(dst)
 
 
 def abandoned(temp: Path) -> bool:

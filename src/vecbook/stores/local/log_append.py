@@ -12,6 +12,7 @@ import logging
 import os
 from pathlib import Path
 
+from ..._file_writes import write_all
 from ...errors import StorageError
 from .files import damaged, storage_error
 
@@ -78,8 +79,6 @@ def _undo_append(fd: int, path: Path, start: int, exc: OSError) -> None:
 
 
 def _write_all(fd: int, pieces: list, offset: int) -> None:
-    os.lseek(fd, offset, os.SEEK_SET)
     for piece in pieces:
-        view = memoryview(piece)
-        while view:
-            view = view[os.write(fd, view[: 1 << 30]) :]
+        write_all(fd, piece, offset)
+        offset += memoryview(piece).nbytes

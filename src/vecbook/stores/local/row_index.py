@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._file_writes import write_all
 from .files import damaged, temp_prefix
 
 __all__ = ["BadRowIndex", "IndexBuilder", "RowIndex", "build_row_index", "index_builder", "read_row_index", "save_row_index"]
@@ -264,7 +265,8 @@ def save_row_index(path: Path, index: RowIndex, info: dict[str, Any]) -> None:
         with open(temp, "wb") as f:
             f.write(header)
             f.write(sums)
-            f.write(body)
+            f.flush()
+            write_all(f.fileno(), body)
         os.replace(temp, path)
     except OSError:
         temp.unlink(missing_ok=True)

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._file_writes import write_all
 from ...errors import CorruptedFileError
 from ..engine.background import lower_this_threads_priority
 from ..engine.matrix import FileMatrix
@@ -71,7 +72,8 @@ def write_norms(path: Path, vectors: np.ndarray, sq_norms: np.ndarray | None = N
     sq = np.ascontiguousarray(sq_norms, dtype="<f8")
     with open(path, "wb") as f:
         f.write(_NORMS.pack(_NORMS_MAGIC, len(sq), zlib.crc32(sq)))
-        f.write(memoryview(sq).cast("B"))
+        f.flush()
+        write_all(f.fileno(), sq)
 
 
 def _read_norms(path: Path, rows: int) -> np.ndarray | None:

@@ -39,6 +39,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ..._file_writes import write_all
 from .. import local as tunables
 from ..engine.batch import NodeBatch
 from ..engine.row_lists import squared_norms
@@ -146,6 +147,7 @@ def write_snapshot_from(
         chunk_sums, lead, skip = _kept_vectors(base, f) if base is not None else ([], b"", 0)
         sums = _Chunks(chunk_bytes)
         sums.feed(lead)
+        f.flush()  # the vectors go straight to the descriptor
         for chunk in vector_chunks:
             vectors = np.ascontiguousarray(chunk, dtype="<f4")
             if sq_norms is None:
@@ -153,10 +155,8 @@ def write_snapshot_from(
             raw = memoryview(vectors).cast("B") if vectors.size else memoryview(b"")
             kept = min(skip, len(raw))  # rows after the base's last whole line: its file holds them already
             raw, skip = raw[kept:], skip - kept
-            for start in range(0, len(raw), chunk_bytes):
-                part = raw[start : start + chunk_bytes]
-                sums.feed(part)
-                f.write(part)
+            sums.feed(raw)
+            write_all(f.fileno(), raw)
         if skip:
             raise ValueError(f"a snapshot on top of {base.prefix} got fewer rows than that snapshot holds")
         chunk_sums += sums.close()

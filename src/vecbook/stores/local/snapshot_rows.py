@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._file_writes import write_all
 from .files import copy_range, damaged
 from .row_index import BadRowIndex, RowIndex, build_row_index, read_row_index
 
@@ -189,7 +190,8 @@ def write_ids(path: Path, ids: list[str]) -> None:
     body = json.dumps(ids, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
     with open(path, "wb") as f:
         f.write(_IDS.pack(_IDS_MAGIC, len(ids), zlib.crc32(body)))
-        f.write(body)
+        f.flush()
+        write_all(f.fileno(), body)
 
 
 def extend_ids(path: Path, base_path: Path, base_rows: int, taken: int, new_ids: list[str]) -> bool:
@@ -217,7 +219,7 @@ def extend_ids(path: Path, base_path: Path, base_rows: int, taken: int, new_ids:
                 out.write(_IDS.pack(_IDS_MAGIC, taken + len(new_ids), zlib.crc32(tail, kept_crc)))
                 out.flush()
                 copy_range(f.fileno(), out.fileno(), _IDS.size, cut)
-                out.write(tail)
+                write_all(out.fileno(), tail)
     except (OSError, ValueError):  # missing, or empty (ValueError: an empty file cannot be mapped)
         path.unlink(missing_ok=True)
         return False
