@@ -209,38 +209,32 @@ def test_another_process_publishing_during_the_copy_makes_it_give_up_quietly(tmp
     other[0].close()
 
 
-@pytest.mark.parametrize("tail_bytes", [0, 1 << 20])
-def test_frames_written_during_the_copy_are_copied_unlocked_round_after_round(tmp_path, store, before_copy, monkeypatch, tail_bytes):
-    """A writer that keeps going during a background compaction: its frames are copied with no lock
-    held, in rounds, and the publish (writers held off) copies only what the last round left behind."""
-    monkeypatch.setattr(local, "LOG_TAIL_BYTES", tail_bytes)
+def test_frames_written_during_a_background_compaction_are_copied_and_only_the_last_ones_with_writers_held(tmp_path, store, before_copy, monkeypatch):
+    """Frames written while the snapshot is written are copied (and flushed) with no lock held; only
+    those written during that copy are copied by the publish, with writers held off. None is lost."""
     expected: dict[str, VectorNode] = {}
     write(store, expected, [make(i) for i in range(40)])
     real, copies = compaction.copy_log, []
 
-    def write_more(*args):  # while the compaction writes its snapshot, or copies a round of the log
+    def write_more(*args):
         more = [make(i) for i in range(1000 + 10 * len(copies), 1010 + 10 * len(copies))]
         store.insert(more, "ws")
         expected.update((n.unique_id, n) for n in more)
 
     def copy_log(source, start, stop, target, durable=False):
         held = store._state("ws").write_lock.locked()  # by the publish: writers wait
-        copies.append((stop - start, held))
-        if not held and len(copies) <= 3:
-            write_more()
+        copies.append((stop - start, held, durable))
+        if not held:
+            write_more()  # while the unlocked copy runs
         return real(source, start, stop, target, durable)
 
     monkeypatch.setattr(compaction, "copy_log", copy_log)
-    before_copy(write_more)
+    before_copy(write_more)  # while the snapshot is written
     generation = published(tmp_path / "ws")["generation"]
     write(store, expected, [make(i) for i in range(40, 200)])
     assert published(tmp_path / "ws")["generation"] == generation + 1
-    unlocked = [size for size, held in copies if not held]
-    (held,) = [size for size, held in copies if held]
-    if tail_bytes == 0:
-        assert len(unlocked) == 4 and all(unlocked) and held == 0  # the last round caught up with the writer
-    else:
-        assert len(unlocked) == 1 and held > 0  # a round of less than LOG_TAIL_BYTES: the rest is copied held
+    (unlocked, _, flushed), (last, held, _) = copies
+    assert unlocked > 0 and flushed and held and last > 0  # each the frame of one insert of 10 nodes
     monkeypatch.setattr(compaction, "copy_log", real)
     before_copy(None)
     store.close()

@@ -8,9 +8,6 @@ they are not part of the public API.
                          and the snapshot's vectors
 ``CHECKPOINT_BYTES``     on close, save the ANN index if the log ran this far past the saved one
 ``SNAPSHOT_CHUNK_ROWS``  rows copied per hold of the lock by a background compaction
-``LOG_TAIL_BYTES``       a background compaction copies the log with no lock held, round after
-                         round, until the frames written meanwhile are at most this many bytes:
-                         only those are copied with writers held off
 ``COMPACT_BACKOFF``      seconds before retrying a failed compaction (doubled per failure,
                          at most ``COMPACT_BACKOFF_MAX``)
 ``COMPACT_BACKOFF_MAX``  the longest wait between compaction attempts
@@ -25,7 +22,6 @@ they are not part of the public API.
 MIN_COMPACT_BYTES = 8 << 20
 CHECKPOINT_BYTES = 1 << 20
 SNAPSHOT_CHUNK_ROWS = 8192
-LOG_TAIL_BYTES = 4 << 20
 COMPACT_BACKOFF = 5.0
 COMPACT_BACKOFF_MAX = 600.0
 SNAPSHOT_CHUNK_BYTES = 16 << 20

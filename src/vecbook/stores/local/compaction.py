@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ... import _big_arrays
 from ...dumps import fsync_dir
 from ...errors import (
     StoreCorruptedError,
@@ -119,7 +118,11 @@ class Compaction:
         try:
             chunks = self._vector_chunks(state, table, layout, rows)
             info = write_snapshot_from(temp, columns, chunks, table.dimensions, base, sq_norms)
-            copied_to = self._copy_log_unlocked(state, generation, folder / log_name(generation), start, temp.with_suffix(".log"))
+            with state.lock:
+                copied_to = state.offset if state.generation == generation else start
+            # Frames before copied_to are final (logs are only appended to): copy and flush them
+            # unlocked; _publish then copies and flushes only those written meanwhile, writers held off.
+            copy_log(folder / log_name(generation), start, copied_to, temp.with_suffix(".log"), durable=True)
             with self._writing(ws, state):
                 if (state.generation, state.incarnation) != (generation, incarnation):
                     return False  # another process published meanwhile, or the workspace was re-created
@@ -137,30 +140,6 @@ class Compaction:
                 self._give_back(state, taken)
             remove_temp(temp)
             self._done_with(base)
-
-    @staticmethod
-    def _copy_log_unlocked(state: _LocalState, generation: int, source: Path, start: int, target: Path) -> int:
-        """Copy generation ``generation``'s log (``source``) from ``start`` to ``target`` with no lock held; return where
-        the copy ends.
-
-        Frames before the log's current end are final (a log is only appended to), so they
-        can be copied, and flushed to disk, while writers go on; the frames they append
-        meanwhile are copied in another round, until a round leaves at most ``LOG_TAIL_BYTES``
-        behind. :meth:`_publish` copies and flushes those last ones with writers held off:
-        during a 1M bulk load it had copied the whole tail there, holding every writer for
-        up to 3.6 s (620 MB), and a flush of 630 MB copied unlocked took 0.22 s of it still.
-        """
-        copied_to = start
-        for _ in range(8):  # a writer faster than the copy is caught by _publish
-            with state.lock:
-                end = state.offset if state.generation == generation else copied_to
-            if end == copied_to:
-                break
-            copy_log(source, copied_to, end, target, durable=True)
-            behind, copied_to = end - copied_to, end
-            if behind <= tunables.LOG_TAIL_BYTES:
-                break
-        return copied_to
 
     def _fuzzy_copy(self, ws: str, state: _LocalState) -> tuple | None:
         """Take the table's rows in chunks, holding the lock per chunk only, plus the log offset to replay from.
@@ -219,13 +198,9 @@ class Compaction:
 
     @staticmethod
     def _vector_chunks(state: _LocalState, table, layout: int, rows: np.ndarray) -> Iterator[np.ndarray]:
-        """The vectors of ``rows``, a chunk per hold of the lock, each in the same buffer (written before the next).
-
-        The buffer is memory of its own (``_big_arrays``): a fresh numpy array per chunk asked for
-        huge pages each time, and the close of a 1M bulk load spent 2.3 of its 7 s waiting for them.
-        """
+        """The vectors of ``rows``, a chunk per hold of the lock, each in the same buffer (written before the next)."""
         step = tunables.SNAPSHOT_CHUNK_ROWS
-        buffer = _big_arrays.empty((min(step, len(rows)), table.dimensions or 0), np.float32)
+        buffer = np.empty((min(step, len(rows)), table.dimensions or 0), dtype=np.float32)
         for lo in range(0, len(rows), step):
             part = rows[lo : lo + step]
             with state.lock:
