@@ -77,8 +77,7 @@ def copy_range(src: int, dst: int, offset: int, length: int) -> None:
         try:
             done = os.copy_file_range(src, dst, end - offset, offset)
         except (AttributeError, OSError):  # no copy_file_range here (or not between these files)
-            # 1 MB at a time: a bigger buffer is fresh memory on every read (above malloc's mmap
-            # threshold), which cost 30x (135 MB/s against 4.8 GB/s, measured on this VM)
+            # 1 MB at a time: bigger writes can stall the page cache (see vecbook/_file_writes.py)
             done = os.write(dst, os.pread(src, min(end - offset, 1 << 20), offset))
         if not done:
             raise ValueError("a file ended early while being copied")
