@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 
@@ -9,6 +12,10 @@ from tests.oracle import matches
 from vecbook import DimensionMismatchError, FilterError, ValidationError, VectorNode
 
 from .dataset import BAD_FILTERS, FILTERS, nodes
+
+
+def pickle_round_trip(node: VectorNode) -> VectorNode:
+    return pickle.loads(pickle.dumps(node))
 
 
 @pytest.fixture
@@ -101,6 +108,19 @@ async def test_user_score_in_metadata_is_never_overwritten(api, ws):
     await api.insert(hit, ws)  # writing a search result back keeps the user's value
     (stored,) = await api.get("a", ws)
     assert stored.metadata["score"] == "five stars"
+
+
+@pytest.mark.parametrize("copy_of", [pickle_round_trip, copy.deepcopy, copy.copy], ids=["pickled", "deepcopy", "copy"])
+async def test_a_copied_search_result_written_back_stores_the_metadata_it_had(api, ws, copy_of):
+    """A result pickled (to another process, a cache) or copied is still a result: written back, the
+    search's score is not stored, and a user's own ``score`` is kept."""
+    await api.insert([VectorNode(unique_id="a", content="x", metadata={"k": 1}, vector=np.ones(16)),
+                      VectorNode(unique_id="b", content="y", metadata={"score": "five stars"}, vector=-np.ones(16))], ws)
+    hits = [copy_of(hit) for hit in await api.search_by_vector(np.ones(16), ws, top_k=2)]
+    assert [hit.score for hit in hits] == [pytest.approx(1.0), pytest.approx(-1.0)]
+    await api.insert(hits, ws)
+    stored = {node.unique_id: node.metadata for node in await api.get(["a", "b"], ws)}
+    assert stored == {"a": {"k": 1}, "b": {"score": "five stars"}}
 
 
 async def test_batch_search_equals_single_searches(api, ws, data):
