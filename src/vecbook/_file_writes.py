@@ -6,7 +6,7 @@ after a bulk load has filled gigabytes of page cache, each such allocation waits
 kernel to compact memory: 512 MB written 4 or 16 MB per call took 116-175 MB/s here, the
 same bytes 512 KB-1.5 MB per call 3.7-4.9 GB/s (fresh files on ext4, kernel 6.18; the slow
 case is intermittent and grows likelier with the page cache in use). So every bulk write
-of the stores goes through :func:`write_all`.
+of vecbook (stores, dumps, the map's layout files) goes through :func:`write_all`.
 """
 
 from __future__ import annotations
