@@ -48,6 +48,7 @@ def test_writes_beside_a_mapped_graph_agree_with_exact_search(tmp_path, small_co
     built = counting_adds(monkeypatch)
     rng = np.random.default_rng(21)
     live, moved, deleted, fresh = {n.unique_id for n in data}, {}, set(), {}
+    vectors = {n.unique_id: n.vector for n in data}
     for step in range(30):
         if step % 3 == 0:  # new nodes
             batch = nodes(wide_vectors(5, seed=100 + step), start=10_000 + 10 * step)
@@ -64,10 +65,15 @@ def test_writes_beside_a_mapped_graph_agree_with_exact_search(tmp_path, small_co
             deleted |= set(gone)
             moved = {k: v for k, v in moved.items() if k not in deleted}
             fresh = {k: v for k, v in fresh.items() if k not in deleted}
+            for node_id in gone:  # gone from the very next search (rows renumbered by a compaction or not)
+                assert node_id not in ids(store.search_by_vector(vectors[node_id], "w", top_k=10))
             continue
         for store_ in (store, exact):
             store_.insert(batch, "w")
         live |= {n.unique_id for n in batch}
+        vectors.update({n.unique_id: n.vector for n in batch})
+        for node in batch:  # found at its new place by the very next search
+            assert ids(store.search_by_vector(node.vector, "w", top_k=1)) == [node.unique_id]
     table = store._state("w").table
     index = table.index
     assert built == [] and index.viewed and index.nbytes == 0  # nothing copied, nothing added to the graph
@@ -84,6 +90,32 @@ def test_writes_beside_a_mapped_graph_agree_with_exact_search(tmp_path, small_co
             assert abs(hit.metadata["score"] - float(exact.get([hit.unique_id], "w")[0].vector @ q)) < 1e-5
     store.close()
     exact.close()
+
+
+@requires_usearch
+def test_searches_between_writes_see_the_waiting_rows_as_they_are_now(tmp_path, small_compactions):
+    """What waits beside the graph is kept between searches: a write, even one that renumbers the rows, changes it at once."""
+    centre = unit_vectors(1, seed=39)[0]
+
+    def clustered(n: int, seed: int) -> np.ndarray:  # every row near ``centre``: a query of -centre scores them all below 0
+        rows = centre + 0.5 * unit_vectors(n, seed=seed)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    vectors, fresh = clustered(2000, 0), clustered(6, 40)
+    store = reopened_with_a_map(tmp_path, WIDE, nodes(vectors))
+    for written in (3, 6):  # the second insert adds to rows already waiting, and already searched
+        store.insert(nodes(fresh, start=5000)[written - 3 : written], "w")
+        for i, v in enumerate(fresh[:written]):
+            assert ids(store.search_by_vector(v, "w", top_k=1)) == [f"n{5000 + i}"]
+    store.delete(["n5000"], "w")  # a waiting row deleted: never a result again, though its place would score best
+    far = store.search_by_vector(-centre, "w", top_k=5)
+    assert "n5000" not in ids(far) and all(h.metadata["score"] < 0 for h in far)
+    store.delete([f"n{i}" for i in range(1100)], "w")  # so many dead rows that the table renumbers its rows
+    assert store._state("w").table.n_rows == 2000 - 1100 + 5
+    for i, v in enumerate(fresh[1:], start=1):
+        assert ids(store.search_by_vector(v, "w", top_k=1)) == [f"n{5000 + i}"]
+    assert ids(store.search_by_vector(vectors[1500], "w", top_k=1)) == ["n1500"]
+    store.close()
 
 
 @requires_usearch

@@ -335,13 +335,12 @@ class NodeTable(TableIndex, RowLists):
         """The best ``top_k`` of the live ``candidates`` rows (None: every live row) per query, scored exactly."""
         n = self.n_rows
         if candidates is not None and len(candidates) < n // 2:
-            vectors, sq_norms, row_map = self._vectors[candidates], self._sq_norms[candidates], candidates
+            run = _as_run(candidates)  # a run of rows (new rows waiting beside an index, say): a view, no copy
+            picked, row_map = (run if run is not None else candidates), candidates
         else:
-            vectors, sq_norms, row_map = self._vectors[:n], self._sq_norms[:n], None
-        inv_norms = None
-        if distance == "cosine":
-            inv_norms = self._cosine_weights()
-            inv_norms = inv_norms[:n] if row_map is None else inv_norms[row_map]
+            picked, row_map = slice(0, n), None
+        vectors, sq_norms = self._vectors[picked], self._sq_norms[picked]
+        inv_norms = self._cosine_weights()[picked] if distance == "cosine" else None
         q_sq = float(np.einsum("ij,ij->i", queries, queries).max()) if len(queries) else 0.0
         safe = self._max_sq < SAFE_SQ_NORM and q_sq < SAFE_SQ_NORM
         scores = fast_scores(queries, vectors, sq_norms, distance, inv_norms, safe=safe)
@@ -416,6 +415,13 @@ class NodeTable(TableIndex, RowLists):
         else:
             np.take(self._vectors, rows, axis=0, out=out, mode="clip")  # "raise" would copy through a buffer
         return out
+
+
+def _as_run(rows: np.ndarray) -> slice | None:
+    """``rows`` as a slice if they are consecutive and increasing, else None."""
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows) and (len(rows) == 1 or (np.diff(rows) == 1).all()):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return None
 
 
 def _inverse_norms(sq_norms: np.ndarray) -> np.ndarray:

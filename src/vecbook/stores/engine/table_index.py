@@ -40,6 +40,7 @@ class TableIndex:
         self._unindexed: set[int] = set()  # labels whose row's current vector is not in the graph
         self._gone: list[int] = []  # labels of deleted rows the graph still holds
         self._graph_below = next_label  # labels from here on were given since the graph last changed: not in it
+        self._beside: tuple[int, np.ndarray, np.ndarray] | None = None  # see _waiting_rows
 
     def _build_index(self, live: np.ndarray) -> None:
         """A new graph of the ``live`` rows; every row is labelled by its number."""
@@ -58,6 +59,7 @@ class TableIndex:
         self._label_new_rows(rows[rows >= first_new_row])
         if self._may_wait(len(rows)):
             self._unindexed.update(self._labels[rows].tolist())
+            self._beside = None
         else:
             self._fold(rows)
 
@@ -66,7 +68,9 @@ class TableIndex:
         if self.index is None:
             return
         label = int(self._labels[row])
-        self._unindexed.discard(label)
+        if label in self._unindexed:
+            self._unindexed.discard(label)
+            self._beside = None
         if label < self._graph_below:
             self._gone.append(label)
         if not self._may_wait(0):
@@ -96,7 +100,7 @@ class TableIndex:
         """Put the waiting rows and ``rows`` into the graph and drop the deleted ones from it."""
         rows = np.zeros(0, dtype=np.int64) if rows is None else rows
         if self._unindexed:
-            rows = np.union1d(self._unindexed_rows(), rows)
+            rows = np.union1d(self._waiting_rows()[1], rows)
         if self._gone:
             self.index.remove(np.array(self._gone, dtype=np.int64))
         if len(rows) > 1024 and rows[-1] - rows[0] + 1 == len(rows) and (np.diff(rows) == 1).all():
@@ -105,14 +109,20 @@ class TableIndex:
         else:
             self.index.add(self._labels[rows], self._vectors[rows])
         self._unindexed.clear()
+        self._beside = None
         self._gone.clear()
         self._graph_below = self._next_label
 
-    def _unindexed_labels(self) -> np.ndarray:
-        return np.fromiter(self._unindexed, dtype=np.int64, count=len(self._unindexed))
+    def _waiting_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, rows) of the rows waiting beside the graph, both increasing.
 
-    def _unindexed_rows(self) -> np.ndarray:
-        return self._rows_of_labels(self._unindexed_labels())
+        Kept between searches until the waiting set changes or the rows are renumbered:
+        building them per query cost more than the graph's own search (6,000 waiting).
+        """
+        if self._beside is None or self._beside[0] != self.layout:
+            labels = np.sort(np.fromiter(self._unindexed, dtype=np.int64, count=len(self._unindexed)))
+            self._beside = (self.layout, labels, self._rows_of_labels(labels))  # labels increase with rows
+        return self._beside[1], self._beside[2]
 
     def _rows_of_labels(self, labels: np.ndarray) -> np.ndarray:
         """The live row of each label (-1: none), by binary search in the rows' increasing labels."""
@@ -132,6 +142,7 @@ class TableIndex:
             self._reset_index(index, next_label)
             self._labels = labels  # rows added later extend it
             self._unindexed, self._gone, self._graph_below = set(waiting.unindexed), list(waiting.gone), waiting.graph_below
+            self._beside = None
             return
         self._reset_index()
         if self.dimensions is not None:
@@ -163,10 +174,12 @@ class TableIndex:
             return None
         rows = self._rows_of_labels(labels)
         if self._unindexed:
-            rows[np.isin(labels, self._unindexed_labels())] = -1  # the graph holds an older vector
+            waiting_labels, waiting_rows = self._waiting_rows()
+            at = np.minimum(np.searchsorted(waiting_labels, labels), len(waiting_labels) - 1)
+            rows[waiting_labels[at] == labels] = -1  # the graph holds an older vector
         if not waiting and rows.shape[1] == k:
             return None if (rows < 0).any() else list(rows)  # a float32 graph in step with the table: its order is exact
-        beside = self._exact_search(queries, k, self._unindexed_rows(), self.distance) if self._unindexed else [rows[:0, 0]] * len(queries)
+        beside = self._exact_search(queries, k, waiting_rows, self.distance) if self._unindexed else [rows[:0, 0]] * len(queries)
         candidates = [np.concatenate([found[found >= 0], extra]) for found, extra in zip(rows, beside)]
         if min(map(len, candidates)) < k:  # too few left (many deleted near a query): stay exact
             return None
