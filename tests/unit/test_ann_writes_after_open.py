@@ -142,6 +142,7 @@ def test_waiting_writes_go_into_the_graph_past_the_limit(tmp_path, small_compact
 @requires_usearch
 def test_writes_that_waited_wait_again_after_a_reopen_and_compactions_carry_the_mapped_graph_over(tmp_path, small_compactions, monkeypatch):
     monkeypatch.setattr(local_module, "CHECKPOINT_BYTES", 1 << 10)
+    monkeypatch.setattr(local_module, "FOLD_AT_CLOSE_BYTES", 0)  # a graph as big as 10M rows': it stays mapped
     store = reopened_with_a_map(tmp_path, WIDE, nodes(unit_vectors(2000)))
     folder = tmp_path / "w"
     graph = folder / "snap-000001.usearch"
@@ -211,9 +212,90 @@ def test_after_a_failed_index_update_searches_still_find_every_node(tmp_path, mo
     store.close()
 
 
+@requires_usearch
+@pytest.mark.parametrize("compacted", [False, True])
+def test_a_small_mapped_graph_takes_in_the_waiting_writes_at_close(tmp_path, small_compactions, monkeypatch, compacted):
+    """Below ``FOLD_AT_CLOSE_BYTES`` the close puts what waited into the graph and saves it: the next open has nothing waiting."""
+    monkeypatch.setattr(local_module, "FOLD_AT_CLOSE_WAITING", 20)
+    if compacted:
+        monkeypatch.setattr(local_module, "MIN_COMPACT_BYTES", 1)  # the close publishes a generation first
+    store = reopened_with_a_map(tmp_path, WIDE, nodes(unit_vectors(2000)))
+    store.insert(nodes(unit_vectors(30, seed=32), start=5000), "w")
+    store.delete(["n1", "n5003"], "w")
+    assert len(store._state("w").table._unindexed) == 29
+    store.close()
+    built = counting_adds(monkeypatch)
+    reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    table = reopened._state("w").table
+    assert built == [] and table.index.viewed and not table._unindexed and not table._gone
+    assert len(table.index) == reopened.count("w") == 2000 + 30 - 2
+    assert ids(reopened.search_by_vector(unit_vectors(30, seed=32)[7], "w", top_k=1)) == ["n5007"]
+    assert "n1" not in ids(reopened.search_by_vector(unit_vectors(2000)[1], "w", top_k=10))
+    assert "n5003" not in ids(reopened.search_by_vector(unit_vectors(30, seed=32)[3], "w", top_k=10))
+    reopened.close()
+
+
+@requires_usearch
+def test_a_few_waiting_writes_stay_beside_a_small_graph_at_close(tmp_path, small_compactions):
+    """Below ``FOLD_AT_CLOSE_WAITING`` the close saves nothing: the graph file stays as it is."""
+    store = reopened_with_a_map(tmp_path, WIDE, nodes(unit_vectors(2000)))
+    graph = next((tmp_path / "w").glob("snap-*.usearch"))
+    inode = graph.stat().st_ino
+    store.insert(nodes(unit_vectors(30, seed=32), start=5000), "w")
+    store.close()
+    assert graph.stat().st_ino == inode
+    reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    assert len(reopened._state("w").table._unindexed) == 30
+    assert ids(reopened.search_by_vector(unit_vectors(30, seed=32)[7], "w", top_k=1)) == ["n5007"]
+    reopened.close()
+
+
+@requires_usearch
+def test_a_failed_fold_at_close_leaves_the_saved_graph_and_its_waiting_writes(tmp_path, small_compactions, monkeypatch):
+    monkeypatch.setattr(local_module, "FOLD_AT_CLOSE_WAITING", 20)
+    store = reopened_with_a_map(tmp_path, WIDE, nodes(unit_vectors(2000)))
+    store.insert(nodes(unit_vectors(30, seed=32), start=5000), "w")
+
+    def no_room(self, labels, vectors):
+        raise MemoryError("no room for the graph")
+
+    monkeypatch.setattr(ann.HnswIndex, "add", no_room)
+    store.close()  # closing never fails
+    monkeypatch.undo()
+    reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    table = reopened._state("w").table
+    assert table.index.viewed and len(table._unindexed) == 30 and len(table.index) == 2000
+    assert ids(reopened.search_by_vector(unit_vectors(30, seed=32)[7], "w", top_k=1)) == ["n5007"]
+    reopened.close()
+
+
+@requires_usearch
+def test_a_graph_saved_by_another_store_is_not_linked_as_the_one_still_mapped_here(tmp_path, small_compactions, monkeypatch):
+    """Store A's close saves a graph under the name store B's mapped graph was opened from; B's next compaction
+    writes its own graph out instead of linking that name, so the next open finds a graph that fits its sidecar."""
+    monkeypatch.setattr(local_module, "FOLD_AT_CLOSE_WAITING", 20)
+    a = reopened_with_a_map(tmp_path, WIDE, nodes(unit_vectors(2000)))
+    b = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    assert b._state("w").table.index.viewed
+    a.insert(nodes(unit_vectors(30, seed=32), start=5000), "w")
+    a.close()  # takes the 30 into the graph and saves it under the mapped file's name
+    b.insert(nodes(unit_vectors(5, seed=33), start=6000), "w")  # b catches up: 35 wait beside its mapped graph
+    monkeypatch.setattr(local_module, "MIN_COMPACT_BYTES", 1)  # b's close compacts,
+    monkeypatch.setattr(local_module, "FOLD_AT_CLOSE_WAITING", 10**9)  # carrying its mapped graph over
+    b.close()
+    built = counting_adds(monkeypatch)
+    again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    table = again._state("w").table
+    assert built == [] and table.index.viewed and len(table._unindexed) == 35  # b's graph, with what waits beside it
+    assert ids(again.search_by_vector(unit_vectors(30, seed=32)[7], "w", top_k=1)) == ["n5007"]
+    assert ids(again.search_by_vector(unit_vectors(5, seed=33)[2], "w", top_k=1)) == ["n6002"]
+    again.close()
+
+
 def carried_over(tmp_path, monkeypatch) -> tuple:
     """A store opened with its graph, 30 nodes inserted and one deleted, compacted at close with the graph carried over."""
     monkeypatch.setattr(local_module, "MIN_COMPACT_BYTES", 1)  # the close compacts
+    monkeypatch.setattr(local_module, "FOLD_AT_CLOSE_BYTES", 0)  # and carries the graph over as big ones are
     store = reopened_with_a_map(tmp_path, WIDE, nodes(unit_vectors(2000)))
     store.insert(nodes(unit_vectors(30, seed=32), start=5000), "w")
     store.delete(["n1"], "w")

@@ -139,6 +139,7 @@ class HnswIndex:
         self._threads = spec.threads or os.cpu_count() or 1
         self.viewed = _raw is not None  # a memory map of a saved file: read-only
         self.source: tuple[Path, int] | None = None  # while viewed: the mapped file and its CRC-32, if known
+        self._source_stat: os.stat_result | None = None  # that file's as it was mapped (see :meth:`mapped_from`)
         self.damaged = False  # set by the background check of a mapped file: never searched again
         if _raw is None:
             _raw = _usearch().Index(**self.settings(dimensions, distance, spec))
@@ -226,13 +227,30 @@ class HnswIndex:
         """RAM held by the graph and its codes (0 while it is a memory map of a file)."""
         return 0 if self.viewed else int(self._raw.memory_usage)
 
+    def mapped_from(self, path: Path, crc: int) -> None:
+        """Say which file the mapped graph is (its name may later be given to another file)."""
+        self.source, self._source_stat = (path, crc), os.stat(path)
+
+    def _still_named(self) -> bool:
+        """Whether ``source``'s name is still the mapped file: another process's save may have replaced it."""
+        try:
+            now = os.stat(self.source[0])
+        except OSError:
+            return False
+        return (now.st_dev, now.st_ino) == (self._source_stat.st_dev, self._source_stat.st_ino)
+
+    def mapped_bytes(self) -> int | None:
+        """The size of the file the graph is mapped from (None: not mapped, or its file is not known)."""
+        return self._source_stat.st_size if self.viewed and self.source is not None else None
+
     def save(self, path: os.PathLike) -> int | None:
         """Write the graph to ``path``; return its CRC-32 when known without reading it back.
 
         A graph still mapped from a file it has not changed since is that file's bytes:
-        ``path`` becomes a second name for it (a 5 GB graph at 10M rows costs no write).
+        ``path`` becomes a second name for it (a 5 GB graph at 10M rows costs no write),
+        unless that file's name now belongs to another file (saved by another process).
         """
-        if self.viewed and self.source is not None:
+        if self.viewed and self.source is not None and self._still_named():
             try:
                 os.link(self.source[0], path)
                 return self.source[1]

@@ -92,7 +92,7 @@ def save_index(
         for tmp, path in zip(tmps, paths):
             os.replace(tmp, path)
         if index.viewed:
-            index.source = (paths[0], meta["crc_graph"])  # the name it is saved under now: the old one goes with its generation
+            index.mapped_from(paths[0], meta["crc_graph"])  # the name it is saved under now: the old one goes with its generation
         return True
     except (OSError, RuntimeError) as exc:
         log.warning("could not save the ANN index beside %s (it will be rebuilt on open): %s", prefix, exc)
@@ -156,7 +156,7 @@ def load_index(prefix: Path, meta: dict, rows: int, dimensions: int | None, spec
         index = HnswIndex.open(graph, meta["dimensions"], meta["distance"], spec)
         if not _fits(waiting, labels, next_label, index):
             return None
-        index.source = (graph, meta["crc_graph"])
+        index.mapped_from(graph, meta["crc_graph"])
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         log.warning("cannot load the ANN index beside %s (%s); rebuilding it", prefix, exc)
         return None

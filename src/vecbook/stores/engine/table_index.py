@@ -113,6 +113,25 @@ class TableIndex:
         self._gone.clear()
         self._graph_below = self._next_label
 
+    def fold_small_map(self, max_bytes: int, min_waiting: int) -> bool:
+        """Put what waits beside a mapped graph into it if :meth:`small_map_waits`; True if it did.
+
+        Waiting rows cost every search (6,000 beside a 100k graph doubled a query at
+        ef 32) and would wait again after each open; copying a small graph into RAM
+        once costs less. A big one stays mapped (5.3 GB at 10M rows).
+        """
+        if not self.small_map_waits(max_bytes, min_waiting):
+            return False
+        self._fold()
+        return True
+
+    def small_map_waits(self, max_bytes: int, min_waiting: int) -> bool:
+        """Whether at least ``min_waiting`` changes wait beside a graph mapped from a file of at most ``max_bytes``."""
+        if self.index is None or len(self._unindexed) + len(self._gone) < max(1, min_waiting):
+            return False
+        size = self.index.mapped_bytes()
+        return size is not None and size <= max_bytes
+
     def _waiting_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """(labels, rows) of the rows waiting beside the graph, both increasing.
 

@@ -326,18 +326,28 @@ class Compaction:
         """Save the index if it ran well ahead of the saved one, so the next open need not rebuild.
 
         A graph still mapped from its file is the saved one: the writes since wait beside it,
-        and will again after the next open, so saving would only copy it. Saved files this
-        store could not use (made with other settings, or damaged) are replaced whatever the
-        size, or every open would rebuild again.
+        and will again after the next open, so saving would only copy it, unless the graph is
+        small enough (``FOLD_AT_CLOSE_BYTES``) to take them in first, and enough of them wait
+        (``FOLD_AT_CLOSE_WAITING``) to slow searches. Saved files this store
+        could not use (made with other settings, or damaged) are replaced whatever the size,
+        or every open would rebuild again.
         """
         behind = state.offset - state.index_offset if state.index_offset is not None else state.offset + state.snapshot_bytes
         unusable = state.index_offset is None and index_files(self._dir(ws) / snap_name(state.generation))[2].exists()
-        if (behind < tunables.CHECKPOINT_BYTES and not unusable) or state.table.index.viewed:
+        if state.table.index.viewed:
+            if not state.table.small_map_waits(tunables.FOLD_AT_CLOSE_BYTES, tunables.FOLD_AT_CLOSE_WAITING):
+                return
+        elif behind < tunables.CHECKPOINT_BYTES and not unusable:
             return
         try:
             with self._writing(ws, state):
+                try:
+                    state.table.fold_small_map(tunables.FOLD_AT_CLOSE_BYTES, tunables.FOLD_AT_CLOSE_WAITING)
+                except Exception:  # noqa: BLE001 - the saved graph and what waits beside it stay as they are
+                    logger.debug("workspace %r: the writes waiting beside the index stay there", ws, exc_info=True)
+                    return
                 index_state = state.table.index_state()
-                if index_state is not None and self._dir(ws).is_dir():
+                if index_state is not None and not index_state[0].viewed and self._dir(ws).is_dir():
                     prefix = self._dir(ws) / snap_name(state.generation)
                     if save_index(prefix, *index_state, generation=state.generation, log_offset=state.offset):
                         state.index_offset = state.offset
