@@ -65,7 +65,9 @@ def ann(args) -> None:
             print(f"built {args.n:,} in {time.perf_counter() - t:.0f} s")
         store = LocalVectorStore(store_dir=folder, index="hnsw", index_params=spec)
         store.search_by_vector(queries[0], "bench", top_k=K)
-        index = store._state("bench").table.index
+        table = store._state("bench").table
+        index = table.index
+        print(f"waiting beside the graph: {len(table._unindexed):,} rows written, {len(table._gone):,} deleted (see docs/performance.md)")
         raw, wanted = index._raw, K * index.spec.candidates_per_result
         raw.expansion_search = max(args.ef, 2 * K, wanted)
         codes = index._codes(queries)  # what vecbook computes per query is timed on its side only
