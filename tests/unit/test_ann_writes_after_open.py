@@ -292,6 +292,33 @@ def test_a_graph_saved_by_another_store_is_not_linked_as_the_one_still_mapped_he
     again.close()
 
 
+@requires_usearch
+def test_a_close_never_copies_a_mapped_graph_that_failed_its_check(tmp_path, small_compactions, monkeypatch):
+    """The fold at close waits for the background check of the mapped graph and leaves a damaged one alone."""
+    from vecbook.stores.engine import ann_files
+
+    monkeypatch.setattr(local_module, "FOLD_AT_CLOSE_WAITING", 20)
+    store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    store.create_workspace("w")
+    store.insert(nodes(unit_vectors(2000)), "w")
+    store.close()
+    graph = next((tmp_path / "w").glob("snap-*.usearch"))
+    inode = graph.stat().st_ino
+    real_crc = ann_files._crc
+    monkeypatch.setattr(ann_files, "VERIFY_INLINE_BYTES", 0)  # checked in the background
+    monkeypatch.setattr(ann_files, "_crc", lambda path: real_crc(path) ^ (1 if path.suffix == ".usearch" else 0))
+    reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    reopened.insert(nodes(unit_vectors(30, seed=32), start=5000), "w")
+    copies = counting_adds(monkeypatch)
+    reopened.close()
+    assert copies == [] and graph.stat().st_ino == inode  # not taken into a copy, not saved
+    monkeypatch.setattr(ann_files, "_crc", real_crc)
+    again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    assert ids(again.search_by_vector(unit_vectors(30, seed=32)[7], "w", top_k=1)) == ["n5007"]
+    assert again.count("w") == 2030
+    again.close()
+
+
 def carried_over(tmp_path, monkeypatch) -> tuple:
     """A store opened with its graph, 30 nodes inserted and one deleted, compacted at close with the graph carried over."""
     monkeypatch.setattr(local_module, "MIN_COMPACT_BYTES", 1)  # the close compacts

@@ -23,6 +23,7 @@ Persistence (``ann_files.py``): a saved index is three files beside a snapshot.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,7 @@ class HnswIndex:
         self.source: tuple[Path, int] | None = None  # while viewed: the mapped file and its CRC-32, if known
         self._source_stat: os.stat_result | None = None  # that file's as it was mapped (see :meth:`mapped_from`)
         self.damaged = False  # set by the background check of a mapped file: never searched again
+        self.verifier: threading.Thread | None = None  # that check, while it may still run
         if _raw is None:
             _raw = _usearch().Index(**self.settings(dimensions, distance, spec))
         self._raw = _raw
@@ -238,6 +240,12 @@ class HnswIndex:
         except OSError:
             return False
         return (now.st_dev, now.st_ino) == (self._source_stat.st_dev, self._source_stat.st_ino)
+
+    def checked_intact(self) -> bool:
+        """Wait for the background check of the mapped file, if one runs; whether the graph passed it."""
+        if self.verifier is not None:
+            self.verifier.join()
+        return not self.damaged
 
     def mapped_bytes(self) -> int | None:
         """The size of the file the graph is mapped from (None: not mapped, or its file is not known)."""

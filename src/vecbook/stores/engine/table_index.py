@@ -120,8 +120,8 @@ class TableIndex:
         ef 32) and would wait again after each open; copying a small graph into RAM
         once costs less. A big one stays mapped (5.3 GB at 10M rows).
         """
-        if not self.small_map_waits(max_bytes, min_waiting):
-            return False
+        if not self.small_map_waits(max_bytes, min_waiting) or not self.index.checked_intact():
+            return False  # a damaged graph is never copied: the next open rebuilds it
         self._fold()
         return True
 
