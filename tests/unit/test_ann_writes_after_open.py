@@ -319,6 +319,32 @@ def test_a_close_never_copies_a_mapped_graph_that_failed_its_check(tmp_path, sma
     again.close()
 
 
+@requires_usearch
+def test_a_write_past_the_limit_drops_a_mapped_graph_that_failed_its_check_instead_of_copying_it(tmp_path, small_compactions, monkeypatch):
+    from vecbook.stores.engine import ann_files
+
+    monkeypatch.setattr(table_index, "UNINDEXED_MAX", 20)
+    store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    store.create_workspace("w")
+    store.insert(nodes(unit_vectors(2000)), "w")
+    store.close()
+    real_crc = ann_files._crc
+    monkeypatch.setattr(ann_files, "VERIFY_INLINE_BYTES", 0)  # checked in the background
+    monkeypatch.setattr(ann_files, "_crc", lambda path: real_crc(path) ^ (1 if path.suffix == ".usearch" else 0))
+    reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    copies = counting_adds(monkeypatch)
+    reopened.insert(nodes(unit_vectors(30, seed=32), start=5000), "w")  # past the limit: a fold would copy the graph
+    assert copies == [] and reopened._state("w").table.index is None  # dropped: searches go exact
+    assert ids(reopened.search_by_vector(unit_vectors(30, seed=32)[7], "w", top_k=1)) == ["n5007"]
+    assert ids(reopened.search_by_vector(unit_vectors(2000)[70], "w", top_k=1)) == ["n70"]
+    reopened.close()
+    monkeypatch.setattr(ann_files, "_crc", real_crc)
+    again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    assert again._state("w").table.index is not None and copies  # rebuilt from the rows
+    assert ids(again.search_by_vector(unit_vectors(30, seed=32)[7], "w", top_k=1)) == ["n5007"]
+    again.close()
+
+
 def carried_over(tmp_path, monkeypatch) -> tuple:
     """A store opened with its graph, 30 nodes inserted and one deleted, compacted at close with the graph carried over."""
     monkeypatch.setattr(local_module, "MIN_COMPACT_BYTES", 1)  # the close compacts

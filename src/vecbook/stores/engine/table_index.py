@@ -97,7 +97,14 @@ class TableIndex:
         return self.index.viewed and len(self._unindexed) + len(self._gone) + more <= UNINDEXED_MAX
 
     def _fold(self, rows: np.ndarray | None = None) -> None:
-        """Put the waiting rows and ``rows`` into the graph and drop the deleted ones from it."""
+        """Put the waiting rows and ``rows`` into the graph and drop the deleted ones from it.
+
+        A mapped graph is copied into RAM for that, once its background check has passed; one
+        that failed it is dropped instead (searches go exact, and the next open rebuilds it).
+        """
+        if self.index.viewed and not self.index.checked_intact():
+            self.index = None
+            return
         rows = np.zeros(0, dtype=np.int64) if rows is None else rows
         if self._unindexed:
             rows = np.union1d(self._waiting_rows()[1], rows)
@@ -120,10 +127,10 @@ class TableIndex:
         ef 32) and would wait again after each open; copying a small graph into RAM
         once costs less. A big one stays mapped (5.3 GB at 10M rows).
         """
-        if not self.small_map_waits(max_bytes, min_waiting) or not self.index.checked_intact():
-            return False  # a damaged graph is never copied: the next open rebuilds it
+        if not self.small_map_waits(max_bytes, min_waiting):
+            return False
         self._fold()
-        return True
+        return self.index is not None  # None: it failed its check, and was dropped rather than copied
 
     def small_map_waits(self, max_bytes: int, min_waiting: int) -> bool:
         """Whether at least ``min_waiting`` changes wait beside a graph mapped from a file of at most ``max_bytes``."""
