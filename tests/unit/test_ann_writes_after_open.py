@@ -292,27 +292,34 @@ def test_a_graph_saved_by_another_store_is_not_linked_as_the_one_still_mapped_he
     again.close()
 
 
-@requires_usearch
-def test_a_close_never_copies_a_mapped_graph_that_failed_its_check(tmp_path, small_compactions, monkeypatch):
-    """The fold at close waits for the background check of the mapped graph and leaves a damaged one alone."""
+def reopened_with_a_failing_check(tmp_path, monkeypatch):
+    """Workspace "w" of 2,000 nodes saved with its graph and opened again, the graph's background checksum made to
+    fail; returns the store and a function that makes checksums true again."""
     from vecbook.stores.engine import ann_files
 
-    monkeypatch.setattr(local_module, "FOLD_AT_CLOSE_WAITING", 20)
     store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     store.create_workspace("w")
     store.insert(nodes(unit_vectors(2000)), "w")
     store.close()
-    graph = next((tmp_path / "w").glob("snap-*.usearch"))
-    inode = graph.stat().st_ino
     real_crc = ann_files._crc
     monkeypatch.setattr(ann_files, "VERIFY_INLINE_BYTES", 0)  # checked in the background
     monkeypatch.setattr(ann_files, "_crc", lambda path: real_crc(path) ^ (1 if path.suffix == ".usearch" else 0))
     reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    return reopened, lambda: monkeypatch.setattr(ann_files, "_crc", real_crc)
+
+
+@requires_usearch
+def test_a_close_never_copies_a_mapped_graph_that_failed_its_check(tmp_path, small_compactions, monkeypatch):
+    """The fold at close waits for the background check of the mapped graph and leaves a damaged one alone."""
+    monkeypatch.setattr(local_module, "FOLD_AT_CLOSE_WAITING", 20)
+    reopened, checksums_true = reopened_with_a_failing_check(tmp_path, monkeypatch)
+    graph = next((tmp_path / "w").glob("snap-*.usearch"))
+    inode = graph.stat().st_ino
     reopened.insert(nodes(unit_vectors(30, seed=32), start=5000), "w")
     copies = counting_adds(monkeypatch)
     reopened.close()
     assert copies == [] and graph.stat().st_ino == inode  # not taken into a copy, not saved
-    monkeypatch.setattr(ann_files, "_crc", real_crc)
+    checksums_true()
     again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     assert ids(again.search_by_vector(unit_vectors(30, seed=32)[7], "w", top_k=1)) == ["n5007"]
     assert again.count("w") == 2030
@@ -321,24 +328,15 @@ def test_a_close_never_copies_a_mapped_graph_that_failed_its_check(tmp_path, sma
 
 @requires_usearch
 def test_a_write_past_the_limit_drops_a_mapped_graph_that_failed_its_check_instead_of_copying_it(tmp_path, small_compactions, monkeypatch):
-    from vecbook.stores.engine import ann_files
-
     monkeypatch.setattr(table_index, "UNINDEXED_MAX", 20)
-    store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
-    store.create_workspace("w")
-    store.insert(nodes(unit_vectors(2000)), "w")
-    store.close()
-    real_crc = ann_files._crc
-    monkeypatch.setattr(ann_files, "VERIFY_INLINE_BYTES", 0)  # checked in the background
-    monkeypatch.setattr(ann_files, "_crc", lambda path: real_crc(path) ^ (1 if path.suffix == ".usearch" else 0))
-    reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    reopened, checksums_true = reopened_with_a_failing_check(tmp_path, monkeypatch)
     copies = counting_adds(monkeypatch)
     reopened.insert(nodes(unit_vectors(30, seed=32), start=5000), "w")  # past the limit: a fold would copy the graph
     assert copies == [] and reopened._state("w").table.index is None  # dropped: searches go exact
     assert ids(reopened.search_by_vector(unit_vectors(30, seed=32)[7], "w", top_k=1)) == ["n5007"]
     assert ids(reopened.search_by_vector(unit_vectors(2000)[70], "w", top_k=1)) == ["n70"]
     reopened.close()
-    monkeypatch.setattr(ann_files, "_crc", real_crc)
+    checksums_true()
     again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     assert again._state("w").table.index is not None and copies  # rebuilt from the rows
     assert ids(again.search_by_vector(unit_vectors(30, seed=32)[7], "w", top_k=1)) == ["n5007"]
