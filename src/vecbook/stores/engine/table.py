@@ -32,7 +32,7 @@ from .json_copy import copy_jsons
 from .matrix import MatrixStorage, RamMatrix
 from .row_lists import RowLists, RowSource, is_prefix, rows_by_id, squared_norms
 from .scoring import SAFE_SQ_NORM, fast_scores
-from .table_index import TableIndex
+from .table_index import TableIndex, as_run
 
 if TYPE_CHECKING:
     from .ann import HnswIndex, IndexSpec
@@ -335,7 +335,7 @@ class NodeTable(TableIndex, RowLists):
         """The best ``top_k`` of the live ``candidates`` rows (None: every live row) per query, scored exactly."""
         n = self.n_rows
         if candidates is not None and len(candidates) < n // 2:
-            run = _as_run(candidates)  # a run of rows (new rows waiting beside an index, say): a view, no copy
+            run = as_run(candidates)  # a run of rows (new rows waiting beside an index, say): a view, no copy
             picked, row_map = (run if run is not None else candidates), candidates
         else:
             picked, row_map = slice(0, n), None
@@ -415,13 +415,6 @@ class NodeTable(TableIndex, RowLists):
         else:
             np.take(self._vectors, rows, axis=0, out=out, mode="clip")  # "raise" would copy through a buffer
         return out
-
-
-def _as_run(rows: np.ndarray) -> slice | None:
-    """``rows`` as a slice if they are consecutive and increasing, else None."""
-    if len(rows) and rows[-1] - rows[0] + 1 == len(rows) and (len(rows) == 1 or (np.diff(rows) == 1).all()):
-        return slice(int(rows[0]), int(rows[-1]) + 1)
-    return None
 
 
 def _inverse_norms(sq_norms: np.ndarray) -> np.ndarray:

@@ -27,11 +27,18 @@ import numpy as np
 if TYPE_CHECKING:
     from .ann import HnswIndex, IndexSpec, Waiting
 
-__all__ = ["UNINDEXED_MAX", "TableIndex"]
+__all__ = ["UNINDEXED_MAX", "TableIndex", "as_run"]
 
 # Rows that may wait beside a mapped graph: an exact product over them costs about a
 # millisecond per query (like the ``exact_below`` of a whole workspace).
 UNINDEXED_MAX = 10_000
+
+
+def as_run(rows: np.ndarray) -> slice | None:
+    """``rows`` as a slice if they are consecutive and increasing, else None."""
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows) and (len(rows) == 1 or (np.diff(rows) == 1).all()):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return None
 
 
 class TableIndex:
@@ -110,28 +117,24 @@ class TableIndex:
             rows = np.union1d(self._waiting_rows()[1], rows)
         if self._gone:
             self.index.remove(np.array(self._gone, dtype=np.int64))
-        if len(rows) > 1024 and rows[-1] - rows[0] + 1 == len(rows) and (np.diff(rows) == 1).all():
-            span = slice(int(rows[0]), int(rows[-1]) + 1)  # a run of rows: no copy of the vectors
-            self.index.add(self._labels[span], self._vectors[span])
-        else:
-            self.index.add(self._labels[rows], self._vectors[rows])
+        run = as_run(rows)  # a run of rows (a bulk load, say): no copy of the vectors
+        picked = rows if run is None else run
+        self.index.add(self._labels[picked], self._vectors[picked])
         self._unindexed.clear()
         self._beside = None
         self._gone.clear()
         self._graph_below = self._next_label
 
-    def fold_small_map(self, max_bytes: int, min_waiting: int) -> bool:
-        """Put what waits beside a mapped graph into it if :meth:`small_map_waits`; True if it did.
+    def fold_small_map(self, max_bytes: int, min_waiting: int) -> None:
+        """Put what waits beside a mapped graph into it if :meth:`small_map_waits`.
 
         Waiting rows cost every search an exact product over them (6,000 beside a 100k
         graph: a p99 of 8-12 ms against ~1 ms) and would wait again after each open;
         copying a small graph into RAM once costs less. A big one stays mapped (5.3 GB
         at 10M rows).
         """
-        if not self.small_map_waits(max_bytes, min_waiting):
-            return False
-        self._fold()
-        return self.index is not None  # None: it failed its check, and was dropped rather than copied
+        if self.small_map_waits(max_bytes, min_waiting):
+            self._fold()
 
     def small_map_waits(self, max_bytes: int, min_waiting: int) -> bool:
         """Whether at least ``min_waiting`` changes wait beside a graph mapped from a file of at most ``max_bytes``."""
