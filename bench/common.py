@@ -155,6 +155,12 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def written_bytes() -> int:
+    """Bytes this process has sent to files so far (``write_bytes`` of ``/proc/self/io``: page cache dirtied)."""
+    with open("/proc/self/io") as f:
+        return int(next(line for line in f if line.startswith("write_bytes:")).split()[1])
+
+
 def dir_bytes(path: str | Path) -> int:
     total = 0
     for root, _, files in os.walk(path):

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 import data
-from common import K, PYTHON, BENCH_DIR, Record, Results, child_env, dir_bytes, interleaved, paired_ratio, rmtree, run_json, spread_ms
+from common import K, PYTHON, BENCH_DIR, Record, Results, child_env, dir_bytes, interleaved, paired_ratio, rmtree, run_json, spread_ms, written_bytes
 from vecbook import LocalVectorStore, MemoryVectorStore, VectorNode
 
 RAW = 384 * 4  # bytes of one float32 vector of 384 dimensions
@@ -72,7 +72,7 @@ def run(n: int, vectors: np.ndarray, queries: np.ndarray, results: Results, coun
     folder = tempfile.mkdtemp(prefix="vecbook-bench-local-")
     try:
         writer = LocalVectorStore(store_dir=folder)
-        cpu = time.process_time()
+        cpu, written = time.process_time(), written_bytes()
         t_loc = fill(writer, vectors, metas, chunk=1000)
         t = time.perf_counter()
         writer.close()  # publishes a snapshot of what the bulk load left in the log
@@ -81,6 +81,8 @@ def run(n: int, vectors: np.ndarray, queries: np.ndarray, results: Results, coun
         results.add(Record(section, "vecbook local", "insert, pre-embedded (1k/call)", n, n / t_loc, "nodes/s", note="fsync per call"))
         results.add(Record(section, "vecbook local", "insert + close, CPU per node (nodes built in the loop)", n, cpu / n * 1e6, "us"))
         results.add(Record(section, "vecbook local", "close after the bulk load (compaction)", n, close_s * 1e3, "ms"))
+        written = (written_bytes() - written) / n  # the log, the scratch, the snapshots: each byte is fresh page cache
+        results.add(Record(section, "vecbook local", "bytes written per node (bulk load)", n, written, "B", ratio=written / RAW, baseline="raw f32"))
         disk = dir_bytes(folder)
         results.add(Record(section, "vecbook local", "bytes on disk per node", n, disk / n, "B", ratio=disk / n / RAW, baseline="raw f32"))
         opens = cold_open(folder)

@@ -102,6 +102,9 @@ def report(name: str, n: int, out: dict, truth: np.ndarray, results: Results, ra
         f = out[kind]
         results.add(Record(s, name, f"filtered search, {kind}", n, f["median_ms"], "ms/query", ratio=f["median_ms"] / search["median_ms"], baseline="unfiltered"))
     results.add(Record(s, name, "RAM per node (RSS growth)", n, out["rss_delta"] / n, "B", ratio=out["rss_delta"] / n / raw, baseline="raw f32"))
+    if "written_bytes" in out:  # the bound of a bulk load where fresh memory is slow to come by (docs/performance.md)
+        written = out["written_bytes"] / n
+        results.add(Record(s, name, "bytes written per node (bulk load)", n, written, "B", ratio=written / raw, baseline="raw f32"))
     if "disk_bytes" in out:
         results.add(Record(s, name, "bytes on disk per node", n, out["disk_bytes"] / n, "B", ratio=out["disk_bytes"] / n / raw, baseline="raw f32"))
     if "ann" in out:
@@ -115,6 +118,7 @@ def report(name: str, n: int, out: dict, truth: np.ndarray, results: Results, ra
 # vecbook local's figure (sec_core), the peer's, and whether a higher value is better
 VERSUS = {
     "insert, pre-embedded (1k/call)": ("insert, pre-embedded (1k/call)", True),
+    "bytes written per node (bulk load)": ("bytes written per node (bulk load)", False),
     "cold open (new process)": ("cold open to first answer (new process)", False),
     "search, top 10": ("exact search, top 10", False),
 }

@@ -34,6 +34,12 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def written_bytes() -> int:
+    """Bytes this process has sent to files so far (``write_bytes`` of ``/proc/self/io``: page cache dirtied)."""
+    with open("/proc/self/io") as f:
+        return int(next(line for line in f if line.startswith("write_bytes:")).split()[1])
+
+
 def dir_bytes(path) -> int:
     return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
 

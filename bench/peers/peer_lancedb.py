@@ -18,7 +18,7 @@ import time
 import lancedb
 import pyarrow as pa
 
-from _peer import dir_bytes, emit, load, numpy_search, rss_bytes, timed_searches
+from _peer import dir_bytes, emit, load, numpy_search, rss_bytes, timed_searches, written_bytes
 
 data_dir, store_dir, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 vectors, queries, metas = load(data_dir)
@@ -63,7 +63,7 @@ def batch(s: int, e: int) -> pa.Table:
     return pa.table(cols, schema=schema)
 
 
-before = rss_bytes()
+before, written = rss_bytes(), written_bytes()
 db = lancedb.connect(store_dir)
 t = time.perf_counter()
 tbl = db.create_table("bench", data=batch(0, min(n, 1000)), schema=schema)
@@ -75,7 +75,7 @@ tbl.optimize()
 optimize_s = time.perf_counter() - t
 rss = rss_bytes() - before
 
-out = {"insert_s": insert_s, "optimize_s": optimize_s, "rss_delta": rss, "disk_bytes": dir_bytes(store_dir)}
+out = {"insert_s": insert_s, "optimize_s": optimize_s, "rss_delta": rss, "disk_bytes": dir_bytes(store_dir), "written_bytes": written_bytes() - written}
 out["search"] = timed_searches(lambda i: query(tbl, queries[i % len(queries)]), ref, queries, count)
 out["selective"] = timed_searches(lambda i: query(tbl, queries[i % len(queries)], "bucket = 7"), ref, queries, max(3, count // 4))
 out["broad"] = timed_searches(lambda i: query(tbl, queries[i % len(queries)], f"rank >= {n // 10}"), ref, queries, max(3, count // 4))

@@ -17,7 +17,7 @@ import time
 import sqlean as sqlite3
 import sqlite_vec
 
-from _peer import dir_bytes, emit, load, numpy_search, rss_bytes, timed_searches
+from _peer import dir_bytes, emit, load, numpy_search, rss_bytes, timed_searches, written_bytes
 
 data_dir, store_dir, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 vectors, queries, metas = load(data_dir)
@@ -50,7 +50,7 @@ if len(sys.argv) > 4:  # cold open: a new process reopens what an earlier one wr
 
 ref = numpy_search(vectors)
 os.makedirs(store_dir, exist_ok=True)
-before = rss_bytes()
+before, written = rss_bytes(), written_bytes()
 db = connect()
 db.execute(
     f"create virtual table vec using vec0(embedding float[{dims}] distance_metric=cosine, bucket integer, rank integer, "
@@ -65,7 +65,7 @@ for s in range(0, n, 1000):
 insert_s = time.perf_counter() - t
 rss = rss_bytes() - before
 
-out = {"insert_s": insert_s, "rss_delta": rss, "disk_bytes": dir_bytes(store_dir)}
+out = {"insert_s": insert_s, "rss_delta": rss, "disk_bytes": dir_bytes(store_dir), "written_bytes": written_bytes() - written}
 out["search"] = timed_searches(lambda i: query(db, queries[i % len(queries)]), ref, queries, count)
 out["selective"] = timed_searches(lambda i: query(db, queries[i % len(queries)], " and bucket = 7"), ref, queries, max(3, count // 4))
 out["broad"] = timed_searches(lambda i: query(db, queries[i % len(queries)], " and rank >= ?", (n // 10,)), ref, queries, max(3, count // 4))
