@@ -81,7 +81,7 @@ def run(n: int, vectors: np.ndarray, queries: np.ndarray, results: Results, coun
         results.add(Record(section, "vecbook local", "insert, pre-embedded (1k/call)", n, n / t_loc, "nodes/s", note="fsync per call"))
         results.add(Record(section, "vecbook local", "insert + close, CPU per node (nodes built in the loop)", n, cpu / n * 1e6, "us"))
         results.add(Record(section, "vecbook local", "close after the bulk load (compaction)", n, close_s * 1e3, "ms"))
-        written = (written_bytes() - written) / n  # the log, the scratch, the snapshots: each byte is fresh page cache
+        written = (written_bytes() - written) / n  # the log, the scratch, the snapshots, the log copied by compactions
         results.add(Record(section, "vecbook local", "bytes written per node (bulk load)", n, written, "B", ratio=written / RAW, baseline="raw f32"))
         disk = dir_bytes(folder)
         results.add(Record(section, "vecbook local", "bytes on disk per node", n, disk / n, "B", ratio=disk / n / RAW, baseline="raw f32"))

@@ -102,7 +102,7 @@ def report(name: str, n: int, out: dict, truth: np.ndarray, results: Results, ra
         f = out[kind]
         results.add(Record(s, name, f"filtered search, {kind}", n, f["median_ms"], "ms/query", ratio=f["median_ms"] / search["median_ms"], baseline="unfiltered"))
     results.add(Record(s, name, "RAM per node (RSS growth)", n, out["rss_delta"] / n, "B", ratio=out["rss_delta"] / n / raw, baseline="raw f32"))
-    if "written_bytes" in out:  # the bound of a bulk load where fresh memory is slow to come by (docs/performance.md)
+    if "written_bytes" in out:  # a bulk load costs about what it copies into the page cache (docs/performance.md)
         written = out["written_bytes"] / n
         results.add(Record(s, name, "bytes written per node (bulk load)", n, written, "B", ratio=written / raw, baseline="raw f32"))
     if "disk_bytes" in out:
