@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import data
+from peers._peer import rss_bytes, written_bytes  # noqa: F401 - process facts, shared with the peers' drivers (numpy only)
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -148,17 +149,6 @@ def exact_truth(matrix: np.ndarray, queries: np.ndarray, k: int = K) -> np.ndarr
 
 
 # ---- machine and process facts -----------------------------------------------------------
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def written_bytes() -> int:
-    """Bytes this process has sent to files so far (``write_bytes`` of ``/proc/self/io``: page cache dirtied)."""
-    with open("/proc/self/io") as f:
-        return int(next(line for line in f if line.startswith("write_bytes:")).split()[1])
 
 
 def dir_bytes(path: str | Path) -> int:
