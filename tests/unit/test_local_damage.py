@@ -120,7 +120,7 @@ def test_repair_keeps_the_rows_of_intact_snapshot_chunks(tmp_path, monkeypatch):
     assert s.get("n2999", "ws")[0].vector.tobytes() == vec(2999).tobytes()
 
 
-def test_a_store_of_format_1_still_opens_and_moves_to_format_2(tmp_path, monkeypatch):
+def test_a_store_of_format_1_still_opens_and_moves_to_the_current_format(tmp_path, monkeypatch):
     folder = tmp_path / "ws"
     folder.mkdir()
     (folder / "LOCK").touch()
@@ -136,9 +136,35 @@ def test_a_store_of_format_1_still_opens_and_moves_to_format_2(tmp_path, monkeyp
     s.insert([node(i) for i in range(50, 100)], "ws")
     s.wait_for_compaction()
     meta = json.loads((folder / "meta.json").read_text())
-    assert meta["format"] == 2 and meta["generation"] == 2
+    assert meta["format"] == 3 and meta["generation"] == 2
     assert ids(LocalVectorStore(store_dir=tmp_path)) == {f"n{i}" for i in range(100)}
 
+
+
+def test_a_store_of_format_2_reads_its_log_from_the_start_and_an_older_vecbook_refuses_format_3(tmp_path, monkeypatch):
+    """Format 2 (before meta.json said where the log starts) opens as before: its frames start at 0.
+    A format-3 meta.json names its format, so an older vecbook refuses it instead of reading a freed
+    prefix of zeros as damage."""
+    from vecbook.stores.local import files
+
+    folder = compacted(tmp_path, n=300, in_log=7)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["format"] == 3 and meta["log_start"] == 0
+    del meta["log_start"]
+    meta["format"] = 2
+    meta["crc"] = files._crc(meta)
+    (folder / "meta.json").write_text(json.dumps(meta))
+    s = LocalVectorStore(store_dir=tmp_path)
+    assert ids(s) == {f"n{i}" for i in range(307)}
+    monkeypatch.setattr(local, "MIN_COMPACT_BYTES", 0)
+    s.insert([node(i) for i in range(307, 900)], "ws")
+    s.wait_for_compaction()
+    s.close()
+    assert json.loads((folder / "meta.json").read_text())["format"] == 3
+    assert ids(LocalVectorStore(store_dir=tmp_path)) == {f"n{i}" for i in range(900)}
+    monkeypatch.setattr(files, "_KEYS", {k: v for k, v in files._KEYS.items() if k < 3})  # an older vecbook
+    with pytest.raises(CorruptedFileError, match="unknown format 3"):
+        LocalVectorStore(store_dir=tmp_path).count("ws")
 
 # ---- 6: meta.json and logs damaged or missing ------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from .files import (
     damaged,
     holds_workspace,
     log_name,
+    log_start,
     parse_meta,
     snap_name,
     storage_error,
@@ -127,22 +128,26 @@ class CatchUp:
                     continue  # a compaction published a new generation and removed this one: read that
                 raise damaged(exc.filename, f"{exc.filename} is missing, but {folder / META} names generation {generation}") from None
             loaded = (table.layout, table.n_rows)  # before the log: the snapshot's rows, exactly
+            start = log_start(meta)
+            log_file.seek(start)
             log = log_file.read()
             if state.log_file is not None:
                 state.log_file.close()
             state.log_file = log_file
             state.table, state.incarnation, state.generation, state.verifier = table, meta["id"], generation, verifier
-            state.meta_stat, state.snapshot_bytes, state.offset, state.tail = meta_stat, snapshot_bytes, 0, None
+            state.meta_stat, state.snapshot_bytes, state.offset, state.log_start, state.tail = meta_stat, snapshot_bytes, start, start, None
             state.meta_path, state.log_path = os.fspath(folder / META), folder / log_name(generation)
             state.needs_reload = True  # until the log is applied
             log_path = folder / log_name(generation)
             try:
                 if self._index_spec is None:
-                    self._apply_log(state, log, 0, log_path)
+                    self._apply_log(state, log, start, log_path)
                 else:
-                    self._load_indexed(folder, state, memoryview(log), log_path)
+                    self._load_indexed(folder, state, memoryview(log), start, log_path)
             except FileNotFoundError:
-                continue  # compacted while we re-read the log
+                continue  # compacted while we re-read the log (or freed what we read: see compaction.py)
+            if state.offset < start + len(log) and self._meta_stat(folder) != meta_stat:
+                continue  # the log ended in zeros or a torn frame, and may have been freed after we read meta.json
             state.needs_reload = False
             state.reuse = TableSnapshot(generation, table, *loaded, meta["snapshot"]) if generation and meta["format"] != 1 else None
             return
@@ -205,8 +210,9 @@ class CatchUp:
         if removed:
             logger.info("%s: removed %d file(s) left by older generations or interrupted writers: %s", folder, len(removed), ", ".join(removed[:8]))
 
-    def _load_indexed(self, folder: Path, state: _LocalState, log: memoryview, log_path: Path) -> None:
-        """Replay the log into a table that has the snapshot, attaching the saved index where it fits.
+    def _load_indexed(self, folder: Path, state: _LocalState, log: memoryview, start: int, log_path: Path) -> None:
+        """Replay the log (its frames from offset ``start``) into a table that has the snapshot,
+        attaching the saved index where it fits.
 
         The log up to the saved index's offset is applied to the table alone; the
         index is then attached (or built from the table) and the rest of the log
@@ -215,14 +221,15 @@ class CatchUp:
         prefix = folder / snap_name(state.generation)
         table = state.table
         checkpoint = read_checkpoint(prefix, state.generation, self.distance, self._index_spec)
-        stop = checkpoint["log_offset"] if checkpoint and checkpoint["log_offset"] <= len(log) else len(log)
-        self._apply_log(state, log[:stop], 0, log_path, reread=False)
+        end = start + len(log)
+        stop = checkpoint["log_offset"] if checkpoint and start <= checkpoint["log_offset"] <= end else end
+        self._apply_log(state, log[: stop - start], start, log_path, reread=False)
         saved = None
         if checkpoint is not None and state.offset == checkpoint["log_offset"]:
             saved = load_index(prefix, checkpoint, table.n_rows, table.dimensions, self._index_spec)
         table.attach_index(self._index_spec, saved)
         state.index_offset = state.offset if saved is not None else None
-        self._apply_log(state, log[state.offset :], state.offset, log_path)
+        self._apply_log(state, log[state.offset - start :], state.offset, log_path)
 
     def _apply_log(self, state: _LocalState, data: bytes | memoryview, base: int, path: Path, reread: bool = True) -> None:
         """Apply the intact frames of ``data`` (the log ``path`` from offset ``base``).
@@ -288,7 +295,8 @@ class CatchUp:
             state.verifier.check()
 
     def _caught_up(self, state: _LocalState) -> bool:
-        """Apply the log's new frames; False if the state must be rebuilt (its last frame was taken back).
+        """Apply the log's new frames; False if the state must be rebuilt (its last frame was taken back,
+        or a compaction published since meta.json was checked and may have freed what was read).
 
         The log stays open (unbuffered) from the load on (a compaction changes meta.json,
         checked before): one ``fstat`` and a 12-byte read of the last frame's header per read.
@@ -301,8 +309,13 @@ class CatchUp:
             return False
         if size > state.offset:
             f.seek(state.offset)
-            data = f.read()
-            self._apply_log(state, data, state.offset, state.log_path)
+            data, start = f.read(), state.offset
+            try:
+                self._apply_log(state, data, start, state.log_path)
+            except FileNotFoundError:
+                return False  # compacted since meta.json was checked (and what we read freed: see compaction.py)
+            if state.offset < start + len(data) and self._meta_stat(Path(state.meta_path).parent) != state.meta_stat:
+                return False
         return True
 
     @staticmethod

@@ -27,11 +27,13 @@ from ..engine.ann_files import index_files, save_index
 from .files import (
     META,
     copy_log,
+    free_prefix,
     log_name,
     remove_temp,
     snap_name,
     storage_error,
     temp_prefix,
+    write_durably,
     write_meta,
 )
 from .snapshot import publish_snapshot
@@ -57,7 +59,7 @@ class Compaction:
 
     def _maybe_compact(self, ws: str, state: _LocalState) -> None:
         """Start a compaction if the log outgrew the snapshot (and no failed one is backing off)."""
-        if state.offset <= max(tunables.MIN_COMPACT_BYTES, state.snapshot_bytes) or state.compactor is not None:
+        if state.offset - state.log_start <= max(tunables.MIN_COMPACT_BYTES, state.snapshot_bytes) or state.compactor is not None:
             return
         if time.monotonic() < state.compact_retry_at:
             return
@@ -118,15 +120,10 @@ class Compaction:
         try:
             chunks = self._vector_chunks(state, table, layout, rows)
             info = write_snapshot_from(temp, columns, chunks, table.dimensions, base, sq_norms)
-            with state.lock:
-                copied_to = state.offset if state.generation == generation else start
-            # Frames before copied_to are final (logs are only appended to): copy and flush them
-            # unlocked; _publish then copies and flushes only those written meanwhile, writers held off.
-            copy_log(folder / log_name(generation), start, copied_to, temp.with_suffix(".log"), durable=True)
             with self._writing(ws, state):
                 if (state.generation, state.incarnation) != (generation, incarnation):
                     return False  # another process published meanwhile, or the workspace was re-created
-                self._publish(ws, state, temp, copied_to, info, taken)
+                self._publish(ws, state, temp, start, info, taken)
             published = True
             return True
         except _Renumbered:
@@ -266,7 +263,7 @@ class Compaction:
         published = False
         try:
             info = write_snapshot_from(temp, table.row_lists(rows_after), chunks, table.dimensions, base, table.sq_norms(rows))
-            self._publish(ws, state, temp, state.offset, info, taken)  # an empty log g+1
+            self._publish(ws, state, temp, state.offset, info, taken)  # nothing to replay: a new, empty log
             published = True
         finally:
             if not published:
@@ -274,31 +271,58 @@ class Compaction:
             remove_temp(temp)
             self._done_with(base)
 
-    def _publish(self, ws: str, state: _LocalState, temp: Path, copied_to: int, info: dict, taken: tuple) -> None:
-        """Under both locks: snapshot files into place, log g+1 = ``temp.log`` + the frames since
-        ``copied_to``, then meta.json; then the old generation's files go."""
+    def _publish(self, ws: str, state: _LocalState, temp: Path, start: int, info: dict, taken: tuple) -> None:
+        """Under both locks: snapshot files into place, the log of g+1, then meta.json; then the
+        old generation's files go.
+
+        The snapshot holds every frame before ``start``. Generation g+1 keeps appending to
+        g's log file (a second name for it), its frames starting at ``start``: the frames
+        written during a background compaction are not copied. The bytes before the previous
+        generation's start, which no reader of g or g+1 reads, are given back to the disk
+        (:func:`free_prefix`). With no frame after ``start``, g+1 starts a new, empty log.
+        """
         folder = self._dir(ws)
         if state.verifier is not None:
             state.verifier.wait()  # never publish rows of a snapshot whose damage is not ruled out
         old, new = state.generation, state.generation + 1
-        tail = copy_log(folder / log_name(old), copied_to, state.offset, temp.with_suffix(".log"), durable=True)
+        log_path, dead = folder / log_name(new), state.log_start
         publish_snapshot(temp, folder, new)
-        os.replace(temp.with_suffix(".log"), folder / log_name(new))
+        start, offset, tail = self._next_log(folder, state, old, new, start)
         index_state = state.table.index_state()
-        saved = index_state is not None and save_index(folder / snap_name(new), *index_state, generation=new, log_offset=tail)
+        saved = index_state is not None and save_index(folder / snap_name(new), *index_state, generation=new, log_offset=offset)
         fsync_dir(folder)
-        write_meta(folder, {"id": state.incarnation, "generation": new, "dimensions": state.table.dimensions, "snapshot": info})
+        meta = {"id": state.incarnation, "generation": new, "dimensions": state.table.dimensions, "snapshot": info, "log_start": start}
+        write_meta(folder, meta)
         meta_stat = os.stat(folder / META)
-        log_file, state.log_file = state.log_file, open(folder / log_name(new), "rb", buffering=0)  # noqa: SIM115 - the state's
+        log_file, state.log_file = state.log_file, open(log_path, "rb", buffering=0)  # noqa: SIM115 - the state's
         log_file.close()
-        state.generation, state.offset, state.snapshot_bytes, state.tail = new, tail, info["f32"]["size"], None
+        state.generation, state.offset, state.log_start, state.snapshot_bytes = new, offset, start, info["f32"]["size"]
+        state.tail = tail
         table, layout, _, rows = taken
         state.reuse = TableSnapshot(new, table, layout, rows, info) if rows is not None else None
-        state.log_path = folder / log_name(new)
-        state.index_offset = tail if saved else None
+        state.log_path = log_path
+        state.index_offset = offset if saved else None
         state.meta_stat = (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size)
         self._sweep(folder)  # the old generation's files, and any a killed compaction left
         state.swept = new
+        if start and dead:
+            free_prefix(log_path, dead)
+
+    @staticmethod
+    def _next_log(folder: Path, state: _LocalState, old: int, new: int, start: int) -> tuple[int, int, tuple | None]:
+        """Make the log of generation ``new``; returns where its frames start and end, and its last frame's
+        (start, header) as in ``state.tail``."""
+        path = folder / log_name(new)
+        path.unlink(missing_ok=True)  # left by a compaction killed before its meta.json
+        if start == state.offset:
+            write_durably(path, b"")
+            return 0, 0, None
+        try:
+            os.link(folder / log_name(old), path)
+            return start, state.offset, state.tail
+        except OSError as exc:  # a file system without hard links: copy the frames into a new log
+            logger.debug("%s: no hard link (%s); copying the log's last %d bytes", folder, exc, state.offset - start)
+            return 0, copy_log(folder / log_name(old), start, state.offset, path, durable=True), None
 
     def wait_for_compaction(self) -> None:
         """Block until background compactions started by this store have finished (tests, benchmarks, exit)."""
@@ -313,11 +337,11 @@ class Compaction:
         A log of at least ``MIN_COMPACT_BYTES`` (a bulk load, say) would cost every later
         open its replay. Failures are logged like any compaction's: closing never fails.
         """
-        if not state.wrote or not state.offset or state.offset < tunables.MIN_COMPACT_BYTES or time.monotonic() < state.compact_retry_at:
+        if not state.wrote or state.offset - state.log_start < max(1, tunables.MIN_COMPACT_BYTES) or time.monotonic() < state.compact_retry_at:
             return
         try:
             with self._writing(ws, state):
-                if state.offset and state.offset >= tunables.MIN_COMPACT_BYTES:
+                if state.offset - state.log_start >= max(1, tunables.MIN_COMPACT_BYTES):
                     self._compact_now(ws, state)
         except Exception as exc:  # noqa: BLE001 - every write is safe in the log
             self._compaction_failed(ws, state, exc)
@@ -332,7 +356,7 @@ class Compaction:
         could not use (made with other settings, or damaged) are replaced whatever the size,
         or every open would rebuild again.
         """
-        behind = state.offset - state.index_offset if state.index_offset is not None else state.offset + state.snapshot_bytes
+        behind = state.offset - state.index_offset if state.index_offset is not None else state.offset - state.log_start + state.snapshot_bytes
         unusable = state.index_offset is None and index_files(self._dir(ws) / snap_name(state.generation))[2].exists()
         if state.table.index.viewed:
             if not state.table.small_map_waits(tunables.FOLD_AT_CLOSE_BYTES, tunables.FOLD_AT_CLOSE_WAITING):

@@ -5,7 +5,9 @@ See ``store.py`` for the layout and the protocol that publishes a generation.
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import functools
 import json
 import os
 import re
@@ -28,7 +30,9 @@ __all__ = [
     "damaged",
     "generation_of",
     "holds_workspace",
+    "free_prefix",
     "log_name",
+    "log_start",
     "parse_meta",
     "remove_temp",
     "repair_hint",
@@ -41,13 +45,19 @@ __all__ = [
 ]
 
 META = "meta.json"
-FORMAT = 2  # 2: meta.json and snapshots carry checksums; 1 (still read): neither does
+FORMAT = 3  # 3: meta.json says where the log's frames start; 2 (still read): they start at 0; 1: no checksums
 _KEYS = {1: {"format", "id", "generation", "dimensions"}, 2: {"format", "id", "generation", "dimensions", "snapshot", "crc"}}
+_KEYS[3] = _KEYS[2] | {"log_start"}
 _GENERATION = re.compile(r"(?:log|snap)-(\d{6,})\.")
 
 
 def log_name(generation: int) -> str:
     return f"log-{generation:06d}.bin"
+
+
+def log_start(meta: dict[str, Any]) -> int:
+    """Where the frames of the published generation start in its log (the bytes before are dead)."""
+    return meta.get("log_start", 0)
 
 
 def snap_name(generation: int) -> str:
@@ -65,7 +75,7 @@ def temp_prefix(folder: Path) -> Path:
 
 
 def remove_temp(temp: Path) -> None:
-    for suffix in (".json", ".f32", ".nrm", ".ids", ".rix", ".log"):
+    for suffix in (".json", ".f32", ".nrm", ".ids", ".rix"):
         temp.with_suffix(suffix).unlink(missing_ok=True)
 
 
@@ -111,6 +121,41 @@ def copy_log(source: Path, start: int, stop: int, target: Path, durable: bool = 
             os.close(dst)
 
 
+_PUNCH_HOLE = 0x01 | 0x02  # FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE (linux/falloc.h)
+
+
+@functools.cache
+def _fallocate():
+    """libc's ``fallocate`` where there is one (Linux), else None: Python has no call that punches holes."""
+    try:
+        fallocate = ctypes.CDLL(None, use_errno=True).fallocate
+    except (AttributeError, OSError):
+        return None
+    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    return fallocate
+
+
+def free_prefix(path: Path, stop: int) -> bool:
+    """Give the disk space of bytes ``[0, stop)`` of ``path`` back, leaving a hole that reads as zeros.
+
+    The file keeps its size and every later byte its offset, so writers appending to it
+    and readers holding it open see no change. Linux only; elsewhere, or on a file system
+    that cannot punch holes, the bytes stay until the log starts afresh. Returns whether
+    they were freed.
+    """
+    fallocate = _fallocate()
+    if fallocate is None or stop <= 0:
+        return False
+    try:
+        fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        return fallocate(fd, _PUNCH_HOLE, 0, stop) == 0
+    finally:
+        os.close(fd)
+
+
 def abandoned(temp: Path) -> bool:
     """Whether a compaction's temporary file was left by a process that no longer runs (or is old)."""
     try:
@@ -134,7 +179,7 @@ def _crc(meta: dict[str, Any]) -> int:
 
 def write_meta(folder: Path, meta: dict[str, Any]) -> None:
     """Publish ``meta`` (with its checksum) as ``folder/meta.json``: a temporary file, fsync, rename, fsync the folder."""
-    meta = {**meta, "format": FORMAT}
+    meta = {"log_start": 0, **meta, "format": FORMAT}
     meta["crc"] = _crc(meta)
     tmp = folder / f".meta-{uuid.uuid4().hex[:8]}.tmp"
     try:
@@ -161,9 +206,9 @@ def parse_meta(path: Path, raw: bytes) -> dict[str, Any]:
         raise bad(f"holds {kind}, not a JSON object")
     fmt = meta.get("format")
     if type(fmt) is not int or fmt not in _KEYS:
-        raise bad(f"has an unknown format {fmt!r} (this vecbook reads formats 1 and 2)")
+        raise bad(f"has an unknown format {fmt!r} (this vecbook reads formats 1 to 3)")
     problem = _shape_problem(meta, fmt)
-    if fmt == 2 and meta.get("crc") != _crc(meta):
+    if fmt >= 2 and meta.get("crc") != _crc(meta):
         raise bad("fails its checksum: it was changed or damaged" + (f" ({problem})" if problem else ""))
     if problem:
         raise bad(problem)
@@ -191,6 +236,8 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
         return f"has bad dimensions {json.dumps(meta['dimensions'])}"
     if meta["format"] == 1:
         return None
+    if not _is_count(meta.get("log_start", 0)):
+        return f"has a bad log_start {json.dumps(meta['log_start'])}, not a whole number >= 0"
     snapshot = meta["snapshot"]
     if (snapshot is None) != (meta["generation"] == 0):
         return "describes no snapshot for a generation above 0 (or one for generation 0)"

@@ -134,22 +134,23 @@ def scan_frames(data: bytes | memoryview, base: int = 0) -> Iterator[Frame]:
         offset = frame.end - base
 
 
-def salvage_frames(data: bytes, skipped: list[tuple[int, int, str]]) -> Iterator[Frame]:
-    """Every intact, decodable frame of a whole log, skipping damage; appends (start, end, why) to ``skipped``."""
+def salvage_frames(data: bytes | memoryview, skipped: list[tuple[int, int, str]], base: int = 0) -> Iterator[Frame]:
+    """Every intact, decodable frame of ``data`` (the log from offset ``base``), skipping damage;
+    appends (start, end, why) to ``skipped``, as absolute offsets."""
     offset, size = 0, len(data)
     while offset < size:
         problem = _problem(data, offset)
         if problem is None:
             try:
-                frame = _decoded(data, offset, 0)
+                frame = _decoded(data, offset, base)
             except LogDamage as damage:
                 problem = damage.reason
             else:
                 yield frame
-                offset = frame.end
+                offset = frame.end - base
                 continue
         resume = _next_intact(data, offset + 1)
-        skipped.append((offset, size if resume is None else resume, problem))
+        skipped.append((base + offset, base + (size if resume is None else resume), problem))
         if resume is None:
             return
         offset = resume

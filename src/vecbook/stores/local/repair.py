@@ -28,6 +28,7 @@ from .files import (
     backup,
     generation_of,
     log_name,
+    log_start,
     parse_meta,
     remove_temp,
     snap_name,
@@ -58,7 +59,7 @@ def repair_folder(folder: Path, damaged_root: Path, distance: str) -> dict[str, 
     if generation > 0:
         batch, lost_nodes, lost_ids = _snapshot_rows(folder / snap_name(generation), meta, problems)
         table.upsert(batch)
-    skipped = _replay_log(folder / log_name(generation), table, problems)
+    skipped = _replay_log(folder / log_name(generation), log_start(meta) if meta else None, table, problems)
     report: dict[str, Any] = {
         "repaired": False,
         "nodes": len(table),
@@ -101,7 +102,7 @@ def _newest_generation(folder: Path, problems: list[str]) -> int:
 def _snapshot_rows(prefix: Path, meta: dict[str, Any] | None, problems: list[str]) -> tuple[NodeBatch, int, list[str]]:
     """The snapshot's rows: all of them if it verifies, else those in intact chunks (lost count, lost ids)."""
     dims = meta["dimensions"] if meta else None
-    info = meta["snapshot"] if meta and meta["format"] == 2 else None
+    info = meta["snapshot"] if meta and meta["format"] >= 2 else None
     try:
         if meta is None:
             raise CorruptedFileError(prefix, "no checksums to verify it against")
@@ -118,15 +119,20 @@ def _snapshot_rows(prefix: Path, meta: dict[str, Any] | None, problems: list[str
     return salvaged.batch, salvaged.lost_rows, salvaged.lost_ids
 
 
-def _replay_log(path: Path, table: NodeTable, problems: list[str]) -> list[tuple[int, int, str]]:
-    """Apply every intact frame of the log; returns the byte ranges skipped (a torn tail is not a problem)."""
+def _replay_log(path: Path, start: int | None, table: NodeTable, problems: list[str]) -> list[tuple[int, int, str]]:
+    """Apply every intact frame of the log from ``start`` (None: meta.json is lost, so from its first
+    byte that is not zero: a freed prefix reads as zeros); returns the byte ranges skipped (a torn
+    tail is not a problem), as offsets in the file."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         problems.append(f"{path} is missing: the writes since the snapshot are lost")
         return []
+    if start is None:
+        start = len(data) - len(data.lstrip(b"\0"))
+    data = memoryview(data)[start:]
     skipped: list[tuple[int, int, str]] = []
-    for frame in salvage_frames(data, skipped):
+    for frame in salvage_frames(data, skipped, start):
         try:
             if frame.batch is not None:
                 table.upsert(frame.batch)
@@ -134,10 +140,10 @@ def _replay_log(path: Path, table: NodeTable, problems: list[str]) -> list[tuple
                 table.delete(frame.deleted)
         except ValidationError as exc:
             problems.append(f"{path}: the frame at offset {frame.start} does not fit the workspace ({exc}); skipped")
-    for start, end, why in skipped:
-        if end == len(data) and (start, end, why) == skipped[-1]:
+    for begin, end, why in skipped:
+        if end == start + len(data) and (begin, end, why) == skipped[-1]:
             continue  # a torn tail: the write that left it never returned
-        problems.append(f"{path}: bytes {start}-{end} skipped ({why}); the write(s) stored there are lost")
+        problems.append(f"{path}: bytes {begin}-{end} skipped ({why}); the write(s) stored there are lost")
     return skipped
 
 

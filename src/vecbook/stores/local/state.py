@@ -31,7 +31,8 @@ class TableSnapshot:
 class _LocalState(TableState):
     incarnation: str = ""
     generation: int = 0
-    offset: int = 0  # bytes of the log already applied
+    offset: int = 0  # where the log's frames applied so far end
+    log_start: int = 0  # where this generation's frames start in its log (see compaction.py)
     tail: tuple[int, bytes] | None = None  # (start, header) of the last frame applied: a rollback shows here
     meta_stat: tuple = ()
     meta_path: str = ""  # meta.json of the workspace, as a str (stat'ed before every read)

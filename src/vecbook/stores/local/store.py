@@ -3,14 +3,16 @@
 Layout of ``{store_dir}/{workspace_id}/``::
 
     meta.json        the published state: {"format", "id", "generation", "dimensions",
-                     "snapshot": sizes and crc32 sums of the snapshot's files, "crc": its own}
+                     "snapshot": sizes and crc32 sums of the snapshot's files,
+                     "log_start": where the log's frames start, "crc": its own}
     snap-<g>.json    ids, contents, metadata of generation g (absent for g = 0), a line per chunk
     snap-<g>.f32     their vectors, raw float32
     snap-<g>.nrm     their squared norms: a cache with its own checksum (absent or bad: recomputed)
     snap-<g>.ids     their ids in row order: a cache with its own checksum (absent or bad: rows decoded)
     snap-<g>.rix     where each row sits in the .json, and its id's hash: a cache with its own checksum
                      (absent or bad: rebuilt; see row_index.py)
-    log-<g>.bin      writes since that snapshot: checksummed frames (see logfile.py)
+    log-<g>.bin      writes since that snapshot: checksummed frames from ``log_start`` on (see
+                     logfile.py); the bytes before it are dead, often a hole (see compaction.py)
     LOCK             flock()ed by a writer for the length of one write; holds the writer's pid
 
 Once open, a workspace lives in a NodeTable whose matrix is a copy-on-write map of
@@ -32,8 +34,9 @@ chunk per hold of the lock; see ``_fuzzy_copy``) from log offset ``o`` on and
 writes that snapshot to temporary files with no lock held (rows the published
 snapshot already holds unchanged are copied from its files, not encoded again: see
 ``compaction.py``); then, under the lock,
-it renames them into place, starts log ``g+1`` with the frames written after ``o``
-(by any process), fsyncs, and replaces ``meta.json`` atomically. Until that
+it renames them into place, gives log ``g`` the second name ``g+1`` with ``log_start``
+``o`` (the frames written after ``o``, by any process, stay where they are: none is
+copied), fsyncs, and replaces ``meta.json`` atomically. Until that
 replace, generation ``g`` is complete on disk; after it, ``g+1`` is. A compaction
 that finds another process published first discards its files; one that fails
 (disk full) logs a warning once and is retried less and less often. With an
