@@ -166,6 +166,23 @@ def test_a_store_of_format_2_reads_its_log_from_the_start_and_an_older_vecbook_r
     with pytest.raises(CorruptedFileError, match="unknown format 3"):
         LocalVectorStore(store_dir=tmp_path).count("ws")
 
+
+def test_a_log_shorter_than_where_meta_json_says_its_frames_start_is_damage(tmp_path):
+    from vecbook.stores.local import files
+
+    folder = compacted(tmp_path, n=300, in_log=3)
+    meta = json.loads((folder / "meta.json").read_text())
+    size = (folder / "log-000001.bin").stat().st_size
+    meta["log_start"] = size + 12
+    meta["crc"] = files._crc(meta)
+    (folder / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(CorruptedFileError, match=f"{size} bytes long, but .* start at offset {size + 12}") as err:
+        LocalVectorStore(store_dir=tmp_path).count("ws")
+    assert err.value.path == str(folder / "log-000001.bin")
+    report = LocalVectorStore(store_dir=tmp_path).repair("ws")
+    assert report["repaired"] and any("start at offset" in problem for problem in report["problems"])
+    assert LocalVectorStore(store_dir=tmp_path).count("ws") == 300  # the snapshot's rows; the 3 in the log are lost
+
 # ---- 6: meta.json and logs damaged or missing ------------------------------------------------------------------
 
 
@@ -217,6 +234,9 @@ def test_a_deleted_log_is_reported_naming_it(tmp_path):
     with pytest.raises(CorruptedFileError) as err:
         LocalVectorStore(store_dir=tmp_path).count("ws")
     assert err.value.path == str(folder / "log-000001.bin")
+    report = LocalVectorStore(store_dir=tmp_path).repair("ws")
+    assert report["repaired"] and any("start at offset" in problem for problem in report["problems"])
+    assert LocalVectorStore(store_dir=tmp_path).count("ws") == 300  # the snapshot's rows; the 3 in the log are lost
     report = LocalVectorStore(store_dir=tmp_path).repair("ws")
     assert report["repaired"] and report["nodes"] == 100  # the snapshot's; the log's 3 writes are gone
 

@@ -129,6 +129,11 @@ class CatchUp:
                 raise damaged(exc.filename, f"{exc.filename} is missing, but {folder / META} names generation {generation}") from None
             loaded = (table.layout, table.n_rows)  # before the log: the snapshot's rows, exactly
             start = log_start(meta)
+            size = os.fstat(log_file.fileno()).st_size
+            if size < start:
+                log_file.close()
+                log_path = folder / log_name(generation)
+                raise damaged(log_path, f"{log_path} is {size} bytes long, but {folder / META} says its frames start at offset {start}", size)
             log_file.seek(start)
             log = log_file.read()
             if state.log_file is not None:

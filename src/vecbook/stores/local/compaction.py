@@ -320,6 +320,8 @@ class Compaction:
         try:
             os.link(folder / log_name(old), path)
             return start, state.offset, state.tail
+        except FileNotFoundError:
+            raise
         except OSError as exc:  # a file system without hard links: copy the frames into a new log
             logger.debug("%s: no hard link (%s); copying the log's last %d bytes", folder, exc, state.offset - start)
             return 0, copy_log(folder / log_name(old), start, state.offset, path, durable=True), None

@@ -130,6 +130,9 @@ def _replay_log(path: Path, start: int | None, table: NodeTable, problems: list[
         return []
     if start is None:
         start = len(data) - len(data.lstrip(b"\0"))
+    if start > len(data):
+        problems.append(f"{path} is {len(data)} bytes long, but its frames start at offset {start}: the writes since the snapshot are lost")
+        return []
     data = memoryview(data)[start:]
     skipped: list[tuple[int, int, str]] = []
     for frame in salvage_frames(data, skipped, start):
