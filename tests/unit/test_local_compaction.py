@@ -284,6 +284,21 @@ def test_the_bytes_before_the_previous_generation_s_start_are_given_back_and_rep
     repairer.close()
 
 
+def test_where_holes_cannot_be_punched_the_dead_bytes_stay_until_close_and_nothing_is_lost(tmp_path, store, before_copy, monkeypatch):
+    from vecbook.stores.local import files
+
+    monkeypatch.setattr(files, "_fallocate", lambda: None)  # not Linux, say
+    folder = tmp_path / "ws"
+    expected: dict[str, VectorNode] = {}
+    write(store, expected, [make(i) for i in range(40)])
+    compact_while_writing(store, expected, before_copy, 100)
+    compact_while_writing(store, expected, before_copy, 10_000)
+    assert log_of(folder).read_bytes()[:4] == b"VBL1"  # the first frame is still there
+    store.close()
+    assert published(folder)["log_start"] == 0 and log_of(folder).stat().st_size == 0  # closing started a new log
+    check(folder, expected)
+
+
 def test_without_hard_links_the_frames_after_the_snapshot_are_copied_into_a_new_log(tmp_path, store, before_copy, monkeypatch):
     folder = tmp_path / "ws"
     expected: dict[str, VectorNode] = {}
