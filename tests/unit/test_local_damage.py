@@ -140,7 +140,6 @@ def test_a_store_of_format_1_still_opens_and_moves_to_the_current_format(tmp_pat
     assert ids(LocalVectorStore(store_dir=tmp_path)) == {f"n{i}" for i in range(100)}
 
 
-
 def test_a_store_of_format_2_reads_its_log_from_the_start_and_an_older_vecbook_refuses_format_3(tmp_path, monkeypatch):
     """Format 2 (before meta.json said where the log starts) opens as before: its frames start at 0.
     A format-3 meta.json names its format, so an older vecbook refuses it instead of reading a freed
@@ -182,6 +181,7 @@ def test_a_log_shorter_than_where_meta_json_says_its_frames_start_is_damage(tmp_
     report = LocalVectorStore(store_dir=tmp_path).repair("ws")
     assert report["repaired"] and any("start at offset" in problem for problem in report["problems"])
     assert LocalVectorStore(store_dir=tmp_path).count("ws") == 300  # the snapshot's rows; the 3 in the log are lost
+
 
 # ---- 6: meta.json and logs damaged or missing ------------------------------------------------------------------
 
