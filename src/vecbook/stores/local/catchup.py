@@ -128,22 +128,15 @@ class CatchUp:
                     continue  # a compaction published a new generation and removed this one: read that
                 raise damaged(exc.filename, f"{exc.filename} is missing, but {folder / META} names generation {generation}") from None
             loaded = (table.layout, table.n_rows)  # before the log: the snapshot's rows, exactly
-            start = log_start(meta)
-            size = os.fstat(log_file.fileno()).st_size
-            if size < start:
-                log_file.close()
-                log_path = folder / log_name(generation)
-                raise damaged(log_path, f"{log_path} is {size} bytes long, but {folder / META} says its frames start at offset {start}", size)
-            log_file.seek(start)
-            log = log_file.read()
+            log_path, start = folder / log_name(generation), log_start(meta)
+            log = self._read_log(log_file, log_path, start)
             if state.log_file is not None:
                 state.log_file.close()
             state.log_file = log_file
             state.table, state.incarnation, state.generation, state.verifier = table, meta["id"], generation, verifier
             state.meta_stat, state.snapshot_bytes, state.offset, state.log_start, state.tail = meta_stat, snapshot_bytes, start, start, None
-            state.meta_path, state.log_path = os.fspath(folder / META), folder / log_name(generation)
+            state.meta_path, state.log_path = os.fspath(folder / META), log_path
             state.needs_reload = True  # until the log is applied
-            log_path = folder / log_name(generation)
             try:
                 if self._index_spec is None:
                     self._apply_log(state, log, start, log_path)
@@ -157,6 +150,17 @@ class CatchUp:
             state.reuse = TableSnapshot(generation, table, *loaded, meta["snapshot"]) if generation and meta["format"] != 1 else None
             return
         raise StoreCorruptedError(f"workspace {ws!r} kept changing while it was being opened ({_LOAD_ATTEMPTS} generations)")
+
+    @staticmethod
+    def _read_log(log_file, path: Path, start: int) -> bytes:
+        """The log's bytes from ``start`` (where meta.json says its frames start) on; closes it and
+        raises CorruptedFileError if it ends before ``start``."""
+        size = os.fstat(log_file.fileno()).st_size
+        if size < start:
+            log_file.close()
+            raise damaged(path, f"{path} is {size} bytes long, but {path.parent / META} says its frames start at offset {start}", size)
+        log_file.seek(start)
+        return log_file.read()
 
     def _read_generation(self, folder: Path, meta: dict) -> tuple[NodeTable, int, Any, Verifier | None]:
         """The table of a generation's snapshot, its size in bytes, its log (open) and the snapshot's verifier.

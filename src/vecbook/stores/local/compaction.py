@@ -287,7 +287,7 @@ class Compaction:
         old, new = state.generation, state.generation + 1
         log_path, dead = folder / log_name(new), state.log_start
         publish_snapshot(temp, folder, new)
-        start, offset, tail = self._next_log(folder, state, old, new, start)
+        start, offset, tail = self._next_log(state, folder / log_name(old), log_path, start)
         index_state = state.table.index_state()
         saved = index_state is not None and save_index(folder / snap_name(new), *index_state, generation=new, log_offset=offset)
         fsync_dir(folder)
@@ -309,22 +309,21 @@ class Compaction:
             free_prefix(log_path, dead)
 
     @staticmethod
-    def _next_log(folder: Path, state: _LocalState, old: int, new: int, start: int) -> tuple[int, int, tuple | None]:
-        """Make the log of generation ``new``; returns where its frames start and end, and its last frame's
-        (start, header) as in ``state.tail``."""
-        path = folder / log_name(new)
+    def _next_log(state: _LocalState, old_path: Path, path: Path, start: int) -> tuple[int, int, tuple | None]:
+        """Make ``path`` the next generation's log (``old_path`` is the current one); returns where its
+        frames start and end, and its last frame's (start, header) as in ``state.tail``."""
         path.unlink(missing_ok=True)  # left by a compaction killed before its meta.json
         if start == state.offset:
             write_durably(path, b"")
             return 0, 0, None
         try:
-            os.link(folder / log_name(old), path)
+            os.link(old_path, path)
             return start, state.offset, state.tail
         except FileNotFoundError:
             raise
         except OSError as exc:  # a file system without hard links: copy the frames into a new log
-            logger.debug("%s: no hard link (%s); copying the log's last %d bytes", folder, exc, state.offset - start)
-            return 0, copy_log(folder / log_name(old), start, state.offset, path, durable=True), None
+            logger.debug("%s: no hard link (%s); copying the log's last %d bytes", path.parent, exc, state.offset - start)
+            return 0, copy_log(old_path, start, state.offset, path, durable=True), None
 
     def wait_for_compaction(self) -> None:
         """Block until background compactions started by this store have finished (tests, benchmarks, exit)."""

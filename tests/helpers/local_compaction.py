@@ -1,0 +1,95 @@
+"""Shared by the local compaction tests: small snapshot files, a store with workspace "ws", nodes
+written and read back, and the check that a snapshot is what a full rewrite writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vecbook import LocalVectorStore, VectorNode
+from vecbook.stores import local
+from vecbook.stores.engine.batch import NodeBatch
+from vecbook.stores.local import compaction
+from vecbook.stores.local.files import snap_name
+from vecbook.stores.local.snapshot import read_ids
+from vecbook.stores.local.snapshot_files import write_snapshot
+from vecbook.stores.local.snapshot_read import read_snapshot
+
+DIMS = 5  # 20-byte rows: small checksum chunks end inside rows
+
+
+def make(i: int, version: int = 0) -> VectorNode:
+    rng = np.random.default_rng(i * 7 + version)
+    return VectorNode(
+        unique_id=f"n{i}", content=f"text {i} v{version}", metadata={"i": i, "v": version, "tags": ["a", str(i)]},
+        vector=rng.standard_normal(DIMS).astype(np.float32),
+    )
+
+
+@pytest.fixture
+def small_files(monkeypatch):
+    monkeypatch.setattr(local, "MIN_COMPACT_BYTES", 0)  # compact whenever the log outgrows the snapshot
+    monkeypatch.setattr(local, "SNAPSHOT_LINE_ROWS", 4)
+    monkeypatch.setattr(local, "SNAPSHOT_CHUNK_BYTES", 64)
+
+
+@pytest.fixture
+def store(tmp_path, small_files):
+    """A local store under ``tmp_path`` with an empty workspace "ws"; closed afterwards."""
+    s = LocalVectorStore(store_dir=tmp_path)
+    s.create_workspace("ws")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def before_copy(monkeypatch):
+    """``before_copy(fn)``: each compaction's snapshot copy calls ``fn(*its arguments)`` first (``fn`` may
+    raise to fail it); ``before_copy(None)`` puts the copy back as it was."""
+    real = compaction.write_snapshot_from
+
+    def install(fn):
+        def copy(*args):
+            fn(*args)
+            return real(*args)
+
+        monkeypatch.setattr(compaction, "write_snapshot_from", real if fn is None else copy)
+
+    return install
+
+
+def write(s: LocalVectorStore, expected: dict[str, VectorNode], nodes: list[VectorNode]) -> None:
+    """Insert ``nodes`` into "ws", note them in ``expected`` and wait for the compaction they may start."""
+    s.insert(nodes, "ws")
+    expected.update((n.unique_id, n) for n in nodes)
+    s.wait_for_compaction()
+
+
+def published(folder: Path) -> dict:
+    return json.loads((folder / "meta.json").read_text())
+
+
+def check(folder: Path, expected: dict[str, VectorNode]) -> None:
+    """A fresh store reads ``expected``; the snapshot equals a full rewrite of its rows, byte for byte."""
+    reader = LocalVectorStore(store_dir=folder.parent)
+    got = {n.unique_id: n for n in reader.get(list(expected), folder.name)}
+    assert reader.count(folder.name) == len(expected) == len(got)
+    for node_id, node in expected.items():
+        assert (got[node_id].content, got[node_id].metadata) == (node.content, node.metadata)
+        assert np.array_equal(got[node_id].vector, node.vector)
+    reader.close()
+    meta = published(folder)
+    prefix = folder / snap_name(meta["generation"])
+    batch = read_snapshot(prefix, meta["snapshot"], meta["dimensions"])  # verifies every checksum
+    again = folder.parent / "again"
+    write_snapshot(again, NodeBatch(batch.ids, batch.contents, batch.metadatas, np.ascontiguousarray(batch.vectors)))
+    for suffix in (".json", ".f32"):
+        assert prefix.with_suffix(suffix).read_bytes() == again.with_suffix(suffix).read_bytes()
+    assert read_ids(prefix.with_suffix(".ids"), len(batch.ids)) == list(batch.ids)  # the id cache covers copied rows too
+    for cache in (".ids", ".rix"):  # extended from the base's, yet what a full rewrite writes
+        assert prefix.with_suffix(cache).read_bytes() == again.with_suffix(cache).read_bytes()
+    for suffix in (".json", ".f32", ".nrm", ".ids", ".rix"):
+        again.with_suffix(suffix).unlink()
