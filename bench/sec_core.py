@@ -14,7 +14,7 @@ import numpy as np
 
 import data
 from common import K, PYTHON, BENCH_DIR, Record, Results, child_env, dir_bytes, interleaved, paired_ratio, rmtree, run_json, spread_ms, written_bytes
-from vecbook import LocalVectorStore, MemoryVectorStore, VectorNode
+from vecbook import LocalVectorStore, MemoryVectorStore, NodeColumns, VectorNode
 
 RAW = 384 * 4  # bytes of one float32 vector of 384 dimensions
 
@@ -55,6 +55,18 @@ def fill(store, vectors: np.ndarray, metas: list[dict], chunk: int = 10_000) -> 
     return time.perf_counter() - t
 
 
+def fill_columns(store, vectors: np.ndarray, metas: list[dict], chunk: int) -> float:
+    """Insert every node as NodeColumns (a bulk load without a VectorNode per row), ``chunk`` per call; seconds
+    taken (the columns' lists built in the loop, as a user's loop would)."""
+    store.create_workspace("bench")
+    t = time.perf_counter()
+    for start in range(0, len(vectors), chunk):
+        stop = min(len(vectors), start + chunk)
+        ids, contents = [f"id{i}" for i in range(start, stop)], [f"text {i}" for i in range(start, stop)]
+        store.insert(NodeColumns(ids=ids, contents=contents, metadatas=metas[start:stop], vectors=vectors[start:stop]), "bench")
+    return time.perf_counter() - t
+
+
 def cold_open(folder: str, index: str | None = None, repeat: int = 3) -> list[dict]:
     """Open the store in a fresh process: seconds to the first answer, and the RSS it added."""
     argv = [PYTHON, str(BENCH_DIR / "open_local.py"), folder, "bench"] + (["--index", index] if index else [])
@@ -82,6 +94,14 @@ def run(n: int, vectors: np.ndarray, queries: np.ndarray, results: Results, coun
         results.add(Record(section, "vecbook local", "bytes written per node (bulk load)", n, written, "B", ratio=written / RAW, baseline="raw f32"))
         disk = dir_bytes(folder)
         results.add(Record(section, "vecbook local", "bytes on disk per node", n, disk / n, "B", ratio=disk / n / RAW, baseline="raw f32"))
+        columns_folder = tempfile.mkdtemp(prefix="vecbook-bench-columns-")
+        try:
+            loader = LocalVectorStore(store_dir=columns_folder)
+            t_cols = fill_columns(loader, vectors, metas, chunk=1000)
+            loader.close()
+        finally:
+            rmtree(columns_folder)
+        results.add(Record(section, "vecbook local", "insert, columns (1k/call)", n, n / t_cols, "nodes/s", note="NodeColumns, fsync per call"))
         opens = cold_open(folder)
         open_s = [o["seconds"] for o in opens]
         results.add(Record(section, "vecbook local", "cold open (new process)", n, statistics.median(open_s) * 1e3, "ms", spread=(min(open_s) * 1e3, max(open_s) * 1e3)))

@@ -267,13 +267,17 @@ class BaseVectorStore(SearchMethods, MetadataMethods, DumpMethods, ABC):
     # ---- nodes ---------------------------------------------------------------------------
 
     @public
-    async def async_insert(self, nodes: VectorNode | Sequence[VectorNode], workspace_id: str) -> None:
+    async def async_insert(self, nodes: VectorNode | Sequence[VectorNode] | NodeColumns, workspace_id: str) -> None:
         """Insert nodes, replacing any with the same ``unique_id``; nodes without a vector are embedded.
 
+        ``nodes`` may also be a :class:`~vecbook.NodeColumns`: many nodes as columns (a
+        vector matrix, lists of ids, contents and metadata), checked and written as a list
+        of the same nodes would be, without building a ``VectorNode`` per row (a bulk load
+        runs about twice as fast). Its ``workspace_id`` is not used.
         All or nothing: on any error, cancellation or interrupt nothing from this call is left written.
         """
         ws = await self._require(workspace_id)
-        batch = await self._prepare(ws, as_node_list(nodes))
+        batch = await self._prepare(ws, nodes if isinstance(nodes, NodeColumns) else as_node_list(nodes))
         async with all_or_nothing(self, ws, single=True) as writes:
             await writes.upsert(batch)
 
@@ -457,7 +461,7 @@ class BaseVectorStore(SearchMethods, MetadataMethods, DumpMethods, ABC):
             )
         return await self.embedding_model.async_get_embeddings(texts)
 
-    async def _prepare(self, ws: str, nodes: list[VectorNode], embed: bool = True, dimensions: Any = _LOOKUP) -> NodeBatch:
+    async def _prepare(self, ws: str, nodes: list[VectorNode] | NodeColumns, embed: bool = True, dimensions: Any = _LOOKUP) -> NodeBatch:
         """Validate nodes into a NodeBatch, embedding those without a vector. Raises before any write.
 
         Vectors must match ``dimensions`` (by default the workspace's, if it exists and knows it).
@@ -469,7 +473,7 @@ class BaseVectorStore(SearchMethods, MetadataMethods, DumpMethods, ABC):
             checked = await to_thread(validate_nodes, nodes, dims)
         else:
             checked = validate_nodes(nodes, dims)
-        missing = [i for i, v in enumerate(checked.vectors) if v is None]
+        missing = checked.missing()
         if missing:
             if not embed:
                 raise ValidationError(f"node {checked.ids[missing[0]]!r} has no vector")

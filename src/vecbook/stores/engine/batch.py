@@ -9,11 +9,13 @@ from itertools import chain, compress, repeat
 from operator import attrgetter, is_, is_not
 from dataclasses import dataclass
 from typing import Any
+from uuid import uuid4
 
 import numpy as np
 
 from ...errors import DimensionMismatchError, InvalidWorkspaceIdError, ValidationError
 from ...filters import INT64_MAX, INT64_MIN
+from ...columns import NodeColumns
 from ...node import VectorNode
 
 __all__ = ["NodeBatch", "CheckedNodes", "validate_nodes", "validate_workspace_id", "clean_metadata", "check_vector", "check_node_id", "as_node_list"]
@@ -133,7 +135,8 @@ def as_node_list(nodes: VectorNode | Iterable[VectorNode]) -> list[VectorNode]:
 
 @dataclass
 class CheckedNodes:
-    """Nodes that passed validation; ``vectors[i]`` is None where node i still needs embedding."""
+    """Nodes that passed validation; ``vectors[i]`` is None where node i still needs embedding
+    (``vectors`` may be the ``stacked`` matrix itself, when every row has one)."""
 
     ids: list[str]
     contents: list[str]
@@ -141,6 +144,12 @@ class CheckedNodes:
     vectors: list[np.ndarray | None]
     dimensions: int | None
     stacked: np.ndarray | None = None  # ``vectors`` as one matrix, when validation stacked them all
+
+    def missing(self) -> list[int]:
+        """The rows that have no vector yet."""
+        if self.stacked is not None and len(self.stacked) == len(self.ids):
+            return []
+        return [i for i, v in enumerate(self.vectors) if v is None]
 
     def to_batch(self, dimensions: int | None) -> NodeBatch:
         if not self.ids:
@@ -166,24 +175,54 @@ class _Where:
         return str(self).strip(chars)
 
 
-def validate_nodes(nodes: Sequence[VectorNode], dimensions: int | None) -> CheckedNodes:
+def validate_nodes(nodes: Sequence[VectorNode] | NodeColumns, dimensions: int | None) -> CheckedNodes:
     """Check ids, content, metadata and vectors of a batch (pure CPU work, safe in a thread).
 
-    Each column is checked for the whole batch at once (C-level passes, one matrix for
-    the vectors); only if a check fails are the nodes walked one by one, to raise the
+    ``nodes`` is a list of VectorNodes or a NodeColumns (see :func:`_columns_of`); both are
+    checked as columns. Each column is checked for the whole batch at once (C-level passes, one
+    matrix for the vectors); only if a check fails are the rows walked one by one, to raise the
     error a node-by-node check gives (the first problem in node order, non-finite float32
     vectors last), with that node named.
     """
-    ids = list(map(_UNIQUE_ID, nodes))
-    contents = list(map(_CONTENT, nodes))
-    metadatas = VectorNode.stored_metadatas(nodes)
-    vectors = list(map(_VECTOR, nodes))
+    if isinstance(nodes, NodeColumns):
+        ids, contents, metadatas, vectors = _columns_of(nodes)
+    else:
+        ids = list(map(_UNIQUE_ID, nodes))
+        contents = list(map(_CONTENT, nodes))
+        metadatas = VectorNode.stored_metadatas(nodes)
+        vectors = list(map(_VECTOR, nodes))
     try:
-        metadatas = _checked_columns(ids, contents, metadatas)
+        checked_metadatas = _checked_columns(ids, contents, metadatas)
         dims, stacked = _checked_vectors(vectors, dimensions)
     except (_Invalid, ValidationError, ValueError, TypeError, OverflowError):
-        return _validate_each(nodes, dimensions)  # raises, naming the node
-    return CheckedNodes(ids, contents, metadatas, vectors, dims, stacked)
+        return _validate_each(ids, contents, metadatas, vectors, dimensions)  # raises, naming the node
+    return CheckedNodes(ids, contents, checked_metadatas, vectors, dims, stacked)
+
+
+def _columns_of(columns: NodeColumns) -> tuple[list, list, list, list | np.ndarray]:
+    """The four columns of rows handed in as NodeColumns, a column left None filled with a node's default.
+
+    Vectors given as a 2-D array come back as a float32 matrix of this call's own
+    (the caller may change theirs afterwards); otherwise as a list, one item per row.
+    """
+    given = {name: getattr(columns, name) for name in ("ids", "contents", "metadatas", "vectors")}
+    lengths = {name: len(column) for name, column in given.items() if column is not None}
+    if len(set(lengths.values())) > 1:
+        raise ValidationError(f"the columns of NodeColumns differ in length: {lengths}")
+    n = next(iter(lengths.values()), 0)
+    ids = [uuid4().hex for _ in range(n)] if columns.ids is None else list(columns.ids)
+    if set(map(type, ids)) - {str}:  # numpy's str_, say: plain strings are what the backends store
+        ids = [str(i) if isinstance(i, str) else i for i in ids]
+    contents = [""] * n if columns.contents is None else list(columns.contents)
+    metadatas = [{}] * n if columns.metadatas is None else list(columns.metadatas)  # copied when checked
+    vectors = columns.vectors
+    if vectors is None:
+        vectors = [None] * n
+    elif isinstance(vectors, np.ndarray) and vectors.ndim == 2 and vectors.dtype.kind in "fiu":
+        vectors = np.array(vectors, dtype=np.float32, order="C")  # always a copy
+    else:
+        vectors = list(vectors)
+    return ids, contents, metadatas, vectors
 
 
 class _Invalid(Exception):
@@ -226,11 +265,15 @@ def _too_long(node_id: str) -> bool:
     return len(node_id) * 4 > MAX_ID_BYTES and len(node_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES
 
 
-def _checked_vectors(vectors: list, dimensions: int | None) -> tuple[int | None, np.ndarray | None]:
+def _checked_vectors(vectors: list | np.ndarray, dimensions: int | None) -> tuple[int | None, np.ndarray | None]:
     """Check the vectors as one matrix; return the batch's dimensions and that matrix (None if some are missing).
 
     Vectors not given as float32 arrays are converted in ``vectors`` in place.
     """
+    if isinstance(vectors, np.ndarray):  # a matrix from NodeColumns (see _columns_of)
+        if not vectors.shape[1] or (dimensions is not None and vectors.shape[1] != dimensions) or not np.isfinite(vectors).all():
+            raise _Invalid
+        return int(vectors.shape[1]), vectors
     present = list(compress(range(len(vectors)), map(is_not, vectors, repeat(None))))
     if not present:
         return dimensions, None
@@ -248,29 +291,27 @@ def _checked_vectors(vectors: list, dimensions: int | None) -> tuple[int | None,
     return int(matrix.shape[1]), matrix if len(present) == len(vectors) else None
 
 
-def _validate_each(nodes: Sequence[VectorNode], dimensions: int | None) -> CheckedNodes:
-    """Node by node, in order: raises the first problem with the node named (the batch check only says there is one)."""
+def _validate_each(ids: list, contents: list, metadatas: list, vectors: list | np.ndarray, dimensions: int | None) -> CheckedNodes:
+    """Row by row, in order: raises the first problem with the node named (the batch check only says there is one)."""
     checked = CheckedNodes([], [], [], [], dimensions)
     seen: set[str] = set()
     unchecked: list[int] = []  # float32 arrays whose finiteness is checked at the end, all at once
-    for i, node in enumerate(nodes):
-        node_id = node.unique_id
+    for i, (node_id, content, metadata) in enumerate(zip(ids, contents, metadatas)):
         if type(node_id) is not str or not node_id or "\x00" in node_id or len(node_id) * 4 > MAX_ID_BYTES:
             check_node_id(node_id, _Where(i, node_id))
         if node_id in seen:
             raise ValidationError(f"unique_id {node_id!r} appears twice in one batch")
         seen.add(node_id)
-        if not isinstance(node.content, str):
+        if not isinstance(content, str):
             raise ValidationError(f"content must be a string{_Where(i, node_id)}")
         checked.ids.append(node_id)
-        checked.contents.append(node.content)
-        metadata = node.stored_metadata()
+        checked.contents.append(content)
         if metadata is None:
             metadata = {}
         elif not isinstance(metadata, dict):
             raise ValidationError(f"metadata must be a dict (a JSON object), got {type(metadata).__name__}{_Where(i, node_id)}")
         checked.metadatas.append(clean_metadata(metadata, _Where(i, node_id, "metadata")))
-        vector = node.vector
+        vector = vectors[i]
         if vector is None:
             pass
         elif type(vector) is np.ndarray and vector.dtype == np.float32 and vector.ndim == 1 and vector.size:
@@ -288,7 +329,7 @@ def _validate_each(nodes: Sequence[VectorNode], dimensions: int | None) -> Check
         if not finite.all():
             first = unchecked[int(np.argmin(finite))]
             raise ValidationError(f"vector contains NaN or infinity{_Where(first, checked.ids[first])}")
-        if len(unchecked) == len(nodes):
+        if len(unchecked) == len(ids):
             checked.stacked = stacked  # every vector, in order: the batch's matrix as it is
     return checked
 
