@@ -84,14 +84,14 @@ def test_the_bytes_before_the_previous_generation_s_start_are_given_back_and_rep
     assert published(folder)["log_start"] > first_start > 0
     data = log.read_bytes()
     assert data[:first_start] == bytes(first_start)  # freed: a hole on a file system that can punch one
-    store.close()
+    assert data[first_start : first_start + 4] == b"VBL1"  # the previous generation's frames, already in the snapshot
     check(folder, expected)
-    (folder / "meta.json").unlink()
+    (folder / "meta.json").unlink()  # lost while the log holds a hole, dead frames and this generation's
     repairer = LocalVectorStore(store_dir=tmp_path)
     report = repairer.repair("ws")
     assert report["repaired"] and report["skipped_log_bytes"] == 0
-    assert repairer.count("ws") == len(expected)
     repairer.close()
+    check(folder, expected)  # every node, as written
 
 
 def test_where_holes_cannot_be_punched_the_dead_bytes_stay_until_close_and_nothing_is_lost(tmp_path, store, before_copy, monkeypatch):
@@ -201,3 +201,10 @@ def test_the_log_is_copied_by_the_kernel_and_a_cut_source_is_damage(tmp_path, mo
     assert calls and not refused
     with pytest.raises(CorruptedFileError, match="ended before offset"):
         files.copy_log(source, 0, source.stat().st_size + 1, target)
+
+
+@pytest.mark.parametrize("data", [b"", bytes(9), b"VBL1", bytes(7) + b"\x01", bytes(8) + b"ab" + bytes(3), bytes(20) + b"\xff"])
+def test_a_repair_without_meta_json_finds_the_first_byte_after_the_hole_across_chunks(data):
+    from vecbook.stores.local.repair import _first_nonzero
+
+    assert _first_nonzero(data, step=4) == _first_nonzero(data) == len(data) - len(data.lstrip(b"\0"))

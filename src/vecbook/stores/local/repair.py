@@ -129,7 +129,7 @@ def _replay_log(path: Path, start: int | None, table: NodeTable, problems: list[
         problems.append(f"{path} is missing: the writes since the snapshot are lost")
         return []
     if start is None:
-        start = len(data) - len(data.lstrip(b"\0"))
+        start = _first_nonzero(data)
     if start > len(data):
         problems.append(f"{path} is {len(data)} bytes long, but its frames start at offset {start}: the writes since the snapshot are lost")
         return []
@@ -148,6 +148,17 @@ def _replay_log(path: Path, start: int | None, table: NodeTable, problems: list[
             continue  # a torn tail: the write that left it never returned
         problems.append(f"{path}: bytes {begin}-{end} skipped ({why}); the write(s) stored there are lost")
     return skipped
+
+
+def _first_nonzero(data: bytes, step: int = 1 << 20) -> int:
+    """Where the first byte that is not zero is (``len(data)`` if none), a megabyte at a time: no copy of ``data``."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    for lo in range(0, len(view), step):
+        chunk = view[lo : lo + step]
+        first = int(np.argmax(chunk != 0))  # the first True, if the chunk has one
+        if chunk[first]:
+            return lo + first
+    return len(view)
 
 
 def _publish(folder: Path, table: NodeTable, incarnation: str) -> None:
