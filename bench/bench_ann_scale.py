@@ -175,8 +175,7 @@ def index_params(args) -> dict:
 
 
 def build(args) -> dict:
-    from vecbook import LocalVectorStore
-    from vecbook.node import VectorNode
+    from vecbook import LocalVectorStore, NodeColumns
 
     progress = Progress.load(args)
     store = LocalVectorStore(store_dir=args.folder, index="hnsw", index_params=index_params(args))
@@ -194,10 +193,8 @@ def build(args) -> dict:
             continue  # built by an earlier run: generated again for the exact top 10 only
         if stop.requested():
             break
-        batch = [
-            VectorNode.model_construct(unique_id=f"id{start + i}", workspace_id="bench", content="", metadata={"i": start + i}, vector=v)
-            for i, v in enumerate(block)
-        ]
+        rows = range(start, start + len(block))
+        batch = NodeColumns(ids=[f"id{i}" for i in rows], metadatas=[{"i": i} for i in rows], vectors=block)  # the bulk-load path
         t = time.perf_counter()
         store.insert(batch, "bench")
         insert_s += time.perf_counter() - t
