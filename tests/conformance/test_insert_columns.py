@@ -87,6 +87,16 @@ async def test_a_workspace_copied_through_its_columns(make, mode):
     assert np.array_equal(copied.vectors[[rows[i] for i in read.ids]], read.vectors)
 
 
+async def test_a_view_of_a_bigger_array_stays_the_callers(api, ws):
+    """A slice of a user's matrix (a view whose base has more rows) is not taken over by the store."""
+    big = np.ones((3000, 16), dtype=np.float32)
+    await api.insert(NodeColumns(ids=[f"a{i}" for i in range(1000)], vectors=big[:1000]), ws)
+    big[:] = 7
+    await api.insert(NodeColumns(ids=["later"], vectors=np.full((1, 16), 3, np.float32)), ws)
+    assert np.array_equal((await api.get("a0", ws))[0].vector, np.ones(16, np.float32))
+    assert np.all(big == 7)  # the store wrote nothing into the caller's rows
+
+
 async def test_the_callers_arrays_and_dicts_stay_theirs(api, ws):
     given = columns_of(10)
     matrix = given.vectors.astype(np.float32)  # already float32: must still be copied

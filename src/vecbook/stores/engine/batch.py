@@ -202,9 +202,10 @@ def validate_nodes(nodes: Sequence[VectorNode] | NodeColumns, dimensions: int | 
 def _columns_of(columns: NodeColumns) -> tuple[list, list, list, list | np.ndarray]:
     """The four columns of rows handed in as NodeColumns, a column left None filled with a node's default.
 
-    Vectors given as a 2-D array come back as a C-contiguous float32 matrix: the caller's own
-    if it is one already (not copied: a load of 1M rows in one call held 1.5 GB more without
-    it; every backend copies what it keeps); otherwise as a list, one item per row.
+    Vectors given as a 2-D array come back as a float32 matrix of this call's own, always a copy
+    (as a list of nodes is stacked into one): a view of the caller's array could be taken over
+    by a table (``RamMatrix.adopt`` keeps a buffer with spare rows), and the caller may change
+    theirs afterwards. Otherwise the vectors come back as a list, one item per row.
     """
     given = {name: getattr(columns, name) for name in ("ids", "contents", "metadatas", "vectors")}
     lengths = {name: len(column) for name, column in given.items() if column is not None}
@@ -220,7 +221,7 @@ def _columns_of(columns: NodeColumns) -> tuple[list, list, list, list | np.ndarr
     if vectors is None:
         vectors = [None] * n
     elif isinstance(vectors, np.ndarray) and vectors.ndim == 2 and vectors.dtype.kind in "fiu":
-        vectors = np.asarray(vectors, dtype=np.float32, order="C")
+        vectors = np.array(vectors, dtype=np.float32, order="C")  # a copy: see above
     else:
         vectors = list(vectors)
     return ids, contents, metadatas, vectors
