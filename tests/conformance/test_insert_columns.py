@@ -47,10 +47,12 @@ async def test_columns_are_stored_as_the_same_nodes_would_be(make, mode):
 
 async def test_columns_replace_nodes_with_the_same_id(api, ws):
     await api.insert(many(20), ws)
-    changed = NodeColumns(ids=["p3", "new"], contents=["three", "fresh"], metadatas=[{"k": 3}, None], vectors=np.ones((2, 16), np.float32))
+    ids = np.array(["p3", "new"])  # numpy strings, as a column of an array gives them
+    changed = NodeColumns(ids=ids, contents=["three", "fresh"], metadatas=[{"k": 3}, None], vectors=np.ones((2, 16), np.float32))
     await api.insert(changed, ws)
     assert await api.count(ws) == 21
     three, fresh = await api.get(["p3", "new"], ws)
+    assert type(fresh.unique_id) is str and "new" in (await api.read_columns(ws, columns=["ids"])).ids
     assert (three.content, three.metadata, fresh.metadata) == ("three", {"k": 3}, {})
     assert np.array_equal(three.vector, np.ones(16, np.float32))
 
