@@ -203,9 +203,8 @@ def _columns_of(columns: NodeColumns) -> tuple[list, list, list, list | np.ndarr
     """The four columns of rows handed in as NodeColumns, a column left None filled with a node's default.
 
     Vectors given as a 2-D array come back as a float32 matrix of this call's own, always a copy
-    (as a list of nodes is stacked into one): a view of the caller's array could be taken over
-    by a table (``RamMatrix.adopt`` keeps a buffer with spare rows), and the caller may change
-    theirs afterwards. Otherwise the vectors come back as a list, one item per row.
+    (as a list of nodes is stacked into one): what is checked is what is written, whatever the
+    caller does with theirs meanwhile. Otherwise they come back as a list, one item per row.
     """
     given = {name: getattr(columns, name) for name in ("ids", "contents", "metadatas", "vectors")}
     lengths = {name: len(column) for name, column in given.items() if column is not None}

@@ -176,12 +176,6 @@ class RamMatrix(MatrixStorage):
     def empty(self, capacity: int, dims: int) -> np.ndarray:
         return np.empty((capacity, dims), dtype=np.float32)
 
-    def adopt(self, vectors: np.ndarray) -> np.ndarray:
-        base = vectors.base if vectors.base is not None and vectors.base.ndim == 2 else None
-        if base is not None and vectors.flags.writeable and base.shape[0] > len(vectors) and vectors.ctypes.data == base.ctypes.data:
-            return base  # a buffer with spare rows, handed over by the snapshot reader
-        return super().adopt(vectors)
-
 
 class FileMatrix(MatrixStorage):
     """An unlinked scratch file in ``folder``, mapped shared: page cache, not anonymous RAM.
