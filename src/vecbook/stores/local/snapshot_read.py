@@ -27,11 +27,10 @@ _PARALLEL_BYTES = 8 << 20  # vectors at least this big are read and verified in 
 _CRC_THREADS = 4  # at most this many threads compute the checksums of a big vector file
 
 
-def read_snapshot(prefix: Path, info: dict[str, Any], dimensions: int | None, spare: float = 0.25) -> NodeBatch:
+def read_snapshot(prefix: Path, info: dict[str, Any], dimensions: int | None) -> NodeBatch:
     """Read and verify a snapshot described by ``info`` (from ``meta.json``).
 
-    Its vectors are the first rows of a buffer with ``spare`` extra capacity. Both
-    files are opened first (a compaction may delete them once they are open: they
+    Both files are opened first (a compaction may delete them once they are open: they
     stay readable), then the vectors are read and checked in a second thread while
     the JSON is parsed here; file reads and ``crc32`` release the GIL. Raises
     FileNotFoundError if a file is gone (a concurrent compaction: the caller starts
@@ -41,8 +40,8 @@ def read_snapshot(prefix: Path, info: dict[str, Any], dimensions: int | None, sp
     json_path, f32_path = prefix.with_suffix(".json"), prefix.with_suffix(".f32")
     n, dims = info["rows"], dimensions or 0
     with open(json_path, "rb") as jf, open(f32_path, "rb", buffering=0) as vf:
-        buffer = np.empty((n + max(1024, int(n * spare)), dims), dtype="<f4")
-        target = memoryview(buffer[:n]).cast("B") if n * dims else memoryview(bytearray())
+        buffer = np.empty((n, dims), dtype="<f4")
+        target = memoryview(buffer).cast("B") if n * dims else memoryview(bytearray())
         read_vectors = _vector_reader(vf, target, info["f32"], f32_path)
         if len(target) >= _PARALLEL_BYTES:
             worker = _Worker(read_vectors)
@@ -54,7 +53,7 @@ def read_snapshot(prefix: Path, info: dict[str, Any], dimensions: int | None, sp
             read_vectors()
             columns = _read_columns(jf.read(), info, json_path)
     ids, contents, metadatas = columns
-    return NodeBatch(ids, contents, metadatas, buffer[:n])
+    return NodeBatch(ids, contents, metadatas, buffer)
 
 
 def _read_columns(raw: bytes, info: dict[str, Any], path: Path) -> tuple[list, list, list]:
@@ -161,7 +160,7 @@ class _Worker:
             raise self._error
 
 
-def read_legacy_snapshot(prefix: Path, spare: float = 0.25) -> NodeBatch:
+def read_legacy_snapshot(prefix: Path) -> NodeBatch:
     """Read a snapshot of format 1 (one JSON object, no checksums): only its shape can be checked."""
     json_path, f32_path = prefix.with_suffix(".json"), prefix.with_suffix(".f32")
     with open(json_path, "rb") as jf, open(f32_path, "rb") as vf:
@@ -173,9 +172,9 @@ def read_legacy_snapshot(prefix: Path, spare: float = 0.25) -> NodeBatch:
         except (ValueError, KeyError, TypeError) as exc:
             raise damaged(json_path, f"cannot read snapshot {json_path}: {exc}") from exc
         n = len(ids)
-        buffer = np.empty((n + max(1024, int(n * spare)), dims), dtype="<f4")
-        got = vf.readinto(memoryview(buffer[:n]).cast("B")) if n * dims else 0
+        buffer = np.empty((n, dims), dtype="<f4")
+        got = vf.readinto(memoryview(buffer).cast("B")) if n * dims else 0
         extra = vf.read(1)
     if got != n * dims * 4 or extra or not len(contents) == len(metadatas) == n:
         raise damaged(f32_path, f"snapshot {prefix}: vector file does not hold {n} vectors of {dims} dimensions")
-    return NodeBatch(ids, contents, metadatas, buffer[:n])
+    return NodeBatch(ids, contents, metadatas, buffer)
