@@ -5,14 +5,15 @@ thresholds: the background compactions publish generations whose log continues i
 last one's file, and free the dead bytes before it. Readers in two other processes (one
 store kept open, one opened afresh for each read) check whole batches they know were
 acknowledged, vector for vector. What a user checks: no read fails or sees a batch in
-part, counts never go back, the disk is given back during the load, and after close a
-fresh open holds every node.
+part, counts never go back, the disk is given back during the load, a repair that lost
+meta.json keeps every node, and after close a fresh open holds every node.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -82,6 +83,20 @@ def test_readers_follow_a_bulk_load_at_a_users_size_and_the_log_gives_its_disk_b
         assert int(problems) == 0 and int(reads) >= 3, example
     assert max(starts) > 0, "no generation continued the last one's log: this test checks nothing new"
     assert freed > 64 << 20, f"the log's dead bytes were not given back during the load (at most {freed} bytes)"
+
+    writer.wait_for_compaction()
+    lost = tmp_path / "lost" / "ws"  # the store as the load left it, then without its meta.json
+    shutil.copytree(folder, lost)
+    (lost / "meta.json").unlink()
+    repairer = LocalVectorStore(store_dir=lost.parent)
+    report = repairer.repair("ws")  # finds the first frame after the freed prefix of the log
+    assert report["repaired"] and report["skipped_log_bytes"] == 0
+    assert repairer.count("ws") == CALLS * BATCH
+    got = repairer.read_columns("ws", node_ids=[f"b{CALLS - 1}-{i}" for i in range(BATCH)], columns=["vectors"])
+    assert np.array_equal(got.vectors, columns(CALLS - 1).vectors)
+    repairer.close()
+    shutil.rmtree(lost.parent)
+
     writer.close()
     assert os.path.getsize(folder / log_name(json.loads((folder / "meta.json").read_text())["generation"])) == 0  # compacted
 
