@@ -88,7 +88,7 @@ class SnapshotRows:
         """Columns ``names`` (of ``"ids"``, ``"contents"``, ``"metadatas"``) of ``rows``, decoding only those rows."""
         rows = np.asarray(rows, dtype=np.int64)
         spans, line_starts = self._indexed(lambda index: index.row_spans(rows))
-        return [self._values(rows, _COLUMNS.index(name), spans, line_starts) for name in names]
+        return self._values(rows, [_COLUMNS.index(name) for name in names], spans, line_starts)
 
     def find(self, ids: Sequence[str]) -> np.ndarray:
         """The row of each id (-1 where it is not a row here)."""
@@ -124,21 +124,25 @@ class SnapshotRows:
         lines = (self._text[start:end] for start, end in self.spans[1:])
         return build_row_index(self.path.with_suffix(".rix"), self._info, self.chunk_rows, lines, ids)
 
-    def _values(self, rows: np.ndarray, column: int, row_spans: np.ndarray, line_starts: np.ndarray) -> list:
-        """One column of ``rows`` (``row_spans``: theirs), decoded (their lines' checksums verified first)."""
+    def _values(self, rows: np.ndarray, columns: list[int], row_spans: np.ndarray, line_starts: np.ndarray) -> list[list]:
+        """The ``columns`` of ``rows`` (``row_spans``: theirs), decoded in one pass (their lines' checksums verified first)."""
         lines = rows // self.chunk_rows + 1
         self._verify(lines)
         at = line_starts[lines]
-        starts = (at + row_spans[:, 2 * column].astype(np.int64)).tolist()
-        ends = (at + row_spans[:, 2 * column + 1].astype(np.int64)).tolist()
-        text = self._text
+        text, pieces = self._text, []
+        for column in columns:
+            starts = (at + row_spans[:, 2 * column].astype(np.int64)).tolist()
+            ends = (at + row_spans[:, 2 * column + 1].astype(np.int64)).tolist()
+            pieces += [text[s:e] for s, e in zip(starts, ends)]
+        asked = ", ".join(_COLUMNS[c] for c in columns)
         try:
-            values = json.loads(b"[" + b",".join([text[s:e] for s, e in zip(starts, ends)]) + b"]")
+            values = json.loads(b"[" + b",".join(pieces) + b"]")
         except ValueError as exc:  # lines that pass their checksums: the index or the writer is wrong
-            raise damaged(self.path, f"{self.path}: the {_COLUMNS[column]} of {len(rows)} rows cannot be parsed: {exc}") from exc
-        if len(values) != len(rows):
-            raise damaged(self.path, f"{self.path}: the {_COLUMNS[column]} of {len(rows)} rows read as {len(values)} values")
-        return values
+            raise damaged(self.path, f"{self.path}: the {asked} of {len(rows)} rows cannot be parsed: {exc}") from exc
+        if len(values) != len(pieces):
+            raise damaged(self.path, f"{self.path}: the {asked} of {len(rows)} rows read as {len(values)} values")
+        n = len(rows)
+        return [values[i * n : (i + 1) * n] for i in range(len(columns))]
 
     def _verify(self, lines: np.ndarray) -> None:
         """Check the checksum of each of these lines not checked yet."""
