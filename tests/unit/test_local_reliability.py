@@ -152,6 +152,30 @@ def test_an_insert_whose_write_fails_raises_storage_error_and_leaves_nothing(tmp
     assert ids(LocalVectorStore(store_dir=tmp_path)) == {"n0", "n2"}
 
 
+def test_a_reader_of_the_process_sees_a_write_only_once_its_fsync_is_done(tmp_path, monkeypatch):
+    """The table changes while the frame is fsynced (log_append.py): readers must wait for the fsync."""
+    s = LocalVectorStore(store_dir=tmp_path)
+    s.create_workspace("ws")
+    s.insert([node(i) for i in range(10)], "ws")
+    log = tmp_path / "ws" / "log-000000.bin"
+    real = os.fsync
+    seen, reader = [], []
+
+    def slow_fsync(fd):
+        if not reader and os.readlink(f"/proc/self/fd/{fd}") == str(log):
+            reader.append(threading.Thread(target=lambda: seen.append(s.count("ws"))))
+            reader[0].start()
+            time.sleep(0.5)  # the helper applies the write meanwhile; the reader must not see it yet
+            seen.append("fsynced")
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    s.insert([node(i) for i in range(10, 15)], "ws")
+    monkeypatch.setattr(os, "fsync", real)
+    reader[0].join(10)
+    assert seen == ["fsynced", 15]
+
+
 def test_a_reader_forgets_a_write_its_writer_took_back(tmp_path, monkeypatch):
     writer, reader = LocalVectorStore(store_dir=tmp_path), LocalVectorStore(store_dir=tmp_path)
     writer.create_workspace("ws")

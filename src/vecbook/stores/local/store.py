@@ -22,8 +22,9 @@ right after the snapshot's rows (``engine/matrix.py``: page cache, not anonymous
 durable state: gone with the process, even after ``kill -9``). Searches never touch the disk beyond a ``stat`` and an ``fstat`` that pick up other
 processes' writes. A write
 waits its turn among this process's writers, takes the file lock (waiting at most
-``lock_timeout``), catches up with the log, appends one frame, fsyncs it and only
-then changes the table and returns: an acknowledged write survives ``kill -9``. A
+``lock_timeout``), catches up with the log, appends one frame, fsyncs it while a
+helper thread changes the table (no reader sees the change before the fsync is done),
+and returns: an acknowledged write survives ``kill -9``. A
 write whose append or fsync fails (disk full, EIO) is truncated off the log before
 :class:`StorageError` is raised: a call that raised has not happened.
 
@@ -113,7 +114,7 @@ from .files import (
     write_durably,
     write_meta,
 )
-from .log_append import append_frame, take_back
+from .log_append import append_frame
 from .logfile import (
     FRAME_HEADER,
     encode_delete,
@@ -342,10 +343,11 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
         await to_thread(self._write, ws, write, lambda t: t.delete(ids))
 
     def _write(self, ws: str, make_frame, apply) -> None:
-        """Holding the workspace and caught up: ``make_frame(table)`` (a frame's pieces) → append + fsync → ``apply(table)``.
+        """Holding the workspace and caught up: ``make_frame(table)`` (a frame's pieces) → append → fsync,
+        with ``apply(table)`` run meanwhile in a helper thread (see ``log_append.py``).
 
-        A call that raises has not happened: a failed append is truncated off, and so is
-        the frame of an apply that failed (the table is then rebuilt from the files).
+        A call that raises has not happened: its frame is truncated off, and a table that
+        ``apply`` had begun to change is rebuilt from the files.
         """
         state = self._state(ws)
         with self._writing(ws, state):
@@ -354,12 +356,12 @@ class LocalVectorStore(CatchUp, Compaction, TableStore):
                 return
             path = self._dir(ws) / log_name(state.generation)
             start = state.offset
-            append_frame(path, start, frame)
+            applying = []
             try:
-                apply(state.table)
-            except BaseException as exc:
-                state.needs_reload = True  # the table may be part-changed: rebuild it from the files
-                take_back(path, start, exc)
+                append_frame(path, start, frame, lambda: (applying.append(True), apply(state.table)))
+            except BaseException:
+                if applying:
+                    state.needs_reload = True  # the table may be changed, the log not: rebuild it from the files
                 raise
             state.offset, state.tail, state.wrote = start + sum(map(len, frame)), (start, bytes(frame[0][:FRAME_HEADER])), True
             self._maybe_compact(ws, state)
