@@ -7,7 +7,7 @@ file lock and its table's lock (``store.py``).
 
 While the frame is fsynced, the write is applied to the table in a helper thread: the
 disk and the CPU work at once (a 1,000-row frame's fsync takes about as long as applying
-it: a 1M bulk load runs ~20 % faster). The helper applies it, not the writer, because
+it: a 1M bulk load runs 5–20 % faster). The helper applies it, not the writer, because
 the writer releases the GIL inside ``fsync`` at once, where a helper waiting to fsync
 could wait for the GIL while the writer applies. The writer holds the table's lock
 throughout, so no reader sees the change before the frame is durable, and a write that
