@@ -3,8 +3,9 @@
 250,000 nodes of 384 dimensions, 1,000 a call as ``NodeColumns``, with the store's own
 thresholds: the background compactions publish generations whose log continues in the
 last one's file, and free the dead bytes before it. Readers in two other processes (one
-store kept open, one opened afresh for each read) check whole batches they know were
-acknowledged, vector for vector. What a user checks: no read fails or sees a batch in
+store kept open, one opened afresh for each read) and a thread of the writer's own process
+(which reads the table the writes change while their frames are fsynced) check whole
+batches they know were acknowledged, vector for vector. What a user checks: no read fails or sees a batch in
 part, counts never go back, the disk is given back during the load, a repair that lost
 meta.json keeps every node, and after close a fresh open holds every node.
 """
@@ -16,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 
 import numpy as np
 
@@ -59,24 +61,51 @@ def columns(k: int) -> NodeColumns:
                        metadatas=[{"batch": k, "i": i} for i in range(BATCH)], vectors=vectors)
 
 
+def read_in_the_writers_process(writer: LocalVectorStore, acked: list[int], done: threading.Event, problems: list) -> None:
+    """Counts never go back nor below what was acknowledged; the last acknowledged batch reads whole."""
+    last = reads = 0
+    while not done.is_set() or reads < 3:
+        k = acked[0]  # batches 0..k-1 were acknowledged before this read
+        try:
+            n = writer.count("ws")
+            if n < last or n % BATCH or n < k * BATCH:
+                problems.append(f"count {n} after {last}, with {k} batches acknowledged")
+            last = n
+            got = writer.read_columns("ws", node_ids=[f"b{k - 1}-{i}" for i in range(BATCH)], columns=["ids", "vectors"])
+            if len(got) != BATCH or not np.array_equal(got.vectors, columns(k - 1).vectors):
+                problems.append(f"batch {k - 1}: {len(got)} nodes, not all as written")
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            problems.append(repr(exc))
+        reads += 1
+    problems.append(reads)
+
+
 def test_readers_follow_a_bulk_load_at_a_users_size_and_the_log_gives_its_disk_back(tmp_path):
     folder, done = tmp_path / "ws", tmp_path / "done"
     writer = LocalVectorStore(store_dir=tmp_path)
     writer.create_workspace("ws")
     writer.insert(columns(0), "ws")
+    acked, loaded, own = [1], threading.Event(), []
+    own_reader = threading.Thread(target=read_in_the_writers_process, args=(writer, acked, loaded, own))
+    own_reader.start()
     readers = [subprocess.Popen([sys.executable, "-c", READER, str(tmp_path), str(done), mode], env=CHILD_ENV, cwd=ROOT,
                                 stdout=subprocess.PIPE, text=True) for mode in ("keep", "fresh")]
     starts, freed = set(), 0
     try:
         for k in range(1, CALLS):
             writer.insert(columns(k), "ws")
+            acked[0] = k + 1
             meta = json.loads((folder / "meta.json").read_text())
             starts.add(meta["log_start"])
             log = os.stat(folder / log_name(meta["generation"]))
             freed = max(freed, log.st_size - log.st_blocks * 512)
     finally:
         done.touch()
+        loaded.set()
         outputs = [reader.communicate(timeout=300)[0] for reader in readers]
+        own_reader.join(300)
+    print("reader in the writer's process:", own[-1:], "reads;", own[:-1][:1])
+    assert own[:-1] == [] and own[-1] >= 3
     for output in outputs:
         print("reader:", output.strip(), "| log starts seen:", sorted(starts), "| freed at most:", freed)
         reads, problems, example = output.split(" ", 2)

@@ -29,6 +29,10 @@ __all__ = ["SnapshotRows", "extend_ids", "read_ids", "write_ids"]
 _COLUMNS = ("ids", "contents", "metadatas")  # the order of a line's lists, and of a row's spans
 
 
+def _named(columns: list[int]) -> str:
+    return ", ".join(_COLUMNS[c] for c in columns)
+
+
 class SnapshotRows:
     """The rows of a snapshot's JSON lines: some rows decoded through the row index, or every row."""
 
@@ -134,13 +138,12 @@ class SnapshotRows:
             starts = (at + row_spans[:, 2 * column].astype(np.int64)).tolist()
             ends = (at + row_spans[:, 2 * column + 1].astype(np.int64)).tolist()
             pieces += [text[s:e] for s, e in zip(starts, ends)]
-        asked = ", ".join(_COLUMNS[c] for c in columns)
         try:
             values = json.loads(b"[" + b",".join(pieces) + b"]")
         except ValueError as exc:  # lines that pass their checksums: the index or the writer is wrong
-            raise damaged(self.path, f"{self.path}: the {asked} of {len(rows)} rows cannot be parsed: {exc}") from exc
+            raise damaged(self.path, f"{self.path}: the {_named(columns)} of {len(rows)} rows cannot be parsed: {exc}") from exc
         if len(values) != len(pieces):
-            raise damaged(self.path, f"{self.path}: the {asked} of {len(rows)} rows read as {len(values)} values")
+            raise damaged(self.path, f"{self.path}: the {_named(columns)} of {len(rows)} rows read as {len(values)} values")
         n = len(rows)
         return [values[i * n : (i + 1) * n] for i in range(len(columns))]
 
