@@ -1,13 +1,13 @@
 """A store built by bench_ann_scale.py, as a user meets it after a cold open: scores, first writes, the map.
 
-    python bench/bench_scale_after_open.py --folder /tmp/annscale [--quantization int8] [--no-map]
+    python bench/bench_scale_after_open.py --folder /tmp/annscale [--quantization int8] [--no-map] [--waiting 5000,20000]
 
 In a fresh process: open to the first answer; exact scores of the ANN hits against float32
 dot products of their stored vectors (the goal: equal within 1e-5); the first and second
 single-node insert after the open (the matrix grows in place, see ``engine/matrix.py``, and
 the write waits beside the mapped graph, see ``engine/table_index.py``), then both nodes
-deleted again; queries with 5,000 writes waiting beside the graph (a near twin of each query
-among them: is it the top hit?), then those deleted; and the
+deleted again; queries with 5,000 writes waiting beside the graph (``--waiting``: written in
+calls of 1,000, a near twin of each query among them: is it the top hit?), then those deleted; and the
 explorer map's read of the workspace (``MapState``: the stratified sample above
 ``max_points``, then PCA) with its time and the peak anonymous RSS while it reads. Prints
 one JSON object with ``/proc/loadavg``.
@@ -79,8 +79,9 @@ def query_figures(store, queries: np.ndarray, truth: np.ndarray | None = None, t
     return out
 
 
-def waiting_writes(store, queries: np.ndarray, n: int) -> dict:
-    """``n`` nodes written after the open (a near twin of each query among them), searched, then deleted."""
+def waiting_writes(store, queries: np.ndarray, n: int, per_call: int = 1000) -> dict:
+    """``n`` nodes written after the open in calls of ``per_call`` (a near twin of each query among them),
+    searched, then deleted. The slowest call shows a fold: the mapped graph copied into RAM."""
     from bench_ann_scale import stream
 
     from vecbook.node import VectorNode
@@ -90,8 +91,8 @@ def waiting_writes(store, queries: np.ndarray, n: int) -> dict:
     twins = queries + rng.standard_normal(queries.shape).astype(np.float32) * (0.05 / np.sqrt(DIMS))
     vectors[: len(queries)] = twins / np.linalg.norm(twins, axis=1, keepdims=True)
     batch = [VectorNode(unique_id=f"waiting-{i}", content="", metadata={"i": -1}, vector=v) for i, v in enumerate(vectors)]
-    out: dict = {}
-    _, out["insert_s"] = timed(lambda: store.insert(batch, "bench"))
+    calls = [timed(lambda part=part: store.insert(batch[part : part + per_call], "bench"))[1] for part in range(0, n, per_call)]
+    out: dict = {"insert_s": sum(calls), "call_ms_median": float(np.median(calls) * 1e3), "call_ms_max": max(calls) * 1e3}
     out["queries"] = query_figures(store, queries, twins=[f"waiting-{i}" for i in range(len(queries))])
     index = store._state("bench").table.index
     out["graph_still_a_map"] = bool(index is not None and index.viewed)
@@ -104,7 +105,9 @@ def main() -> None:
     parser.add_argument("--folder", required=True)
     parser.add_argument("--quantization", default="int8", choices=["int8", "binary", "none"])
     parser.add_argument("--no-map", action="store_true")
+    parser.add_argument("--waiting", default="5000", help="nodes written after the open, searched, deleted: one run per count")
     args = parser.parse_args()
+    args.waiting = [int(n) for n in args.waiting.split(",")]
     from vecbook import LocalVectorStore
     from vecbook.node import VectorNode
 
@@ -125,7 +128,8 @@ def main() -> None:
     _, out["second_insert_s"] = timed(lambda: store.insert(new[1], "bench"))
     out["anon_peak_writes_gb"] = peak.stop()
     _, out["delete_both_s"] = timed(lambda: store.delete([n.unique_id for n in new], "bench"))
-    out["with_5000_waiting"] = waiting_writes(store, queries[20:120], 5000)
+    for n in args.waiting:
+        out[f"with_{n}_waiting"] = waiting_writes(store, queries[20:120], n)
     if not args.no_map:
         from vecbook.widgets.map_state import MapState
 

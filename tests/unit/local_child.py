@@ -54,6 +54,7 @@ def run_crash(store_dir: str, seed: int, append_only: bool = False, indexed: boo
     ops = crash_ops(seed, append_only)
     if indexed:
         table_index.UNINDEXED_MAX = 400  # some compactions fold and save the whole graph, most carry it over
+        table_index.WAITING_SHARE = 1 << 30
         local.CHECKPOINT_BYTES = 0  # the close below saves the graph
         for op in [next(ops) for _ in range(30)]:  # saved with its graph, then opened again: the graph a map
             _run(store, op)

@@ -11,7 +11,7 @@ import pytest
 import vecbook
 from vecbook import LocalVectorStore, MemoryVectorStore, VectorNode
 from vecbook.errors import MissingDependencyError, ValidationError
-from vecbook.stores.engine import ann
+from vecbook.stores.engine import ann, table_index
 from vecbook.stores import local as local_module  # the backend's tunables
 
 DIMS = 32
@@ -52,6 +52,27 @@ def test_bad_index_arguments_are_refused():
         MemoryVectorStore(index="hnsw", index_params={"M": 0})
     with pytest.raises(ValidationError):
         MemoryVectorStore(index="hnsw", index_params={"efSearch": 10})
+
+
+def graph_work(monkeypatch) -> list[tuple[str, int]]:
+    """What the tables do to their big graphs from now on: ("build", rows) for a graph built from the
+    table's rows, ("copy", rows) for a mapped graph copied into RAM. Adds to the small graph of the
+    rows waiting beside a mapped one are not listed."""
+    work: list[tuple[str, int]] = []
+    real_build, real_writable = table_index.TableIndex._build_index, ann.HnswIndex._writable
+
+    def build(self, live):
+        work.append(("build", len(live)))
+        return real_build(self, live)
+
+    def writable(self):
+        if self.viewed:
+            work.append(("copy", len(self)))
+        return real_writable(self)
+
+    monkeypatch.setattr(table_index.TableIndex, "_build_index", build)
+    monkeypatch.setattr(ann.HnswIndex, "_writable", writable)
+    return work
 
 
 requires_usearch = pytest.mark.skipif(importlib.util.find_spec("usearch") is None, reason="needs the ann extra (usearch)")
@@ -166,9 +187,7 @@ def test_local_saves_the_index_beside_each_snapshot_and_loads_it(tmp_path, small
     expected = [ids(h) for h in store.batch_search(unit_vectors(20, seed=10), "w", top_k=5)]
     store.close()
 
-    built = []
-    real_add = ann.HnswIndex.add
-    monkeypatch.setattr(ann.HnswIndex, "add", lambda self, labels, vectors: (built.append(len(labels)), real_add(self, labels, vectors)))
+    built = graph_work(monkeypatch)
     reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     assert [ids(h) for h in reopened.batch_search(unit_vectors(20, seed=10), "w", top_k=5)] == expected
     assert built == []  # the saved graph was loaded as a map; the log's 10 nodes wait beside it
@@ -250,9 +269,7 @@ def test_close_saves_an_index_that_ran_ahead_of_the_snapshot(tmp_path, monkeypat
     store.close()
     assert snapshot_files(tmp_path / "w", ".usearch") == ["snap-000000.usearch"]
 
-    built = []
-    real_add = ann.HnswIndex.add
-    monkeypatch.setattr(ann.HnswIndex, "add", lambda self, labels, vectors: (built.append(len(labels)), real_add(self, labels, vectors)))
+    built = graph_work(monkeypatch)
     reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     reopened.insert(nodes(unit_vectors(3, seed=13), start=7000), "w")
     assert built == [] and reopened._state("w").table.index.viewed  # the graph came from disk; the write waits beside it
@@ -426,9 +443,7 @@ def test_an_index_saved_with_other_settings_is_rebuilt_once_and_says_so(tmp_path
     assert sidecar_text in (tmp_path / "w" / "snap-000001.ann.json").read_text()  # replaced by close(), small as it is
 
     caplog.clear()
-    built = []
-    real_add = ann.HnswIndex.add
-    monkeypatch.setattr(ann.HnswIndex, "add", lambda self, labels, vectors: (built.append(len(labels)), real_add(self, labels, vectors)))
+    built = graph_work(monkeypatch)
     with caplog.at_level("WARNING", logger="vecbook.ann"):
         again = LocalVectorStore(store_dir=tmp_path, index="hnsw", **change)
         assert len(exact & set(ids(again.search_by_vector(query, "w", top_k=10)))) >= 9

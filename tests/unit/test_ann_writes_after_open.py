@@ -11,10 +11,10 @@ import json
 import numpy as np
 import pytest
 
-from tests.unit.test_ann import WIDE, ids, nodes, requires_usearch, small_compactions, unit_vectors, wide_vectors  # noqa: F401 - a fixture
+from tests.unit.test_ann import WIDE, graph_work, ids, nodes, requires_usearch, small_compactions, unit_vectors, wide_vectors  # noqa: F401 - a fixture
 from vecbook import LocalVectorStore, MemoryVectorStore, VectorNode
 from vecbook.stores import local as local_module
-from vecbook.stores.engine import ann, table_index
+from vecbook.stores.engine import ann, ann_files, table_index
 
 
 def reopened_with_a_map(tmp_path, params: dict, data: list) -> LocalVectorStore:
@@ -28,13 +28,6 @@ def reopened_with_a_map(tmp_path, params: dict, data: list) -> LocalVectorStore:
     return reopened
 
 
-def counting_adds(monkeypatch) -> list:
-    built: list = []
-    real_add = ann.HnswIndex.add
-    monkeypatch.setattr(ann.HnswIndex, "add", lambda self, labels, vectors: (built.append(len(labels)), real_add(self, labels, vectors)))
-    return built
-
-
 @requires_usearch
 @pytest.mark.parametrize("quantization", [None, "int8"])
 def test_writes_beside_a_mapped_graph_agree_with_exact_search(tmp_path, small_compactions, monkeypatch, quantization):
@@ -45,7 +38,7 @@ def test_writes_beside_a_mapped_graph_agree_with_exact_search(tmp_path, small_co
     exact = MemoryVectorStore()
     exact.create_workspace("w")
     exact.insert(data, "w")
-    built = counting_adds(monkeypatch)
+    built = graph_work(monkeypatch)
     rng = np.random.default_rng(21)
     live, moved, deleted, fresh = {n.unique_id for n in data}, {}, set(), {}
     vectors = {n.unique_id: n.vector for n in data}
@@ -76,7 +69,8 @@ def test_writes_beside_a_mapped_graph_agree_with_exact_search(tmp_path, small_co
             assert ids(store.search_by_vector(node.vector, "w", top_k=1)) == [node.unique_id]
     table = store._state("w").table
     index = table.index
-    assert built == [] and index.viewed and index.nbytes == 0  # nothing copied, nothing added to the graph
+    assert built == [] and index.viewed and index.nbytes == 0  # nothing copied, nothing added to the big graph
+    assert len(table._side) == len(table._unindexed) == len(moved) + len(fresh)  # the small graph holds what waits
     assert (np.diff(table._labels[: table.n_rows]) > 0).all()
     assert store.count("w") == exact.count("w") == len(live)
     for node_id, vector in [*moved.items(), *fresh.items()]:  # each written node is found at its new place
@@ -119,23 +113,31 @@ def test_searches_between_writes_see_the_waiting_rows_as_they_are_now(tmp_path, 
 
 
 @requires_usearch
-def test_waiting_writes_go_into_the_graph_past_the_limit(tmp_path, small_compactions, monkeypatch):
-    from vecbook.stores.engine import table_index
-
+def test_waiting_writes_go_into_the_graph_once_it_holds_too_many_stale_entries(tmp_path, small_compactions, monkeypatch):
+    """Deleted and rewritten rows leave stale entries in the mapped graph (each costs a search a spare
+    candidate); past the limit the write folds. New rows alone never do: they wait in the small graph."""
     monkeypatch.setattr(table_index, "UNINDEXED_MAX", 20)
-    store = reopened_with_a_map(tmp_path, WIDE, nodes(unit_vectors(2000)))
-    built = counting_adds(monkeypatch)
-    store.insert(nodes(unit_vectors(12, seed=30), start=5000), "w")
-    store.delete(["n1", "n2", "n3"], "w")
-    index = store._state("w").table.index
-    assert built == [] and index.viewed
-    store.delete([f"n500{i}" for i in range(5)], "w")  # never in the graph: nothing to take out of it
-    assert len(store._state("w").table._unindexed) + len(store._state("w").table._gone) == 7 + 3
-    store.insert(nodes(unit_vectors(11, seed=31), start=6000), "w")  # 21 changes: past the limit
-    assert built == [18] and not index.viewed  # the 7 waiting and the 11 new went in at once
-    assert len(index) == 2000 + 18 - 3  # the deleted ones left the graph
-    assert ids(store.search_by_vector(unit_vectors(12, seed=30)[7], "w", top_k=1)) == ["n5007"]
-    assert "n2" not in ids(store.search_by_vector(unit_vectors(2000)[2], "w", top_k=10))
+    monkeypatch.setattr(table_index, "WAITING_SHARE", 1 << 30)  # no share of the graph's rows above that
+    vectors = unit_vectors(2000)
+    store = reopened_with_a_map(tmp_path, WIDE, nodes(vectors))
+    built = graph_work(monkeypatch)
+    store.insert(nodes(unit_vectors(52, seed=30), start=5000), "w")  # more new rows than the limit
+    store.delete(["n1", "n2", "n3"], "w")  # 3 stale
+    table = store._state("w").table
+    index = table.index
+    assert built == [] and index.viewed and len(table._side) == 52  # the new rows wait in the small graph
+    store.delete([f"n500{i}" for i in range(5)], "w")  # never in the big graph: taken out of the small one
+    assert len(table._side) == 47 and len(table._gone) == 3
+    rewritten = [VectorNode(unique_id=f"n{i}", content="again", vector=v) for i, v in zip(range(10, 26), unit_vectors(16, seed=31))]
+    store.insert(rewritten, "w")
+    store.insert(rewritten[:4], "w")  # rewritten twice: still one stale entry each
+    assert built == [] and table._replaced == 16 and len(table._side) == 47 + 16  # 19 stale
+    store.insert([VectorNode(unique_id=f"n{i}", content="again", vector=v) for i, v in zip((30, 31), unit_vectors(2, seed=32))], "w")
+    assert built == [("copy", 2000)] and not index.viewed and table._side is None  # 21 stale: all went in at once
+    assert len(index) == 2000 - 3 + 47 and not table._unindexed and not table._gone and table._replaced == 0
+    assert ids(store.search_by_vector(unit_vectors(52, seed=30)[7], "w", top_k=1)) == ["n5007"]
+    assert ids(store.search_by_vector(unit_vectors(16, seed=31)[5], "w", top_k=1)) == ["n15"]
+    assert "n2" not in ids(store.search_by_vector(vectors[2], "w", top_k=10))
     store.close()
 
 
@@ -152,7 +154,7 @@ def test_writes_that_waited_wait_again_after_a_reopen_and_compactions_carry_the_
     store.close()  # the graph is still the saved map: nothing to save, the writes will wait beside it again
     assert graph.stat().st_mtime_ns == saved_at
 
-    built = counting_adds(monkeypatch)
+    built = graph_work(monkeypatch)
     reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     table = reopened._state("w").table
     assert built == [] and table.index.viewed and len(table.index) == 2000 and len(table._unindexed) == 50
@@ -174,17 +176,17 @@ def test_writes_that_waited_wait_again_after_a_reopen_and_compactions_carry_the_
     assert ids(again.search_by_vector(unit_vectors(100, seed=45)[3], "w", top_k=1)) == ["n10503"]
     assert "n1" not in ids(again.search_by_vector(unit_vectors(2000)[1], "w", top_k=10))
 
-    monkeypatch.setattr(table_index, "UNINDEXED_MAX", 2100)  # past the limit: everything goes into the graph
+    monkeypatch.setattr(table_index, "UNINDEXED_MAX", 2100)  # past this many waiting rows, the close takes them in
+    monkeypatch.setattr(table_index, "WAITING_SHARE", 1 << 30)
     again.insert(nodes(unit_vectors(100, seed=70), start=20_000), "w")
-    assert built == [2150] and not table.index.viewed and not table._unindexed and len(table.index) == 2000 - 1 + 2150
-    for part in range(10):  # and the next compaction saves that graph, whole
-        again.insert(nodes(unit_vectors(100, seed=80 + part), start=30_000 + 100 * part), "w")
-    again.close()
+    assert built == [] and table.index.viewed and len(table._unindexed) == 2150  # new rows never make a write fold
+    again.close()  # 2,150 wait: the close puts them into the graph and saves it, whole
+    assert built == [("copy", 2000)]
     last = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     table = last._state("w").table
-    assert table.index.viewed and not table._unindexed and not table._gone and len(table.index) == last.count("w") == 5149
+    assert table.index.viewed and not table._unindexed and not table._gone and len(table.index) == last.count("w") == 4149
     assert ids(last.search_by_vector(unit_vectors(100, seed=45)[3], "w", top_k=1)) == ["n10503"]
-    assert ids(last.search_by_vector(unit_vectors(100, seed=85)[4], "w", top_k=1)) == ["n30504"]
+    assert ids(last.search_by_vector(unit_vectors(100, seed=70)[4], "w", top_k=1)) == ["n20004"]
     last.close()
 
 
@@ -224,7 +226,7 @@ def test_a_small_mapped_graph_takes_in_the_waiting_writes_at_close(tmp_path, sma
     store.delete(["n1", "n5003"], "w")
     assert len(store._state("w").table._unindexed) == 29
     store.close()
-    built = counting_adds(monkeypatch)
+    built = graph_work(monkeypatch)
     reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     table = reopened._state("w").table
     assert built == [] and table.index.viewed and not table._unindexed and not table._gone
@@ -283,7 +285,7 @@ def test_a_graph_saved_by_another_store_is_not_linked_as_the_one_still_mapped_he
     monkeypatch.setattr(local_module, "MIN_COMPACT_BYTES", 1)  # b's close compacts,
     monkeypatch.setattr(local_module, "FOLD_AT_CLOSE_WAITING", 10**9)  # carrying its mapped graph over
     b.close()
-    built = counting_adds(monkeypatch)
+    built = graph_work(monkeypatch)
     again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     table = again._state("w").table
     assert built == [] and table.index.viewed and len(table._unindexed) == 35  # b's graph, with what waits beside it
@@ -316,7 +318,7 @@ def test_a_close_never_copies_a_mapped_graph_that_failed_its_check(tmp_path, sma
     graph = next((tmp_path / "w").glob("snap-*.usearch"))
     inode = graph.stat().st_ino
     reopened.insert(nodes(unit_vectors(30, seed=32), start=5000), "w")
-    copies = counting_adds(monkeypatch)
+    copies = graph_work(monkeypatch)
     reopened.close()
     assert copies == [] and graph.stat().st_ino == inode  # not taken into a copy, not saved
     checksums_true()
@@ -329,12 +331,15 @@ def test_a_close_never_copies_a_mapped_graph_that_failed_its_check(tmp_path, sma
 @requires_usearch
 def test_a_write_past_the_limit_drops_a_mapped_graph_that_failed_its_check_instead_of_copying_it(tmp_path, small_compactions, monkeypatch):
     monkeypatch.setattr(table_index, "UNINDEXED_MAX", 20)
+    monkeypatch.setattr(table_index, "WAITING_SHARE", 1 << 30)  # no share of the graph's rows above that
     reopened, checksums_true = reopened_with_a_failing_check(tmp_path, monkeypatch)
-    copies = counting_adds(monkeypatch)
-    reopened.insert(nodes(unit_vectors(30, seed=32), start=5000), "w")  # past the limit: a fold would copy the graph
+    copies = graph_work(monkeypatch)
+    reopened.insert(nodes(unit_vectors(30, seed=32), start=5000), "w")
+    reopened.delete([f"n{i}" for i in range(21)], "w")  # 21 stale entries, past the limit: a fold would copy the graph
     assert copies == [] and reopened._state("w").table.index is None  # dropped: searches go exact
     assert ids(reopened.search_by_vector(unit_vectors(30, seed=32)[7], "w", top_k=1)) == ["n5007"]
     assert ids(reopened.search_by_vector(unit_vectors(2000)[70], "w", top_k=1)) == ["n70"]
+    assert "n3" not in ids(reopened.search_by_vector(unit_vectors(2000)[3], "w", top_k=10))
     reopened.close()
     checksums_true()
     again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
@@ -361,10 +366,10 @@ def test_a_sidecar_whose_waiting_list_was_damaged_is_not_believed(tmp_path, monk
     own checksum catches it, and the open rebuilds the graph (with a warning) instead."""
     sidecar, _ = carried_over(tmp_path, monkeypatch)
     meta = json.loads(sidecar.read_text())
-    assert meta["format"] == "usearch-2" and len(meta["unindexed"]) == 30 and len(meta["gone"]) == 1
+    assert meta["format"] == "usearch-3" and len(meta["unindexed"]) == 30 and len(meta["gone"]) == 1 and meta["crc_side"] is not None
     meta["unindexed"][0] -= 1  # still a row's label, so only the checksum can tell
     sidecar.write_text(json.dumps(meta))
-    built = counting_adds(monkeypatch)
+    built = graph_work(monkeypatch)
     store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     table = store._state("w").table
     assert built and not table._unindexed  # rebuilt from the rows
@@ -384,7 +389,7 @@ def test_an_index_saved_before_waiting_lists_opens_as_a_graph_holding_every_row(
     for key in ("unindexed", "gone", "graph_below", "crc"):
         del meta[key]
     sidecar.write_text(json.dumps({**meta, "format": "usearch-1"}))
-    built = counting_adds(monkeypatch)
+    built = graph_work(monkeypatch)
     reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     table = reopened._state("w").table
     assert built == [] and table.index.viewed and not table._unindexed and table._graph_below == 2000
@@ -402,10 +407,106 @@ def test_without_hard_links_a_carried_over_graph_is_written_out(tmp_path, monkey
     sidecar, generation = carried_over(tmp_path, monkeypatch)
     first = tmp_path / "w" / "snap-000001.usearch"
     assert not first.exists() and (tmp_path / "w" / f"snap-{generation:06d}.usearch").stat().st_nlink == 1
-    built = counting_adds(monkeypatch)
+    built = graph_work(monkeypatch)
     store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     table = store._state("w").table
     assert built == [] and table.index.viewed and len(table._unindexed) == 30
     assert ids(store.search_by_vector(unit_vectors(30, seed=32)[4], "w", top_k=1)) == ["n5004"]
     assert "n1" not in ids(store.search_by_vector(unit_vectors(2000)[1], "w", top_k=10))
     store.close()
+
+
+def counting_side_adds(monkeypatch) -> list[int]:
+    """The number of labels of each add to a graph held in RAM (the small graph of waiting rows, or a built one)."""
+    adds: list[int] = []
+    real_add = ann.HnswIndex.add
+    monkeypatch.setattr(ann.HnswIndex, "add", lambda self, labels, vectors: (adds.append(len(labels)), real_add(self, labels, vectors)))
+    return adds
+
+
+@requires_usearch
+def test_the_graph_of_the_waiting_rows_is_saved_and_read_back_not_rebuilt(tmp_path, monkeypatch):
+    sidecar, generation = carried_over(tmp_path, monkeypatch)
+    side_file = sidecar.with_name(f"snap-{generation:06d}.side.usearch")
+    assert side_file.exists()
+    adds = counting_side_adds(monkeypatch)
+    store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    table = store._state("w").table
+    assert adds == [] and table.index.viewed and len(table._side) == 30  # read whole, no row added again
+    assert ids(store.search_by_vector(unit_vectors(30, seed=32)[9], "w", top_k=1)) == ["n5009"]
+    store.close()
+
+
+@requires_usearch
+@pytest.mark.parametrize("damage", ["flipped", "missing", "format-2"])
+def test_a_damaged_or_missing_graph_of_the_waiting_rows_is_built_from_those_rows(tmp_path, monkeypatch, caplog, damage):
+    """Only the small graph is built again (from its 30 rows): the big one still opens as the saved map."""
+    sidecar, generation = carried_over(tmp_path, monkeypatch)
+    side_file = sidecar.with_name(f"snap-{generation:06d}.side.usearch")
+    if damage == "flipped":
+        data = bytearray(side_file.read_bytes())
+        data[len(data) // 2] ^= 0x10
+        side_file.write_bytes(bytes(data))
+    elif damage == "missing":
+        side_file.unlink()
+    else:  # saved by a version that kept no graph of the waiting rows: they are listed, no more
+        side_file.unlink()
+        meta = json.loads(sidecar.read_text())
+        del meta["crc_side"]
+        meta["format"] = "usearch-2"
+        meta["crc"] = ann_files._sidecar_crc(meta)
+        sidecar.write_text(json.dumps(meta))
+    work, adds = graph_work(monkeypatch), counting_side_adds(monkeypatch)
+    with caplog.at_level("WARNING", logger="vecbook.ann"):
+        store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+        table = store._state("w").table
+    assert work == [] and adds == [30] and table.index.viewed and len(table._side) == 30
+    warned = [r.getMessage() for r in caplog.records if r.name == "vecbook.ann"]
+    assert (len(warned) == 1 and "building it from those rows" in warned[0]) if damage != "format-2" else not warned
+    for i in (0, 17, 29):
+        assert ids(store.search_by_vector(unit_vectors(30, seed=32)[i], "w", top_k=1)) == [f"n{5000 + i}"]
+    assert "n1" not in ids(store.search_by_vector(unit_vectors(2000)[1], "w", top_k=10))
+    store.close()
+
+
+@requires_usearch
+def test_writes_wait_in_the_small_graph_and_both_graphs_answer_as_exact_search_does(tmp_path, small_compactions, monkeypatch):
+    """New rows past the share, and stale entries within it, keep waiting: no write copies the mapped graph,
+    and the two graphs together answer as exact search does. The close takes them in: too many wait."""
+    monkeypatch.setattr(table_index, "UNINDEXED_MAX", 20)
+    monkeypatch.setattr(table_index, "WAITING_SHARE", 4)  # 500 beside 2,000
+    monkeypatch.setattr(local_module, "FOLD_AT_CLOSE_BYTES", 0)  # as for a big graph
+    data = nodes(wide_vectors(2000))
+    store = reopened_with_a_map(tmp_path, WIDE, data)
+    exact = MemoryVectorStore()
+    exact.create_workspace("w")
+    exact.insert(data, "w")
+    work = graph_work(monkeypatch)
+    fresh = nodes(wide_vectors(600, seed=50), start=10_000)
+    moved = [VectorNode(unique_id=f"n{i}", content="moved", vector=v) for i, v in zip(range(0, 2000, 40), wide_vectors(50, seed=51))]
+    # moved a little: the big graph still finds their old vectors near a query of the new ones
+    near = [n.vector + 0.02 * np.random.default_rng(i).standard_normal(len(n.vector)) for i, n in enumerate(data[2:2000:100])]
+    nudged = [VectorNode(unique_id=n.unique_id, content="nudged", vector=v / np.linalg.norm(v)) for n, v in zip(data[2:2000:100], near)]
+    for store_ in (store, exact):
+        for part in range(0, 600, 100):
+            store_.insert(fresh[part : part + 100], "w")
+        store_.insert(moved + nudged, "w")
+        store_.delete([f"n{i}" for i in range(1, 2000, 100)], "w")
+    table = store._state("w").table
+    assert work == [] and table.index.viewed and len(table._side) == 670 and len(table._gone) == 20 and table._replaced == 70
+    queries = np.vstack([wide_vectors(30, seed=52), *[[n.vector for n in part] for part in (fresh[::40], moved[::10], nudged)]])
+    got, want = store.batch_search(queries, "w", top_k=10), exact.batch_search(queries, "w", top_k=10)
+    assert float(np.mean([len(set(ids(a)) & set(ids(b))) / 10 for a, b in zip(got, want)])) >= 0.95
+    for hits in got:  # each node once (a nudged one is in both graphs), never a deleted one
+        assert len(set(ids(hits))) == 10 and not {f"n{i}" for i in range(1, 2000, 100)} & set(ids(hits))
+    for node in [*fresh[::37], *moved[::7], *nudged]:
+        assert ids(store.search_by_vector(node.vector, "w", top_k=1)) == [node.unique_id]
+    store.close()  # 670 rows wait, past the share: the close takes them in and saves the graph whole
+    assert work == [("copy", 2000)]
+    again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    table = again._state("w").table
+    assert table.index.viewed and table._side is None and not table._gone and len(table.index) == again.count("w") == exact.count("w")
+    for node in [*fresh[::37], *moved[::7], *nudged]:
+        assert ids(again.search_by_vector(node.vector, "w", top_k=1)) == [node.unique_id]
+    again.close()
+    exact.close()

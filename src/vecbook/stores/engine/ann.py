@@ -133,12 +133,12 @@ class HnswIndex:
     (the table lets changes wait beside a mapped graph: see ``table_index.py``).
     """
 
-    def __init__(self, dimensions: int, distance: str, spec: IndexSpec, *, capacity: int = 1024, _raw: Any = None):
+    def __init__(self, dimensions: int, distance: str, spec: IndexSpec, *, capacity: int = 1024, _raw: Any = None, viewed: bool = False):
         if spec.quantization is not None and distance != "cosine":
             raise ValidationError(f"index_params['quantization']={spec.quantization!r} needs distance='cosine', not {distance!r}")
         self.dimensions, self.distance, self.spec = dimensions, distance, spec
         self._threads = spec.threads or os.cpu_count() or 1
-        self.viewed = _raw is not None  # a memory map of a saved file: read-only
+        self.viewed = viewed  # a memory map of a saved file: read-only
         self.source: tuple[Path, int] | None = None  # while viewed: the mapped file and its CRC-32, if known
         self._source_stat: os.stat_result | None = None  # that file's as it was mapped (see :meth:`mapped_from`)
         self.damaged = False  # set by the background check of a mapped file: never searched again
@@ -191,6 +191,11 @@ class HnswIndex:
     def holds(self, labels: np.ndarray) -> bool:
         """Whether every one of ``labels`` is in the graph."""
         return bool(np.all(self._raw.contains(np.asarray(labels, dtype=np.uint64)))) if len(labels) else True
+
+    def holding(self, labels: np.ndarray) -> np.ndarray:
+        """A mask of ``labels`` (any shape): which of them are in the graph."""
+        labels = np.asarray(labels, dtype=np.uint64)
+        return np.asarray(self._raw.contains(labels.ravel()), dtype=bool).reshape(labels.shape)
 
     def remove(self, labels: np.ndarray) -> None:
         if len(labels):
@@ -251,6 +256,10 @@ class HnswIndex:
         """The size of the file the graph is mapped from (None: not mapped, or its file is not known)."""
         return self._source_stat.st_size if self.viewed and self.source is not None else None
 
+    def is_file(self, path: Path) -> bool:
+        """Whether the graph is still the unchanged map of the file named ``path``."""
+        return self.viewed and self.source is not None and self.source[0] == Path(path) and self._still_named()
+
     def save(self, path: os.PathLike) -> int | None:
         """Write the graph to ``path``; return its CRC-32 when known without reading it back.
 
@@ -268,16 +277,17 @@ class HnswIndex:
         return None
 
     @classmethod
-    def open(cls, path: os.PathLike, dimensions: int, distance: str, spec: IndexSpec) -> HnswIndex:
-        """Map a saved graph without reading it; ValueError if it was built with other settings."""
-        raw = _usearch().Index.restore(str(path), view=True)
+    def open(cls, path: os.PathLike, dimensions: int, distance: str, spec: IndexSpec, *, view: bool = True) -> HnswIndex:
+        """Map a saved graph without reading it (``view=False``: read it into RAM, where it can change);
+        ValueError if it was built with other settings."""
+        raw = _usearch().Index.restore(str(path), view=view)
         if raw is None:
             raise ValueError(f"{path} is not a usearch index")
         expected = cls.settings(dimensions, distance, spec)
         if raw.ndim != expected["ndim"] or raw.connectivity != spec.M or str(raw.dtype).lower().split(".")[-1] != expected["dtype"]:
             raise ValueError(f"{path} was built with other settings ({raw.ndim} dims, M={raw.connectivity}, {raw.dtype})")
         raw.expansion_search = spec.ef_search
-        return cls(dimensions, distance, spec, _raw=raw)
+        return cls(dimensions, distance, spec, _raw=raw, viewed=view)
 
 
 def best_rows(queries: np.ndarray, candidates: np.ndarray, vectors: np.ndarray, distance: str, k: int) -> list[np.ndarray]:

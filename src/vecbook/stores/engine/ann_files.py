@@ -3,15 +3,18 @@
 Three files: ``<prefix>.usearch`` (usearch's own format), ``<prefix>.labels.npy``
 (the label of each table row) and ``<prefix>.ann.json`` (the format, the
 generation and log offset it reflects, the row count, the settings, CRC-32s of
-the other two, and the changes still waiting beside the graph). :func:`load_index`
-returns ``None`` unless everything matches, and the caller rebuilds the index.
+the other files, and the changes still waiting beside the graph); a fourth,
+``<prefix>.side.usearch``, is the graph of the rows waiting beside a mapped one, when
+some wait. :func:`load_index` returns ``None`` unless everything matches, and the
+caller rebuilds the index; a graph of the waiting rows that does not match is
+rebuilt from those rows alone.
 
 A graph saved while it is still mapped from the file it was opened from (a compaction
 of a store opened with its index, fewer than ``UNINDEXED_MAX`` changes since) is that
 file: the new generation's ``.usearch`` is a second name for it, and the sidecar lists
 the labels whose vectors wait beside it and the deleted ones it still holds
-(``table_index.py``). A 10M store's close no longer writes its 5 GB graph for a few
-thousand new rows.
+(``table_index.py``), and the small graph of those vectors is written beside it. A 10M
+store's close no longer writes its 5 GB graph for a few thousand new rows.
 
 Opening maps the graph instead of reading it. Its checksum and the labels' are
 verified in a background thread (at lower CPU priority) when the graph is larger
@@ -39,13 +42,16 @@ __all__ = ["FORMAT", "VERIFY_INLINE_BYTES", "index_files", "load_index", "read_c
 
 log = logging.getLogger("vecbook.ann")
 
-FORMAT = "usearch-2"  # -2 lists the changes waiting beside the graph; a -1 sidecar has none (older versions rebuild a -2 index)
-_READS = {"usearch-1", FORMAT}
+# -2 lists the changes waiting beside the graph; a -1 sidecar has none; -3 adds the graph of the
+# waiting rows (a -2 index opens with that graph built from its rows; older versions rebuild a -3 one)
+FORMAT = "usearch-3"
+_READS = {"usearch-1", "usearch-2", FORMAT}
 VERIFY_INLINE_BYTES = 16 << 20  # graphs up to this size are verified before the open returns
 
 
 def index_files(prefix: Path) -> list[Path]:
-    return [Path(f"{prefix}{suffix}") for suffix in (".usearch", ".labels.npy", ".ann.json")]
+    """The graph, the labels, the sidecar and the graph of the waiting rows saved under ``prefix``."""
+    return [Path(f"{prefix}{suffix}") for suffix in (".usearch", ".labels.npy", ".ann.json", ".side.usearch")]
 
 
 def _crc(path: Path) -> int:
@@ -57,13 +63,22 @@ def _crc(path: Path) -> int:
 
 
 def save_index(
-    prefix: Path, index: HnswIndex, labels: np.ndarray, next_label: int, waiting: Waiting, *, generation: int, log_offset: int
+    prefix: Path,
+    index: HnswIndex,
+    labels: np.ndarray,
+    next_label: int,
+    waiting: Waiting,
+    side: HnswIndex | None,
+    *,
+    generation: int,
+    log_offset: int,
 ) -> bool:
     """Save the index as it is after applying snapshot ``generation`` and its log up to ``log_offset``.
 
     ``labels[r]`` is the label of table row ``r`` at that point; ``waiting`` what the
-    graph does not hold yet. Files are written under temporary names and renamed, the
-    sidecar last; best effort (the index is a cache), so failures are logged, not raised.
+    graph does not hold yet, and ``side`` the graph of the waiting rows. Files are written
+    under temporary names and renamed, the sidecar last; best effort (the index is a
+    cache), so failures are logged, not raised.
     """
     if index.damaged:
         return False
@@ -72,9 +87,12 @@ def save_index(
     try:
         paths[2].unlink(missing_ok=True)  # no sidecar may vouch for half-replaced files
         tmps[0].unlink(missing_ok=True)  # left by an interrupted save: a link cannot replace it
-        crc_graph = index.save(tmps[0])
+        in_place = index.is_file(paths[0])  # a checkpoint of the mapped graph: only what waits beside it changed
+        crc_graph = index.source[1] if in_place else index.save(tmps[0])
         with open(tmps[1], "wb") as f:
             np.save(f, np.ascontiguousarray(labels, dtype=np.int64), allow_pickle=False)
+        if waiting.unindexed:
+            side.save(tmps[3])
         meta = {
             "format": FORMAT,
             "generation": generation,
@@ -86,11 +104,17 @@ def save_index(
             "spec": asdict(index.spec),
             "crc_graph": _crc(tmps[0]) if crc_graph is None else crc_graph,
             "crc_labels": _crc(tmps[1]),
+            "crc_side": _crc(tmps[3]) if waiting.unindexed else None,
             **waiting.as_json(),
         }
         tmps[2].write_text(json.dumps({**meta, "crc": _sidecar_crc(meta)}))
-        for tmp, path in zip(tmps, paths):
-            os.replace(tmp, path)
+        if waiting.unindexed:
+            os.replace(tmps[3], paths[3])
+        else:
+            paths[3].unlink(missing_ok=True)
+        for tmp, path in zip(tmps[:3], paths[:3]):  # the sidecar last
+            if not (in_place and path == paths[0]):
+                os.replace(tmp, path)
         if index.viewed:
             index.mapped_from(paths[0], meta["crc_graph"])  # the name it is saved under now: the old one goes with its generation
         return True
@@ -133,13 +157,18 @@ def _settings(spec: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in spec.items())
 
 
-def load_index(prefix: Path, meta: dict, rows: int, dimensions: int | None, spec: IndexSpec) -> tuple[HnswIndex, np.ndarray, int, Waiting] | None:
-    """(index, label of each row, next free label, changes waiting beside it) from files vouched for
-    by ``meta``, or None if they do not fit a table of ``rows`` rows of ``dimensions`` or are damaged.
+def load_index(
+    prefix: Path, meta: dict, rows: int, dimensions: int | None, spec: IndexSpec
+) -> tuple[HnswIndex, np.ndarray, int, Waiting, HnswIndex | None] | None:
+    """(index, label of each row, next free label, changes waiting beside it, the graph of the waiting
+    rows) from files vouched for by ``meta``, or None if they do not fit a table of ``rows`` rows of
+    ``dimensions`` or are damaged.
 
-    The graph is memory-mapped; a large one is checksummed in the background.
+    The graph is memory-mapped; a large one is checksummed in the background. The graph of the
+    waiting rows is read into RAM (it changes with each write); None if there is none, or it is
+    damaged (the table builds it again from the waiting rows).
     """
-    graph, label_file, sidecar = index_files(prefix)
+    graph, label_file, sidecar, side_file = index_files(prefix)
     try:
         if meta["rows"] != rows or meta["dimensions"] != dimensions:
             return None
@@ -162,7 +191,20 @@ def load_index(prefix: Path, meta: dict, rows: int, dimensions: int | None, spec
         return None
     if not inline:
         index.verifier = _verify_later(index, [(label_file, meta["crc_labels"]), (graph, meta["crc_graph"])], sidecar)
-    return index, labels, next_label, waiting
+    return index, labels, next_label, waiting, _load_side(side_file, meta, spec)
+
+
+def _load_side(path: Path, meta: dict, spec: IndexSpec) -> HnswIndex | None:
+    """The graph of the waiting rows saved beside a -3 index, read whole, if its checksum holds."""
+    if meta.get("crc_side") is None:
+        return None
+    try:
+        if _crc(path) == meta["crc_side"]:
+            return HnswIndex.open(path, meta["dimensions"], meta["distance"], spec, view=False)
+        log.warning("the graph of the waiting rows %s fails its checksum; building it from those rows", path)
+    except (OSError, ValueError, RuntimeError) as exc:
+        log.warning("cannot load the graph of the waiting rows %s (%s); building it from those rows", path, exc)
+    return None
 
 
 def _fits(waiting: Waiting, labels: np.ndarray, next_label: int, index: HnswIndex) -> bool:

@@ -10,12 +10,16 @@ label -> row array is built or kept (80 MB at 10M rows).
 **Rows waiting beside the graph.** A graph opened from a file is a read-only map, and
 usearch changes only a graph held in RAM: the first change would copy the whole graph
 (15 s for the 5 GB graph of 10M nodes). So while the graph is a map, written rows wait
-beside it (``_unindexed``: labels whose current vector the graph does not hold) and
-deleted ones are remembered (``_gone``: their labels, still in the graph). A search asks
-the graph for a few spare candidates, drops the stale ones, and adds the best of the
-waiting rows, scored exactly. They go into the graph (a *fold*) once more than
-``UNINDEXED_MAX`` wait; a graph in RAM folds at once. A mapped graph is saved as it is,
-with what waits beside it (``ann_files.py``): a compaction does not copy it into RAM.
+beside it in a second, small graph held in RAM (``_side``: the labels whose current
+vector the big graph does not hold, ``_unindexed``, with those vectors), and deleted
+rows are remembered (``_gone``: their labels, still in the big graph). Each write adds
+its own rows to the small graph, at a cost in proportion to the write. A search asks
+both graphs, drops the big graph's stale candidates, and keeps the best of the rest by
+their exact scores. The waiting rows go into the big graph (a *fold*, which copies it
+into RAM) when a write would leave it more stale entries than :func:`waiting_max`, or at
+close when more rows than that wait; new rows alone never make a write fold. A graph in
+RAM folds at once. A mapped graph is saved as it is, with the small graph and the lists
+beside it (``ann_files.py``): a compaction does not copy it into RAM.
 """
 
 from __future__ import annotations
@@ -27,11 +31,19 @@ import numpy as np
 if TYPE_CHECKING:
     from .ann import HnswIndex, IndexSpec, Waiting
 
-__all__ = ["UNINDEXED_MAX", "TableIndex", "as_run"]
+__all__ = ["UNINDEXED_MAX", "WAITING_SHARE", "TableIndex", "as_run", "waiting_max"]
 
-# Rows that may wait beside a mapped graph: an exact product over them costs about a
-# millisecond per query (like the ``exact_below`` of a whole workspace).
+# A share of a mapped graph: at least UNINDEXED_MAX, and one for every WAITING_SHARE of its
+# rows. Its stale entries (deleted rows, older vectors of rewritten ones) cost each search as
+# many spare candidates: past this many, the next write folds. The small graph of waiting
+# rows is read whole at each open: past this many rows, the close folds (and saves).
 UNINDEXED_MAX = 10_000
+WAITING_SHARE = 16
+
+
+def waiting_max(graph_rows: int) -> int:
+    """How many stale entries a mapped graph of ``graph_rows`` rows may hold, and rows wait beside it."""
+    return max(UNINDEXED_MAX, graph_rows // WAITING_SHARE)
 
 
 def as_run(rows: np.ndarray) -> slice | None:
@@ -47,7 +59,8 @@ class TableIndex:
         self._unindexed: set[int] = set()  # labels whose row's current vector is not in the graph
         self._gone: list[int] = []  # labels of deleted rows the graph still holds
         self._graph_below = next_label  # labels from here on were given since the graph last changed: not in it
-        self._beside: tuple[int, np.ndarray, np.ndarray] | None = None  # see _waiting_rows
+        self._side: HnswIndex | None = None  # the current vectors of the _unindexed labels
+        self._replaced = 0  # _unindexed labels below _graph_below: the graph holds an older vector of each
 
     def _build_index(self, live: np.ndarray) -> None:
         """A new graph of the ``live`` rows; every row is labelled by its number."""
@@ -63,12 +76,17 @@ class TableIndex:
         """Index ``rows`` (just written): rows from ``first_new_row`` on get new labels."""
         if self.index is None:
             return  # dropped after a failure: searches stay exact until the next open rebuilds it
-        self._label_new_rows(rows[rows >= first_new_row])
-        if self._may_wait(len(rows)):
-            self._unindexed.update(self._labels[rows].tolist())
-            self._beside = None
-        else:
-            self._fold(rows)
+        new = rows >= first_new_row
+        self._label_new_rows(rows[new])
+        if self.index.viewed:
+            labels = self._labels[rows]
+            stale = {label for label in labels[~new].tolist() if label < self._graph_below and label not in self._unindexed}
+            if self._may_wait(len(stale)):
+                self._side_graph().add(labels, self._vectors[as_run(rows) or rows])
+                self._unindexed.update(labels.tolist())
+                self._replaced += len(stale)
+                return
+        self._fold(rows)
 
     def _index_remove(self, row: int) -> None:
         """Forget the label of ``row`` (just deleted)."""
@@ -76,8 +94,9 @@ class TableIndex:
             return
         label = int(self._labels[row])
         if label in self._unindexed:
+            self._side.remove(np.array([label]))
             self._unindexed.discard(label)
-            self._beside = None
+            self._replaced -= label < self._graph_below
         if label < self._graph_below:
             self._gone.append(label)
         if not self._may_wait(0):
@@ -99,9 +118,18 @@ class TableIndex:
         if missing > 0:
             self._labels = np.concatenate([self._labels, np.zeros(missing, dtype=np.int64)])
 
-    def _may_wait(self, more: int) -> bool:
-        """Whether ``more`` changes may wait beside the graph instead of going into it now."""
-        return self.index.viewed and len(self._unindexed) + len(self._gone) + more <= UNINDEXED_MAX
+    def _may_wait(self, more_stale: int) -> bool:
+        """Whether changes that make ``more_stale`` more of the graph's entries stale may wait beside it
+        instead of going into it now. New rows alone always may: they cost the graph no stale entry."""
+        return self.index.viewed and len(self._gone) + self._replaced + more_stale <= waiting_max(len(self.index))
+
+    def _side_graph(self) -> HnswIndex:
+        """The graph of the rows waiting beside the mapped one, made on first use."""
+        if self._side is None:
+            from .ann import HnswIndex
+
+            self._side = HnswIndex(self.dimensions, self.distance, self.index_spec)
+        return self._side
 
     def _fold(self, rows: np.ndarray | None = None) -> None:
         """Put the waiting rows and ``rows`` into the graph and drop the deleted ones from it.
@@ -114,45 +142,41 @@ class TableIndex:
             return
         rows = np.zeros(0, dtype=np.int64) if rows is None else rows
         if self._unindexed:
-            rows = np.union1d(self._waiting_rows()[1], rows)
+            rows = np.union1d(self._waiting_rows(), rows)
         if self._gone:
             self.index.remove(np.array(self._gone, dtype=np.int64))
         run = as_run(rows)  # a run of rows (a bulk load, say): no copy of the vectors
         picked = rows if run is None else run
         self.index.add(self._labels[picked], self._vectors[picked])
         self._unindexed.clear()
-        self._beside = None
+        self._side, self._replaced = None, 0
         self._gone.clear()
         self._graph_below = self._next_label
 
-    def fold_small_map(self, max_bytes: int, min_waiting: int) -> None:
-        """Put what waits beside a mapped graph into it if :meth:`small_map_waits`.
-
-        Waiting rows cost every search an exact product over them (6,000 beside a 100k
-        graph: a p99 of 8-12 ms against ~1 ms) and would wait again after each open;
-        copying a small graph into RAM once costs less. A big one stays mapped (5.3 GB
-        at 10M rows).
-        """
-        if self.small_map_waits(max_bytes, min_waiting):
+    def fold_at_close(self, max_bytes: int, min_waiting: int) -> None:
+        """Put what waits beside a mapped graph into it if :meth:`folds_at_close`."""
+        if self.folds_at_close(max_bytes, min_waiting):
             self._fold()
 
-    def small_map_waits(self, max_bytes: int, min_waiting: int) -> bool:
-        """Whether at least ``min_waiting`` changes wait beside a graph mapped from a file of at most ``max_bytes``."""
-        if self.index is None or len(self._unindexed) + len(self._gone) < max(1, min_waiting):
-            return False
-        size = self.index.mapped_bytes()
-        return size is not None and size <= max_bytes
+    def folds_at_close(self, max_bytes: int, min_waiting: int) -> bool:
+        """Whether a close should put what waits beside the mapped graph into it (and save it whole).
 
-    def _waiting_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """(labels, rows) of the rows waiting beside the graph, both increasing.
-
-        Kept between searches until the waiting set changes or the rows are renumbered:
-        building them per query cost more than the graph's own search (6,000 waiting).
+        Yes if more rows wait than :func:`waiting_max` (the small graph is read whole at each
+        open), or at least ``min_waiting`` changes wait beside a graph mapped from a file of at
+        most ``max_bytes``: a second graph costs every search more than copying a small graph
+        into RAM once. A big one otherwise stays mapped (5.3 GB at 10M rows).
         """
-        if self._beside is None or self._beside[0] != self.layout:
-            labels = np.sort(np.fromiter(self._unindexed, dtype=np.int64, count=len(self._unindexed)))
-            self._beside = (self.layout, labels, self._rows_of_labels(labels))  # labels increase with rows
-        return self._beside[1], self._beside[2]
+        if self.index is None or not self.index.viewed:
+            return False
+        if len(self._unindexed) > waiting_max(len(self.index)):
+            return True
+        size = self.index.mapped_bytes()
+        return len(self._unindexed) + len(self._gone) >= max(1, min_waiting) and size is not None and size <= max_bytes
+
+    def _waiting_rows(self) -> np.ndarray:
+        """The rows waiting beside the graph, increasing (labels increase with rows)."""
+        labels = np.sort(np.fromiter(self._unindexed, dtype=np.int64, count=len(self._unindexed)))
+        return self._rows_of_labels(labels)
 
     def _rows_of_labels(self, labels: np.ndarray) -> np.ndarray:
         """The live row of each label (-1: none), by binary search in the rows' increasing labels."""
@@ -162,24 +186,32 @@ class TableIndex:
         rows = np.minimum(np.searchsorted(self._labels[:n], labels), n - 1)
         return np.where((self._labels[rows] == labels) & self._alive[rows], rows, -1)
 
-    def attach_index(self, spec: IndexSpec, saved: tuple[HnswIndex, np.ndarray, int, Waiting] | None = None) -> None:
+    def attach_index(self, spec: IndexSpec, saved: tuple[HnswIndex, np.ndarray, int, Waiting, HnswIndex | None] | None = None) -> None:
         """Start indexing a filled table: adopt ``saved`` = (index, label of each row, next label, what
-        waits beside it) if it describes exactly these rows, else build the index from the live rows."""
+        waits beside it, the graph of the waiting rows) if it describes exactly these rows, else build
+        the index from the live rows. Without a graph of the waiting rows that holds each of them, one
+        is built from their rows."""
         self.index_spec = spec
         n = self.n_rows
         if saved is not None and len(saved[1]) == n:
-            index, labels, next_label, waiting = saved
+            index, labels, next_label, waiting, side = saved
             self._reset_index(index, next_label)
             self._labels = labels  # rows added later extend it
             self._unindexed, self._gone, self._graph_below = set(waiting.unindexed), list(waiting.gone), waiting.graph_below
-            self._beside = None
+            unindexed = np.array(waiting.unindexed, dtype=np.int64)  # sorted
+            self._replaced = int(np.searchsorted(unindexed, waiting.graph_below))
+            if side is not None and len(side) == len(unindexed) and side.holds(unindexed):
+                self._side = side
+            elif len(unindexed):
+                self._side_graph().add(unindexed, self._vectors[self._rows_of_labels(unindexed)])
             return
         self._reset_index()
         if self.dimensions is not None:
             self._build_index(self.live_rows())
 
-    def index_state(self) -> tuple[HnswIndex, np.ndarray, int, Waiting] | None:
-        """(index, label of each row, next label, what waits beside it): what :meth:`attach_index` takes back.
+    def index_state(self) -> tuple[HnswIndex, np.ndarray, int, Waiting, HnswIndex | None] | None:
+        """(index, label of each row, next label, what waits beside it, the graph of the waiting rows):
+        what :meth:`attach_index` takes back.
 
         A mapped graph is left as it is (its file can be saved under a second name);
         changes wait beside it only while it is mapped.
@@ -189,28 +221,31 @@ class TableIndex:
         if self.index is None:
             return None
         waiting = Waiting(tuple(sorted(self._unindexed)), tuple(self._gone), self._graph_below)
-        return self.index, self._labels[: self.n_rows].copy(), self._next_label, waiting
+        return self.index, self._labels[: self.n_rows].copy(), self._next_label, waiting, self._side
 
     def uses_index(self, top_k: int) -> bool:
         """Whether an unfiltered search for ``top_k`` goes to the approximate index."""
         return self.index is not None and top_k < len(self) and len(self) >= self.index_spec.exact_below
 
     def _index_search(self, queries: np.ndarray, top_k: int) -> list[np.ndarray] | None:
-        """The best ``top_k`` rows per query from the graph and the rows waiting beside it; None: go exact."""
+        """The best ``top_k`` rows per query from the graph and the graph of the rows waiting beside it; None: go exact."""
         k = min(top_k, len(self))
         waiting = len(self._unindexed) + len(self._gone)
-        labels = self.index.search(queries, k, spare=waiting)
+        labels = self.index.search(queries, k, spare=len(self._gone) + self._replaced)
         if labels is None:
             return None
         rows = self._rows_of_labels(labels)
         if self._unindexed:
-            waiting_labels, waiting_rows = self._waiting_rows()
-            at = np.minimum(np.searchsorted(waiting_labels, labels), len(waiting_labels) - 1)
-            rows[waiting_labels[at] == labels] = -1  # the graph holds an older vector
+            rows[self._side.holding(labels)] = -1  # the big graph holds an older vector
         if not waiting and rows.shape[1] == k:
             return None if (rows < 0).any() else list(rows)  # a float32 graph in step with the table: its order is exact
-        beside = self._exact_search(queries, k, waiting_rows, self.distance) if self._unindexed else [rows[:0, 0]] * len(queries)
-        candidates = [np.concatenate([found[found >= 0], extra]) for found, extra in zip(rows, beside)]
+        beside = rows[:, :0]
+        if self._unindexed:
+            side_labels = self._side.search(queries, min(k, len(self._side)))
+            if side_labels is None:
+                return None
+            beside = self._rows_of_labels(side_labels)
+        candidates = [np.concatenate([found[found >= 0], extra[extra >= 0]]) for found, extra in zip(rows, beside)]
         if min(map(len, candidates)) < k:  # too few left (many deleted near a query): stay exact
             return None
         from .ann import best_rows

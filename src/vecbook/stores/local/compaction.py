@@ -350,29 +350,27 @@ class Compaction:
     def _checkpoint_index(self, ws: str, state: _LocalState) -> None:
         """Save the index if it ran well ahead of the saved one, so the next open need not rebuild.
 
-        A graph still mapped from its file is the saved one: the writes since wait beside it,
-        and will again after the next open, so saving would only copy it, unless the graph is
-        small enough (``FOLD_AT_CLOSE_BYTES``) to take them in first, and enough of them wait
-        (``FOLD_AT_CLOSE_WAITING``) to slow searches. Saved files this store
+        A graph still mapped from its file stays that file: what is saved is the graph of the
+        rows waiting beside it and the lists (``ann_files.py``), unless they go into it first
+        (:meth:`TableIndex.folds_at_close`: too many wait, or enough of them,
+        ``FOLD_AT_CLOSE_WAITING``, beside a graph of at most ``FOLD_AT_CLOSE_BYTES``). Saved files this store
         could not use (made with other settings, or damaged) are replaced whatever the size,
         or every open would rebuild again.
         """
         behind = state.offset - state.index_offset if state.index_offset is not None else state.offset - state.log_start + state.snapshot_bytes
         unusable = state.index_offset is None and index_files(self._dir(ws) / snap_name(state.generation))[2].exists()
-        if state.table.index.viewed:
-            if not state.table.small_map_waits(tunables.FOLD_AT_CLOSE_BYTES, tunables.FOLD_AT_CLOSE_WAITING):
-                return
-        elif behind < tunables.CHECKPOINT_BYTES and not unusable:
+        folds = state.table.folds_at_close(tunables.FOLD_AT_CLOSE_BYTES, tunables.FOLD_AT_CLOSE_WAITING)
+        if behind < tunables.CHECKPOINT_BYTES and not unusable and not folds:
             return
         try:
             with self._writing(ws, state):
                 try:
-                    state.table.fold_small_map(tunables.FOLD_AT_CLOSE_BYTES, tunables.FOLD_AT_CLOSE_WAITING)
+                    state.table.fold_at_close(tunables.FOLD_AT_CLOSE_BYTES, tunables.FOLD_AT_CLOSE_WAITING)
                 except Exception:  # noqa: BLE001 - the saved graph and what waits beside it stay as they are
                     logger.debug("workspace %r: the writes waiting beside the index stay there", ws, exc_info=True)
                     return
                 index_state = state.table.index_state()
-                if index_state is not None and not index_state[0].viewed and self._dir(ws).is_dir():
+                if index_state is not None and self._dir(ws).is_dir():
                     prefix = self._dir(ws) / snap_name(state.generation)
                     if save_index(prefix, *index_state, generation=state.generation, log_offset=state.offset):
                         state.index_offset = state.offset

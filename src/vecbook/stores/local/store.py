@@ -64,8 +64,8 @@ writer that publishes a snapshot, and on close by a store whose index ran ahead
 of the saved one. It is a cache: on open it is used only if it matches
 (generation, offset, rows, checksums), the log after that offset is replayed
 into it, and otherwise it is rebuilt from the vectors. A saved graph is opened as a
-read-only memory map (copied into RAM by the first write) and checksummed in the
-background when large.
+read-only memory map (writes after the open wait beside it, in a small graph held in
+RAM: ``engine/table_index.py``) and checksummed in the background when large.
 
 Symbolic links inside ``store_dir`` (a workspace folder that is a link) are
 refused with :class:`SymlinkError`; ``list_workspaces`` skips them with a warning.
