@@ -25,7 +25,7 @@ they are not part of the public API.
 MIN_COMPACT_BYTES = 8 << 20
 CHECKPOINT_BYTES = 1 << 20
 FOLD_AT_CLOSE_BYTES = 256 << 20  # copied into RAM and saved again in ~0.5 s here
-FOLD_AT_CLOSE_WAITING = 1000  # fewer cost a search little (6,000 on 100k: p99 8-12 ms against ~1 ms)
+FOLD_AT_CLOSE_WAITING = 1000  # fewer cost a search little (a second, small graph to ask: engine/table_index.py)
 SNAPSHOT_CHUNK_ROWS = 8192
 COMPACT_BACKOFF = 5.0
 COMPACT_BACKOFF_MAX = 600.0
