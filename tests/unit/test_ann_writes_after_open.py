@@ -303,11 +303,11 @@ def reopened_with_a_failing_check(tmp_path, monkeypatch):
     store.create_workspace("w")
     store.insert(nodes(unit_vectors(2000)), "w")
     store.close()
-    real_crc = ann_files._crc
+    real_crc = ann_files._crc_of
     monkeypatch.setattr(ann_files, "VERIFY_INLINE_BYTES", 0)  # checked in the background
-    monkeypatch.setattr(ann_files, "_crc", lambda path: real_crc(path) ^ (1 if path.suffix == ".usearch" else 0))
+    monkeypatch.setattr(ann_files, "_crc_of", lambda f: real_crc(f) ^ (1 if f.name.endswith(".usearch") else 0))
     reopened = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
-    return reopened, lambda: monkeypatch.setattr(ann_files, "_crc", real_crc)
+    return reopened, lambda: monkeypatch.setattr(ann_files, "_crc_of", real_crc)
 
 
 @requires_usearch
@@ -510,3 +510,39 @@ def test_writes_wait_in_the_small_graph_and_both_graphs_answer_as_exact_search_d
         assert ids(again.search_by_vector(node.vector, "w", top_k=1)) == [node.unique_id]
     again.close()
     exact.close()
+
+
+@requires_usearch
+def test_a_background_check_verifies_the_files_it_loaded_not_the_ones_another_store_saved_since(tmp_path, monkeypatch):
+    """Store B checks its mapped graph and labels in the background while store A's close saves what waits
+    beside the same graph under the same names: B's check reads the files B loaded, finds them intact,
+    and leaves A's sidecar in place for the next open."""
+    import threading
+
+    monkeypatch.setattr(local_module, "CHECKPOINT_BYTES", 1 << 10)
+    monkeypatch.setattr(ann_files, "VERIFY_INLINE_BYTES", 0)  # checked in the background
+    first = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    first.create_workspace("w")
+    first.insert(nodes(unit_vectors(2000)), "w")
+    first.close()
+    a = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    assert a._state("w").table.index.viewed and a._state("w").table.index.checked_intact()
+    go = threading.Event()
+    real_lower = ann_files.lower_this_threads_priority
+    monkeypatch.setattr(ann_files, "lower_this_threads_priority", lambda: (go.wait(30), real_lower()))
+    b = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    b_index = b._state("w").table.index
+    assert b_index.viewed and b_index.verifier.is_alive()  # held before it reads a byte
+    a.insert(nodes(unit_vectors(30, seed=32), start=5000), "w")
+    a.close()  # saves the labels, the small graph and the sidecar of the same generation, in place
+    sidecar = next((tmp_path / "w").glob("snap-*.ann.json"))
+    assert len(json.loads(sidecar.read_text())["unindexed"]) == 30
+    go.set()
+    assert b_index.checked_intact() and sidecar.exists()
+    b.close()
+    work = graph_work(monkeypatch)
+    again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    table = again._state("w").table
+    assert work == [] and table.index.viewed and len(table._unindexed) == 30 and table.index.checked_intact()
+    assert ids(again.search_by_vector(unit_vectors(30, seed=32)[7], "w", top_k=1)) == ["n5007"]
+    again.close()

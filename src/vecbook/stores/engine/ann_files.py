@@ -9,18 +9,18 @@ some wait. :func:`load_index` returns ``None`` unless everything matches, and th
 caller rebuilds the index; a graph of the waiting rows that does not match is
 rebuilt from those rows alone.
 
-A graph saved while it is still mapped from the file it was opened from (a compaction
-of a store opened with its index, fewer than ``UNINDEXED_MAX`` changes since) is that
-file: the new generation's ``.usearch`` is a second name for it, and the sidecar lists
+A graph saved while it is still mapped from the file it was opened from (by a compaction
+or a close of a store opened with its index, no fold since) is that file: the new generation's ``.usearch`` is a second name for it, and the sidecar lists
 the labels whose vectors wait beside it and the deleted ones it still holds
 (``table_index.py``), and the small graph of those vectors is written beside it. A 10M
 store's close no longer writes its 5 GB graph for a few thousand new rows.
 
 Opening maps the graph instead of reading it. Its checksum and the labels' are
 verified in a background thread (at lower CPU priority) when the graph is larger
-than ``VERIFY_INLINE_BYTES``, as the snapshot's vectors are (docs/reliability.md): a
-graph found damaged is never searched again (searches go exact), is never saved
-again, and its sidecar is removed so the next open rebuilds it.
+than ``VERIFY_INLINE_BYTES``, as the snapshot's vectors are (docs/reliability.md),
+reading the files opened at load (another process's save may give their names to new
+files meanwhile): a graph found damaged is never searched again (searches go exact),
+is never saved again, and its sidecar is removed so the next open rebuilds it.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import threading
 import zlib
 from dataclasses import asdict
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -55,10 +56,15 @@ def index_files(prefix: Path) -> list[Path]:
 
 
 def _crc(path: Path) -> int:
-    crc = 0
     with open(path, "rb") as f:
-        while chunk := f.read(16 << 20):
-            crc = zlib.crc32(chunk, crc)
+        return _crc_of(f)
+
+
+def _crc_of(f: BinaryIO) -> int:
+    """CRC-32 of an open file's bytes from where it stands."""
+    crc = 0
+    while chunk := f.read(16 << 20):
+        crc = zlib.crc32(chunk, crc)
     return crc
 
 
@@ -186,11 +192,14 @@ def load_index(
         if not _fits(waiting, labels, next_label, index):
             return None
         index.mapped_from(graph, meta["crc_graph"])
+        if not inline:  # the files as loaded: another process's save may give their names to new files meanwhile
+            checks = [(open(label_file, "rb"), meta["crc_labels"]), (open(graph, "rb"), meta["crc_graph"])]  # noqa: SIM115 - closed by the check
+            sidecar_id = _file_id(sidecar)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         log.warning("cannot load the ANN index beside %s (%s); rebuilding it", prefix, exc)
         return None
     if not inline:
-        index.verifier = _verify_later(index, [(label_file, meta["crc_labels"]), (graph, meta["crc_graph"])], sidecar)
+        index.verifier = _verify_later(index, checks, sidecar, sidecar_id)
     return index, labels, next_label, waiting, _load_side(side_file, meta, spec)
 
 
@@ -219,20 +228,30 @@ def _fits(waiting: Waiting, labels: np.ndarray, next_label: int, index: HnswInde
     return index.holds(np.array(waiting.gone, dtype=np.int64))
 
 
-def _verify_later(index: HnswIndex, files: list[tuple[Path, int]], sidecar: Path) -> threading.Thread:
-    """Check the CRC32 of each of ``files`` in a thread; a mismatch marks the index damaged."""
+def _file_id(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def _verify_later(index: HnswIndex, files: list[tuple[BinaryIO, int]], sidecar: Path, sidecar_id: tuple[int, int]) -> threading.Thread:
+    """Check the CRC32 of each of the open ``files`` in a thread, then close them; a mismatch marks the
+    index damaged and removes ``sidecar``, unless another save has replaced it since (``sidecar_id``)."""
 
     def run() -> None:
         lower_this_threads_priority()
         try:
-            bad = [path for path, crc in files if _crc(path) != crc]
+            bad = [f.name for f, crc in files if _crc_of(f) != crc]
         except OSError as exc:
-            bad = [exc.filename]
+            bad = [str(exc)]
+        finally:
+            for f, _ in files:
+                f.close()
         if bad:
             index.damaged = True
             log.warning("ANN index file %s fails its checksum: searches go exact; it is rebuilt at the next open", bad[0])
             try:
-                sidecar.unlink(missing_ok=True)
+                if _file_id(sidecar) == sidecar_id:
+                    sidecar.unlink()
             except OSError:
                 pass
 
