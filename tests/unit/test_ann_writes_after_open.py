@@ -546,3 +546,34 @@ def test_a_background_check_verifies_the_files_it_loaded_not_the_ones_another_st
     assert work == [] and table.index.viewed and len(table._unindexed) == 30 and table.index.checked_intact()
     assert ids(again.search_by_vector(unit_vectors(30, seed=32)[7], "w", top_k=1)) == ["n5007"]
     again.close()
+
+
+@requires_usearch
+def test_two_stores_with_the_graph_mapped_follow_each_others_writes_into_their_small_graphs(tmp_path, small_compactions, monkeypatch):
+    """Store B reads A's frames into its own small graph (inserts, rewrites, deletes), and A reads B's; both
+    closes save, and the next open finds every node without building a graph."""
+    monkeypatch.setattr(local_module, "CHECKPOINT_BYTES", 1 << 10)
+    vectors = unit_vectors(2000)
+    a = reopened_with_a_map(tmp_path, WIDE, nodes(vectors))
+    b = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    fresh, moved = unit_vectors(30, seed=32), unit_vectors(5, seed=33)
+    a.insert(nodes(fresh, start=5000), "w")
+    a.insert([VectorNode(unique_id=f"n{10 + i}", content="moved", vector=v) for i, v in enumerate(moved)], "w")
+    a.delete(["n1", "n5003"], "w")
+    assert ids(b.search_by_vector(fresh[7], "w", top_k=1)) == ["n5007"]  # b caught up: the search reads a's frames first
+    table = b._state("w").table
+    assert table.index.viewed and len(table._side) == 29 + 5 and table._replaced == 5 and len(table._gone) == 1
+    assert ids(b.search_by_vector(moved[2], "w", top_k=1)) == ["n12"]
+    assert "n1" not in ids(b.search_by_vector(vectors[1], "w", top_k=10)) and "n5003" not in ids(b.search_by_vector(fresh[3], "w", top_k=10))
+    b.insert(nodes(unit_vectors(10, seed=34), start=6000), "w")
+    assert ids(a.search_by_vector(unit_vectors(10, seed=34)[4], "w", top_k=1)) == ["n6004"]
+    assert len(a._state("w").table._side) == 29 + 5 + 10
+    a.close()
+    b.close()
+    work = graph_work(monkeypatch)
+    again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    table = again._state("w").table
+    assert work == [] and table.index.viewed and len(table._side) == 44 and again.count("w") == 2000 + 30 - 2 + 10
+    for query, expected in [(fresh[7], "n5007"), (moved[2], "n12"), (unit_vectors(10, seed=34)[4], "n6004"), (vectors[700], "n700")]:
+        assert ids(again.search_by_vector(query, "w", top_k=1)) == [expected]
+    again.close()
