@@ -6,7 +6,7 @@
 ``DIR`` is a store built with ``index="hnsw"`` (e.g. by ``bench/run.py --scale 10m --scale-folder DIR``).
 Each run, in a fresh process: open, first answer, insert ``--nodes`` new random unit vectors in one
 call, ``close()``. ``MIN_COMPACT_BYTES`` is lowered below that log so the close compacts, and
-``UNINDEXED_MAX`` raised so the runs' rows keep waiting beside the mapped graph (what a close of a
+``WAITING_FLOOR`` raised so the runs' rows keep waiting beside the mapped graph (what a close of a
 store opened with its graph does). Prints the seconds of the open, the insert and the close, the
 bytes the process wrote, and the load. The inserted nodes stay in the store (ids ``closebench-*``).
 """
@@ -26,7 +26,7 @@ from vecbook.stores.engine import table_index
 from vecbook import LocalVectorStore, VectorNode
 folder, ws, nodes, params, run = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4]), sys.argv[5]
 tunables.MIN_COMPACT_BYTES = 1 << 20
-table_index.UNINDEXED_MAX = 1 << 30
+table_index.WAITING_FLOOR = 1 << 30
 def written():
     return int(next(line for line in open("/proc/self/io") if line.startswith("write_bytes")).split()[1])
 t = time.perf_counter()

@@ -116,7 +116,7 @@ def test_searches_between_writes_see_the_waiting_rows_as_they_are_now(tmp_path, 
 def test_waiting_writes_go_into_the_graph_once_it_holds_too_many_stale_entries(tmp_path, small_compactions, monkeypatch):
     """Deleted and rewritten rows leave stale entries in the mapped graph (each costs a search a spare
     candidate); past the limit the write folds. New rows alone never do: they wait in the small graph."""
-    monkeypatch.setattr(table_index, "UNINDEXED_MAX", 20)
+    monkeypatch.setattr(table_index, "WAITING_FLOOR", 20)
     monkeypatch.setattr(table_index, "WAITING_SHARE", 1 << 30)  # no share of the graph's rows above that
     vectors = unit_vectors(2000)
     store = reopened_with_a_map(tmp_path, WIDE, nodes(vectors))
@@ -176,7 +176,7 @@ def test_writes_that_waited_wait_again_after_a_reopen_and_compactions_carry_the_
     assert ids(again.search_by_vector(unit_vectors(100, seed=45)[3], "w", top_k=1)) == ["n10503"]
     assert "n1" not in ids(again.search_by_vector(unit_vectors(2000)[1], "w", top_k=10))
 
-    monkeypatch.setattr(table_index, "UNINDEXED_MAX", 2100)  # past this many waiting rows, the close takes them in
+    monkeypatch.setattr(table_index, "WAITING_FLOOR", 2100)  # past this many waiting rows, the close takes them in
     monkeypatch.setattr(table_index, "WAITING_SHARE", 1 << 30)
     again.insert(nodes(unit_vectors(100, seed=70), start=20_000), "w")
     assert built == [] and table.index.viewed and len(table._unindexed) == 2150  # new rows never make a write fold
@@ -330,7 +330,7 @@ def test_a_close_never_copies_a_mapped_graph_that_failed_its_check(tmp_path, sma
 
 @requires_usearch
 def test_a_write_past_the_limit_drops_a_mapped_graph_that_failed_its_check_instead_of_copying_it(tmp_path, small_compactions, monkeypatch):
-    monkeypatch.setattr(table_index, "UNINDEXED_MAX", 20)
+    monkeypatch.setattr(table_index, "WAITING_FLOOR", 20)
     monkeypatch.setattr(table_index, "WAITING_SHARE", 1 << 30)  # no share of the graph's rows above that
     reopened, checksums_true = reopened_with_a_failing_check(tmp_path, monkeypatch)
     copies = graph_work(monkeypatch)
@@ -473,7 +473,7 @@ def test_a_damaged_or_missing_graph_of_the_waiting_rows_is_built_from_those_rows
 def test_writes_wait_in_the_small_graph_and_both_graphs_answer_as_exact_search_does(tmp_path, small_compactions, monkeypatch):
     """New rows past the share, and stale entries within it, keep waiting: no write copies the mapped graph,
     and the two graphs together answer as exact search does. The close takes them in: too many wait."""
-    monkeypatch.setattr(table_index, "UNINDEXED_MAX", 20)
+    monkeypatch.setattr(table_index, "WAITING_FLOOR", 20)
     monkeypatch.setattr(table_index, "WAITING_SHARE", 4)  # 500 beside 2,000
     monkeypatch.setattr(local_module, "FOLD_AT_CLOSE_BYTES", 0)  # as for a big graph
     data = nodes(wide_vectors(2000))

@@ -31,19 +31,19 @@ import numpy as np
 if TYPE_CHECKING:
     from .ann import HnswIndex, IndexSpec, Waiting
 
-__all__ = ["UNINDEXED_MAX", "WAITING_SHARE", "TableIndex", "as_run", "waiting_max"]
+__all__ = ["WAITING_FLOOR", "WAITING_SHARE", "TableIndex", "as_run", "waiting_max"]
 
-# A share of a mapped graph: at least UNINDEXED_MAX, and one for every WAITING_SHARE of its
+# A share of a mapped graph: at least WAITING_FLOOR, and one for every WAITING_SHARE of its
 # rows. Its stale entries (deleted rows, older vectors of rewritten ones) cost each search as
 # many spare candidates: past this many, the next write folds. The small graph of waiting
 # rows is read whole at each open: past this many rows, the close folds (and saves).
-UNINDEXED_MAX = 10_000
+WAITING_FLOOR = 10_000
 WAITING_SHARE = 16
 
 
 def waiting_max(graph_rows: int) -> int:
     """How many stale entries a mapped graph of ``graph_rows`` rows may hold, and rows wait beside it."""
-    return max(UNINDEXED_MAX, graph_rows // WAITING_SHARE)
+    return max(WAITING_FLOOR, graph_rows // WAITING_SHARE)
 
 
 def as_run(rows: np.ndarray) -> slice | None:
