@@ -168,7 +168,7 @@ def crash_trial(tmp_path: Path, seed: int, mode: str = "crash") -> int:
     for node in reopened.iter_workspace_nodes("ws") if got else ():
         assert node.metadata == {"c": node.content}
     if mode == "indexed" and got:
-        assert_the_index_serves_every_node(reopened, store(folder), seed)
+        assert_the_index_serves_every_node(reopened, seed)
     if got:
         reopened.insert(VectorNode(unique_id="post-crash", content="ok"), "ws")
         assert_only_the_published_generation(folder / "ws")
@@ -183,7 +183,7 @@ def assert_only_the_published_generation(folder: Path) -> None:
     assert {p.name for p in folder.iterdir()} - caches - {"EXTEND"} == expected
 
 
-def assert_the_index_serves_every_node(indexed: LocalVectorStore, exact: LocalVectorStore, seed: int) -> None:
+def assert_the_index_serves_every_node(indexed: LocalVectorStore, seed: int) -> None:
     """Each node's own vector finds it through the index: the graph (mapped, carried over or rebuilt) and the
     small graph of the rows waiting beside it. Both are approximate: a graph that took many removals and
     re-adds may leave a node unreachable, so at most 2 % may be missed. The small graph must hold exactly
