@@ -449,3 +449,23 @@ def test_an_index_saved_with_other_settings_is_rebuilt_once_and_says_so(tmp_path
         assert len(exact & set(ids(again.search_by_vector(query, "w", top_k=10)))) >= 9
     assert built == [] and again._state("w").table.index.viewed and not caplog.records  # opened as saved, no rebuild
     again.close()
+
+
+@requires_usearch
+def test_an_int8_graph_codes_vectors_with_huge_components_without_overflow():
+    """Their squares overflow float32: the codes are computed from float64 norms, so the node is still found
+    through the graph, and no RuntimeWarning reaches the caller."""
+    import warnings
+
+    vectors = unit_vectors(500)
+    huge = vectors[7] * np.float32(3e37)
+    store = MemoryVectorStore(index="hnsw", index_params={**WIDE, "quantization": "int8"})
+    store.create_workspace("w")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        store.insert(nodes(vectors), "w")
+        store.insert(VectorNode(unique_id="huge", vector=huge), "w")
+        store.delete(["n7"], "w")  # the only other node in that direction
+        assert store._state("w").table.uses_index(1)
+        assert ids(store.search_by_vector(vectors[7], "w", top_k=1)) == ["huge"]
+    store.close()

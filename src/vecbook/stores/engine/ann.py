@@ -166,8 +166,9 @@ class HnswIndex:
         if self.spec.quantization == "binary":
             return np.packbits(vectors > 0, axis=1)
         if self.spec.quantization == "int8":  # cosine only: scale each vector to unit length, then to ±127
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+            # norms in float64: a float32 vector's squares may overflow float32 (its components up to 3e38)
+            norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))[:, None]
+            unit = np.divide(vectors, norms, out=np.zeros(vectors.shape), where=norms > 0)
             return np.rint(unit * 127.0).astype(np.int8)
         return vectors
 
@@ -308,6 +309,7 @@ def best_rows(queries: np.ndarray, candidates: np.ndarray, vectors: np.ndarray, 
                 if distance == "cosine":
                     norms = np.sqrt(np.einsum("ij,ij->i", picked, picked))
                     scores = np.divide(scores, norms, out=np.zeros_like(scores), where=norms > 0)
+                    scores[np.isinf(norms)] = np.nan  # an overflowed norm gave 0: score those rows exactly
         if not np.isfinite(scores).all():
             scores = exact_scores(query, picked, distance)
         out.append(rows[np.argsort(-scores, kind="stable")[:k]])
