@@ -193,7 +193,7 @@ class HnswIndex:
 
     def holds(self, labels: np.ndarray) -> bool:
         """Whether every one of ``labels`` is in the graph."""
-        return bool(np.all(self._raw.contains(np.asarray(labels, dtype=np.uint64)))) if len(labels) else True
+        return bool(self.holding(labels).all())
 
     def holding(self, labels: np.ndarray) -> np.ndarray:
         """A mask of ``labels`` (any shape): which of them are in the graph."""
