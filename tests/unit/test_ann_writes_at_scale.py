@@ -15,14 +15,14 @@ from tests.unit.test_ann import graph_work, ids, requires_usearch
 from vecbook import LocalVectorStore, MemoryVectorStore, VectorNode
 from vecbook.stores.engine import table_index
 
-N, DIMS, CALL = 100_000, 48, 1_000
+N, CALL = 100_000, 1_000
 
 
-def clustered(n: int, seed: int) -> np.ndarray:
+def clustered(n: int, seed: int, dims: int) -> np.ndarray:
     """Unit vectors around 2,000 fixed centres: near neighbours exist, as among embeddings of related texts."""
     rng = np.random.default_rng(seed)
-    centres = np.random.default_rng(7).standard_normal((2000, DIMS)).astype(np.float32)
-    v = centres[rng.integers(0, 2000, n)] + 0.6 * rng.standard_normal((n, DIMS)).astype(np.float32)
+    centres = np.random.default_rng(7).standard_normal((2000, dims)).astype(np.float32)
+    v = centres[rng.integers(0, 2000, n)] + 0.6 * rng.standard_normal((n, dims)).astype(np.float32)
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
@@ -39,14 +39,14 @@ def recall(store, exact, queries: np.ndarray) -> float:
 
 @requires_usearch
 @pytest.mark.slow
-@pytest.mark.parametrize("quantization", [None, "int8"])
-def test_a_100k_store_opened_with_its_graph_finds_the_writes_made_since_as_exact_search_does(tmp_path, monkeypatch, quantization):
+@pytest.mark.parametrize(("quantization", "dims"), [(None, 48), ("int8", 48), ("binary", 384)])  # sign bits need room
+def test_a_100k_store_opened_with_its_graph_finds_the_writes_made_since_as_exact_search_does(tmp_path, monkeypatch, quantization, dims):
     """10,000 new nodes, 1,000 rewritten and 1,000 deleted after the open, in calls of 1,000: no call copies
     the 100k graph, every search answers as exact search does (recall@10 ≥ 0.95, deleted nodes never,
     rewritten ones at their new place), the close takes the 11,000 waiting rows into the graph, and the
     next open finds them all in one graph."""
     params = {"quantization": quantization}
-    vectors = clustered(N, seed=1)
+    vectors = clustered(N, 1, dims)
     store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=params)
     exact = MemoryVectorStore()
     for store_ in (store, exact):
@@ -58,11 +58,11 @@ def test_a_100k_store_opened_with_its_graph_finds_the_writes_made_since_as_exact
     assert store._state("w").table.index.viewed  # the graph is the saved file, mapped
     work = graph_work(monkeypatch)
 
-    fresh = clustered(10_000, seed=2)
+    fresh = clustered(10_000, 2, dims)
     rewritten = np.arange(5, N, 100)  # 1,000 nodes given new vectors
     deleted = np.arange(7, N, 100)  # 1,000 nodes deleted
-    new_place = clustered(len(rewritten), seed=3)  # half of them far from where they were, half nudged (re-embedded edits)
-    nudged = vectors[rewritten[500:]] + 0.03 * np.random.default_rng(3).standard_normal((500, DIMS)).astype(np.float32)
+    new_place = clustered(len(rewritten), 3, dims)  # half of them far from where they were, half nudged (re-embedded edits)
+    nudged = vectors[rewritten[500:]] + 0.03 * np.random.default_rng(3).standard_normal((500, dims)).astype(np.float32)
     new_place[500:] = nudged / np.linalg.norm(nudged, axis=1, keepdims=True)
     for store_ in (store, exact):
         for start in range(0, len(fresh), CALL):
@@ -75,8 +75,8 @@ def test_a_100k_store_opened_with_its_graph_finds_the_writes_made_since_as_exact
     assert len(table._unindexed) > table_index.waiting_max(len(table.index))  # so the close takes them in
     assert store.count("w") == exact.count("w") == N + 10_000 - 1_000
 
-    noise = np.random.default_rng(4).standard_normal((100, DIMS)).astype(np.float32) * 0.05
-    queries = np.vstack([clustered(100, seed=5), fresh[::100] + noise, new_place[::10], new_place[505::10]])
+    noise = np.random.default_rng(4).standard_normal((100, dims)).astype(np.float32) * 0.05
+    queries = np.vstack([clustered(100, 5, dims), fresh[::100] + noise, new_place[::10], new_place[505::10]])
     assert recall(store, exact, queries) >= 0.95
     gone = {f"n{i}" for i in deleted}
     for node_id, vector in [*zip((f"n{N + i}" for i in range(0, 10_000, 97)), fresh[::97]), *zip((f"n{i}" for i in rewritten[::13]), new_place[::13])]:
