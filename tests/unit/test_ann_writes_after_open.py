@@ -140,6 +140,65 @@ def test_waiting_writes_go_into_the_graph_once_it_holds_too_many_stale_entries(t
     store.close()
 
 
+def graph_adds(monkeypatch) -> list[int]:
+    """How many rows each add to a graph (big or small) puts in, from now on."""
+    counts: list[int] = []
+    real_add = ann.HnswIndex.add
+
+    def add(self, labels, vectors):
+        counts.append(len(labels))
+        return real_add(self, labels, vectors)
+
+    monkeypatch.setattr(ann.HnswIndex, "add", add)
+    return counts
+
+
+@requires_usearch
+@pytest.mark.parametrize("fold", ["close", "write"])
+def test_a_small_graph_that_outgrows_the_mapped_one_takes_in_its_rows_instead(tmp_path, small_compactions, monkeypatch, fold):
+    """A bulk load after opening a small store: 3,010 rows wait beside a mapped graph of 500. The fold, at
+    the close or at a write past the limit of stale entries, adds the mapped graph's current rows to the
+    small graph (about 480 adds, not 3,010), leaving out its deleted rows and the older vectors of rewritten ones."""
+    monkeypatch.setattr(table_index, "WAITING_FLOOR", 20)
+    monkeypatch.setattr(table_index, "WAITING_SHARE", 1 << 30)
+    vectors = unit_vectors(500)
+    store = reopened_with_a_map(tmp_path, WIDE, nodes(vectors))
+    exact = MemoryVectorStore()
+    exact.create_workspace("w")
+    exact.insert(nodes(vectors), "w")
+    work, added = graph_work(monkeypatch), graph_adds(monkeypatch)
+    fresh = nodes(unit_vectors(3000, seed=60), start=5000)
+    moved = [VectorNode(unique_id=f"n{i}", content="moved", vector=v) for i, v in zip(range(0, 500, 50), unit_vectors(10, seed=61))]
+    for store_ in (store, exact):
+        for part in range(0, 3000, 500):
+            store_.insert(fresh[part : part + 500], "w")
+        store_.insert(moved, "w")
+        store_.delete([f"n{i}" for i in range(1, 10)], "w")  # 19 stale entries: within the limit
+    table = store._state("w").table
+    assert work == [] and table.index.viewed and len(table._side) == 3010 and added == [500] * 6 + [10]
+    if fold == "write":
+        for store_ in (store, exact):
+            store_.delete(["n498", "n499"], "w")  # 21: this write folds
+        assert table.index is not None and not table.index.viewed and table._side is None and len(table.index) == 3010 + 479
+        assert added[7:] == [479]  # the mapped graph's current rows
+    store.close()
+    if fold == "close":
+        assert added[7:] == [481]
+    assert work == []  # the mapped graph was never copied
+    again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    table = again._state("w").table
+    assert table.index.viewed and table._side is None and len(table.index) == again.count("w") == exact.count("w")
+    queries = np.vstack([unit_vectors(40, seed=62), [n.vector for n in fresh[::100]], [n.vector for n in moved]])
+    got, want = again.batch_search(queries, "w", top_k=10), exact.batch_search(queries, "w", top_k=10)
+    assert float(np.mean([len(set(ids(a)) & set(ids(b))) / 10 for a, b in zip(got, want)])) >= 0.95
+    for node in [*fresh[::97], *moved]:
+        assert ids(again.search_by_vector(node.vector, "w", top_k=1)) == [node.unique_id]
+    for i in (1, 5, 498) if fold == "write" else (1, 5):
+        assert f"n{i}" not in ids(again.search_by_vector(vectors[i], "w", top_k=10))
+    again.close()
+    exact.close()
+
+
 @requires_usearch
 def test_writes_that_waited_wait_again_after_a_reopen_and_compactions_carry_the_mapped_graph_over(tmp_path, small_compactions, monkeypatch):
     monkeypatch.setattr(local_module, "CHECKPOINT_BYTES", 1 << 10)
@@ -179,8 +238,8 @@ def test_writes_that_waited_wait_again_after_a_reopen_and_compactions_carry_the_
     monkeypatch.setattr(table_index, "WAITING_SHARE", 1 << 30)
     again.insert(nodes(unit_vectors(100, seed=70), start=20_000), "w")
     assert built == [] and table.index.viewed and len(table._unindexed) == 2150  # new rows never make a write fold
-    again.close()  # 2,150 wait: the close puts them into the graph and saves it, whole
-    assert built == [("copy", 2000)]
+    again.close()  # 2,150 wait: the close makes one graph and saves it, whole; the small graph, now the
+    assert built == []  # bigger, takes in the 1,999 rows of the mapped one, which is never copied
     last = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     table = last._state("w").table
     assert table.index.viewed and not table._unindexed and not table._gone and len(table.index) == last.count("w") == 4149

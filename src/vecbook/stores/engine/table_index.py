@@ -132,7 +132,8 @@ class TableIndex:
         return self._side
 
     def _fold(self, rows: np.ndarray | None = None) -> None:
-        """Put the waiting rows and ``rows`` into the graph and drop the deleted ones from it.
+        """Put the waiting rows and ``rows`` into the graph and drop the deleted ones from it, or, if the
+        small graph holds more rows than the big one, put the big one's current rows into the small one.
 
         A mapped graph is copied into RAM for that, once its background check has passed; one
         that failed it is dropped instead (searches go exact, and the next open rebuilds it).
@@ -141,10 +142,17 @@ class TableIndex:
             self.index = None
             return
         rows = np.zeros(0, dtype=np.int64) if rows is None else rows
-        if self._unindexed:
-            rows = np.union1d(self._waiting_rows(), rows)
-        if self._gone:
-            self.index.remove(np.array(self._gone, dtype=np.int64))
+        if self._side is not None and len(self._side) > len(self.index) - len(self._gone) - self._replaced:
+            # The small graph holds more rows (a bulk load after opening a small store): the big graph's
+            # current entries go into it instead, fewer adds than the other way round.
+            graph, live = self._side, self.live_rows()
+            rows = np.union1d(live[~graph.holding(self._labels[live])], rows)
+            self.index = graph
+        else:
+            if self._unindexed:
+                rows = np.union1d(self._waiting_rows(), rows)
+            if self._gone:
+                self.index.remove(np.array(self._gone, dtype=np.int64))
         run = as_run(rows)  # a run of rows (a bulk load, say): no copy of the vectors
         picked = rows if run is None else run
         self.index.add(self._labels[picked], self._vectors[picked])
