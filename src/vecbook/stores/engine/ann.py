@@ -42,6 +42,7 @@ _DTYPES = {None: "f32", "int8": "i8", "binary": "b1"}
 # Candidates re-scored exactly per wanted result: recall@10 ≥ 0.95 on MiniLM and clustered
 # vectors at the default ef (bench/bench_ann_libs.py, docs/performance.md).
 _RERANK = {None: 1, "int8": 3, "binary": 20}
+REATTACH_LOOKS = ((8, 1), (64, 10))  # (ef, nearest) of each look for the nodes a concurrent add placed (HnswIndex._reattach)
 _INT_PARAMS = ("M", "ef_construction", "ef_search", "threads", "exact_below", "rerank")
 
 
@@ -188,8 +189,36 @@ class HnswIndex:
         present = raw.contains(labels)
         if present.any():
             raw.remove(labels[present])
+        codes = self._codes(vectors)
         threads = self._threads if len(labels) >= 256 else 1
-        raw.add(labels, self._codes(vectors), threads=threads)
+        raw.add(labels, codes, threads=threads)
+        if threads > 1:
+            self._reattach(labels, codes)
+
+    def _reattach(self, labels: np.ndarray, codes: np.ndarray) -> None:
+        """Add again, alone, the nodes a concurrent add left unreachable.
+
+        usearch's ``add`` on several threads can leave a node in the graph that no search
+        reaches (unum-cloud/USearch#735: 5-12 of 100,000 here, at any ef). Each node is
+        looked for by its own codes, first cheaply (``REATTACH_LOOKS``: about 95 % are found
+        at once), then wider; one still not among its nearest is removed and added again on
+        one thread. About 15 % of the add's time (docs/performance.md).
+        """
+        raw, doubt = self._raw, np.arange(len(labels))
+        try:
+            for ef, count in REATTACH_LOOKS:
+                raw.expansion_search = ef
+                found = raw.search(codes[doubt], count, threads=self._threads)
+                keys, distances = np.atleast_2d(found.keys), np.atleast_2d(found.distances)
+                missed = ~(keys == labels[doubt, None]).any(axis=1)
+                tied = distances[:, -1] <= 1e-6  # as near as its own codes (equal codes): not lost
+                doubt = doubt[missed & ~tied]
+                if not len(doubt):
+                    return
+            raw.remove(labels[doubt])
+            raw.add(labels[doubt], codes[doubt], threads=1)
+        finally:
+            raw.expansion_search = self._ef = self.spec.ef_search
 
     def holds(self, labels: np.ndarray) -> bool:
         """Whether every one of ``labels`` is in the graph."""
