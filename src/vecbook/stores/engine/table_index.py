@@ -17,7 +17,9 @@ its own rows to the small graph, at a cost in proportion to the write. A search 
 both graphs, drops the big graph's stale candidates, and keeps the best of the rest by
 their exact scores. The waiting rows go into the big graph (a *fold*, which copies it
 into RAM) when a write would leave it more stale entries than :func:`waiting_max`, or at
-close when more rows than that wait; new rows alone never make a write fold. A graph in
+close when more rows than that wait; new rows alone never make a write fold. If the small
+graph holds more rows than the big one (a bulk load after opening a small store), the
+fold goes the other way: the big graph's current rows go into the small one. A graph in
 RAM folds at once. A mapped graph is saved as it is, with the small graph and the lists
 beside it (``ann_files.py``): a compaction does not copy it into RAM.
 """
