@@ -199,7 +199,7 @@ class HnswIndex:
         """Add again, alone, the nodes a concurrent add left unreachable.
 
         usearch's ``add`` on several threads can leave a node in the graph that no search
-        reaches (unum-cloud/USearch#735: 5-12 of 100,000 here, at any ef). Each node is
+        reaches (unum-cloud/USearch#735: 4-12 of 100,000 here on 2 threads, at any ef). Each node is
         looked for by its own codes, first cheaply (``REATTACH_LOOKS``: about 95 % are found
         at once), then wider; one still not among its nearest is removed and added again on
         one thread. About 15 % of the add's time (docs/performance.md).
