@@ -114,13 +114,13 @@ def test_searches_between_writes_see_the_waiting_rows_as_they_are_now(tmp_path, 
 @requires_usearch
 def test_waiting_writes_go_into_the_graph_once_it_holds_too_many_stale_entries(tmp_path, small_compactions, monkeypatch):
     """Deleted and rewritten rows leave stale entries in the mapped graph (each costs a search a spare
-    candidate); past the limit the write folds. New rows alone never do: they wait in the small graph."""
-    monkeypatch.setattr(table_index, "WAITING_FLOOR", 20)
+    candidate); past the limit the write folds."""
+    monkeypatch.setattr(table_index, "WAITING_FLOOR", 70)
     monkeypatch.setattr(table_index, "WAITING_SHARE", 1 << 30)  # no share of the graph's rows above that
     vectors = unit_vectors(2000)
     store = reopened_with_a_map(tmp_path, WIDE, nodes(vectors))
     built = graph_work(monkeypatch)
-    store.insert(nodes(unit_vectors(52, seed=30), start=5000), "w")  # more new rows than the limit
+    store.insert(nodes(unit_vectors(52, seed=30), start=5000), "w")
     store.delete(["n1", "n2", "n3"], "w")  # 3 stale
     table = store._state("w").table
     index = table.index
@@ -131,13 +131,47 @@ def test_waiting_writes_go_into_the_graph_once_it_holds_too_many_stale_entries(t
     store.insert(rewritten, "w")
     store.insert(rewritten[:4], "w")  # rewritten twice: still one stale entry each
     assert built == [] and table._replaced == 16 and len(table._side) == 47 + 16  # 19 stale
+    store.delete([f"n{i}" for i in range(100, 151)], "w")  # 70 stale: still within the limit
+    assert built == [] and index.viewed and len(table._gone) == 54
     store.insert([VectorNode(unique_id=f"n{i}", content="again", vector=v) for i, v in zip((30, 31), unit_vectors(2, seed=32))], "w")
-    assert built == [("copy", 2000)] and not index.viewed and table._side is None  # 21 stale: all went in at once
-    assert len(index) == 2000 - 3 + 47 and not table._unindexed and not table._gone and table._replaced == 0
+    assert built == [("copy", 2000)] and not index.viewed and table._side is None  # 72 stale: all went in at once
+    assert len(index) == 2000 - 54 + 47 and not table._unindexed and not table._gone and table._replaced == 0
     assert ids(store.search_by_vector(unit_vectors(52, seed=30)[7], "w", top_k=1)) == ["n5007"]
     assert ids(store.search_by_vector(unit_vectors(16, seed=31)[5], "w", top_k=1)) == ["n15"]
-    assert "n2" not in ids(store.search_by_vector(vectors[2], "w", top_k=10))
+    assert ids(store.search_by_vector(unit_vectors(2, seed=32)[1], "w", top_k=1)) == ["n31"]
+    for i in (2, 120):
+        assert f"n{i}" not in ids(store.search_by_vector(vectors[i], "w", top_k=10))
     store.close()
+
+
+@requires_usearch
+def test_a_bulk_load_past_the_limit_goes_into_one_graph_from_that_write_on(tmp_path, small_compactions, monkeypatch):
+    """Rows wait in the small graph up to the limit; the write that would pass it folds them into the big
+    graph with its own rows, and later writes go straight in: no row is added twice more than once, and
+    the close has nothing left to fold."""
+    monkeypatch.setattr(table_index, "WAITING_FLOOR", 200)
+    monkeypatch.setattr(table_index, "WAITING_SHARE", 1 << 30)
+    store = reopened_with_a_map(tmp_path, WIDE, nodes(unit_vectors(2000)))
+    built, added = graph_work(monkeypatch), graph_adds(monkeypatch)
+    fresh = nodes(unit_vectors(1000, seed=33), start=5000)
+    for part in range(0, 200, 100):
+        store.insert(fresh[part : part + 100], "w")
+    table = store._state("w").table
+    assert built == [] and table.index.viewed and len(table._side) == 200  # at the limit: they wait
+    store.insert(fresh[200:300], "w")
+    assert built == [("copy", 2000)] and added == [100, 100, 300] and table._side is None and not table.index.viewed
+    for part in range(300, 1000, 100):
+        store.insert(fresh[part : part + 100], "w")
+    assert added[3:] == [100] * 7 and len(table.index) == store.count("w") == 3000
+    for node in fresh[::37]:
+        assert ids(store.search_by_vector(node.vector, "w", top_k=1)) == [node.unique_id]
+    store.close()
+    assert added[10:] == [] and built == [("copy", 2000)]  # the close saved the graph as it was
+    again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
+    table = again._state("w").table
+    assert table.index.viewed and table._side is None and len(table.index) == 3000
+    assert ids(again.search_by_vector(fresh[999].vector, "w", top_k=1)) == [fresh[999].unique_id]
+    again.close()
 
 
 def graph_adds(monkeypatch) -> list[int]:
@@ -157,9 +191,9 @@ def graph_adds(monkeypatch) -> list[int]:
 @pytest.mark.parametrize("fold", ["close", "write"])
 def test_a_small_graph_that_outgrows_the_mapped_one_takes_in_its_rows_instead(tmp_path, small_compactions, monkeypatch, fold):
     """A bulk load after opening a small store: 3,010 rows wait beside a mapped graph of 500. The fold, at
-    the close or at a write past the limit of stale entries, adds the mapped graph's current rows to the
-    small graph (about 480 adds, not 3,010), leaving out its deleted rows and the older vectors of rewritten ones."""
-    monkeypatch.setattr(table_index, "WAITING_FLOOR", 20)
+    the close or at a write past the limit of waiting rows, adds the mapped graph's current rows to the
+    small graph (481 adds, not 3,010), leaving out its deleted rows and the older vectors of rewritten ones."""
+    monkeypatch.setattr(table_index, "WAITING_FLOOR", 3010)
     monkeypatch.setattr(table_index, "WAITING_SHARE", 1 << 30)
     vectors = unit_vectors(500)
     store = reopened_with_a_map(tmp_path, WIDE, nodes(vectors))
@@ -176,11 +210,12 @@ def test_a_small_graph_that_outgrows_the_mapped_one_takes_in_its_rows_instead(tm
         store_.delete([f"n{i}" for i in range(1, 10)], "w")  # 19 stale entries: within the limit
     table = store._state("w").table
     assert work == [] and table.index.viewed and len(table._side) == 3010 and added == [500] * 6 + [10]
+    more = nodes(unit_vectors(100, seed=63), start=9000)
     if fold == "write":
         for store_ in (store, exact):
-            store_.delete(["n498", "n499"], "w")  # 21: this write folds
-        assert table.index is not None and not table.index.viewed and table._side is None and len(table.index) == 3010 + 479
-        assert added[7:] == [479]  # the mapped graph's current rows
+            store_.insert(more, "w")  # 3,110 would wait: this write folds
+        assert table.index is not None and not table.index.viewed and table._side is None and len(table.index) == 3010 + 100 + 481
+        assert added[7:] == [481 + 100]  # the mapped graph's current rows, and the write's own
     store.close()
     if fold == "close":
         assert added[7:] == [481]
@@ -193,7 +228,9 @@ def test_a_small_graph_that_outgrows_the_mapped_one_takes_in_its_rows_instead(tm
     assert float(np.mean([len(set(ids(a)) & set(ids(b))) / 10 for a, b in zip(got, want)])) >= 0.95
     for node in [*fresh[::97], *moved]:
         assert ids(again.search_by_vector(node.vector, "w", top_k=1)) == [node.unique_id]
-    for i in (1, 5, 498) if fold == "write" else (1, 5):
+    if fold == "write":
+        assert ids(again.search_by_vector(more[42].vector, "w", top_k=1)) == [more[42].unique_id]
+    for i in (1, 5):
         assert f"n{i}" not in ids(again.search_by_vector(vectors[i], "w", top_k=10))
     again.close()
     exact.close()
@@ -234,12 +271,12 @@ def test_writes_that_waited_wait_again_after_a_reopen_and_compactions_carry_the_
     assert ids(again.search_by_vector(unit_vectors(100, seed=45)[3], "w", top_k=1)) == ["n10503"]
     assert "n1" not in ids(again.search_by_vector(unit_vectors(2000)[1], "w", top_k=10))
 
-    monkeypatch.setattr(table_index, "WAITING_FLOOR", 2100)  # past this many waiting rows, the close takes them in
+    monkeypatch.setattr(table_index, "WAITING_FLOOR", 2100)  # past this many waiting rows, a write takes them in
     monkeypatch.setattr(table_index, "WAITING_SHARE", 1 << 30)
-    again.insert(nodes(unit_vectors(100, seed=70), start=20_000), "w")
-    assert built == [] and table.index.viewed and len(table._unindexed) == 2150  # new rows never make a write fold
-    again.close()  # 2,150 wait: the close makes one graph and saves it, whole; the small graph, now the
-    assert built == []  # bigger, takes in the 1,999 rows of the mapped one, which is never copied
+    again.insert(nodes(unit_vectors(100, seed=70), start=20_000), "w")  # 2,150 would wait: this write folds;
+    assert built == [] and not table.index.viewed and table._side is None  # the small graph, now the bigger,
+    assert not table._unindexed and len(table.index) == 4149  # takes in the 1,999 rows of the mapped one, never copied
+    again.close()  # and the close saves it, whole
     last = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     table = last._state("w").table
     assert table.index.viewed and not table._unindexed and not table._gone and len(table.index) == last.count("w") == 4149
@@ -354,10 +391,10 @@ def test_a_graph_saved_by_another_store_is_not_linked_as_the_one_still_mapped_he
 
 @requires_usearch
 def test_writes_wait_in_the_small_graph_and_both_graphs_answer_as_exact_search_does(tmp_path, small_compactions, monkeypatch):
-    """New rows past the share, and stale entries within it, keep waiting: no write copies the mapped graph,
-    and the two graphs together answer as exact search does. The close takes them in: too many wait."""
+    """New rows and stale entries within the share keep waiting: no write copies the mapped graph, and the
+    two graphs together answer as exact search does. The close saves them beside it, as for a big graph."""
     monkeypatch.setattr(table_index, "WAITING_FLOOR", 20)
-    monkeypatch.setattr(table_index, "WAITING_SHARE", 4)  # 500 beside 2,000
+    monkeypatch.setattr(table_index, "WAITING_SHARE", 2)  # 1,000 beside 2,000
     monkeypatch.setattr(local_module, "FOLD_AT_CLOSE_BYTES", 0)  # as for a big graph
     data = nodes(wide_vectors(2000))
     store = reopened_with_a_map(tmp_path, WIDE, data)
@@ -384,11 +421,11 @@ def test_writes_wait_in_the_small_graph_and_both_graphs_answer_as_exact_search_d
         assert len(set(ids(hits))) == 10 and not {f"n{i}" for i in range(1, 2000, 100)} & set(ids(hits))
     for node in [*fresh[::37], *moved[::7], *nudged]:
         assert ids(store.search_by_vector(node.vector, "w", top_k=1)) == [node.unique_id]
-    store.close()  # 670 rows wait, past the share: the close takes them in and saves the graph whole
-    assert work == [("copy", 2000)]
+    store.close()
+    assert work == []
     again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     table = again._state("w").table
-    assert table.index.viewed and table._side is None and not table._gone and len(table.index) == again.count("w") == exact.count("w")
+    assert table.index.viewed and len(table._side) == 670 and len(table._gone) == 20 and again.count("w") == exact.count("w")
     for node in [*fresh[::37], *moved[::7], *nudged]:
         assert ids(again.search_by_vector(node.vector, "w", top_k=1)) == [node.unique_id]
     again.close()

@@ -16,6 +16,7 @@ from vecbook import LocalVectorStore, MemoryVectorStore, VectorNode
 from vecbook.stores.engine import table_index
 
 N, CALL = 100_000, 1_000
+WAITED = 9_000  # new nodes written before the limit (10,000 waiting rows at 100k) is reached
 
 
 def clustered(n: int, seed: int, dims: int) -> np.ndarray:
@@ -41,10 +42,11 @@ def recall(store, exact, queries: np.ndarray) -> float:
 @pytest.mark.slow
 @pytest.mark.parametrize(("quantization", "dims"), [(None, 48), ("int8", 48), ("binary", 384)])  # sign bits need room
 def test_a_100k_store_opened_with_its_graph_finds_the_writes_made_since_as_exact_search_does(tmp_path, monkeypatch, quantization, dims):
-    """10,000 new nodes, 1,000 rewritten and 1,000 deleted after the open, in calls of 1,000: no call copies
+    """9,000 new nodes, 1,000 rewritten and 1,000 deleted after the open, in calls of 1,000: no call copies
     the 100k graph, every search answers as exact search does (recall@10 ≥ 0.95, deleted nodes never,
-    rewritten ones at their new place), the close takes the 11,000 waiting rows into the graph, and the
-    next open finds them all in one graph."""
+    rewritten ones at their new place). The next call of new nodes would leave more rows waiting than the
+    limit: it takes them into the graph (one copy), the close saves it, and the next open finds them all
+    in one graph."""
     params = {"quantization": quantization}
     vectors = clustered(N, 1, dims)
     store = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=params)
@@ -65,21 +67,20 @@ def test_a_100k_store_opened_with_its_graph_finds_the_writes_made_since_as_exact
     nudged = vectors[rewritten[500:]] + 0.03 * np.random.default_rng(3).standard_normal((500, dims)).astype(np.float32)
     new_place[500:] = nudged / np.linalg.norm(nudged, axis=1, keepdims=True)
     for store_ in (store, exact):
-        for start in range(0, len(fresh), CALL):
+        for start in range(0, WAITED, CALL):
             store_.insert(batch(fresh[start : start + CALL], N + start, "new"), "w")
         store_.insert([VectorNode(unique_id=f"n{i}", content="moved", vector=v) for i, v in zip(rewritten, new_place)], "w")
         store_.delete([f"n{i}" for i in deleted], "w")
     table = store._state("w").table
-    assert work == [] and table.index.viewed  # nothing copied: 11,000 rows wait in the small graph
-    assert len(table._side) == len(table._unindexed) == 11_000 and len(table._gone) == 1_000
-    assert len(table._unindexed) > table_index.waiting_max(len(table.index))  # so the close takes them in
-    assert store.count("w") == exact.count("w") == N + 10_000 - 1_000
+    assert work == [] and table.index.viewed  # nothing copied: 10,000 rows wait in the small graph, the limit
+    assert len(table._side) == len(table._unindexed) == table_index.waiting_max(len(table.index)) == 10_000
+    assert len(table._gone) == 1_000 and store.count("w") == exact.count("w") == N + WAITED - 1_000
 
     noise = np.random.default_rng(4).standard_normal((100, dims)).astype(np.float32) * 0.05
     queries = np.vstack([clustered(100, 5, dims), fresh[::100] + noise, new_place[::10], new_place[505::10]])
     assert recall(store, exact, queries) >= 0.95
     gone = {f"n{i}" for i in deleted}
-    for node_id, vector in [*zip((f"n{N + i}" for i in range(0, 10_000, 97)), fresh[::97]), *zip((f"n{i}" for i in rewritten[::13]), new_place[::13])]:
+    for node_id, vector in [*zip((f"n{N + i}" for i in range(0, WAITED, 97)), fresh[:WAITED:97]), *zip((f"n{i}" for i in rewritten[::13]), new_place[::13])]:
         hits = store.search_by_vector(vector, "w", top_k=10)
         assert ids(hits)[0] == node_id and not gone & set(ids(hits))
         assert hits[0].metadata["score"] == pytest.approx(1.0, abs=1e-5)  # the exact score of its own vector
@@ -89,8 +90,12 @@ def test_a_100k_store_opened_with_its_graph_finds_the_writes_made_since_as_exact
         rows = [int(h.unique_id[1:]) for h in hits]
         assert [h.metadata["score"] for h in hits] == pytest.approx(current[rows] @ (query / np.linalg.norm(query)), abs=1e-5)  # cosine
 
+    for store_ in (store, exact):  # past the limit: this call takes what waits into the graph
+        store_.insert(batch(fresh[WAITED:], N + WAITED, "new"), "w")
+    assert work == [("copy", N)] and table._side is None and not table.index.viewed  # one copy, no build
+    assert ids(store.search_by_vector(fresh[-1], "w", top_k=1)) == [f"n{N + 9_999}"]
     store.close()
-    assert work == [("copy", N)]  # the close took them in: one copy of the mapped graph, no build
+    assert work == [("copy", N)]
     again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=params)
     table = again._state("w").table
     assert table.index.viewed and table._side is None and not table._gone

@@ -16,8 +16,9 @@ rows are remembered (``_gone``: their labels, still in the big graph). Each writ
 its own rows to the small graph, at a cost in proportion to the write. A search asks
 both graphs, drops the big graph's stale candidates, and keeps the best of the rest by
 their exact scores. The waiting rows go into the big graph (a *fold*, which copies it
-into RAM) when a write would leave it more stale entries than :func:`waiting_max`, or at
-close when more rows than that wait; new rows alone never make a write fold. If the small
+into RAM) when a write would leave it more stale entries, or more waiting rows, than
+:func:`waiting_max`: a bulk load goes into one graph from there on (each of its rows is
+added once more at most up to that limit, not all of them twice at close). If the small
 graph holds more rows than the big one (a bulk load after opening a small store), the
 fold goes the other way: the big graph's current rows go into the small one. A graph in
 RAM folds at once. A mapped graph is saved as it is, with the small graph and the lists
@@ -37,8 +38,8 @@ __all__ = ["WAITING_FLOOR", "WAITING_SHARE", "TableIndex", "as_run", "waiting_ma
 
 # A share of a mapped graph: at least WAITING_FLOOR, and one for every WAITING_SHARE of its
 # rows. Its stale entries (deleted rows, older vectors of rewritten ones) cost each search as
-# many spare candidates: past this many, the next write folds. The small graph of waiting
-# rows is read whole at each open: past this many rows, the close folds (and saves).
+# many spare candidates; the small graph of waiting rows is read whole at each open: a write
+# past this many of either folds.
 WAITING_FLOOR = 10_000
 WAITING_SHARE = 16
 
@@ -83,7 +84,7 @@ class TableIndex:
         if self.index.viewed:
             labels = self._labels[rows]
             stale = {label for label in labels[~new].tolist() if label < self._graph_below and label not in self._unindexed}
-            if self._may_wait(len(stale)):
+            if self._may_wait(len(stale), int(new.sum()) + len(stale)):  # the others already wait
                 self._side_graph().add(labels, self._vectors[as_run(rows) or rows])
                 self._unindexed.update(labels.tolist())
                 self._replaced += len(stale)
@@ -120,10 +121,13 @@ class TableIndex:
         if missing > 0:
             self._labels = np.concatenate([self._labels, np.zeros(missing, dtype=np.int64)])
 
-    def _may_wait(self, more_stale: int) -> bool:
-        """Whether changes that make ``more_stale`` more of the graph's entries stale may wait beside it
-        instead of going into it now. New rows alone always may: they cost the graph no stale entry."""
-        return self.index.viewed and len(self._gone) + self._replaced + more_stale <= waiting_max(len(self.index))
+    def _may_wait(self, more_stale: int, more_waiting: int = 0) -> bool:
+        """Whether changes that make ``more_stale`` more of the graph's entries stale and ``more_waiting``
+        more rows wait may wait beside it instead of going into it now: neither count may pass
+        :func:`waiting_max`. A bulk load past it goes into one graph from there on, rather than into
+        the small one first and into the big one again at close."""
+        limit = waiting_max(len(self.index))
+        return self.index.viewed and len(self._gone) + self._replaced + more_stale <= limit and len(self._unindexed) + more_waiting <= limit
 
     def _side_graph(self) -> HnswIndex:
         """The graph of the rows waiting beside the mapped one, made on first use."""
@@ -171,15 +175,14 @@ class TableIndex:
     def folds_at_close(self, max_bytes: int, min_waiting: int) -> bool:
         """Whether a close should put what waits beside the mapped graph into it (and save it whole).
 
-        Yes if more rows wait than :func:`waiting_max` (the small graph is read whole at each
-        open), or at least ``min_waiting`` changes wait beside a graph mapped from a file of at
+        Yes if at least ``min_waiting`` changes wait beside a graph mapped from a file of at
         most ``max_bytes``: a second graph costs every search more than copying a small graph
-        into RAM once. A big one otherwise stays mapped (5.3 GB at 10M rows).
+        into RAM once. A big one stays mapped (5.3 GB at 10M rows): no more than
+        :func:`waiting_max` rows wait beside it (a write past that folds), so the small graph
+        read whole at each open stays small.
         """
         if self.index is None or not self.index.viewed:
             return False
-        if len(self._unindexed) > waiting_max(len(self.index)):
-            return True
         size = self.index.mapped_bytes()
         return len(self._unindexed) + len(self._gone) >= max(1, min_waiting) and size is not None and size <= max_bytes
 

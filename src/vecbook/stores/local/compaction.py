@@ -352,10 +352,10 @@ class Compaction:
 
         A graph still mapped from its file stays that file: what is saved is the graph of the
         rows waiting beside it and the lists (``ann_files.py``), unless they go into it first
-        (:meth:`TableIndex.folds_at_close`: too many wait, or enough of them,
-        ``FOLD_AT_CLOSE_WAITING``, beside a graph of at most ``FOLD_AT_CLOSE_BYTES``). Saved files this store
-        could not use (made with other settings, or damaged) are replaced whatever the size,
-        or every open would rebuild again.
+        (:meth:`TableIndex.folds_at_close`: at least ``FOLD_AT_CLOSE_WAITING`` wait beside a
+        graph of at most ``FOLD_AT_CLOSE_BYTES``). Saved files this store could not use (made
+        with other settings, or damaged) are replaced whatever the size, or every open would
+        rebuild again.
         """
         behind = state.offset - state.index_offset if state.index_offset is not None else state.offset - state.log_start + state.snapshot_bytes
         unusable = state.index_offset is None and index_files(self._dir(ws) / snap_name(state.generation))[2].exists()
