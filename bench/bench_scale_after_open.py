@@ -1,6 +1,6 @@
 """A store built by bench_ann_scale.py, as a user meets it after a cold open: scores, first writes, the map.
 
-    python bench/bench_scale_after_open.py --folder /tmp/annscale [--quantization int8] [--no-map] [--waiting 5000,20000]
+    python bench/bench_scale_after_open.py --folder /tmp/annscale [--quantization int8] [--no-map] [--waiting 5000,20000] [--bulk 100000]
 
 In a fresh process: open to the first answer; exact scores of the ANN hits against float32
 dot products of their stored vectors (the goal: equal within 1e-5); the first and second
@@ -9,8 +9,10 @@ the write waits beside the mapped graph, see ``engine/table_index.py``), then bo
 deleted again; queries with 5,000 writes waiting beside the graph (``--waiting``: written in
 calls of 1,000, a near twin of each query among them: is it the top hit?), then those deleted; and the
 explorer map's read of the workspace (``MapState``: the stratified sample above
-``max_points``, then PCA) with its time and the peak anonymous RSS while it reads. Prints
-one JSON object with ``/proc/loadavg``.
+``max_points``, then PCA) with its time and the peak anonymous RSS while it reads; with
+``--bulk N``, N new nodes loaded in calls of 10,000 and kept, so that the close after them
+is a bulk load's (it changes the store: run it on a copy). Prints one JSON object with
+``/proc/loadavg``.
 """
 
 from __future__ import annotations
@@ -100,12 +102,30 @@ def waiting_writes(store, queries: np.ndarray, n: int, per_call: int = 1000) -> 
     return out
 
 
+def bulk_load(store, n: int, per_call: int = 10_000) -> dict:
+    """``n`` new nodes in calls of ``per_call`` (the bulk-load path, as bench_ann_scale.py builds): a load
+    into a reopened store. Past ``waiting_max`` waiting rows one call folds them into the big graph
+    (``engine/table_index.py``); the close after it is timed by the caller."""
+    from bench_ann_scale import stream
+
+    from vecbook import NodeColumns
+
+    calls = []
+    for start, block in stream(n, seed=321, chunk=per_call):
+        batch = NodeColumns(ids=[f"bulk-{start + i}" for i in range(len(block))], metadatas=[{"i": -2}] * len(block), vectors=block)
+        calls.append(timed(lambda batch=batch: store.insert(batch, "bench"))[1])
+    index = store._state("bench").table.index
+    return {"insert_s": sum(calls), "nodes_per_s": n / sum(calls), "call_s_median": float(np.median(calls)), "call_s_max": max(calls),
+            "graph_still_a_map": bool(index is not None and index.viewed)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--folder", required=True)
     parser.add_argument("--quantization", default="int8", choices=["int8", "binary", "none"])
     parser.add_argument("--no-map", action="store_true")
     parser.add_argument("--waiting", default="5000", help="nodes written after the open, searched, deleted: one run per count")
+    parser.add_argument("--bulk", type=int, default=0, help="then this many new nodes in calls of 10,000, kept, before the timed close")
     args = parser.parse_args()
     args.waiting = [int(n) for n in args.waiting.split(",")]
     from vecbook import LocalVectorStore
@@ -138,6 +158,8 @@ def main() -> None:
         state, out["map_read_and_pca_s"] = timed(lambda: MapState(store, "bench", cache_dir=False))
         out["map_points"], out["map_total"] = len(state.ids), state.total
         out["anon_peak_map_gb"] = peak.stop()
+    if args.bulk:
+        out[f"bulk_{args.bulk}"] = bulk_load(store, args.bulk)
     _, out["close_s"] = timed(store.close)
     out["load_end"] = loadavg()
     print(json.dumps(out, indent=1))
