@@ -152,6 +152,36 @@ def test_a_compaction_after_appends_extends_the_published_vector_file_instead_of
     check(folder, expected)
 
 
+def test_rows_written_and_deleted_since_the_snapshot_leave_its_file_to_be_extended(tmp_path, small_files):
+    """Deleting rows written since the last snapshot renumbers only the rows after them: the close's
+    compaction still extends the published vector file (at 3.3M rows it wrote all 5 GB again). Deleting a
+    row the snapshot holds needs a new file."""
+    folder = tmp_path / "ws"
+    expected: dict[str, VectorNode] = {}
+    s = LocalVectorStore(store_dir=tmp_path)
+    s.create_workspace("ws")
+    write(s, expected, [make(i) for i in range(1000)])
+    s.close()
+    first = published(folder)["generation"], vectors_inode(folder)
+    s = LocalVectorStore(store_dir=tmp_path)  # the writes below stay in the log (smaller than the snapshot)
+    s.insert([make(i) for i in range(1000, 1060)], "ws")
+    s.delete([f"n{i}" for i in range(1000, 1060, 2)], "ws")
+    s.insert([make(i) for i in range(1100, 1110)], "ws")
+    expected.update((f"n{i}", make(i)) for i in [*range(1001, 1060, 2), *range(1100, 1110)])
+    assert published(folder)["generation"] == first[0]
+    s.close()  # compacts: the table drops its 30 dead rows, renumbering the 40 after n1000
+    assert published(folder)["generation"] > first[0] and vectors_inode(folder) == first[1]
+    check(folder, expected)  # byte for byte a full rewrite
+    s = LocalVectorStore(store_dir=tmp_path)
+    s.delete(["n3"], "ws")
+    expected.pop("n3")
+    s.insert([make(i) for i in range(1200, 1210)], "ws")
+    expected.update((f"n{i}", make(i)) for i in range(1200, 1210))
+    s.close()
+    assert vectors_inode(folder) != first[1]
+    check(folder, expected)
+
+
 def test_the_older_generation_still_verifies_after_its_file_was_extended(tmp_path, store):
     """A reader of generation g reads only the bytes meta.json recorded for g, whatever was appended since."""
     folder = tmp_path / "ws"

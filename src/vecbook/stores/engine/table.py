@@ -72,8 +72,8 @@ class NodeTable(TableIndex, RowLists):
         self._max_sq = 0.0  # the largest squared norm ever stored (never lowered): rules out float32 overflow
         self.layout = getattr(self, "layout", -1) + 1  # changes whenever rows are renumbered
         self.version = getattr(self, "version", -1) + 1  # changes on every write (keyword indexes follow it)
-        # The lowest row rewritten in place or deleted since the last take_changed_floor() (appends
-        # do not count): a snapshot of the first rows is still a snapshot of them if this is above them.
+        # The lowest row rewritten in place, deleted or renumbered since the last take_changed_floor()
+        # (appends do not count): a snapshot of the first rows is still a snapshot of them if this is above them.
         self.changed_floor = UNCHANGED
 
     def __len__(self) -> int:
@@ -232,10 +232,16 @@ class NodeTable(TableIndex, RowLists):
         self.__init__(self.dimensions, self.index_spec, self.distance, self.storage)
 
     def compact(self) -> None:
-        """Drop dead rows, keeping the order of the live ones (built first, then swapped in: exception-safe)."""
+        """Drop dead rows, keeping the order of the live ones (built first, then swapped in: exception-safe).
+
+        The rows before the first dead one keep their numbers: only the rows from it on count
+        as changed (``changed_floor``), so a snapshot of the first rows stays one of them.
+        """
         if not self._dead:
             return  # nothing to drop: copying every row would renumber none (a close after a bulk load)
-        keep = np.flatnonzero(self._alive[: self.n_rows])
+        alive = self._alive[: self.n_rows]
+        first_dead = int(np.argmin(alive))
+        keep = np.flatnonzero(alive)
         vectors = self.storage.taken(self._vectors, keep)
         sq_norms = self._sq_norms[keep]
         alive = np.ones(len(keep), dtype=bool)
@@ -249,6 +255,7 @@ class NodeTable(TableIndex, RowLists):
         self._n = len(keep)
         self._labels = labels
         self.layout += 1
+        self.changed_floor = min(self.changed_floor, first_dead)
         self._dead = 0
         self._columns.clear()
         self._stale_rows.clear()

@@ -127,7 +127,7 @@ class CatchUp:
                 if self._meta_stat(folder) != meta_stat:
                     continue  # a compaction published a new generation and removed this one: read that
                 raise damaged(exc.filename, f"{exc.filename} is missing, but {folder / META} names generation {generation}") from None
-            loaded = (table.layout, table.n_rows)  # before the log: the snapshot's rows, exactly
+            loaded = table.n_rows  # before the log: the snapshot's rows, exactly
             log_path, start = folder / log_name(generation), log_start(meta)
             log = self._read_log(log_file, log_path, start)
             if state.log_file is not None:
@@ -147,7 +147,7 @@ class CatchUp:
             if state.offset < start + len(log) and self._meta_stat(folder) != meta_stat:
                 continue  # the log ended in zeros or a torn frame, and may have been freed after we read meta.json
             state.needs_reload = False
-            state.reuse = TableSnapshot(generation, table, *loaded, meta["snapshot"]) if generation and meta["format"] != 1 else None
+            state.reuse = TableSnapshot(generation, table, loaded, meta["snapshot"]) if generation and meta["format"] != 1 else None
             return
         raise StoreCorruptedError(f"workspace {ws!r} kept changing while it was being opened ({_LOAD_ATTEMPTS} generations)")
 

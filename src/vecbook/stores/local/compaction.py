@@ -209,12 +209,13 @@ class Compaction:
     def _base(self, ws: str, state: _LocalState, table, floor: int, n: int) -> SnapshotBase | None:
         """The published snapshot as the start of the next one, if it holds the table's first rows unchanged.
 
-        It does if this state published it from this table (or opened the table from it),
-        the rows were not renumbered since, and no row of it was rewritten in place or
-        deleted since (``floor``, taken from the table with the lock held, is above them).
+        It does if this state published it from this table (or opened the table from it)
+        and no row of it was rewritten in place, deleted or renumbered since (``floor``, taken
+        from the table with the lock held, is above them): a compaction of dead rows after
+        them (written and deleted since) keeps them.
         """
         known = state.reuse
-        if known is None or known.generation != state.generation or known.table is not table or known.layout != table.layout:
+        if known is None or known.generation != state.generation or known.table is not table:
             return None
         if floor < known.rows:
             return None
@@ -298,8 +299,8 @@ class Compaction:
         log_file.close()
         state.generation, state.offset, state.log_start, state.snapshot_bytes = new, offset, start, info["f32"]["size"]
         state.tail = tail
-        table, layout, _, rows = taken
-        state.reuse = TableSnapshot(new, table, layout, rows, info) if rows is not None else None
+        table, _, _, rows = taken
+        state.reuse = TableSnapshot(new, table, rows, info) if rows is not None else None
         state.log_path = log_path
         state.index_offset = offset if saved else None
         state.meta_stat = (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size)

@@ -13,8 +13,8 @@ __all__ = ["_LocalState", "TableSnapshot"]
 
 @dataclass
 class TableSnapshot:
-    """The published snapshot of ``generation`` holds exactly the first ``rows`` rows of ``table``
-    (while its ``layout`` is unchanged), as they were when ``table.changed_floor`` was last taken.
+    """The published snapshot of ``generation`` holds exactly the first ``rows`` rows of ``table``,
+    as they were when ``table.changed_floor`` was last taken (renumbering them lowers it too).
 
     A compaction may then copy the snapshot's bytes for those rows instead of encoding them
     again, if none of them changed since (see ``compaction.py``).
@@ -22,7 +22,6 @@ class TableSnapshot:
 
     generation: int
     table: Any
-    layout: int
     rows: int
     info: dict
 
