@@ -162,7 +162,7 @@ class Compaction:
         base = None
         try:
             with state.lock:
-                base = self._base(ws, state, table, floor, n)
+                base = self._base(ws, state, table, layout, floor, n)
                 first = base.rows if base is not None else 0
                 sq_norms = np.empty(n, dtype=np.float64)
                 sq_norms[:first] = table.sq_norms(slice(0, first))
@@ -206,16 +206,16 @@ class Compaction:
                 table.vectors_of(part, out=buffer[: len(part)])
             yield buffer[: len(part)]
 
-    def _base(self, ws: str, state: _LocalState, table, floor: int, n: int) -> SnapshotBase | None:
+    def _base(self, ws: str, state: _LocalState, table, layout: int, floor: int, n: int) -> SnapshotBase | None:
         """The published snapshot as the start of the next one, if it holds the table's first rows unchanged.
 
-        It does if this state published it from this table (or opened the table from it)
-        and no row of it was rewritten in place, deleted or renumbered since (``floor``, taken
-        from the table with the lock held, is above them): a compaction of dead rows after
-        them (written and deleted since) keeps them.
+        It does if this state published it from this table (or opened the table from it),
+        no row of it was rewritten in place, deleted or renumbered before ``floor`` was taken
+        (``floor`` is above them: a compaction of dead rows after them, written and deleted
+        since, keeps them), and the table was not renumbered since (``layout``, taken with it).
         """
         known = state.reuse
-        if known is None or known.generation != state.generation or known.table is not table:
+        if known is None or known.generation != state.generation or known.table is not table or table.layout != layout:
             return None
         if floor < known.rows:
             return None
@@ -257,7 +257,7 @@ class Compaction:
         floor = table.take_changed_floor()
         rows = table.live_rows()
         taken = (table, table.layout, floor, len(rows))
-        base = self._base(ws, state, table, floor, len(rows))
+        base = self._base(ws, state, table, table.layout, floor, len(rows))
         rows_after = rows[base.rows :] if base is not None else rows
         chunks = self._vector_chunks(state, table, table.layout, rows_after)  # the lock is ours already
         temp = temp_prefix(self._dir(ws))
