@@ -6,7 +6,7 @@ deletes; prints ``BEGIN <op json>`` before each call and ``ACK`` after it return
 load: each compaction extends the published vector file).
 ``python -m tests.unit.local_child indexed STORE SEED``: the same mix on a store opened with
 its saved graph mapped (``INDEX_PARAMS``): compactions carry the mapped graph over with the small
-graph of the rows waiting beside it, or the waiting rows are folded in past a small ``WAITING_FLOOR``
+graph of the rows waiting beside it, or the waiting rows are folded in past ``WAITING_FLOOR``
 (at a write, of stale entries or of waiting rows) and the graph saved whole.
 ``python -m tests.unit.local_child insert STORE PREFIX COUNT``: COUNT single-node inserts.
 """
@@ -54,7 +54,7 @@ def run_crash(store_dir: str, seed: int, append_only: bool = False, indexed: boo
     store.create_workspace("ws")
     ops = crash_ops(seed, append_only)
     if indexed:
-        table_index.WAITING_FLOOR = 150  # some writes fold and compactions save the whole graph, most carry it over
+        table_index.WAITING_FLOOR = 1000  # ~500 writes (1.2 s here): most trials are killed while compactions carry the graph over, some after a fold
         table_index.WAITING_SHARE = 1 << 30
         local.CHECKPOINT_BYTES = 0  # the close below saves the graph
         for op in [next(ops) for _ in range(30)]:  # saved with its graph, then opened again: the graph a map
