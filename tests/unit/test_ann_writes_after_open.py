@@ -147,8 +147,8 @@ def test_waiting_writes_go_into_the_graph_once_it_holds_too_many_stale_entries(t
 @requires_usearch
 def test_a_bulk_load_past_the_limit_goes_into_one_graph_from_that_write_on(tmp_path, small_compactions, monkeypatch):
     """Rows wait in the small graph up to the limit; the write that would pass it folds them into the big
-    graph with its own rows, and later writes go straight in: no row is added twice more than once, and
-    the close has nothing left to fold."""
+    graph with its own rows, and later writes go straight in: only the rows that waited are added twice,
+    and the close has nothing left to fold."""
     monkeypatch.setattr(table_index, "WAITING_FLOOR", 200)
     monkeypatch.setattr(table_index, "WAITING_SHARE", 1 << 30)
     store = reopened_with_a_map(tmp_path, WIDE, nodes(unit_vectors(2000)))
