@@ -239,9 +239,9 @@ class NodeTable(TableIndex, RowLists):
         """
         if not self._dead:
             return  # nothing to drop: copying every row would renumber none (a close after a bulk load)
-        alive = self._alive[: self.n_rows]
-        first_dead = int(np.argmin(alive))
-        keep = np.flatnonzero(alive)
+        used = self._alive[: self.n_rows]
+        first_dead = int(np.argmin(used))
+        keep = np.flatnonzero(used)
         vectors = self.storage.taken(self._vectors, keep)
         sq_norms = self._sq_norms[keep]
         alive = np.ones(len(keep), dtype=bool)
