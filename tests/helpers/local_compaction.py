@@ -11,11 +11,10 @@ import pytest
 
 from vecbook import LocalVectorStore, VectorNode
 from vecbook.stores import local
-from vecbook.stores.engine.batch import NodeBatch
 from vecbook.stores.local import compaction
 from vecbook.stores.local.files import snap_name
 from vecbook.stores.local.snapshot import read_ids
-from vecbook.stores.local.snapshot_files import write_snapshot
+from vecbook.stores.local.snapshot_files import write_snapshot_from
 from vecbook.stores.local.snapshot_read import read_snapshot
 
 DIMS = 5  # 20-byte rows: small checksum chunks end inside rows
@@ -52,9 +51,9 @@ def before_copy(monkeypatch):
     real = compaction.write_snapshot_from
 
     def install(fn):
-        def copy(*args):
+        def copy(*args, **kwargs):
             fn(*args)
-            return real(*args)
+            return real(*args, **kwargs)
 
         monkeypatch.setattr(compaction, "write_snapshot_from", real if fn is None else copy)
 
@@ -73,7 +72,7 @@ def published(folder: Path) -> dict:
 
 
 def check(folder: Path, expected: dict[str, VectorNode]) -> None:
-    """A fresh store reads ``expected``; the snapshot equals a full rewrite of its rows, byte for byte."""
+    """A fresh store reads ``expected``; the snapshot equals a full rewrite of its rows (holes included), byte for byte."""
     reader = LocalVectorStore(store_dir=folder.parent)
     got = {n.unique_id: n for n in reader.get(list(expected), folder.name)}
     assert reader.count(folder.name) == len(expected) == len(got)
@@ -83,9 +82,11 @@ def check(folder: Path, expected: dict[str, VectorNode]) -> None:
     reader.close()
     meta = published(folder)
     prefix = folder / snap_name(meta["generation"])
-    batch = read_snapshot(prefix, meta["snapshot"], meta["dimensions"])  # verifies every checksum
+    every_row = {**meta["snapshot"], "dead": []}  # the holes too, as the files hold them
+    batch = read_snapshot(prefix, every_row, meta["dimensions"])  # verifies every checksum
     again = folder.parent / "again"
-    write_snapshot(again, NodeBatch(batch.ids, batch.contents, batch.metadatas, np.ascontiguousarray(batch.vectors)))
+    rows = (batch.ids, batch.contents, batch.metadatas)
+    write_snapshot_from(again, rows, [np.ascontiguousarray(batch.vectors)], batch.dimensions, dead=meta["snapshot"].get("dead"))
     for suffix in (".json", ".f32"):
         assert prefix.with_suffix(suffix).read_bytes() == again.with_suffix(suffix).read_bytes()
     assert read_ids(prefix.with_suffix(".ids"), len(batch.ids)) == list(batch.ids)  # the id cache covers copied rows too

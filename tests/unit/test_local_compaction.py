@@ -153,9 +153,9 @@ def test_a_compaction_after_appends_extends_the_published_vector_file_instead_of
 
 
 def test_rows_written_and_deleted_since_the_snapshot_leave_its_file_to_be_extended(tmp_path, small_files):
-    """Deleting rows written since the last snapshot renumbers only the rows after them: the close's
-    compaction still extends the published vector file (at 3.3M rows it wrote all 5 GB again). Deleting a
-    row the snapshot holds needs a new file."""
+    """Rows written since the last snapshot and deleted are holes of the next one: the close's compaction
+    still extends the published vector file (at 3.3M rows it wrote all 5 GB again). So is a deleted row
+    the snapshot holds (``test_local_holes.py``); more holes than a sixteenth of the rows need a new file."""
     folder = tmp_path / "ws"
     expected: dict[str, VectorNode] = {}
     s = LocalVectorStore(store_dir=tmp_path)
@@ -169,16 +169,19 @@ def test_rows_written_and_deleted_since_the_snapshot_leave_its_file_to_be_extend
     s.insert([make(i) for i in range(1100, 1110)], "ws")
     expected.update((f"n{i}", make(i)) for i in [*range(1001, 1060, 2), *range(1100, 1110)])
     assert published(folder)["generation"] == first[0]
-    s.close()  # compacts: the table drops its 30 dead rows, renumbering the 40 after n1000
+    s.close()  # compacts: 30 holes, listed in meta.json
     assert published(folder)["generation"] > first[0] and vectors_inode(folder) == first[1]
     check(folder, expected)  # byte for byte a full rewrite
+    assert published(folder)["snapshot"]["dead"] == list(range(1000, 1060, 2))
     s = LocalVectorStore(store_dir=tmp_path)
-    s.delete(["n3"], "ws")
-    expected.pop("n3")
+    gone = [f"n{i}" for i in range(3, 1000, 25)]  # 40 more: 70 holes > 1,080 // 16
+    s.delete(gone, "ws")
+    for node_id in gone:
+        expected.pop(node_id)
     s.insert([make(i) for i in range(1200, 1210)], "ws")
     expected.update((f"n{i}", make(i)) for i in range(1200, 1210))
     s.close()
-    assert vectors_inode(folder) != first[1]
+    assert vectors_inode(folder) != first[1] and "dead" not in published(folder)["snapshot"]
     check(folder, expected)
 
 
@@ -285,7 +288,7 @@ def test_ids_whose_hashes_collide_across_compactions_keep_the_row_index_a_full_r
     assert [zlib.crc32(a.encode()) for a in first] == [zlib.crc32(b.encode()) for b in later]
     extended = []
     real = compaction.write_snapshot_from
-    monkeypatch.setattr(compaction, "write_snapshot_from", lambda *a: (extended.append(a[4] is not None), real(*a))[1])
+    monkeypatch.setattr(compaction, "write_snapshot_from", lambda *a, **k: (extended.append(a[4] is not None), real(*a, **k))[1])
     for step, batch_ids in enumerate([first + [f"a{i}" for i in range(10)], later + [f"b{i}" for i in range(40)]]):
         write(store, expected, [VectorNode(unique_id=i, content=f"{i} {step}", vector=make(k).vector) for k, i in enumerate(batch_ids)])
     assert extended == [False, True]  # the second snapshot was built on the first

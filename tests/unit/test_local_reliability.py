@@ -288,7 +288,7 @@ def test_a_failing_compaction_warns_once_and_backs_off(tmp_path, monkeypatch, ca
     attempts = []
     real = store_module.write_snapshot_from
 
-    def full(prefix, batch, *rest):
+    def full(prefix, batch, *rest, **kwargs):
         attempts.append(1)
         raise OSError(errno.ENOSPC, "No space left on device", str(prefix))
 

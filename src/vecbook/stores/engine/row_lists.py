@@ -11,7 +11,7 @@ source's rows (:class:`_Pending`), laid over them when those are decoded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,14 +21,15 @@ __all__ = ["RowLists", "RowSource", "is_prefix", "rows_by_id", "squared_norms"]
 
 class RowSource(Protocol):
     """Rows decoded on demand (a snapshot's): ``pick(rows, names)`` → those columns of just those rows;
-    ``find(ids)`` → the row of each id (-1: none); ``columns()`` → the three lists of every row;
+    ``find(ids, skip)`` → the row of each id not among the rows ``skip`` (-1: none; a deleted row's id
+    may be held again by a later row); ``columns()`` → the three lists of every row;
     ``ids()`` → every id if they can be had without decoding the rest (a cache), else None."""
 
     def __len__(self) -> int: ...
 
     def pick(self, rows: np.ndarray, names: Sequence[str]) -> list[list]: ...
 
-    def find(self, ids: Sequence[str]) -> np.ndarray: ...
+    def find(self, ids: Sequence[str], skip: Collection[int] = ()) -> np.ndarray: ...
 
     def columns(self) -> tuple[list, list, list]: ...
 
@@ -115,8 +116,8 @@ class RowLists:
         ask = [i for i, row in enumerate(found) if row is None]
         if ask:
             deleted = pending.deleted if pending is not None else ()
-            for i, row in zip(ask, source.find([ids[i] for i in ask]).tolist()):
-                if row >= 0 and row not in deleted:
+            for i, row in zip(ask, source.find([ids[i] for i in ask], deleted).tolist()):
+                if row >= 0:
                     found[i] = row
         return found
 

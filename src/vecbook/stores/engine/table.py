@@ -216,8 +216,7 @@ class NodeTable(TableIndex, RowLists):
             if row is None:
                 continue
             self.clear_row(row)
-            self._alive[row] = False
-            self.changed_floor = min(self.changed_floor, row)
+            self._alive[row] = False  # not a change to a snapshot: it holds the row as a hole (compaction.py)
             self._vectors[row] = 0
             self._index_remove(row)
             removed += 1
@@ -261,12 +260,34 @@ class NodeTable(TableIndex, RowLists):
         self._stale_rows.clear()
         self._inv_norms = None
 
+    def mark_dead(self, rows: Sequence[int]) -> None:
+        """Rows a snapshot holds as holes (deleted before it was written): dead from the open on.
+
+        Called on a table just filled by :meth:`load_rows`, before any index is attached.
+        """
+        for row in rows:
+            self.clear_row(row)
+            self._alive[row] = False
+        self._dead += len(rows)
+
+    def dead_rows(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Dead row numbers (in ``[start, stop)``, by default all): the holes a snapshot of the table keeps."""
+        stop = self.n_rows if stop is None else min(stop, self.n_rows)
+        return start + np.flatnonzero(~self._alive[start:stop])
+
+    @property
+    def dead_count(self) -> int:
+        return self._dead
+
     def sq_norms(self, rows: np.ndarray) -> np.ndarray:
         """The squared norms (float64) of these rows, a copy."""
         return self._sq_norms[rows]
 
     def take_changed_floor(self) -> int:
-        """The lowest row rewritten in place or deleted since the last call (``UNCHANGED``: none); restarts the count."""
+        """The lowest row rewritten in place or renumbered since the last call (``UNCHANGED``: none); restarts the count.
+
+        A deleted row is not counted: a snapshot keeps it as a hole (see ``local/compaction.py``).
+        """
         floor, self.changed_floor = self.changed_floor, UNCHANGED
         return floor
 

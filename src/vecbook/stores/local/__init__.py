@@ -17,6 +17,9 @@ they are not part of the public API.
 ``SNAPSHOT_CHUNK_BYTES`` bytes of a snapshot's vectors per checksum (``repair`` loses at most
                          the rows of a damaged chunk)
 ``SNAPSHOT_LINE_ROWS``   rows per line (and per checksum) of a snapshot's JSON
+``SNAPSHOT_HOLES_MAX``   at most this many deleted rows (and a sixteenth of the rows) stay in a
+                         snapshot as holes, listed in ``meta.json``, rather than renumbering the
+                         rest (see ``compaction.keeps_holes``)
 ``VERIFY_AT_OPEN_BYTES`` a snapshot with at most this many bytes of vectors is verified (and
                          its rows decoded) before the open returns; a bigger one is verified
                          in a background thread (see ``snapshot.py``)
@@ -31,6 +34,7 @@ COMPACT_BACKOFF = 5.0
 COMPACT_BACKOFF_MAX = 600.0
 SNAPSHOT_CHUNK_BYTES = 16 << 20
 SNAPSHOT_LINE_ROWS = 128  # a search result decodes the line of its row: keep lines short
+SNAPSHOT_HOLES_MAX = 65_536  # 0.5 MB of row numbers in meta.json
 VERIFY_AT_OPEN_BYTES = 16 << 20
 
 from .store import LocalVectorStore

@@ -184,6 +184,7 @@ class CatchUp:
                 else:
                     vectors, rows, verifier, sq_norms = open_snapshot(prefix, meta["snapshot"], meta["dimensions"], table.storage)
                     table.load_rows(vectors, rows, sq_norms)
+                    table.mark_dead(meta["snapshot"].get("dead", ()))
                     if vectors.nbytes <= tunables.VERIFY_AT_OPEN_BYTES:
                         verifier.wait()
                         table.decode_rows()  # small: damage shows at open

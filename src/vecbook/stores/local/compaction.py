@@ -53,6 +53,19 @@ class _Renumbered(Exception):
 
 
 
+def keeps_holes(dead: int, rows: int) -> bool:
+    """Whether a snapshot of a table of ``rows`` rows, ``dead`` of them deleted, keeps the dead rows
+    as holes (listed in ``meta.json``) instead of dropping them and renumbering the rest.
+
+    A hole costs its row's bytes on disk until a compaction drops it; dropping one renumbers
+    every row after it, so the snapshot's files are written again whole (1.5 GB of vectors
+    per million rows of 384 dimensions) instead of extended. Up to a sixteenth of the rows
+    (and at most ``SNAPSHOT_HOLES_MAX``) stay holes: the bytes they waste are bounded, and
+    the whole rewrite comes at most once per that many deletes.
+    """
+    return dead <= min(rows // 16, tunables.SNAPSHOT_HOLES_MAX)
+
+
 class Compaction:
     """The compaction side of :class:`~vecbook.stores.local.LocalVectorStore`."""
 
@@ -114,12 +127,12 @@ class Compaction:
         copied = self._fuzzy_copy(ws, state)
         if copied is None:
             return False  # rows renumbered or reloaded meanwhile: a later write tries again
-        generation, incarnation, start, columns, rows, sq_norms, base, taken = copied
+        generation, incarnation, start, columns, rows, sq_norms, base, taken, dead = copied
         table, layout = taken[0], taken[1]
         published = False
         try:
             chunks = self._vector_chunks(state, table, layout, rows)
-            info = write_snapshot_from(temp, columns, chunks, table.dimensions, base, sq_norms)
+            info = write_snapshot_from(temp, columns, chunks, table.dimensions, base, sq_norms, dead=dead)
             with self._writing(ws, state):
                 if (state.generation, state.incarnation) != (generation, incarnation):
                     return False  # another process published meanwhile, or the workspace was re-created
@@ -149,15 +162,19 @@ class Compaction:
         renumbered (``layout``) or reloaded: then give up. Rows the published snapshot
         already holds unchanged (see :meth:`_base`) are not taken: the snapshot's bytes are.
 
+        Dead rows are copied as holes while :func:`keeps_holes` says so (the snapshot's rows are
+        then the table's, and the next compaction may extend it); else they are left out.
+
         Returns (generation, incarnation, offset, (ids, contents, metadatas), row numbers,
-        squared norms of every row, base, taken), where ``taken`` is what :meth:`_publish`
-        and :meth:`_give_back` need.
+        squared norms of every row, base, taken, holes), where ``taken`` is what :meth:`_publish`
+        and :meth:`_give_back` need and ``holes`` the dead rows copied.
         """
         with state.lock:
             self._refresh(ws, state)
             table, generation, incarnation, start = state.table, state.generation, state.incarnation, state.offset
             layout, n = table.layout, table.n_rows
             floor = table.take_changed_floor()  # from here on, rows rewritten in place are counted again
+            holes = keeps_holes(table.dead_count, n)  # else the snapshot leaves dead rows out: renumbered
         taken = (table, layout, floor, None)
         base = None
         try:
@@ -166,6 +183,7 @@ class Compaction:
                 first = base.rows if base is not None else 0
                 sq_norms = np.empty(n, dtype=np.float64)
                 sq_norms[:first] = table.sq_norms(slice(0, first))
+                dead = [table.dead_rows(0, first)]
             ids: list = []
             contents: list = []
             metadatas: list = []
@@ -177,9 +195,10 @@ class Compaction:
                         self._give_back(state, taken)
                         self._done_with(base)
                         return None
-                    rows = table.live_rows(lo, min(n, lo + step))
+                    rows = np.arange(lo, min(n, lo + step)) if holes else table.live_rows(lo, min(n, lo + step))
                     part = table.row_lists(rows)
                     sq_norms[first + len(ids) : first + len(ids) + len(rows)] = table.sq_norms(rows)
+                    dead.append(table.dead_rows(lo, min(n, lo + step)) if holes else rows[:0])
                 ids += part[0]
                 contents += part[1]
                 metadatas += part[2]
@@ -191,7 +210,8 @@ class Compaction:
         copied = first + len(ids)
         taken = (table, layout, floor, copied if copied == n else None)  # with dead rows, snapshot rows != table rows
         rows = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
-        return generation, incarnation, start, (ids, contents, metadatas), rows, sq_norms[:copied], base, taken
+        holes_kept = np.concatenate(dead) if holes else np.zeros(0, dtype=np.int64)
+        return generation, incarnation, start, (ids, contents, metadatas), rows, sq_norms[:copied], base, taken, holes_kept
 
     @staticmethod
     def _vector_chunks(state: _LocalState, table, layout: int, rows: np.ndarray) -> Iterator[np.ndarray]:
@@ -210,7 +230,8 @@ class Compaction:
         """The published snapshot as the start of the next one, if it holds the table's first rows unchanged.
 
         It does if this state published it from this table (or opened the table from it),
-        no row of it was rewritten in place, deleted or renumbered before ``floor`` was taken
+        no row of it was rewritten in place or renumbered before ``floor`` was taken (a row
+        deleted since stays in its files, a hole the next snapshot lists)
         (``floor`` is above them: a compaction of dead rows after them, written and deleted
         since, keeps them), and the table was not renumbered since (``layout``, taken with it).
         """
@@ -253,9 +274,10 @@ class Compaction:
     def _compact_now(self, ws: str, state: _LocalState) -> None:
         """Publish generation g+1 right here, under both locks: rows of RAM and snapshot stay the same."""
         table = state.table
-        table.compact()
+        if not keeps_holes(table.dead_count, table.n_rows):
+            table.compact()
         floor = table.take_changed_floor()
-        rows = table.live_rows()
+        rows = np.arange(table.n_rows)
         taken = (table, table.layout, floor, len(rows))
         base = self._base(ws, state, table, table.layout, floor, len(rows))
         rows_after = rows[base.rows :] if base is not None else rows
@@ -263,7 +285,9 @@ class Compaction:
         temp = temp_prefix(self._dir(ws))
         published = False
         try:
-            info = write_snapshot_from(temp, table.row_lists(rows_after), chunks, table.dimensions, base, table.sq_norms(rows))
+            info = write_snapshot_from(
+                temp, table.row_lists(rows_after), chunks, table.dimensions, base, table.sq_norms(rows), dead=table.dead_rows()
+            )
             self._publish(ws, state, temp, state.offset, info, taken)  # nothing to replay: a new, empty log
             published = True
         finally:

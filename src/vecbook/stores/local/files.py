@@ -246,11 +246,17 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
             ok = _is_count(snapshot["rows"]) and _is_count(snapshot["json"]["size"]) and _is_count(snapshot["f32"]["size"])
             ok = ok and _is_count(snapshot["f32"]["chunk"], 1) and all(_is_count(c) for c in snapshot["json"]["crcs"] + snapshot["f32"]["crcs"])
             ok = ok and snapshot["f32"]["size"] == snapshot["rows"] * (meta["dimensions"] or 0) * 4
+            ok = ok and _are_holes(snapshot.get("dead", []), snapshot["rows"])
         except (KeyError, TypeError):
             ok = False
         if not ok:
             return "describes its snapshot inconsistently"
     return None
+
+
+def _are_holes(dead: Any, rows: int) -> bool:
+    """Whether ``dead`` is a snapshot's list of holes: rows below ``rows``, each once, in order."""
+    return isinstance(dead, list) and all(_is_count(r) and r < rows for r in dead) and all(a < b for a, b in zip(dead, dead[1:]))
 
 
 # ---- what a folder holds ----------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 A snapshot is two files written before they are published:
 
-``snap-<g>.json``  a header line ``{"rows", "dimensions", "chunk_rows"}``, then one line
-                   ``[ids, contents, metadatas]`` per ``chunk_rows`` rows
+``snap-<g>.json``  a header line ``{"rows", "dimensions", "chunk_rows"}`` (and ``"dead"``, the rows
+                   deleted before it was written: holes, also listed in ``meta.json``), then one
+                   line ``[ids, contents, metadatas]`` per ``chunk_rows`` rows
 ``snap-<g>.f32``   the raw float32 vectors
 
 A snapshot that starts with the published one's rows (a compaction after appends) is
@@ -104,6 +105,7 @@ def write_snapshot_from(
     dimensions: int | None,
     base: SnapshotBase | None = None,
     sq_norms: np.ndarray | None = None,
+    dead: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Write a snapshot of ``rows`` (ids, contents, metadatas) whose vectors come in ``vector_chunks``
     (float32 matrices, in row order, each written before the next is asked for).
@@ -118,12 +120,19 @@ def write_snapshot_from(
     (:func:`extend_ids`, :class:`IndexBuilder`), so a compaction after a bulk load encodes,
     checksums and sorts only the rows written since the last one. ``sq_norms``: the squared
     norms of every row, if known (required with a base; else computed from the chunks).
+    ``dead``: the snapshot's holes, rows deleted before it was written (sorted row numbers):
+    ``meta.json`` and the header line list them; those written here (their id is None) get an
+    empty id, which no node has, and those taken over from the base keep theirs.
     """
     ids, contents, metadatas = rows
     first = base.rows if base is not None else 0
+    dead = np.zeros(0, dtype=np.int64) if dead is None else np.asarray(dead, dtype=np.int64)
+    if len(dead) and dead[-1] >= first:
+        ids = ["" if node_id is None else node_id for node_id in ids]  # a deleted row's id is None
     n, chunk_rows, chunk_bytes = first + len(ids), tunables.SNAPSHOT_LINE_ROWS, tunables.SNAPSHOT_CHUNK_BYTES
     with open(prefix.with_suffix(".json"), "wb") as f:
-        header = json.dumps({"rows": n, "dimensions": dimensions, "chunk_rows": chunk_rows}).encode()
+        fields = {"rows": n, "dimensions": dimensions, "chunk_rows": chunk_rows}
+        header = json.dumps(fields | ({"dead": dead.tolist()} if len(dead) else {})).encode()
         f.write(header + b"\n")
         line_sums = [zlib.crc32(header)]
         if base is not None:
@@ -173,6 +182,8 @@ def write_snapshot_from(
         "json": {"size": json_size, "crcs": line_sums},
         "f32": {"size": f32_size, "chunk": chunk_bytes, "crcs": chunk_sums},
     }
+    if len(dead):
+        info["dead"] = dead.tolist()
     if rows_index is not None:
         save_row_index(prefix.with_suffix(".rix"), rows_index.finish(list(ids)), info)
     return info

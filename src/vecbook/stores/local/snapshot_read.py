@@ -13,6 +13,7 @@ import threading
 import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import compress
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -53,6 +54,12 @@ def read_snapshot(prefix: Path, info: dict[str, Any], dimensions: int | None) ->
             read_vectors()
             columns = _read_columns(jf.read(), info, json_path)
     ids, contents, metadatas = columns
+    holes = info.get("dead")
+    if holes:  # rows deleted before the snapshot was written: not nodes
+        keep = np.ones(n, dtype=bool)
+        keep[holes] = False
+        ids, contents, metadatas = (list(compress(column, keep)) for column in columns)
+        buffer = buffer[keep]
     return NodeBatch(ids, contents, metadatas, buffer)
 
 

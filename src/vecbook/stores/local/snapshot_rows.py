@@ -14,7 +14,7 @@ import mmap
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +94,14 @@ class SnapshotRows:
         spans, line_starts = self._indexed(lambda index: index.row_spans(rows))
         return self._values(rows, [_COLUMNS.index(name) for name in names], spans, line_starts)
 
-    def find(self, ids: Sequence[str]) -> np.ndarray:
-        """The row of each id (-1 where it is not a row here)."""
+    def find(self, ids: Sequence[str], skip: Collection[int] = ()) -> np.ndarray:
+        """The row of each id (-1 where it is not a row here), rows in ``skip`` left out: a row deleted
+        since the snapshot (its hole in the next one) keeps its id in the lines taken over."""
         ids = list(ids)
         (asked, rows), _ = self._indexed(lambda index: index.candidates(ids))
+        if skip and len(rows):
+            keep = np.fromiter((row not in skip for row in rows.tolist()), dtype=bool, count=len(rows))
+            asked, rows = asked[keep], rows[keep]
         found = np.full(len(ids), -1, dtype=np.int64)
         if len(rows):
             (held,) = self.pick(rows, ("ids",))

@@ -56,6 +56,7 @@ def salvage_snapshot(prefix: Path, info: dict[str, Any] | None, dimensions: int 
     if not all(good_chunk):
         problems.append(f"{f32_path}: {good_chunk.count(False)} chunk(s) of vectors fail their checksum")
     row_bytes = dims * 4
+    holes = set(info.get("dead", ()) if info else header.get("dead", ()) if isinstance(header.get("dead"), list) else ())
     kept: list[tuple[str, Any, Any, int]] = []
     lost_ids: list[str] = []
     lost_rows = 0
@@ -67,6 +68,8 @@ def salvage_snapshot(prefix: Path, info: dict[str, Any] | None, dimensions: int 
             continue
         for i, row_values in enumerate(zip(*part)):
             row = first_row + i
+            if row in holes or not row_values[0]:
+                continue  # deleted before the snapshot was written (an empty id: a hole even if meta.json is lost)
             if _row_intact(row, row_bytes, len(raw), info["f32"]["chunk"] if info else 1 << 62, good_chunk):
                 kept.append((*row_values, row))
             else:
