@@ -30,6 +30,7 @@ from vecbook import (
 )
 from vecbook.__main__ import main
 from vecbook.stores import local
+from vecbook.stores.local.files import FORMAT
 
 # ---- 1: a damaged log frame that is not the tail --------------------------------------------------
 
@@ -136,7 +137,7 @@ def test_a_store_of_format_1_still_opens_and_moves_to_the_current_format(tmp_pat
     s.insert([node(i) for i in range(50, 100)], "ws")
     s.wait_for_compaction()
     meta = json.loads((folder / "meta.json").read_text())
-    assert meta["format"] == 3 and meta["generation"] == 2
+    assert meta["format"] == FORMAT and meta["generation"] == 2
     assert ids(LocalVectorStore(store_dir=tmp_path)) == {f"n{i}" for i in range(100)}
 
 
@@ -148,7 +149,7 @@ def test_a_store_of_format_2_reads_its_log_from_the_start_and_an_older_vecbook_r
 
     folder = compacted(tmp_path, n=300, in_log=7)
     meta = json.loads((folder / "meta.json").read_text())
-    assert meta["format"] == 3 and meta["log_start"] == 0
+    assert meta["format"] == FORMAT and meta["log_start"] == 0
     del meta["log_start"]
     meta["format"] = 2
     meta["crc"] = files._crc(meta)
@@ -159,10 +160,10 @@ def test_a_store_of_format_2_reads_its_log_from_the_start_and_an_older_vecbook_r
     s.insert([node(i) for i in range(307, 900)], "ws")
     s.wait_for_compaction()
     s.close()
-    assert json.loads((folder / "meta.json").read_text())["format"] == 3
+    assert json.loads((folder / "meta.json").read_text())["format"] == FORMAT
     assert ids(LocalVectorStore(store_dir=tmp_path)) == {f"n{i}" for i in range(900)}
     monkeypatch.setattr(files, "_KEYS", {k: v for k, v in files._KEYS.items() if k < 3})  # an older vecbook
-    with pytest.raises(CorruptedFileError, match="unknown format 3"):
+    with pytest.raises(CorruptedFileError, match=f"unknown format {FORMAT}"):
         LocalVectorStore(store_dir=tmp_path).count("ws")
 
 

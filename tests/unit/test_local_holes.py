@@ -196,3 +196,22 @@ def test_deletes_during_a_background_copy_are_replayed_over_it(tmp_path, store, 
     reopened_sees(tmp_path, expected, ["n1", "n3", "n399"])
     store.close()
     reopened_sees(tmp_path, expected, ["n1", "n3", "n399"])
+
+
+def test_a_vecbook_that_knows_no_holes_refuses_a_store_that_may_have_them(tmp_path, small_files, monkeypatch):
+    """meta.json format 4: a vecbook reading formats up to 3 would take the holes for nodes; it names the format instead."""
+    from vecbook.errors import CorruptedFileError
+    from vecbook.stores.local import files
+
+    fill(tmp_path, 1000)
+    s = LocalVectorStore(store_dir=tmp_path)
+    s.delete(["n1"], "ws")
+    s.insert([make(i) for i in range(1000, 1100)], "ws")
+    s.close()
+    assert published(tmp_path / "ws")["format"] == 4
+    monkeypatch.setattr(files, "_KEYS", {k: v for k, v in files._KEYS.items() if k < 4})
+    with pytest.raises(CorruptedFileError, match="unknown format 4"):
+        LocalVectorStore(store_dir=tmp_path).count("ws")
+    meta = published(tmp_path / "ws")
+    meta["format"] = 3  # holes under an older format's number: damage, not nodes
+    assert files._meta_problem(meta) == "describes its snapshot inconsistently"

@@ -16,7 +16,7 @@ import pytest
 from tests.helpers.local_compaction import before_copy, check, make, published, small_files, store, write  # noqa: F401 - fixtures
 from vecbook import LocalVectorStore, VectorNode
 from vecbook.stores.local import compaction
-from vecbook.stores.local.files import log_name
+from vecbook.stores.local.files import FORMAT, log_name
 
 
 def log_of(folder: Path) -> Path:
@@ -61,7 +61,7 @@ def test_frames_written_during_a_background_compaction_stay_where_they_are_and_n
     monkeypatch.setattr(compaction, "copy_log", no_copy)
     compact_while_writing(store, expected, before_copy, 40)
     meta = published(folder)
-    assert meta["format"] == 3 and meta["log_start"] > 0
+    assert meta["format"] == FORMAT and meta["log_start"] > 0
     assert log_of(folder).stat().st_ino == inode and log_of(folder).stat().st_nlink == 1  # the old name is gone
     assert reader.count("ws") == len(expected)
     write(store, expected, [make(5000)])  # appended after the frames left in place

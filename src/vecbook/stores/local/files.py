@@ -45,9 +45,13 @@ __all__ = [
 ]
 
 META = "meta.json"
-FORMAT = 3  # 3: meta.json says where the log's frames start; 2 (still read): they start at 0; 1: no checksums
+# 4: the snapshot may hold holes (deleted rows, listed in its "dead"): a vecbook that reads only up to 3
+# would take them for nodes, so it refuses the store; 3 (still read): meta.json says where the log's
+# frames start; 2: they start at 0; 1: no checksums
+FORMAT = 4
 _KEYS = {1: {"format", "id", "generation", "dimensions"}, 2: {"format", "id", "generation", "dimensions", "snapshot", "crc"}}
 _KEYS[3] = _KEYS[2] | {"log_start"}
+_KEYS[4] = _KEYS[3]
 _GENERATION = re.compile(r"(?:log|snap)-(\d{6,})\.")
 
 
@@ -206,7 +210,7 @@ def parse_meta(path: Path, raw: bytes) -> dict[str, Any]:
         raise bad(f"holds {kind}, not a JSON object")
     fmt = meta.get("format")
     if type(fmt) is not int or fmt not in _KEYS:
-        raise bad(f"has an unknown format {fmt!r} (this vecbook reads formats 1 to 3)")
+        raise bad(f"has an unknown format {fmt!r} (this vecbook reads formats 1 to {FORMAT})")
     problem = _shape_problem(meta, fmt)
     if fmt >= 2 and meta.get("crc") != _crc(meta):
         raise bad("fails its checksum: it was changed or damaged" + (f" ({problem})" if problem else ""))
@@ -246,7 +250,7 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
             ok = _is_count(snapshot["rows"]) and _is_count(snapshot["json"]["size"]) and _is_count(snapshot["f32"]["size"])
             ok = ok and _is_count(snapshot["f32"]["chunk"], 1) and all(_is_count(c) for c in snapshot["json"]["crcs"] + snapshot["f32"]["crcs"])
             ok = ok and snapshot["f32"]["size"] == snapshot["rows"] * (meta["dimensions"] or 0) * 4
-            ok = ok and _are_holes(snapshot.get("dead", []), snapshot["rows"])
+            ok = ok and _are_holes(snapshot.get("dead", []), snapshot["rows"]) and ("dead" not in snapshot or meta["format"] >= 4)
         except (KeyError, TypeError):
             ok = False
         if not ok:
