@@ -215,3 +215,23 @@ def test_a_vecbook_that_knows_no_holes_refuses_a_store_that_may_have_them(tmp_pa
     meta = published(tmp_path / "ws")
     meta["format"] = 3  # holes under an older format's number: damage, not nodes
     assert files._meta_problem(meta) == "describes its snapshot inconsistently"
+
+
+def test_a_background_compaction_past_the_limit_drops_deleted_rows_of_the_snapshot_it_builds_on(tmp_path, store):
+    """More holes than a sixteenth: the background copy leaves dead rows out; the published snapshot's rows,
+    some deleted, must then be copied row by row, not taken over with the deleted ones among them."""
+    folder = tmp_path / "ws"
+    expected = {f"n{i}": make(i) for i in range(400)}
+    store.insert(list(expected.values()), "ws")
+    store.wait_for_compaction()
+    gone = [f"n{i}" for i in range(0, 400, 5)]  # 80 > 900 // 16
+    store.delete(gone, "ws")
+    more = [make(i) for i in range(400, 900)]
+    store.insert(more, "ws")  # the log outgrows the snapshot: a compaction in the background
+    store.wait_for_compaction()
+    for node_id in gone:
+        expected.pop(node_id)
+    expected.update((n.unique_id, n) for n in more)
+    assert "dead" not in published(folder)["snapshot"]
+    reopened_sees(tmp_path, expected, gone)
+    check(folder, expected)

@@ -175,11 +175,13 @@ class Compaction:
             layout, n = table.layout, table.n_rows
             floor = table.take_changed_floor()  # from here on, rows rewritten in place are counted again
             holes = keeps_holes(table.dead_count, n)  # else the snapshot leaves dead rows out: renumbered
+            dead_now = table.dead_rows(0, n)
+            kept_from = floor if holes or not len(dead_now) else min(floor, int(dead_now[0]))  # no dead row taken over
         taken = (table, layout, floor, None)
         base = None
         try:
             with state.lock:
-                base = self._base(ws, state, table, layout, floor, n)
+                base = self._base(ws, state, table, layout, kept_from, n)
                 first = base.rows if base is not None else 0
                 sq_norms = np.empty(n, dtype=np.float64)
                 sq_norms[:first] = table.sq_norms(slice(0, first))

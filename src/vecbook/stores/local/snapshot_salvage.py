@@ -56,7 +56,7 @@ def salvage_snapshot(prefix: Path, info: dict[str, Any] | None, dimensions: int 
     if not all(good_chunk):
         problems.append(f"{f32_path}: {good_chunk.count(False)} chunk(s) of vectors fail their checksum")
     row_bytes = dims * 4
-    holes = set(info.get("dead", ()) if info else header.get("dead", ()) if isinstance(header.get("dead"), list) else ())
+    holes = _holes(info, header)
     kept: list[tuple[str, Any, Any, int]] = []
     lost_ids: list[str] = []
     lost_rows = 0
@@ -81,6 +81,12 @@ def salvage_snapshot(prefix: Path, info: dict[str, Any] | None, dimensions: int 
     vectors = matrix[rows].copy() if matrix is not None else np.zeros((len(kept), dims), dtype=np.float32)
     batch = NodeBatch([k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept], vectors)
     return Salvaged(batch, problems, lost_rows + len(lost_ids), lost_ids)
+
+
+def _holes(info: dict[str, Any] | None, header: dict[str, Any]) -> set[int]:
+    """The snapshot's holes (rows deleted before it was written): from ``meta.json``, or, without it, its header line."""
+    listed = info.get("dead", []) if info else header.get("dead", [])
+    return {row for row in listed if type(row) is int} if isinstance(listed, list) else set()
 
 
 def _intact_chunks(raw: bytes, expected: dict[str, Any] | None) -> list[bool]:
