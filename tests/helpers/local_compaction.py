@@ -71,6 +71,11 @@ def published(folder: Path) -> dict:
     return json.loads((folder / "meta.json").read_text())
 
 
+def vectors_inode(folder: Path) -> int:
+    """The inode of the published snapshot's vector file (kept when a compaction extends it)."""
+    return (folder / f"{snap_name(published(folder)['generation'])}.f32").stat().st_ino
+
+
 def check(folder: Path, expected: dict[str, VectorNode]) -> None:
     """A fresh store reads ``expected``; the snapshot equals a full rewrite of its rows (holes included), byte for byte."""
     reader = LocalVectorStore(store_dir=folder.parent)

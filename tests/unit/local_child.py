@@ -28,14 +28,19 @@ INDEX_DIMS = 64  # 8 hashed dimensions give many equal vectors, which no HNSW gr
 def crash_ops(seed: int, append_only: bool = False):
     rng = random.Random(seed)
     ids: list[str] = []
+    deleted: list[str] = []
     n = 0
     while True:
         roll = rng.random()
         if roll < 0.5 or not ids or append_only:
             batch = [f"s{seed}-{n + i}" for i in range(rng.randint(1, 20))]
+            nodes = [{"id": i, "content": f"{i} v0 {rng.random()}"} for i in batch]
             n += len(batch)
+            if deleted and n % 3 == 0:  # now and then a deleted id comes back (a hole's id held by a later row)
+                batch.append(deleted.pop())
+                nodes.append({"id": batch[-1], "content": f"{batch[-1]} back at {n}"})
             ids.extend(batch)
-            yield {"op": "insert", "nodes": [{"id": i, "content": f"{i} v0 {rng.random()}"} for i in batch]}
+            yield {"op": "insert", "nodes": nodes}
         elif roll < 0.8:
             chosen = rng.sample(ids, min(len(ids), rng.randint(1, 5)))
             yield {"op": "insert", "nodes": [{"id": i, "content": f"{i} v{rng.randint(1, 9)} {rng.random()}"} for i in chosen]}
@@ -43,6 +48,7 @@ def crash_ops(seed: int, append_only: bool = False):
             chosen = rng.sample(ids, min(len(ids), rng.randint(1, 5)))
             for i in chosen:
                 ids.remove(i)
+            deleted.extend(chosen)
             yield {"op": "delete", "ids": chosen + ["never-existed"]}
 
 

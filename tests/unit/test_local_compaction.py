@@ -8,12 +8,11 @@ the nodes written, and the snapshot files are the bytes a full rewrite would hav
 from __future__ import annotations
 
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.helpers.local_compaction import before_copy, check, make, published, small_files, store, write  # noqa: F401 - fixtures
+from tests.helpers.local_compaction import before_copy, check, make, published, small_files, store, vectors_inode, write  # noqa: F401 - fixtures
 from vecbook import LocalVectorStore, VectorNode
 from vecbook.stores import local
 from vecbook.stores.local import compaction, snapshot_rows
@@ -128,10 +127,6 @@ def test_another_process_publishing_during_the_copy_makes_it_give_up_quietly(tmp
     write(store, expected, [make(300)])
     check(tmp_path / "ws", expected)
     other[0].close()
-
-
-def vectors_inode(folder: Path) -> int:
-    return (folder / f"{snap_name(published(folder)['generation'])}.f32").stat().st_ino
 
 
 def test_a_compaction_after_appends_extends_the_published_vector_file_instead_of_copying_it(tmp_path, store):

@@ -12,8 +12,7 @@ import json
 
 import pytest
 
-from tests.helpers.local_compaction import before_copy, check, make, published, small_files, store  # noqa: F401 - fixtures
-from tests.unit.test_local_compaction import vectors_inode
+from tests.helpers.local_compaction import before_copy, check, make, published, small_files, store, vectors_inode  # noqa: F401 - fixtures
 from vecbook import LocalVectorStore, VectorNode
 from vecbook.stores import local
 from vecbook.stores.local.files import snap_name
