@@ -72,8 +72,9 @@ class NodeTable(TableIndex, RowLists):
         self._max_sq = 0.0  # the largest squared norm ever stored (never lowered): rules out float32 overflow
         self.layout = getattr(self, "layout", -1) + 1  # changes whenever rows are renumbered
         self.version = getattr(self, "version", -1) + 1  # changes on every write (keyword indexes follow it)
-        # The lowest row rewritten in place, deleted or renumbered since the last take_changed_floor()
-        # (appends do not count): a snapshot of the first rows is still a snapshot of them if this is above them.
+        # The lowest row rewritten in place or renumbered since the last take_changed_floor() (appends and
+        # deletes do not count: a deleted row stays in a snapshot as a hole): a snapshot of the first rows
+        # is still a snapshot of them if this is above them.
         self.changed_floor = UNCHANGED
 
     def __len__(self) -> int:

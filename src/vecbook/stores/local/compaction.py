@@ -175,17 +175,19 @@ class Compaction:
             layout, n = table.layout, table.n_rows
             floor = table.take_changed_floor()  # from here on, rows rewritten in place are counted again
             holes = keeps_holes(table.dead_count, n)  # else the snapshot leaves dead rows out: renumbered
-            dead_now = table.dead_rows(0, n)
-            kept_from = floor if holes or not len(dead_now) else min(floor, int(dead_now[0]))  # no dead row taken over
+            if not holes:  # and takes over no published row that is dead now
+                floor_for_base = min(floor, int(table.dead_rows(0, n)[0]))
+            else:
+                floor_for_base = floor
         taken = (table, layout, floor, None)
         base = None
         try:
             with state.lock:
-                base = self._base(ws, state, table, layout, kept_from, n)
+                base = self._base(ws, state, table, layout, floor_for_base, n)
                 first = base.rows if base is not None else 0
                 sq_norms = np.empty(n, dtype=np.float64)
                 sq_norms[:first] = table.sq_norms(slice(0, first))
-                dead = [table.dead_rows(0, first)]
+                dead = [table.dead_rows(0, first)] if holes else []
             ids: list = []
             contents: list = []
             metadatas: list = []
@@ -197,10 +199,12 @@ class Compaction:
                         self._give_back(state, taken)
                         self._done_with(base)
                         return None
-                    rows = np.arange(lo, min(n, lo + step)) if holes else table.live_rows(lo, min(n, lo + step))
+                    hi = min(n, lo + step)
+                    rows = np.arange(lo, hi) if holes else table.live_rows(lo, hi)
                     part = table.row_lists(rows)
                     sq_norms[first + len(ids) : first + len(ids) + len(rows)] = table.sq_norms(rows)
-                    dead.append(table.dead_rows(lo, min(n, lo + step)) if holes else rows[:0])
+                    if holes:
+                        dead.append(table.dead_rows(lo, hi))
                 ids += part[0]
                 contents += part[1]
                 metadatas += part[2]
@@ -212,7 +216,7 @@ class Compaction:
         copied = first + len(ids)
         taken = (table, layout, floor, copied if copied == n else None)  # with dead rows, snapshot rows != table rows
         rows = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
-        holes_kept = np.concatenate(dead) if holes else np.zeros(0, dtype=np.int64)
+        holes_kept = np.concatenate(dead) if dead else np.zeros(0, dtype=np.int64)
         return generation, incarnation, start, (ids, contents, metadatas), rows, sq_norms[:copied], base, taken, holes_kept
 
     @staticmethod
