@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import local as tunables
 from ..engine.batch import NodeBatch
+from .files import META
 
 __all__ = ["Salvaged", "salvage_snapshot"]
 
@@ -49,9 +50,14 @@ def salvage_snapshot(prefix: Path, info: dict[str, Any] | None, dimensions: int 
     if not isinstance(header, dict):
         problems.append(f"{json_path}: the header line is damaged")
         header = {}
-    dims = dimensions or header.get("dimensions") or 0
     chunk_rows = header.get("chunk_rows") or tunables.SNAPSHOT_LINE_ROWS
     rows_total = header.get("rows") if isinstance(header.get("rows"), int) else None
+    parts = [_salvage_line(line, number, info["json"]["crcs"] if info else None, json_path, problems)
+             for number, line in enumerate(lines[1:], start=1)]
+    dims = dimensions or header.get("dimensions") or _width(parts, len(raw))
+    if not dims and raw:
+        problems.append(f"{f32_path}: the width of its vectors is unknown ({META} and the header line are damaged); its rows are dropped")
+        parts = []
     good_chunk = _intact_chunks(raw, info["f32"] if info else None)
     if not all(good_chunk):
         problems.append(f"{f32_path}: {good_chunk.count(False)} chunk(s) of vectors fail their checksum")
@@ -60,9 +66,8 @@ def salvage_snapshot(prefix: Path, info: dict[str, Any] | None, dimensions: int 
     kept: list[tuple[str, Any, Any, int]] = []
     lost_ids: list[str] = []
     lost_rows = 0
-    for number, line in enumerate(lines[1:], start=1):
+    for number, part in enumerate(parts, start=1):
         first_row = (number - 1) * chunk_rows
-        part = _salvage_line(line, number, info["json"]["crcs"] if info else None, json_path, problems)
         if part is None:
             lost_rows += chunk_rows if rows_total is None else max(0, min(chunk_rows, rows_total - first_row))
             continue
@@ -76,11 +81,28 @@ def salvage_snapshot(prefix: Path, info: dict[str, Any] | None, dimensions: int 
                 lost_ids.append(row_values[0])
     if lost_ids:
         problems.append(f"{f32_path}: the vectors of {len(lost_ids)} node(s) are damaged or missing; those nodes are dropped")
+    kept = _last_of_each_id(kept)
     rows = np.array([k[3] for k in kept], dtype=np.int64)
     matrix = np.frombuffer(raw, dtype="<f4", count=(len(raw) // row_bytes) * dims if row_bytes else 0).reshape(-1, dims) if row_bytes else None
     vectors = matrix[rows].copy() if matrix is not None else np.zeros((len(kept), dims), dtype=np.float32)
     batch = NodeBatch([k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept], vectors)
     return Salvaged(batch, problems, lost_rows + len(lost_ids), lost_ids)
+
+
+def _width(parts: list[tuple | None], size: int) -> int:
+    """The vectors' width when nothing records it: the vector file's size over the rows of the lines,
+    if every line parsed (0 if not known)."""
+    rows = sum(len(part[0]) for part in parts if part is not None)
+    if None in parts or not rows or size % (4 * rows):
+        return 0
+    return size // (4 * rows)
+
+
+def _last_of_each_id(kept: list[tuple[str, Any, Any, int]]) -> list[tuple[str, Any, Any, int]]:
+    """One row per id, its last: a node written again moves to a later row, leaving its old one a
+    hole that may keep its id (a hole can go unrecognised if meta.json and the header line are both lost)."""
+    last = {row_values[0]: i for i, row_values in enumerate(kept)}
+    return kept if len(last) == len(kept) else [kept[i] for i in sorted(last.values())]
 
 
 def _holes(info: dict[str, Any] | None, header: dict[str, Any]) -> set[int]:
