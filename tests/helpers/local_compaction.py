@@ -99,3 +99,29 @@ def check(folder: Path, expected: dict[str, VectorNode]) -> None:
         assert prefix.with_suffix(cache).read_bytes() == again.with_suffix(cache).read_bytes()
     for suffix in (".json", ".f32", ".nrm", ".ids", ".rix"):
         again.with_suffix(suffix).unlink()
+
+
+def fill(tmp_path, n: int, **kw) -> dict[str, VectorNode]:
+    """Workspace "ws" under ``tmp_path`` holding n0..n{n-1}, closed (so a snapshot holds them); returns them by id."""
+    s = LocalVectorStore(store_dir=tmp_path, **kw)
+    s.create_workspace("ws")
+    expected = {f"n{i}": make(i) for i in range(n)}
+    s.insert(list(expected.values()), "ws")
+    s.close()
+    return expected
+
+
+def reopened_sees(tmp_path, expected: dict[str, VectorNode], gone: list[str], **kw) -> None:
+    """A fresh store holds ``expected`` and none of ``gone``, by count, get, iteration and search."""
+    s = LocalVectorStore(store_dir=tmp_path, **kw)
+    assert s.count("ws") == len(expected)
+    assert s.get(gone, "ws") == []
+    got = {n.unique_id: n for n in s.get(list(expected), "ws")}
+    assert {k: (n.content, n.metadata) for k, n in got.items()} == {k: (n.content, n.metadata) for k, n in expected.items()}
+    assert all(np.array_equal(got[k].vector, n.vector) for k, n in expected.items())
+    listed = [n.unique_id for n in s.iter_workspace_nodes("ws")]
+    assert sorted(listed) == sorted(expected)  # each once
+    for node_id in gone:  # a deleted node's own vector finds something else
+        vector = make(int(node_id[1:])).vector
+        assert node_id not in [h.unique_id for h in s.search_by_vector(vector, "ws", top_k=5)]
+    s.close()

@@ -130,12 +130,13 @@ def test_waiting_writes_go_into_the_graph_once_it_holds_too_many_stale_entries(t
     rewritten = [VectorNode(unique_id=f"n{i}", content="again", vector=v) for i, v in zip(range(10, 26), unit_vectors(16, seed=31))]
     store.insert(rewritten, "w")
     store.insert(rewritten[:4], "w")  # rewritten twice: still one stale entry each
-    assert built == [] and table._replaced == 16 and len(table._side) == 47 + 16  # 19 stale
+    # the snapshot's rows are never rewritten in place: each rewritten node moved to a new row, its old label gone
+    assert built == [] and len(table._gone) == 3 + 16 and table._replaced == 0 and len(table._side) == 47 + 16  # 19 stale
     store.delete([f"n{i}" for i in range(100, 151)], "w")  # 70 stale: still within the limit
-    assert built == [] and index.viewed and len(table._gone) == 54
+    assert built == [] and index.viewed and len(table._gone) == 70
     store.insert([VectorNode(unique_id=f"n{i}", content="again", vector=v) for i, v in zip((30, 31), unit_vectors(2, seed=32))], "w")
     assert built == [("copy", 2000)] and not index.viewed and table._side is None  # 72 stale: all went in at once
-    assert len(index) == 2000 - 54 + 47 and not table._unindexed and not table._gone and table._replaced == 0
+    assert len(index) == 2000 - 70 + 47 + 16 and not table._unindexed and not table._gone and table._replaced == 0
     assert ids(store.search_by_vector(unit_vectors(52, seed=30)[7], "w", top_k=1)) == ["n5007"]
     assert ids(store.search_by_vector(unit_vectors(16, seed=31)[5], "w", top_k=1)) == ["n15"]
     assert ids(store.search_by_vector(unit_vectors(2, seed=32)[1], "w", top_k=1)) == ["n31"]
@@ -413,7 +414,7 @@ def test_writes_wait_in_the_small_graph_and_both_graphs_answer_as_exact_search_d
         store_.insert(moved + nudged, "w")
         store_.delete([f"n{i}" for i in range(1, 2000, 100)], "w")
     table = store._state("w").table
-    assert work == [] and table.index.viewed and len(table._side) == 670 and len(table._gone) == 20 and table._replaced == 70
+    assert work == [] and table.index.viewed and len(table._side) == 670 and len(table._gone) == 20 + 70 and table._replaced == 0
     queries = np.vstack([wide_vectors(30, seed=52), *[[n.vector for n in part] for part in (fresh[::40], moved[::10], nudged)]])
     got, want = store.batch_search(queries, "w", top_k=10), exact.batch_search(queries, "w", top_k=10)
     assert float(np.mean([len(set(ids(a)) & set(ids(b))) / 10 for a, b in zip(got, want)])) >= 0.95
@@ -425,7 +426,7 @@ def test_writes_wait_in_the_small_graph_and_both_graphs_answer_as_exact_search_d
     assert work == []
     again = LocalVectorStore(store_dir=tmp_path, index="hnsw", index_params=WIDE)
     table = again._state("w").table
-    assert table.index.viewed and len(table._side) == 670 and len(table._gone) == 20 and again.count("w") == exact.count("w")
+    assert table.index.viewed and len(table._side) == 670 and len(table._gone) == 20 + 70 and again.count("w") == exact.count("w")
     for node in [*fresh[::37], *moved[::7], *nudged]:
         assert ids(again.search_by_vector(node.vector, "w", top_k=1)) == [node.unique_id]
     again.close()
@@ -446,7 +447,7 @@ def test_two_stores_with_the_graph_mapped_follow_each_others_writes_into_their_s
     a.delete(["n1", "n5003"], "w")
     assert ids(b.search_by_vector(fresh[7], "w", top_k=1)) == ["n5007"]  # b caught up: the search reads a's frames first
     table = b._state("w").table
-    assert table.index.viewed and len(table._side) == 29 + 5 and table._replaced == 5 and len(table._gone) == 1
+    assert table.index.viewed and len(table._side) == 29 + 5 and table._replaced == 0 and len(table._gone) == 1 + 5
     assert ids(b.search_by_vector(moved[2], "w", top_k=1)) == ["n12"]
     assert "n1" not in ids(b.search_by_vector(vectors[1], "w", top_k=10)) and "n5003" not in ids(b.search_by_vector(fresh[3], "w", top_k=10))
     b.insert(nodes(unit_vectors(10, seed=34), start=6000), "w")

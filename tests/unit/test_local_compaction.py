@@ -131,7 +131,9 @@ def test_another_process_publishing_during_the_copy_makes_it_give_up_quietly(tmp
 
 def test_a_compaction_after_appends_extends_the_published_vector_file_instead_of_copying_it(tmp_path, store):
     """The new generation's .f32 is the old one's file, grown: a bulk load writes each vector once more, not
-    once per compaction. A row rewritten in place needs a new file; the next compaction extends that one."""
+    once per compaction. A node of the snapshot written again moves to a new row (its old one a hole), so
+    that extends it too (at 1M rows, 10 rewrites made the close write all 1.5 GB again); more moved rows
+    than a sixteenth need a new file, which the next compaction extends."""
     folder = tmp_path / "ws"
     expected: dict[str, VectorNode] = {}
     write(store, expected, [make(i) for i in range(40)])
@@ -139,10 +141,15 @@ def test_a_compaction_after_appends_extends_the_published_vector_file_instead_of
     write(store, expected, [make(i) for i in range(40, 130)])
     assert published(folder)["generation"] > first[0] and vectors_inode(folder) == first[1]
     check(folder, expected)  # byte for byte a full rewrite: no stale bytes past the rows
+    generation = published(folder)["generation"]
     write(store, expected, [make(3, version=1)] + [make(i) for i in range(130, 300)])
+    assert published(folder)["generation"] > generation and vectors_inode(folder) == first[1]
+    assert published(folder)["snapshot"]["dead"] == [3]
+    check(folder, expected)
+    write(store, expected, [make(i, version=2) for i in range(10, 130)] + [make(i) for i in range(300, 700)])
     rewritten = vectors_inode(folder)
     assert rewritten != first[1]
-    write(store, expected, [make(i) for i in range(300, 700)])
+    write(store, expected, [make(i) for i in range(700, 1500)])
     assert vectors_inode(folder) == rewritten
     check(folder, expected)
 

@@ -12,34 +12,12 @@ import json
 
 import pytest
 
-from tests.helpers.local_compaction import before_copy, check, make, published, small_files, store, vectors_inode  # noqa: F401 - fixtures
+from tests.helpers.local_compaction import (  # noqa: F401 - fixtures
+    before_copy, check, fill, make, published, reopened_sees, small_files, store, vectors_inode,
+)
 from vecbook import LocalVectorStore, VectorNode
 from vecbook.stores import local
 from vecbook.stores.local.files import snap_name
-
-
-def fill(tmp_path, n: int, **kw) -> dict[str, VectorNode]:
-    s = LocalVectorStore(store_dir=tmp_path, **kw)
-    s.create_workspace("ws")
-    expected = {f"n{i}": make(i) for i in range(n)}
-    s.insert(list(expected.values()), "ws")
-    s.close()
-    return expected
-
-
-def reopened_sees(tmp_path, expected: dict[str, VectorNode], gone: list[str], **kw) -> None:
-    """A fresh store holds ``expected`` and none of ``gone``, by count, get, iteration and search."""
-    s = LocalVectorStore(store_dir=tmp_path, **kw)
-    assert s.count("ws") == len(expected)
-    assert s.get(gone, "ws") == []
-    got = {n.unique_id: n for n in s.get(list(expected), "ws")}
-    assert {k: (n.content, n.metadata) for k, n in got.items()} == {k: (n.content, n.metadata) for k, n in expected.items()}
-    listed = [n.unique_id for n in s.iter_workspace_nodes("ws")]
-    assert sorted(listed) == sorted(expected)  # each once
-    for node_id in gone:  # a deleted node's own vector finds something else
-        vector = make(int(node_id[1:])).vector
-        assert node_id not in [h.unique_id for h in s.search_by_vector(vector, "ws", top_k=5)]
-    s.close()
 
 
 @pytest.mark.parametrize("index", [None, "hnsw"])
@@ -217,8 +195,8 @@ def test_a_vecbook_that_knows_no_holes_refuses_a_store_that_may_have_them(tmp_pa
 
 
 def test_a_background_compaction_past_the_limit_drops_deleted_rows_of_the_snapshot_it_builds_on(tmp_path, store):
-    """More holes than a sixteenth: the background copy leaves dead rows out; the published snapshot's rows,
-    some deleted, must then be copied row by row, not taken over with the deleted ones among them."""
+    """More holes than a sixteenth: the table drops its dead rows before the background copy; the published
+    snapshot's rows, some deleted, must then be copied row by row, not taken over with the deleted ones among them."""
     folder = tmp_path / "ws"
     expected = {f"n{i}": make(i) for i in range(400)}
     store.insert(list(expected.values()), "ws")

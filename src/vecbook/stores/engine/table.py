@@ -1,8 +1,10 @@
 """NodeTable: one workspace held in RAM as a contiguous float32 matrix plus row lists.
 
 Shared by the ``memory`` and ``local`` backends. Rows keep insertion order;
-an upsert of a known id rewrites its row in place; a delete leaves a dead row
-that later compaction removes. Filter columns are built lazily per field; a
+an upsert of a known id rewrites its row in place, unless the row is one of the
+first ``frozen_rows`` (held by a published snapshot: see ``local/compaction.py``),
+which are never changed in place: the row dies and the node is appended. A delete
+leaves a dead row that later compaction removes. Filter columns are built lazily per field; a
 write records the rows it changed and the columns catch up with just those rows
 when next used (a delete needs nothing: dead rows are masked out). Not
 thread-safe: callers hold a lock.
@@ -76,6 +78,9 @@ class NodeTable(TableIndex, RowLists):
         # deletes do not count: a deleted row stays in a snapshot as a hole): a snapshot of the first rows
         # is still a snapshot of them if this is above them.
         self.changed_floor = UNCHANGED
+        # Rows never changed in place (a published snapshot holds them, so the next one may extend its
+        # files rather than write them again): an upsert of one of their ids moves the node to a new row.
+        self.frozen_rows = 0
 
     def __len__(self) -> int:
         return self._n - self._dead
@@ -134,9 +139,10 @@ class NodeTable(TableIndex, RowLists):
         if not self._n:
             self._adopt(batch)
             return
-        rows, new_ids = self._rows_for(batch.ids)
+        rows, new_ids, moved = self._rows_for(batch.ids)
         first_new_row = self.n_rows
-        floor = int(rows[rows < first_new_row].min()) if len(new_ids) < len(rows) else UNCHANGED
+        in_place = rows[rows < first_new_row]
+        floor = int(in_place.min()) if len(in_place) else UNCHANGED
         dims = self.dimensions if self.dimensions is not None else batch.dimensions
         grown = self._grown(first_new_row + len(new_ids), dims)
         sq_norms = squared_norms(batch.vectors)
@@ -149,6 +155,7 @@ class NodeTable(TableIndex, RowLists):
             self._vectors, self._sq_norms, self._alive = grown
         self.dimensions = dims
         self.changed_floor = min(self.changed_floor, floor)
+        self._kill_rows(moved)  # before their ids are appended again
         self._n += len(new_ids)
         if len(new_ids) == len(rows):  # appended in order (a bulk load): slices, no per-row work
             self.append_rows(new_ids, batch.contents, batch.metadatas)
@@ -168,20 +175,25 @@ class NodeTable(TableIndex, RowLists):
             self._inv_norms[inv_inside[0]] = inv_inside[1]
         if self.index_spec is not None:
             try:
-                self._index_add(rows, first_new_row)
+                self._index_add(rows, first_new_row, moved)
             except BaseException:
                 self.index = None  # never an index that disagrees with the rows; exact search instead
                 raise
+        self._compact_if_mostly_dead()
 
-    def _rows_for(self, ids: list[str]) -> tuple[np.ndarray, dict[str, int]]:
-        """The row of each id (existing, or appended in order) and the new ids with their rows; changes nothing."""
+    def _rows_for(self, ids: list[str]) -> tuple[np.ndarray, dict[str, int], list[int]]:
+        """The row of each id (existing, or appended in order), the new ids with their rows, and the
+        frozen rows whose ids move to new rows (see ``frozen_rows``); changes nothing."""
         found = self.find_rows(ids)
+        moved = sorted({row for row in found if row is not None and row < self.frozen_rows})
+        if moved:
+            found = [None if row is not None and row < self.frozen_rows else row for row in found]
         missing = list(compress(ids, map(is_, found, repeat(None))))
         new_ids = dict(zip(dict.fromkeys(missing), count(self.n_rows)))  # in order of first appearance
         if len(new_ids) == len(ids):  # every id new (and none twice): rows appended in order
-            return np.arange(self.n_rows, self.n_rows + len(ids), dtype=np.int64), new_ids
+            return np.arange(self.n_rows, self.n_rows + len(ids), dtype=np.int64), new_ids, moved
         rows = [new_ids[node_id] if row is None else row for node_id, row in zip(ids, found)]
-        return np.array(rows, dtype=np.int64), new_ids
+        return np.array(rows, dtype=np.int64), new_ids, moved
 
     def _adopt(self, batch: NodeBatch) -> None:
         """Bulk load into an empty table: no per-row Python work, one copy of the vectors at most.
@@ -212,21 +224,26 @@ class NodeTable(TableIndex, RowLists):
             self._build_index(np.arange(n))
 
     def delete(self, ids: Sequence[str]) -> int:
-        removed = 0
-        for row in self.find_rows(list(dict.fromkeys(ids))):
-            if row is None:
-                continue
+        rows = [row for row in self.find_rows(list(dict.fromkeys(ids))) if row is not None]
+        self._kill_rows(rows)
+        for row in rows:
+            self._index_remove(row)
+        self._compact_if_mostly_dead()
+        return len(rows)
+
+    def _kill_rows(self, rows: Sequence[int]) -> None:
+        """Rows deleted, or left by nodes moved to new rows (their ids no longer found here)."""
+        for row in rows:
             self.clear_row(row)
             self._alive[row] = False  # not a change to a snapshot: it holds the row as a hole (compaction.py)
             self._vectors[row] = 0
-            self._index_remove(row)
-            removed += 1
-        if removed:
+        if rows:
             self.version += 1
-            self._dead += removed  # columns and norms stay valid: dead rows are masked out
-            if self._dead > max(_MIN_CAPACITY, self.n_rows // 4):
-                self.compact()
-        return removed
+            self._dead += len(rows)  # columns and norms stay valid: dead rows are masked out
+
+    def _compact_if_mostly_dead(self) -> None:
+        if self._dead > max(_MIN_CAPACITY, self.n_rows // 4):
+            self.compact()
 
     def clear(self) -> None:
         self.__init__(self.dimensions, self.index_spec, self.distance, self.storage)
@@ -256,6 +273,7 @@ class NodeTable(TableIndex, RowLists):
         self._labels = labels
         self.layout += 1
         self.changed_floor = min(self.changed_floor, first_dead)
+        self.frozen_rows = min(self.frozen_rows, first_dead)
         self._dead = 0
         self._columns.clear()
         self._stale_rows.clear()

@@ -27,6 +27,7 @@ beside it (``ann_files.py``): a compaction does not copy it into RAM.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -75,12 +76,17 @@ class TableIndex:
         self._labels[:n] = np.arange(n)
         self._fold(live)
 
-    def _index_add(self, rows: np.ndarray, first_new_row: int) -> None:
-        """Index ``rows`` (just written): rows from ``first_new_row`` on get new labels."""
+    def _index_add(self, rows: np.ndarray, first_new_row: int, left: Sequence[int] = ()) -> None:
+        """Index ``rows`` (just written): rows from ``first_new_row`` on get new labels; the labels of
+        ``left`` (rows their nodes just moved off) are forgotten, as a delete's."""
         if self.index is None:
             return  # dropped after a failure: searches stay exact until the next open rebuilds it
         new = rows >= first_new_row
-        self._label_new_rows(rows[new])
+        self._label_new_rows(rows[new])  # first: a fold looks waiting rows up by their increasing labels
+        for row in left:
+            self._index_remove(row)
+        if self.index is None:
+            return  # a fold found the mapped graph damaged and dropped it
         if self.index.viewed:
             labels = self._labels[rows]
             stale = {label for label in labels[~new].tolist() if label < self._graph_below and label not in self._unindexed}

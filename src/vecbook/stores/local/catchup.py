@@ -128,6 +128,8 @@ class CatchUp:
                     continue  # a compaction published a new generation and removed this one: read that
                 raise damaged(exc.filename, f"{exc.filename} is missing, but {folder / META} names generation {generation}") from None
             loaded = table.n_rows  # before the log: the snapshot's rows, exactly
+            extendable = bool(generation) and meta["format"] != 1
+            table.frozen_rows = loaded if extendable else 0  # the log's rewrites of them move them (see _base)
             log_path, start = folder / log_name(generation), log_start(meta)
             log = self._read_log(log_file, log_path, start)
             if state.log_file is not None:
@@ -147,7 +149,7 @@ class CatchUp:
             if state.offset < start + len(log) and self._meta_stat(folder) != meta_stat:
                 continue  # the log ended in zeros or a torn frame, and may have been freed after we read meta.json
             state.needs_reload = False
-            state.reuse = TableSnapshot(generation, table, loaded, meta["snapshot"]) if generation and meta["format"] != 1 else None
+            state.reuse = TableSnapshot(generation, table, loaded, meta["snapshot"]) if extendable else None
             return
         raise StoreCorruptedError(f"workspace {ws!r} kept changing while it was being opened ({_LOAD_ATTEMPTS} generations)")
 

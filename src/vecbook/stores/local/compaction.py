@@ -127,11 +127,11 @@ class Compaction:
         copied = self._fuzzy_copy(ws, state)
         if copied is None:
             return False  # rows renumbered or reloaded meanwhile: a later write tries again
-        generation, incarnation, start, columns, rows, sq_norms, base, taken, dead = copied
+        generation, incarnation, start, columns, n, sq_norms, base, taken, dead = copied
         table, layout = taken[0], taken[1]
         published = False
         try:
-            chunks = self._vector_chunks(state, table, layout, rows)
+            chunks = self._vector_chunks(state, table, layout, np.arange(base.rows if base is not None else 0, n))
             info = write_snapshot_from(temp, columns, chunks, table.dimensions, base, sq_norms, dead=dead)
             with self._writing(ws, state):
                 if (state.generation, state.incarnation) != (generation, incarnation):
@@ -162,36 +162,31 @@ class Compaction:
         renumbered (``layout``) or reloaded: then give up. Rows the published snapshot
         already holds unchanged (see :meth:`_base`) are not taken: the snapshot's bytes are.
 
-        Dead rows are copied as holes while :func:`keeps_holes` says so (the snapshot's rows are
-        then the table's, and the next compaction may extend it); else they are left out.
+        Dead rows are copied as holes. If :func:`keeps_holes` says there are too many, the
+        table drops them first (renumbering the rows after the first one, under the lock).
 
-        Returns (generation, incarnation, offset, (ids, contents, metadatas), row numbers,
+        Returns (generation, incarnation, offset, (ids, contents, metadatas), row count,
         squared norms of every row, base, taken, holes), where ``taken`` is what :meth:`_publish`
         and :meth:`_give_back` need and ``holes`` the dead rows copied.
         """
         with state.lock:
             self._refresh(ws, state)
             table, generation, incarnation, start = state.table, state.generation, state.incarnation, state.offset
+            if not keeps_holes(table.dead_count, table.n_rows):
+                table.compact()
             layout, n = table.layout, table.n_rows
             floor = table.take_changed_floor()  # from here on, rows rewritten in place are counted again
-            holes = keeps_holes(table.dead_count, n)  # else the snapshot leaves dead rows out: renumbered
-            if not holes:  # and takes over no published row that is dead now
-                floor_for_base = min(floor, int(table.dead_rows(0, n)[0]))
-            else:
-                floor_for_base = floor
-        taken = (table, layout, floor, None)
+        taken = (table, layout, floor, n)
         base = None
         try:
             with state.lock:
-                base = self._base(ws, state, table, layout, floor_for_base, n)
+                base = self._base(ws, state, table, layout, floor, n)
                 first = base.rows if base is not None else 0
-                sq_norms = np.empty(n, dtype=np.float64)
-                sq_norms[:first] = table.sq_norms(slice(0, first))
-                dead = [table.dead_rows(0, first)] if holes else []
+                sq_norms = table.sq_norms(slice(0, n))
+                dead = [table.dead_rows(0, first)]
             ids: list = []
             contents: list = []
             metadatas: list = []
-            picked: list[np.ndarray] = []
             step = tunables.SNAPSHOT_CHUNK_ROWS
             for lo in range(first, n, step):
                 with state.lock:
@@ -200,24 +195,16 @@ class Compaction:
                         self._done_with(base)
                         return None
                     hi = min(n, lo + step)
-                    rows = np.arange(lo, hi) if holes else table.live_rows(lo, hi)
-                    part = table.row_lists(rows)
-                    sq_norms[first + len(ids) : first + len(ids) + len(rows)] = table.sq_norms(rows)
-                    if holes:
-                        dead.append(table.dead_rows(lo, hi))
+                    part = table.row_lists(np.arange(lo, hi))
+                    dead.append(table.dead_rows(lo, hi))
                 ids += part[0]
                 contents += part[1]
                 metadatas += part[2]
-                picked.append(rows)
         except BaseException:
             self._give_back(state, taken)
             self._done_with(base)
             raise
-        copied = first + len(ids)
-        taken = (table, layout, floor, copied if copied == n else None)  # with dead rows, snapshot rows != table rows
-        rows = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
-        holes_kept = np.concatenate(dead) if dead else np.zeros(0, dtype=np.int64)
-        return generation, incarnation, start, (ids, contents, metadatas), rows, sq_norms[:copied], base, taken, holes_kept
+        return generation, incarnation, start, (ids, contents, metadatas), n, sq_norms, base, taken, np.concatenate(dead)
 
     @staticmethod
     def _vector_chunks(state: _LocalState, table, layout: int, rows: np.ndarray) -> Iterator[np.ndarray]:
@@ -331,6 +318,7 @@ class Compaction:
         state.tail = tail
         table, _, _, rows = taken
         state.reuse = TableSnapshot(new, table, rows, info) if rows is not None else None
+        table.frozen_rows = rows or 0  # its rows stay as they are, so the next snapshot may extend this one
         state.log_path = log_path
         state.index_offset = offset if saved else None
         state.meta_stat = (meta_stat.st_ino, meta_stat.st_mtime_ns, meta_stat.st_size)
