@@ -60,7 +60,7 @@ class RowLists:
     """A table's ids, contents and metadatas (``ids``, ``contents``, ``metadatas``: every row), and
     :meth:`find_rows` (ids -> rows). Decoded from ``self._lazy`` when a call first needs every row.
 
-    Writes go through :meth:`append_rows`, :meth:`set_rows` and :meth:`clear_row`, which leave
+    Writes go through :meth:`append_rows`, :meth:`set_rows` and :meth:`clear_rows`, which leave
     the source's rows undecoded: a write looks its ids up in the source (``RowSource.find``)
     and keeps what it writes beside the source's rows (:class:`_Pending`).
     """
@@ -171,21 +171,28 @@ class RowLists:
                 pending.contents[row - first_new] = content
                 pending.metadatas[row - first_new] = metadata
 
-    def clear_row(self, row: int) -> None:
-        """A deleted row: its id no longer found, its id, content and metadata None."""
+    def clear_rows(self, rows: Sequence[int]) -> None:
+        """Deleted rows: their ids no longer found, their ids, contents and metadata None."""
         pending = self._writable()
         if pending is None:
             if self._row_of is not None:
-                self._row_of.pop(self._ids[row], None)
-            self._ids[row] = None
-        elif row < pending.source_rows:
-            pending.deleted.add(row)
-        else:
-            pending.row_of.pop(pending.ids[row - pending.source_rows], None)
-            pending.ids[row - pending.source_rows] = None
-        if pending is not None and pending.all_ids is not None:
-            pending.all_ids[row] = None
-        self.set_rows([row], (None,), (None,))
+                for row in rows:
+                    self._row_of.pop(self._ids[row], None)
+            for column in (self._ids, self._contents, self._metadatas):
+                for row in rows:
+                    column[row] = None
+            return
+        first_new = pending.source_rows
+        in_source = [row for row in rows if row < first_new]
+        pending.deleted.update(in_source)
+        pending.edits.update(dict.fromkeys(in_source, (None, None)))
+        for row in rows:
+            if row >= first_new:
+                pending.row_of.pop(pending.ids[row - first_new], None)
+                pending.ids[row - first_new] = pending.contents[row - first_new] = pending.metadatas[row - first_new] = None
+        if pending.all_ids is not None:
+            for row in rows:
+                pending.all_ids[row] = None
 
     def _writable(self) -> _Pending | None:
         """Where writes go: the pending writes of rows not decoded, or None for the lists themselves."""

@@ -233,10 +233,10 @@ class NodeTable(TableIndex, RowLists):
 
     def _kill_rows(self, rows: Sequence[int]) -> None:
         """Rows deleted, or left by nodes moved to new rows (their ids no longer found here)."""
-        for row in rows:
-            self.clear_row(row)
-            self._alive[row] = False  # not a change to a snapshot: it holds the row as a hole (compaction.py)
-            self._vectors[row] = 0
+        self.clear_rows(rows)
+        where = np.array(rows, dtype=np.int64)  # never a tuple: () would pick every row
+        self._alive[where] = False  # not a change to a snapshot: it holds the row as a hole (compaction.py)
+        self._vectors[where] = 0
         if rows:
             self.version += 1
             self._dead += len(rows)  # columns and norms stay valid: dead rows are masked out
@@ -284,9 +284,8 @@ class NodeTable(TableIndex, RowLists):
 
         Called on a table just filled by :meth:`load_rows`, before any index is attached.
         """
-        for row in rows:
-            self.clear_row(row)
-            self._alive[row] = False
+        self.clear_rows(rows)
+        self._alive[np.array(rows, dtype=np.int64)] = False
         self._dead += len(rows)
 
     def dead_rows(self, start: int = 0, stop: int | None = None) -> np.ndarray:
