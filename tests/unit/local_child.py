@@ -80,12 +80,23 @@ def _run(store, op: dict) -> None:
     print("ACK", flush=True)
 
 
-def run_insert(store_dir: str, prefix: str, count: int) -> None:
+SHARED = 10  # nodes every process of ``rewrite`` writes again and again
+
+
+def shared_writes(prefix: str, count: int) -> list[tuple[int, str, str]]:
+    """(after which own insert, shared id, content) of the ``rewrite`` mode, in order."""
+    return [(i, f"shared-{(i // 5) % SHARED}", f"{prefix} rewrote at {i}") for i in range(0, count, 5)]
+
+
+def run_insert(store_dir: str, prefix: str, count: int, rewrite: bool = False) -> None:
     local.MIN_COMPACT_BYTES = 16 << 10  # compactions race with the other writers
     store = vecbook.LocalVectorStore(embedding_model=vecbook.HashEmbeddingModel(8), store_dir=store_dir)
     store.create_workspace("ws")
+    shared = {i: (node_id, content) for i, node_id, content in shared_writes(prefix, count)} if rewrite else {}
     for i in range(count):
         store.insert(vecbook.VectorNode(unique_id=f"{prefix}-{i}", content=f"{prefix} {i}"), "ws")
+        if i in shared:  # a node the published snapshot most likely holds: it moves to a new row
+            store.insert(vecbook.VectorNode(unique_id=shared[i][0], content=shared[i][1]), "ws")
     store.close()  # waits for a compaction in flight
     print("DONE", flush=True)
 
@@ -94,4 +105,4 @@ if __name__ == "__main__":
     if sys.argv[1] in ("crash", "append", "indexed"):
         run_crash(sys.argv[2], int(sys.argv[3]), append_only=sys.argv[1] == "append", indexed=sys.argv[1] == "indexed")
     else:
-        run_insert(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        run_insert(sys.argv[2], sys.argv[3], int(sys.argv[4]), rewrite=sys.argv[1] == "rewrite")

@@ -248,6 +248,29 @@ def test_four_processes_lose_nothing(tmp_path):
     assert not list((tmp_path / "ws").glob(".snap-*"))  # and left nothing behind
 
 
+def test_four_processes_writing_the_same_nodes_again_leave_each_once_in_a_version_last_written(tmp_path):
+    """Besides their own nodes, the four write 10 shared nodes again and again (each write moves a node
+    the published snapshot holds to a new row), while compactions run. Each node is then there once,
+    and a shared one holds the last version some process wrote (the log orders the writes)."""
+    from tests.unit.local_child import SHARED, shared_writes
+
+    per_process = int(os.environ.get("VECBOOK_CONCURRENT_INSERTS", "250"))
+    children = [_run_child("rewrite", str(tmp_path), f"p{k}", str(per_process)) for k in range(4)]
+    outputs = [c.communicate(timeout=300)[0] for c in children]
+    assert all(c.returncode == 0 and "DONE" in out for c, out in zip(children, outputs))
+    finals: dict[str, set[str]] = {}
+    for k in range(4):
+        last = {node_id: content for _, node_id, content in shared_writes(f"p{k}", per_process)}
+        for node_id, content in last.items():
+            finals.setdefault(node_id, set()).add(content)
+    s = store(tmp_path)
+    listed = [n.unique_id for n in s.iter_workspace_nodes("ws")]
+    assert len(listed) == len(set(listed)) == s.count("ws") == 4 * per_process + SHARED
+    assert set(listed) == {f"p{k}-{i}" for k in range(4) for i in range(per_process)} | set(finals)
+    for node in s.get(sorted(finals), "ws"):
+        assert node.content in finals[node.unique_id]
+
+
 def test_a_workspace_dropped_or_recreated_by_another_store_is_noticed(tmp_path):
     from vecbook import DimensionMismatchError, WorkspaceNotFoundError
 
