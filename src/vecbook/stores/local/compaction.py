@@ -182,7 +182,7 @@ class Compaction:
             with state.lock:
                 base = self._base(ws, state, table, layout, floor, n)
                 first = base.rows if base is not None else 0
-                sq_norms = table.sq_norms(slice(0, n))
+                sq_norms = table.sq_norms(np.arange(n))  # a copy: rows written meanwhile are replayed over it
                 dead = [table.dead_rows(0, first)]
             ids: list = []
             contents: list = []
