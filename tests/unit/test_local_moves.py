@@ -166,3 +166,34 @@ def test_the_memory_store_rewrites_a_node_where_it_is():
     s.insert([rewritten(1)], "ws")
     assert [n.unique_id for n in s.iter_workspace_nodes("ws")] == [f"n{i}" for i in range(5)]
     assert s.get(["n1"], "ws")[0].content == rewritten(1).content
+
+
+@pytest.mark.parametrize("index", [None, "hnsw"])
+def test_past_the_limit_the_table_goes_on_from_the_file_it_just_wrote(tmp_path, small_files, index):
+    """More moved nodes than a sixteenth: the compaction in the writing call (the index's) or at close
+    writes the live rows, and the table drops its dead rows onto that file's map (no copy). Writes go
+    on from there: appended rows, moves, deletes; the next compaction extends that file."""
+    kw = {"index": index} if index else {}
+    folder = tmp_path / "ws"
+    expected = fill(tmp_path, 1000, **kw)
+    s = LocalVectorStore(store_dir=tmp_path, **kw)
+    moved = [rewritten(i) for i in range(0, 1000, 5)]  # 200 > 1,200 // 16
+    s.insert(moved + [make(i) for i in range(1000, 1200)], "ws")
+    s.close() if index is None else s.wait_for_compaction()
+    expected.update((n.unique_id, n) for n in moved + [make(i) for i in range(1000, 1200)])
+    meta = published(folder)
+    assert "dead" not in meta["snapshot"] and meta["snapshot"]["rows"] == 1200  # written without holes
+    inode = vectors_inode(folder)
+    if index is None:
+        s = LocalVectorStore(store_dir=tmp_path, **kw)
+    more = [make(i) for i in range(1200, 1500)]
+    s.insert(more + [rewritten(1, 2), rewritten(5, 2)], "ws")
+    s.delete(["n2", "n1100"], "ws")
+    for node in (more[7], rewritten(5, 2)):
+        assert hits(s, node.vector, 1) == [(node.unique_id, node.content)]
+    s.close()
+    expected.update((n.unique_id, n) for n in more + [rewritten(1, 2), rewritten(5, 2)])
+    expected.pop("n2"), expected.pop("n1100")
+    assert vectors_inode(folder) == inode  # extended
+    reopened_sees(tmp_path, expected, ["n2", "n1100"], **kw)
+    check(folder, expected)

@@ -248,18 +248,20 @@ class NodeTable(TableIndex, RowLists):
     def clear(self) -> None:
         self.__init__(self.dimensions, self.index_spec, self.distance, self.storage)
 
-    def compact(self) -> None:
+    def compact(self, vectors: np.ndarray | None = None) -> None:
         """Drop dead rows, keeping the order of the live ones (built first, then swapped in: exception-safe).
 
         The rows before the first dead one keep their numbers: only the rows from it on count
         as changed (``changed_floor``), so a snapshot of the first rows stays one of them.
+        ``vectors``: the live rows' vectors, in order, if they were just written elsewhere (a
+        snapshot's file, mapped): the matrix becomes that, instead of a copy of its rows.
         """
         if not self._dead:
             return  # nothing to drop: copying every row would renumber none (a close after a bulk load)
         used = self._alive[: self.n_rows]
         first_dead = int(np.argmin(used))
         keep = np.flatnonzero(used)
-        vectors = self.storage.taken(self._vectors, keep)
+        vectors = self.storage.taken(self._vectors, keep) if vectors is None else vectors
         sq_norms = self._sq_norms[keep]
         alive = np.ones(len(keep), dtype=bool)
         ids = [self.ids[r] for r in keep]

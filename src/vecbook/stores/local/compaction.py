@@ -265,22 +265,34 @@ class Compaction:
             table.changed_floor = min(table.changed_floor, floor)
 
     def _compact_now(self, ws: str, state: _LocalState) -> None:
-        """Publish generation g+1 right here, under both locks: rows of RAM and snapshot stay the same."""
+        """Publish generation g+1 right here, under both locks: rows of RAM and snapshot stay the same.
+
+        With more dead rows than :func:`keeps_holes` allows, the snapshot is written from the
+        live rows, and the table then drops its dead rows onto that file: its matrix becomes the
+        new snapshot's vectors, mapped as after an open, instead of a copy in a new scratch file
+        (1.5 GB written once more per million rows).
+        """
         table = state.table
-        if not keeps_holes(table.dead_count, table.n_rows):
-            table.compact()
+        drop = table.dead_count > 0 and not keeps_holes(table.dead_count, table.n_rows)
         floor = table.take_changed_floor()
-        rows = np.arange(table.n_rows)
-        taken = (table, table.layout, floor, len(rows))
-        base = self._base(ws, state, table, table.layout, floor, len(rows))
+        rows = table.live_rows() if drop else np.arange(table.n_rows)
+        if drop:
+            floor = min(floor, int(table.dead_rows()[0]))  # the rows from the first dead one are renumbered
+        layout = table.layout
+        taken = (table, layout, floor, len(rows))
+        base = self._base(ws, state, table, layout, floor, len(rows))
         rows_after = rows[base.rows :] if base is not None else rows
-        chunks = self._vector_chunks(state, table, table.layout, rows_after)  # the lock is ours already
+        chunks = self._vector_chunks(state, table, layout, rows_after)  # the lock is ours already
         temp = temp_prefix(self._dir(ws))
         published = False
         try:
             info = write_snapshot_from(
-                temp, table.row_lists(rows_after), chunks, table.dimensions, base, table.sq_norms(rows), dead=table.dead_rows()
+                temp, table.row_lists(rows_after), chunks, table.dimensions, base, table.sq_norms(rows),
+                dead=None if drop else table.dead_rows(),
             )
+            if drop:  # a file of its own (not an extended one, which a later extension may cut back to its published size)
+                table.compact(self._mapped(table, temp, len(rows)) if base is None else None)
+                table.take_changed_floor()  # renumbered as the snapshot is: no change to it (a failure gives it back)
             self._publish(ws, state, temp, state.offset, info, taken)  # nothing to replay: a new, empty log
             published = True
         finally:
@@ -288,6 +300,13 @@ class Compaction:
                 self._give_back(state, taken)
             remove_temp(temp)
             self._done_with(base)
+
+    @staticmethod
+    def _mapped(table, prefix: Path, rows: int) -> np.ndarray | None:
+        """The vectors of the snapshot just written at ``prefix``, mapped copy-on-write as an open maps
+        them (None where the table's storage cannot: it copies instead)."""
+        map_file = getattr(table.storage, "map_file", None)
+        return map_file(prefix.with_suffix(".f32"), rows, table.dimensions) if map_file is not None and table.dimensions else None
 
     def _publish(self, ws: str, state: _LocalState, temp: Path, start: int, info: dict, taken: tuple) -> None:
         """Under both locks: snapshot files into place, the log of g+1, then meta.json; then the
