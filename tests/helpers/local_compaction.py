@@ -125,3 +125,14 @@ def reopened_sees(tmp_path, expected: dict[str, VectorNode], gone: list[str], **
         vector = make(int(node_id[1:])).vector
         assert node_id not in [h.unique_id for h in s.search_by_vector(vector, "ws", top_k=5)]
     s.close()
+
+
+def reopened_store(tmp_path, monkeypatch, index: str | None, lazy: bool, n: int = 1000) -> tuple:
+    """Workspace "ws" filled with n nodes and closed, then opened again (rows read on demand if ``lazy``):
+    (the store, the nodes by id, the store's keyword arguments, the inode of the snapshot's vector file)."""
+    if lazy:
+        monkeypatch.setattr(local, "VERIFY_AT_OPEN_BYTES", 0)
+    kw = {"index": index} if index else {}
+    expected = fill(tmp_path, n, **kw)
+    inode = vectors_inode(tmp_path / "ws")
+    return LocalVectorStore(store_dir=tmp_path, **kw), expected, kw, inode

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from tests.helpers.local_compaction import (  # noqa: F401 - fixtures
-    before_copy, check, fill, make, published, reopened_sees, small_files, store, vectors_inode,
+    before_copy, check, fill, make, published, reopened_sees, reopened_store, small_files, store, vectors_inode,
 )
 from vecbook import LocalVectorStore, VectorNode
 from vecbook.stores import local
@@ -23,13 +23,8 @@ from vecbook.stores.local.files import snap_name
 @pytest.mark.parametrize("index", [None, "hnsw"])
 @pytest.mark.parametrize("lazy", [False, True], ids=["decoded at open", "rows read on demand"])
 def test_a_few_deletes_leave_holes_and_the_vector_file_is_extended(tmp_path, small_files, monkeypatch, index, lazy):
-    if lazy:
-        monkeypatch.setattr(local, "VERIFY_AT_OPEN_BYTES", 0)
-    kw = {"index": index} if index else {}
     folder = tmp_path / "ws"
-    expected = fill(tmp_path, 1000, **kw)
-    inode = vectors_inode(folder)
-    s = LocalVectorStore(store_dir=tmp_path, **kw)
+    s, expected, kw, inode = reopened_store(tmp_path, monkeypatch, index, lazy)
     s.delete(["n3", "n500", "n999"], "ws")
     more = [make(i) for i in range(1000, 1100)]
     s.insert(more, "ws")

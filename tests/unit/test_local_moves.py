@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.helpers.local_compaction import (  # noqa: F401 - fixtures
-    before_copy, check, fill, make, published, reopened_sees, small_files, store, vectors_inode,
+    before_copy, check, fill, make, published, reopened_sees, reopened_store, small_files, store, vectors_inode,
 )
 from vecbook import LocalVectorStore, MemoryVectorStore
 from vecbook.stores import local
@@ -31,13 +31,8 @@ def hits(s, vector, k=3):
 @pytest.mark.parametrize("index", [None, "hnsw"])
 @pytest.mark.parametrize("lazy", [False, True], ids=["decoded at open", "rows read on demand"])
 def test_nodes_of_the_snapshot_written_again_move_and_the_vector_file_is_extended(tmp_path, small_files, monkeypatch, index, lazy):
-    if lazy:
-        monkeypatch.setattr(local, "VERIFY_AT_OPEN_BYTES", 0)
-    kw = {"index": index} if index else {}
     folder = tmp_path / "ws"
-    expected = fill(tmp_path, 1000, **kw)
-    inode = vectors_inode(folder)
-    s = LocalVectorStore(store_dir=tmp_path, **kw)
+    s, expected, kw, inode = reopened_store(tmp_path, monkeypatch, index, lazy)
     new = [rewritten(3), rewritten(500)]
     s.insert(new, "ws")
     assert hits(s, new[0].vector, 1) == [("n3", new[0].content)]  # found at once, by its new vector
