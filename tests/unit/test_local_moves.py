@@ -16,7 +16,6 @@ from tests.helpers.local_compaction import (  # noqa: F401 - fixtures
     before_copy, check, fill, make, published, reopened_sees, reopened_store, small_files, store, vectors_inode,
 )
 from vecbook import LocalVectorStore, MemoryVectorStore
-from vecbook.stores import local
 from vecbook.stores.local.files import snap_name
 
 
